@@ -1,0 +1,29 @@
+#pragma once
+// The subcommands of `kuiga`. Each returns the process exit code.
+#include <string>
+#include <vector>
+
+#include "bench/instances_bench.hpp"
+
+namespace kuiga::app {
+
+struct WorkerRunOptions {
+  std::string stateDir = "./kuiga-data/worker";
+  std::string name = "local";
+  std::string app;
+  std::vector<std::string> args;
+  uint32_t count = 1;
+  std::string net = "veth";
+  RunId run = 1;
+  int64_t startInMs = 2000;
+};
+
+std::string defaultInitPath();
+std::string defaultExample(const std::string& name);
+
+int runDemo(bench::InstancesBenchOptions opts);
+int runBench(const bench::InstancesBenchOptions& opts, bool json);
+int runWorker(const WorkerRunOptions& opts);
+int recoverWorker(const std::string& stateDir, const std::string& name, bool destroy);
+
+}  // namespace kuiga::app

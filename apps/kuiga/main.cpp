@@ -1,0 +1,81 @@
+// kuiga: one binary, one subcommand per role. Wiring only; the work is in src/.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/kuiga/commands.hpp"
+
+using namespace kuiga;
+
+static void addBenchOptions(CLI::App* cmd, bench::InstancesBenchOptions& o, std::string& net) {
+  cmd->add_option("--count", o.count, "number of instances (1 to 50000)")
+      ->check(CLI::Range(1u, 50000u));
+  cmd->add_option("--app", o.app, "AUT taking START_MS PERIOD_MS (default: the periodic example)");
+  cmd->add_option("--net", net, "network mode")->check(CLI::IsMember({"veth", "tap", "none"}));
+  cmd->add_option("--period", o.periodMs, "wakeup period in ms")->check(CLI::Range(1u, 3600000u));
+  cmd->add_option("--spread", o.spreadMs, "spread start times evenly over MS (0: all at once)");
+  cmd->add_option("--duration", o.durationS, "seconds to run after the start time")
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--threads", o.threads, "threads for bulk operations (0: two per core)");
+  cmd->add_option("--state-dir", o.stateDir, "state directory (default: a temporary one)");
+}
+
+int main(int argc, char** argv) {
+  CLI::App app{"Kuiga Box: thousands of virtual IoT devices on Linux"};
+  app.require_subcommand(1);
+  // Logs go to stderr; stdout carries results (JSON, summaries) for scripts.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("kuiga"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+
+  bench::InstancesBenchOptions demo;
+  demo.durationS = 10;
+  std::string demoNet = "veth";
+  auto* demoCmd = app.add_subcommand("demo", "run a 100-device demo of the periodic AUT");
+  addBenchOptions(demoCmd, demo, demoNet);
+
+  auto* benchCmd = app.add_subcommand("bench", "benchmarks that print figures");
+  benchCmd->require_subcommand(1);
+  bench::InstancesBenchOptions bi;
+  std::string biNet = "veth";
+  bool json = false;
+  auto* instCmd =
+      benchCmd->add_subcommand("instances", "create, start, run, stop, delete N instances");
+  addBenchOptions(instCmd, bi, biNet);
+  instCmd->add_flag("--json", json, "print one JSON object (progress goes to stderr)");
+
+  auto* workerCmd = app.add_subcommand("worker", "a worker node's runtime");
+  workerCmd->require_subcommand(1);
+  app::WorkerRunOptions wr;
+  auto* runCmd = workerCmd->add_subcommand("run", "run N instances of an AUT until SIGINT/SIGTERM");
+  runCmd->add_option("--app", wr.app, "the AUT")->required();
+  runCmd->add_option("--count", wr.count, "number of instances");
+  runCmd->add_option("--arg", wr.args, "AUT argument template, repeatable ({index}, {ipv4}, ...)");
+  runCmd->add_option("--net", wr.net, "veth, tap or none");
+  runCmd->add_option("--run", wr.run, "run id");
+  runCmd->add_option("--start-in", wr.startInMs, "{start_ms} is now plus this many ms");
+  std::string stateDir = "./kuiga-data/worker", name = "local";
+  bool destroy = false;
+  auto* recoverCmd =
+      workerCmd->add_subcommand("recover", "re-adopt or reap what a killed worker left behind");
+  recoverCmd->add_flag("--destroy", destroy, "then remove everything, namespaces and cgroups too");
+  for (auto* c : {runCmd, recoverCmd}) {
+    c->add_option("--state-dir", c == runCmd ? wr.stateDir : stateDir, "worker state directory");
+    c->add_option("--name", c == runCmd ? wr.name : name, "worker name");
+  }
+
+  CLI11_PARSE(app, argc, argv);
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+  for (auto* o : {&demo, &bi}) {
+    o->initPath = app::defaultInitPath();
+    o->net = worker::parseNetMode(o == &demo ? demoNet : biNet).value();
+    if (o->app.empty()) o->app = app::defaultExample("periodic");
+  }
+  if (*demoCmd) return app::runDemo(demo);
+  if (*instCmd) return app::runBench(bi, json);
+  if (*runCmd) return app::runWorker(wr);
+  if (*recoverCmd) return app::recoverWorker(stateDir, name, destroy);
+  return 0;
+}

@@ -1,0 +1,121 @@
+/* udp-sensor: a sensor that reports to a base station over UDP, and a sink to act as one.
+ *
+ *   udp-sensor send HOST PORT [PERIOD_MS [COUNT]] [--replies]
+ *       every period sends the datagram "reading N from HOSTNAME" and logs
+ *       "sent N BYTES HOST:PORT"; with --replies it also logs each reply as "reply N ...".
+ *   udp-sensor sink PORT [--echo]
+ *       logs every datagram as "recv BYTES FROM: TEXT"; with --echo it answers "ack TEXT".
+ *
+ * HOST is an IPv4 or IPv6 address. COUNT 0 (the default) means forever.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int usage(const char* argv0) {
+  fprintf(stderr,
+          "usage: %s send HOST PORT [PERIOD_MS [COUNT]] [--replies]\n"
+          "       %s sink PORT [--echo]\n",
+          argv0, argv0);
+  return 2;
+}
+
+static int has_flag(int argc, char** argv, const char* flag) {
+  for (int i = 1; i < argc; ++i)
+    if (!strcmp(argv[i], flag)) return 1;
+  return 0;
+}
+
+static int sink(const char* port, int echo) {
+  struct addrinfo hints = {
+      .ai_family = AF_INET6, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE};
+  struct addrinfo* ai;
+  if (getaddrinfo(NULL, port, &hints, &ai) != 0) return fprintf(stderr, "bad port %s\n", port), 2;
+  int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  int off = 0;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off); /* IPv4 too */
+  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) return perror("bind"), 1;
+  freeaddrinfo(ai);
+  printf("listening on port %s\n", port);
+  char buf[2048], from[INET6_ADDRSTRLEN];
+  for (;;) {
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    ssize_t n = recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr*)&peer, &len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return perror("recvfrom"), 1;
+    }
+    buf[n] = 0;
+    inet_ntop(AF_INET6, &((struct sockaddr_in6*)&peer)->sin6_addr, from, sizeof from);
+    printf("recv %zd %s: %s\n", n, from, buf);
+    if (echo) {
+      char reply[2100];
+      int m = snprintf(reply, sizeof reply, "ack %s", buf);
+      sendto(fd, reply, (size_t)m, 0, (struct sockaddr*)&peer, len);
+    }
+  }
+}
+
+static int send_loop(const char* host, const char* port, long long period, long long count,
+                     int replies) {
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
+  struct addrinfo* ai;
+  int rc = getaddrinfo(host, port, &hints, &ai);
+  if (rc != 0) return fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc)), 2;
+  int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
+  if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) return perror("connect"), 1;
+  freeaddrinfo(ai);
+  char me[64] = "?";
+  gethostname(me, sizeof me - 1);
+  long long next = now_ms();
+  for (long long n = 1; count == 0 || n <= count; ++n) {
+    char msg[128];
+    int len = snprintf(msg, sizeof msg, "reading %lld from %s", n, me);
+    if (send(fd, msg, (size_t)len, 0) < 0)
+      printf("send-failed %lld %s\n", n, strerror(errno));
+    else
+      printf("sent %lld %d %s:%s\n", n, len, host, port);
+    next += period;
+    /* Wait for the next period, logging replies meanwhile. */
+    for (long long left; (left = next - now_ms()) > 0;) {
+      struct pollfd p = {.fd = fd, .events = POLLIN};
+      if (poll(&p, 1, (int)left) > 0 && replies) {
+        char buf[2048];
+        ssize_t r = recv(fd, buf, sizeof buf - 1, 0);
+        if (r > 0) {
+          buf[r] = 0;
+          printf("reply %s\n", buf);
+        }
+      } else if (!replies && left > 0) {
+        usleep((useconds_t)left * 1000);
+      }
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc >= 3 && !strcmp(argv[1], "sink")) return sink(argv[2], has_flag(argc, argv, "--echo"));
+  if (argc >= 4 && !strcmp(argv[1], "send")) {
+    long long period = argc > 4 && argv[4][0] != '-' ? atoll(argv[4]) : 1000;
+    long long count = argc > 5 && argv[5][0] != '-' ? atoll(argv[5]) : 0;
+    if (period <= 0 || count < 0) return usage(argv[0]);
+    return send_loop(argv[2], argv[3], period, count, has_flag(argc, argv, "--replies"));
+  }
+  return usage(argv[0]);
+}

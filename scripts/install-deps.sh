@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what Kuiga Box needs to build and test, from Debian 12's archive only.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (the ns runtime needs root anyway)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  build-essential cmake ninja-build pkg-config clang-format \
+  libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev \
+  libcli11-dev libexpected-dev libgtest-dev libgmock-dev \
+  iproute2 procps >/dev/null

@@ -1,0 +1,234 @@
+#include "bench/instances_bench.hpp"
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "bench/system_probe.hpp"
+#include "common/jitter.hpp"
+#include "sys/file.hpp"
+#include "sys/netlink.hpp"
+#include "sys/netns.hpp"
+#include "worker/ns/ns_runtime.hpp"
+
+namespace kuiga::bench {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+namespace {
+
+double secondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+int64_t nowMs() {
+  return worker::realtimeNs() / 1000000;
+}
+
+std::string stateSummary(const worker::Runtime& rt) {
+  size_t counts[worker::kInstanceStateCount] = {};
+  for (const auto& s : rt.list()) ++counts[static_cast<size_t>(s.state)];
+  std::string out;
+  for (size_t i = 0; i < worker::kInstanceStateCount; ++i)
+    if (counts[i])
+      out += fmt::format("{}{} {}", out.empty() ? "" : ", ", counts[i],
+                         worker::toString(static_cast<worker::InstanceState>(i)));
+  return out.empty() ? "no instances" : out;
+}
+
+size_t countRadioLinks(int radioNetns) {
+  auto guard = sys::netns::ThreadGuard::enter(radioNetns);
+  if (!guard) return 0;
+  auto nl = sys::Netlink::open();
+  if (!nl) return 0;
+  auto names = nl->linkNames();
+  size_t n = 0;
+  if (names)
+    for (const auto& l : *names) n += l.rfind("kv", 0) == 0;
+  return n;
+}
+
+std::string firstError(const worker::BulkResult& r) {
+  if (r.failed.empty()) return "";
+  return fmt::format(" ({} failed, first {}: {})", r.failed.size(), displayName(r.failed[0].first),
+                     r.failed[0].second.message);
+}
+
+}  // namespace
+
+Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const BenchLog& log) {
+  if (o.count == 0 || o.count > kMaxInstancesPerRun)
+    return failMsg(fmt::format("--count must be 1 to {}", kMaxInstancesPerRun));
+  if (o.periodMs == 0) return failMsg("--period must be at least 1 ms");
+  if (::access(o.app.c_str(), X_OK) < 0) return failSys("AUT '" + o.app + "'");
+
+  const bool tempState = o.stateDir.empty();
+  const std::string name = o.name.empty() ? fmt::format("bench{}", ::getpid()) : o.name;
+  const std::string stateDir = tempState ? fmt::format("/tmp/kuiga-{}", name) : o.stateDir;
+  // The runnable image: a directory that holds only the AUT, shown at /app.
+  const std::string appDir = stateDir + "/app";
+  KUIGA_TRY(sys::makeDirs(appDir, 0755), "bench");
+  const std::string exe = fs::path(o.app).filename();
+  std::error_code ec;
+  fs::copy_file(o.app, appDir + "/" + exe, fs::copy_options::overwrite_existing, ec);
+  if (ec) return failMsg("copy AUT: " + ec.message());
+  ::chmod((appDir + "/" + exe).c_str(), 0755);
+
+  const size_t netnsBefore = countNetworkNamespaces();
+  const uint64_t memBefore = memoryInUseKiB();
+
+  std::atomic<int64_t> lastRunningNs{0};
+  std::atomic<size_t> runningEvents{0};
+  worker::ns::NsRuntimeConfig cfg;
+  cfg.name = name;
+  cfg.stateDir = stateDir;
+  cfg.initPath = o.initPath;
+  cfg.threads = o.threads;
+  auto rt = worker::ns::NsRuntime::open(cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
+    for (const auto& e : evs)
+      if (e.state == worker::InstanceState::Running) {
+        ++runningEvents;
+        int64_t cur = lastRunningNs.load();
+        while (e.timeNs > cur && !lastRunningNs.compare_exchange_weak(cur, e.timeNs)) {
+        }
+      }
+  });
+  if (!rt) return fail(rt.error());
+  auto& runtime = **rt;
+
+  // Every instance must be running before the common start time; allow for the creation rate
+  // seen on slow machines (about 100/s) and two seconds of margin.
+  const int64_t startMs = nowMs() + 2000 + static_cast<int64_t>(o.count) * 10;
+  std::vector<worker::InstanceSpec> specs(o.count);
+  std::vector<InstanceId> ids(o.count);
+  for (uint32_t i = 0; i < o.count; ++i) {
+    ids[i] = {o.run, i};
+    auto& s = specs[i];
+    s.id = ids[i];
+    s.appDir = appDir;
+    s.executable = exe;
+    int64_t myStart = startMs + static_cast<int64_t>(o.spreadMs) * i / o.count;
+    s.args = {std::to_string(myStart), std::to_string(o.periodMs)};
+    s.net = o.net;
+    s.limits = o.limits;
+  }
+
+  nlohmann::json out;
+  out["count"] = o.count;
+  out["net"] = worker::toString(o.net);
+  out["period_ms"] = o.periodMs;
+  out["spread_ms"] = o.spreadMs;
+  out["cgroup"] = runtime.cgroupLayout().version == sys::cgroup::Version::V2 ? "v2" : "v1";
+  struct utsname u {};
+  ::uname(&u);
+  out["kernel"] = u.release;
+  out["cpus"] = std::thread::hardware_concurrency();
+
+  auto t0 = Clock::now();
+  const int64_t t0Ns = worker::realtimeNs();
+  auto created = runtime.create(specs);
+  double createS = secondsSince(t0);
+  log(fmt::format("created {}/{} in {:.2f} s{}: {}", created.ok, o.count, createS,
+                  firstError(created), stateSummary(runtime)));
+  auto t1 = Clock::now();
+  auto started = runtime.start(ids);
+  double startS = secondsSince(t1);
+  log(fmt::format("started {}/{} in {:.2f} s{}: {}", started.ok, o.count, startS,
+                  firstError(started), stateSummary(runtime)));
+  out["create_per_s"] = created.ok / createS;
+  out["start_per_s"] = started.ok / startS;
+  out["all_running_s"] = runningEvents.load() == o.count
+                             ? nlohmann::json((lastRunningNs.load() - t0Ns) / 1e9)
+                             : nlohmann::json(nullptr);
+  out["failed"] = created.failed.size() + started.failed.size();
+  if (nowMs() > startMs)
+    log(fmt::format("warning: the common start time passed {} ms before all instances ran",
+                    nowMs() - startMs));
+
+  // Run: until the start time, then through the spread, then for the duration.
+  const int64_t steadyFrom = std::max(nowMs(), startMs + o.spreadMs) + 500;
+  const int64_t endMs = startMs + o.spreadMs + static_cast<int64_t>(o.durationS * 1000);
+  while (nowMs() < steadyFrom) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const uint64_t cpu0 = busyCpuMicros();
+  const int64_t cpuFromMs = nowMs();
+  uint64_t memRunning = 0, autPss = 0;
+  size_t autCount = 0;
+  bool measuredMem = false;
+  while (nowMs() < endMs) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!measuredMem && nowMs() > cpuFromMs + 1000) {
+      measuredMem = true;
+      memRunning = memoryInUseKiB();
+      for (const auto& st : runtime.list()) {
+        auto kids = sys::readFile(fmt::format("/proc/{}/task/{}/children", st.pid, st.pid));
+        if (!kids) continue;
+        pid_t aut = std::atoi(kids->c_str());
+        if (aut > 0) autPss += pssKiB(aut), ++autCount;
+      }
+      log(fmt::format("running: {}", stateSummary(runtime)));
+    }
+  }
+  const double cpuWindowMs = static_cast<double>(nowMs() - cpuFromMs);
+  const uint64_t cpuUs = busyCpuMicros() - cpu0;
+  const double wakeups = o.count * cpuWindowMs / o.periodMs;
+  out["cpu_us_per_wakeup"] = wakeups > 0 ? cpuUs / wakeups : 0.0;
+  if (measuredMem && autCount) {
+    double perInstance =
+        (static_cast<double>(memRunning) - static_cast<double>(memBefore)) / o.count;
+    out["aut_pss_kib"] = static_cast<double>(autPss) / autCount;
+    out["mem_overhead_kib_per_instance"] = perInstance - static_cast<double>(autPss) / autCount;
+  }
+
+  auto t2 = Clock::now();
+  auto stopped = runtime.stop(ids, std::chrono::seconds(5));
+  log(fmt::format("stopped {}/{} in {:.2f} s{}: {}", stopped.ok, o.count, secondsSince(t2),
+                  firstError(stopped), stateSummary(runtime)));
+  std::vector<double> samples;
+  for (const auto& id : ids) (void)jitterFromLog(runtime.logPath(id), o.periodMs, samples);
+  auto js = summarize(samples);
+  out["jitter_ms"] = {{"p50", js.p50}, {"p95", js.p95},   {"p99", js.p99},
+                      {"max", js.max}, {"mean", js.mean}, {"samples", js.samples}};
+  log(fmt::format(
+      "jitter over {} wakeups: p50 {:.3f} ms, p95 {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms",
+      js.samples, js.p50, js.p95, js.p99, js.max));
+
+  auto t3 = Clock::now();
+  auto removed = runtime.remove(ids);
+  double removeS = secondsSince(t3);
+  out["delete_per_s"] = removed.ok / removeS;
+  log(fmt::format("deleted {}/{} in {:.2f} s{}", removed.ok, o.count, removeS,
+                  firstError(removed)));
+
+  // Namespaces are torn down asynchronously by the kernel; give it a moment before counting.
+  size_t links = 0;
+  for (int i = 0; i < 200 && (links = countRadioLinks(runtime.radioNetns())) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  size_t cgroups = 0;
+  for (const auto& id : ids)
+    cgroups += sys::cgroup::Cgroup::open(runtime.cgroupLayout(), runtime.cgroupPath(id)).exists();
+  const uid_t uidBase = cfg.uidBase;
+  size_t procs = countProcesses(uidBase, uidBase + o.count - 1, "kuiga-init");
+  auto destroyed = runtime.destroyAll();
+  rt->reset();
+  size_t netns = 0;
+  for (int i = 0; i < 100; ++i) {
+    size_t now = countNetworkNamespaces();
+    netns = now > netnsBefore ? now - netnsBefore : 0;
+    if (netns == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  out["leaked"] = {{"netns", netns}, {"links", links}, {"cgroups", cgroups}, {"processes", procs}};
+  if (!destroyed) log("cleanup: " + destroyed.error().message);
+  if (tempState) (void)sys::removeTree(stateDir);
+  return out;
+}
+
+}  // namespace kuiga::bench

@@ -1,0 +1,36 @@
+#pragma once
+// `kuiga bench instances` and `kuiga demo`: create N instances of a periodic AUT, start them,
+// let them run, stop and remove them, and measure every step (issue: "the ns runtime").
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
+#include "worker/instance.hpp"
+
+namespace kuiga::bench {
+
+struct InstancesBenchOptions {
+  uint32_t count = 100;
+  std::string app;  // the periodic AUT, or any program taking the arguments START_MS PERIOD_MS
+  worker::NetMode net = worker::NetMode::Veth;
+  uint32_t periodMs = 1000;
+  uint32_t spreadMs = 0;  // start times spread evenly over this many ms
+  double durationS = 10;  // running time after the (last) start time
+  std::string stateDir;   // empty: a fresh directory under /tmp, removed afterwards
+  std::string name;       // worker name; empty: "bench<pid>"
+  std::string initPath;
+  unsigned threads = 0;
+  RunId run = 1;
+  worker::Limits limits;
+};
+
+// Receives human-readable progress ("created 1000/1000 in 3.2 s").
+using BenchLog = std::function<void(const std::string&)>;
+
+Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& opts, const BenchLog& log);
+
+}  // namespace kuiga::bench

@@ -1,0 +1,109 @@
+#include "bench/system_probe.hpp"
+
+#include <dirent.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace kuiga::bench {
+
+uint64_t memoryInUseKiB() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t v = 0, total = 0, free = 0, buffers = 0, cached = 0, shmem = 0, sreclaim = 0;
+  std::string unit;
+  while (in >> key >> v) {
+    std::getline(in, unit);
+    if (key == "MemTotal:")
+      total = v;
+    else if (key == "MemFree:")
+      free = v;
+    else if (key == "Buffers:")
+      buffers = v;
+    else if (key == "Cached:")
+      cached = v;
+    else if (key == "Shmem:")
+      shmem = v;
+    else if (key == "SReclaimable:")
+      sreclaim = v;
+  }
+  return total - free - buffers - (cached - shmem) - sreclaim;
+}
+
+uint64_t busyCpuMicros() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t user, nice, system, idle, iowait, irq, softirq, steal;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  const uint64_t hz = static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+  return (user + nice + system + irq + softirq + steal) * 1000000 / hz;
+}
+
+template <class Fn>
+static void forEachPid(Fn fn) {
+  DIR* d = opendir("/proc");
+  if (!d) return;
+  while (auto* e = readdir(d)) {
+    char* end;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end == 0 && pid > 0) fn(static_cast<pid_t>(pid));
+  }
+  closedir(d);
+}
+
+size_t countNetworkNamespaces() {
+  std::set<std::string> seen;
+  forEachPid([&](pid_t pid) {
+    char link[64], target[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/%d/ns/net", pid);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n > 0) seen.insert(std::string(target, static_cast<size_t>(n)));
+  });
+  // Namespaces pinned by bind mounts: "... - nsfs nsfs rw" with root "net:[4026532]".
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mi, line)) {
+    std::istringstream l(line);
+    std::string id, parent, dev, root;
+    l >> id >> parent >> dev >> root;
+    if (root.rfind("net:[", 0) == 0) seen.insert(root);
+  }
+  return seen.size();
+}
+
+size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm) {
+  size_t n = 0;
+  forEachPid([&](pid_t pid) {
+    std::ifstream st("/proc/" + std::to_string(pid) + "/status");
+    std::string key, name;
+    uid_t uid = 0;
+    while (st >> key) {
+      if (key == "Name:") st >> name;
+      if (key == "Uid:") {
+        st >> uid;
+        break;
+      }
+      std::getline(st, key);
+    }
+    if ((uid >= uidFirst && uid <= uidLast) || name == comm) ++n;
+  });
+  return n;
+}
+
+uint64_t pssKiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  uint64_t v;
+  std::string rest;
+  while (in >> key) {
+    if (key == "Pss:" && in >> v) return v;
+    std::getline(in, rest);
+  }
+  return 0;
+}
+
+}  // namespace kuiga::bench

@@ -1,0 +1,23 @@
+#pragma once
+// Whole-machine readings for benchmarks: memory in use, busy CPU time, and counts of kernel
+// objects that must not leak.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace kuiga::bench {
+
+// MemTotal - MemFree - Buffers - page cache (without shmem) - reclaimable slab, in KiB: memory
+// that programs and the kernel hold, without caches the kernel would drop.
+uint64_t memoryInUseKiB();
+// Busy CPU time of all CPUs since boot (user, nice, system, irq, softirq, steal) in µs.
+uint64_t busyCpuMicros();
+// Distinct network namespaces held by processes or bind mounts.
+size_t countNetworkNamespaces();
+// Processes whose real uid is in [uidFirst, uidLast] or whose name is `comm`.
+size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm);
+// Proportional set size of a process in KiB (0 if gone).
+uint64_t pssKiB(pid_t pid);
+
+}  // namespace kuiga::bench

@@ -1,0 +1,56 @@
+#pragma once
+// Instance identity (run id, index) and everything derived from it. The same run spec yields
+// the same identities, so addresses and names are stable across restarts and workers.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/result.hpp"
+
+namespace kuiga {
+
+using RunId = uint32_t;
+
+struct InstanceId {
+  RunId run = 0;
+  uint32_t index = 0;
+  auto operator<=>(const InstanceId&) const = default;
+};
+
+constexpr uint32_t kMaxInstancesPerRun = 50000;
+
+// "run-7/dev-0042": the name used in logs, pcap interface names and the API.
+std::string displayName(InstanceId id);
+// "run-7-dev-0042": a valid hostname (RFC 1123 label).
+std::string hostname(InstanceId id);
+// Locally administered unicast MAC 02:6b:RR:RR:II:II (0x6b = 'k').
+std::array<uint8_t, 6> macAddress(InstanceId id);
+std::string macString(InstanceId id);
+// 10.R.H.L/16 where R = run mod 256 and H.L = index + 1: one /16 per run on the radio network.
+std::string ipv4Address(InstanceId id);
+constexpr int kIpv4PrefixLen = 16;
+// fd6b:7569:6761:RRRR::IIII+1/64 (ULA "kuiga").
+std::string ipv6Address(InstanceId id);
+constexpr int kIpv6PrefixLen = 64;
+// Host-side veth name on the radio network, "kv7.2a" for (7, 42), in hex (at most 15 chars).
+std::string radioLinkName(InstanceId id);
+// "r7-i42", used for directories and cgroup names.
+std::string slug(InstanceId id);
+// Inverse of slug(); used by recovery.
+Result<InstanceId> parseSlug(const std::string& s);
+
+// Values the argument template may use, for one instance.
+struct TemplateContext {
+  InstanceId id;
+  uint32_t count = 1;
+  std::string tap = "tap0";
+  int64_t startMs = 0;
+  uint64_t seed = 0;
+};
+
+// Expands {index}, {count}, {run}, {tap}, {mac}, {ipv4}, {ipv6}, {start_ms}, {seed} and the
+// escapes {{ and }}. An unknown or unterminated placeholder is an error naming it.
+Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContext& ctx);
+
+}  // namespace kuiga

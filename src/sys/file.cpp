@@ -1,0 +1,131 @@
+#include "sys/file.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace kuiga::sys {
+
+Result<UniqueFd> openFile(const std::string& path, int flags, int mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return failSys("open '" + path + "'");
+  return UniqueFd(fd);
+}
+
+Result<std::string> readFile(const std::string& path) {
+  auto fd = openFile(path, O_RDONLY);
+  if (!fd) return fail(fd.error());
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return failSys("read '" + path + "'");
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+VoidResult writeAll(int fd, const void* data, size_t len) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return failSys("write");
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return {};
+}
+
+VoidResult writeFile(const std::string& path, const std::string& data) {
+  auto fd = openFile(path, O_WRONLY);
+  if (!fd) return fail(fd.error());
+  ssize_t n = ::write(fd->get(), data.data(), data.size());
+  if (n < 0) return failSys("write '" + data + "' to '" + path + "'");
+  if (static_cast<size_t>(n) != data.size()) return failMsg("short write to '" + path + "'");
+  return {};
+}
+
+VoidResult makeDirs(const std::string& path, int mode) {
+  if (path.empty()) return {};
+  size_t pos = 0;
+  do {
+    pos = path.find('/', pos + 1);
+    std::string part = path.substr(0, pos);
+    if (::mkdir(part.c_str(), static_cast<mode_t>(mode)) < 0 && errno != EEXIST)
+      return failSys("mkdir '" + part + "'");
+  } while (pos != std::string::npos);
+  return {};
+}
+
+static VoidResult removeAt(int dirfd, const char* name, dev_t dev) {
+  struct stat st {};
+  if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? VoidResult{} : failSys(std::string("stat '") + name + "'");
+  if (S_ISDIR(st.st_mode)) {
+    if (st.st_dev != dev) return failMsg(std::string("'") + name + "' is on another mount");
+    int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return failSys(std::string("open '") + name + "'");
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+      ::close(fd);
+      return failSys("fdopendir");
+    }
+    VoidResult r;
+    while (auto* e = ::readdir(d)) {
+      if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
+      auto sub = removeAt(fd, e->d_name, dev);
+      if (!sub && r) r = sub;
+    }
+    ::closedir(d);
+    if (!r) return r;
+    if (::unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+      return failSys(std::string("rmdir '") + name + "'");
+    return {};
+  }
+  if (::unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+    return failSys(std::string("unlink '") + name + "'");
+  return {};
+}
+
+VoidResult removeTree(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) < 0)
+    return errno == ENOENT ? VoidResult{} : failSys("stat '" + path + "'");
+  auto r = removeAt(AT_FDCWD, path.c_str(), st.st_dev);
+  if (!r) return fail(r.error().context("remove '" + path + "'"));
+  return {};
+}
+
+bool exists(const std::string& path) {
+  return ::access(path.c_str(), F_OK) == 0;
+}
+
+VoidResult raiseFileLimit(unsigned long want) {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) < 0) return failSys("getrlimit");
+  if (rl.rlim_cur >= want) return {};
+  unsigned long nrOpen = want;
+  if (auto s = readFile("/proc/sys/fs/nr_open")) nrOpen = std::stoul(*s);
+  rlim_t target = std::min<rlim_t>(want, nrOpen);
+  struct rlimit next {
+    target, std::max<rlim_t>(rl.rlim_max, target)
+  };
+  if (::setrlimit(RLIMIT_NOFILE, &next) < 0) {
+    next = {rl.rlim_max, rl.rlim_max};  // unprivileged: as far as the hard limit goes
+    if (::setrlimit(RLIMIT_NOFILE, &next) < 0) return failSys("setrlimit(NOFILE)");
+  }
+  return {};
+}
+
+}  // namespace kuiga::sys

@@ -1,0 +1,22 @@
+#pragma once
+// Small whole-file helpers for /proc, /sys and cgroup control files.
+#include <string>
+
+#include "common/result.hpp"
+#include "sys/fd.hpp"
+
+namespace kuiga::sys {
+
+Result<UniqueFd> openFile(const std::string& path, int flags, int mode = 0644);
+Result<std::string> readFile(const std::string& path);
+// Writes the whole string with one write(2), as control files require.
+VoidResult writeFile(const std::string& path, const std::string& data);
+VoidResult writeAll(int fd, const void* data, size_t len);
+VoidResult makeDirs(const std::string& path, int mode = 0755);
+// rm -rf that does not cross into other mounts; a missing path is success.
+VoidResult removeTree(const std::string& path);
+bool exists(const std::string& path);
+// Raise RLIMIT_NOFILE to `want` (root may raise the hard limit up to fs.nr_open).
+VoidResult raiseFileLimit(unsigned long want);
+
+}  // namespace kuiga::sys

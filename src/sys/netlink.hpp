@@ -1,0 +1,61 @@
+#pragma once
+// Link and address operations over rtnetlink, through libnl-route. A Netlink socket belongs to
+// the network namespace of the thread that opened it, for its whole life; open one inside a
+// netns::ThreadGuard to operate on another namespace.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+struct nl_sock;
+
+namespace kuiga::sys {
+
+using Mac = std::array<uint8_t, 6>;
+std::string formatMac(const Mac& mac);
+
+struct VethSpec {
+  std::string name;  // end that stays in the socket's namespace
+  std::optional<Mac> mac;
+  std::optional<int> masterIndex;  // enslave to this bridge at creation
+  std::string peerName;
+  std::optional<Mac> peerMac;
+  int peerNetnsFd = -1;  // -1: the peer stays here too
+};
+
+class Netlink {
+ public:
+  static Result<Netlink> open();
+  Netlink(Netlink&&) noexcept = default;
+  Netlink& operator=(Netlink&&) noexcept = default;
+  ~Netlink();
+
+  VoidResult createVeth(const VethSpec& spec);
+  VoidResult createBridge(const std::string& name);
+  VoidResult deleteLink(const std::string& name);
+  VoidResult setUp(const std::string& name, bool up = true);
+  VoidResult setMaster(const std::string& name, int masterIndex);
+  VoidResult setMac(const std::string& name, const Mac& mac);
+  VoidResult moveToNetns(const std::string& name, int netnsFd);
+  // `cidr` like "10.1.0.5/16" or "fd00::5/64". DAD is skipped so the address works at once.
+  VoidResult addAddress(const std::string& name, const std::string& cidr);
+  Result<int> linkIndex(const std::string& name);
+  Result<std::vector<std::string>> linkNames();
+
+ private:
+  struct SockDeleter {
+    void operator()(nl_sock* s) const;
+  };
+  explicit Netlink(nl_sock* s) : sock_(s) {}
+  std::unique_ptr<nl_sock, SockDeleter> sock_;
+};
+
+// Create a persistent tap device in the calling thread's network namespace, owned by uid/gid so
+// an unprivileged process may attach to it with TUNSETIFF.
+VoidResult createTap(const std::string& name, uid_t uid, gid_t gid);
+
+}  // namespace kuiga::sys

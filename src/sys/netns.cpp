@@ -1,0 +1,79 @@
+#include "sys/netns.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+
+namespace kuiga::sys::netns {
+
+Result<UniqueFd> current() {
+  int fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failSys("open /proc/thread-self/ns/net");
+  return UniqueFd(fd);
+}
+
+Result<UniqueFd> create() {
+  // unshare() acts on the calling thread only, so this thread creates the namespace, keeps an
+  // fd to it and returns to where it was.
+  auto original = current();
+  if (!original) return fail(original.error());
+  if (::unshare(CLONE_NEWNET) < 0) return failSys("unshare(CLONE_NEWNET)");
+  auto created = current();
+  if (::setns(original->get(), CLONE_NEWNET) < 0) {
+    // A thread stuck in the wrong namespace would silently misroute every later operation.
+    std::perror("kuiga: setns back to the original network namespace");
+    std::abort();
+  }
+  return created;
+}
+
+Result<UniqueFd> ofPid(int pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failSys("open '" + path + "'");
+  return UniqueFd(fd);
+}
+
+VoidResult pin(int nsFd, const std::string& path) {
+  int f = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+  if (f < 0) return failSys("create '" + path + "'");
+  ::close(f);
+  std::string src = "/proc/self/fd/" + std::to_string(nsFd);
+  if (::mount(src.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) < 0)
+    return failSys("bind-mount namespace at '" + path + "'");
+  return {};
+}
+
+Result<UniqueFd> openPinned(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failSys("open '" + path + "'");
+  return UniqueFd(fd);
+}
+
+VoidResult unpin(const std::string& path) {
+  if (::umount2(path.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+    return failSys("unmount '" + path + "'");
+  if (::unlink(path.c_str()) < 0 && errno != ENOENT) return failSys("unlink '" + path + "'");
+  return {};
+}
+
+Result<ThreadGuard> ThreadGuard::enter(int nsFd) {
+  auto original = current();
+  if (!original) return fail(original.error());
+  if (::setns(nsFd, CLONE_NEWNET) < 0) return failSys("setns(CLONE_NEWNET)");
+  return ThreadGuard(std::move(*original));
+}
+
+ThreadGuard::~ThreadGuard() {
+  if (!original_) return;
+  if (::setns(original_.get(), CLONE_NEWNET) < 0) {
+    std::perror("kuiga: setns back to the original network namespace");
+    std::abort();
+  }
+}
+
+}  // namespace kuiga::sys::netns

@@ -1,0 +1,203 @@
+#include "sys/process.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+
+#include "sys/file.hpp"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+namespace kuiga::sys {
+
+std::string ExitStatus::describe() const {
+  if (exited) return "exited with code " + std::to_string(code);
+  const char* name = sigabbrev_np(code);
+  return std::string("killed by signal ") + std::to_string(code) +
+         (name ? std::string(" (SIG") + name + ")" : "");
+}
+
+Result<UniqueFd> pidfdOpen(pid_t pid) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return failSys("pidfd_open(" + std::to_string(pid) + ")");
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return UniqueFd(fd);
+}
+
+VoidResult pidfdSignal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0)
+    return failSys("pidfd_send_signal");
+  return {};
+}
+
+Result<unsigned long long> processStartTime(pid_t pid) {
+  auto stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return fail(stat.error());
+  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+  auto close = stat->rfind(')');
+  if (close == std::string::npos) return failMsg("malformed /proc stat");
+  const char* p = stat->c_str() + close + 2;
+  for (int field = 3; field < 22 && *p; ++p)
+    if (*p == ' ') ++field;
+  return std::strtoull(p, nullptr, 10);
+}
+
+Child& Child::operator=(Child&& o) noexcept {
+  if (this != &o) {
+    this->~Child();
+    pid_ = std::exchange(o.pid_, -1);
+    pidfd_ = std::move(o.pidfd_);
+  }
+  return *this;
+}
+
+Child::~Child() {
+  if (pid_ <= 0 || !pidfd_) return;
+  (void)pidfdSignal(pidfd_.get(), SIGKILL);
+  siginfo_t info{};
+  while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED) <
+             0 &&
+         errno == EINTR) {
+  }
+}
+
+VoidResult Child::signal(int sig) const {
+  if (!pidfd_) return failMsg("signal: no such child");
+  return pidfdSignal(pidfd_.get(), sig);
+}
+
+static ExitStatus fromSiginfo(const siginfo_t& info) {
+  if (info.si_code == CLD_EXITED) return {true, info.si_status};
+  return {false, info.si_status};
+}
+
+Result<ExitStatus> Child::wait() {
+  if (!pidfd_) return failMsg("wait: no such child");
+  siginfo_t info{};
+  while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED) <
+         0)
+    if (errno != EINTR) return failSys("waitid");
+  pid_ = -1;
+  pidfd_.reset();
+  return fromSiginfo(info);
+}
+
+Result<std::optional<ExitStatus>> Child::tryWait() {
+  if (!pidfd_) return failMsg("wait: no such child");
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
+               WEXITED | WNOHANG) < 0)
+    return failSys("waitid");
+  if (info.si_pid == 0) return std::optional<ExitStatus>{};
+  pid_ = -1;
+  pidfd_.reset();
+  return std::optional<ExitStatus>{fromSiginfo(info)};
+}
+
+namespace {
+
+constexpr size_t kMaxFds = 16;
+
+// Runs in the child between clone and exec. The parent may have other threads, so only
+// async-signal-safe calls are allowed here: no allocation, no locks, no C++ library.
+[[noreturn]] void childMain(const char* path, char* const* argv, char* const* envp,
+                            const std::pair<int, int>* fds, size_t nfds, bool newSession,
+                            const sigset_t* mask, int errPipe) {
+  sigprocmask(SIG_SETMASK, mask, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+  if (newSession) setsid();
+  // Move sources out of the way first so that a target never clobbers a later source.
+  int moved[kMaxFds];
+  int highest = errPipe;
+  for (size_t i = 0; i < nfds; ++i) highest = fds[i].second > highest ? fds[i].second : highest;
+  for (size_t i = 0; i < nfds; ++i) {
+    moved[i] = fcntl(fds[i].first, F_DUPFD_CLOEXEC, highest + 1);
+    if (moved[i] < 0) goto fail;
+  }
+  for (size_t i = 0; i < nfds; ++i)
+    if (dup2(moved[i], fds[i].second) < 0) goto fail;
+  {
+    // Close everything else except the error pipe, which closes itself on exec.
+    int maxKeep = 2;
+    for (size_t i = 0; i < nfds; ++i) maxKeep = fds[i].second > maxKeep ? fds[i].second : maxKeep;
+    for (int fd = 0; fd <= maxKeep; ++fd) {
+      bool keep = fd == errPipe;
+      for (size_t i = 0; i < nfds; ++i) keep |= fds[i].second == fd;
+      if (!keep) close(fd);
+    }
+    if (errPipe > maxKeep + 1) syscall(SYS_close_range, maxKeep + 1, errPipe - 1, 0);
+    syscall(SYS_close_range, (errPipe > maxKeep ? errPipe : maxKeep) + 1, ~0U, 0);
+  }
+  execve(path, argv, envp);
+fail:
+  int err = errno;
+  ssize_t ignored = write(errPipe, &err, sizeof err);
+  (void)ignored;
+  _exit(127);
+}
+
+}  // namespace
+
+Result<Child> spawn(const SpawnOptions& opts) {
+  if (opts.fds.size() > kMaxFds) return failMsg("spawn: too many fds");
+  // Everything the child touches is prepared here, before clone.
+  std::vector<char*> argv, envp;
+  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int sig : opts.blockedSignals) sigaddset(&mask, sig);
+
+  int errPipe[2];
+  if (::pipe2(errPipe, O_CLOEXEC) < 0) return failSys("pipe2");
+  UniqueFd errRead(errPipe[0]), errWrite(errPipe[1]);
+
+  int pidfd = -1;
+  struct clone_args args {};
+  args.flags = static_cast<uint64_t>(opts.namespaces) | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  if (opts.cgroupFd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(opts.cgroupFd);
+  }
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && errno == ENOSYS && opts.cgroupFd < 0) {
+    // Kernels before 5.3: clone with CLONE_PIDFD returns the pidfd through parent_tid.
+    pid = ::syscall(SYS_clone, opts.namespaces | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr,
+                    nullptr);
+  }
+  if (pid < 0) return failSys("clone3");
+  if (pid == 0)
+    childMain(opts.path.c_str(), argv.data(), envp.data(), opts.fds.data(), opts.fds.size(),
+              opts.newSession, &mask, errWrite.get());
+
+  Child child(static_cast<pid_t>(pid), UniqueFd(pidfd));
+  errWrite.reset();
+  int childErr = 0;
+  ssize_t n;
+  while ((n = ::read(errRead.get(), &childErr, sizeof childErr)) < 0 && errno == EINTR) {
+  }
+  if (n == sizeof childErr) {
+    (void)child.wait();
+    return failSys("exec '" + opts.path + "'", childErr);
+  }
+  return child;
+}
+
+}  // namespace kuiga::sys

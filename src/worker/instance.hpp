@@ -1,0 +1,73 @@
+#pragma once
+// Instances as the worker sees them: spec, states and events.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/identity.hpp"
+#include "common/result.hpp"
+
+namespace kuiga::worker {
+
+// The report's life cycle (section 3.9): booting means "ready, waiting to be started".
+enum class InstanceState : uint8_t {
+  Pending,
+  Prolog,
+  Booting,
+  Running,
+  ShuttingDown,
+  Terminated,
+  Failed,
+};
+constexpr size_t kInstanceStateCount = 7;
+
+std::string_view toString(InstanceState s);
+Result<InstanceState> parseInstanceState(std::string_view s);
+bool isFinal(InstanceState s);
+// Whether the life cycle allows `from -> to` (a failure may happen from any live state).
+bool canTransition(InstanceState from, InstanceState to);
+
+enum class NetMode : uint8_t { Veth, Tap, None };
+std::string_view toString(NetMode m);
+Result<NetMode> parseNetMode(std::string_view s);
+
+struct Limits {
+  uint64_t memoryBytes = 64ull << 20;
+  uint64_t pids = 64;
+  uint32_t cpuMilli = 0;  // 0 = no CPU cap
+};
+
+struct InstanceSpec {
+  InstanceId id;
+  std::string appDir;             // host directory shown read-only at /app
+  std::string executable;         // file name inside /app
+  std::vector<std::string> args;  // argv[1..], already expanded from the run's template
+  std::vector<std::string> env;   // "NAME=value"
+  NetMode net = NetMode::Veth;
+  Limits limits;
+};
+
+struct InstanceEvent {
+  InstanceId id;
+  InstanceState state = InstanceState::Pending;
+  int64_t timeNs = 0;  // CLOCK_REALTIME
+  std::string reason;  // why, for failures and stops
+};
+
+using EventSink = std::function<void(const std::vector<InstanceEvent>&)>;
+
+struct InstanceStatus {
+  InstanceId id;
+  InstanceState state = InstanceState::Pending;
+  std::string reason;
+  pid_t pid = -1;  // the instance's init, as seen from the worker
+  std::vector<InstanceEvent> history;
+};
+
+int64_t realtimeNs();
+
+}  // namespace kuiga::worker

@@ -1,0 +1,274 @@
+// kuiga-init: PID 1 of every `ns` instance. A small static program, because it starts once per
+// instance and exec'ing the full worker binary (with its shared libraries) would cost more than
+// the rest of the instance's start. It sets up the instance's mount namespace, waits for the
+// start signal (SIGUSR1, blocked since before exec so it queues), runs the AUT as an
+// unprivileged user, forwards stop signals to it and reaps every orphan. When the AUT's main
+// process ends, init reports how and exits, and the kernel kills what is left in the PID
+// namespace: no helper the AUT forked survives holding the log pipe.
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+
+#include "worker/ns/init/report.hpp"
+
+using kuiga::worker::ns::kInitReportFd;
+using kuiga::worker::ns::kInitSetupFailedCode;
+
+namespace {
+
+struct Options {
+  const char* root = nullptr;  // prepared read-only view of the host root
+  const char* app = nullptr;   // host dir shown at /app
+  const char* work = nullptr;  // host dir shown at /work
+  const char* hostname = nullptr;
+  const char* tmpSize = "64m";
+  uid_t uid = 65534;
+  gid_t gid = 65534;
+  char** argv = nullptr;  // AUT argv; argv[0] is the path inside the instance
+};
+
+void report(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void report(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (n > static_cast<int>(sizeof buf) - 2) n = sizeof buf - 2;
+  buf[n++] = '\n';
+  ssize_t ignored = write(kInitReportFd, buf, static_cast<size_t>(n));
+  (void)ignored;
+}
+
+[[noreturn]] void setupFailed(const char* stage) {
+  report("setup-failed %d %s", errno, stage);
+  _exit(kInitSetupFailedCode);
+}
+
+void must(bool ok, const char* stage) {
+  if (!ok) setupFailed(stage);
+}
+
+void path(char* out, size_t n, const char* a, const char* b) {
+  snprintf(out, n, "%s%s", a, b);
+}
+
+void makeDev(const char* root, const char* name, unsigned maj, unsigned min) {
+  char p[4096];
+  path(p, sizeof p, root, name);
+  must(mknod(p, S_IFCHR | 0666, makedev(maj, min)) == 0 || errno == EEXIST, name);
+  must(chmod(p, 0666) == 0, name);
+}
+
+// Everything below happens inside the instance's own mount namespace, so it changes nothing
+// the host or other instances see.
+void setupMounts(const Options& o) {
+  char p[4096];
+  must(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "make-mounts-private");
+  const unsigned long nosuid = MS_NOSUID | MS_NODEV;
+
+  path(p, sizeof p, o.root, "/app");
+  must(mount(o.app, p, nullptr, MS_BIND, nullptr) == 0, "bind-app");
+  must(mount(nullptr, p, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | nosuid, nullptr) == 0,
+       "remount-app-readonly");
+  path(p, sizeof p, o.root, "/work");
+  must(mount(o.work, p, nullptr, MS_BIND, nullptr) == 0, "bind-work");
+  must(mount(nullptr, p, nullptr, MS_BIND | MS_REMOUNT | nosuid, nullptr) == 0, "remount-work");
+
+  char opts[64];
+  snprintf(opts, sizeof opts, "mode=1777,size=%s", o.tmpSize);
+  path(p, sizeof p, o.root, "/tmp");
+  must(mount("tmpfs", p, "tmpfs", nosuid, opts) == 0, "mount-tmp");
+  path(p, sizeof p, o.root, "/run");
+  must(mount("tmpfs", p, "tmpfs", nosuid, "mode=1777,size=16m") == 0, "mount-run");
+
+  // /dev holds what IoT apps need and nothing more.
+  path(p, sizeof p, o.root, "/dev");
+  must(mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1m") == 0, "mount-dev");
+  char dev[4096];
+  path(dev, sizeof dev, o.root, "/dev");
+  char q[4096 + 64];
+  snprintf(q, sizeof q, "%s/net", dev);
+  must(mkdir(q, 0755) == 0, "mkdir-dev-net");
+  snprintf(q, sizeof q, "%s/shm", dev);
+  must(mkdir(q, 01777) == 0 && chmod(q, 01777) == 0, "mkdir-dev-shm");
+  makeDev(dev, "/null", 1, 3);
+  makeDev(dev, "/zero", 1, 5);
+  makeDev(dev, "/full", 1, 7);
+  makeDev(dev, "/random", 1, 8);
+  makeDev(dev, "/urandom", 1, 9);
+  makeDev(dev, "/tty", 5, 0);
+  makeDev(dev, "/net/tun", 10, 200);
+  const char* links[][2] = {{"/proc/self/fd", "/fd"},
+                            {"/proc/self/fd/0", "/stdin"},
+                            {"/proc/self/fd/1", "/stdout"},
+                            {"/proc/self/fd/2", "/stderr"}};
+  for (auto& l : links) {
+    snprintf(q, sizeof q, "%s%s", dev, l[1]);
+    must(symlink(l[0], q) == 0, "symlink-dev");
+  }
+
+  path(p, sizeof p, o.root, "/proc");
+  must(mount("proc", p, "proc", nosuid | MS_NOEXEC, nullptr) == 0, "mount-proc");
+
+  // Make the prepared root ours and drop the host's mount tree from this namespace: the
+  // instance then holds only its own dozen mounts.
+  must(chdir(o.root) == 0, "chdir-root");
+  must(syscall(SYS_pivot_root, ".", ".") == 0, "pivot-root");
+  must(umount2(".", MNT_DETACH) == 0, "detach-old-root");
+  must(chdir("/") == 0, "chdir-new-root");
+}
+
+[[noreturn]] void execAut(const Options& o, int errPipe) {
+  auto fail = [errPipe](const char* stage) {
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "%d %s", errno, stage);
+    ssize_t ignored = write(errPipe, buf, static_cast<size_t>(n));
+    (void)ignored;
+    _exit(127);
+  };
+  sigset_t none;
+  sigemptyset(&none);
+  for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (setsid() < 0) fail("setsid");
+  if (chdir("/work") < 0) fail("chdir-work");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no-new-privs");
+  for (int cap = 0; cap <= CAP_LAST_CAP; ++cap)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) fail("drop-bounding-caps");
+  if (setgroups(0, nullptr) < 0) fail("setgroups");
+  if (setresgid(o.gid, o.gid, o.gid) < 0) fail("setgid");
+  if (setresuid(o.uid, o.uid, o.uid) < 0) fail("setuid");
+  // setuid() away from 0 cleared the permitted and effective sets; clear the rest too.
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capset, &hdr, data) < 0) fail("capset");
+  execv(o.argv[0], o.argv);
+  fail("exec");
+  _exit(127);
+}
+
+int usage(const char* msg) {
+  fprintf(stderr, "kuiga-init: %s\n", msg);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  int i = 1;
+  for (; i < argc; ++i) {
+    const char* a = argv[i];
+    if (!strcmp(a, "--")) {
+      ++i;
+      break;
+    }
+    if (i + 1 >= argc) return usage("option without value");
+    const char* v = argv[++i];
+    if (!strcmp(a, "--root"))
+      o.root = v;
+    else if (!strcmp(a, "--app"))
+      o.app = v;
+    else if (!strcmp(a, "--work"))
+      o.work = v;
+    else if (!strcmp(a, "--hostname"))
+      o.hostname = v;
+    else if (!strcmp(a, "--tmp-size"))
+      o.tmpSize = v;
+    else if (!strcmp(a, "--uid"))
+      o.uid = static_cast<uid_t>(strtoul(v, nullptr, 10));
+    else if (!strcmp(a, "--gid"))
+      o.gid = static_cast<gid_t>(strtoul(v, nullptr, 10));
+    else
+      return usage("unknown option");
+  }
+  if (!o.root || !o.app || !o.work || !o.hostname || i >= argc) return usage("missing arguments");
+  o.argv = argv + i;
+  if (fcntl(kInitReportFd, F_SETFD, FD_CLOEXEC) < 0) return usage("no report fd 3");
+
+  // Every signal init acts on is blocked and taken with sigwaitinfo(). Blocked signals queue
+  // even for a namespace's PID 1, which would otherwise drop signals it has no handler for.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+
+  setupMounts(o);
+  must(sethostname(o.hostname, strlen(o.hostname)) == 0, "sethostname");
+  report("ready");
+
+  siginfo_t si;
+  for (;;) {
+    int s = sigwaitinfo(&set, &si);
+    if (s == SIGUSR1) break;
+    if (s == SIGTERM || s == SIGINT || s == SIGHUP) {
+      report("exit 0");
+      return 0;  // stopped before it was started
+    }
+  }
+
+  int errPipe[2];
+  must(pipe2(errPipe, O_CLOEXEC) == 0, "pipe");
+  pid_t aut = fork();
+  must(aut >= 0, "fork");
+  if (aut == 0) {
+    close(errPipe[0]);
+    execAut(o, errPipe[1]);
+  }
+  close(errPipe[1]);
+  char err[128] = {0};
+  ssize_t n;
+  while ((n = read(errPipe[0], err, sizeof err - 1)) < 0 && errno == EINTR) {
+  }
+  close(errPipe[0]);
+  if (n > 0) {
+    err[n] = 0;
+    int code = atoi(err);
+    const char* stage = strchr(err, ' ');
+    report("exec-failed %d %s", code, stage ? stage + 1 : "exec");
+    while (waitpid(aut, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return 127;
+  }
+  report("started %d", aut);
+
+  for (;;) {
+    int s = sigwaitinfo(&set, &si);
+    if (s < 0) continue;
+    if (s != SIGCHLD) {
+      kill(aut, s);  // stop requests go to the AUT, which may clean up
+      continue;
+    }
+    int status;
+    pid_t p;
+    while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (p != aut) continue;  // an orphan reparented to us
+      if (WIFEXITED(status)) {
+        report("exit %d", WEXITSTATUS(status));
+        return WEXITSTATUS(status);
+      }
+      report("signal %d", WTERMSIG(status));
+      return 128 + WTERMSIG(status);
+    }
+  }
+}

@@ -1,0 +1,21 @@
+#pragma once
+// Network set-up inside one instance's namespace, after the radio side exists.
+//   veth: eth0 up with the identity's IPv4/IPv6 addresses;
+//   tap:  a bridge br0 joins eth0 and a persistent tap0 owned by the instance's user, so an
+//         unprivileged RIOT `native` app can attach to tap0; no addresses (the app has its own
+//         IP stack);
+//   none: loopback only.
+#include <sys/types.h>
+
+#include "common/identity.hpp"
+#include "common/result.hpp"
+#include "worker/instance.hpp"
+
+namespace kuiga::worker::ns {
+
+constexpr const char* kTapName = "tap0";
+
+VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mode, uid_t uid,
+                                    gid_t gid);
+
+}  // namespace kuiga::worker::ns

@@ -1,0 +1,85 @@
+#include "worker/ns/log_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cstdio>
+
+#include "sys/file.hpp"
+
+namespace kuiga::worker::ns {
+
+std::string formatTimestamp(int64_t ns) {
+  time_t sec = static_cast<time_t>(ns / 1000000000);
+  struct tm tm {};
+  gmtime_r(&sec, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>((ns % 1000000000) / 1000));
+  return buf;
+}
+
+VoidResult LogWriter::append(std::string_view bytes, int64_t receivedNs) {
+  std::string out;
+  const std::string stamp = formatTimestamp(receivedNs);
+  auto emit = [&](std::string_view line) {
+    out += stamp;
+    out += ' ';
+    out.append(line);
+    out += '\n';
+  };
+  size_t start = 0;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != '\n') continue;
+    std::string_view piece = bytes.substr(start, i - start);
+    if (!partial_.empty()) {
+      partial_.append(piece);
+      emit(partial_);
+      partial_.clear();
+    } else {
+      emit(piece);
+    }
+    start = i + 1;
+  }
+  partial_.append(bytes.substr(start));
+  while (partial_.size() >= kMaxLine) {
+    emit(std::string_view(partial_).substr(0, kMaxLine));
+    partial_.erase(0, kMaxLine);
+  }
+  if (out.empty()) return {};
+  return write(out);
+}
+
+VoidResult LogWriter::finish(int64_t receivedNs) {
+  if (partial_.empty()) return {};
+  std::string out = formatTimestamp(receivedNs) + " " + partial_ + "\n";
+  partial_.clear();
+  return write(out);
+}
+
+VoidResult LogWriter::write(const std::string& formatted) {
+  if (!fd_) {
+    auto fd = sys::openFile(path_, O_WRONLY | O_CREAT | O_APPEND, 0640);
+    if (!fd) return fail(fd.error());
+    struct stat st {};
+    size_ = ::fstat(fd->get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    fd_ = std::move(*fd);
+  }
+  if (size_ > 0 && size_ + formatted.size() > maxBytes_) {
+    fd_.reset();
+    if (::rename(path_.c_str(), (path_ + ".1").c_str()) < 0)
+      return failSys("rotate '" + path_ + "'");
+    auto fd = sys::openFile(path_, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0640);
+    if (!fd) return fail(fd.error());
+    fd_ = std::move(*fd);
+    size_ = 0;
+  }
+  KUIGA_TRY(sys::writeAll(fd_.get(), formatted.data(), formatted.size()),
+            "write log '" + path_ + "'");
+  size_ += formatted.size();
+  return {};
+}
+
+}  // namespace kuiga::worker::ns

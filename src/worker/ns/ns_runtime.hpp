@@ -1,0 +1,101 @@
+#pragma once
+// The `ns` runtime: each instance is its AUT under a small init (kuiga-init) in new PID,
+// network, mount, UTS and IPC namespaces, in its own cgroup, as an unprivileged user, wired to
+// the worker's radio network. See docs/architecture.md for the life of an instance.
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sys/cgroup.hpp"
+#include "worker/runtime.hpp"
+
+namespace kuiga::worker::ns {
+
+class IoLoop;
+class RadioNetwork;
+
+struct NsRuntimeConfig {
+  std::string name = "default";  // worker name: cgroup kuiga/<name>, skeleton, radio netns
+  std::string stateDir;          // instances/, logs/ and the radio namespace pin live here
+  std::string initPath;          // the kuiga-init binary
+  std::string skeletonDir;       // default /run/kuiga/<name>/root
+  uid_t uidBase = 200000;        // instance i runs as uidBase + i
+  gid_t gid = 200000;
+  unsigned threads = 0;  // bulk-operation threads, 0 = two per core
+  uint64_t logMaxBytes = 16ull << 20;
+  std::optional<sys::cgroup::Version> cgroupVersion;  // default: detect
+  std::chrono::milliseconds readyTimeout{60000};
+};
+
+class NsRuntime final : public Runtime {
+ public:
+  static Result<std::unique_ptr<NsRuntime>> open(NsRuntimeConfig config, EventSink sink);
+  // Leaves running instances running (a restarted worker re-adopts them with recover()).
+  ~NsRuntime() override;
+
+  BulkResult create(std::span<const InstanceSpec> specs, const Progress& progress = {}) override;
+  BulkResult start(std::span<const InstanceId> ids, const Progress& progress = {}) override;
+  BulkResult stop(std::span<const InstanceId> ids, std::chrono::milliseconds grace,
+                  const Progress& progress = {}) override;
+  BulkResult remove(std::span<const InstanceId> ids, const Progress& progress = {}) override;
+  std::optional<InstanceStatus> status(InstanceId id) const override;
+  std::vector<InstanceStatus> list() const override;
+  Result<RecoveryReport> recover() override;
+  VoidResult console(InstanceId id, std::string_view line) override;
+  std::string logPath(InstanceId id) const override;
+
+  // Removes every instance and the worker's own objects: radio namespace, root skeleton,
+  // cgroup parent. For tests, benchmarks and `kuiga worker --cleanup`.
+  VoidResult destroyAll();
+  [[nodiscard]] const sys::cgroup::Layout& cgroupLayout() const { return layout_; }
+  [[nodiscard]] int radioNetns() const;
+  [[nodiscard]] std::string cgroupPath(InstanceId id) const;
+
+  struct Instance;
+
+ private:
+  NsRuntime(NsRuntimeConfig config, EventSink sink, sys::cgroup::Layout layout);
+  VoidResult prolog(Instance& inst);
+  void discardPartial(Instance& inst);
+  VoidResult adopt(InstanceId id, const nlohmann::json& state, const std::string& dir);
+  void transition(Instance& inst, InstanceState to, std::string reason = {});
+  void onIo(uint64_t key, uint32_t events);
+  void drainOutput(Instance& inst);
+  void drainReport(Instance& inst);
+  void finish(Instance& inst);
+  void flushEvents();
+  // Waits until pred(state) holds for every instance in ids or the deadline passes; returns
+  // the ids that did not get there.
+  template <class Pred>
+  std::vector<InstanceId> waitFor(std::span<const InstanceId> ids, Pred pred,
+                                  std::chrono::steady_clock::time_point deadline);
+  std::string instanceDir(InstanceId id) const;
+  uid_t uidOf(InstanceId id) const { return config_.uidBase + id.index; }
+
+  NsRuntimeConfig config_;
+  EventSink sink_;
+  sys::cgroup::Layout layout_;
+  std::string cgroupParent_;
+  std::string skeleton_;
+  std::unique_ptr<RadioNetwork> radio_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<InstanceId, std::shared_ptr<Instance>> instances_;
+  std::map<uint64_t, std::shared_ptr<Instance>> bySerial_;
+  uint64_t nextSerial_ = 1;
+  std::vector<InstanceEvent> pendingEvents_;
+  std::mutex sinkMu_;
+
+  std::unique_ptr<IoLoop> io_;  // last: its thread uses everything above
+};
+
+}  // namespace kuiga::worker::ns

@@ -1,0 +1,55 @@
+#pragma once
+// The worker's radio network: a network namespace of its own (so no instance frame can reach
+// the host's networks), holding a tree of Linux bridges. A bridge takes at most 1023 ports, so
+// instances hang off leaf bridges of up to kPortsPerLeaf ports, and the leaves hang off one
+// core bridge. The namespace is pinned under the state directory so a restarted worker finds it.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/identity.hpp"
+#include "common/result.hpp"
+#include "sys/fd.hpp"
+
+namespace kuiga::worker::ns {
+
+class RadioNetwork {
+ public:
+  static constexpr int kPortsPerLeaf = 1000;
+
+  // Opens the namespace pinned at `pinPath`, or creates and pins a new one.
+  static Result<std::unique_ptr<RadioNetwork>> open(const std::string& pinPath);
+
+  [[nodiscard]] int netnsFd() const { return netns_.get(); }
+  // Creates the instance's link: radioLinkName(id) on a leaf bridge here, its peer "eth0" with
+  // the instance's MAC inside `instanceNetns`, down (the instance side brings it up).
+  VoidResult attach(InstanceId id, int instanceNetns);
+  // Forget the port (the link itself goes away with the instance's namespace).
+  void released(InstanceId id);
+  // Note a port that already exists (recovery).
+  void adopt(InstanceId id, int leaf);
+  // Delete the instance's link now (for leftovers whose namespace still exists).
+  VoidResult detach(InstanceId id);
+  // Names of instance links present in the namespace.
+  Result<std::vector<std::string>> instanceLinks();
+  // Remove the namespace pin; the namespace ends when its last link and holder are gone.
+  VoidResult destroy();
+  [[nodiscard]] size_t leafCount() const;
+
+ private:
+  RadioNetwork(std::string pin, sys::UniqueFd fd)
+      : pinPath_(std::move(pin)), netns_(std::move(fd)) {}
+  VoidResult setUpNamespace();
+  Result<int> leafFor(InstanceId id);  // bridge ifindex with a free port; creates leaves
+
+  std::string pinPath_;
+  sys::UniqueFd netns_;
+  mutable std::mutex mu_;
+  std::vector<int> leafPorts_;  // ports in use per leaf
+  std::vector<int> leafIndex_;  // ifindex of each leaf bridge
+  std::map<InstanceId, int> leafOf_;
+};
+
+}  // namespace kuiga::worker::ns

@@ -1,0 +1,106 @@
+#include "worker/ns/root_skeleton.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <set>
+#include <vector>
+
+#include "sys/file.hpp"
+
+namespace kuiga::worker::ns {
+namespace {
+
+bool isMountPoint(const std::string& path) {
+  struct stat self {
+  }, parent{};
+  if (::stat(path.c_str(), &self) < 0) return false;
+  if (::stat((path + "/..").c_str(), &parent) < 0) return false;
+  return self.st_dev != parent.st_dev;
+}
+
+// Host directories an instance gets fresh copies of, or must not see.
+const std::set<std::string> kSkipped{"proc", "dev", "tmp", "run", "app", "work", "lost+found"};
+const char* kMountPoints[] = {"app", "work", "tmp", "run", "dev", "proc"};
+
+}  // namespace
+
+Result<RootSkeleton> RootSkeleton::prepare(const std::string& path) {
+  KUIGA_TRY(sys::makeDirs(path, 0755), "create root skeleton");
+  if (isMountPoint(path)) return RootSkeleton(path);  // left by an earlier worker process
+
+  if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m") < 0)
+    return failSys("mount tmpfs at '" + path + "'");
+  RootSkeleton sk(path);
+  auto undo = [&](Error e) {
+    (void)destroy(path);
+    return fail(e.context("prepare root skeleton at '" + path + "'"));
+  };
+  // Private: nothing mounted here reaches the host's peers, and the reverse.
+  if (::mount(nullptr, path.c_str(), nullptr, MS_PRIVATE, nullptr) < 0)
+    return undo(Error::sys("make private"));
+
+  DIR* d = ::opendir("/");
+  if (!d) return undo(Error::sys("opendir /"));
+  std::vector<std::pair<std::string, unsigned char>> entries;
+  while (auto* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || kSkipped.count(name)) continue;
+    entries.emplace_back(name, e->d_type);
+  }
+  ::closedir(d);
+
+  std::vector<std::string> bound;
+  for (const auto& [name, type] : entries) {
+    std::string src = "/" + name, dst = path + "/" + name;
+    if (type == DT_LNK) {
+      char target[4096];
+      ssize_t n = ::readlink(src.c_str(), target, sizeof target - 1);
+      if (n < 0) continue;
+      target[n] = 0;
+      if (::symlink(target, dst.c_str()) < 0) return undo(Error::sys("symlink '" + dst + "'"));
+    } else if (type == DT_DIR) {
+      if (::mkdir(dst.c_str(), 0755) < 0) return undo(Error::sys("mkdir '" + dst + "'"));
+      if (::mount(src.c_str(), dst.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+        return undo(Error::sys("bind '" + src + "'"));
+      bound.push_back(dst);
+    }
+  }
+  for (const char* m : kMountPoints) {
+    std::string dst = path + "/" + m;
+    if (::mkdir(dst.c_str(), 0755) < 0) return undo(Error::sys("mkdir '" + dst + "'"));
+  }
+  if (::mount(nullptr, path.c_str(), nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
+    return undo(Error::sys("make tree private"));
+
+  // Read-only, recursively, in one call (5.12+); older kernels get each top-level bind.
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
+  if (::syscall(SYS_mount_setattr, AT_FDCWD, path.c_str(), AT_RECURSIVE, &attr, sizeof attr) < 0) {
+    if (errno != ENOSYS) return undo(Error::sys("make tree read-only"));
+    for (const auto& b : bound)
+      if (::mount(nullptr, b.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID,
+                  nullptr) < 0)
+        return undo(Error::sys("remount '" + b + "' read-only"));
+    if (::mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                nullptr) < 0)
+      return undo(Error::sys("remount skeleton read-only"));
+  }
+  return sk;
+}
+
+VoidResult RootSkeleton::destroy(const std::string& path) {
+  if (!sys::exists(path)) return {};
+  if (isMountPoint(path) && ::umount2(path.c_str(), MNT_DETACH) < 0)
+    return failSys("unmount root skeleton '" + path + "'");
+  if (::rmdir(path.c_str()) < 0 && errno != ENOENT)
+    return failSys("remove root skeleton '" + path + "'");
+  return {};
+}
+
+}  // namespace kuiga::worker::ns

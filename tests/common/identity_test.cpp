@@ -1,0 +1,84 @@
+#include "common/identity.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace kuiga {
+
+TEST(Identity, NamesAreDeterministicAndPadded) {
+  InstanceId id{7, 42};
+  EXPECT_EQ(displayName(id), "run-7/dev-0042");
+  EXPECT_EQ(hostname(id), "run-7-dev-0042");
+  EXPECT_EQ(hostname({7, 49999}), "run-7-dev-49999");
+  EXPECT_EQ(slug(id), "r7-i42");
+  EXPECT_EQ(radioLinkName(id), "kv7.2a");
+}
+
+TEST(Identity, RadioLinkNamesFitIfnamsizForEveryRun) {
+  EXPECT_EQ(radioLinkName({4294967295u, 49999}), "kvffffffff.c34f");
+  EXPECT_LE(radioLinkName({4294967295u, 49999}).size(), 15u);
+}
+
+TEST(Identity, MacIsLocallyAdministeredUnicastAndUnique) {
+  std::set<std::string> seen;
+  for (uint32_t run : {1u, 2u, 300u})
+    for (uint32_t i = 0; i < 50000; i += 997) {
+      auto m = macAddress({run, i});
+      EXPECT_EQ(m[0] & 0x03, 0x02) << "locally administered, unicast";
+      EXPECT_TRUE(seen.insert(macString({run, i})).second);
+    }
+  EXPECT_EQ(macString({1, 0x1234}), "02:6b:00:01:12:34");
+}
+
+TEST(Identity, AddressesAreUniqueWithinARunAndAvoidNetworkAndBroadcast) {
+  std::set<std::string> v4, v6;
+  for (uint32_t i = 0; i < kMaxInstancesPerRun; ++i) {
+    auto a = ipv4Address({3, i});
+    EXPECT_TRUE(v4.insert(a).second) << a;
+    EXPECT_NE(a, "10.3.0.0");
+    EXPECT_NE(a, "10.3.255.255");
+    EXPECT_TRUE(v6.insert(ipv6Address({3, i})).second);
+  }
+  EXPECT_EQ(ipv4Address({3, 0}), "10.3.0.1");
+  EXPECT_EQ(ipv4Address({3, 255}), "10.3.1.0");
+  EXPECT_EQ(ipv6Address({3, 0}), "fd6b:7569:6761:3::1");
+}
+
+TEST(Identity, SlugRoundTripsAndRejectsJunk) {
+  auto id = parseSlug("r12-i345");
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->run, 12u);
+  EXPECT_EQ(id->index, 345u);
+  for (const char* bad : {"", "r1", "r1-i", "x1-i2", "r1-i2x", "r01-i2", "r1-i50000", "r-1-i2"})
+    EXPECT_FALSE(parseSlug(bad)) << bad;
+}
+
+TEST(Template, ExpandsEveryPlaceholder) {
+  TemplateContext ctx{{5, 9}, 100, "tap0", 1700000000000, 77};
+  auto r =
+      expandTemplate("{index}/{count} run {run} {tap} {mac} {ipv4} {ipv6} {start_ms} {seed}", ctx);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r,
+            "9/100 run 5 tap0 02:6b:00:05:00:09 10.5.0.10 fd6b:7569:6761:5::a 1700000000000 77");
+}
+
+TEST(Template, EscapesAndPlainText) {
+  TemplateContext ctx{{1, 2}};
+  EXPECT_EQ(expandTemplate("{{index}} is {index}", ctx).value(), "{index} is 2");
+  EXPECT_EQ(expandTemplate("no placeholders", ctx).value(), "no placeholders");
+  EXPECT_EQ(expandTemplate("", ctx).value(), "");
+}
+
+TEST(Template, UnknownOrBrokenPlaceholdersAreErrorsThatNameThem) {
+  TemplateContext ctx{{1, 2}};
+  auto unknown = expandTemplate("--x={nope}", ctx);
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("{nope}"), std::string::npos);
+  auto open = expandTemplate("--x={index", ctx);
+  ASSERT_FALSE(open);
+  EXPECT_NE(open.error().message.find("unterminated"), std::string::npos);
+  EXPECT_FALSE(expandTemplate("a}b", ctx));
+}
+
+}  // namespace kuiga

@@ -1,0 +1,118 @@
+#include "sys/cgroup.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "sys/file.hpp"
+#include "sys/process.hpp"
+#include "tests/support/leak_check.hpp"
+
+namespace kuiga::sys::cgroup {
+
+// Each test runs against v1 and v2 where the machine has them: v1 controllers here, a bare v2
+// hierarchy at /sys/fs/cgroup/unified (no controllers: limits are skipped there), and a full v2
+// on most users' machines.
+class CgroupTest : public ::testing::TestWithParam<Version> {
+ protected:
+  void SetUp() override {
+    SKIP_UNLESS_ROOT();
+    auto l = detect(GetParam());
+    if (!l) GTEST_SKIP() << l.error().message;
+    layout_ = *l;
+    name_ = "kuiga/" + test::uniqueName();
+  }
+  void TearDown() override {
+    if (name_.empty()) return;
+    auto cg = Cgroup::open(layout_, name_);
+    (void)cg.killAll();
+    (void)cg.destroy();
+    (void)Cgroup::open(layout_, "kuiga").destroy(0);
+  }
+  bool hasControllers() const {
+    if (layout_.version == Version::V1) return true;
+    auto c = readFile(layout_.v2Root + "/cgroup.controllers");
+    return c && c->find("pids") != std::string::npos && c->find("memory") != std::string::npos;
+  }
+  Layout layout_;
+  std::string name_;
+};
+
+TEST_P(CgroupTest, ROOT_CreateAddProcessKillAllDestroy) {
+  auto cg = Cgroup::create(layout_, name_);
+  ASSERT_TRUE(cg) << cg.error().message;
+  EXPECT_TRUE(cg->exists());
+  auto child = spawn({"/bin/sleep", {"sleep", "100"}, {}, 0, -1, {}, true, {}});
+  ASSERT_TRUE(child) << child.error().message;
+  ASSERT_TRUE(cg->addProcess(child->pid()));
+  auto procs = cg->processes();
+  ASSERT_TRUE(procs);
+  EXPECT_EQ(*procs, std::vector<pid_t>{child->pid()});
+  ASSERT_TRUE(cg->killAll());
+  auto st = child->wait();
+  ASSERT_TRUE(st);
+  EXPECT_FALSE(st->exited);
+  EXPECT_EQ(st->code, SIGKILL);
+  ASSERT_TRUE(cg->destroy());
+  EXPECT_FALSE(cg->exists());
+  EXPECT_TRUE(cg->destroy()) << "destroying twice is fine";
+}
+
+TEST_P(CgroupTest, ROOT_LimitsAreWrittenAndPidsLimitIsEnforced) {
+  if (!hasControllers()) GTEST_SKIP() << "this cgroup2 hierarchy has no pids/memory controllers";
+  auto cg = Cgroup::create(layout_, name_);
+  ASSERT_TRUE(cg) << cg.error().message;
+  ASSERT_TRUE(cg->setLimits({32ull << 20, 3, 500})) << "memory, pids and cpu";
+  // A shell in the group that forks 5 background sleeps: only 2 can start next to it.
+  UniqueFd dir;
+  if (layout_.version == Version::V2) dir = std::move(*cg->openDir());
+  auto child = spawn({"/bin/sh",
+                      {"sh", "-c", "for i in 1 2 3 4 5; do sleep 30 & done; wait"},
+                      {},
+                      0,
+                      dir.get(),
+                      {},
+                      true,
+                      {}});
+  ASSERT_TRUE(child) << child.error().message;
+  if (layout_.version == Version::V1) {
+    ASSERT_TRUE(cg->addProcess(child->pid()));
+  }
+  for (int i = 0; i < 100 && cg->events().pidsMax == 0; ++i) usleep(20000);
+  EXPECT_GT(cg->events().pidsMax, 0u);
+  EXPECT_LE(cg->processes()->size(), 3u);
+  ASSERT_TRUE(cg->killAll());
+  (void)child->wait();
+  ASSERT_TRUE(cg->destroy());
+}
+
+TEST_P(CgroupTest, ROOT_CloneIntoCgroupOnV2) {
+  if (layout_.version != Version::V2) GTEST_SKIP() << "CLONE_INTO_CGROUP is v2 only";
+  auto cg = Cgroup::create(layout_, name_);
+  ASSERT_TRUE(cg) << cg.error().message;
+  auto dir = cg->openDir();
+  ASSERT_TRUE(dir);
+  auto child = spawn({"/bin/sleep", {"sleep", "100"}, {}, 0, dir->get(), {}, true, {}});
+  ASSERT_TRUE(child) << child.error().message;
+  EXPECT_EQ(cg->processes().value(), std::vector<pid_t>{child->pid()});
+  ASSERT_TRUE(cg->killAll());
+  (void)child->wait();
+  ASSERT_TRUE(cg->destroy());
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, CgroupTest, ::testing::Values(Version::V1, Version::V2),
+                         [](const auto& info) { return info.param == Version::V1 ? "v1" : "v2"; });
+
+TEST(Cgroup, DetectPrefersAUsableHierarchy) {
+  auto l = detect();
+  if (!l) GTEST_SKIP() << l.error().message;
+  if (l->version == Version::V1) {
+    EXPECT_FALSE(l->memory.empty());
+    EXPECT_FALSE(l->pids.empty());
+  } else {
+    EXPECT_FALSE(l->v2Root.empty());
+  }
+}
+
+}  // namespace kuiga::sys::cgroup

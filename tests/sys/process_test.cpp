@@ -1,0 +1,132 @@
+#include "sys/process.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "sys/file.hpp"
+#include "tests/support/leak_check.hpp"
+
+namespace kuiga::sys {
+
+static SpawnOptions sh(const std::string& script) {
+  SpawnOptions o;
+  o.path = "/bin/sh";
+  o.argv = {"sh", "-c", script};
+  return o;
+}
+
+TEST(Process, ExitCodesAndSignals) {
+  auto ok = spawn(sh("exit 0"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  auto st = ok->wait();
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->exited);
+  EXPECT_EQ(st->code, 0);
+
+  auto seven = spawn(sh("exit 7"));
+  EXPECT_EQ(seven->wait()->code, 7);
+  EXPECT_EQ((ExitStatus{true, 7}.describe()), "exited with code 7");
+
+  auto sleeper = spawn(sh("exec sleep 100"));
+  ASSERT_TRUE(sleeper);
+  EXPECT_FALSE(sleeper->tryWait().value().has_value());
+  ASSERT_TRUE(sleeper->signal(SIGTERM));
+  auto killed = sleeper->wait();
+  EXPECT_FALSE(killed->exited);
+  EXPECT_EQ(killed->code, SIGTERM);
+  EXPECT_EQ(killed->describe(), "killed by signal 15 (SIGTERM)");
+}
+
+TEST(Process, ExecErrorsCarryTheRealReason) {
+  auto missing = spawn({"/nonexistent/aut", {"aut"}, {}, 0, -1, {}, true, {}});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ENOENT);
+  EXPECT_NE(missing.error().message.find("/nonexistent/aut"), std::string::npos);
+
+  test::TempDir dir;
+  std::string text = dir.path() + "/notelf";
+  {
+    auto fd = openFile(text, O_WRONLY | O_CREAT, 0755);
+    ASSERT_TRUE(writeAll(fd->get(), "hello\n", 6));
+  }
+  ::chmod(text.c_str(), 0755);
+  auto notElf = spawn({text, {"notelf"}, {}, 0, -1, {}, true, {}});
+  ASSERT_FALSE(notElf);
+  EXPECT_EQ(notElf.error().code, ENOEXEC);
+  EXPECT_NE(notElf.error().message.find("Exec format error"), std::string::npos);
+}
+
+TEST(Process, FdMappingAndNothingElseInherited) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  // An fd without CLOEXEC, as a careless library might leave one: it must not reach the child.
+  UniqueFd stray(::fcntl(r.get(), F_DUPFD, 50));
+  ASSERT_GE(stray.get(), 50);
+  auto o = sh("echo hello >&5; ls /proc/self/fd >&5");
+  o.fds = {{w.get(), 5}};
+  auto c = spawn(o);
+  ASSERT_TRUE(c) << c.error().message;
+  w.reset();
+  ASSERT_TRUE(c->wait());
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(r.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(out.substr(0, 6), "hello\n");
+  EXPECT_NE(out.find("\n5\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("\n" + std::to_string(stray.get()) + "\n"), std::string::npos) << out;
+}
+
+TEST(Process, DestructorKillsAndReaps) {
+  pid_t pid;
+  {
+    auto c = spawn(sh("exec sleep 100"));
+    ASSERT_TRUE(c);
+    pid = c->pid();
+  }
+  EXPECT_EQ(::kill(pid, 0), -1) << "killed and reaped, not a zombie";
+}
+
+TEST(Process, BlockedSignalsQueueUntilTheChildIsReady) {
+  // SIGUSR1 would kill sleep; blocked across exec, it waits in the queue instead.
+  SpawnOptions o{"/bin/sleep", {"sleep", "0.2"}, {}, 0, -1, {}, true, {}};
+  o.blockedSignals = {SIGUSR1};
+  auto c = spawn(o);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->signal(SIGUSR1));
+  auto st = c->wait();
+  EXPECT_TRUE(st->exited);
+  EXPECT_EQ(st->code, 0);
+}
+
+TEST(Process, StartTimeIdentifiesAProcess) {
+  auto c = spawn(sh("exec sleep 100"));
+  auto t1 = processStartTime(c->pid());
+  ASSERT_TRUE(t1);
+  EXPECT_EQ(processStartTime(c->pid()).value(), *t1);
+  EXPECT_GT(*t1, processStartTime(1).value());
+}
+
+TEST(Process, ROOT_NewPidAndUtsNamespaces) {
+  SKIP_UNLESS_ROOT();
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  auto o = sh("echo $$");
+  o.namespaces = CLONE_NEWPID | CLONE_NEWUTS;
+  o.fds = {{w.get(), 1}};
+  auto c = spawn(o);
+  ASSERT_TRUE(c) << c.error().message;
+  w.reset();
+  char buf[16] = {0};
+  ASSERT_GT(::read(r.get(), buf, sizeof buf - 1), 0);
+  EXPECT_STREQ(buf, "1\n") << "the child is PID 1 of its namespace";
+  EXPECT_TRUE(c->wait()->exited);
+}
+
+}  // namespace kuiga::sys

@@ -1,0 +1,117 @@
+// ROOT_ tests of everything that can go wrong with an AUT: each ends `failed` with the reason.
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "sys/file.hpp"
+#include "tests/support/leak_check.hpp"
+
+namespace kuiga::worker {
+
+using namespace std::chrono_literals;
+using S = InstanceState;
+
+class NsFailureTest : public test::RuntimeFixture {
+ protected:
+  // Creates and starts one instance and waits for its end; returns its status.
+  InstanceStatus runToEnd(InstanceSpec s, int timeoutMs = 20000) {
+    auto c = rt().create({&s, 1});
+    if (c.allOk()) (void)rt().start({&s.id, 1});
+    waitState(s.id, S::Failed, timeoutMs);
+    return *rt().status(s.id);
+  }
+  std::string writeApp(const std::string& name, const std::string& content, mode_t mode) {
+    std::ofstream(app_.path() + "/" + name) << content;
+    ::chmod((app_.path() + "/" + name).c_str(), mode);
+    return name;
+  }
+  test::TempDir app_;
+};
+
+TEST_F(NsFailureTest, ROOT_ForkBombIsStoppedByThePidsLimit) {
+  auto s = spec(0, KUIGA_TEST_APPS, "forkbomb");
+  s.limits.pids = 20;
+  auto st = runToEnd(s);
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_NE(st.reason.find("exited with code 1"), std::string::npos) << st.reason;
+  EXPECT_NE(st.reason.find("pids limit 20 reached"), std::string::npos) << st.reason;
+  EXPECT_NE(st.reason.find("fork failed after"), std::string::npos)
+      << "its last words: " << st.reason;
+}
+
+TEST_F(NsFailureTest, ROOT_MemoryHogIsKilledByTheMemoryLimit) {
+  auto s = spec(0, KUIGA_TEST_APPS, "memhog");
+  s.limits.memoryBytes = 32 << 20;
+  auto st = runToEnd(s);
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_NE(st.reason.find("killed by signal 9 (SIGKILL)"), std::string::npos) << st.reason;
+  EXPECT_NE(st.reason.find("memory limit reached"), std::string::npos) << st.reason;
+}
+
+TEST_F(NsFailureTest, ROOT_NonElfAutFailsWithAClearReason) {
+  auto st = runToEnd(spec(0, app_.path(),
+                          writeApp("firmware.hex", ":10010000214601360121470136007EFE09\n", 0755)));
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_NE(st.reason.find("cannot exec /app/firmware.hex: Exec format error (not an ELF"),
+            std::string::npos)
+      << st.reason;
+}
+
+TEST_F(NsFailureTest, ROOT_NotExecutableAndMissingInterpreter) {
+  auto a = runToEnd(spec(0, app_.path(), writeApp("noexec", "#!/bin/sh\necho hi\n", 0644)));
+  EXPECT_EQ(a.state, S::Failed);
+  EXPECT_NE(a.reason.find("Permission denied (not executable"), std::string::npos) << a.reason;
+  auto b = runToEnd(spec(1, app_.path(), writeApp("script", "#!/nonexistent/python9\n", 0755)));
+  EXPECT_EQ(b.state, S::Failed);
+  EXPECT_NE(b.reason.find("interpreter or dynamic loader is missing"), std::string::npos)
+      << b.reason;
+}
+
+TEST_F(NsFailureTest, ROOT_NonZeroExitQuotesTheLastOutput) {
+  auto st = runToEnd(spec(0, KUIGA_TEST_APPS, "exit_code", {"3"}));
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_EQ(st.reason, "the AUT exited with code 3: last output \"about to exit with 3\"");
+}
+
+TEST_F(NsFailureTest, ROOT_CrashBySignalIsAFailure) {
+  auto st = runToEnd(spec(0, app_.path(), writeApp("crash", "#!/bin/sh\nkill -SEGV $$\n", 0755)));
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_NE(st.reason.find("killed by signal 11 (SIGSEGV)"), std::string::npos) << st.reason;
+}
+
+TEST_F(NsFailureTest, ROOT_BadSpecsAreRefusedBeforeAnythingIsMade) {
+  std::vector<InstanceSpec> specs{spec(0, KUIGA_TEST_APPS, "no-such-aut"),
+                                  spec(kMaxInstancesPerRun, KUIGA_EXAMPLES, "periodic"),
+                                  spec(2, KUIGA_EXAMPLES, "../examples/periodic"),
+                                  spec(3, KUIGA_EXAMPLES, "periodic", {"0"})};
+  auto r = rt().create(specs);
+  EXPECT_EQ(r.ok, 1u);
+  ASSERT_EQ(r.failed.size(), 3u);
+  EXPECT_NE(r.failed[0].second.message.find("no such file"), std::string::npos);
+  EXPECT_NE(r.failed[1].second.message.find("limit of 50000"), std::string::npos);
+  EXPECT_NE(r.failed[2].second.message.find("file name inside"), std::string::npos);
+  EXPECT_EQ(rt().list().size(), 1u);
+  test::TempDir closed;
+  ::chmod(closed.path().c_str(), 0700);
+  writeApp("x", "", 0755);
+  std::ofstream(closed.path() + "/aut") << "#!/bin/sh\n";
+  auto s = spec(4, closed.path(), "aut");
+  auto shut = rt().create({&s, 1});
+  ASSERT_EQ(shut.failed.size(), 1u);
+  EXPECT_NE(shut.failed[0].second.message.find("must be searchable"), std::string::npos);
+  auto dup = rt().create({&specs[3], 1});
+  ASSERT_EQ(dup.failed.size(), 1u);
+  EXPECT_EQ(dup.failed[0].second.message, "instance already exists");
+  InstanceId missing{1, 99};
+  auto st = rt().start({&missing, 1});
+  ASSERT_EQ(st.failed.size(), 1u);
+  EXPECT_EQ(st.failed[0].second.message, "no such instance");
+  ASSERT_TRUE(rt().start({&specs[3].id, 1}).allOk());
+  auto twice = rt().start({&specs[3].id, 1});
+  ASSERT_EQ(twice.failed.size(), 1u);
+  EXPECT_EQ(twice.failed[0].second.message, "instance is running, not booting");
+}
+
+}  // namespace kuiga::worker

@@ -1,0 +1,128 @@
+// ROOT_ tests of worker crashes: `kuiga worker run` is killed with SIGKILL, and a new runtime
+// re-adopts the instances it left, or reaps them when they died meanwhile.
+#include <fcntl.h>
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "sys/file.hpp"
+#include "sys/process.hpp"
+#include "tests/support/leak_check.hpp"
+
+namespace kuiga::worker {
+
+using namespace std::chrono_literals;
+using S = InstanceState;
+
+class NsRecoveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIP_UNLESS_ROOT();
+    name_ = test::uniqueName();
+    state_ = dir_.path() + "/state";
+  }
+  void TearDown() override {
+    // Whatever happened, leave nothing: recover and destroy.
+    if (name_.empty()) return;
+    auto rt = open();
+    if (rt) {
+      (void)(*rt)->recover();
+      EXPECT_TRUE((*rt)->destroyAll());
+    }
+  }
+  Result<std::unique_ptr<ns::NsRuntime>> open() {
+    ns::NsRuntimeConfig c;
+    c.name = name_;
+    c.stateDir = state_;
+    c.initPath = KUIGA_INIT_PATH;
+    return ns::NsRuntime::open(c, {});
+  }
+  // Starts `kuiga worker run` with 5 periodic instances and kills it with SIGKILL once they run.
+  void runAndKillWorker() {
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    sys::UniqueFd r(p[0]), w(p[1]);
+    sys::SpawnOptions o;
+    o.path = KUIGA_KUIGA_PATH;
+    o.argv = {
+        "kuiga",   "worker",      "run",   "--app",  std::string(KUIGA_EXAMPLES) + "/periodic",
+        "--count", "5",           "--arg", "0",      "--arg",
+        "100",     "--state-dir", state_,  "--name", name_};
+    o.fds = {{w.get(), 1}};
+    auto worker = sys::spawn(o);
+    ASSERT_TRUE(worker) << worker.error().message;
+    w.reset();
+    std::string out;
+    char buf[256];
+    ssize_t n;
+    while (out.find("running") == std::string::npos && (n = ::read(r.get(), buf, sizeof buf)) > 0)
+      out.append(buf, static_cast<size_t>(n));
+    ASSERT_NE(out.find("running 5 of 5"), std::string::npos) << out;
+    ASSERT_TRUE(worker->signal(SIGKILL));
+    (void)worker->wait();
+  }
+  pid_t initPid(uint32_t index) {
+    std::ifstream f(state_ + "/instances/r1-i" + std::to_string(index) + "/instance.json");
+    return nlohmann::json::parse(f).value("pid", -1);
+  }
+  test::TempDir dir_;
+  std::string name_, state_;
+};
+
+TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptRunningInstances) {
+  runAndKillWorker();
+  std::this_thread::sleep_for(300ms);  // instances keep running and writing meanwhile
+  auto rt = open();
+  ASSERT_TRUE(rt) << rt.error().message;
+  auto rep = (*rt)->recover();
+  ASSERT_TRUE(rep) << rep.error().message;
+  EXPECT_EQ(rep->adopted, 5u);
+  EXPECT_EQ(rep->reaped, 0u);
+  for (uint32_t i = 0; i < 5; ++i) {
+    auto st = (*rt)->status({1, i});
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->state, S::Running);
+  }
+  // The log goes on: output written while no worker ran was kept in the FIFO.
+  auto logLines = [&] {
+    auto s = sys::readFile((*rt)->logPath({1, 0}));
+    return s ? std::count(s->begin(), s->end(), '\n') : 0;
+  };
+  auto before = logLines();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_GT(logLines(), before);
+  std::vector<InstanceId> ids{{1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}};
+  ASSERT_TRUE((*rt)->stop(ids, 1s).allOk());
+  for (const auto& id : ids) EXPECT_EQ((*rt)->status(id)->state, S::Terminated);
+  ASSERT_TRUE((*rt)->destroyAll());
+  EXPECT_TRUE(test::findLeaks().empty());
+}
+
+TEST_F(NsRecoveryTest, ROOT_Kill9ThenReapInstancesThatDied) {
+  runAndKillWorker();
+  std::vector<pid_t> inits;
+  for (uint32_t i = 0; i < 5; ++i) inits.push_back(initPid(i));
+  for (pid_t p : inits) ASSERT_EQ(::kill(p, SIGKILL), 0);
+  for (pid_t p : inits)
+    for (int i = 0; i < 200 && ::kill(p, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+  auto rt = open();
+  ASSERT_TRUE(rt);
+  auto rep = (*rt)->recover();
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->adopted, 0u);
+  EXPECT_GE(rep->reaped, 5u);
+  EXPECT_TRUE((*rt)->list().empty());
+  auto links = [&] {
+    return (*rt)->recover().value().reaped;  // a second pass finds nothing left to reap
+  };
+  EXPECT_EQ(links(), 0u);
+  for (uint32_t i = 0; i < 5; ++i)
+    EXPECT_FALSE(
+        sys::cgroup::Cgroup::open((*rt)->cgroupLayout(), (*rt)->cgroupPath({1, i})).exists());
+}
+
+}  // namespace kuiga::worker

@@ -1,0 +1,224 @@
+// ROOT_ integration tests of the ns runtime against the real kernel.
+#include "worker/ns/ns_runtime.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "bench/system_probe.hpp"
+#include "sys/file.hpp"
+#include "sys/netlink.hpp"
+#include "sys/netns.hpp"
+#include "tests/support/leak_check.hpp"
+
+namespace kuiga::worker {
+
+using namespace std::chrono_literals;
+using S = InstanceState;
+
+class NsRuntimeTest : public test::RuntimeFixture {};
+
+static std::vector<InstanceId> idsOf(const std::vector<InstanceSpec>& specs) {
+  std::vector<InstanceId> ids;
+  for (const auto& s : specs) ids.push_back(s.id);
+  return ids;
+}
+
+// Links inside an instance's network namespace.
+static std::vector<std::string> linksOf(pid_t pid) {
+  auto ns = sys::netns::ofPid(pid);
+  if (!ns) return {};
+  auto guard = sys::netns::ThreadGuard::enter(ns->get());
+  auto nl = sys::Netlink::open();
+  return nl ? nl->linkNames().value_or(std::vector<std::string>{}) : std::vector<std::string>{};
+}
+
+class NsRuntimeNetTest : public test::RuntimeFixture,
+                         public ::testing::WithParamInterface<NetMode> {};
+
+TEST_P(NsRuntimeNetTest, ROOT_HundredInstancesLiveAndDie) {
+  const NetMode net = GetParam();
+  std::vector<InstanceSpec> specs;
+  for (uint32_t i = 0; i < 100; ++i)
+    specs.push_back(spec(i, KUIGA_EXAMPLES, "periodic", {"0", "100"}, net));
+  auto ids = idsOf(specs);
+  size_t progressCalls = 0;
+  auto created = rt().create(specs, [&](size_t, size_t total) {
+    EXPECT_EQ(total, 100u);
+    ++progressCalls;
+  });
+  ASSERT_TRUE(created.allOk()) << created.failed.front().second.message;
+  EXPECT_EQ(created.ok, 100u);
+  EXPECT_EQ(progressCalls, 100u);
+  for (const auto& s : rt().list()) EXPECT_EQ(s.state, S::Booting);
+
+  auto started = rt().start(ids);
+  ASSERT_TRUE(started.allOk()) << started.failed.front().second.message;
+  for (const auto& s : rt().list()) EXPECT_EQ(s.state, S::Running) << displayName(s.id);
+  EXPECT_TRUE(waitLog(ids[99], " 1\n"));
+
+  // Network as the mode says, seen from inside instance 7.
+  auto links = linksOf(rt().status(ids[7])->pid);
+  std::sort(links.begin(), links.end());
+  const std::map<NetMode, std::vector<std::string>> expected{
+      {NetMode::None, {"lo"}},
+      {NetMode::Veth, {"eth0", "lo"}},
+      {NetMode::Tap, {"br0", "eth0", "lo", "tap0"}}};
+  EXPECT_EQ(links, expected.at(net));
+
+  auto stopped = rt().stop(ids, 2s);
+  ASSERT_TRUE(stopped.allOk());
+  for (const auto& s : rt().list()) EXPECT_EQ(s.state, S::Terminated) << s.reason;
+  auto removed = rt().remove(ids);
+  ASSERT_TRUE(removed.allOk()) << removed.failed.front().second.message;
+  EXPECT_TRUE(rt().list().empty());
+  for (const auto& id : ids)
+    EXPECT_FALSE(sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(id)).exists());
+  EXPECT_TRUE(sys::exists(rt().logPath(ids[0]))) << "logs outlive their instance";
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, NsRuntimeNetTest,
+                         ::testing::Values(NetMode::Veth, NetMode::Tap, NetMode::None),
+                         [](const auto& info) { return std::string(toString(info.param)); });
+
+TEST_F(NsRuntimeTest, ROOT_LifeCycleEventsInOrderWithTimestamps) {
+  auto s = spec(0, KUIGA_EXAMPLES, "periodic", {"0", "100"});
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  ASSERT_TRUE(rt().start({&s.id, 1}).allOk());
+  ASSERT_TRUE(rt().stop({&s.id, 1}, 1s).allOk());
+  auto hist = rt().status(s.id)->history;
+  std::vector<S> states;
+  for (const auto& e : hist) states.push_back(e.state);
+  EXPECT_EQ(states, (std::vector<S>{S::Pending, S::Prolog, S::Booting, S::Running, S::ShuttingDown,
+                                    S::Terminated}));
+  for (size_t i = 1; i < hist.size(); ++i) EXPECT_GE(hist[i].timeNs, hist[i - 1].timeNs);
+  std::this_thread::sleep_for(200ms);  // events reach the sink in batches
+  EXPECT_EQ(events().size(), hist.size());
+}
+
+TEST_F(NsRuntimeTest, ROOT_IsolationAsSeenFromInside) {
+  test::TempDir app;
+  std::string script = app.path() + "/probe.sh";
+  std::ofstream(script)
+      << "#!/bin/sh\n"
+         "echo host=$(hostname) uid=$(id -u) pid=$$ pwd=$(pwd)\n"
+         "ls /app | tr '\\n' ' '; echo\n"
+         "touch /usr/kuiga-x 2>/dev/null && echo root-writable || echo root-readonly\n"
+         "touch /tmp/x /run/x /work/x && echo private-writable\n"
+         "ls /dev | tr '\\n' ' '; echo\n"
+         "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status | tr -s '\\t\\n' '  '; echo\n"
+         "ip -o -4 addr show eth0 | awk '{print \"ipv4=\" $4}'\n"
+         "exec sleep 1000\n";
+  ::chmod(script.c_str(), 0755);
+  auto s = spec(5, app.path(), "probe.sh");
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  ASSERT_TRUE(rt().start({&s.id, 1}).allOk());
+  ASSERT_TRUE(waitLog(s.id, "ipv4=")) << readLog(s.id);
+  auto log = readLog(s.id);
+  EXPECT_NE(log.find("host=run-1-dev-0005 uid=200005 pid=2 pwd=/work"), std::string::npos) << log;
+  EXPECT_NE(log.find("probe.sh \n"), std::string::npos) << "only the AUT is at /app: " << log;
+  EXPECT_NE(log.find("root-readonly"), std::string::npos) << log;
+  EXPECT_NE(log.find("private-writable"), std::string::npos) << log;
+  EXPECT_NE(log.find("fd full net null random shm stderr stdin stdout tty urandom zero"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("CapEff: 0000000000000000 CapBnd: 0000000000000000 NoNewPrivs: 1"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("ipv4=10.1.0.6/16"), std::string::npos) << log;
+  EXPECT_FALSE(sys::exists("/tmp/x") && sys::exists("/usr/kuiga-x"));
+}
+
+TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
+  auto sink = spec(0, KUIGA_EXAMPLES, "udp-sensor", {"sink", "9000", "--echo"});
+  auto sensor =
+      spec(1, KUIGA_EXAMPLES, "udp-sensor", {"send", "10.1.0.1", "9000", "100", "10", "--replies"});
+  std::vector<InstanceSpec> specs{sink, sensor};
+  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_TRUE(rt().start({&sink.id, 1}).allOk());
+  ASSERT_TRUE(waitLog(sink.id, "listening"));
+  ASSERT_TRUE(rt().start({&sensor.id, 1}).allOk());
+  EXPECT_EQ(waitState(sensor.id, S::Terminated), S::Terminated) << readLog(sensor.id);
+  auto sensorLog = readLog(sensor.id);
+  EXPECT_NE(sensorLog.find("sent 10 "), std::string::npos) << sensorLog;
+  EXPECT_NE(sensorLog.find("reply ack reading 1 from run-1-dev-0001"), std::string::npos)
+      << sensorLog;
+  EXPECT_NE(readLog(sink.id).find("::ffff:10.1.0.2: reading 1 from run-1-dev-0001"),
+            std::string::npos)
+      << readLog(sink.id);
+}
+
+TEST_F(NsRuntimeTest, ROOT_ConsoleWritesALineToStdin) {
+  auto s = spec(0, KUIGA_TEST_APPS, "echo_console");
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  auto early = rt().console(s.id, "too early");
+  ASSERT_FALSE(early);
+  EXPECT_NE(early.error().message.find("booting"), std::string::npos);
+  ASSERT_TRUE(rt().start({&s.id, 1}).allOk());
+  ASSERT_TRUE(rt().console(s.id, "help"));
+  ASSERT_TRUE(rt().console(s.id, "ifconfig"));
+  EXPECT_TRUE(waitLog(s.id, "got: ifconfig")) << readLog(s.id);
+  EXPECT_NE(readLog(s.id).find("got: help"), std::string::npos);
+  EXPECT_FALSE(rt().console(s.id, "two\nlines"));
+  EXPECT_FALSE(rt().console({1, 77}, "nobody"));
+  // Its stdin never reaches EOF: still running.
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(rt().status(s.id)->state, S::Running);
+  EXPECT_EQ(readLog(s.id).find("stdin closed"), std::string::npos);
+}
+
+TEST_F(NsRuntimeTest, ROOT_OutputFloodNeverBlocksAndTheLogIsCapped) {
+  // The fixture's runtime caps logs at 16 MiB; write 40 MiB.
+  auto s = spec(0, KUIGA_TEST_APPS, "flood", {"40"});
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  ASSERT_TRUE(rt().start({&s.id, 1}).allOk());
+  EXPECT_EQ(waitState(s.id, S::Terminated, 60000), S::Terminated) << rt().status(s.id)->reason;
+  struct stat cur {
+  }, old{};
+  ASSERT_EQ(::stat(rt().logPath(s.id).c_str(), &cur), 0);
+  ASSERT_EQ(::stat((rt().logPath(s.id) + ".1").c_str(), &old), 0);
+  EXPECT_LE(cur.st_size, 16 << 20);
+  EXPECT_LE(old.st_size, 16 << 20);
+  EXPECT_NE(readLog(s.id).find("flood done"), std::string::npos) << "nothing lost at the end";
+}
+
+TEST_F(NsRuntimeTest, ROOT_StopTakesDownForkedHelpers) {
+  auto s = spec(0, KUIGA_TEST_APPS, "forker");
+  auto t = spec(1, KUIGA_TEST_APPS, "forker", {"exit"});
+  std::vector<InstanceSpec> specs{s, t};
+  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_TRUE(rt().start(idsOf(specs)).allOk());
+  ASSERT_TRUE(waitLog(s.id, "helper"));
+  auto cg = sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(s.id));
+  EXPECT_EQ(cg.processes()->size(), 3u) << "init, the AUT and its helper";
+  // The helper ignores SIGTERM and left the AUT's process group; the stop still ends it.
+  ASSERT_TRUE(rt().stop({&s.id, 1}, 300ms).allOk());
+  EXPECT_EQ(rt().status(s.id)->state, S::Terminated);
+  EXPECT_TRUE(cg.processes()->empty());
+  // An AUT that exits on its own takes its helper with it too.
+  EXPECT_EQ(waitState(t.id, S::Terminated), S::Terminated);
+  EXPECT_NE(rt().status(t.id)->reason.find("exited with code 0"), std::string::npos);
+  auto cgT = sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(t.id));
+  EXPECT_TRUE(cgT.processes()->empty());
+  EXPECT_EQ(bench::countProcesses(200000, 200001, "forker"), 0u);
+}
+
+TEST_F(NsRuntimeTest, ROOT_StopAndRemoveAreIdempotent) {
+  std::vector<InstanceId> unknown{{9, 9}};
+  EXPECT_TRUE(rt().stop(unknown, 1s).allOk());
+  EXPECT_TRUE(rt().remove(unknown).allOk());
+  auto s = spec(0, KUIGA_EXAMPLES, "periodic", {"0", "1000"});
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  EXPECT_TRUE(rt().stop({&s.id, 1}, 1s).allOk()) << "stopping a booting instance";
+  EXPECT_EQ(rt().status(s.id)->state, S::Terminated);
+  EXPECT_TRUE(rt().stop({&s.id, 1}, 1s).allOk());
+  EXPECT_TRUE(rt().remove({&s.id, 1}).allOk());
+  EXPECT_TRUE(rt().remove({&s.id, 1}).allOk());
+}
+
+}  // namespace kuiga::worker
