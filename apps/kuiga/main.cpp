@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 
 #include "apps/kuiga/commands.hpp"
 
@@ -22,6 +23,9 @@ static void addBenchOptions(CLI::App* cmd, bench::InstancesBenchOptions& o, std:
 }
 
 int main(int argc, char** argv) {
+  // A closed stdout (`kuiga ... | head`) must not kill a worker that holds thousands of
+  // instances: writes then fail with EPIPE instead.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"Kuiga Box: thousands of virtual IoT devices on Linux"};
   app.require_subcommand(1);
   // Logs go to stderr; stdout carries results (JSON, summaries) for scripts.

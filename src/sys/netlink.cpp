@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <netlink/addr.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
+#include <netlink/route/link/inet6.h>
 #include <netlink/route/link/veth.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -117,6 +119,7 @@ VoidResult Netlink::createVeth(const VethSpec& spec) {
   rtnl_link_set_name(link.p, spec.name.c_str());
   if (spec.mac) setMacOn(link.p, *spec.mac);
   if (spec.masterIndex) rtnl_link_set_master(link.p, *spec.masterIndex);
+  if (spec.up) rtnl_link_set_flags(link.p, IFF_UP);
   rtnl_link* peer = rtnl_link_veth_get_peer(link.p);
   rtnl_link_set_name(peer, spec.peerName.c_str());
   if (spec.peerMac) setMacOn(peer, *spec.peerMac);
@@ -127,14 +130,29 @@ VoidResult Netlink::createVeth(const VethSpec& spec) {
   return {};
 }
 
-VoidResult Netlink::createBridge(const std::string& name) {
-  // Not rtnl_link_bridge_add(): it omits NLM_F_EXCL and so "creates" an existing bridge.
-  LinkPtr link(rtnl_link_alloc());
-  rtnl_link_set_name(link.p, name.c_str());
-  if (int err = rtnl_link_set_type(link.p, "bridge"); err < 0)
+VoidResult Netlink::createBridge(const std::string& name, bool multicastQuerier) {
+  // Built as a message because libnl 3.7 has no setters for bridge attributes (IFLA_BR_*), and
+  // rtnl_link_bridge_add() omits NLM_F_EXCL, "creating" an existing bridge.
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(
+      nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL), nlmsg_free);
+  if (!msg) return failMsg("create bridge '" + name + "': out of memory");
+  struct ifinfomsg ifi {};
+  ifi.ifi_family = AF_UNSPEC;
+  nl_msg* m = msg.get();
+  bool ok = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0 &&
+            nla_put_string(m, IFLA_IFNAME, name.c_str()) == 0;
+  nlattr* info = ok ? nla_nest_start(m, IFLA_LINKINFO) : nullptr;
+  ok = info && nla_put_string(m, IFLA_INFO_KIND, "bridge") == 0;
+  nlattr* data = ok ? nla_nest_start(m, IFLA_INFO_DATA) : nullptr;
+  ok = data && (!multicastQuerier || (nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 1) == 0 &&
+                                      nla_put_u8(m, IFLA_BR_MCAST_QUERIER, 1) == 0));
+  if (!ok) return failMsg("create bridge '" + name + "': message too long");
+  nla_nest_end(m, data);
+  nla_nest_end(m, info);
+  if (int err = nl_send_auto(sock_.get(), m); err < 0)
     return fail(nlError("create bridge '" + name + "'", err));
-  int err = rtnl_link_add(sock_.get(), link.p, NLM_F_CREATE | NLM_F_EXCL);
-  if (err < 0) return fail(nlError("create bridge '" + name + "'", err));
+  if (int err = nl_wait_for_ack(sock_.get()); err < 0)
+    return fail(nlError("create bridge '" + name + "'", err));
   return {};
 }
 
@@ -146,9 +164,10 @@ VoidResult Netlink::deleteLink(const std::string& name) {
   return {};
 }
 
-VoidResult Netlink::setUp(const std::string& name, bool up) {
-  return modifyLink(sock_.get(), name, up ? "set up" : "set down", [up](rtnl_link* l) {
+VoidResult Netlink::setUp(const std::string& name, bool up, bool ipv6LinkLocal) {
+  return modifyLink(sock_.get(), name, up ? "set up" : "set down", [=](rtnl_link* l) {
     up ? rtnl_link_set_flags(l, IFF_UP) : rtnl_link_unset_flags(l, IFF_UP);
+    if (!ipv6LinkLocal) rtnl_link_inet6_set_addr_gen_mode(l, IN6_ADDR_GEN_MODE_NONE);
   });
 }
 

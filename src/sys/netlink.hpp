@@ -25,6 +25,7 @@ struct VethSpec {
   std::string peerName;
   std::optional<Mac> peerMac;
   int peerNetnsFd = -1;  // -1: the peer stays here too
+  bool up = false;       // bring this end up in the same request (the peer must come up separately)
 };
 
 class Netlink {
@@ -35,9 +36,13 @@ class Netlink {
   ~Netlink();
 
   VoidResult createVeth(const VethSpec& spec);
-  VoidResult createBridge(const std::string& name);
+  // With `multicastQuerier` the bridge queries for multicast listeners itself, so that its
+  // snooping knows a querier and forwards multicast to members only instead of flooding.
+  VoidResult createBridge(const std::string& name, bool multicastQuerier = false);
   VoidResult deleteLink(const std::string& name);
-  VoidResult setUp(const std::string& name, bool up = true);
+  // `ipv6LinkLocal = false` also sets IPv6 address generation to "none" in the same request:
+  // no link-local address, hence no duplicate address detection or router solicitations.
+  VoidResult setUp(const std::string& name, bool up = true, bool ipv6LinkLocal = true);
   VoidResult setMaster(const std::string& name, int masterIndex);
   VoidResult setMac(const std::string& name, const Mac& mac);
   VoidResult moveToNetns(const std::string& name, int netnsFd);

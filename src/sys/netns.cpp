@@ -61,16 +61,36 @@ VoidResult unpin(const std::string& path) {
   return {};
 }
 
+namespace {
+// Bulk operations enter thousands of namespaces per thread; the namespace a thread returns to
+// from an outermost guard is opened once per thread, not once per guard.
+thread_local UniqueFd tHome;
+thread_local int tDepth = 0;
+}  // namespace
+
 Result<ThreadGuard> ThreadGuard::enter(int nsFd) {
-  auto original = current();
-  if (!original) return fail(original.error());
+  UniqueFd original;
+  if (tDepth == 0) {
+    if (!tHome) {
+      auto home = current();
+      if (!home) return fail(home.error());
+      tHome = std::move(*home);
+    }
+  } else {
+    auto cur = current();
+    if (!cur) return fail(cur.error());
+    original = std::move(*cur);
+  }
   if (::setns(nsFd, CLONE_NEWNET) < 0) return failSys("setns(CLONE_NEWNET)");
-  return ThreadGuard(std::move(*original));
+  ++tDepth;
+  return ThreadGuard(std::move(original));
 }
 
 ThreadGuard::~ThreadGuard() {
-  if (!original_) return;
-  if (::setns(original_.get(), CLONE_NEWNET) < 0) {
+  if (!active_) return;
+  --tDepth;
+  int target = original_ ? original_.get() : tHome.get();
+  if (::setns(target, CLONE_NEWNET) < 0) {
     std::perror("kuiga: setns back to the original network namespace");
     std::abort();
   }

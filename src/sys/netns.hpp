@@ -27,13 +27,15 @@ VoidResult unpin(const std::string& path);
 class ThreadGuard {
  public:
   static Result<ThreadGuard> enter(int nsFd);
-  ThreadGuard(ThreadGuard&&) noexcept = default;
+  ThreadGuard(ThreadGuard&& o) noexcept
+      : original_(std::move(o.original_)), active_(std::exchange(o.active_, false)) {}
   ThreadGuard& operator=(ThreadGuard&&) = delete;
   ~ThreadGuard();
 
  private:
   explicit ThreadGuard(UniqueFd original) : original_(std::move(original)) {}
-  UniqueFd original_;
+  UniqueFd original_;  // for nested guards; the outermost returns to the thread's home
+  bool active_ = true;
 };
 
 }  // namespace kuiga::sys::netns

@@ -59,7 +59,7 @@ std::vector<std::string> findLeaks() {
     for (const auto& g : listDir(r))
       if (g.rfind(prefix, 0) == 0) leaks.push_back("cgroup " + r + "/" + g);
   for (const auto& s : listDir("/run/kuiga"))
-    if (s.rfind(prefix, 0) == 0) leaks.push_back("skeleton /run/kuiga/" + s);
+    if (s.rfind(prefix, 0) == 0) leaks.push_back("run directory /run/kuiga/" + s);
   // Instance inits whose skeleton names this process's prefix.
   for (const auto& p : listDir("/proc")) {
     if (p.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -87,10 +87,12 @@ class LeakEnvironment : public ::testing::Environment {
     for (const auto& l : leaks) ADD_FAILURE() << "leaked: " << l;
     for (const auto& l : leaks) {
       if (l.rfind("process ", 0) == 0) ::kill(std::stoi(l.substr(8)), SIGKILL);
-      if (l.rfind("skeleton ", 0) == 0) {
-        std::string p = l.substr(9);
-        ::umount2((p + "/root").c_str(), MNT_DETACH);
-        ::rmdir((p + "/root").c_str());
+      if (l.rfind("run directory ", 0) == 0) {
+        std::string p = l.substr(14);
+        for (const char* sub : {"/root", "/instances"}) {
+          ::umount2((p + sub).c_str(), MNT_DETACH);
+          ::rmdir((p + sub).c_str());
+        }
         ::rmdir(p.c_str());
       }
     }

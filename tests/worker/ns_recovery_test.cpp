@@ -66,7 +66,8 @@ class NsRecoveryTest : public ::testing::Test {
     (void)worker->wait();
   }
   pid_t initPid(uint32_t index) {
-    std::ifstream f(state_ + "/instances/r1-i" + std::to_string(index) + "/instance.json");
+    std::ifstream f("/run/kuiga/" + name_ + "/instances/r1-i" + std::to_string(index) +
+                    "/instance.json");
     return nlohmann::json::parse(f).value("pid", -1);
   }
   test::TempDir dir_;

@@ -60,7 +60,7 @@ TEST_P(NsRuntimeNetTest, ROOT_HundredInstancesLiveAndDie) {
   auto started = rt().start(ids);
   ASSERT_TRUE(started.allOk()) << started.failed.front().second.message;
   for (const auto& s : rt().list()) EXPECT_EQ(s.state, S::Running) << displayName(s.id);
-  EXPECT_TRUE(waitLog(ids[99], " 1\n"));
+  for (const auto& id : ids) EXPECT_TRUE(waitLog(id, " 1\n")) << displayName(id);
 
   // Network as the mode says, seen from inside instance 7.
   auto links = linksOf(rt().status(ids[7])->pid);
@@ -138,12 +138,19 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
   auto sink = spec(0, KUIGA_EXAMPLES, "udp-sensor", {"sink", "9000", "--echo"});
   auto sensor =
       spec(1, KUIGA_EXAMPLES, "udp-sensor", {"send", "10.1.0.1", "9000", "100", "10", "--replies"});
-  std::vector<InstanceSpec> specs{sink, sensor};
+  // IPv6 too: neighbour discovery over the snooping bridges, from the ULA address.
+  auto sensor6 = spec(300, KUIGA_EXAMPLES, "udp-sensor",
+                      {"send", ipv6Address(sink.id), "9000", "100", "5", "--replies"});
+  std::vector<InstanceSpec> specs{sink, sensor, sensor6};
   ASSERT_TRUE(rt().create(specs).allOk());
   ASSERT_TRUE(rt().start({&sink.id, 1}).allOk());
   ASSERT_TRUE(waitLog(sink.id, "listening"));
-  ASSERT_TRUE(rt().start({&sensor.id, 1}).allOk());
+  std::vector<InstanceId> senders{sensor.id, sensor6.id};
+  ASSERT_TRUE(rt().start(senders).allOk());
   EXPECT_EQ(waitState(sensor.id, S::Terminated), S::Terminated) << readLog(sensor.id);
+  EXPECT_EQ(waitState(sensor6.id, S::Terminated), S::Terminated) << readLog(sensor6.id);
+  EXPECT_NE(readLog(sensor6.id).find("reply ack reading 5 from run-1-dev-0300"), std::string::npos)
+      << readLog(sensor6.id);
   auto sensorLog = readLog(sensor.id);
   EXPECT_NE(sensorLog.find("sent 10 "), std::string::npos) << sensorLog;
   EXPECT_NE(sensorLog.find("reply ack reading 1 from run-1-dev-0001"), std::string::npos)

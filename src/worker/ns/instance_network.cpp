@@ -18,7 +18,13 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
               "eth0");
     KUIGA_TRY(nl->addAddress("eth0", ipv6Address(id) + "/" + std::to_string(kIpv6PrefixLen)),
               "eth0");
-    KUIGA_TRY(nl->setUp("eth0"), "eth0");
+    // The radio network is one broadcast domain: every frame an interface sends unprompted
+    // reaches every instance, so N instances coming up cost N^2 deliveries. Without an IPv6
+    // link-local address eth0 sends no duplicate address detection and no router
+    // solicitations; the ULA address serves IPv6 between instances. (Setting accept_dad and
+    // router_solicitations through /proc/sys instead costs O(N) per write: /proc/sys dentries
+    // of all namespaces share one hash chain.)
+    KUIGA_TRY(nl->setUp("eth0", true, false), "eth0");
     return {};
   }
   KUIGA_TRY(nl->createBridge("br0"), "tap bridge");
@@ -27,7 +33,9 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
   KUIGA_TRY(sys::createTap(kTapName, uid, gid), "tap");
   KUIGA_TRY(nl->setMaster("eth0", *br), "tap bridge");
   KUIGA_TRY(nl->setMaster(kTapName, *br), "tap bridge");
-  for (const char* l : {"br0", "eth0", kTapName}) KUIGA_TRY(nl->setUp(l), "tap bridge");
+  // The AUT brings its own IP stack; the instance's kernel only bridges, silently.
+  for (const char* l : {"br0", "eth0", kTapName})
+    KUIGA_TRY(nl->setUp(l, true, false), "tap bridge");
   return {};
 }
 

@@ -20,6 +20,7 @@
 
 #include "common/parallel.hpp"
 #include "sys/file.hpp"
+#include "sys/mount.hpp"
 #include "sys/netns.hpp"
 #include "sys/process.hpp"
 #include "worker/ns/init/report.hpp"
@@ -91,16 +92,19 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   if (config.initPath.empty() || ::access(config.initPath.c_str(), X_OK) < 0)
     return failMsg("ns runtime: kuiga-init not found at '" + config.initPath + "'");
   if (config.threads == 0) config.threads = defaultThreads();
-  if (config.skeletonDir.empty()) config.skeletonDir = "/run/kuiga/" + config.name + "/root";
+  if (config.runDir.empty()) config.runDir = "/run/kuiga/" + config.name;
   auto layout = sys::cgroup::detect(config.cgroupVersion);
   if (!layout) return fail(layout.error().context("ns runtime"));
-  for (const char* sub : {"", "/instances", "/logs"})
+  for (const char* sub : {"", "/work", "/logs"})
     KUIGA_TRY(sys::makeDirs(config.stateDir + sub, 0700), "ns runtime state directory");
+  // Instances' own files churn thousands at a time: keep them off the disk's journal.
+  KUIGA_TRY(sys::ensureTmpfs(config.runDir + "/instances", "mode=0700,size=64m"),
+            "ns runtime directory");
   // Each instance holds a pidfd, two FIFOs and a log file.
   (void)sys::raiseFileLimit(1u << 20);
 
   std::unique_ptr<NsRuntime> rt(new NsRuntime(std::move(config), std::move(sink), *layout));
-  auto sk = RootSkeleton::prepare(rt->config_.skeletonDir);
+  auto sk = RootSkeleton::prepare(rt->config_.runDir + "/root");
   if (!sk) return fail(sk.error().context("ns runtime"));
   rt->skeleton_ = sk->path();
   auto radio = RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
@@ -132,7 +136,11 @@ int NsRuntime::radioNetns() const {
 }
 
 std::string NsRuntime::instanceDir(InstanceId id) const {
-  return config_.stateDir + "/instances/" + slug(id);
+  return config_.runDir + "/instances/" + slug(id);
+}
+
+std::string NsRuntime::workDir(InstanceId id) const {
+  return config_.stateDir + "/work/" + slug(id);
 }
 
 std::string NsRuntime::logPath(InstanceId id) const {
@@ -261,8 +269,8 @@ VoidResult NsRuntime::prolog(Instance& inst) {
     std::lock_guard lock(mu_);
     transition(inst, InstanceState::Prolog);
   }
-  const std::string dir = instanceDir(spec.id), work = dir + "/work";
-  KUIGA_TRY(sys::makeDirs(dir, 0700), "instance directory");
+  const std::string dir = instanceDir(spec.id), work = workDir(spec.id);
+  if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return failSys("mkdir '" + dir + "'");
   if (::mkdir(work.c_str(), 0700) < 0 && errno != EEXIST) return failSys("mkdir '" + work + "'");
   if (::chown(work.c_str(), uidOf(spec.id), config_.gid) < 0)
     return failSys("chown '" + work + "'");
@@ -380,6 +388,7 @@ void NsRuntime::discardPartial(Instance& inst) {
   }
   if (inst.onRadio) radio_->released(inst.spec.id), inst.onRadio = false;
   (void)sys::removeTree(instanceDir(inst.spec.id));
+  (void)sys::removeTree(workDir(inst.spec.id));
 }
 
 BulkResult NsRuntime::start(std::span<const InstanceId> ids, const Progress& progress) {
@@ -497,6 +506,7 @@ BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& pr
     }
     if (inst.onRadio) radio_->released(inst.spec.id);
     if (auto rm = sys::removeTree(instanceDir(inst.spec.id)); !rm && r) r = rm;
+    if (auto rm = sys::removeTree(workDir(inst.spec.id)); !rm && r) r = rm;
     std::lock_guard lock(resultMu);
     if (r)
       ++result.ok;
@@ -672,7 +682,7 @@ void NsRuntime::finish(Instance& inst) {
 
 Result<RecoveryReport> NsRuntime::recover() {
   RecoveryReport report;
-  const std::string base = config_.stateDir + "/instances";
+  const std::string base = config_.runDir + "/instances";
   std::vector<std::string> dirs;
   if (DIR* d = ::opendir(base.c_str())) {
     while (auto* e = ::readdir(d))
@@ -715,7 +725,17 @@ Result<RecoveryReport> NsRuntime::recover() {
     (void)cg.destroy();
     if (id) (void)radio_->detach(*id);
     (void)sys::removeTree(dir);
+    if (id) (void)sys::removeTree(workDir(*id));
     ++report.reaped;
+  }
+  // Work directories of instances that are gone (after a reboot, /run is empty).
+  if (DIR* d = ::opendir((config_.stateDir + "/work").c_str())) {
+    std::vector<std::string> stale;
+    while (auto* e = ::readdir(d))
+      if (e->d_name[0] != '.' && !kept.count(e->d_name)) stale.emplace_back(e->d_name);
+    ::closedir(d);
+    for (const auto& w : stale)
+      if (sys::removeTree(config_.stateDir + "/work/" + w)) ++report.reaped;
   }
   // Inits of instances whose prolog a crash cut short (on cgroup v1 an init is moved into its
   // group only after clone, so the group may not know it): they name our skeleton.
@@ -821,9 +841,10 @@ VoidResult NsRuntime::destroyAll() {
                     displayName(removed.failed.front().first))));
   flushEvents();
   if (auto r = radio_->destroy(); !r && result) result = r;
-  if (auto r = RootSkeleton::destroy(config_.skeletonDir); !r && result) result = r;
-  ::rmdir(("/run/kuiga/" + config_.name).c_str());
-  ::rmdir("/run/kuiga");
+  if (auto r = RootSkeleton::destroy(config_.runDir + "/root"); !r && result) result = r;
+  if (auto r = sys::unmountAndRemove(config_.runDir + "/instances"); !r && result) result = r;
+  ::rmdir(config_.runDir.c_str());
+  ::rmdir("/run/kuiga");  // unless another worker uses it
   auto parent = sys::cgroup::Cgroup::open(layout_, cgroupParent_);
   if (auto r = parent.destroy(); !r && result) result = r;
   (void)sys::cgroup::Cgroup::open(layout_, "kuiga").destroy(0);  // unless another worker uses it

@@ -24,10 +24,12 @@ class RadioNetwork;
 
 struct NsRuntimeConfig {
   std::string name = "default";  // worker name: cgroup kuiga/<name>, skeleton, radio netns
-  std::string stateDir;          // instances/, logs/ and the radio namespace pin live here
-  std::string initPath;          // the kuiga-init binary
-  std::string skeletonDir;       // default /run/kuiga/<name>/root
-  uid_t uidBase = 200000;        // instance i runs as uidBase + i
+  std::string stateDir;  // durable: logs/, work/ (instances' /work) and the radio namespace pin
+  std::string initPath;  // the kuiga-init binary
+  // Volatile, gone at reboot like the instances themselves: root/ (the skeleton) and
+  // instances/ (a tmpfs with each instance's FIFOs and instance.json). Default /run/kuiga/<name>.
+  std::string runDir;
+  uid_t uidBase = 200000;  // instance i runs as uidBase + i
   gid_t gid = 200000;
   unsigned threads = 0;  // bulk-operation threads, 0 = two per core
   uint64_t logMaxBytes = 16ull << 20;
@@ -78,6 +80,7 @@ class NsRuntime final : public Runtime {
   std::vector<InstanceId> waitFor(std::span<const InstanceId> ids, Pred pred,
                                   std::chrono::steady_clock::time_point deadline);
   std::string instanceDir(InstanceId id) const;
+  std::string workDir(InstanceId id) const;
   uid_t uidOf(InstanceId id) const { return config_.uidBase + id.index; }
 
   NsRuntimeConfig config_;

@@ -1,5 +1,8 @@
 #include "worker/ns/radio_network.hpp"
 
+#include <atomic>
+#include <optional>
+
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
@@ -12,17 +15,46 @@ std::string leafName(size_t k) {
 }
 constexpr const char* kCore = "rcore";
 
-// Runs fn(Netlink&) on a socket opened inside the radio namespace.
+// A netlink socket stays in the namespace it was opened in, so each thread opens one inside
+// the radio namespace once and then works on the radio network without entering it again.
+std::atomic<uint64_t> gNextGeneration{1};
+struct ThreadSocket {
+  uint64_t generation = 0;
+  std::optional<sys::Netlink> nl;
+};
+thread_local ThreadSocket tSocket;
+
 template <class Fn>
-auto inRadio(int netnsFd, Fn&& fn) -> decltype(fn(std::declval<sys::Netlink&>())) {
-  auto guard = sys::netns::ThreadGuard::enter(netnsFd);
-  if (!guard) return fail(guard.error().context("enter radio namespace"));
-  auto nl = sys::Netlink::open();
-  if (!nl) return fail(nl.error());
-  return fn(*nl);
+auto withRadioSocket(int netnsFd, uint64_t generation, Fn&& fn)
+    -> decltype(fn(std::declval<sys::Netlink&>())) {
+  if (tSocket.generation != generation || !tSocket.nl) {
+    auto guard = sys::netns::ThreadGuard::enter(netnsFd);
+    if (!guard) return fail(guard.error().context("enter radio namespace"));
+    auto nl = sys::Netlink::open();
+    if (!nl) return fail(nl.error());
+    tSocket.nl.emplace(std::move(*nl));
+    tSocket.generation = generation;
+  }
+  return fn(*tSocket.nl);
+}
+
+// Instances send multicast unprompted (MLD reports when their addresses come up), and a bridge
+// without a known querier floods every multicast frame to all ports: N instances coming up
+// would cost N^2 deliveries. So every bridge is its own MLD/IGMP querier and snoops: reports go
+// to queriers only and multicast reaches its listeners only. A querier needs an IPv6 address,
+// so bridges (and only they: ports stay silent) get IPv6, without DAD so that the link-local
+// address is usable at once. The calling thread must be in the radio namespace.
+VoidResult createQuerierBridge(sys::Netlink& nl, const std::string& name) {
+  KUIGA_TRY(nl.createBridge(name, true), "create");
+  for (const auto& [key, value] : {std::pair{"accept_dad", "0"}, std::pair{"disable_ipv6", "0"}})
+    KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/" + name + "/" + key, value), "sysctl");
+  return {};
 }
 
 }  // namespace
+
+RadioNetwork::RadioNetwork(std::string pin, sys::UniqueFd fd)
+    : pinPath_(std::move(pin)), netns_(std::move(fd)), generation_(gNextGeneration++) {}
 
 Result<std::unique_ptr<RadioNetwork>> RadioNetwork::open(const std::string& pinPath) {
   if (sys::exists(pinPath)) {
@@ -31,15 +63,16 @@ Result<std::unique_ptr<RadioNetwork>> RadioNetwork::open(const std::string& pinP
       std::unique_ptr<RadioNetwork> net(new RadioNetwork(pinPath, std::move(*fd)));
       // Re-learn the leaves a previous worker process made.
       auto names = net->instanceLinks();
-      auto found = inRadio(net->netnsFd(), [&](sys::Netlink& nl) -> VoidResult {
-        for (size_t k = 0;; ++k) {
-          auto idx = nl.linkIndex(leafName(k));
-          if (!idx) break;
-          net->leafIndex_.push_back(*idx);
-          net->leafPorts_.push_back(0);
-        }
-        return {};
-      });
+      auto found =
+          withRadioSocket(net->netnsFd(), net->generation_, [&](sys::Netlink& nl) -> VoidResult {
+            for (size_t k = 0;; ++k) {
+              auto idx = nl.linkIndex(leafName(k));
+              if (!idx) break;
+              net->leafIndex_.push_back(*idx);
+              net->leafPorts_.push_back(0);
+            }
+            return {};
+          });
       if (!found) return fail(found.error());
       if (!net->leafIndex_.empty()) return net;
     }
@@ -57,13 +90,19 @@ Result<std::unique_ptr<RadioNetwork>> RadioNetwork::open(const std::string& pinP
 }
 
 VoidResult RadioNetwork::setUpNamespace() {
-  return inRadio(netnsFd(), [&](sys::Netlink& nl) -> VoidResult {
+  // sysctls below act on the namespace the thread is in.
+  auto guard = sys::netns::ThreadGuard::enter(netnsFd());
+  if (!guard) return fail(guard.error().context("enter radio namespace"));
+  return withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
     // No IPv6 on bridges and ports: they would chatter (router solicitations, MLD) on a medium
     // whose every frame is the devices' own.
     (void)sys::writeFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
     (void)sys::writeFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+    // Bridged frames skip iptables here (these keys exist only while br_netfilter is loaded).
+    for (const char* k : {"arptables", "iptables", "ip6tables"})
+      (void)sys::writeFile(std::string("/proc/sys/net/bridge/bridge-nf-call-") + k, "0");
     KUIGA_TRY(nl.setUp("lo"), "loopback");
-    KUIGA_TRY(nl.createBridge(kCore), "core bridge");
+    KUIGA_TRY(createQuerierBridge(nl, kCore), "core bridge");
     KUIGA_TRY(nl.setUp(kCore), "core bridge");
     return {};
   });
@@ -75,10 +114,12 @@ Result<int> RadioNetwork::leafFor(InstanceId id) {
   while (k < leafPorts_.size() && leafPorts_[k] >= kPortsPerLeaf) ++k;
   if (k == leafPorts_.size()) {
     // A new leaf, joined to the core by a veth pair.
-    auto made = inRadio(netnsFd(), [&](sys::Netlink& nl) -> Result<int> {
+    auto made = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> Result<int> {
       std::string leaf = leafName(k), up = "rup" + std::to_string(k),
                   dn = "rdn" + std::to_string(k);
-      KUIGA_TRY(nl.createBridge(leaf), "leaf bridge");
+      auto guard = sys::netns::ThreadGuard::enter(netnsFd());  // for the bridge's sysctls
+      if (!guard) return fail(guard.error().context("enter radio namespace"));
+      KUIGA_TRY(createQuerierBridge(nl, leaf), "leaf bridge");
       auto leafIdx = nl.linkIndex(leaf);
       auto coreIdx = nl.linkIndex(kCore);
       if (!leafIdx || !coreIdx) return failMsg("leaf or core bridge vanished");
@@ -99,13 +140,11 @@ Result<int> RadioNetwork::leafFor(InstanceId id) {
 VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns) {
   auto leaf = leafFor(id);
   if (!leaf) return fail(leaf.error());
-  auto r = inRadio(netnsFd(), [&](sys::Netlink& nl) -> VoidResult {
+  auto r = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
     std::string name = radioLinkName(id);
-    KUIGA_TRY(nl.createVeth({name, std::nullopt, *leaf, "eth0", macAddress(id), instanceNetns}),
-              "attach to radio network");
-    // The kernel refuses to create a veth with both ends up; this end comes up on its own.
-    KUIGA_TRY(nl.setUp(name), "attach to radio network");
-    return {};
+    // This end comes up at creation; the kernel refuses a veth with both ends up in one
+    // request, so the instance side brings eth0 up itself.
+    return nl.createVeth({name, std::nullopt, *leaf, "eth0", macAddress(id), instanceNetns, true});
   });
   if (!r) released(id);
   return r;
@@ -127,14 +166,16 @@ void RadioNetwork::adopt(InstanceId id, int leaf) {
 }
 
 VoidResult RadioNetwork::detach(InstanceId id) {
-  auto r = inRadio(netnsFd(), [&](sys::Netlink& nl) { return nl.deleteLink(radioLinkName(id)); });
+  auto r = withRadioSocket(netnsFd(), generation_,
+                           [&](sys::Netlink& nl) { return nl.deleteLink(radioLinkName(id)); });
   released(id);
   if (!r && r.error().code == ENODEV) return {};
   return r;
 }
 
 Result<std::vector<std::string>> RadioNetwork::instanceLinks() {
-  auto names = inRadio(netnsFd(), [](sys::Netlink& nl) { return nl.linkNames(); });
+  auto names =
+      withRadioSocket(netnsFd(), generation_, [](sys::Netlink& nl) { return nl.linkNames(); });
   if (!names) return fail(names.error());
   std::vector<std::string> out;
   for (auto& n : *names)

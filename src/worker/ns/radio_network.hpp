@@ -17,7 +17,7 @@ namespace kuiga::worker::ns {
 
 class RadioNetwork {
  public:
-  static constexpr int kPortsPerLeaf = 1000;
+  static constexpr int kPortsPerLeaf = 256;
 
   // Opens the namespace pinned at `pinPath`, or creates and pins a new one.
   static Result<std::unique_ptr<RadioNetwork>> open(const std::string& pinPath);
@@ -39,13 +39,13 @@ class RadioNetwork {
   [[nodiscard]] size_t leafCount() const;
 
  private:
-  RadioNetwork(std::string pin, sys::UniqueFd fd)
-      : pinPath_(std::move(pin)), netns_(std::move(fd)) {}
+  RadioNetwork(std::string pin, sys::UniqueFd fd);
   VoidResult setUpNamespace();
   Result<int> leafFor(InstanceId id);  // bridge ifindex with a free port; creates leaves
 
   std::string pinPath_;
   sys::UniqueFd netns_;
+  uint64_t generation_;  // tells threads' cached sockets of different radio networks apart
   mutable std::mutex mu_;
   std::vector<int> leafPorts_;  // ports in use per leaf
   std::vector<int> leafIndex_;  // ifindex of each leaf bridge

@@ -12,17 +12,10 @@
 #include <vector>
 
 #include "sys/file.hpp"
+#include "sys/mount.hpp"
 
 namespace kuiga::worker::ns {
 namespace {
-
-bool isMountPoint(const std::string& path) {
-  struct stat self {
-  }, parent{};
-  if (::stat(path.c_str(), &self) < 0) return false;
-  if (::stat((path + "/..").c_str(), &parent) < 0) return false;
-  return self.st_dev != parent.st_dev;
-}
 
 // Host directories an instance gets fresh copies of, or must not see.
 const std::set<std::string> kSkipped{"proc", "dev", "tmp", "run", "app", "work", "lost+found"};
@@ -32,7 +25,7 @@ const char* kMountPoints[] = {"app", "work", "tmp", "run", "dev", "proc"};
 
 Result<RootSkeleton> RootSkeleton::prepare(const std::string& path) {
   KUIGA_TRY(sys::makeDirs(path, 0755), "create root skeleton");
-  if (isMountPoint(path)) return RootSkeleton(path);  // left by an earlier worker process
+  if (sys::isMountPoint(path)) return RootSkeleton(path);  // left by an earlier worker process
 
   if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m") < 0)
     return failSys("mount tmpfs at '" + path + "'");
@@ -95,12 +88,7 @@ Result<RootSkeleton> RootSkeleton::prepare(const std::string& path) {
 }
 
 VoidResult RootSkeleton::destroy(const std::string& path) {
-  if (!sys::exists(path)) return {};
-  if (isMountPoint(path) && ::umount2(path.c_str(), MNT_DETACH) < 0)
-    return failSys("unmount root skeleton '" + path + "'");
-  if (::rmdir(path.c_str()) < 0 && errno != ENOENT)
-    return failSys("remove root skeleton '" + path + "'");
-  return {};
+  return sys::unmountAndRemove(path);
 }
 
 }  // namespace kuiga::worker::ns
