@@ -19,6 +19,8 @@ static void addBenchOptions(CLI::App* cmd, bench::InstancesBenchOptions& o, std:
   cmd->add_option("--duration", o.durationS, "seconds to run after the start time")
       ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--threads", o.threads, "threads for bulk operations (0: two per core)");
+  cmd->add_option("--memory-limit", o.memoryLimitMiB, "MiB per instance (0: no memory cgroup)");
+  cmd->add_option("--pids-limit", o.limits.pids, "processes per instance");
   cmd->add_option("--state-dir", o.stateDir, "state directory (default: a temporary one)");
 }
 

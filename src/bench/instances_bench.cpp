@@ -84,6 +84,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
 
   const size_t netnsBefore = countNetworkNamespaces();
   const uint64_t memBefore = memoryInUseKiB();
+  const auto infoBefore = memInfo();
 
   std::atomic<int64_t> lastRunningNs{0};
   std::atomic<size_t> runningEvents{0};
@@ -119,12 +120,15 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
     s.args = {std::to_string(myStart), std::to_string(o.periodMs)};
     s.net = o.net;
     s.limits = o.limits;
+    s.limits.memoryBytes = o.memoryLimitMiB << 20;
   }
 
   nlohmann::json out;
   out["count"] = o.count;
   out["net"] = worker::toString(o.net);
   out["period_ms"] = o.periodMs;
+  out["memory_limit_mib"] = o.memoryLimitMiB;
+  out["pids_limit"] = o.limits.pids;
   out["spread_ms"] = o.spreadMs;
   out["cgroup"] = runtime.cgroupLayout().version == sys::cgroup::Version::V2 ? "v2" : "v1";
   struct utsname u {};
@@ -167,6 +171,14 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
     if (!measuredMem && nowMs() > cpuFromMs + 1000) {
       measuredMem = true;
       memRunning = memoryInUseKiB();
+      const auto infoRunning = memInfo();
+      nlohmann::json breakdown;
+      for (const char* key : {"SUnreclaim", "SReclaimable", "PageTables", "KernelStack", "Percpu",
+                              "AnonPages", "Shmem"})
+        breakdown[key] =
+            (static_cast<double>(infoRunning.at(key)) - static_cast<double>(infoBefore.at(key))) /
+            o.count;
+      out["mem_breakdown_kib_per_instance"] = breakdown;
       for (const auto& st : runtime.list()) {
         auto kids = sys::readFile(fmt::format("/proc/{}/task/{}/children", st.pid, st.pid));
         if (!kids) continue;

@@ -26,6 +26,7 @@ struct InstancesBenchOptions {
   unsigned threads = 0;
   RunId run = 1;
   worker::Limits limits;
+  uint64_t memoryLimitMiB = 0;  // sets limits.memoryBytes
 };
 
 // Receives human-readable progress ("created 1000/1000 in 3.2 s").

@@ -34,6 +34,18 @@ uint64_t memoryInUseKiB() {
   return total - free - buffers - (cached - shmem) - sreclaim;
 }
 
+std::map<std::string, uint64_t> memInfo() {
+  std::map<std::string, uint64_t> out;
+  std::ifstream in("/proc/meminfo");
+  std::string key, rest;
+  uint64_t v;
+  while (in >> key >> v) {
+    std::getline(in, rest);
+    out[key.substr(0, key.size() - 1)] = v;
+  }
+  return out;
+}
+
 uint64_t busyCpuMicros() {
   std::ifstream in("/proc/stat");
   std::string cpu;

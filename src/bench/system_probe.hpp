@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace kuiga::bench {
@@ -11,6 +12,8 @@ namespace kuiga::bench {
 // MemTotal - MemFree - Buffers - page cache (without shmem) - reclaimable slab, in KiB: memory
 // that programs and the kernel hold, without caches the kernel would drop.
 uint64_t memoryInUseKiB();
+// Every "Key: value kB" line of /proc/meminfo.
+std::map<std::string, uint64_t> memInfo();
 // Busy CPU time of all CPUs since boot (user, nice, system, irq, softirq, steal) in µs.
 uint64_t busyCpuMicros();
 // Distinct network namespaces held by processes or bind mounts.

@@ -92,8 +92,9 @@ Result<Layout> detect(std::optional<Version> prefer) {
 
 std::vector<std::string> Cgroup::dirs() const {
   if (layout_.version == Version::V2) return {layout_.v2Root + "/" + rel_};
-  std::vector<std::string> d{layout_.memory + "/" + rel_, layout_.pids + "/" + rel_};
-  if (!layout_.cpu.empty()) d.push_back(layout_.cpu + "/" + rel_);
+  std::vector<std::string> d{layout_.pids + "/" + rel_};
+  if (controllers_.memory) d.push_back(layout_.memory + "/" + rel_);
+  if (controllers_.cpu && !layout_.cpu.empty()) d.push_back(layout_.cpu + "/" + rel_);
   return d;
 }
 
@@ -102,14 +103,18 @@ std::string Cgroup::file(const std::string& v1Root, const std::string& name) con
   return root + "/" + rel_ + "/" + name;
 }
 
-Result<Cgroup> Cgroup::create(const Layout& layout, const std::string& relPath) {
-  Cgroup cg(layout, relPath);
+Result<Cgroup> Cgroup::create(const Layout& layout, const std::string& relPath,
+                              Controllers controllers) {
+  controllers.pids = true;
+  Cgroup cg(layout, relPath, controllers);
   if (layout.version == Version::V2) {
     // Enable controllers top-down; each ancestor must delegate them to its children.
     auto avail = readFile(layout.v2Root + "/cgroup.controllers");
     std::string enable;
-    for (const char* c : {"memory", "pids", "cpu"})
-      if (avail && hasWord(*avail, c)) enable += std::string(enable.empty() ? "+" : " +") + c;
+    for (auto [c, used] : {std::pair{"memory", controllers.memory}, std::pair{"pids", true},
+                           std::pair{"cpu", controllers.cpu}})
+      if (used && avail && hasWord(*avail, c))
+        enable += std::string(enable.empty() ? "+" : " +") + c;
     std::string path = layout.v2Root;
     std::istringstream parts(relPath);
     std::string part;
@@ -137,7 +142,7 @@ Result<Cgroup> Cgroup::create(const Layout& layout, const std::string& relPath) 
 }
 
 Cgroup Cgroup::open(const Layout& layout, const std::string& relPath) {
-  return Cgroup(layout, relPath);
+  return Cgroup(layout, relPath, Controllers{});
 }
 
 bool Cgroup::exists() const {

@@ -35,6 +35,14 @@ struct Limits {
   uint32_t cpuMilli = 0;     // CPU bandwidth in thousandths of a CPU, 0 = unlimited
 };
 
+// Which controllers a group uses. A memory cgroup is not cheap (about 160 KiB of kernel memory
+// each on a 6.18 kernel), so groups without a memory limit go without one.
+struct Controllers {
+  bool memory = true;
+  bool pids = true;
+  bool cpu = true;
+};
+
 struct Events {
   uint64_t oomKills = 0;  // processes killed by the OOM killer for this group's limit
   uint64_t pidsMax = 0;   // forks refused because pids.max was reached
@@ -42,10 +50,12 @@ struct Events {
 
 class Cgroup {
  public:
-  // mkdir -p `relPath` in each hierarchy of the layout. On v2 the needed controllers are
-  // enabled in every ancestor's cgroup.subtree_control.
-  static Result<Cgroup> create(const Layout& layout, const std::string& relPath);
-  // Refers to an existing group (for recovery); nothing is checked or created.
+  // mkdir -p `relPath` in the hierarchy of each controller used (v1), or once (v2), where the
+  // controllers used are enabled in every ancestor's cgroup.subtree_control. The pids
+  // controller is always used: it lists and kills the group's processes on v1.
+  static Result<Cgroup> create(const Layout& layout, const std::string& relPath,
+                               Controllers controllers = {});
+  // Refers to an existing group (for recovery), in any hierarchy; nothing is created.
   static Cgroup open(const Layout& layout, const std::string& relPath);
 
   Cgroup(Cgroup&&) noexcept = default;
@@ -72,12 +82,14 @@ class Cgroup {
   bool exists() const;
 
  private:
-  Cgroup(Layout layout, std::string rel) : layout_(std::move(layout)), rel_(std::move(rel)) {}
+  Cgroup(Layout layout, std::string rel, Controllers c)
+      : layout_(std::move(layout)), rel_(std::move(rel)), controllers_(c) {}
   std::vector<std::string> dirs() const;
   std::string file(const std::string& v1Root, const std::string& name) const;
 
   Layout layout_;
   std::string rel_;
+  Controllers controllers_;
 };
 
 // Names of the groups directly below `relPath`, for reaping what a crashed owner left behind.

@@ -35,10 +35,12 @@ enum class NetMode : uint8_t { Veth, Tap, None };
 std::string_view toString(NetMode m);
 Result<NetMode> parseNetMode(std::string_view s);
 
+// 0 means "no limit". Only limited resources get a controller: a memory cgroup alone costs
+// about 160 KiB of kernel memory per instance (docs/performance.md).
 struct Limits {
-  uint64_t memoryBytes = 64ull << 20;
+  uint64_t memoryBytes = 0;
   uint64_t pids = 64;
-  uint32_t cpuMilli = 0;  // 0 = no CPU cap
+  uint32_t cpuMilli = 0;  // thousandths of a CPU
 };
 
 struct InstanceSpec {

@@ -93,6 +93,7 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
     return failMsg("ns runtime: kuiga-init not found at '" + config.initPath + "'");
   if (config.threads == 0) config.threads = defaultThreads();
   if (config.runDir.empty()) config.runDir = "/run/kuiga/" + config.name;
+  if (config.runDir.size() > 400) return failMsg("ns runtime: run directory path too long");
   auto layout = sys::cgroup::detect(config.cgroupVersion);
   if (!layout) return fail(layout.error().context("ns runtime"));
   for (const char* sub : {"", "/work", "/logs"})
@@ -288,7 +289,8 @@ VoidResult NsRuntime::prolog(Instance& inst) {
   for (auto* r : {&outRead, &outRw, &conRw, &repRead, &repRw})
     if (!*r) return fail(r->error());
 
-  auto cg = sys::cgroup::Cgroup::create(layout_, cgroupPath(spec.id));
+  auto cg = sys::cgroup::Cgroup::create(
+      layout_, cgroupPath(spec.id), {spec.limits.memoryBytes > 0, true, spec.limits.cpuMilli > 0});
   if (!cg) return fail(cg.error());
   inst.cgroup.emplace(std::move(*cg));
   KUIGA_TRY(

@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <set>
@@ -19,7 +20,36 @@ namespace {
 
 // Host directories an instance gets fresh copies of, or must not see.
 const std::set<std::string> kSkipped{"proc", "dev", "tmp", "run", "app", "work", "lost+found"};
-const char* kMountPoints[] = {"app", "work", "tmp", "run", "dev", "proc"};
+const char* kMountPoints[] = {"app", "work", "run", "proc"};
+
+// /dev holds what IoT apps need and nothing more. It lives in the skeleton, shared read-only by
+// every instance (device nodes work on a read-only mount); what must be writable points into
+// the instance's own /run.
+VoidResult makeDev(const std::string& root) {
+  const std::string dev = root + "/dev";
+  for (const auto& d : {dev, dev + "/net"})
+    if (::mkdir(d.c_str(), 0755) < 0) return failSys("mkdir '" + d + "'");
+  struct Node {
+    const char* name;
+    unsigned major, minor;
+  };
+  for (const Node& n :
+       {Node{"null", 1, 3}, Node{"zero", 1, 5}, Node{"full", 1, 7}, Node{"random", 1, 8},
+        Node{"urandom", 1, 9}, Node{"tty", 5, 0}, Node{"net/tun", 10, 200}}) {
+    std::string path = dev + "/" + n.name;
+    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) < 0 ||
+        ::chmod(path.c_str(), 0666) < 0)
+      return failSys("mknod '" + path + "'");
+  }
+  for (const auto& [target, name] :
+       {std::pair{"/proc/self/fd", "fd"}, std::pair{"/proc/self/fd/0", "stdin"},
+        std::pair{"/proc/self/fd/1", "stdout"}, std::pair{"/proc/self/fd/2", "stderr"},
+        std::pair{"/run/shm", "shm"}}) {
+    std::string path = dev + "/" + name;
+    if (::symlink(target, path.c_str()) < 0) return failSys("symlink '" + path + "'");
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -27,7 +57,8 @@ Result<RootSkeleton> RootSkeleton::prepare(const std::string& path) {
   KUIGA_TRY(sys::makeDirs(path, 0755), "create root skeleton");
   if (sys::isMountPoint(path)) return RootSkeleton(path);  // left by an earlier worker process
 
-  if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m") < 0)
+  // Not nodev: the skeleton's /dev holds the instances' device nodes.
+  if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID, "mode=755,size=1m") < 0)
     return failSys("mount tmpfs at '" + path + "'");
   RootSkeleton sk(path);
   auto undo = [&](Error e) {
@@ -68,6 +99,8 @@ Result<RootSkeleton> RootSkeleton::prepare(const std::string& path) {
     std::string dst = path + "/" + m;
     if (::mkdir(dst.c_str(), 0755) < 0) return undo(Error::sys("mkdir '" + dst + "'"));
   }
+  if (::symlink("/run/tmp", (path + "/tmp").c_str()) < 0) return undo(Error::sys("symlink tmp"));
+  if (auto r = makeDev(path); !r) return undo(r.error());
   if (::mount(nullptr, path.c_str(), nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
     return undo(Error::sys("make tree private"));
 

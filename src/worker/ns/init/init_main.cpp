@@ -33,6 +33,10 @@ using kuiga::worker::ns::kInitSetupFailedCode;
 
 namespace {
 
+// Paths built here are the skeleton's (/run/kuiga/NAME/root/...), which the worker keeps short;
+// small buffers keep init's stack, which every instance pays for, to a page or two.
+constexpr size_t kPathMax = 512;
+
 struct Options {
   const char* root = nullptr;  // prepared read-only view of the host root
   const char* app = nullptr;   // host dir shown at /app
@@ -71,17 +75,10 @@ void path(char* out, size_t n, const char* a, const char* b) {
   snprintf(out, n, "%s%s", a, b);
 }
 
-void makeDev(const char* root, const char* name, unsigned maj, unsigned min) {
-  char p[4096];
-  path(p, sizeof p, root, name);
-  must(mknod(p, S_IFCHR | 0666, makedev(maj, min)) == 0 || errno == EEXIST, name);
-  must(chmod(p, 0666) == 0, name);
-}
-
 // Everything below happens inside the instance's own mount namespace, so it changes nothing
 // the host or other instances see.
 void setupMounts(const Options& o) {
-  char p[4096];
+  char p[kPathMax];
   must(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "make-mounts-private");
   const unsigned long nosuid = MS_NOSUID | MS_NODEV;
 
@@ -93,37 +90,17 @@ void setupMounts(const Options& o) {
   must(mount(o.work, p, nullptr, MS_BIND, nullptr) == 0, "bind-work");
   must(mount(nullptr, p, nullptr, MS_BIND | MS_REMOUNT | nosuid, nullptr) == 0, "remount-work");
 
+  // One private tmpfs per instance: /run, with /tmp and /dev/shm as symlinks into it (made in
+  // the skeleton), because every superblock costs kernel memory in each of thousands of
+  // instances.
   char opts[64];
   snprintf(opts, sizeof opts, "mode=1777,size=%s", o.tmpSize);
-  path(p, sizeof p, o.root, "/tmp");
-  must(mount("tmpfs", p, "tmpfs", nosuid, opts) == 0, "mount-tmp");
   path(p, sizeof p, o.root, "/run");
-  must(mount("tmpfs", p, "tmpfs", nosuid, "mode=1777,size=16m") == 0, "mount-run");
-
-  // /dev holds what IoT apps need and nothing more.
-  path(p, sizeof p, o.root, "/dev");
-  must(mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1m") == 0, "mount-dev");
-  char dev[4096];
-  path(dev, sizeof dev, o.root, "/dev");
-  char q[4096 + 64];
-  snprintf(q, sizeof q, "%s/net", dev);
-  must(mkdir(q, 0755) == 0, "mkdir-dev-net");
-  snprintf(q, sizeof q, "%s/shm", dev);
-  must(mkdir(q, 01777) == 0 && chmod(q, 01777) == 0, "mkdir-dev-shm");
-  makeDev(dev, "/null", 1, 3);
-  makeDev(dev, "/zero", 1, 5);
-  makeDev(dev, "/full", 1, 7);
-  makeDev(dev, "/random", 1, 8);
-  makeDev(dev, "/urandom", 1, 9);
-  makeDev(dev, "/tty", 5, 0);
-  makeDev(dev, "/net/tun", 10, 200);
-  const char* links[][2] = {{"/proc/self/fd", "/fd"},
-                            {"/proc/self/fd/0", "/stdin"},
-                            {"/proc/self/fd/1", "/stdout"},
-                            {"/proc/self/fd/2", "/stderr"}};
-  for (auto& l : links) {
-    snprintf(q, sizeof q, "%s%s", dev, l[1]);
-    must(symlink(l[0], q) == 0, "symlink-dev");
+  must(mount("tmpfs", p, "tmpfs", nosuid, opts) == 0, "mount-run");
+  for (const char* sub : {"/run/tmp", "/run/shm"}) {
+    char q[kPathMax + 16];
+    snprintf(q, sizeof q, "%s%s", o.root, sub);
+    must(mkdir(q, 01777) == 0 && chmod(q, 01777) == 0, "mkdir-run");
   }
 
   path(p, sizeof p, o.root, "/proc");
@@ -203,6 +180,7 @@ int main(int argc, char** argv) {
       return usage("unknown option");
   }
   if (!o.root || !o.app || !o.work || !o.hostname || i >= argc) return usage("missing arguments");
+  if (strlen(o.root) > kPathMax - 64) return usage("--root path too long");
   o.argv = argv + i;
   if (fcntl(kInitReportFd, F_SETFD, FD_CLOEXEC) < 0) return usage("no report fd 3");
 

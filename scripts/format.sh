@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Formats every C and C++ source of the project in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' '*.c' | xargs clang-format -i
