@@ -41,6 +41,13 @@ std::string ipv6Address(InstanceId id) {
 }
 
 // Hex keeps every (run, index) within IFNAMSIZ: "kv" + 8 + "." + 4 = 15 characters.
+std::string linkLocalAddress(InstanceId id) {
+  auto m = macAddress(id);
+  // EUI-64: flip the universal/local bit and put ff:fe in the middle.
+  return fmt::format("fe80::{:x}:{:x}:{:x}:{:x}", ((m[0] ^ 0x02) << 8) | m[1], (m[2] << 8) | 0xff,
+                     0xfe00 | m[3], (m[4] << 8) | m[5]);
+}
+
 std::string radioLinkName(InstanceId id) {
   return fmt::format("kv{:x}.{:x}", id.run, id.index);
 }

@@ -33,6 +33,8 @@ constexpr int kIpv4PrefixLen = 16;
 // fd6b:7569:6761:RRRR::IIII+1/64 (ULA "kuiga").
 std::string ipv6Address(InstanceId id);
 constexpr int kIpv6PrefixLen = 64;
+// fe80::6b:ffRR:feRR:IIII, the EUI-64 link-local address of macAddress(id).
+std::string linkLocalAddress(InstanceId id);
 // Host-side veth name on the radio network, "kv7.2a" for (7, 42), in hex (at most 15 chars).
 std::string radioLinkName(InstanceId id);
 // "r7-i42", used for directories and cgroup names.

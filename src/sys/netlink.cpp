@@ -1,8 +1,12 @@
 #include "sys/netlink.hpp"
 
+// glibc's netinet/in.h first: it tells the kernel headers below not to define in6_addr again.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
+#include <linux/if_bridge.h>
+#include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <netlink/addr.h>
@@ -130,30 +134,113 @@ VoidResult Netlink::createVeth(const VethSpec& spec) {
   return {};
 }
 
-VoidResult Netlink::createBridge(const std::string& name, bool multicastQuerier) {
-  // Built as a message because libnl 3.7 has no setters for bridge attributes (IFLA_BR_*), and
-  // rtnl_link_bridge_add() omits NLM_F_EXCL, "creating" an existing bridge.
+// RTM_NEWLINK for a bridge, built as a message because libnl 3.7 has no setters for bridge
+// attributes (IFLA_BR_*), and rtnl_link_bridge_add() omits NLM_F_EXCL, "creating" an existing
+// bridge.
+static VoidResult bridgeRequest(nl_sock* sock, const std::string& name, int flags,
+                                std::optional<Mac> mac, std::optional<bool> querier,
+                                uint64_t responseCs, const std::string& what) {
   std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(
-      nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL), nlmsg_free);
-  if (!msg) return failMsg("create bridge '" + name + "': out of memory");
+      nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | flags), nlmsg_free);
+  if (!msg) return failMsg(what + ": out of memory");
   struct ifinfomsg ifi {};
   ifi.ifi_family = AF_UNSPEC;
   nl_msg* m = msg.get();
   bool ok = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0 &&
-            nla_put_string(m, IFLA_IFNAME, name.c_str()) == 0;
+            nla_put_string(m, IFLA_IFNAME, name.c_str()) == 0 &&
+            (!mac || nla_put(m, IFLA_ADDRESS, static_cast<int>(mac->size()), mac->data()) == 0);
   nlattr* info = ok ? nla_nest_start(m, IFLA_LINKINFO) : nullptr;
   ok = info && nla_put_string(m, IFLA_INFO_KIND, "bridge") == 0;
   nlattr* data = ok ? nla_nest_start(m, IFLA_INFO_DATA) : nullptr;
-  ok = data && (!multicastQuerier || (nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 1) == 0 &&
-                                      nla_put_u8(m, IFLA_BR_MCAST_QUERIER, 1) == 0));
-  if (!ok) return failMsg("create bridge '" + name + "': message too long");
+  ok = data && (!querier || (nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 1) == 0 &&
+                             nla_put_u64(m, IFLA_BR_MCAST_QUERY_RESPONSE_INTVL, responseCs) == 0 &&
+                             nla_put_u8(m, IFLA_BR_MCAST_QUERIER, *querier ? 1 : 0) == 0));
+  if (!ok) return failMsg(what + ": message too long");
   nla_nest_end(m, data);
   nla_nest_end(m, info);
-  if (int err = nl_send_auto(sock_.get(), m); err < 0)
-    return fail(nlError("create bridge '" + name + "'", err));
-  if (int err = nl_wait_for_ack(sock_.get()); err < 0)
-    return fail(nlError("create bridge '" + name + "'", err));
+  if (int err = nl_send_auto(sock, m); err < 0) return fail(nlError(what, err));
+  if (int err = nl_wait_for_ack(sock); err < 0) return fail(nlError(what, err));
   return {};
+}
+
+VoidResult Netlink::createBridge(const std::string& name, std::optional<Mac> mac) {
+  return bridgeRequest(sock_.get(), name, NLM_F_CREATE | NLM_F_EXCL, mac, std::nullopt, 0,
+                       "create bridge '" + name + "'");
+}
+
+VoidResult Netlink::setBridgeMulticastQuerier(const std::string& name, bool querier,
+                                              uint64_t responseCs) {
+  return bridgeRequest(sock_.get(), name, 0, std::nullopt, querier, responseCs,
+                       "set multicast querier of bridge '" + name + "'");
+}
+
+VoidResult Netlink::setBridgePort(int ifindex, const BridgePort& port) {
+  // A message of its own: libnl 3.7's bridge port flags lack these attributes.
+  const std::string what = "configure bridge port " + std::to_string(ifindex);
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST),
+                                                 nlmsg_free);
+  if (!msg) return failMsg(what + ": out of memory");
+  struct ifinfomsg ifi {};
+  ifi.ifi_family = AF_BRIDGE;
+  ifi.ifi_index = ifindex;
+  nl_msg* m = msg.get();
+  bool ok = nlmsg_append(m, &ifi, sizeof ifi, NLMSG_ALIGNTO) == 0;
+  nlattr* info = ok ? nla_nest_start(m, IFLA_PROTINFO) : nullptr;
+  ok =
+      info &&
+      (!port.multicastFlood || nla_put_u8(m, IFLA_BRPORT_MCAST_FLOOD, *port.multicastFlood) == 0) &&
+      (!port.multicastRouter || nla_put_u8(m, IFLA_BRPORT_MULTICAST_ROUTER, 2) == 0);
+  if (!ok) return failMsg(what + ": message too long");
+  nla_nest_end(m, info);
+  if (int err = nl_send_auto(sock_.get(), m); err < 0) return fail(nlError(what, err));
+  if (int err = nl_wait_for_ack(sock_.get()); err < 0) return fail(nlError(what, err));
+  return {};
+}
+
+VoidResult Netlink::addMulticastEntry(int bridgeIfindex, int portIfindex,
+                                      const std::string& ipv6Group) {
+  const std::string what = "add multicast entry " + ipv6Group;
+  br_mdb_entry entry{};
+  entry.ifindex = static_cast<uint32_t>(portIfindex);
+  entry.state = MDB_PERMANENT;
+  entry.addr.proto = htons(ETH_P_IPV6);
+  if (::inet_pton(AF_INET6, ipv6Group.c_str(), &entry.addr.u.ip6) != 1)
+    return failMsg(what + ": not an IPv6 address");
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(
+      nlmsg_alloc_simple(RTM_NEWMDB, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE), nlmsg_free);
+  if (!msg) return failMsg(what + ": out of memory");
+  br_port_msg bpm{};
+  bpm.family = AF_BRIDGE;
+  bpm.ifindex = static_cast<uint32_t>(bridgeIfindex);
+  nl_msg* m = msg.get();
+  if (nlmsg_append(m, &bpm, sizeof bpm, NLMSG_ALIGNTO) < 0 ||
+      nla_put(m, MDBA_SET_ENTRY, sizeof entry, &entry) < 0)
+    return failMsg(what + ": message too long");
+  if (int err = nl_send_auto(sock_.get(), m); err < 0) return fail(nlError(what, err));
+  if (int err = nl_wait_for_ack(sock_.get()); err < 0) return fail(nlError(what, err));
+  return {};
+}
+
+std::string eui64LinkLocal(const Mac& m) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "fe80::%x:%x:%x:%x", ((m[0] ^ 0x02) << 8) | m[1],
+                (m[2] << 8) | 0xff, 0xfe00 | m[3], (m[4] << 8) | m[5]);
+  return buf;
+}
+
+Result<std::string> solicitedNodeGroup(const std::string& ipv6) {
+  in6_addr a{};
+  if (::inet_pton(AF_INET6, ipv6.c_str(), &a) != 1)
+    return failMsg("not an IPv6 address: '" + ipv6 + "'");
+  in6_addr g{};
+  g.s6_addr[0] = 0xff;
+  g.s6_addr[1] = 0x02;
+  g.s6_addr[11] = 0x01;
+  g.s6_addr[12] = 0xff;
+  for (int i = 13; i < 16; ++i) g.s6_addr[i] = a.s6_addr[i];
+  char buf[INET6_ADDRSTRLEN];
+  ::inet_ntop(AF_INET6, &g, buf, sizeof buf);
+  return std::string(buf);
 }
 
 VoidResult Netlink::deleteLink(const std::string& name) {

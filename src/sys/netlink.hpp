@@ -17,6 +17,11 @@ namespace kuiga::sys {
 
 using Mac = std::array<uint8_t, 6>;
 std::string formatMac(const Mac& mac);
+// The solicited-node multicast group of an IPv6 address (ff02::1:ffXX:XXXX), to which
+// neighbour solicitations for that address are sent.
+Result<std::string> solicitedNodeGroup(const std::string& ipv6);
+// The EUI-64 link-local address of a MAC, as the kernel would derive it.
+std::string eui64LinkLocal(const Mac& mac);
 
 struct VethSpec {
   std::string name;  // end that stays in the socket's namespace
@@ -36,10 +41,27 @@ class Netlink {
   ~Netlink();
 
   VoidResult createVeth(const VethSpec& spec);
-  // With `multicastQuerier` the bridge queries for multicast listeners itself, so that its
-  // snooping knows a querier and forwards multicast to members only instead of flooding.
-  VoidResult createBridge(const std::string& name, bool multicastQuerier = false);
+  VoidResult createBridge(const std::string& name, std::optional<Mac> mac = std::nullopt);
+  // The bridge queries for multicast listeners itself, so that its snooping knows a querier and
+  // forwards multicast to listeners only instead of flooding. Turn it on once the bridge is up
+  // and has its IPv6 address: a query that finds no source address disables IPv6 snooping
+  // until the next query, half a minute later. Listeners answer within `responseCs`
+  // centiseconds; for that long after a querier appears the bridge floods.
+  VoidResult setBridgeMulticastQuerier(const std::string& name, bool querier,
+                                       uint64_t responseCs = 1000);
   VoidResult deleteLink(const std::string& name);
+  // Multicast settings of a bridge port. Unset fields stay as they are.
+  struct BridgePort {
+    // Flood multicast that has no known listeners to this port (IFLA_BRPORT_MCAST_FLOOD).
+    std::optional<bool> multicastFlood;
+    // Treat the port as leading to a multicast router, permanently: it gets every multicast
+    // frame and the snooping reports (IFLA_BRPORT_MULTICAST_ROUTER = 2).
+    bool multicastRouter = false;
+  };
+  VoidResult setBridgePort(int ifindex, const BridgePort& port);
+  // A permanent multicast database entry: the bridge delivers `ipv6Group` to the port without
+  // waiting for a listener report.
+  VoidResult addMulticastEntry(int bridgeIfindex, int portIfindex, const std::string& ipv6Group);
   // `ipv6LinkLocal = false` also sets IPv6 address generation to "none" in the same request:
   // no link-local address, hence no duplicate address detection or router solicitations.
   VoidResult setUp(const std::string& name, bool up = true, bool ipv6LinkLocal = true);

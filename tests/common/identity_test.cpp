@@ -43,6 +43,9 @@ TEST(Identity, AddressesAreUniqueWithinARunAndAvoidNetworkAndBroadcast) {
   EXPECT_EQ(ipv4Address({3, 0}), "10.3.0.1");
   EXPECT_EQ(ipv4Address({3, 255}), "10.3.1.0");
   EXPECT_EQ(ipv6Address({3, 0}), "fd6b:7569:6761:3::1");
+  // EUI-64 of 02:6b:00:01:00:01, as the kernel would derive it.
+  EXPECT_EQ(linkLocalAddress({1, 1}), "fe80::6b:ff:fe01:1");
+  EXPECT_EQ(linkLocalAddress({0x1234, 0xabcd}), "fe80::6b:12ff:fe34:abcd");
 }
 
 TEST(Identity, SlugRoundTripsAndRejectsJunk) {

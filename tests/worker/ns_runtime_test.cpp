@@ -138,10 +138,14 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
   auto sink = spec(0, KUIGA_EXAMPLES, "udp-sensor", {"sink", "9000", "--echo"});
   auto sensor =
       spec(1, KUIGA_EXAMPLES, "udp-sensor", {"send", "10.1.0.1", "9000", "100", "10", "--replies"});
-  // IPv6 too: neighbour discovery over the snooping bridges, from the ULA address.
+  // IPv6 too: neighbour discovery over the snooping bridges, from the ULA address, and from
+  // another leaf bridge of the radio network (a leaf holds 256 ports).
   auto sensor6 = spec(300, KUIGA_EXAMPLES, "udp-sensor",
                       {"send", ipv6Address(sink.id), "9000", "100", "5", "--replies"});
-  std::vector<InstanceSpec> specs{sink, sensor, sensor6};
+  std::vector<InstanceSpec> specs{sink, sensor};
+  for (uint32_t i = 2; i < 260; ++i)
+    specs.push_back(spec(i, KUIGA_EXAMPLES, "periodic", {"0", "60000"}));
+  specs.push_back(sensor6);
   ASSERT_TRUE(rt().create(specs).allOk());
   ASSERT_TRUE(rt().start({&sink.id, 1}).allOk());
   ASSERT_TRUE(waitLog(sink.id, "listening"));
@@ -212,7 +216,7 @@ TEST_F(NsRuntimeTest, ROOT_StopTakesDownForkedHelpers) {
   EXPECT_NE(rt().status(t.id)->reason.find("exited with code 0"), std::string::npos);
   auto cgT = sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(t.id));
   EXPECT_TRUE(cgT.processes()->empty());
-  EXPECT_EQ(bench::countProcesses(200000, 200001, "forker"), 0u);
+  EXPECT_EQ(bench::countProcesses(1, 0, "forker"), 0u) << "no forker process on the machine";
 }
 
 TEST_F(NsRuntimeTest, ROOT_StopAndRemoveAreIdempotent) {

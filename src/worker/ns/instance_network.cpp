@@ -18,12 +18,14 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
               "eth0");
     KUIGA_TRY(nl->addAddress("eth0", ipv6Address(id) + "/" + std::to_string(kIpv6PrefixLen)),
               "eth0");
-    // The radio network is one broadcast domain: every frame an interface sends unprompted
-    // reaches every instance, so N instances coming up cost N^2 deliveries. Without an IPv6
-    // link-local address eth0 sends no duplicate address detection and no router
-    // solicitations; the ULA address serves IPv6 between instances. (Setting accept_dad and
-    // router_solicitations through /proc/sys instead costs O(N) per write: /proc/sys dentries
-    // of all namespaces share one hash chain.)
+    KUIGA_TRY(nl->addAddress("eth0", linkLocalAddress(id) + "/64"), "eth0");
+    // Every frame an interface sends unprompted may reach every instance: N instances coming
+    // up must not cost N^2 deliveries. So the addresses, the link-local one included, come
+    // without duplicate address detection (they are unique by construction), and the kernel
+    // makes no address of its own. The link-local address matters: MLD reports must come from
+    // one, or the radio bridges cannot snoop them and flood them instead. (Turning DAD off
+    // through /proc/sys would cost O(N) per write: the /proc/sys dentries of all namespaces
+    // share one hash chain.)
     KUIGA_TRY(nl->setUp("eth0", true, false), "eth0");
     return {};
   }

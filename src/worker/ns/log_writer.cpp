@@ -60,25 +60,28 @@ VoidResult LogWriter::finish(int64_t receivedNs) {
 }
 
 VoidResult LogWriter::write(const std::string& formatted) {
-  if (!fd_) {
-    auto fd = sys::openFile(path_, O_WRONLY | O_CREAT | O_APPEND, 0640);
-    if (!fd) return fail(fd.error());
-    struct stat st {};
-    size_ = ::fstat(fd->get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-    fd_ = std::move(*fd);
-  }
-  if (size_ > 0 && size_ + formatted.size() > maxBytes_) {
-    fd_.reset();
+  if (size_ && *size_ > 0 && *size_ + formatted.size() > maxBytes_) {
     if (::rename(path_.c_str(), (path_ + ".1").c_str()) < 0)
       return failSys("rotate '" + path_ + "'");
-    auto fd = sys::openFile(path_, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0640);
-    if (!fd) return fail(fd.error());
-    fd_ = std::move(*fd);
     size_ = 0;
   }
-  KUIGA_TRY(sys::writeAll(fd_.get(), formatted.data(), formatted.size()),
+  auto fd = sys::openFile(path_, O_WRONLY | O_CREAT | O_APPEND, 0640);
+  if (!fd) return fail(fd.error());
+  if (!size_) {
+    struct stat st {};
+    size_ = ::fstat(fd->get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    if (*size_ > 0 && *size_ + formatted.size() > maxBytes_) {  // rotate a log left by a restart
+      fd->reset();
+      if (::rename(path_.c_str(), (path_ + ".1").c_str()) < 0)
+        return failSys("rotate '" + path_ + "'");
+      size_ = 0;
+      fd = sys::openFile(path_, O_WRONLY | O_CREAT | O_APPEND, 0640);
+      if (!fd) return fail(fd.error());
+    }
+  }
+  KUIGA_TRY(sys::writeAll(fd->get(), formatted.data(), formatted.size()),
             "write log '" + path_ + "'");
-  size_ += formatted.size();
+  *size_ += formatted.size();
   return {};
 }
 

@@ -2,12 +2,14 @@
 // One instance's log: every line of its stdout/stderr with the time the worker received it,
 // "2026-11-27T22:33:17.123456Z <line>". Size-capped: past maxBytes the file rotates to
 // "<path>.1" (replacing the older one), so a chatty AUT costs at most twice the cap on disk.
+// The file is opened for each write and closed again: a worker may hold no more than one file
+// descriptor per instance (see ns_instance.hpp).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/result.hpp"
-#include "sys/fd.hpp"
 
 namespace kuiga::worker::ns {
 
@@ -20,16 +22,13 @@ class LogWriter {
   VoidResult append(std::string_view bytes, int64_t receivedNs);
   // Writes a kept partial line (at end of output).
   VoidResult finish(int64_t receivedNs);
-  // Closes the file; the next append reopens it.
-  void close() { fd_.reset(); }
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
   VoidResult write(const std::string& formatted);
   std::string path_;
   uint64_t maxBytes_;
-  uint64_t size_ = 0;
-  sys::UniqueFd fd_;
+  std::optional<uint64_t> size_;  // known after the first write
   std::string partial_;
 };
 

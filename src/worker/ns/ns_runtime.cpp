@@ -3,18 +3,16 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <dirent.h>
-
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <set>
-#include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -22,11 +20,10 @@
 #include "sys/file.hpp"
 #include "sys/mount.hpp"
 #include "sys/netns.hpp"
-#include "sys/process.hpp"
 #include "worker/ns/init/report.hpp"
 #include "worker/ns/instance_network.hpp"
 #include "worker/ns/io_loop.hpp"
-#include "worker/ns/log_writer.hpp"
+#include "worker/ns/ns_instance.hpp"
 #include "worker/ns/radio_network.hpp"
 #include "worker/ns/root_skeleton.hpp"
 
@@ -34,58 +31,6 @@ namespace kuiga::worker::ns {
 
 using Clock = std::chrono::steady_clock;
 using sys::UniqueFd;
-
-enum IoKind : uint64_t { kOutput = 0, kReport = 1, kExit = 2 };
-
-struct NsRuntime::Instance {
-  InstanceSpec spec;
-  uint64_t serial = 0;
-  // Guarded by the runtime's mutex.
-  InstanceState state = InstanceState::Pending;
-  std::string reason;
-  std::vector<InstanceEvent> history;
-  bool stopRequested = false;
-  bool registered = false;  // fds are in the I/O loop, which owns them from then on
-  bool onRadio = false;
-  sys::Child init;
-  pid_t pid = -1;  // of init, kept after it is reaped
-  std::optional<sys::cgroup::Cgroup> cgroup;
-  // Owned by the I/O loop once registered.
-  UniqueFd output, report;
-  std::unique_ptr<LogWriter> log;
-  std::string reportBuf;
-  std::string lastLine;  // the AUT's last output line, quoted in failure reasons
-  std::string setupFailure, execFailure;
-  std::optional<sys::ExitStatus> autStatus;
-  bool started = false;
-};
-
-namespace {
-
-std::string fifoPath(const std::string& dir, const char* name) {
-  return dir + "/" + name;
-}
-
-std::string describeErrno(int e) {
-  return std::strerror(e);
-}
-
-std::string execFailureReason(const InstanceSpec& spec, int err, const std::string& stage) {
-  std::string path = spec.appDir + "/" + spec.executable;
-  std::string why = describeErrno(err);
-  if (stage == "exec") {
-    if (err == ENOEXEC)
-      why += " (not an ELF executable, nor a script with #!)";
-    else if (err == EACCES)
-      why += " (not executable: check its mode bits)";
-    else if (err == ENOENT && sys::exists(path))
-      why += " (its interpreter or dynamic loader is missing)";
-    return "cannot exec /app/" + spec.executable + ": " + why;
-  }
-  return "cannot start the AUT (" + stage + "): " + why;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, EventSink sink) {
   if (config.stateDir.empty()) return failMsg("ns runtime: no state directory");
@@ -101,7 +46,7 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   // Instances' own files churn thousands at a time: keep them off the disk's journal.
   KUIGA_TRY(sys::ensureTmpfs(config.runDir + "/instances", "mode=0700,size=64m"),
             "ns runtime directory");
-  // Each instance holds a pidfd, two FIFOs and a log file.
+  // One fd per instance is held (its output FIFO); take what the hard limit allows.
   (void)sys::raiseFileLimit(1u << 20);
 
   std::unique_ptr<NsRuntime> rt(new NsRuntime(std::move(config), std::move(sink), *layout));
@@ -127,9 +72,7 @@ NsRuntime::NsRuntime(NsRuntimeConfig config, EventSink sink, sys::cgroup::Layout
       cgroupParent_("kuiga/" + config_.name) {}
 
 NsRuntime::~NsRuntime() {
-  io_.reset();  // no handler runs past this point
-  std::lock_guard lock(mu_);
-  for (auto& [id, inst] : instances_) inst->init.release();  // instances outlive the worker
+  io_.reset();  // no handler runs past this point; instances outlive the worker
 }
 
 int NsRuntime::radioNetns() const {
@@ -179,17 +122,39 @@ void NsRuntime::flushEvents() {
   sink_(batch);
 }
 
-template <class Pred>
-std::vector<InstanceId> NsRuntime::waitFor(std::span<const InstanceId> ids, Pred pred,
-                                           Clock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  std::vector<InstanceId> missing;
-  for (const auto& id : ids) {
-    auto it = instances_.find(id);
-    if (it == instances_.end()) continue;
-    auto inst = it->second;
-    if (!cv_.wait_until(lock, deadline, [&] { return pred(inst->state); })) missing.push_back(id);
+void NsRuntime::signalInit(const Instance& inst, int sig) {
+  // Our own inits stay zombies until finish() reaps them, so their pids cannot be reused
+  // before; an adopted init is reaped by someone else, so check it is still the same process.
+  if (inst.pid <= 0) return;
+  if (!inst.ourChild) {
+    auto st = sys::processStartTime(inst.pid);
+    if (!st || *st != inst.startTime) return;
   }
+  ::kill(inst.pid, sig);
+}
+
+std::vector<InstanceId> NsRuntime::waitFor(std::span<const InstanceId> ids,
+                                           const std::function<bool(InstanceState)>& pred,
+                                           Clock::time_point deadline) {
+  std::vector<std::shared_ptr<Instance>> pending;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& id : ids)
+      if (auto it = instances_.find(id); it != instances_.end()) pending.push_back(it->second);
+  }
+  // Init reports to a file, so waiting means reading the reports of those not there yet.
+  for (;;) {
+    std::erase_if(pending, [&](const std::shared_ptr<Instance>& inst) {
+      readReport(*inst);
+      std::lock_guard lock(mu_);
+      return pred(inst->state);
+    });
+    if (pending.empty() || Clock::now() >= deadline) break;
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(5));
+  }
+  std::vector<InstanceId> missing;
+  for (const auto& inst : pending) missing.push_back(inst->spec.id);
   return missing;
 }
 
@@ -227,6 +192,10 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
       fresh.push_back(inst);
     }
   }
+  size_t onRadio = 0;
+  for (const auto& inst : fresh) onRadio += inst->spec.net != NetMode::None;
+  if (auto r = radio_->reserve(onRadio); !r)
+    spdlog::warn("radio network: {}; leaves will be added as needed", r.error().message);
   std::mutex resultMu;
   size_t done = 0;
   parallelFor(fresh.size(), config_.threads, [&](size_t i) {
@@ -271,22 +240,23 @@ VoidResult NsRuntime::prolog(Instance& inst) {
     transition(inst, InstanceState::Prolog);
   }
   const std::string dir = instanceDir(spec.id), work = workDir(spec.id);
+  inst.dir = dir;
   if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return failSys("mkdir '" + dir + "'");
   if (::mkdir(work.c_str(), 0700) < 0 && errno != EEXIST) return failSys("mkdir '" + work + "'");
   if (::chown(work.c_str(), uidOf(spec.id), config_.gid) < 0)
     return failSys("chown '" + work + "'");
-  for (const char* f : {"output", "console", "report"}) {
-    std::string p = fifoPath(dir, f);
+  for (const char* f : {kOutputFifo, kConsoleFifo}) {
+    std::string p = dir + "/" + f;
     if (::mkfifo(p.c_str(), 0600) < 0 && errno != EEXIST) return failSys("mkfifo '" + p + "'");
   }
-  // The instance holds every FIFO read-write: its writers never see EPIPE and its stdin never
+  // The instance holds both FIFOs read-write: its writers never see EPIPE and its stdin never
   // sees EOF, even while the worker restarts.
-  auto outRead = sys::openFile(fifoPath(dir, "output"), O_RDONLY | O_NONBLOCK);
-  auto outRw = sys::openFile(fifoPath(dir, "output"), O_RDWR);
-  auto conRw = sys::openFile(fifoPath(dir, "console"), O_RDWR);
-  auto repRead = sys::openFile(fifoPath(dir, "report"), O_RDONLY | O_NONBLOCK);
-  auto repRw = sys::openFile(fifoPath(dir, "report"), O_RDWR);
-  for (auto* r : {&outRead, &outRw, &conRw, &repRead, &repRw})
+  auto outRead = sys::openFile(dir + "/" + kOutputFifo, O_RDONLY | O_NONBLOCK);
+  auto outRw = sys::openFile(dir + "/" + kOutputFifo, O_RDWR);
+  auto conRw = sys::openFile(dir + "/" + kConsoleFifo, O_RDWR);
+  auto report =
+      sys::openFile(dir + "/" + kReportFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+  for (auto* r : {&outRead, &outRw, &conRw, &report})
     if (!*r) return fail(r->error());
 
   auto cg = sys::cgroup::Cgroup::create(
@@ -323,7 +293,8 @@ VoidResult NsRuntime::prolog(Instance& inst) {
             "KUIGA_INSTANCE=" + displayName(spec.id)};
   so.env.insert(so.env.end(), spec.env.begin(), spec.env.end());
   so.namespaces = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-  so.fds = {{conRw->get(), 0}, {outRw->get(), 1}, {outRw->get(), 2}, {repRw->get(), kInitReportFd}};
+  so.fds = {
+      {conRw->get(), 0}, {outRw->get(), 1}, {outRw->get(), 2}, {report->get(), kInitReportFd}};
   so.blockedSignals = {SIGUSR1, SIGTERM, SIGINT, SIGHUP};
   UniqueFd cgDir;
   if (layout_.version == sys::cgroup::Version::V2) {
@@ -336,38 +307,38 @@ VoidResult NsRuntime::prolog(Instance& inst) {
   if (!child) return fail(child.error().context("start instance init"));
   {
     std::lock_guard lock(mu_);
-    inst.init = std::move(*child);
-    inst.pid = inst.init.pid();
+    inst.pid = child->pid();
+    inst.ourChild = true;
   }
+  // The pid stays ours (a zombie until finish() reaps it); its pidfd would cost an fd.
+  child->release();
   if (layout_.version == sys::cgroup::Version::V1)
-    KUIGA_TRY(inst.cgroup->addProcess(inst.init.pid()), "cgroup");
+    KUIGA_TRY(inst.cgroup->addProcess(inst.pid), "cgroup");
 
-  auto netns = sys::netns::ofPid(inst.init.pid());
+  auto netns = sys::netns::ofPid(inst.pid);
   if (!netns) return fail(netns.error());
   if (spec.net != NetMode::None) {
-    KUIGA_TRY(radio_->attach(spec.id, netns->get()), "network");
+    KUIGA_TRY(radio_->attach(spec.id, netns->get(), spec.net == NetMode::Tap), "network");
     inst.onRadio = true;
   }
   KUIGA_TRY(configureInstanceNetwork(netns->get(), spec.id, spec.net, uidOf(spec.id), config_.gid),
             "network");
 
-  auto start = sys::processStartTime(inst.init.pid());
+  auto start = sys::processStartTime(inst.pid);
+  inst.startTime = start ? *start : 0;
   nlohmann::json state = {{"run", spec.id.run},       {"index", spec.id.index},
-                          {"pid", inst.init.pid()},   {"start_time", start ? *start : 0},
+                          {"pid", inst.pid},          {"start_time", inst.startTime},
                           {"app_dir", spec.appDir},   {"executable", spec.executable},
                           {"net", toString(spec.net)}};
   {
-    std::ofstream f(dir + "/instance.json");
+    std::ofstream f(dir + "/" + kStateFile);
     f << state.dump() << "\n";
-    if (!f) return failMsg("write '" + dir + "/instance.json'");
+    if (!f) return failMsg("write '" + dir + "/" + kStateFile + "'");
   }
 
   inst.log = std::make_unique<LogWriter>(logPath(spec.id), config_.logMaxBytes);
   inst.output = std::move(*outRead);
-  inst.report = std::move(*repRead);
-  KUIGA_TRY(io_->add(inst.output.get(), inst.serial * 4 + kOutput), "watch output");
-  KUIGA_TRY(io_->add(inst.report.get(), inst.serial * 4 + kReport), "watch report");
-  KUIGA_TRY(io_->add(inst.init.pidfd(), inst.serial * 4 + kExit), "watch exit");
+  KUIGA_TRY(io_->add(inst.output.get(), inst.serial), "watch output");
   std::lock_guard lock(mu_);
   inst.registered = true;
   return {};
@@ -376,14 +347,12 @@ VoidResult NsRuntime::prolog(Instance& inst) {
 void NsRuntime::discardPartial(Instance& inst) {
   // Undo a failed prolog: nothing of the instance may stay behind.
   if (inst.output) io_->remove(inst.output.get());
-  if (inst.report) io_->remove(inst.report.get());
-  if (inst.init.pid() > 0) {
-    io_->remove(inst.init.pidfd());
-    (void)inst.init.signal(SIGKILL);
-    (void)inst.init.wait();
-  }
   inst.output.reset();
-  inst.report.reset();
+  if (inst.pid > 0 && inst.ourChild) {
+    ::kill(inst.pid, SIGKILL);
+    while (::waitpid(inst.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
   if (inst.cgroup) {
     (void)inst.cgroup->killAll();
     (void)inst.cgroup->destroy();
@@ -411,10 +380,7 @@ BulkResult NsRuntime::start(std::span<const InstanceId> ids, const Progress& pro
         continue;
       }
       // SIGUSR1 queues at init (blocked since before its exec) and releases the AUT.
-      if (auto r = inst.init.signal(SIGUSR1); !r) {
-        result.failed.emplace_back(id, r.error().context("start"));
-        continue;
-      }
+      signalInit(inst, SIGUSR1);
       sent.push_back(id);
     }
   }
@@ -455,7 +421,7 @@ BulkResult NsRuntime::stop(std::span<const InstanceId> ids, std::chrono::millise
       Instance& inst = *it->second;
       inst.stopRequested = true;
       transition(inst, InstanceState::ShuttingDown, "stop requested");
-      (void)inst.init.signal(grace.count() > 0 ? SIGTERM : SIGKILL);
+      signalInit(inst, grace.count() > 0 ? SIGTERM : SIGKILL);
       live.push_back(id);
     }
   }
@@ -465,7 +431,7 @@ BulkResult NsRuntime::stop(std::span<const InstanceId> ids, std::chrono::millise
     std::lock_guard lock(mu_);
     for (const auto& id : late) {
       Instance& inst = *instances_.at(id);
-      if (!isFinal(inst.state)) (void)inst.init.signal(SIGKILL);  // the PID namespace dies with it
+      if (!isFinal(inst.state)) signalInit(inst, SIGKILL);  // the PID namespace dies with it
     }
   }
   auto stuck = waitFor(late, final, Clock::now() + std::chrono::seconds(30));
@@ -546,7 +512,7 @@ VoidResult NsRuntime::console(InstanceId id, std::string_view line) {
                                  toString(it->second->state)));
   }
   if (line.find('\n') != std::string_view::npos) return failMsg("console line contains a newline");
-  auto fd = sys::openFile(fifoPath(instanceDir(id), "console"), O_WRONLY | O_NONBLOCK);
+  auto fd = sys::openFile(instanceDir(id) + "/" + kConsoleFifo, O_WRONLY | O_NONBLOCK);
   if (!fd) return fail(fd.error().context("console"));
   std::string data(line);
   data += '\n';
@@ -555,277 +521,6 @@ VoidResult NsRuntime::console(InstanceId id, std::string_view line) {
     return failMsg("console of " + displayName(id) + " is full: the AUT is not reading its stdin");
   if (n < 0) return failSys("write console of " + displayName(id));
   if (static_cast<size_t>(n) != data.size()) return failMsg("console line was cut short");
-  return {};
-}
-
-void NsRuntime::onIo(uint64_t key, uint32_t) {
-  std::shared_ptr<Instance> inst;
-  {
-    std::lock_guard lock(mu_);
-    auto it = bySerial_.find(key / 4);
-    if (it == bySerial_.end() || !it->second->registered) return;
-    inst = it->second;
-  }
-  switch (key % 4) {
-    case kOutput:
-      drainOutput(*inst);
-      break;
-    case kReport:
-      drainReport(*inst);
-      break;
-    case kExit:
-      finish(*inst);
-      break;
-    default:
-      break;
-  }
-}
-
-void NsRuntime::drainOutput(Instance& inst) {
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(inst.output.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    std::string_view chunk(buf, static_cast<size_t>(n));
-    if (auto r = inst.log->append(chunk, realtimeNs()); !r)
-      spdlog::warn("{}: {}", displayName(inst.spec.id), r.error().message);
-    // Keep the last complete line for failure reasons.
-    auto end = chunk.find_last_not_of('\n');
-    if (end != std::string_view::npos) {
-      auto begin = chunk.rfind('\n', end);
-      inst.lastLine =
-          std::string(chunk.substr(begin == std::string_view::npos ? 0 : begin + 1,
-                                   end - (begin == std::string_view::npos ? 0 : begin + 1) + 1));
-    }
-    if (static_cast<size_t>(n) < sizeof buf) break;
-  }
-}
-
-void NsRuntime::drainReport(Instance& inst) {
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(inst.report.get(), buf, sizeof buf)) > 0)
-    inst.reportBuf.append(buf, static_cast<size_t>(n));
-  size_t nl;
-  while ((nl = inst.reportBuf.find('\n')) != std::string::npos) {
-    std::istringstream rec(inst.reportBuf.substr(0, nl));
-    inst.reportBuf.erase(0, nl + 1);
-    std::string kind;
-    rec >> kind;
-    std::lock_guard lock(mu_);
-    if (kind == "ready") {
-      transition(inst, InstanceState::Booting);
-    } else if (kind == "started") {
-      inst.started = true;
-      transition(inst, InstanceState::Running);
-    } else if (kind == "setup-failed" || kind == "exec-failed") {
-      int err = 0;
-      std::string stage;
-      rec >> err >> stage;
-      if (kind == "setup-failed")
-        inst.setupFailure = "instance set-up failed at " + stage + ": " + describeErrno(err);
-      else
-        inst.execFailure = execFailureReason(inst.spec, err, stage);
-    } else if (kind == "exit" || kind == "signal") {
-      int v = 0;
-      rec >> v;
-      inst.autStatus = sys::ExitStatus{kind == "exit", v};
-    }
-  }
-}
-
-void NsRuntime::finish(Instance& inst) {
-  // Init has exited: everything in the instance's PID namespace is gone with it. Read what is
-  // left in the FIFOs, then decide how the instance ended.
-  drainOutput(inst);
-  drainReport(inst);
-  (void)inst.log->finish(realtimeNs());
-  inst.log->close();
-  io_->remove(inst.init.pidfd());
-  io_->remove(inst.output.get());
-  io_->remove(inst.report.get());
-  // Fails with ECHILD for an instance adopted after a restart: it is not our child any more,
-  // and its report FIFO tells how it ended.
-  auto initStatus = inst.init.tryWait();
-  inst.output.reset();
-  inst.report.reset();
-  sys::cgroup::Events ev;
-  if (inst.cgroup) ev = inst.cgroup->events();
-
-  std::lock_guard lock(mu_);
-  inst.registered = false;
-  std::string limits;
-  if (ev.oomKills) limits += fmt::format("; memory limit reached ({} OOM kills)", ev.oomKills);
-  if (ev.pidsMax)
-    limits += fmt::format("; pids limit {} reached ({} forks refused)", inst.spec.limits.pids,
-                          ev.pidsMax);
-  auto withOutput = [&](std::string r) {
-    if (!inst.lastLine.empty()) r += ": last output \"" + inst.lastLine + "\"";
-    return r;
-  };
-  if (!inst.setupFailure.empty()) {
-    transition(inst, InstanceState::Failed, inst.setupFailure);
-  } else if (!inst.execFailure.empty()) {
-    transition(inst, InstanceState::Failed, inst.execFailure);
-  } else if (inst.stopRequested) {
-    transition(inst, InstanceState::Terminated,
-               inst.autStatus ? "stopped; the AUT " + inst.autStatus->describe() : "stopped");
-  } else if (inst.autStatus && inst.autStatus->exited && inst.autStatus->code == 0 &&
-             limits.empty()) {
-    transition(inst, InstanceState::Terminated, "the AUT exited with code 0");
-  } else if (inst.autStatus) {
-    transition(inst, InstanceState::Failed,
-               withOutput("the AUT " + inst.autStatus->describe()) + limits);
-  } else {
-    std::string how = initStatus && *initStatus ? (*initStatus)->describe() : "ended";
-    transition(inst, InstanceState::Failed, "the instance's init " + how + limits);
-  }
-}
-
-Result<RecoveryReport> NsRuntime::recover() {
-  RecoveryReport report;
-  const std::string base = config_.runDir + "/instances";
-  std::vector<std::string> dirs;
-  if (DIR* d = ::opendir(base.c_str())) {
-    while (auto* e = ::readdir(d))
-      if (e->d_name[0] != '.') dirs.emplace_back(e->d_name);
-    ::closedir(d);
-  }
-  std::set<std::string> kept;
-  for (const auto& name : dirs) {
-    auto id = parseSlug(name);
-    const std::string dir = base + "/" + name;
-    {
-      std::lock_guard lock(mu_);
-      if (id && instances_.count(*id)) {
-        kept.insert(name);
-        continue;  // ours already
-      }
-    }
-    nlohmann::json state;
-    bool alive = false;
-    if (std::ifstream f(dir + "/instance.json"); f && id) {
-      state = nlohmann::json::parse(f, nullptr, false);
-      if (!state.is_discarded() && state.contains("pid")) {
-        pid_t pid = state.value("pid", -1);
-        auto st = sys::processStartTime(pid);
-        alive = pid > 0 && st && *st == state.value("start_time", 0ull);
-      }
-    }
-    if (alive) {
-      auto r = adopt(*id, state, dir);
-      if (r) {
-        ++report.adopted;
-        kept.insert(name);
-        continue;
-      }
-      report.notes.push_back(name + ": cannot adopt: " + r.error().message);
-    }
-    // Gone, half-made or unadoptable: tear down whatever is left.
-    auto cg = sys::cgroup::Cgroup::open(layout_, cgroupParent_ + "/" + name);
-    (void)cg.killAll();
-    (void)cg.destroy();
-    if (id) (void)radio_->detach(*id);
-    (void)sys::removeTree(dir);
-    if (id) (void)sys::removeTree(workDir(*id));
-    ++report.reaped;
-  }
-  // Work directories of instances that are gone (after a reboot, /run is empty).
-  if (DIR* d = ::opendir((config_.stateDir + "/work").c_str())) {
-    std::vector<std::string> stale;
-    while (auto* e = ::readdir(d))
-      if (e->d_name[0] != '.' && !kept.count(e->d_name)) stale.emplace_back(e->d_name);
-    ::closedir(d);
-    for (const auto& w : stale)
-      if (sys::removeTree(config_.stateDir + "/work/" + w)) ++report.reaped;
-  }
-  // Inits of instances whose prolog a crash cut short (on cgroup v1 an init is moved into its
-  // group only after clone, so the group may not know it): they name our skeleton.
-  const std::string rootArg = std::string("--root") + '\0' + skeleton_ + '\0';
-  std::set<pid_t> keptPids;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [id, inst] : instances_) keptPids.insert(inst->pid);
-  }
-  if (DIR* d = ::opendir("/proc")) {
-    while (auto* e = ::readdir(d)) {
-      pid_t pid = std::atoi(e->d_name);
-      if (pid <= 0 || keptPids.count(pid)) continue;
-      auto cmd = sys::readFile(fmt::format("/proc/{}/cmdline", pid));
-      if (cmd && cmd->rfind("kuiga-init", 0) == 0 && cmd->find(rootArg) != std::string::npos &&
-          ::kill(pid, SIGKILL) == 0)
-        ++report.reaped;
-    }
-    ::closedir(d);
-  }
-  // Cgroups and radio links with no instance directory behind them.
-  if (auto groups = sys::cgroup::listChildren(layout_, cgroupParent_)) {
-    for (const auto& g : *groups) {
-      if (kept.count(g)) continue;
-      auto cg = sys::cgroup::Cgroup::open(layout_, cgroupParent_ + "/" + g);
-      (void)cg.killAll();
-      if (cg.destroy()) ++report.reaped;
-    }
-  }
-  if (auto links = radio_->instanceLinks()) {
-    std::set<std::string> keptLinks;
-    for (const auto& k : kept)
-      if (auto id = parseSlug(k)) keptLinks.insert(radioLinkName(*id));
-    for (const auto& l : *links) {
-      if (keptLinks.count(l)) continue;
-      unsigned run = 0, index = 0;
-      if (std::sscanf(l.c_str(), "kv%x.%x", &run, &index) == 2 && radio_->detach({run, index}))
-        ++report.reaped;
-    }
-  }
-  return report;
-}
-
-VoidResult NsRuntime::adopt(InstanceId id, const nlohmann::json& state, const std::string& dir) {
-  auto inst = std::make_shared<Instance>();
-  inst->spec.id = id;
-  inst->spec.appDir = state.value("app_dir", "");
-  inst->spec.executable = state.value("executable", "");
-  inst->spec.net = parseNetMode(state.value("net", "veth")).value_or(NetMode::Veth);
-  pid_t pid = state.value("pid", -1);
-  auto pidfd = sys::pidfdOpen(pid);
-  if (!pidfd) return fail(pidfd.error());
-  auto out = sys::openFile(fifoPath(dir, "output"), O_RDONLY | O_NONBLOCK);
-  if (!out) return fail(out.error());
-  auto rep = sys::openFile(fifoPath(dir, "report"), O_RDONLY | O_NONBLOCK);
-  if (!rep) return fail(rep.error());
-  inst->init = sys::Child(pid, std::move(*pidfd));
-  inst->pid = pid;
-  inst->cgroup.emplace(sys::cgroup::Cgroup::open(layout_, cgroupPath(id)));
-  inst->onRadio = inst->spec.net != NetMode::None;
-  inst->output = std::move(*out);
-  inst->report = std::move(*rep);
-  inst->log = std::make_unique<LogWriter>(logPath(id), config_.logMaxBytes);
-  // The AUT runs as init's child once started.
-  auto children = sys::readFile(fmt::format("/proc/{}/task/{}/children", pid, pid));
-  inst->started = children && children->find_first_not_of(" \n") != std::string::npos;
-  {
-    std::lock_guard lock(mu_);
-    inst->serial = nextSerial_++;
-    inst->state = inst->started ? InstanceState::Running : InstanceState::Booting;
-    InstanceEvent ev{id, inst->state, realtimeNs(), "re-adopted after a worker restart"};
-    inst->history.push_back(ev);
-    pendingEvents_.push_back(ev);
-    instances_[id] = inst;
-    bySerial_[inst->serial] = inst;
-  }
-  auto undo = [&](Error e) {
-    std::lock_guard lock(mu_);
-    instances_.erase(id);
-    bySerial_.erase(inst->serial);
-    inst->init.release();
-    return fail(e);
-  };
-  if (auto r = io_->add(inst->output.get(), inst->serial * 4 + kOutput); !r) return undo(r.error());
-  if (auto r = io_->add(inst->report.get(), inst->serial * 4 + kReport); !r) return undo(r.error());
-  if (auto r = io_->add(inst->init.pidfd(), inst->serial * 4 + kExit); !r) return undo(r.error());
-  std::lock_guard lock(mu_);
-  inst->registered = true;
   return {};
 }
 

@@ -69,15 +69,18 @@ class NsRuntime final : public Runtime {
   void discardPartial(Instance& inst);
   VoidResult adopt(InstanceId id, const nlohmann::json& state, const std::string& dir);
   void transition(Instance& inst, InstanceState to, std::string reason = {});
+  // Sends a signal to the instance's init, unless its pid now names another process.
+  void signalInit(const Instance& inst, int sig);
   void onIo(uint64_t key, uint32_t events);
   void drainOutput(Instance& inst);
-  void drainReport(Instance& inst);
+  // Reads new records from the instance's report file and applies them.
+  void readReport(Instance& inst);
   void finish(Instance& inst);
   void flushEvents();
-  // Waits until pred(state) holds for every instance in ids or the deadline passes; returns
-  // the ids that did not get there.
-  template <class Pred>
-  std::vector<InstanceId> waitFor(std::span<const InstanceId> ids, Pred pred,
+  // Waits until pred(state) holds for every instance in ids or the deadline passes, reading
+  // their reports meanwhile; returns the ids that did not get there.
+  std::vector<InstanceId> waitFor(std::span<const InstanceId> ids,
+                                  const std::function<bool(InstanceState)>& pred,
                                   std::chrono::steady_clock::time_point deadline);
   std::string instanceDir(InstanceId id) const;
   std::string workDir(InstanceId id) const;

@@ -1,7 +1,10 @@
 #include "worker/ns/radio_network.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <optional>
+#include <thread>
 
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
@@ -14,6 +17,9 @@ std::string leafName(size_t k) {
   return "rbr" + std::to_string(k);
 }
 constexpr const char* kCore = "rcore";
+// How long listeners may take to answer a query (the kernel's minimum, 100 ms): for that long
+// after a bridge meets a new querier it floods multicast instead of snooping.
+constexpr uint64_t kQueryResponseCs = 10;
 
 // A netlink socket stays in the namespace it was opened in, so each thread opens one inside
 // the radio namespace once and then works on the radio network without entering it again.
@@ -44,10 +50,15 @@ auto withRadioSocket(int netnsFd, uint64_t generation, Fn&& fn)
 // to queriers only and multicast reaches its listeners only. A querier needs an IPv6 address,
 // so bridges (and only they: ports stay silent) get IPv6, without DAD so that the link-local
 // address is usable at once. The calling thread must be in the radio namespace.
-VoidResult createQuerierBridge(sys::Netlink& nl, const std::string& name) {
-  KUIGA_TRY(nl.createBridge(name, true), "create");
-  for (const auto& [key, value] : {std::pair{"accept_dad", "0"}, std::pair{"disable_ipv6", "0"}})
-    KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/" + name + "/" + key, value), "sysctl");
+VoidResult startQuerierBridge(sys::Netlink& nl, const std::string& name, const sys::Mac& mac) {
+  KUIGA_TRY(nl.createBridge(name, mac), "create");
+  KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "0"), "sysctl");
+  // The link-local address is added without DAD, so it is usable at once: an address the
+  // kernel makes itself stays tentative for a moment even with accept_dad=0, and a query sent
+  // then finds no source address.
+  KUIGA_TRY(nl.addAddress(name, sys::eui64LinkLocal(mac) + "/64"), "link-local address");
+  KUIGA_TRY(nl.setUp(name, true, false), "up");
+  KUIGA_TRY(nl.setBridgeMulticastQuerier(name, true, kQueryResponseCs), "querier");
   return {};
 }
 
@@ -102,10 +113,67 @@ VoidResult RadioNetwork::setUpNamespace() {
     for (const char* k : {"arptables", "iptables", "ip6tables"})
       (void)sys::writeFile(std::string("/proc/sys/net/bridge/bridge-nf-call-") + k, "0");
     KUIGA_TRY(nl.setUp("lo"), "loopback");
-    KUIGA_TRY(createQuerierBridge(nl, kCore), "core bridge");
-    KUIGA_TRY(nl.setUp(kCore), "core bridge");
+    // The lowest address of the radio network (fe80::ff:feff:ffff), so the core wins every
+    // querier election; its solicited-node group is no instance's.
+    KUIGA_TRY(startQuerierBridge(nl, kCore, {0x02, 0, 0, 0xff, 0xff, 0xff}), "core bridge");
     return {};
   });
+}
+
+Result<int> RadioNetwork::addLeafLocked() {
+  const size_t k = leafPorts_.size();
+  auto made = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> Result<int> {
+    std::string leaf = leafName(k), up = "rup" + std::to_string(k), dn = "rdn" + std::to_string(k);
+    auto guard = sys::netns::ThreadGuard::enter(netnsFd());  // for the bridge's sysctls
+    if (!guard) return fail(guard.error().context("enter radio namespace"));
+    sys::Mac mac{0x02, 0x6b, 0xff, 0xfe, static_cast<uint8_t>(k >> 8), static_cast<uint8_t>(k)};
+    KUIGA_TRY(startQuerierBridge(nl, leaf, mac), "leaf bridge");
+    auto leafIdx = nl.linkIndex(leaf);
+    auto coreIdx = nl.linkIndex(kCore);
+    if (!leafIdx || !coreIdx) return failMsg("leaf or core bridge vanished");
+    KUIGA_TRY(nl.createVeth({up, std::nullopt, *leafIdx, dn, std::nullopt, -1}), "leaf uplink");
+    KUIGA_TRY(nl.setMaster(dn, *coreIdx), "leaf uplink");
+    // Multicast crosses between bridges whoever the elected querier is: the links between
+    // leaf and core are permanent multicast router ports on both sides.
+    for (const auto& l : {up, dn}) {
+      auto idx = nl.linkIndex(l);
+      if (!idx) return fail(idx.error());
+      KUIGA_TRY(nl.setBridgePort(*idx, {std::nullopt, true}), "leaf uplink");
+    }
+    for (const auto& l : {up, dn}) KUIGA_TRY(nl.setUp(l), "leaf uplink");
+    return *leafIdx;
+  });
+  if (!made) return fail(made.error());
+  leafIndex_.push_back(*made);
+  leafPorts_.push_back(0);
+  return *made;
+}
+
+VoidResult RadioNetwork::settleQueriersLocked() {
+  // New leaves lose the querier election to the core (it has the lowest address) when they
+  // first hear its query, and then flood for one response interval. Make the core query now,
+  // and let that interval pass before instances attach.
+  auto r = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
+    KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, false, kQueryResponseCs), "core querier");
+    KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, true, kQueryResponseCs), "core querier");
+    return {};
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(kQueryResponseCs * 10 + 50));
+  return r;
+}
+
+VoidResult RadioNetwork::reserve(size_t ports) {
+  std::lock_guard lock(mu_);
+  size_t free = 0;
+  for (int used : leafPorts_) free += static_cast<size_t>(std::max(0, kPortsPerLeaf - used));
+  bool added = false;
+  while (free < ports) {
+    auto leaf = addLeafLocked();
+    if (!leaf) return fail(leaf.error());
+    free += kPortsPerLeaf;
+    added = true;
+  }
+  return added ? settleQueriersLocked() : VoidResult{};
 }
 
 Result<int> RadioNetwork::leafFor(InstanceId id) {
@@ -113,38 +181,37 @@ Result<int> RadioNetwork::leafFor(InstanceId id) {
   size_t k = 0;
   while (k < leafPorts_.size() && leafPorts_[k] >= kPortsPerLeaf) ++k;
   if (k == leafPorts_.size()) {
-    // A new leaf, joined to the core by a veth pair.
-    auto made = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> Result<int> {
-      std::string leaf = leafName(k), up = "rup" + std::to_string(k),
-                  dn = "rdn" + std::to_string(k);
-      auto guard = sys::netns::ThreadGuard::enter(netnsFd());  // for the bridge's sysctls
-      if (!guard) return fail(guard.error().context("enter radio namespace"));
-      KUIGA_TRY(createQuerierBridge(nl, leaf), "leaf bridge");
-      auto leafIdx = nl.linkIndex(leaf);
-      auto coreIdx = nl.linkIndex(kCore);
-      if (!leafIdx || !coreIdx) return failMsg("leaf or core bridge vanished");
-      KUIGA_TRY(nl.createVeth({up, std::nullopt, *leafIdx, dn, std::nullopt, -1}), "leaf uplink");
-      KUIGA_TRY(nl.setMaster(dn, *coreIdx), "leaf uplink");
-      for (const auto& l : {leaf, up, dn}) KUIGA_TRY(nl.setUp(l), "leaf bridge");
-      return *leafIdx;
-    });
-    if (!made) return fail(made.error());
-    leafIndex_.push_back(*made);
-    leafPorts_.push_back(0);
+    auto leaf = addLeafLocked();
+    if (!leaf) return fail(leaf.error());
+    KUIGA_TRY(settleQueriersLocked(), "new leaf");
   }
   ++leafPorts_[k];
   leafOf_[id] = static_cast<int>(k);
   return leafIndex_[k];
 }
 
-VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns) {
+VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicastFlood) {
   auto leaf = leafFor(id);
   if (!leaf) return fail(leaf.error());
   auto r = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
     std::string name = radioLinkName(id);
     // This end comes up at creation; the kernel refuses a veth with both ends up in one
     // request, so the instance side brings eth0 up itself.
-    return nl.createVeth({name, std::nullopt, *leaf, "eth0", macAddress(id), instanceNetns, true});
+    KUIGA_TRY(
+        nl.createVeth({name, std::nullopt, *leaf, "eth0", macAddress(id), instanceNetns, true}),
+        "attach to radio network");
+    if (multicastFlood) return {};
+    auto idx = nl.linkIndex(name);
+    if (!idx) return fail(idx.error());
+    KUIGA_TRY(nl.setBridgePort(*idx, {false, false}), "attach to radio network");
+    // Neighbour solicitations for the instance's own addresses reach it from its first moment,
+    // not only once its listener reports have been snooped (they may come a second later).
+    for (const auto& addr : {ipv6Address(id), linkLocalAddress(id)}) {
+      auto group = sys::solicitedNodeGroup(addr);
+      if (!group) return fail(group.error());
+      KUIGA_TRY(nl.addMulticastEntry(*leaf, *idx, *group), "attach to radio network");
+    }
+    return {};
   });
   if (!r) released(id);
   return r;

@@ -25,7 +25,12 @@ class RadioNetwork {
   [[nodiscard]] int netnsFd() const { return netns_.get(); }
   // Creates the instance's link: radioLinkName(id) on a leaf bridge here, its peer "eth0" with
   // the instance's MAC inside `instanceNetns`, down (the instance side brings it up).
-  VoidResult attach(InstanceId id, int instanceNetns);
+  // `multicastFlood`: deliver multicast nobody has subscribed to, as RIOT's stack needs (it
+  // sends no MLD reports); Linux stacks subscribe, so their ports get only what they joined.
+  VoidResult attach(InstanceId id, int instanceNetns, bool multicastFlood);
+  // Makes sure `ports` more instances can attach without a new leaf being made meanwhile:
+  // creating leaves up front lets the multicast queriers settle once, not once per leaf.
+  VoidResult reserve(size_t ports);
   // Forget the port (the link itself goes away with the instance's namespace).
   void released(InstanceId id);
   // Note a port that already exists (recovery).
@@ -42,6 +47,8 @@ class RadioNetwork {
   RadioNetwork(std::string pin, sys::UniqueFd fd);
   VoidResult setUpNamespace();
   Result<int> leafFor(InstanceId id);  // bridge ifindex with a free port; creates leaves
+  Result<int> addLeafLocked();
+  VoidResult settleQueriersLocked();
 
   std::string pinPath_;
   sys::UniqueFd netns_;

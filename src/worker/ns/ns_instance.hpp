@@ -1,0 +1,62 @@
+#pragma once
+// Private to the ns runtime: one instance's record, shared by ns_runtime.cpp (life cycle),
+// ns_supervision.cpp (output, reports, exits) and ns_recovery.cpp (adoption after a restart).
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sys/cgroup.hpp"
+#include "sys/fd.hpp"
+#include "sys/process.hpp"
+#include "worker/instance.hpp"
+#include "worker/ns/log_writer.hpp"
+#include "worker/ns/ns_runtime.hpp"
+
+namespace kuiga::worker::ns {
+
+// The worker holds one file descriptor per running instance, the read end of its output FIFO,
+// because RLIMIT_NOFILE may be as low as 20,000 and out of reach (no CAP_SYS_RESOURCE): that
+// FIFO carries the AUT's output and, by hanging up, the end of the instance. Init's reports go
+// to a plain file that the worker reads when it needs to, so nothing is lost while no one reads.
+struct NsRuntime::Instance {
+  InstanceSpec spec;
+  uint64_t serial = 0;
+  std::string dir;  // volatile instance directory (FIFOs, report, instance.json)
+
+  // Guarded by the runtime's mutex.
+  InstanceState state = InstanceState::Pending;
+  std::string reason;
+  std::vector<InstanceEvent> history;
+  bool stopRequested = false;
+  bool registered = false;  // its output FIFO is in the I/O loop, which owns it from then on
+  bool onRadio = false;
+  pid_t pid = -1;                    // of init
+  unsigned long long startTime = 0;  // of init, to tell it from a later process with its pid
+  bool ourChild = false;             // false for instances adopted after a restart
+  std::optional<sys::cgroup::Cgroup> cgroup;
+
+  // Owned by the I/O loop once registered.
+  sys::UniqueFd output;
+  std::unique_ptr<LogWriter> log;
+  std::string lastLine;  // the AUT's last output line, quoted in failure reasons
+  bool logErrorReported = false;
+
+  // The report file, guarded by reportMu.
+  std::mutex reportMu;
+  uint64_t reportOffset = 0;
+  std::string reportPartial;
+  // Set from report records under the runtime's mutex.
+  std::string setupFailure, execFailure;
+  std::optional<sys::ExitStatus> autStatus;
+};
+
+constexpr const char* kReportFile = "report";
+constexpr const char* kOutputFifo = "output";
+constexpr const char* kConsoleFifo = "console";
+constexpr const char* kStateFile = "instance.json";
+
+}  // namespace kuiga::worker::ns
