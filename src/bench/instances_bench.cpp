@@ -82,6 +82,14 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   if (ec) return failMsg("copy AUT: " + ec.message());
   ::chmod((appDir + "/" + exe).c_str(), 0755);
 
+  // Namespaces of earlier runs are freed asynchronously by the kernel; wait until memory use
+  // holds still before taking the baseline.
+  for (int i = 0; i < 20; ++i) {
+    uint64_t a = memoryInUseKiB();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    uint64_t b = memoryInUseKiB();
+    if ((a > b ? a - b : b - a) < 2048) break;
+  }
   const size_t netnsBefore = countNetworkNamespaces();
   const uint64_t memBefore = memoryInUseKiB();
   const auto infoBefore = memInfo();

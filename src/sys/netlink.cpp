@@ -25,6 +25,9 @@
 namespace kuiga::sys {
 namespace {
 
+// IFLA_BRPORT_MCAST_MAX_GROUPS (Linux 6.3); Debian 12's kernel headers are older.
+constexpr int kIflaBrportMcastMaxGroups = 42;
+
 // libnl reports its own codes; keep the kernel's errno where libnl maps one back.
 Error nlError(const std::string& what, int err) {
   int code = 0;
@@ -139,7 +142,8 @@ VoidResult Netlink::createVeth(const VethSpec& spec) {
 // bridge.
 static VoidResult bridgeRequest(nl_sock* sock, const std::string& name, int flags,
                                 std::optional<Mac> mac, std::optional<bool> querier,
-                                uint64_t responseCs, const std::string& what) {
+                                uint64_t responseCs, std::optional<uint32_t> hashMax,
+                                const std::string& what) {
   std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(
       nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | flags), nlmsg_free);
   if (!msg) return failMsg(what + ": out of memory");
@@ -152,9 +156,11 @@ static VoidResult bridgeRequest(nl_sock* sock, const std::string& name, int flag
   nlattr* info = ok ? nla_nest_start(m, IFLA_LINKINFO) : nullptr;
   ok = info && nla_put_string(m, IFLA_INFO_KIND, "bridge") == 0;
   nlattr* data = ok ? nla_nest_start(m, IFLA_INFO_DATA) : nullptr;
-  ok = data && (!querier || (nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 1) == 0 &&
-                             nla_put_u64(m, IFLA_BR_MCAST_QUERY_RESPONSE_INTVL, responseCs) == 0 &&
-                             nla_put_u8(m, IFLA_BR_MCAST_QUERIER, *querier ? 1 : 0) == 0));
+  ok = data &&
+       (!querier || (nla_put_u8(m, IFLA_BR_MCAST_SNOOPING, 1) == 0 &&
+                     nla_put_u64(m, IFLA_BR_MCAST_QUERY_RESPONSE_INTVL, responseCs) == 0 &&
+                     nla_put_u8(m, IFLA_BR_MCAST_QUERIER, *querier ? 1 : 0) == 0)) &&
+       (!hashMax || nla_put_u32(m, IFLA_BR_MCAST_HASH_MAX, *hashMax) == 0);
   if (!ok) return failMsg(what + ": message too long");
   nla_nest_end(m, data);
   nla_nest_end(m, info);
@@ -165,13 +171,18 @@ static VoidResult bridgeRequest(nl_sock* sock, const std::string& name, int flag
 
 VoidResult Netlink::createBridge(const std::string& name, std::optional<Mac> mac) {
   return bridgeRequest(sock_.get(), name, NLM_F_CREATE | NLM_F_EXCL, mac, std::nullopt, 0,
-                       "create bridge '" + name + "'");
+                       std::nullopt, "create bridge '" + name + "'");
 }
 
 VoidResult Netlink::setBridgeMulticastQuerier(const std::string& name, bool querier,
                                               uint64_t responseCs) {
-  return bridgeRequest(sock_.get(), name, 0, std::nullopt, querier, responseCs,
+  return bridgeRequest(sock_.get(), name, 0, std::nullopt, querier, responseCs, std::nullopt,
                        "set multicast querier of bridge '" + name + "'");
+}
+
+VoidResult Netlink::setBridgeMulticastHashMax(const std::string& name, uint32_t groups) {
+  return bridgeRequest(sock_.get(), name, 0, std::nullopt, std::nullopt, 0, groups,
+                       "set multicast group limit of bridge '" + name + "'");
 }
 
 VoidResult Netlink::setBridgePort(int ifindex, const BridgePort& port) {
@@ -189,7 +200,9 @@ VoidResult Netlink::setBridgePort(int ifindex, const BridgePort& port) {
   ok =
       info &&
       (!port.multicastFlood || nla_put_u8(m, IFLA_BRPORT_MCAST_FLOOD, *port.multicastFlood) == 0) &&
-      (!port.multicastRouter || nla_put_u8(m, IFLA_BRPORT_MULTICAST_ROUTER, 2) == 0);
+      (!port.multicastRouter ||
+       nla_put_u8(m, IFLA_BRPORT_MULTICAST_ROUTER, *port.multicastRouter) == 0) &&
+      (!port.maxGroups || nla_put_u32(m, kIflaBrportMcastMaxGroups, *port.maxGroups) == 0);
   if (!ok) return failMsg(what + ": message too long");
   nla_nest_end(m, info);
   if (int err = nl_send_auto(sock_.get(), m); err < 0) return fail(nlError(what, err));

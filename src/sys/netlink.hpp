@@ -49,14 +49,21 @@ class Netlink {
   // centiseconds; for that long after a querier appears the bridge floods.
   VoidResult setBridgeMulticastQuerier(const std::string& name, bool querier,
                                        uint64_t responseCs = 1000);
+  // Raise the bridge's limit of multicast groups (default 4096); past it the kernel turns
+  // snooping off and floods.
+  VoidResult setBridgeMulticastHashMax(const std::string& name, uint32_t groups);
   VoidResult deleteLink(const std::string& name);
   // Multicast settings of a bridge port. Unset fields stay as they are.
   struct BridgePort {
     // Flood multicast that has no known listeners to this port (IFLA_BRPORT_MCAST_FLOOD).
     std::optional<bool> multicastFlood;
-    // Treat the port as leading to a multicast router, permanently: it gets every multicast
-    // frame and the snooping reports (IFLA_BRPORT_MULTICAST_ROUTER = 2).
-    bool multicastRouter = false;
+    // Whether the port leads to a multicast router (IFLA_BRPORT_MULTICAST_ROUTER): 0 never,
+    // 1 when queries are heard on it (the default), 2 always. A router port gets every
+    // multicast frame and every listener report.
+    std::optional<uint8_t> multicastRouter;
+    // The most multicast groups the bridge learns on this port (IFLA_BRPORT_MCAST_MAX_GROUPS,
+    // 0 = no limit); reports for more are ignored.
+    std::optional<uint32_t> maxGroups;
   };
   VoidResult setBridgePort(int ifindex, const BridgePort& port);
   // A permanent multicast database entry: the bridge delivers `ipv6Group` to the port without

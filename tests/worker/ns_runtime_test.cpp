@@ -154,7 +154,8 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
   EXPECT_EQ(waitState(sensor.id, S::Terminated), S::Terminated) << readLog(sensor.id);
   EXPECT_EQ(waitState(sensor6.id, S::Terminated), S::Terminated) << readLog(sensor6.id);
   EXPECT_NE(readLog(sensor6.id).find("reply ack reading 5 from run-1-dev-0300"), std::string::npos)
-      << readLog(sensor6.id);
+      << readLog(sensor6.id) << "\nsink:\n"
+      << readLog(sink.id);
   auto sensorLog = readLog(sensor.id);
   EXPECT_NE(sensorLog.find("sent 10 "), std::string::npos) << sensorLog;
   EXPECT_NE(sensorLog.find("reply ack reading 1 from run-1-dev-0001"), std::string::npos)

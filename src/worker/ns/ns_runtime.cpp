@@ -48,6 +48,16 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
             "ns runtime directory");
   // One fd per instance is held (its output FIFO); take what the hard limit allows.
   (void)sys::raiseFileLimit(1u << 20);
+  // The kernel's neighbour (ARP, NDP) tables are shared by all network namespaces, and their
+  // default limits (gc_thresh3 = 1024 entries) overflow with a few thousand instances each
+  // talking to one peer ("neighbour table overflow"). Raise them, never lower them.
+  for (const char* family : {"ipv4", "ipv6"})
+    for (auto [key, want] : {std::pair{"gc_thresh1", 8192}, std::pair{"gc_thresh2", 65536},
+                             std::pair{"gc_thresh3", 131072}}) {
+      std::string path = std::string("/proc/sys/net/") + family + "/neigh/default/" + key;
+      auto cur = sys::readFile(path);
+      if (cur && std::stol(*cur) < want) (void)sys::writeFile(path, std::to_string(want));
+    }
 
   std::unique_ptr<NsRuntime> rt(new NsRuntime(std::move(config), std::move(sink), *layout));
   auto sk = RootSkeleton::prepare(rt->config_.runDir + "/root");
@@ -159,6 +169,7 @@ std::vector<InstanceId> NsRuntime::waitFor(std::span<const InstanceId> ids,
 }
 
 BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress& progress) {
+  FlushEventsOnExit flush{*this};  // the sink hears of every change before we return
   BulkResult result;
   std::vector<std::shared_ptr<Instance>> fresh;
   {
@@ -363,6 +374,7 @@ void NsRuntime::discardPartial(Instance& inst) {
 }
 
 BulkResult NsRuntime::start(std::span<const InstanceId> ids, const Progress& progress) {
+  FlushEventsOnExit flush{*this};  // the sink hears of every change before we return
   BulkResult result;
   std::vector<InstanceId> sent;
   {
@@ -408,6 +420,7 @@ BulkResult NsRuntime::start(std::span<const InstanceId> ids, const Progress& pro
 
 BulkResult NsRuntime::stop(std::span<const InstanceId> ids, std::chrono::milliseconds grace,
                            const Progress& progress) {
+  FlushEventsOnExit flush{*this};
   BulkResult result;
   std::vector<InstanceId> live;
   {
@@ -446,6 +459,7 @@ BulkResult NsRuntime::stop(std::span<const InstanceId> ids, std::chrono::millise
 }
 
 BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& progress) {
+  FlushEventsOnExit flush{*this};
   BulkResult stopped = stop(ids, std::chrono::milliseconds(0));
   BulkResult result;
   result.failed = stopped.failed;

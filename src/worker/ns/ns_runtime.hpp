@@ -77,6 +77,11 @@ class NsRuntime final : public Runtime {
   void readReport(Instance& inst);
   void finish(Instance& inst);
   void flushEvents();
+  // Declared first in a bulk operation, so that it flushes after every lock is released.
+  struct FlushEventsOnExit {
+    NsRuntime& rt;
+    ~FlushEventsOnExit() { rt.flushEvents(); }
+  };
   // Waits until pred(state) holds for every instance in ids or the deadline passes, reading
   // their reports meanwhile; returns the ids that did not get there.
   std::vector<InstanceId> waitFor(std::span<const InstanceId> ids,

@@ -20,6 +20,8 @@ constexpr const char* kCore = "rcore";
 // How long listeners may take to answer a query (the kernel's minimum, 100 ms): for that long
 // after a bridge meets a new querier it floods multicast instead of snooping.
 constexpr uint64_t kQueryResponseCs = 10;
+// Two solicited-node groups per instance, 50,000 instances, and room for the AUTs' own groups.
+constexpr uint32_t kCoreMulticastGroups = 1u << 18;
 
 // A netlink socket stays in the namespace it was opened in, so each thread opens one inside
 // the radio namespace once and then works on the radio network without entering it again.
@@ -50,7 +52,8 @@ auto withRadioSocket(int netnsFd, uint64_t generation, Fn&& fn)
 // to queriers only and multicast reaches its listeners only. A querier needs an IPv6 address,
 // so bridges (and only they: ports stay silent) get IPv6, without DAD so that the link-local
 // address is usable at once. The calling thread must be in the radio namespace.
-VoidResult startQuerierBridge(sys::Netlink& nl, const std::string& name, const sys::Mac& mac) {
+VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac& mac,
+                       bool querier) {
   KUIGA_TRY(nl.createBridge(name, mac), "create");
   KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "0"), "sysctl");
   // The link-local address is added without DAD, so it is usable at once: an address the
@@ -58,7 +61,7 @@ VoidResult startQuerierBridge(sys::Netlink& nl, const std::string& name, const s
   // then finds no source address.
   KUIGA_TRY(nl.addAddress(name, sys::eui64LinkLocal(mac) + "/64"), "link-local address");
   KUIGA_TRY(nl.setUp(name, true, false), "up");
-  KUIGA_TRY(nl.setBridgeMulticastQuerier(name, true, kQueryResponseCs), "querier");
+  if (querier) KUIGA_TRY(nl.setBridgeMulticastQuerier(name, true, kQueryResponseCs), "querier");
   return {};
 }
 
@@ -115,7 +118,9 @@ VoidResult RadioNetwork::setUpNamespace() {
     KUIGA_TRY(nl.setUp("lo"), "loopback");
     // The lowest address of the radio network (fe80::ff:feff:ffff), so the core wins every
     // querier election; its solicited-node group is no instance's.
-    KUIGA_TRY(startQuerierBridge(nl, kCore, {0x02, 0, 0, 0xff, 0xff, 0xff}), "core bridge");
+    KUIGA_TRY(startBridge(nl, kCore, {0x02, 0, 0, 0xff, 0xff, 0xff}, true), "core bridge");
+    // Every instance's groups (two each) end up in the core's table.
+    KUIGA_TRY(nl.setBridgeMulticastHashMax(kCore, kCoreMulticastGroups), "core bridge");
     return {};
   });
 }
@@ -127,18 +132,21 @@ Result<int> RadioNetwork::addLeafLocked() {
     auto guard = sys::netns::ThreadGuard::enter(netnsFd());  // for the bridge's sysctls
     if (!guard) return fail(guard.error().context("enter radio namespace"));
     sys::Mac mac{0x02, 0x6b, 0xff, 0xfe, static_cast<uint8_t>(k >> 8), static_cast<uint8_t>(k)};
-    KUIGA_TRY(startQuerierBridge(nl, leaf, mac), "leaf bridge");
+    KUIGA_TRY(startBridge(nl, leaf, mac, true), "leaf bridge");
     auto leafIdx = nl.linkIndex(leaf);
     auto coreIdx = nl.linkIndex(kCore);
     if (!leafIdx || !coreIdx) return failMsg("leaf or core bridge vanished");
     KUIGA_TRY(nl.createVeth({up, std::nullopt, *leafIdx, dn, std::nullopt, -1}), "leaf uplink");
     KUIGA_TRY(nl.setMaster(dn, *coreIdx), "leaf uplink");
-    // Multicast crosses between bridges whoever the elected querier is: the links between
-    // leaf and core are permanent multicast router ports on both sides.
-    for (const auto& l : {up, dn}) {
+    // With a querier present, a bridge sends multicast that has no listeners only to router
+    // ports; so both ends of a leaf's uplink are permanent router ports, and multicast crosses
+    // between any two leaves through the core. The listener reports that cross with it must
+    // not fill every leaf's table with every instance's groups (4096 at most by default, and
+    // N^2 memory): a leaf learns at most one group on its uplink. The core knows them all.
+    for (auto [l, maxGroups] : {std::pair{up, 1u}, std::pair{dn, 0u}}) {
       auto idx = nl.linkIndex(l);
       if (!idx) return fail(idx.error());
-      KUIGA_TRY(nl.setBridgePort(*idx, {std::nullopt, true}), "leaf uplink");
+      KUIGA_TRY(nl.setBridgePort(*idx, {std::nullopt, uint8_t{2}, maxGroups}), "leaf uplink");
     }
     for (const auto& l : {up, dn}) KUIGA_TRY(nl.setUp(l), "leaf uplink");
     return *leafIdx;
@@ -200,10 +208,13 @@ VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicast
     KUIGA_TRY(
         nl.createVeth({name, std::nullopt, *leaf, "eth0", macAddress(id), instanceNetns, true}),
         "attach to radio network");
-    if (multicastFlood) return {};
     auto idx = nl.linkIndex(name);
     if (!idx) return fail(idx.error());
-    KUIGA_TRY(nl.setBridgePort(*idx, {false, false}), "attach to radio network");
+    // A stack that sends no listener reports (RIOT's) hears all multicast, as on a radio: its
+    // port counts as a router port.
+    if (multicastFlood) return nl.setBridgePort(*idx, {std::nullopt, uint8_t{2}, std::nullopt});
+    KUIGA_TRY(nl.setBridgePort(*idx, {false, std::nullopt, std::nullopt}),
+              "attach to radio network");
     // Neighbour solicitations for the instance's own addresses reach it from its first moment,
     // not only once its listener reports have been snooped (they may come a second later).
     for (const auto& addr : {ipv6Address(id), linkLocalAddress(id)}) {

@@ -25,8 +25,9 @@ class RadioNetwork {
   [[nodiscard]] int netnsFd() const { return netns_.get(); }
   // Creates the instance's link: radioLinkName(id) on a leaf bridge here, its peer "eth0" with
   // the instance's MAC inside `instanceNetns`, down (the instance side brings it up).
-  // `multicastFlood`: deliver multicast nobody has subscribed to, as RIOT's stack needs (it
-  // sends no MLD reports); Linux stacks subscribe, so their ports get only what they joined.
+  // `multicastFlood`: deliver all multicast, as RIOT's stack needs (it sends no listener
+  // reports); Linux stacks report, so their ports get only the groups they joined, and their
+  // neighbour-discovery groups from the start.
   VoidResult attach(InstanceId id, int instanceNetns, bool multicastFlood);
   // Makes sure `ports` more instances can attach without a new leaf being made meanwhile:
   // creating leaves up front lets the multicast queriers settle once, not once per leaf.
