@@ -211,14 +211,17 @@ VoidResult Netlink::setBridgePort(int ifindex, const BridgePort& port) {
 }
 
 VoidResult Netlink::addMulticastEntry(int bridgeIfindex, int portIfindex,
-                                      const std::string& ipv6Group) {
-  const std::string what = "add multicast entry " + ipv6Group;
+                                      const std::string& group) {
+  const std::string what = "add multicast entry " + group;
   br_mdb_entry entry{};
   entry.ifindex = static_cast<uint32_t>(portIfindex);
   entry.state = MDB_PERMANENT;
-  entry.addr.proto = htons(ETH_P_IPV6);
-  if (::inet_pton(AF_INET6, ipv6Group.c_str(), &entry.addr.u.ip6) != 1)
-    return failMsg(what + ": not an IPv6 address");
+  if (::inet_pton(AF_INET6, group.c_str(), &entry.addr.u.ip6) == 1)
+    entry.addr.proto = htons(ETH_P_IPV6);
+  else if (::inet_pton(AF_INET, group.c_str(), &entry.addr.u.ip4) == 1)
+    entry.addr.proto = htons(ETH_P_IP);
+  else
+    return failMsg(what + ": not an IP address");
   std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(
       nlmsg_alloc_simple(RTM_NEWMDB, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE), nlmsg_free);
   if (!msg) return failMsg(what + ": out of memory");
@@ -269,6 +272,11 @@ VoidResult Netlink::setUp(const std::string& name, bool up, bool ipv6LinkLocal) 
     up ? rtnl_link_set_flags(l, IFF_UP) : rtnl_link_unset_flags(l, IFF_UP);
     if (!ipv6LinkLocal) rtnl_link_inet6_set_addr_gen_mode(l, IN6_ADDR_GEN_MODE_NONE);
   });
+}
+
+VoidResult Netlink::setPromiscuous(const std::string& name) {
+  return modifyLink(sock_.get(), name, "set promiscuous",
+                    [](rtnl_link* l) { rtnl_link_set_flags(l, IFF_PROMISC); });
 }
 
 VoidResult Netlink::setMaster(const std::string& name, int masterIndex) {

@@ -66,9 +66,11 @@ class Netlink {
     std::optional<uint32_t> maxGroups;
   };
   VoidResult setBridgePort(int ifindex, const BridgePort& port);
-  // A permanent multicast database entry: the bridge delivers `ipv6Group` to the port without
-  // waiting for a listener report.
-  VoidResult addMulticastEntry(int bridgeIfindex, int portIfindex, const std::string& ipv6Group);
+  // A permanent multicast database entry: the bridge delivers `group` (IPv6 or IPv4) to the
+  // port without waiting for a listener report. `portIfindex == bridgeIfindex` joins the
+  // bridge itself.
+  VoidResult addMulticastEntry(int bridgeIfindex, int portIfindex, const std::string& group);
+  VoidResult setPromiscuous(const std::string& name);
   // `ipv6LinkLocal = false` also sets IPv6 address generation to "none" in the same request:
   // no link-local address, hence no duplicate address detection or router solicitations.
   VoidResult setUp(const std::string& name, bool up = true, bool ipv6LinkLocal = true);

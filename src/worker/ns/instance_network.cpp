@@ -1,6 +1,5 @@
 #include "worker/ns/instance_network.hpp"
 
-#include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 
@@ -27,11 +26,6 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
     // one, or the radio bridges cannot snoop them and flood them instead. (Turning DAD off
     // through /proc/sys would cost O(N) per write: the /proc/sys dentries of all namespaces
     // share one hash chain.)
-    // MLDv1 from the start: the bridge sends a version 1 listener report to routers only, but
-    // floods a version 2 one (it goes to ff02::16, which nobody joins) to every instance.
-    // This /proc/sys write costs O(N): /proc/sys dentries of all namespaces share one hash
-    // chain; at 10,000 instances that is about a second in all.
-    KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/eth0/force_mld_version", "1"), "eth0");
     KUIGA_TRY(nl->setUp("eth0", true, false), "eth0");
     return {};
   }

@@ -62,6 +62,9 @@ VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac
   KUIGA_TRY(nl.addAddress(name, sys::eui64LinkLocal(mac) + "/64"), "link-local address");
   KUIGA_TRY(nl.setUp(name, true, false), "up");
   if (querier) KUIGA_TRY(nl.setBridgeMulticastQuerier(name, true, kQueryResponseCs), "querier");
+  // Promiscuous, so that adding a port does not walk the whole forwarding table to sync
+  // static entries into non-promiscuous ports (O(N) per port, O(N^2) per run).
+  KUIGA_TRY(nl.setPromiscuous(name), "promiscuous");
   return {};
 }
 
@@ -133,6 +136,9 @@ Result<int> RadioNetwork::addLeafLocked() {
     if (!guard) return fail(guard.error().context("enter radio namespace"));
     sys::Mac mac{0x02, 0x6b, 0xff, 0xfe, static_cast<uint8_t>(k >> 8), static_cast<uint8_t>(k)};
     KUIGA_TRY(startBridge(nl, leaf, mac, true), "leaf bridge");
+    // Past its group limit a bridge turns snooping off for good; a leaf holds few groups, but
+    // the reports crossing its uplink may briefly create entries for any group.
+    KUIGA_TRY(nl.setBridgeMulticastHashMax(leaf, kCoreMulticastGroups), "leaf bridge");
     auto leafIdx = nl.linkIndex(leaf);
     auto coreIdx = nl.linkIndex(kCore);
     if (!leafIdx || !coreIdx) return failMsg("leaf or core bridge vanished");
@@ -148,6 +154,13 @@ Result<int> RadioNetwork::addLeafLocked() {
       if (!idx) return fail(idx.error());
       KUIGA_TRY(nl.setBridgePort(*idx, {std::nullopt, uint8_t{2}, maxGroups}), "leaf uplink");
     }
+    // MLDv2 listener reports go to ff02::16, which nobody joins, and the bridge floods such
+    // reports to every port. Registered on the uplink, they go up to the core and no further
+    // down than the other leaves' uplinks. (IGMPv3's 224.0.0.22 cannot be registered: the
+    // kernel refuses link-local IPv4 groups. Instances send IGMP only for groups the AUT joins.)
+    auto upIdx = nl.linkIndex(up);
+    if (!upIdx) return fail(upIdx.error());
+    KUIGA_TRY(nl.addMulticastEntry(*leafIdx, *upIdx, "ff02::16"), "report group");
     for (const auto& l : {up, dn}) KUIGA_TRY(nl.setUp(l), "leaf uplink");
     return *leafIdx;
   });
