@@ -44,7 +44,9 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   for (const char* sub : {"", "/work", "/logs"})
     KUIGA_TRY(sys::makeDirs(config.stateDir + sub, 0700), "ns runtime state directory");
   // Instances' own files churn thousands at a time: keep them off the disk's journal.
-  KUIGA_TRY(sys::ensureTmpfs(config.runDir + "/instances", "mode=0700,size=64m"),
+  // Each instance keeps two small files here, a page each: 1 GiB is a limit, not a
+  // reservation, and leaves room for 50,000 instances and more.
+  KUIGA_TRY(sys::ensureTmpfs(config.runDir + "/instances", "mode=0700,size=1g,nr_inodes=1m"),
             "ns runtime directory");
   // One fd per instance is held (its output FIFO); take what the hard limit allows.
   (void)sys::raiseFileLimit(1u << 20);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "sys/file.hpp"
+#include "worker/ns/init/report.hpp"
 #include "worker/ns/io_loop.hpp"
 #include "worker/ns/ns_instance.hpp"
 
@@ -155,6 +156,8 @@ void NsRuntime::finish(Instance& inst) {
                withOutput("the AUT " + inst.autStatus->describe()) + limits);
   } else {
     std::string how = initStatus ? initStatus->describe() : "ended";
+    if (initStatus && initStatus->exited && initStatus->code == kInitSetupFailedCode)
+      how += " (it could not report; is " + inst.dir + " full?)";
     transition(inst, InstanceState::Failed, "the instance's init " + how + limits);
   }
 }

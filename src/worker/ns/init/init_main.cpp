@@ -58,8 +58,9 @@ void report(const char* fmt, ...) {
   if (n < 0) return;
   if (n > static_cast<int>(sizeof buf) - 2) n = sizeof buf - 2;
   buf[n++] = '\n';
-  ssize_t ignored = write(kInitReportFd, buf, static_cast<size_t>(n));
-  (void)ignored;
+  // A report the worker cannot read would leave the instance waiting for ever: end instead,
+  // and the worker sees init exit with the set-up failure code.
+  if (write(kInitReportFd, buf, static_cast<size_t>(n)) != n) _exit(kInitSetupFailedCode);
 }
 
 [[noreturn]] void setupFailed(const char* stage) {
