@@ -319,14 +319,24 @@ VoidResult Netlink::addAddress(const std::string& name, const std::string& cidr)
   return {};
 }
 
-Result<std::vector<std::string>> Netlink::linkNames() {
+Result<std::vector<Netlink::LinkInfo>> Netlink::links() {
   nl_cache* cache = nullptr;
   if (int err = rtnl_link_alloc_cache(sock_.get(), AF_UNSPEC, &cache); err < 0)
     return fail(nlError("list links", err));
-  std::vector<std::string> names;
-  for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o))
-    names.emplace_back(rtnl_link_get_name(reinterpret_cast<rtnl_link*>(o)));
+  std::vector<LinkInfo> out;
+  for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+    auto* l = reinterpret_cast<rtnl_link*>(o);
+    out.push_back({rtnl_link_get_name(l), rtnl_link_get_ifindex(l), rtnl_link_get_master(l)});
+  }
   nl_cache_free(cache);
+  return out;
+}
+
+Result<std::vector<std::string>> Netlink::linkNames() {
+  auto all = links();
+  if (!all) return fail(all.error());
+  std::vector<std::string> names;
+  for (auto& l : *all) names.push_back(std::move(l.name));
   return names;
 }
 

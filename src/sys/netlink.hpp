@@ -81,6 +81,12 @@ class Netlink {
   VoidResult addAddress(const std::string& name, const std::string& cidr);
   Result<int> linkIndex(const std::string& name);
   Result<std::vector<std::string>> linkNames();
+  struct LinkInfo {
+    std::string name;
+    int index = 0;
+    int master = 0;  // ifindex of the bridge it is enslaved to, 0 if none
+  };
+  Result<std::vector<LinkInfo>> links();
 
  private:
   struct SockDeleter {

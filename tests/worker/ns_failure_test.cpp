@@ -1,5 +1,8 @@
 // ROOT_ tests of everything that can go wrong with an AUT: each ends `failed` with the reason.
+#include <sys/mount.h>
 #include <sys/stat.h>
+
+#include <cstring>
 
 #include <gtest/gtest.h>
 
@@ -79,6 +82,28 @@ TEST_F(NsFailureTest, ROOT_CrashBySignalIsAFailure) {
   auto st = runToEnd(spec(0, app_.path(), writeApp("crash", "#!/bin/sh\nkill -SEGV $$\n", 0755)));
   EXPECT_EQ(st.state, S::Failed);
   EXPECT_NE(st.reason.find("killed by signal 11 (SIGSEGV)"), std::string::npos) << st.reason;
+}
+
+TEST_F(NsFailureTest, ROOT_FullInstanceDirectoryFailsInstancesClearly) {
+  // Shrink the tmpfs with the instances' own files to two pages: instance.json and init's
+  // report take a page each, so the second instance cannot be set up or cannot report.
+  const std::string dir = "/run/kuiga/" + config_.name + "/instances";
+  const unsigned long flags = MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, flags, "size=8k"), 0) << std::strerror(errno);
+  std::vector<InstanceSpec> specs;
+  for (uint32_t i = 0; i < 4; ++i)
+    specs.push_back(spec(i, KUIGA_EXAMPLES, "periodic", {"0", "1000"}));
+  auto r = rt().create(specs);
+  ::mount(nullptr, dir.c_str(), nullptr, flags, "size=1g");
+  EXPECT_LT(r.ok, 4u);
+  ASSERT_FALSE(r.failed.empty());
+  for (const auto& [id, e] : r.failed) {
+    bool clear = e.message.find("instance.json") != std::string::npos ||
+                 e.message.find("could not report") != std::string::npos ||
+                 e.message.find("No space left") != std::string::npos;
+    EXPECT_TRUE(clear) << displayName(id) << ": " << e.message;
+    EXPECT_EQ(rt().status(id)->state, S::Failed) << "none is left half-made in prolog";
+  }
 }
 
 TEST_F(NsFailureTest, ROOT_BadSpecsAreRefusedBeforeAnythingIsMade) {

@@ -1,6 +1,6 @@
 #pragma once
-// One epoll thread that serves every instance's output FIFO, report FIFO and pidfd. Handlers
-// get a key, not a pointer, so an event that races with an instance's removal finds nothing.
+// One epoll thread that serves every instance's output FIFO. Handlers get a key, not a
+// pointer, so an event that races with an instance's removal finds nothing.
 #include <atomic>
 #include <cstdint>
 #include <functional>

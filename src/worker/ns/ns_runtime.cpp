@@ -214,9 +214,15 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
   parallelFor(fresh.size(), config_.threads, [&](size_t i) {
     Instance& inst = *fresh[i];
     auto r = prolog(inst);
+    if (!r) {
+      // A step that failed because init died first ("no such process") says less than why
+      // init died: prefer that.
+      if (auto why = initEndedEarly(inst))
+        r = fail(Error::msg(*why + " (" + r.error().message + ")"));
+      discardPartial(inst);
+    }
     std::lock_guard lock(resultMu);
     if (!r) {
-      discardPartial(inst);
       std::lock_guard l2(mu_);
       transition(inst, InstanceState::Failed, r.error().message);
       result.failed.emplace_back(inst.spec.id, r.error());
@@ -355,6 +361,21 @@ VoidResult NsRuntime::prolog(Instance& inst) {
   std::lock_guard lock(mu_);
   inst.registered = true;
   return {};
+}
+
+std::optional<std::string> NsRuntime::initEndedEarly(Instance& inst) {
+  if (inst.pid <= 0 || !inst.ourChild) return std::nullopt;
+  int st = 0;
+  if (::waitpid(inst.pid, &st, WNOHANG) != inst.pid) return std::nullopt;
+  inst.pid = -1;  // reaped
+  readReport(inst);
+  std::lock_guard lock(mu_);
+  if (!inst.setupFailure.empty()) return inst.setupFailure;
+  if (WIFEXITED(st) && WEXITSTATUS(st) == kInitSetupFailedCode)
+    return "the instance's init could not report (is " + inst.dir + " full?)";
+  return "the instance's init " + (WIFEXITED(st) ? sys::ExitStatus{true, WEXITSTATUS(st)}
+                                                 : sys::ExitStatus{false, WTERMSIG(st)})
+                                      .describe();
 }
 
 void NsRuntime::discardPartial(Instance& inst) {

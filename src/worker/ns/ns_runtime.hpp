@@ -67,6 +67,8 @@ class NsRuntime final : public Runtime {
   NsRuntime(NsRuntimeConfig config, EventSink sink, sys::cgroup::Layout layout);
   VoidResult prolog(Instance& inst);
   void discardPartial(Instance& inst);
+  // If init has already exited during the prolog, reaps it and says why it ended.
+  std::optional<std::string> initEndedEarly(Instance& inst);
   VoidResult adopt(InstanceId id, const nlohmann::json& state, const std::string& dir);
   void transition(Instance& inst, InstanceState to, std::string reason = {});
   // Sends a signal to the instance's init, unless its pid now names another process.

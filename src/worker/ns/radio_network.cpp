@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <thread>
 
@@ -78,20 +79,33 @@ Result<std::unique_ptr<RadioNetwork>> RadioNetwork::open(const std::string& pinP
     auto fd = sys::netns::openPinned(pinPath);
     if (fd) {
       std::unique_ptr<RadioNetwork> net(new RadioNetwork(pinPath, std::move(*fd)));
-      // Re-learn the leaves a previous worker process made.
-      auto names = net->instanceLinks();
+      // Re-learn what a previous worker process made: the leaves, and which instance links
+      // hang off each, so that port counts stay right.
+      bool hasCore = false;
       auto found =
           withRadioSocket(net->netnsFd(), net->generation_, [&](sys::Netlink& nl) -> VoidResult {
-            for (size_t k = 0;; ++k) {
-              auto idx = nl.linkIndex(leafName(k));
-              if (!idx) break;
-              net->leafIndex_.push_back(*idx);
+            auto links = nl.links();
+            if (!links) return fail(links.error());
+            std::map<std::string, int> byName;
+            for (const auto& l : *links) byName[l.name] = l.index;
+            hasCore = byName.count(kCore) > 0;
+            for (size_t k = 0; byName.count(leafName(k)); ++k) {
+              net->leafIndex_.push_back(byName[leafName(k)]);
               net->leafPorts_.push_back(0);
+            }
+            for (const auto& l : *links) {
+              unsigned run = 0, index = 0;
+              if (std::sscanf(l.name.c_str(), "kv%x.%x", &run, &index) != 2) continue;
+              auto leaf = std::find(net->leafIndex_.begin(), net->leafIndex_.end(), l.master);
+              if (leaf == net->leafIndex_.end()) continue;
+              auto k = static_cast<size_t>(leaf - net->leafIndex_.begin());
+              ++net->leafPorts_[k];
+              net->leafOf_[{run, index}] = static_cast<int>(k);
             }
             return {};
           });
       if (!found) return fail(found.error());
-      if (!net->leafIndex_.empty()) return net;
+      if (hasCore) return net;
     }
     (void)sys::netns::unpin(pinPath);  // a stale pin file without a namespace behind it
   }
@@ -179,7 +193,7 @@ VoidResult RadioNetwork::settleQueriersLocked() {
     KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, true, kQueryResponseCs), "core querier");
     return {};
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(kQueryResponseCs * 10 + 50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(kQueryResponseCs * 10 + 200));
   return r;
 }
 
@@ -247,13 +261,6 @@ void RadioNetwork::released(InstanceId id) {
   if (it == leafOf_.end()) return;
   --leafPorts_[static_cast<size_t>(it->second)];
   leafOf_.erase(it);
-}
-
-void RadioNetwork::adopt(InstanceId id, int leaf) {
-  std::lock_guard lock(mu_);
-  if (leaf < 0 || static_cast<size_t>(leaf) >= leafPorts_.size()) return;
-  ++leafPorts_[static_cast<size_t>(leaf)];
-  leafOf_[id] = leaf;
 }
 
 VoidResult RadioNetwork::detach(InstanceId id) {

@@ -34,8 +34,6 @@ class RadioNetwork {
   VoidResult reserve(size_t ports);
   // Forget the port (the link itself goes away with the instance's namespace).
   void released(InstanceId id);
-  // Note a port that already exists (recovery).
-  void adopt(InstanceId id, int leaf);
   // Delete the instance's link now (for leftovers whose namespace still exists).
   VoidResult detach(InstanceId id);
   // Names of instance links present in the namespace.
