@@ -217,13 +217,6 @@ Events Cgroup::events() const {
   return ev;
 }
 
-Result<uint64_t> Cgroup::memoryCurrent() const {
-  const bool v2 = layout_.version == Version::V2;
-  auto t = readFile(file(layout_.memory, v2 ? "memory.current" : "memory.usage_in_bytes"));
-  if (!t) return fail(t.error());
-  return std::stoull(*t);
-}
-
 VoidResult Cgroup::killAll() {
   if (layout_.version == Version::V2 && writeFile(file("", "cgroup.kill"), "1")) {
     // cgroup.kill (5.14+) kills atomically, also processes forked meanwhile; wait for them.

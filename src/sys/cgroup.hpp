@@ -73,7 +73,6 @@ class Cgroup {
   Result<UniqueFd> openDir() const;
   Result<std::vector<pid_t>> processes() const;
   Events events() const;
-  Result<uint64_t> memoryCurrent() const;
   // SIGKILL every process, until none is left (cgroup.kill where the kernel has it).
   VoidResult killAll();
   // Remove the group in every hierarchy; missing groups are success. A group stays busy for a

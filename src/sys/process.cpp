@@ -29,13 +29,6 @@ std::string ExitStatus::describe() const {
          (name ? std::string(" (SIG") + name + ")" : "");
 }
 
-Result<UniqueFd> pidfdOpen(pid_t pid) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return failSys("pidfd_open(" + std::to_string(pid) + ")");
-  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  return UniqueFd(fd);
-}
-
 VoidResult pidfdSignal(int pidfd, int sig) {
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0)
     return failSys("pidfd_send_signal");

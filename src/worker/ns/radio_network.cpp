@@ -281,11 +281,6 @@ Result<std::vector<std::string>> RadioNetwork::instanceLinks() {
   return out;
 }
 
-size_t RadioNetwork::leafCount() const {
-  std::lock_guard lock(mu_);
-  return leafPorts_.size();
-}
-
 VoidResult RadioNetwork::destroy() {
   netns_.reset();
   return sys::netns::unpin(pinPath_);

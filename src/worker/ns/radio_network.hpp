@@ -40,7 +40,6 @@ class RadioNetwork {
   Result<std::vector<std::string>> instanceLinks();
   // Remove the namespace pin; the namespace ends when its last link and holder are gone.
   VoidResult destroy();
-  [[nodiscard]] size_t leafCount() const;
 
  private:
   RadioNetwork(std::string pin, sys::UniqueFd fd);
