@@ -92,12 +92,6 @@ int runWorker(const WorkerRunOptions& o) {
   sigaddset(&stopSignals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
 
-  worker::ns::NsRuntimeConfig cfg;
-  cfg.name = o.name;
-  cfg.stateDir = fs::absolute(o.stateDir);
-  cfg.initPath = defaultInitPath();
-  auto rt = worker::ns::NsRuntime::open(cfg, printEvents());
-  if (!rt) return std::cerr << "kuiga worker run: " << rt.error().message << "\n", 1;
   std::vector<worker::InstanceSpec> specs;
   std::vector<InstanceId> ids;
   const int64_t startMs = worker::realtimeNs() / 1000000 + o.startInMs;
@@ -115,6 +109,13 @@ int runWorker(const WorkerRunOptions& o) {
     specs.push_back(std::move(s));
     ids.push_back({o.run, i});
   }
+  // Bad input is refused above, before anything is made on the machine.
+  worker::ns::NsRuntimeConfig cfg;
+  cfg.name = o.name;
+  cfg.stateDir = fs::absolute(o.stateDir);
+  cfg.initPath = defaultInitPath();
+  auto rt = worker::ns::NsRuntime::open(cfg, printEvents());
+  if (!rt) return std::cerr << "kuiga worker run: " << rt.error().message << "\n", 1;
   auto created = (*rt)->create(specs);
   auto started = (*rt)->start(ids);
   std::cout << fmt::format("running {} of {} instances; state in {}\n", started.ok, o.count,

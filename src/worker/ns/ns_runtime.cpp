@@ -62,14 +62,26 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
     }
 
   std::unique_ptr<NsRuntime> rt(new NsRuntime(std::move(config), std::move(sink), *layout));
+  // A runtime that cannot open leaves nothing behind; but what an earlier process of this
+  // worker left (instances may still run on it) is only re-used, and stays.
+  const bool fresh = !sys::exists(rt->config_.runDir + "/root") &&
+                     !sys::exists(rt->config_.stateDir + "/radio.netns");
+  auto undo = [&rt, fresh](const Error& e) {
+    if (!fresh) return fail(e.context("ns runtime"));
+    if (rt->radio_) (void)rt->radio_->destroy();
+    (void)RootSkeleton::destroy(rt->config_.runDir + "/root");
+    (void)sys::unmountAndRemove(rt->config_.runDir + "/instances");
+    ::rmdir(rt->config_.runDir.c_str());
+    return fail(e.context("ns runtime"));
+  };
   auto sk = RootSkeleton::prepare(rt->config_.runDir + "/root");
-  if (!sk) return fail(sk.error().context("ns runtime"));
+  if (!sk) return undo(sk.error());
   rt->skeleton_ = sk->path();
   auto radio = RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
-  if (!radio) return fail(radio.error().context("ns runtime"));
+  if (!radio) return undo(radio.error());
   rt->radio_ = std::move(*radio);
   auto parent = sys::cgroup::Cgroup::create(rt->layout_, rt->cgroupParent_);
-  if (!parent) return fail(parent.error().context("ns runtime"));
+  if (!parent) return undo(parent.error());
   auto io = IoLoop::start([r = rt.get()](uint64_t k, uint32_t e) { r->onIo(k, e); },
                           [r = rt.get()] { r->flushEvents(); }, 50);
   if (!io) return fail(io.error());
