@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "sys/file.hpp"
@@ -70,6 +71,16 @@ TEST_F(NsFailureTest, ROOT_NotExecutableAndMissingInterpreter) {
   EXPECT_EQ(b.state, S::Failed);
   EXPECT_NE(b.reason.find("interpreter or dynamic loader is missing"), std::string::npos)
       << b.reason;
+}
+
+TEST_F(NsFailureTest, ROOT_MissingSharedLibraryIsNamed) {
+  std::filesystem::copy_file(std::string(KUIGA_TEST_APPS) + "/needs_lib",
+                             app_.path() + "/needs_lib");
+  auto st = runToEnd(spec(0, app_.path(), "needs_lib"));
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_NE(st.reason.find("exited with code 127"), std::string::npos) << st.reason;
+  EXPECT_NE(st.reason.find("libkuigamissing.so"), std::string::npos)
+      << "the loader's message is quoted: " << st.reason;
 }
 
 TEST_F(NsFailureTest, ROOT_NonZeroExitQuotesTheLastOutput) {
