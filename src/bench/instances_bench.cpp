@@ -174,28 +174,31 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   uint64_t memRunning = 0, autPss = 0;
   size_t autCount = 0;
   bool measuredMem = false;
+  // Memory is read once, a second into the steady state, or at its end if it is shorter.
+  auto measureMemory = [&] {
+    measuredMem = true;
+    memRunning = memoryInUseKiB();
+    const auto infoRunning = memInfo();
+    nlohmann::json breakdown;
+    for (const char* key : {"SUnreclaim", "SReclaimable", "PageTables", "KernelStack", "Percpu",
+                            "AnonPages", "Shmem"})
+      breakdown[key] =
+          (static_cast<double>(infoRunning.at(key)) - static_cast<double>(infoBefore.at(key))) /
+          o.count;
+    out["mem_breakdown_kib_per_instance"] = breakdown;
+    for (const auto& st : runtime.list()) {
+      auto kids = sys::readFile(fmt::format("/proc/{}/task/{}/children", st.pid, st.pid));
+      if (!kids) continue;
+      pid_t aut = std::atoi(kids->c_str());
+      if (aut > 0) autPss += pssKiB(aut), ++autCount;
+    }
+    log(fmt::format("running: {}", stateSummary(runtime)));
+  };
   while (nowMs() < endMs) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!measuredMem && nowMs() > cpuFromMs + 1000) {
-      measuredMem = true;
-      memRunning = memoryInUseKiB();
-      const auto infoRunning = memInfo();
-      nlohmann::json breakdown;
-      for (const char* key : {"SUnreclaim", "SReclaimable", "PageTables", "KernelStack", "Percpu",
-                              "AnonPages", "Shmem"})
-        breakdown[key] =
-            (static_cast<double>(infoRunning.at(key)) - static_cast<double>(infoBefore.at(key))) /
-            o.count;
-      out["mem_breakdown_kib_per_instance"] = breakdown;
-      for (const auto& st : runtime.list()) {
-        auto kids = sys::readFile(fmt::format("/proc/{}/task/{}/children", st.pid, st.pid));
-        if (!kids) continue;
-        pid_t aut = std::atoi(kids->c_str());
-        if (aut > 0) autPss += pssKiB(aut), ++autCount;
-      }
-      log(fmt::format("running: {}", stateSummary(runtime)));
-    }
+    if (!measuredMem && nowMs() > cpuFromMs + 1000) measureMemory();
   }
+  if (!measuredMem) measureMemory();
   const double cpuWindowMs = static_cast<double>(nowMs() - cpuFromMs);
   const uint64_t cpuUs = busyCpuMicros() - cpu0;
   const double wakeups = o.count * cpuWindowMs / o.periodMs;
