@@ -9,13 +9,21 @@
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/if_tun.h>
+#include <linux/pkt_cls.h>
+#include <linux/tc_act/tc_mirred.h>
 #include <netlink/addr.h>
 #include <netlink/netlink.h>
+#include <netlink/route/act/mirred.h>
+#include <netlink/route/action.h>
 #include <netlink/route/addr.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/cls/u32.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/inet6.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/tc.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -272,6 +280,47 @@ VoidResult Netlink::setUp(const std::string& name, bool up, bool ipv6LinkLocal) 
     up ? rtnl_link_set_flags(l, IFF_UP) : rtnl_link_unset_flags(l, IFF_UP);
     if (!ipv6LinkLocal) rtnl_link_inet6_set_addr_gen_mode(l, IN6_ADDR_GEN_MODE_NONE);
   });
+}
+
+VoidResult Netlink::redirectIngress(int fromIfindex, int toIfindex) {
+  const std::string what =
+      "redirect link " + std::to_string(fromIfindex) + " to " + std::to_string(toIfindex);
+  rtnl_qdisc* q = rtnl_qdisc_alloc();
+  if (!q) return failMsg(what + ": out of memory");
+  rtnl_tc_set_ifindex(TC_CAST(q), fromIfindex);
+  rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
+  rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
+  int err = rtnl_tc_set_kind(TC_CAST(q), "ingress");
+  if (err == 0) err = rtnl_qdisc_add(sock_.get(), q, NLM_F_CREATE);
+  rtnl_qdisc_put(q);
+  if (err < 0) return fail(nlError(what + ": ingress qdisc", err));
+
+  rtnl_cls* cls = rtnl_cls_alloc();
+  rtnl_act* act = rtnl_act_alloc();
+  if (!cls || !act) {
+    if (cls) rtnl_cls_put(cls);
+    if (act) rtnl_act_put(act);
+    return failMsg(what + ": out of memory");
+  }
+  rtnl_tc_set_ifindex(TC_CAST(cls), fromIfindex);
+  rtnl_tc_set_parent(TC_CAST(cls), TC_HANDLE(0xffff, 0));
+  rtnl_cls_set_protocol(cls, ETH_P_ALL);
+  rtnl_cls_set_prio(cls, 1);
+  // u32 matching every packet rather than matchall, which some kernels (this project's CI
+  // machine's among them) are built without.
+  err = rtnl_tc_set_kind(TC_CAST(cls), "u32");
+  if (err == 0) err = rtnl_u32_add_key_uint32(cls, 0, 0, 0, 0);
+  if (err == 0) err = rtnl_u32_set_cls_terminal(cls);  // a match runs the action
+  if (err == 0) err = rtnl_tc_set_kind(TC_CAST(act), "mirred");
+  if (err == 0) err = rtnl_mirred_set_action(act, TCA_EGRESS_REDIR);
+  if (err == 0) err = rtnl_mirred_set_policy(act, TC_ACT_STOLEN);
+  if (err == 0) err = rtnl_mirred_set_ifindex(act, static_cast<uint32_t>(toIfindex));
+  if (err == 0) err = rtnl_u32_add_action(cls, act);
+  if (err == 0) err = rtnl_cls_add(sock_.get(), cls, NLM_F_CREATE);
+  rtnl_act_put(act);
+  rtnl_cls_put(cls);
+  if (err < 0) return fail(nlError(what + ": u32 filter", err));
+  return {};
 }
 
 VoidResult Netlink::setPromiscuous(const std::string& name) {

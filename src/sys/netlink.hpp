@@ -71,6 +71,10 @@ class Netlink {
   // bridge itself.
   VoidResult addMulticastEntry(int bridgeIfindex, int portIfindex, const std::string& group);
   VoidResult setPromiscuous(const std::string& name);
+  // Every frame arriving on `from` leaves through `to`, unchanged: an ingress qdisc with a
+  // match-everything u32 filter and a mirred redirect. Two of them join two links like a wire,
+  // without the cost of a bridge.
+  VoidResult redirectIngress(int fromIfindex, int toIfindex);
   // `ipv6LinkLocal = false` also sets IPv6 address generation to "none" in the same request:
   // no link-local address, hence no duplicate address detection or router solicitations.
   VoidResult setUp(const std::string& name, bool up = true, bool ipv6LinkLocal = true);

@@ -29,15 +29,18 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
     KUIGA_TRY(nl->setUp("eth0", true, false), "eth0");
     return {};
   }
-  KUIGA_TRY(nl->createBridge("br0"), "tap bridge");
-  auto br = nl->linkIndex("br0");
-  if (!br) return fail(br.error());
+  // tap0 and eth0 are joined like a wire: what the AUT writes to tap0 leaves through eth0 to
+  // the radio network, and what arrives on eth0 is read from tap0. A bridge in between cost
+  // about 370 KiB per instance. The AUT brings its own IP stack; the instance's kernel adds
+  // no addresses and sends nothing.
   KUIGA_TRY(sys::createTap(kTapName, uid, gid), "tap");
-  KUIGA_TRY(nl->setMaster("eth0", *br), "tap bridge");
-  KUIGA_TRY(nl->setMaster(kTapName, *br), "tap bridge");
-  // The AUT brings its own IP stack; the instance's kernel only bridges, silently.
-  for (const char* l : {"br0", "eth0", kTapName})
-    KUIGA_TRY(nl->setUp(l, true, false), "tap bridge");
+  auto tap = nl->linkIndex(kTapName);
+  auto eth = nl->linkIndex("eth0");
+  if (!tap) return fail(tap.error());
+  if (!eth) return fail(eth.error());
+  KUIGA_TRY(nl->redirectIngress(*tap, *eth), "tap wire");
+  KUIGA_TRY(nl->redirectIngress(*eth, *tap), "tap wire");
+  for (const char* l : {"eth0", kTapName}) KUIGA_TRY(nl->setUp(l, true, false), "tap wire");
   return {};
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // Network set-up inside one instance's namespace, after the radio side exists.
 //   veth: eth0 up with the identity's IPv4/IPv6 addresses;
-//   tap:  a bridge br0 joins eth0 and a persistent tap0 owned by the instance's user, so an
-//         unprivileged RIOT `native` app can attach to tap0; no addresses (the app has its own
+//   tap:  a persistent tap0 owned by the instance's user, so an unprivileged RIOT `native` app
+//         can attach to it, wired to eth0 by tc redirects; no addresses (the app has its own
 //         IP stack);
 //   none: loopback only.
 #include <sys/types.h>
