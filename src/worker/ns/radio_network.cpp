@@ -53,8 +53,7 @@ auto withRadioSocket(int netnsFd, uint64_t generation, Fn&& fn)
 // to queriers only and multicast reaches its listeners only. A querier needs an IPv6 address,
 // so bridges (and only they: ports stay silent) get IPv6, without DAD so that the link-local
 // address is usable at once. The calling thread must be in the radio namespace.
-VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac& mac,
-                       bool querier) {
+VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac& mac) {
   KUIGA_TRY(nl.createBridge(name, mac), "create");
   KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "0"), "sysctl");
   // The link-local address is added without DAD, so it is usable at once: an address the
@@ -62,7 +61,7 @@ VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac
   // then finds no source address.
   KUIGA_TRY(nl.addAddress(name, sys::eui64LinkLocal(mac) + "/64"), "link-local address");
   KUIGA_TRY(nl.setUp(name, true, false), "up");
-  if (querier) KUIGA_TRY(nl.setBridgeMulticastQuerier(name, true, kQueryResponseCs), "querier");
+  KUIGA_TRY(nl.setBridgeMulticastQuerier(name, true, kQueryResponseCs), "querier");
   // Promiscuous, so that adding a port does not walk the whole forwarding table to sync
   // static entries into non-promiscuous ports (O(N) per port, O(N^2) per run).
   KUIGA_TRY(nl.setPromiscuous(name), "promiscuous");
@@ -135,7 +134,7 @@ VoidResult RadioNetwork::setUpNamespace() {
     KUIGA_TRY(nl.setUp("lo"), "loopback");
     // The lowest address of the radio network (fe80::ff:feff:ffff), so the core wins every
     // querier election; its solicited-node group is no instance's.
-    KUIGA_TRY(startBridge(nl, kCore, {0x02, 0, 0, 0xff, 0xff, 0xff}, true), "core bridge");
+    KUIGA_TRY(startBridge(nl, kCore, {0x02, 0, 0, 0xff, 0xff, 0xff}), "core bridge");
     // Every instance's groups (two each) end up in the core's table.
     KUIGA_TRY(nl.setBridgeMulticastHashMax(kCore, kCoreMulticastGroups), "core bridge");
     return {};
@@ -149,7 +148,7 @@ Result<int> RadioNetwork::addLeafLocked() {
     auto guard = sys::netns::ThreadGuard::enter(netnsFd());  // for the bridge's sysctls
     if (!guard) return fail(guard.error().context("enter radio namespace"));
     sys::Mac mac{0x02, 0x6b, 0xff, 0xfe, static_cast<uint8_t>(k >> 8), static_cast<uint8_t>(k)};
-    KUIGA_TRY(startBridge(nl, leaf, mac, true), "leaf bridge");
+    KUIGA_TRY(startBridge(nl, leaf, mac), "leaf bridge");
     // Past its group limit a bridge turns snooping off for good; a leaf holds few groups, but
     // the reports crossing its uplink may briefly create entries for any group.
     KUIGA_TRY(nl.setBridgeMulticastHashMax(leaf, kCoreMulticastGroups), "leaf bridge");
