@@ -11,4 +11,4 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config clang-format \
   libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev \
   libcli11-dev libexpected-dev libgtest-dev libgmock-dev \
-  iproute2 procps >/dev/null
+  iproute2 procps hostname git >/dev/null

@@ -14,8 +14,6 @@
 #include "bench/system_probe.hpp"
 #include "common/jitter.hpp"
 #include "sys/file.hpp"
-#include "sys/netlink.hpp"
-#include "sys/netns.hpp"
 #include "worker/ns/ns_runtime.hpp"
 
 namespace kuiga::bench {
@@ -42,18 +40,6 @@ std::string stateSummary(const worker::Runtime& rt) {
       out += fmt::format("{}{} {}", out.empty() ? "" : ", ", counts[i],
                          worker::toString(static_cast<worker::InstanceState>(i)));
   return out.empty() ? "no instances" : out;
-}
-
-size_t countRadioLinks(int radioNetns) {
-  auto guard = sys::netns::ThreadGuard::enter(radioNetns);
-  if (!guard) return 0;
-  auto nl = sys::Netlink::open();
-  if (!nl) return 0;
-  auto names = nl->linkNames();
-  size_t n = 0;
-  if (names)
-    for (const auto& l : *names) n += l.rfind("kv", 0) == 0;
-  return n;
 }
 
 std::string firstError(const worker::BulkResult& r) {
@@ -232,7 +218,9 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
 
   // Namespaces are torn down asynchronously by the kernel; give it a moment before counting.
   size_t links = 0;
-  for (int i = 0; i < 200 && (links = countRadioLinks(runtime.radioNetns())) > 0; ++i)
+  for (int i = 0;
+       i < 200 && (links = runtime.radioLinks().value_or(std::vector<std::string>{}).size()) > 0;
+       ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   size_t cgroups = 0;
   for (const auto& id : ids)

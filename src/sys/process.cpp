@@ -22,6 +22,11 @@
 
 namespace kuiga::sys {
 
+ExitStatus ExitStatus::fromWaitStatus(int status) {
+  if (WIFEXITED(status)) return {true, WEXITSTATUS(status)};
+  return {false, WTERMSIG(status)};
+}
+
 std::string ExitStatus::describe() const {
   if (exited) return "exited with code " + std::to_string(code);
   const char* name = sigabbrev_np(code);

@@ -31,6 +31,8 @@ struct ExitStatus {
   bool exited = false;  // else killed by a signal
   int code = 0;         // exit code or signal number
   std::string describe() const;
+  // From the status word of waitpid().
+  static ExitStatus fromWaitStatus(int status);
 };
 
 // Owns a child: destroying it kills (SIGKILL) and reaps a child that has not been waited for.

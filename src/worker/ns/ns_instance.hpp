@@ -54,6 +54,9 @@ struct NsRuntime::Instance {
   std::optional<sys::ExitStatus> autStatus;
 };
 
+// How an init that ended without reporting a reason ended, in words.
+std::string describeInitEnd(const NsRuntime::Instance& inst, const sys::ExitStatus& status);
+
 constexpr const char* kReportFile = "report";
 constexpr const char* kOutputFifo = "output";
 constexpr const char* kConsoleFifo = "console";

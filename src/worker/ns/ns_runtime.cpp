@@ -58,7 +58,8 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
                              std::pair{"gc_thresh3", 131072}}) {
       std::string path = std::string("/proc/sys/net/") + family + "/neigh/default/" + key;
       auto cur = sys::readFile(path);
-      if (cur && std::stol(*cur) < want) (void)sys::writeFile(path, std::to_string(want));
+      if (cur && std::strtol(cur->c_str(), nullptr, 10) < want)
+        (void)sys::writeFile(path, std::to_string(want));
     }
 
   std::unique_ptr<NsRuntime> rt(new NsRuntime(std::move(config), std::move(sink), *layout));
@@ -99,8 +100,8 @@ NsRuntime::~NsRuntime() {
   io_.reset();  // no handler runs past this point; instances outlive the worker
 }
 
-int NsRuntime::radioNetns() const {
-  return radio_->netnsFd();
+Result<std::vector<std::string>> NsRuntime::radioLinks() const {
+  return radio_->instanceLinks();
 }
 
 std::string NsRuntime::instanceDir(InstanceId id) const {
@@ -168,14 +169,18 @@ std::vector<InstanceId> NsRuntime::waitFor(std::span<const InstanceId> ids,
   }
   // Init reports to a file, so waiting means reading the reports of those not there yet.
   for (;;) {
+    const auto round = Clock::now();
     std::erase_if(pending, [&](const std::shared_ptr<Instance>& inst) {
       readReport(*inst);
       std::lock_guard lock(mu_);
       return pred(inst->state);
     });
     if (pending.empty() || Clock::now() >= deadline) break;
+    // Rest at least as long as the round took: with thousands pending a round reads thousands
+    // of files, and the instances being waited for need the CPU more.
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(5));
+    cv_.wait_for(lock,
+                 std::max<Clock::duration>(std::chrono::milliseconds(5), Clock::now() - round));
   }
   std::vector<InstanceId> missing;
   for (const auto& inst : pending) missing.push_back(inst->spec.id);
@@ -383,11 +388,7 @@ std::optional<std::string> NsRuntime::initEndedEarly(Instance& inst) {
   readReport(inst);
   std::lock_guard lock(mu_);
   if (!inst.setupFailure.empty()) return inst.setupFailure;
-  if (WIFEXITED(st) && WEXITSTATUS(st) == kInitSetupFailedCode)
-    return "the instance's init could not report (is " + inst.dir + " full?)";
-  return "the instance's init " + (WIFEXITED(st) ? sys::ExitStatus{true, WEXITSTATUS(st)}
-                                                 : sys::ExitStatus{false, WTERMSIG(st)})
-                                      .describe();
+  return describeInitEnd(inst, sys::ExitStatus::fromWaitStatus(st));
 }
 
 void NsRuntime::discardPartial(Instance& inst) {

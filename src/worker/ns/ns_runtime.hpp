@@ -58,7 +58,8 @@ class NsRuntime final : public Runtime {
   // cgroup parent. For tests, benchmarks and `kuiga worker --cleanup`.
   VoidResult destroyAll();
   [[nodiscard]] const sys::cgroup::Layout& cgroupLayout() const { return layout_; }
-  [[nodiscard]] int radioNetns() const;
+  // Names of the instance links on the radio network (leftovers once instances are removed).
+  Result<std::vector<std::string>> radioLinks() const;
   [[nodiscard]] std::string cgroupPath(InstanceId id) const;
 
   struct Instance;

@@ -34,6 +34,13 @@ std::string execFailureReason(const InstanceSpec& spec, int err, const std::stri
 
 }  // namespace
 
+std::string describeInitEnd(const NsRuntime::Instance& inst, const sys::ExitStatus& status) {
+  std::string how = "the instance's init " + status.describe();
+  if (status.exited && status.code == kInitSetupFailedCode)
+    how += " (it could not report; is " + inst.dir + " full?)";
+  return how;
+}
+
 void NsRuntime::onIo(uint64_t key, uint32_t events) {
   std::shared_ptr<Instance> inst;
   {
@@ -122,9 +129,7 @@ void NsRuntime::finish(Instance& inst) {
     pid_t r;
     while ((r = ::waitpid(inst.pid, &st, 0)) < 0 && errno == EINTR) {
     }
-    if (r == inst.pid)
-      initStatus = WIFEXITED(st) ? sys::ExitStatus{true, WEXITSTATUS(st)}
-                                 : sys::ExitStatus{false, WTERMSIG(st)};
+    if (r == inst.pid) initStatus = sys::ExitStatus::fromWaitStatus(st);
   }
   readReport(inst);
   sys::cgroup::Events ev;
@@ -155,10 +160,9 @@ void NsRuntime::finish(Instance& inst) {
     transition(inst, InstanceState::Failed,
                withOutput("the AUT " + inst.autStatus->describe()) + limits);
   } else {
-    std::string how = initStatus ? initStatus->describe() : "ended";
-    if (initStatus && initStatus->exited && initStatus->code == kInitSetupFailedCode)
-      how += " (it could not report; is " + inst.dir + " full?)";
-    transition(inst, InstanceState::Failed, "the instance's init " + how + limits);
+    transition(
+        inst, InstanceState::Failed,
+        (initStatus ? describeInitEnd(inst, *initStatus) : "the instance's init ended") + limits);
   }
 }
 
