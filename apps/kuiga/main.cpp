@@ -6,6 +6,7 @@
 #include <csignal>
 
 #include "apps/kuiga/commands.hpp"
+#include "apps/kuiga/node_commands.hpp"
 
 using namespace kuiga;
 
@@ -52,8 +53,8 @@ int main(int argc, char** argv) {
   addBenchOptions(instCmd, bi, biNet);
   instCmd->add_flag("--json", json, "print one JSON object (progress goes to stderr)");
 
-  auto* workerCmd = app.add_subcommand("worker", "a worker node's runtime");
-  workerCmd->require_subcommand(1);
+  auto* workerCmd = app.add_subcommand("worker", "a worker: --master URL, or a subcommand");
+  workerCmd->require_subcommand(0, 1);
   app::WorkerRunOptions wr;
   auto* runCmd = workerCmd->add_subcommand("run", "run N instances of an AUT until SIGINT/SIGTERM");
   runCmd->add_option("--app", wr.app, "the AUT")->required();
@@ -72,7 +73,12 @@ int main(int argc, char** argv) {
     c->add_option("--name", c == runCmd ? wr.name : name, "worker name");
   }
 
+  int exitCode = -1;  // set by the commands that run as CLI11 callbacks
+  app::addNodeCommands(app, workerCmd, exitCode);
+  app::addClientCommands(app, exitCode);
+
   CLI11_PARSE(app, argc, argv);
+  if (exitCode >= 0) return exitCode;
   if (verbose) spdlog::set_level(spdlog::level::debug);
   for (auto* o : {&demo, &bi}) {
     o->initPath = app::defaultInitPath();

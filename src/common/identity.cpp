@@ -101,9 +101,12 @@ Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContex
         out += std::to_string(ctx.startMs);
       else if (key == "seed")
         out += std::to_string(ctx.seed);
+      else if (key == "period_ms")
+        out += std::to_string(ctx.periodMs);
       else
-        return failMsg("unknown placeholder '{" + key +
-                       "}' (known: index, count, run, tap, mac, ipv4, ipv6, start_ms, seed)");
+        return failMsg(
+            "unknown placeholder '{" + key +
+            "}' (known: index, count, run, tap, mac, ipv4, ipv6, start_ms, period_ms, seed)");
       i = end;
     } else if (c == '}') {
       return failMsg("unmatched '}' at position " + std::to_string(i) + " in '" + tmpl + "'");

@@ -49,10 +49,11 @@ struct TemplateContext {
   std::string tap = "tap0";
   int64_t startMs = 0;
   uint64_t seed = 0;
+  int64_t periodMs = 0;
 };
 
-// Expands {index}, {count}, {run}, {tap}, {mac}, {ipv4}, {ipv6}, {start_ms}, {seed} and the
-// escapes {{ and }}. An unknown or unterminated placeholder is an error naming it.
+// Expands {index}, {count}, {run}, {tap}, {mac}, {ipv4}, {ipv6}, {start_ms}, {period_ms}, {seed}
+// and the escapes {{ and }}. An unknown or unterminated placeholder is an error naming it.
 Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContext& ctx);
 
 }  // namespace kuiga

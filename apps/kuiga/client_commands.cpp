@@ -1,0 +1,284 @@
+// `kuiga run ...`, `logs`, `console`, `jitter`, `workers`: clients of the REST API.
+// Exit codes: 0 done, 1 the system failed (unreachable, 5xx), 2 bad input (4xx), 3 no such run
+// or instance (404), 4 not allowed now (409: state, capacity).
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "apps/kuiga/node_commands.hpp"
+#include "client/api_client.hpp"
+
+namespace kuiga::app {
+
+namespace {
+
+using json = nlohmann::json;
+
+struct Common {
+  std::string master;
+  bool json = false;
+};
+
+int codeOf(const std::string& message) {
+  if (message.find("(HTTP 404)") != std::string::npos) return 3;
+  if (message.find("(HTTP 409)") != std::string::npos) return 4;
+  if (message.find("(HTTP 4") != std::string::npos) return 2;
+  return 1;
+}
+
+int failWith(const std::string& cmd, const Error& e) {
+  std::cerr << "kuiga " << cmd << ": " << e.message << "\n";
+  return codeOf(e.message);
+}
+
+std::string countsLine(const json& run) {
+  std::string s;
+  for (auto& [k, v] : run["counts"].items())
+    if (v.get<uint64_t>() > 0)
+      s += fmt::format("{}{} {}", s.empty() ? "" : ", ", v.get<uint64_t>(), k);
+  return s.empty() ? "-" : s;
+}
+
+void printRun(const json& r) {
+  std::cout << fmt::format(
+      "run {} ({}): {}{}\n", r["id"].get<int>(), r["name"].get<std::string>(),
+      r["state"].get<std::string>(),
+      r["reason"].get<std::string>().empty() ? "" : " - " + r["reason"].get<std::string>());
+  std::cout << fmt::format("  instances: {} ({})\n", r["count"].get<int>(), countsLine(r));
+  std::cout << fmt::format("  image: {}\n  created: {}\n", r["spec"]["image"].get<std::string>(),
+                           r["created"].get<std::string>());
+  if (!r["progress"].is_null())
+    std::cout << fmt::format("  {}: {}/{}\n", r["progress"]["operation"].get<std::string>(),
+                             r["progress"]["done"].get<uint64_t>(),
+                             r["progress"]["total"].get<uint64_t>());
+}
+
+// Polls the run until pred holds, drawing a progress bar on a terminal.
+Result<json> watch(client::ApiClient& api, int id, const std::function<bool(const json&)>& pred,
+                   const std::string& what) {
+  bool tty = ::isatty(STDERR_FILENO);
+  for (;;) {
+    auto r = api.get(fmt::format("/api/v1/runs/{}", id));
+    if (!r) return r;
+    uint64_t total = (*r)["count"];
+    uint64_t done = 0;
+    for (const char* s : {"running", "terminated", "failed"})
+      if (what == "start") done += (*r)["counts"][s].get<uint64_t>();
+    if (what == "create")
+      for (const char* s : {"booting", "running", "terminated", "failed"})
+        done += (*r)["counts"][s].get<uint64_t>();
+    if (tty) {
+      int width = 40, filled = total ? static_cast<int>(width * done / total) : width;
+      std::cerr << fmt::format("\r{:<7} [{}{}] {}/{}", what, std::string(filled, '#'),
+                               std::string(width - filled, ' '), done, total)
+                << std::flush;
+    }
+    if (pred(*r) || (*r)["state"] == "dirty") {
+      if (tty) std::cerr << "\n";
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+}  // namespace
+
+void addClientCommands(CLI::App& app, int& exitCode) {
+  static Common c;
+  const char* env = std::getenv("KUIGA_MASTER");
+  c.master = env ? env : "http://127.0.0.1:8750";
+  auto common = [](CLI::App* cmd) {
+    cmd->add_option("--master", c.master, "the master's URL (env KUIGA_MASTER)");
+    cmd->add_flag("--json", c.json, "print JSON for scripts");
+  };
+  auto print = [](const json& j, const std::function<void()>& human) {
+    if (c.json)
+      std::cout << j.dump() << "\n";
+    else
+      human();
+  };
+
+  auto* run = app.add_subcommand("run", "test runs: create, ls, show, start, stop, rm");
+  run->require_subcommand(1);
+
+  static std::string appPath, profile = "linux", net, args, policy = "dirty";
+  static uint32_t count = 0, periodMs = 0;
+  static bool start = false;
+  static std::string name;
+  auto* create = run->add_subcommand("create", "upload an AUT and create a run of N instances");
+  common(create);
+  create->add_option("--app", appPath, "the AUT (an ELF executable)")->required();
+  create->add_option("--count", count, "instances (1 to 50000)")->required();
+  create->add_option("--profile", profile, "linux or riot-native");
+  create->add_option("--net", net, "veth, tap or none (default: the profile's)");
+  create->add_option("--args", args, "argument template, e.g. \"{start_ms} {period_ms}\"");
+  create->add_option("--name", name, "a name for the run");
+  create->add_option("--period", periodMs, "period of a timed AUT in ms (for jitter)");
+  create->add_option("--policy", policy, "on a lost worker: dirty or reschedule");
+  create->add_flag("--start", start, "start the run once it is ready");
+  create->callback([&exitCode, print] {
+    client::ApiClient api(c.master);
+    json spec = {{"count", count}, {"profile", profile}, {"policy", policy}};
+    if (!net.empty()) spec["net"] = net;
+    if (!args.empty()) spec["args"] = args;
+    if (!name.empty()) spec["name"] = name;
+    if (periodMs) spec["period_ms"] = periodMs;
+    auto r = api.upload("/api/v1/runs", appPath, "aut", {{"spec", spec.dump()}});
+    if (!r) return void(exitCode = failWith("run create", r.error()));
+    if (r->status != 201) return void(exitCode = failWith("run create", client::errorOf(*r)));
+    int id = r->body["id"];
+    if (!c.json) std::cout << fmt::format("created run {}\n", id);
+    auto ready = watch(
+        api, id, [](const json& j) { return j["state"] != "pending"; }, "create");
+    if (!ready) return void(exitCode = failWith("run create", ready.error()));
+    if ((*ready)["state"] == "dirty") {
+      print(*ready, [&] { printRun(*ready); });
+      return void(exitCode = 1);
+    }
+    if (start) {
+      if (auto s = api.post(fmt::format("/api/v1/runs/{}/start", id)); !s)
+        return void(exitCode = failWith("run create", s.error()));
+      uint64_t n = count;
+      ready = watch(
+          api, id,
+          [n](const json& j) {
+            return j["counts"]["running"].get<uint64_t>() +
+                       j["counts"]["terminated"].get<uint64_t>() >=
+                   n;
+          },
+          "start");
+      if (!ready) return void(exitCode = failWith("run create", ready.error()));
+    }
+    print(*ready, [&] { printRun(*ready); });
+    exitCode = (*ready)["state"] == "dirty" ? 1 : 0;
+  });
+
+  auto* ls = run->add_subcommand("ls", "list runs");
+  common(ls);
+  ls->callback([&exitCode, print] {
+    client::ApiClient api(c.master);
+    auto r = api.get("/api/v1/runs");
+    if (!r) return void(exitCode = failWith("run ls", r.error()));
+    print(*r, [&] {
+      std::cout << fmt::format("{:>5}  {:<16} {:<8} {:>7}  {}\n", "ID", "NAME", "STATE", "COUNT",
+                               "INSTANCES");
+      for (const auto& x : *r)
+        std::cout << fmt::format("{:>5}  {:<16} {:<8} {:>7}  {}\n", x["id"].get<int>(),
+                                 x["name"].get<std::string>(), x["state"].get<std::string>(),
+                                 x["count"].get<int>(), countsLine(x));
+    });
+    exitCode = 0;
+  });
+
+  static int runId = 0;
+  struct Action {
+    const char* name;
+    const char* help;
+    const char* method;
+    const char* suffix;
+  };
+  for (const Action& a : {Action{"show", "show a run", "GET", ""},
+                          Action{"start", "start a ready run", "POST", "/start"},
+                          Action{"stop", "stop a running run", "POST", "/stop"},
+                          Action{"rm", "delete a run and its instances", "DELETE", ""}}) {
+    auto* cmd = run->add_subcommand(a.name, a.help);
+    common(cmd);
+    cmd->add_option("RUN", runId, "run id")->required();
+    cmd->callback([&exitCode, print, a] {
+      client::ApiClient api(c.master);
+      std::string path = fmt::format("/api/v1/runs/{}{}", runId, a.suffix);
+      auto r = std::string(a.method) == "GET"    ? api.get(path)
+               : std::string(a.method) == "POST" ? api.post(path)
+                                                 : api.del(path);
+      if (!r) return void(exitCode = failWith(fmt::format("run {}", a.name), r.error()));
+      print(*r, [&] { printRun(*r); });
+      exitCode = 0;
+    });
+  }
+
+  static uint32_t instance = 0;
+  static bool follow = false;
+  static bool hasInstance = false;
+  auto* logs = app.add_subcommand("logs", "the instances' output, merged or one");
+  common(logs);
+  logs->add_option("RUN", runId, "run id")->required();
+  auto* instOpt = logs->add_option("--instance", instance, "one instance's log");
+  logs->add_flag("-f,--follow", follow, "keep printing what is added");
+  logs->callback([&exitCode, instOpt] {
+    hasInstance = instOpt->count() > 0;
+    client::ApiClient api(c.master);
+    std::string path = hasInstance
+                           ? fmt::format("/api/v1/runs/{}/instances/{}/logs", runId, instance)
+                           : fmt::format("/api/v1/runs/{}/logs", runId);
+    if (follow) path += "?follow=1";
+    auto r = api.stream(path, [](std::string_view d) {
+      std::cout.write(d.data(), static_cast<std::streamsize>(d.size()));
+      std::cout.flush();
+      return static_cast<bool>(std::cout);
+    });
+    exitCode = r ? 0 : failWith("logs", r.error());
+  });
+
+  static std::string line;
+  auto* console = app.add_subcommand("console", "write a line to an instance's stdin");
+  common(console);
+  console->add_option("RUN", runId, "run id")->required();
+  console->add_option("--instance", instance, "instance index")->required();
+  console->add_option("LINE", line, "the line")->required();
+  console->callback([&exitCode] {
+    client::ApiClient api(c.master);
+    auto r = api.post(fmt::format("/api/v1/runs/{}/instances/{}/console", runId, instance),
+                      {{"line", line}});
+    exitCode = r ? 0 : failWith("console", r.error());
+  });
+
+  auto* jitter = app.add_subcommand("jitter", "deadline-jitter statistics of a run (ms)");
+  common(jitter);
+  jitter->add_option("RUN", runId, "run id")->required();
+  jitter->callback([&exitCode, print] {
+    client::ApiClient api(c.master);
+    auto r = api.get(fmt::format("/api/v1/runs/{}/jitter", runId));
+    if (!r) return void(exitCode = failWith("jitter", r.error()));
+    print(*r, [&] {
+      auto row = [](const std::string& who, const json& s) {
+        std::cout << fmt::format("{:<10} {:>8} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f}\n", who,
+                                 s["samples"].get<uint64_t>(), s["p50"].get<double>(),
+                                 s["p95"].get<double>(), s["p99"].get<double>(),
+                                 s["max"].get<double>());
+      };
+      std::cout << fmt::format("{:<10} {:>8} {:>9} {:>9} {:>9} {:>9}\n", "", "SAMPLES", "P50",
+                               "P95", "P99", "MAX");
+      row("run", (*r)["run"]);
+      size_t shown = 0;
+      for (const auto& i : (*r)["instances"])
+        if (shown++ < 20) row(fmt::format("dev-{:04d}", i["index"].get<int>()), i);
+      if (shown > 20)
+        std::cout << fmt::format("({} more instances; --json shows all)\n", shown - 20);
+    });
+    exitCode = 0;
+  });
+
+  auto* workers = app.add_subcommand("workers", "the cluster's workers");
+  common(workers);
+  workers->callback([&exitCode, print] {
+    client::ApiClient api(c.master);
+    auto r = api.get("/api/v1/workers");
+    if (!r) return void(exitCode = failWith("workers", r.error()));
+    print(*r, [&] {
+      std::cout << fmt::format("{:<16} {:<8} {:>8} {:>8} {:>8}  {}\n", "NAME", "HEALTH", "CAPACITY",
+                               "LOAD", "FREE", "ADDRESS");
+      for (const auto& w : *r)
+        std::cout << fmt::format("{:<16} {:<8} {:>8} {:>8} {:>8}  {}\n",
+                                 w["name"].get<std::string>(), w["health"].get<std::string>(),
+                                 w["capacity"].get<uint64_t>(), w["load"].get<uint64_t>(),
+                                 w["free"].get<uint64_t>(), w["address"].get<std::string>());
+    });
+    exitCode = 0;
+  });
+}
+
+}  // namespace kuiga::app

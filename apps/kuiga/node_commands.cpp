@@ -1,0 +1,282 @@
+#include "apps/kuiga/node_commands.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "apps/kuiga/commands.hpp"
+#include "client/api_client.hpp"
+#include "master/server.hpp"
+#include "worker/agent/agent.hpp"
+#include "worker/ns/ns_runtime.hpp"
+
+namespace kuiga::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Blocks SIGINT and SIGTERM in every thread started after this, so sigwait() gets them.
+sigset_t blockStopSignals() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &s, nullptr);
+  return s;
+}
+
+int waitForStopSignal(sigset_t& s) {
+  int sig = 0;
+  sigwait(&s, &sig);
+  spdlog::info("stopping on signal {}", sig);
+  return sig;
+}
+
+// A worker: the ns runtime (recovered from what a previous process left) and the agent that
+// connects it to the master.
+class WorkerNode {
+ public:
+  static Result<std::unique_ptr<WorkerNode>> start(const WorkerNodeOptions& o) {
+    std::unique_ptr<WorkerNode> n(new WorkerNode());
+    n->opts_ = o;
+    worker::ns::NsRuntimeConfig cfg;
+    cfg.name = o.name;
+    cfg.stateDir = fs::absolute(o.stateDir);
+    cfg.initPath = defaultInitPath();
+    auto rt = worker::ns::NsRuntime::open(cfg, n->events_.sink());
+    if (!rt) return fail(rt.error().context("worker " + o.name));
+    n->runtime_ = std::move(*rt);
+    auto rep = n->runtime_->recover();
+    if (!rep) return fail(rep.error().context("recover worker " + o.name));
+    if (rep->adopted || rep->reaped)
+      spdlog::info("worker {}: re-adopted {} instances, reaped {}", o.name, rep->adopted,
+                   rep->reaped);
+    n->blobs_ = std::make_unique<worker::HttpBlobSource>(o.master);
+    worker::AgentConfig ac;
+    ac.masterUrl = o.master;
+    ac.name = o.name;
+    ac.capacity = o.capacity;
+    ac.cacheDir = cfg.stateDir + "/images";
+    for (const auto& l : o.labels) {
+      auto eq = l.find('=');
+      if (eq == std::string::npos || eq == 0) return failMsg("label '" + l + "' is not KEY=VALUE");
+      ac.labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+    n->agent_ = std::make_unique<worker::Agent>(ac, *n->runtime_, n->events_, *n->blobs_);
+    n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
+    return n;
+  }
+  ~WorkerNode() {
+    thread_.request_stop();
+    if (thread_.joinable()) thread_.join();
+    if (opts_.removeOnExit && runtime_) {
+      if (auto r = runtime_->destroyAll(); !r) spdlog::error("{}", r.error().message);
+    }
+  }
+  bool connected() const { return agent_->connected(); }
+
+ private:
+  WorkerNode() = default;
+  WorkerNodeOptions opts_;
+  worker::EventQueue events_;
+  std::unique_ptr<worker::ns::NsRuntime> runtime_;
+  std::unique_ptr<worker::HttpBlobSource> blobs_;
+  std::unique_ptr<worker::Agent> agent_;
+  std::jthread thread_;
+};
+
+struct UpOptions {
+  master::ServerConfig server;
+  WorkerNodeOptions worker;
+  uint32_t demo = 0;  // devices in a demo run; 0 = no demo, serve until a signal
+  double demoSeconds = 10;
+  uint32_t demoPeriodMs = 100;
+};
+
+int runDemoRun(const std::string& url, const UpOptions& o);
+
+int runUp(UpOptions o) {
+  auto signals = blockStopSignals();
+  o.server.rpcAddress = "127.0.0.1:0";
+  auto server = master::Server::start(o.server);
+  if (!server) return std::cerr << "kuiga up: " << server.error().message << "\n", 1;
+  o.worker.master = (*server)->url();
+  if (o.demo > 0) o.worker.removeOnExit = true;  // a demo leaves nothing behind
+  if (o.worker.stateDir.empty()) o.worker.stateDir = o.server.dataDir + "/worker";
+  auto node = WorkerNode::start(o.worker);
+  if (!node) return std::cerr << "kuiga up: " << node.error().message << "\n", 1;
+  std::cout << fmt::format("Kuiga Box is up: API {}/api/v1/ , data in {}\n", (*server)->url(),
+                           fs::absolute(o.server.dataDir).string())
+            << std::flush;
+  if (o.demo > 0) {
+    int rc = runDemoRun((*server)->url(), o);
+    return rc;
+  }
+  waitForStopSignal(signals);
+  return 0;
+}
+
+int runMaster(master::ServerConfig cfg) {
+  auto signals = blockStopSignals();
+  auto server = master::Server::start(cfg);
+  if (!server) return std::cerr << "kuiga master: " << server.error().message << "\n", 1;
+  std::cout << fmt::format("Kuiga master: API {}/api/v1/ , workers connect through it\n",
+                           (*server)->url())
+            << std::flush;
+  waitForStopSignal(signals);
+  return 0;
+}
+
+int runWorkerNode(WorkerNodeOptions o) {
+  if (o.capacity == 0 || o.capacity > 50000)
+    return std::cerr << "kuiga worker: --capacity must be 1 to 50000\n", 2;
+  auto signals = blockStopSignals();
+  auto node = WorkerNode::start(o);
+  if (!node) return std::cerr << "kuiga worker: " << node.error().message << "\n", 1;
+  std::cout << fmt::format("Kuiga worker {}: connecting to {}\n", o.name, o.master) << std::flush;
+  waitForStopSignal(signals);
+  return 0;
+}
+
+// The README's main job: a real run through the whole stack, watched from the API.
+int runDemoRun(const std::string& url, const UpOptions& o) {
+  client::ApiClient api(url);
+  auto say = [](const std::string& s) { std::cout << s << std::endl; };
+  for (int i = 0; i < 100; ++i) {
+    auto ws = api.get("/api/v1/workers");
+    if (ws && !ws->empty() && (*ws)[0].value("online", false)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::string aut = defaultExample("periodic");
+  if (aut.empty()) return std::cerr << "kuiga up: the periodic example is not installed\n", 1;
+  nlohmann::json spec = {{"name", "demo"},
+                         {"count", o.demo},
+                         {"args", "{start_ms} {period_ms}"},
+                         {"period_ms", o.demoPeriodMs}};
+  auto created = api.upload("/api/v1/runs", aut, "aut", {{"spec", spec.dump()}});
+  if (!created) return std::cerr << "kuiga up: " << created.error().message << "\n", 1;
+  if (created->status != 201)
+    return std::cerr << "kuiga up: " << client::errorOf(*created).message << "\n", 1;
+  int id = created->body["id"];
+  say(fmt::format("run {}: {} devices of the periodic AUT (period {} ms), image {}", id, o.demo,
+                  o.demoPeriodMs, created->body["spec"]["image"].get<std::string>()));
+  auto path = fmt::format("/api/v1/runs/{}", id);
+  auto waitState = [&](const std::string& want, double seconds) -> Result<nlohmann::json> {
+    std::string last;
+    auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < until) {
+      auto r = api.get(path);
+      if (!r) return fail(r.error());
+      std::string counts;
+      for (auto& [k, v] : (*r)["counts"].items())
+        if (v.get<uint64_t>() > 0) counts += fmt::format(" {} {}", k, v.get<uint64_t>());
+      std::string line = fmt::format("run {}: {}:{}", id, (*r)["state"].get<std::string>(), counts);
+      if (line != last) say(line), last = line;
+      if ((*r)["state"] == want) return *r;
+      if ((*r)["state"] == "dirty")
+        return failMsg("the run is dirty: " + (*r)["reason"].get<std::string>());
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return failMsg("the run did not become " + want + " in time");
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  auto ready = waitState("ready", 300);
+  if (!ready) return std::cerr << "kuiga up: " << ready.error().message << "\n", 1;
+  if (auto r = api.post(path + "/start"); !r)
+    return std::cerr << "kuiga up: " << r.error().message << "\n", 1;
+  int rc = 0;
+  for (;;) {
+    auto r = api.get(path);
+    if (!r) return std::cerr << "kuiga up: " << r.error().message << "\n", 1;
+    if ((*r)["counts"]["running"].get<uint64_t>() == o.demo) break;
+    if ((*r)["state"] == "dirty") {
+      std::cerr << "kuiga up: the run is dirty: " << (*r)["reason"].get<std::string>() << "\n";
+      rc = 1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  double allRunning = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  say(fmt::format("run {}: all {} devices running {:.2f} s after create; running for {} s", id,
+                  o.demo, allRunning, o.demoSeconds));
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.demoSeconds));
+  auto j = api.get(path + "/jitter");
+  if (!j) {
+    std::cerr << "kuiga up: jitter: " << j.error().message << "\n";
+    rc = 1;
+  } else {
+    const auto& s = (*j)["run"];
+    say(fmt::format(
+        "Summary: deadline jitter p50 {:.3f} ms, p95 {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms "
+        "over {} wakeups of {} devices",
+        s["p50"].get<double>(), s["p95"].get<double>(), s["p99"].get<double>(),
+        s["max"].get<double>(), s["samples"].get<size_t>(), o.demo));
+    if (s["samples"].get<size_t>() == 0) rc = 1;
+  }
+  if (auto r = api.post(path + "/stop"); !r) std::cerr << "kuiga up: " << r.error().message << "\n";
+  (void)waitState("stopped", 120);
+  if (auto r = api.del(path); !r) std::cerr << "kuiga up: " << r.error().message << "\n";
+  if (auto r = waitState("deleted", 120); !r) {
+    std::cerr << "kuiga up: " << r.error().message << "\n";
+    rc = 1;
+  }
+  return rc;
+}
+
+}  // namespace
+
+void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
+  static master::ServerConfig masterCfg;
+  masterCfg.rpcAddress = "0.0.0.0:8751";
+  auto* m = app.add_subcommand("master", "the master: REST API, scheduler, state, images");
+  m->add_option("--data", masterCfg.dataDir, "data directory (state.db, images/)");
+  m->add_option("--host", masterCfg.host, "API address to listen on");
+  m->add_option("--port", masterCfg.port, "API port")->check(CLI::Range(0, 65535));
+  m->add_option("--rpc", masterCfg.rpcAddress, "where workers connect, HOST:PORT");
+  m->add_option("--max-upload", masterCfg.maxUploadBytes, "largest AUT upload in bytes");
+  m->callback([&exitCode] { exitCode = runMaster(masterCfg); });
+
+  static WorkerNodeOptions w;
+  workerCmd->add_option("--master", w.master, "the master's URL, http://HOST:8750");
+  workerCmd->add_option("--name", w.name, "this worker's name (unique in the cluster)");
+  workerCmd->add_option("--state-dir", w.stateDir, "worker state directory");
+  workerCmd->add_option("--capacity", w.capacity, "instances this worker takes (1 to 50000)");
+  workerCmd->add_option("--label", w.labels, "KEY=VALUE, repeatable");
+  workerCmd->add_flag("--remove-on-exit", w.removeOnExit,
+                      "remove every instance on SIGTERM (default: leave them for a restart)");
+  workerCmd->callback([workerCmd, &exitCode] {
+    if (!workerCmd->get_subcommands().empty()) return;
+    if (w.master.empty()) {
+      std::cerr << "kuiga worker: --master URL is required (or use a subcommand)\n";
+      exitCode = 2;
+      return;
+    }
+    exitCode = runWorkerNode(w);
+  });
+
+  static UpOptions up;
+  up.worker.stateDir.clear();
+  auto* u = app.add_subcommand("up", "all in one: master and one worker, data in ./kuiga-data");
+  u->add_option("--data", up.server.dataDir, "data directory");
+  u->add_option("--host", up.server.host, "API address");
+  u->add_option("--port", up.server.port, "API port")->check(CLI::Range(0, 65535));
+  u->add_option("--name", up.worker.name, "the worker's name");
+  u->add_option("--capacity", up.worker.capacity, "instances the worker takes");
+  u->add_option("--demo", up.demo, "run a demo of N devices, print its jitter, delete it, exit")
+      ->check(CLI::Range(1u, 50000u));
+  u->add_option("--demo-seconds", up.demoSeconds, "how long the demo runs")
+      ->check(CLI::Range(0.0, 86400.0));
+  u->add_option("--demo-period", up.demoPeriodMs, "the demo AUT's period in ms")
+      ->check(CLI::Range(1u, 3600000u));
+  u->add_flag("--remove-on-exit", up.worker.removeOnExit, "remove every instance when stopping");
+  u->callback([&exitCode] { exitCode = runUp(up); });
+}
+
+}  // namespace kuiga::app

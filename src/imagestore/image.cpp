@@ -1,0 +1,154 @@
+#include "imagestore/image.hpp"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace kuiga::imagestore {
+
+std::string_view toString(Profile p) {
+  return p == Profile::RiotNative ? "riot-native" : "linux";
+}
+
+Result<Profile> parseProfile(std::string_view s) {
+  if (s == "linux") return Profile::Linux;
+  if (s == "riot-native") return Profile::RiotNative;
+  return failMsg(fmt::format("unknown profile '{}' (linux or riot-native)", s));
+}
+
+static std::string machineName(uint16_t m) {
+  switch (m) {
+    case EM_X86_64:
+      return "x86_64";
+    case EM_386:
+      return "i386";
+    case EM_AARCH64:
+      return "aarch64";
+    case EM_ARM:
+      return "arm";
+    case EM_RISCV:
+      return "riscv";
+    default:
+      return fmt::format("machine {}", m);
+  }
+}
+
+// The ELF machines this host executes natively (32-bit x86 needs the kernel's ia32 support,
+// which every distribution kernel has).
+static bool hostRuns(uint16_t m) {
+  utsname u{};
+  ::uname(&u);
+  std::string host = u.machine;
+  if (host == "x86_64") return m == EM_X86_64 || m == EM_386;
+  if (host == "aarch64") return m == EM_AARCH64 || m == EM_ARM;
+  if (host.starts_with("arm")) return m == EM_ARM;
+  if (host.starts_with("i") && host.ends_with("86")) return m == EM_386;
+  if (host.starts_with("riscv")) return m == EM_RISCV;
+  return false;
+}
+
+Result<ElfInfo> inspectAut(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failSys("open '" + path + "'");
+  unsigned char buf[4096];
+  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return failSys("read '" + path + "'", err);
+  if (n >= 2 && buf[0] == '#' && buf[1] == '!')
+    return failMsg("the AUT is a script, not an ELF executable; upload the program it runs");
+  if (n < EI_NIDENT || std::memcmp(buf, ELFMAG, SELFMAG) != 0)
+    return failMsg(n == 0 ? "the AUT is empty" : "the AUT is not an ELF executable");
+  if (buf[EI_DATA] != ELFDATA2LSB) return failMsg("the AUT is a big-endian ELF");
+  ElfInfo info;
+  uint16_t type = 0, machine = 0;
+  bool interp = false;
+  auto scanPhdrs = [&](auto ehdr, auto phdr) {
+    using Ehdr = decltype(ehdr);
+    using Phdr = decltype(phdr);
+    if (static_cast<size_t>(n) < sizeof(Ehdr)) return false;
+    std::memcpy(&ehdr, buf, sizeof ehdr);
+    type = ehdr.e_type;
+    machine = ehdr.e_machine;
+    for (size_t i = 0; i < ehdr.e_phnum; ++i) {
+      size_t off = ehdr.e_phoff + i * sizeof(Phdr);
+      if (off + sizeof(Phdr) > static_cast<size_t>(n)) break;
+      std::memcpy(&phdr, buf + off, sizeof phdr);
+      if (phdr.p_type == PT_INTERP) interp = true;
+    }
+    return true;
+  };
+  bool ok = buf[EI_CLASS] == ELFCLASS64   ? scanPhdrs(Elf64_Ehdr{}, Elf64_Phdr{})
+            : buf[EI_CLASS] == ELFCLASS32 ? scanPhdrs(Elf32_Ehdr{}, Elf32_Phdr{})
+                                          : false;
+  if (!ok) return failMsg("the AUT has a truncated or unknown ELF header");
+  info.bits = buf[EI_CLASS] == ELFCLASS64 ? 64 : 32;
+  info.machine = machineName(machine);
+  info.dynamic = interp;
+  if (type == ET_REL) return failMsg("the AUT is an object file (.o), not an executable");
+  if (type == ET_CORE) return failMsg("the AUT is a core dump, not an executable");
+  if (type != ET_EXEC && type != ET_DYN) return failMsg("the AUT is not an ELF executable");
+  if (type == ET_DYN && !interp) {
+    // A static PIE has no interpreter either, but it has an entry point; a library has neither
+    // an interpreter nor (usually) a meaningful entry. Tell them apart by the entry address.
+    uint64_t entry = info.bits == 64 ? reinterpret_cast<const Elf64_Ehdr*>(buf)->e_entry
+                                     : reinterpret_cast<const Elf32_Ehdr*>(buf)->e_entry;
+    if (entry == 0) return failMsg("the AUT is a shared library, not an executable");
+  }
+  if (!hostRuns(machine))
+    return failMsg(
+        fmt::format("the AUT is built for {}, which this machine cannot run", info.machine));
+  return info;
+}
+
+nlohmann::json Manifest::toJson() const {
+  return {{"schema", 1},
+          {"profile", toString(profile)},
+          {"executable", executable},
+          {"aut", {{"digest", autDigest}, {"size", autSize}}},
+          {"elf", {{"bits", elf.bits}, {"machine", elf.machine}, {"dynamic", elf.dynamic}}},
+          {"default_args", defaultArgs},
+          {"default_net", defaultNet}};
+}
+
+Result<Manifest> Manifest::fromJson(const nlohmann::json& j) {
+  try {
+    if (j.at("schema").get<int>() != 1) return failMsg("unknown manifest schema");
+    Manifest m;
+    auto p = parseProfile(j.at("profile").get<std::string>());
+    if (!p) return fail(p.error());
+    m.profile = *p;
+    m.executable = j.at("executable").get<std::string>();
+    KUIGA_TRY(checkExecutableName(m.executable), "manifest");
+    m.autDigest = j.at("aut").at("digest").get<std::string>();
+    m.autSize = j.at("aut").at("size").get<uint64_t>();
+    m.elf.bits = j.at("elf").at("bits").get<int>();
+    m.elf.machine = j.at("elf").at("machine").get<std::string>();
+    m.elf.dynamic = j.at("elf").at("dynamic").get<bool>();
+    m.defaultArgs = j.at("default_args").get<std::string>();
+    m.defaultNet = j.at("default_net").get<std::string>();
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    return failMsg(std::string("malformed manifest: ") + e.what());
+  }
+}
+
+std::string Manifest::canonical() const {
+  return toJson().dump();  // nlohmann orders object keys, so the bytes are canonical
+}
+
+Result<std::string> checkExecutableName(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name == "." || name == "..")
+    return failMsg("bad executable name '" + name + "'");
+  for (unsigned char c : name)
+    if (c == '/' || c < 0x21 || c == 0x7f)
+      return failMsg("bad executable name '" + name + "': use letters, digits and . _ -");
+  return name;
+}
+
+}  // namespace kuiga::imagestore

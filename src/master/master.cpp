@@ -1,0 +1,608 @@
+#include "master/master.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <queue>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/identity.hpp"
+#include "master/master_internal.hpp"
+#include "master/views.hpp"
+#include "worker/instance.hpp"
+
+namespace kuiga::master {
+
+int64_t nowNs() {
+  return worker::realtimeNs();
+}
+
+rpc::InstanceRef toRef(InstanceId id) {
+  rpc::InstanceRef r;
+  r.set_run(id.run);
+  r.set_index(id.index);
+  return r;
+}
+
+InstanceId fromRef(const rpc::InstanceRef& r) {
+  return {r.run(), r.index()};
+}
+
+static ApiError storeError(const Error& e) {
+  return ApiError::internal(e.message);
+}
+
+Master::Master(Store& store, imagestore::ImageStore& images, MasterConfig config)
+    : store_(store), images_(images), config_(config) {
+  // Runs survive restarts: reload them, and mark every live instance of an offline worker as
+  // unconfirmed until its worker reconnects and says what it runs.
+  if (auto runs = store_.runs()) {
+    for (auto& r : *runs) {
+      auto mem = std::make_unique<RunMem>();
+      mem->state = r.state;
+      mem->spec = r.spec;
+      if (auto img = store_.image(r.spec.image); img && *img)
+        if (auto m = imagestore::Manifest::fromJson((*img)->manifest)) mem->manifest = *m;
+      runs_[r.id] = std::move(mem);
+    }
+  }
+  if (auto ws = store_.workers())
+    for (const auto& w : *ws)
+      if (w.online) (void)store_.setWorkerOnline(w.name, false, nowNs());
+  monitor_ = std::jthread([this](std::stop_token st) { monitor(st); });
+}
+
+Master::~Master() {
+  monitor_.request_stop();
+  if (monitor_.joinable()) monitor_.join();
+  std::vector<std::jthread> tasks;
+  {
+    std::lock_guard lock(tasksMu_);
+    stopping_ = true;
+    tasks.swap(tasks_);
+  }
+  {
+    // Fail every awaited reply so that background operations end.
+    std::lock_guard lock(mu_);
+    for (auto& [name, s] : sessions_)
+      for (auto& [id, p] : s->pending) p.set_value(failMsg("master shutting down"));
+    sessions_.clear();
+  }
+  tasks.clear();  // joins
+}
+
+void Master::spawn(std::function<void()> fn) {
+  std::lock_guard lock(tasksMu_);
+  if (stopping_) return;
+  // Reap finished tasks so the list stays short.
+  std::erase_if(tasks_, [](std::jthread& t) { return !t.joinable(); });
+  tasks_.emplace_back(std::move(fn));
+}
+
+// ---- images ----
+
+ApiResult<ImageRecord> Master::addImage(const std::string& autPath, const std::string& fileName,
+                                        const std::string& profileName) {
+  auto profile = imagestore::parseProfile(profileName);
+  if (!profile) return apiFail(ApiError::badRequest(profile.error().message));
+  std::string exe = std::filesystem::path(fileName).filename().string();
+  if (exe.empty()) exe = "aut";
+  auto built = imagestore::buildImage(images_, autPath, exe, *profile);
+  if (!built) {
+    // Everything buildImage refuses is about the upload itself, except a failing store.
+    bool storeFault = built.error().message.find("store") != std::string::npos;
+    return apiFail(storeFault ? ApiError::internal(built.error().message)
+                              : ApiError{400, "bad_aut", built.error().message});
+  }
+  ImageRecord rec{built->digest, exe, std::string(imagestore::toString(*profile)),
+                  built->manifest.toJson(), nowNs()};
+  auto isNew = store_.insertImage(rec);
+  if (!isNew) return apiFail(storeError(isNew.error()));
+  if (!*isNew) return image(built->digest);
+  spdlog::info("image {} stored ({} {}, {} bytes)", rec.digest, rec.profile, exe,
+               built->manifest.autSize);
+  return rec;
+}
+
+ApiResult<ImageRecord> Master::image(const std::string& digest) {
+  auto r = store_.image(digest);
+  if (!r) return apiFail(storeError(r.error()));
+  if (!*r) return apiFail(ApiError::notFound("no image " + digest));
+  return **r;
+}
+
+ApiResult<std::vector<ImageRecord>> Master::images() {
+  auto r = store_.images();
+  if (!r) return apiFail(storeError(r.error()));
+  return *r;
+}
+
+// ---- runs ----
+
+ApiResult<Master::RunMem*> Master::runMem(RunId id) {
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return apiFail(ApiError::notFound(fmt::format("no run {}", id)));
+  return it->second.get();
+}
+
+ApiResult<RunView> Master::view(RunId id) {
+  auto rec = store_.run(id);
+  if (!rec) return apiFail(storeError(rec.error()));
+  if (!*rec) return apiFail(ApiError::notFound(fmt::format("no run {}", id)));
+  auto counts = store_.countByState(id);
+  if (!counts) return apiFail(storeError(counts.error()));
+  RunView v{**rec, *counts, {}};
+  std::string op;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = runs_.find(id); it != runs_.end()) op = it->second->operation;
+  }
+  if (!op.empty()) {
+    auto n = [&](std::initializer_list<std::string_view> states) {
+      uint64_t s = 0;
+      for (auto st : states)
+        if (auto it = counts->find(std::string(st)); it != counts->end()) s += it->second;
+      return s;
+    };
+    v.progress.operation = op;
+    v.progress.total = v.run.spec.count;
+    if (op == "create")
+      v.progress.done = n({"booting", "running", "failed", "terminated"});
+    else if (op == "start")
+      v.progress.done = n({"running", "failed", "terminated"});
+    else if (op == "stop")
+      v.progress.done = n({"terminated", "failed", "lost"});
+    else
+      v.progress.done = n({"deleted"});
+  }
+  return v;
+}
+
+ApiResult<RunView> Master::run(RunId id) {
+  return view(id);
+}
+
+ApiResult<std::vector<RunView>> Master::runs() {
+  auto rs = store_.runs();
+  if (!rs) return apiFail(storeError(rs.error()));
+  std::vector<RunView> out;
+  for (const auto& r : *rs) {
+    auto v = view(r.id);
+    if (!v) return apiFail(v.error());
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+std::vector<std::string> Master::place(uint32_t count, const std::set<std::string>& exclude) {
+  auto load = store_.loadPerWorker();
+  if (!load) return {};
+  // Greedy by free capacity: each instance goes to the worker with the most room left, which
+  // spreads a run evenly over equal workers and fills bigger ones more.
+  using Slot = std::pair<int64_t, std::string>;
+  std::priority_queue<Slot> free;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, s] : sessions_) {
+      if (exclude.contains(name)) continue;
+      int64_t f = static_cast<int64_t>(s->capacity) - static_cast<int64_t>((*load)[name]);
+      if (f > 0) free.push({f, name});
+    }
+  }
+  std::vector<std::string> out;
+  out.reserve(count);
+  while (out.size() < count && !free.empty()) {
+    auto [f, name] = free.top();
+    free.pop();
+    out.push_back(name);
+    if (f > 1) free.push({f - 1, name});
+  }
+  if (out.size() < count) out.clear();
+  return out;
+}
+
+uint64_t Master::freeCapacity() {
+  auto load = store_.loadPerWorker();
+  if (!load) return 0;
+  std::lock_guard lock(mu_);
+  uint64_t total = 0;
+  for (const auto& [name, s] : sessions_)
+    total += s->capacity > (*load)[name] ? s->capacity - (*load)[name] : 0;
+  return total;
+}
+
+ApiResult<RunView> Master::createRun(RunSpec spec) {
+  auto img = store_.image(spec.image);
+  if (!img) return apiFail(storeError(img.error()));
+  if (!*img) return apiFail(ApiError::notFound("no image " + spec.image + "; upload the AUT"));
+  auto manifest = imagestore::Manifest::fromJson((*img)->manifest);
+  if (!manifest) return apiFail(ApiError::internal(manifest.error().message));
+  if (manifest->profile == imagestore::Profile::RiotNative && spec.net &&
+      *spec.net != worker::NetMode::Tap)
+    return apiFail(ApiError::badRequest(
+        "'net': a riot-native AUT talks through a tap device; use \"tap\" (the default)"));
+  if (!spec.net)
+    spec.net = worker::parseNetMode(manifest->defaultNet).value_or(worker::NetMode::Veth);
+  if (!spec.argsGiven) spec.args = splitArgs(manifest->defaultArgs);
+  if (spec.startMs == 0) spec.startMs = nowNs() / 1000000;
+  // Refuse up front what cannot fit, before anything is recorded or created.
+  auto slots = place(spec.count);
+  if (slots.empty()) {
+    uint64_t free = freeCapacity();
+    size_t online;
+    {
+      std::lock_guard lock(mu_);
+      online = sessions_.size();
+    }
+    return apiFail(ApiError{409, "insufficient_capacity",
+                            fmt::format("the run needs {} instances but the cluster has room for "
+                                        "{} more ({} workers online)",
+                                        spec.count, free, online)});
+  }
+  auto id = store_.insertRun(spec, nowNs());
+  if (!id) return apiFail(storeError(id.error()));
+  std::vector<std::pair<uint32_t, std::string>> placed;
+  std::map<std::string, std::vector<uint32_t>> byW;
+  for (uint32_t i = 0; i < spec.count; ++i) {
+    placed.emplace_back(i, slots[i]);
+    byW[slots[i]].push_back(i);
+  }
+  if (auto r = store_.insertInstances(*id, placed, nowNs()); !r) {
+    (void)store_.setRunState(*id, RunState::Dirty, "could not record instances", nowNs());
+    return apiFail(storeError(r.error()));
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto mem = std::make_unique<RunMem>();
+    mem->spec = spec;
+    mem->manifest = *manifest;
+    mem->operation = "create";
+    runs_[*id] = std::move(mem);
+  }
+  spdlog::info("run {}: {} instances of {} placed on {} workers", *id, spec.count, spec.image,
+               byW.size());
+  RunId rid = *id;
+  spawn([this, rid, byW] { createOn(rid, byW, false); });
+  auto v = view(rid);
+  if (v) publish({"run", toJson(*v)});
+  return v;
+}
+
+void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW,
+                      bool thenStart) {
+  RunSpec spec;
+  {
+    std::lock_guard lock(mu_);
+    spec = runs_.at(id)->spec;
+  }
+  std::vector<std::jthread> perWorker;
+  for (const auto& [workerName, indexes] : byW) {
+    perWorker.emplace_back([this, id, spec, workerName = workerName, indexes = indexes, thenStart] {
+      for (size_t from = 0; from < indexes.size(); from += config_.createChunk) {
+        rpc::Command cmd;
+        auto* c = cmd.mutable_create();
+        c->set_run(id);
+        c->set_image(spec.image);
+        c->set_net(std::string(worker::toString(spec.net.value_or(worker::NetMode::Veth))));
+        c->set_memory_bytes(spec.limits.memoryBytes);
+        c->set_pids(spec.limits.pids);
+        c->set_cpu_milli(spec.limits.cpuMilli);
+        size_t to = std::min(indexes.size(), from + config_.createChunk);
+        for (size_t k = from; k < to; ++k) {
+          auto* l = c->add_instances();
+          l->set_index(indexes[k]);
+          TemplateContext ctx{{id, indexes[k]}, spec.count, "tap0",
+                              spec.startMs,     spec.seed,  spec.periodMs};
+          for (const auto& a : spec.args) l->add_args(expandTemplate(a, ctx).value_or(a));
+        }
+        auto r = call(workerName, cmd, config_.commandTimeout);
+        if (!r) {
+          spdlog::warn("run {}: create on {}: {}", id, workerName, r.error().message);
+          return;  // the worker is gone; losing it applies the run's policy
+        }
+      }
+      if (thenStart) {
+        rpc::Command cmd;
+        for (uint32_t i : indexes) *cmd.mutable_start()->add_ids() = toRef({id, i});
+        if (auto r = call(workerName, cmd, config_.commandTimeout); !r)
+          spdlog::warn("run {}: start on {}: {}", id, workerName, r.error().message);
+      }
+    });
+  }
+  perWorker.clear();  // joins
+  {
+    std::lock_guard lock(mu_);
+    auto& mem = *runs_.at(id);
+    if (mem.operation == "create") mem.operation.clear();
+  }
+  evaluate(id);
+}
+
+std::map<std::string, std::vector<uint32_t>> Master::byWorker(RunId id, bool liveOnly) {
+  std::map<std::string, std::vector<uint32_t>> out;
+  auto all = store_.instances(id);
+  if (!all) return out;
+  for (const auto& r : *all) {
+    if (liveOnly && (r.state == kLost || r.state == kDeleted)) continue;
+    out[r.worker].push_back(r.id.index);
+  }
+  return out;
+}
+
+void Master::bulk(RunId id, const std::string& op,
+                  const std::map<std::string, std::vector<uint32_t>>& byW) {
+  std::vector<std::jthread> perWorker;
+  for (const auto& [workerName, indexes] : byW) {
+    perWorker.emplace_back([this, id, op, workerName = workerName, indexes = indexes] {
+      rpc::Command cmd;
+      rpc::InstanceIds* ids = op == "start"  ? cmd.mutable_start()
+                              : op == "stop" ? cmd.mutable_stop()
+                                             : cmd.mutable_remove();
+      ids->set_grace_ms(5000);
+      for (uint32_t i : indexes) *ids->add_ids() = toRef({id, i});
+      auto r = call(workerName, cmd, config_.commandTimeout);
+      if (!r) spdlog::warn("run {}: {} on {}: {}", id, op, workerName, r.error().message);
+    });
+  }
+  perWorker.clear();
+}
+
+ApiResult<RunView> Master::startRun(RunId id) {
+  {
+    std::lock_guard lock(mu_);
+    auto mem = runMem(id);
+    if (!mem) return apiFail(mem.error());
+    if (auto why = refuse((*mem)->state, RunAction::Start))
+      return apiFail(ApiError{409, "illegal_transition", *why});
+    if (!(*mem)->operation.empty())
+      return apiFail(ApiError{409, "busy", "the run is busy: " + (*mem)->operation});
+    (*mem)->operation = "start";
+  }
+  setRunState(id, RunState::Running);
+  spawn([this, id] {
+    bulk(id, "start", byWorker(id, true));
+    {
+      std::lock_guard lock(mu_);
+      runs_.at(id)->operation.clear();
+    }
+    evaluate(id);
+  });
+  return view(id);
+}
+
+ApiResult<RunView> Master::stopRun(RunId id) {
+  {
+    std::lock_guard lock(mu_);
+    auto mem = runMem(id);
+    if (!mem) return apiFail(mem.error());
+    if (auto why = refuse((*mem)->state, RunAction::Stop))
+      return apiFail(ApiError{409, "illegal_transition", *why});
+    if ((*mem)->operation == "stop" || (*mem)->operation == "delete")
+      return apiFail(ApiError{409, "busy", "the run is busy: " + (*mem)->operation});
+    (*mem)->operation = "stop";
+  }
+  spawn([this, id] {
+    bulk(id, "stop", byWorker(id, true));
+    {
+      std::lock_guard lock(mu_);
+      runs_.at(id)->operation.clear();
+    }
+    setRunState(id, RunState::Stopped);
+  });
+  return view(id);
+}
+
+ApiResult<RunView> Master::deleteRun(RunId id) {
+  {
+    std::lock_guard lock(mu_);
+    auto mem = runMem(id);
+    if (!mem) return apiFail(mem.error());
+    if (auto why = refuse((*mem)->state, RunAction::Delete))
+      return apiFail(ApiError{409, "illegal_transition", *why});
+    if ((*mem)->operation == "delete")
+      return apiFail(ApiError{409, "busy", "the run is already being deleted"});
+    (*mem)->operation = "delete";
+  }
+  spawn([this, id] {
+    auto byW = byWorker(id, false);
+    bulk(id, "remove", byW);
+    // Instances of an offline worker are deleted here too; when it reconnects and reports
+    // them, it is told to remove them.
+    std::vector<InstanceUpdate> ups;
+    int64_t t = nowNs();
+    for (const auto& [w, idx] : byW)
+      for (uint32_t i : idx)
+        ups.push_back({{id, i}, std::string(kDeleted), "", t, std::nullopt, std::nullopt});
+    if (auto r = store_.updateInstances(ups); !r)
+      spdlog::error("run {}: {}", id, r.error().message);
+    {
+      std::lock_guard lock(mu_);
+      runs_.at(id)->operation.clear();
+    }
+    setRunState(id, RunState::Deleted);
+  });
+  return view(id);
+}
+
+void Master::setRunState(RunId id, RunState s, const std::string& reason) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end() || it->second->state == s) return;
+    // Deleted is final, and dirty only ends in deleted.
+    if (it->second->state == RunState::Deleted) return;
+    if (it->second->state == RunState::Dirty && s != RunState::Deleted) return;
+    it->second->state = s;
+  }
+  if (auto r = store_.setRunState(id, s, reason, nowNs()); !r)
+    spdlog::error("run {}: {}", id, r.error().message);
+  spdlog::info("run {}: {}{}", id, toString(s), reason.empty() ? "" : " (" + reason + ")");
+  if (auto v = view(id)) publish({"run", toJson(*v)});
+}
+
+void Master::evaluate(RunId id) {
+  RunState state;
+  RunSpec spec;
+  std::string op;
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    state = it->second->state;
+    spec = it->second->spec;
+    op = it->second->operation;
+  }
+  if (state != RunState::Pending && state != RunState::Ready && state != RunState::Running) return;
+  auto counts = store_.countByState(id);
+  if (!counts) return;
+  auto n = [&](std::string_view s) {
+    auto it = counts->find(std::string(s));
+    return it == counts->end() ? 0 : it->second;
+  };
+  if (n("failed") > 0) {
+    auto f = store_.instances(id, "failed", 0, 1);
+    std::string why = f && !f->empty()
+                          ? displayName(f->front().id) + " failed: " + f->front().reason
+                          : "an instance failed";
+    if (n("failed") > 1) why += fmt::format(" (and {} more)", n("failed") - 1);
+    setRunState(id, RunState::Dirty, why);
+    return;
+  }
+  if (n(kLost) > 0 && spec.policy == FailurePolicy::Dirty) {
+    setRunState(id, RunState::Dirty, fmt::format("{} instances lost with their worker", n(kLost)));
+    return;
+  }
+  if (state == RunState::Pending && op.empty() && n("booting") == spec.count)
+    setRunState(id, RunState::Ready);
+}
+
+// ---- instances, logs, jitter ----
+
+ApiResult<std::vector<InstanceRecord>> Master::instances(RunId id, const std::string& state,
+                                                         uint32_t offset, uint32_t limit) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto m = runMem(id); !m) return apiFail(m.error());
+  }
+  if (!state.empty() && std::find(instanceStateNames().begin(), instanceStateNames().end(),
+                                  state) == instanceStateNames().end())
+    return apiFail(ApiError::badRequest("unknown instance state '" + state + "'"));
+  auto r = store_.instances(id, state, offset, limit);
+  if (!r) return apiFail(storeError(r.error()));
+  return *r;
+}
+
+ApiResult<nlohmann::json> Master::instance(InstanceId id) {
+  auto r = store_.instance(id);
+  if (!r) return apiFail(storeError(r.error()));
+  if (!*r) return apiFail(ApiError::notFound("no instance " + displayName(id)));
+  auto h = store_.history(id);
+  if (!h) return apiFail(storeError(h.error()));
+  auto j = toJson(**r);
+  j["ipv4"] = ipv4Address(id);
+  j["ipv6"] = ipv6Address(id);
+  j["mac"] = macString(id);
+  j["history"] = nlohmann::json::array();
+  for (const auto& e : *h)
+    j["history"].push_back({{"state", e.state},
+                            {"reason", e.reason},
+                            {"worker", e.worker},
+                            {"time", isoTime(e.timeNs)}});
+  return j;
+}
+
+ApiResult<void> Master::console(InstanceId id, const std::string& line) {
+  auto r = store_.instance(id);
+  if (!r) return apiFail(storeError(r.error()));
+  if (!*r) return apiFail(ApiError::notFound("no instance " + displayName(id)));
+  if ((*r)->state != "running" && (*r)->state != "booting")
+    return apiFail(ApiError{409, "illegal_transition",
+                            displayName(id) + " is " + (*r)->state +
+                                "; its console takes input "
+                                "while booting or running"});
+  rpc::Command cmd;
+  *cmd.mutable_console()->mutable_id() = toRef(id);
+  cmd.mutable_console()->set_line(line);
+  auto rep = call((*r)->worker, cmd, std::chrono::seconds(10));
+  if (!rep) return apiFail(ApiError{502, "worker_unavailable", rep.error().message});
+  if (!rep->ok()) return apiFail(ApiError{502, "worker_error", rep->error()});
+  return {};
+}
+
+ApiResult<std::vector<LogChunk>> Master::readLogs(const std::vector<LogCursor>& cursors,
+                                                  uint32_t maxBytesEach) {
+  std::map<std::string, rpc::Command> perWorker;
+  for (const auto& c : cursors) {
+    auto r = store_.instance(c.id);
+    if (!r) return apiFail(storeError(r.error()));
+    if (!*r) return apiFail(ApiError::notFound("no instance " + displayName(c.id)));
+    auto& cmd = perWorker[(*r)->worker];
+    auto* cur = cmd.mutable_read_log()->add_cursors();
+    *cur->mutable_id() = toRef(c.id);
+    cur->set_offset(c.offset);
+    cmd.mutable_read_log()->set_max_bytes_each(maxBytesEach);
+  }
+  std::vector<LogChunk> out;
+  std::string unavailable;
+  for (auto& [w, cmd] : perWorker) {
+    auto rep = call(w, cmd, std::chrono::seconds(30));
+    if (!rep) {
+      unavailable = w + ": " + rep.error().message;
+      continue;  // that worker's logs are out of reach for now; the others still count
+    }
+    for (const auto& ch : rep->logs())
+      if (!ch.missing()) out.push_back({fromRef(ch.id()), ch.data(), ch.offset()});
+  }
+  if (out.empty() && !unavailable.empty())
+    return apiFail(ApiError{502, "worker_unavailable", "logs unavailable: " + unavailable});
+  return out;
+}
+
+ApiResult<JitterReport> Master::jitter(RunId id) {
+  auto v = view(id);
+  if (!v) return apiFail(v.error());
+  const auto& spec = v->run.spec;
+  if (spec.periodMs == 0)
+    return apiFail(ApiError::badRequest(
+        "the run has no period_ms: jitter is measured for timed AUTs (set period_ms)"));
+  JitterReport rep;
+  std::vector<double> all;
+  for (const auto& [w, idx] : byWorker(id, true)) {
+    rpc::Command cmd;
+    cmd.mutable_jitter()->set_period_ms(spec.periodMs);
+    for (uint32_t i : idx) *cmd.mutable_jitter()->add_ids() = toRef({id, i});
+    auto r = call(w, cmd, std::chrono::seconds(60));
+    if (!r) return apiFail(ApiError{502, "worker_unavailable", w + ": " + r.error().message});
+    size_t pos = 0;
+    for (int k = 0; k < r->sample_counts_size() && k < static_cast<int>(idx.size()); ++k) {
+      std::vector<double> s(r->samples().begin() + pos,
+                            r->samples().begin() + pos + r->sample_counts(k));
+      pos += r->sample_counts(k);
+      all.insert(all.end(), s.begin(), s.end());
+      rep.perInstance[idx[k]] = summarize(s);
+    }
+  }
+  rep.run = summarize(all);
+  return rep;
+}
+
+// ---- events ----
+
+uint64_t Master::subscribe(EventSubscriber s) {
+  std::lock_guard lock(subMu_);
+  subscribers_[nextSubscriber_] = std::move(s);
+  return nextSubscriber_++;
+}
+
+void Master::unsubscribe(uint64_t id) {
+  std::lock_guard lock(subMu_);
+  subscribers_.erase(id);
+}
+
+void Master::publish(MasterEvent ev) {
+  std::lock_guard lock(subMu_);
+  for (auto& [id, s] : subscribers_) s(ev);
+}
+
+}  // namespace kuiga::master

@@ -1,0 +1,179 @@
+#pragma once
+// Kuiga Master: test runs, their placement on workers, and the workers themselves. It keeps
+// every record in the Store first and acts second, so a restarted master picks up where the
+// old one stopped; what a reconnecting worker reports it runs wins over a stale record.
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/jitter.hpp"
+#include "imagestore/image_store.hpp"
+#include "master/api_error.hpp"
+#include "master/store.hpp"
+#include "rpc/control.pb.h"
+
+namespace kuiga::master {
+
+struct MasterConfig {
+  std::chrono::milliseconds heartbeat{1000};
+  // A worker silent this long is lost (its stream breaking is noticed at once).
+  std::chrono::milliseconds lostAfter{4000};
+  std::chrono::milliseconds commandTimeout{300000};
+  uint32_t createChunk = 500;  // instances per create command
+};
+
+// The master's end of one connected worker: the RPC layer implements it.
+class WorkerLink {
+ public:
+  virtual ~WorkerLink() = default;
+  // Queues a message to the worker; false once the stream is gone.
+  virtual bool send(const rpc::MasterMessage& msg) = 0;
+  virtual std::string peer() const = 0;
+};
+
+// Progress of a bulk operation on a run, for the API.
+struct RunProgress {
+  std::string operation;  // "create", "start", "stop", "delete" or empty
+  uint64_t done = 0;
+  uint64_t total = 0;
+};
+
+struct RunView {
+  RunRecord run;
+  std::map<std::string, uint64_t> counts;
+  RunProgress progress;
+};
+
+struct WorkerView {
+  WorkerRecord record;
+  uint64_t load = 0;  // instances placed on it
+  int64_t heartbeatAgeMs = -1;
+};
+
+// A state change announced to event subscribers (server-sent events).
+struct MasterEvent {
+  std::string kind;  // "run" or "instances"
+  nlohmann::json data;
+};
+using EventSubscriber = std::function<void(const MasterEvent&)>;
+
+struct LogCursor {
+  InstanceId id;
+  uint64_t offset = 0;
+};
+struct LogChunk {
+  InstanceId id;
+  std::string data;
+  uint64_t offset = 0;
+};
+
+struct JitterReport {
+  JitterStats run;
+  std::map<uint32_t, JitterStats> perInstance;
+};
+
+class Master {
+ public:
+  Master(Store& store, imagestore::ImageStore& images, MasterConfig config = {});
+  ~Master();
+  Master(const Master&) = delete;
+  Master& operator=(const Master&) = delete;
+
+  // Images: builds and stores the image of an uploaded AUT (deduplicated by content).
+  ApiResult<ImageRecord> addImage(const std::string& autPath, const std::string& fileName,
+                                  const std::string& profile);
+  ApiResult<ImageRecord> image(const std::string& digest);
+  ApiResult<std::vector<ImageRecord>> images();
+
+  // Runs. create() answers once every instance is placed and recorded; creating them on the
+  // workers continues in the background (the run is pending until all are booting).
+  ApiResult<RunView> createRun(RunSpec spec);
+  ApiResult<RunView> startRun(RunId id);
+  ApiResult<RunView> stopRun(RunId id);
+  ApiResult<RunView> deleteRun(RunId id);
+  ApiResult<RunView> run(RunId id);
+  ApiResult<std::vector<RunView>> runs();
+  ApiResult<std::vector<InstanceRecord>> instances(RunId run, const std::string& state,
+                                                   uint32_t offset, uint32_t limit);
+  ApiResult<nlohmann::json> instance(InstanceId id);
+  ApiResult<void> console(InstanceId id, const std::string& line);
+  // Reads logs from the workers that hold the instances; missing instances are skipped.
+  ApiResult<std::vector<LogChunk>> readLogs(const std::vector<LogCursor>& cursors,
+                                            uint32_t maxBytesEach);
+  ApiResult<JitterReport> jitter(RunId id);
+
+  ApiResult<std::vector<WorkerView>> workers();
+  // Total free capacity of the online workers.
+  uint64_t freeCapacity();
+
+  // Event subscribers; the returned id unsubscribes.
+  uint64_t subscribe(EventSubscriber s);
+  void unsubscribe(uint64_t id);
+
+  // Called by the RPC layer.
+  rpc::Registered registerWorker(const rpc::Register& reg, std::shared_ptr<WorkerLink> link);
+  // Both return false when `link` is no longer the worker's session (it was declared lost or
+  // reconnected): the RPC layer then ends that stream, and the worker registers anew.
+  bool onHeartbeat(const std::string& worker, const WorkerLink* link);
+  bool onEvents(const std::string& worker, const WorkerLink* link, const rpc::EventBatch& batch);
+  void onReply(const std::string& worker, const rpc::Reply& reply);
+  void onDisconnect(const std::string& worker, const WorkerLink* link);
+
+  [[nodiscard]] const MasterConfig& config() const { return config_; }
+
+ private:
+  struct Session;
+  struct RunMem;
+  using Clock = std::chrono::steady_clock;
+
+  // Sends a command and waits for its reply (or an error when the worker is gone).
+  Result<rpc::Reply> call(const std::string& worker, rpc::Command cmd,
+                          std::chrono::milliseconds timeout);
+  ApiResult<RunView> view(RunId id);
+  ApiResult<RunMem*> runMem(RunId id);  // with mu_ held
+  // Places `count` instances by free capacity; empty when they do not fit.
+  std::vector<std::string> place(uint32_t count, const std::set<std::string>& exclude = {});
+  void createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byWorker,
+                bool thenStart);
+  void bulk(RunId id, const std::string& op,
+            const std::map<std::string, std::vector<uint32_t>>& byWorker);
+  std::map<std::string, std::vector<uint32_t>> byWorker(RunId id, bool liveOnly);
+  // Re-evaluates a run's state from its instances' states.
+  void evaluate(RunId id);
+  void setRunState(RunId id, RunState s, const std::string& reason = {});
+  void markLost(const std::string& worker, const std::string& why);
+  void applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost);
+  void monitor(std::stop_token st);
+  void publish(MasterEvent ev);
+  void spawn(std::function<void()> fn);
+
+  Store& store_;
+  imagestore::ImageStore& images_;
+  MasterConfig config_;
+
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Session>> sessions_;
+  std::map<RunId, std::unique_ptr<RunMem>> runs_;
+  uint64_t nextRequest_ = 1;
+
+  std::mutex subMu_;
+  std::map<uint64_t, EventSubscriber> subscribers_;
+  uint64_t nextSubscriber_ = 1;
+
+  std::mutex tasksMu_;
+  std::vector<std::jthread> tasks_;
+  bool stopping_ = false;
+  std::jthread monitor_;
+};
+
+}  // namespace kuiga::master

@@ -1,0 +1,28 @@
+#pragma once
+// Private parts of Master shared by its source files.
+#include <future>
+
+#include "master/master.hpp"
+
+namespace kuiga::master {
+
+struct Master::Session {
+  std::string name;
+  std::shared_ptr<WorkerLink> link;
+  uint32_t capacity = 0;
+  Clock::time_point lastSeen;
+  std::map<uint64_t, std::promise<Result<rpc::Reply>>> pending;  // replies awaited
+};
+
+struct Master::RunMem {
+  RunState state = RunState::Pending;
+  RunSpec spec;
+  std::string operation;  // bulk operation in flight, "" when none
+  imagestore::Manifest manifest;
+};
+
+int64_t nowNs();
+rpc::InstanceRef toRef(InstanceId id);
+InstanceId fromRef(const rpc::InstanceRef& r);
+
+}  // namespace kuiga::master

@@ -1,0 +1,299 @@
+// The master's side of its workers: registration and reconciliation, events, replies, loss.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "master/master.hpp"
+#include "master/master_internal.hpp"
+#include "master/views.hpp"
+
+namespace kuiga::master {
+
+Result<rpc::Reply> Master::call(const std::string& worker, rpc::Command cmd,
+                                std::chrono::milliseconds timeout) {
+  std::future<Result<rpc::Reply>> fut;
+  uint64_t req;
+  std::shared_ptr<WorkerLink> link;
+  {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(worker);
+    if (it == sessions_.end()) return failMsg("worker " + worker + " is not connected");
+    req = nextRequest_++;
+    fut = it->second->pending[req].get_future();
+    link = it->second->link;
+  }
+  cmd.set_request(req);
+  rpc::MasterMessage msg;
+  *msg.mutable_command() = std::move(cmd);
+  if (!link->send(msg)) {
+    std::lock_guard lock(mu_);
+    if (auto it = sessions_.find(worker); it != sessions_.end()) it->second->pending.erase(req);
+    return failMsg("worker " + worker + " is not connected");
+  }
+  if (fut.wait_for(timeout) != std::future_status::ready) {
+    std::lock_guard lock(mu_);
+    if (auto it = sessions_.find(worker); it != sessions_.end()) it->second->pending.erase(req);
+    return failMsg(fmt::format("worker {} did not answer within {} ms", worker, timeout.count()));
+  }
+  return fut.get();
+}
+
+void Master::onReply(const std::string& worker, const rpc::Reply& reply) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(worker);
+  if (it == sessions_.end()) return;
+  auto p = it->second->pending.find(reply.request());
+  if (p == it->second->pending.end()) return;  // timed out already
+  p->second.set_value(reply);
+  it->second->pending.erase(p);
+}
+
+bool Master::onHeartbeat(const std::string& worker, const WorkerLink* link) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(worker);
+  if (it == sessions_.end() || it->second->link.get() != link) return false;
+  it->second->lastSeen = Clock::now();
+  return true;
+}
+
+rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr<WorkerLink> link) {
+  const std::string& name = reg.name();
+  WorkerRecord rec;
+  rec.name = name;
+  rec.address = link->peer();
+  rec.capacity = reg.capacity();
+  for (const auto& [k, v] : reg.labels()) rec.labels[k] = v;
+  rec.online = true;
+  rec.lastSeenNs = nowNs();
+  (void)store_.upsertWorker(rec);
+  std::shared_ptr<Session> old;
+  {
+    std::lock_guard lock(mu_);
+    auto s = std::make_shared<Session>();
+    s->name = name;
+    s->link = std::move(link);
+    s->capacity = reg.capacity();
+    s->lastSeen = Clock::now();
+    if (auto it = sessions_.find(name); it != sessions_.end()) old = it->second;
+    sessions_[name] = s;
+  }
+  if (old) {
+    spdlog::warn("worker {} reconnected; its previous stream is dropped", name);
+    std::lock_guard lock(mu_);
+    for (auto& [id, p] : old->pending) p.set_value(failMsg("worker " + name + " reconnected"));
+  }
+  spdlog::info("worker {} registered from {}: capacity {}, {} instances", name, rec.address,
+               reg.capacity(), reg.instances_size());
+
+  // Reconcile: what the worker runs wins over our records; what it runs that we no longer want
+  // is removed; what we expected it to run and it does not is gone.
+  rpc::Registered out;
+  out.set_heartbeat_ms(static_cast<uint32_t>(config_.heartbeat.count()));
+  std::vector<InstanceUpdate> ups;
+  std::set<InstanceId> reported;
+  std::set<RunId> touched;
+  std::map<RunId, std::vector<uint32_t>> toStart;
+  for (const auto& st : reg.instances()) {
+    InstanceId id = fromRef(st.id());
+    reported.insert(id);
+    auto rec2 = store_.instance(id);
+    bool wanted = rec2 && *rec2 && (*rec2)->worker == name && (*rec2)->state != kDeleted;
+    RunState rs = RunState::Deleted;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = runs_.find(id.run); it != runs_.end()) rs = it->second->state;
+    }
+    if (!wanted || rs == RunState::Deleted) {
+      *out.add_remove() = st.id();
+      continue;
+    }
+    if ((*rec2)->state != st.state())
+      ups.push_back({id, st.state(), st.reason(), st.time_ns() ? st.time_ns() : nowNs(), {}, {}});
+    touched.insert(id.run);
+    // Started while this worker was away (or the master restarted between create and start).
+    if (rs == RunState::Running && st.state() == "booting") toStart[id.run].push_back(id.index);
+  }
+  std::map<RunId, std::vector<uint32_t>> toCreate;
+  if (auto mine = store_.instancesOnWorker(name)) {
+    for (const auto& r : *mine) {
+      if (reported.contains(r.id) || r.state == kDeleted) continue;
+      RunState rs = RunState::Deleted;
+      {
+        std::lock_guard lock(mu_);
+        if (auto it = runs_.find(r.id.run); it != runs_.end()) rs = it->second->state;
+      }
+      if (rs == RunState::Deleted) continue;
+      if (r.state == "pending" && (rs == RunState::Pending || rs == RunState::Running)) {
+        toCreate[r.id.run].push_back(r.id.index);  // never reached the worker: create it now
+      } else if (r.state != "failed" && r.state != "terminated") {
+        ups.push_back({r.id, "failed", "the worker restarted without it", nowNs(), {}, {}});
+        touched.insert(r.id.run);
+      }
+    }
+  }
+  if (auto r = store_.updateInstances(ups); !r) spdlog::error("{}", r.error().message);
+  for (auto& [run, idx] : toCreate) {
+    bool running;
+    {
+      std::lock_guard lock(mu_);
+      running = runs_.at(run)->state == RunState::Running;
+    }
+    std::map<std::string, std::vector<uint32_t>> byW{{name, idx}};
+    spawn([this, run, byW, running] { createOn(run, byW, running); });
+  }
+  for (auto& [run, idx] : toStart) {
+    std::map<std::string, std::vector<uint32_t>> byW{{name, idx}};
+    spawn([this, run, byW] { bulk(run, "start", byW); });
+  }
+  for (RunId run : touched) evaluate(run);
+  return out;
+}
+
+bool Master::onEvents(const std::string& worker, const WorkerLink* link,
+                      const rpc::EventBatch& batch) {
+  if (!onHeartbeat(worker, link)) return false;
+  std::vector<InstanceUpdate> ups;
+  std::map<RunId, nlohmann::json> changes;
+  for (const auto& e : batch.events()) {
+    InstanceId id = fromRef(e.id());
+    ups.push_back({id, e.state(), e.reason(), e.time_ns(), {}, worker});
+    changes[id.run].push_back({{"index", id.index}, {"state", e.state()}, {"reason", e.reason()}});
+  }
+  if (auto r = store_.updateInstances(ups); !r) {
+    spdlog::error("events from {}: {}", worker, r.error().message);
+    return true;
+  }
+  for (auto& [run, list] : changes) {
+    publish({"instances", {{"run", run}, {"changes", std::move(list)}}});
+    evaluate(run);
+  }
+  return true;
+}
+
+void Master::onDisconnect(const std::string& worker, const WorkerLink* link) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(worker);
+    if (it == sessions_.end() || it->second->link.get() != link) return;  // superseded
+  }
+  markLost(worker, "its connection closed");
+}
+
+void Master::markLost(const std::string& worker, const std::string& why) {
+  std::shared_ptr<Session> s;
+  {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(worker);
+    if (it == sessions_.end()) return;
+    s = it->second;
+    sessions_.erase(it);
+    for (auto& [id, p] : s->pending) p.set_value(failMsg("worker " + worker + " lost: " + why));
+    s->pending.clear();
+  }
+  spdlog::warn("worker {} lost: {}", worker, why);
+  (void)store_.setWorkerOnline(worker, false, nowNs());
+  auto mine = store_.instancesOnWorker(worker);
+  if (!mine) return;
+  std::vector<InstanceUpdate> ups;
+  std::map<RunId, std::vector<uint32_t>> lost;
+  int64_t t = nowNs();
+  for (const auto& r : *mine) {
+    if (r.state == kLost || r.state == kDeleted) continue;
+    RunState rs = RunState::Deleted;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = runs_.find(r.id.run); it != runs_.end()) rs = it->second->state;
+    }
+    if (rs == RunState::Deleted) continue;
+    ups.push_back({r.id, std::string(kLost), "worker " + worker + " lost: " + why, t, {}, {}});
+    lost[r.id.run].push_back(r.id.index);
+  }
+  if (auto r = store_.updateInstances(ups); !r) spdlog::error("{}", r.error().message);
+  for (auto& [run, idx] : lost) {
+    publish({"instances", {{"run", run}, {"lost", idx.size()}, {"worker", worker}}});
+    applyPolicy(run, worker, idx);
+  }
+}
+
+void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost) {
+  RunState state;
+  FailurePolicy policy;
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    state = it->second->state;
+    policy = it->second->spec.policy;
+  }
+  if (state == RunState::Stopped || state == RunState::Dirty || state == RunState::Deleted) return;
+  if (policy == FailurePolicy::Dirty) {
+    setRunState(id, RunState::Dirty,
+                fmt::format("worker {} lost with {} of its instances", worker, lost.size()));
+    return;
+  }
+  auto slots = place(static_cast<uint32_t>(lost.size()), {worker});
+  if (slots.empty()) {
+    setRunState(id, RunState::Dirty,
+                fmt::format("worker {} lost and no other worker has room for its {} instances",
+                            worker, lost.size()));
+    return;
+  }
+  std::vector<InstanceUpdate> ups;
+  std::map<std::string, std::vector<uint32_t>> byW;
+  int64_t t = nowNs();
+  for (size_t k = 0; k < lost.size(); ++k) {
+    ups.push_back({{id, lost[k]}, "pending", "rescheduled from " + worker, t, slots[k], {}});
+    byW[slots[k]].push_back(lost[k]);
+  }
+  if (auto r = store_.updateInstances(ups); !r) {
+    spdlog::error("{}", r.error().message);
+    return;
+  }
+  spdlog::info("run {}: rescheduling {} instances of lost worker {}", id, lost.size(), worker);
+  if (state == RunState::Ready) setRunState(id, RunState::Pending, "");
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = runs_.find(id); it != runs_.end() && it->second->operation.empty())
+      it->second->operation = "create";
+  }
+  bool running = state == RunState::Running;
+  spawn([this, id, byW, running] { createOn(id, byW, running); });
+}
+
+void Master::monitor(std::stop_token st) {
+  while (!st.stop_requested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::vector<std::string> silent;
+    {
+      std::lock_guard lock(mu_);
+      auto now = Clock::now();
+      for (const auto& [name, s] : sessions_)
+        if (now - s->lastSeen > config_.lostAfter) silent.push_back(name);
+    }
+    for (const auto& w : silent)
+      markLost(w, fmt::format("no heartbeat for {} ms", config_.lostAfter.count()));
+  }
+}
+
+ApiResult<std::vector<WorkerView>> Master::workers() {
+  auto ws = store_.workers();
+  if (!ws) return apiFail(ApiError::internal(ws.error().message));
+  auto load = store_.loadPerWorker();
+  if (!load) return apiFail(ApiError::internal(load.error().message));
+  std::vector<WorkerView> out;
+  std::lock_guard lock(mu_);
+  auto now = Clock::now();
+  for (auto& w : *ws) {
+    WorkerView v{w, (*load)[w.name], -1};
+    if (auto it = sessions_.find(w.name); it != sessions_.end()) {
+      v.record.online = true;
+      v.heartbeatAgeMs =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second->lastSeen).count();
+    } else {
+      v.record.online = false;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace kuiga::master

@@ -1,0 +1,236 @@
+// The OpenAPI 3.0 description of /api/v1, served at /api/v1/openapi.json. Written as JSON here
+// (not generated) because it is the contract: tests check that every route it names answers.
+#include <nlohmann/json.hpp>
+
+#include "master/http_api.hpp"
+
+namespace kuiga::master {
+
+namespace {
+
+using json = nlohmann::json;
+
+json ref(const std::string& name) {
+  return {{"$ref", "#/components/schemas/" + name}};
+}
+
+json jsonBody(const json& schema) {
+  return {{"content", {{"application/json", {{"schema", schema}}}}}};
+}
+
+json ok(const std::string& desc, const json& schema) {
+  return {{"description", desc}, {"content", {{"application/json", {{"schema", schema}}}}}};
+}
+
+json errors(std::initializer_list<int> codes) {
+  json r = json::object();
+  for (int c : codes) r[std::to_string(c)] = ok("error", ref("Error"));
+  return r;
+}
+
+json op(const std::string& summary, json responses, json extra = json::object()) {
+  json o = {{"summary", summary}, {"responses", std::move(responses)}};
+  for (auto& [k, v] : extra.items()) o[k] = v;
+  return o;
+}
+
+json merge(json a, const json& b) {
+  for (auto& [k, v] : b.items()) a[k] = v;
+  return a;
+}
+
+json param(const std::string& name, const std::string& in, const std::string& type,
+           bool required = true) {
+  return {{"name", name}, {"in", in}, {"required", required}, {"schema", {{"type", type}}}};
+}
+
+json build() {
+  json runId = param("id", "path", "integer");
+  json index = param("index", "path", "integer");
+  json schemas = {
+      {"Error",
+       {{"type", "object"},
+        {"required", {"error", "message"}},
+        {"properties", {{"error", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}}},
+      {"RunSpec",
+       {{"type", "object"},
+        {"required", {"count"}},
+        {"properties",
+         {{"name", {{"type", "string"}}},
+          {"image",
+           {{"type", "string"}, {"description", "image digest, unless the AUT is uploaded"}}},
+          {"count", {{"type", "integer"}, {"minimum", 1}, {"maximum", 50000}}},
+          {"profile", {{"type", "string"}, {"enum", {"linux", "riot-native"}}}},
+          {"executable", {{"type", "string"}}},
+          {"args",
+           {{"oneOf", {{{"type", "string"}}, {{"type", "array"}, {"items", {{"type", "string"}}}}}},
+            {"description",
+             "template: {index} {count} {run} {tap} {mac} {ipv4} {ipv6} {start_ms} {period_ms} "
+             "{seed}"}}},
+          {"net", {{"type", "string"}, {"enum", {"veth", "tap", "none"}}}},
+          {"limits",
+           {{"type", "object"},
+            {"properties",
+             {{"memory_mb", {{"type", "integer"}}},
+              {"pids", {{"type", "integer"}}},
+              {"cpu_milli", {{"type", "integer"}}}}}}},
+          {"policy", {{"type", "string"}, {"enum", {"dirty", "reschedule"}}}},
+          {"start_ms", {{"type", "integer"}}},
+          {"period_ms", {{"type", "integer"}}},
+          {"seed", {{"type", "integer"}}}}}}},
+      {"Run",
+       {{"type", "object"},
+        {"properties",
+         {{"id", {{"type", "integer"}}},
+          {"name", {{"type", "string"}}},
+          {"state",
+           {{"type", "string"},
+            {"enum", {"pending", "ready", "running", "stopped", "deleted", "dirty"}}}},
+          {"reason", {{"type", "string"}}},
+          {"count", {{"type", "integer"}}},
+          {"spec", ref("RunSpec")},
+          {"counts", {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}}},
+          {"progress", {{"type", "object"}, {"nullable", true}}},
+          {"created", {{"type", "string"}}},
+          {"updated", {{"type", "string"}}}}}}},
+      {"Instance",
+       {{"type", "object"},
+        {"properties",
+         {{"run", {{"type", "integer"}}},
+          {"index", {{"type", "integer"}}},
+          {"name", {{"type", "string"}}},
+          {"worker", {{"type", "string"}}},
+          {"state", {{"type", "string"}}},
+          {"reason", {{"type", "string"}}},
+          {"history", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}}},
+      {"Image",
+       {{"type", "object"},
+        {"properties",
+         {{"digest", {{"type", "string"}}},
+          {"profile", {{"type", "string"}}},
+          {"manifest", {{"type", "object"}}}}}}},
+      {"Worker",
+       {{"type", "object"},
+        {"properties",
+         {{"name", {{"type", "string"}}},
+          {"capacity", {{"type", "integer"}}},
+          {"load", {{"type", "integer"}}},
+          {"online", {{"type", "boolean"}}},
+          {"health", {{"type", "string"}}}}}}},
+      {"JitterStats",
+       {{"type", "object"},
+        {"properties",
+         {{"samples", {{"type", "integer"}}},
+          {"p50", {{"type", "number"}}},
+          {"p95", {{"type", "number"}}},
+          {"p99", {{"type", "number"}}},
+          {"max", {{"type", "number"}}},
+          {"mean", {{"type", "number"}}}}}}},
+  };
+  json upload = {{"content",
+                  {{"multipart/form-data",
+                    {{"schema",
+                      {{"type", "object"},
+                       {"properties",
+                        {{"aut", {{"type", "string"}, {"format", "binary"}}},
+                         {"spec", {{"type", "string"}, {"description", "RunSpec as JSON"}}},
+                         {"profile", {{"type", "string"}}}}}}}}}}}};
+  json createBody = upload;
+  createBody["content"]["application/json"] = {{"schema", ref("RunSpec")}};
+  json text = {{"description", "text"},
+               {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
+  json follow = param("follow", "query", "integer", false);
+  json paths = {
+      {"/api/v1/openapi.json",
+       {{"get", op("This document", {{"200", ok("OpenAPI", {{"type", "object"}})}})}}},
+      {"/api/v1/cluster",
+       {{"get", op("Where workers connect, free capacity",
+                   {{"200", ok("cluster", {{"type", "object"}})}})}}},
+      {"/api/v1/images",
+       {{"get",
+         op("List images", {{"200", ok("images", {{"type", "array"}, {"items", ref("Image")}})}})},
+        {"post", op("Upload an AUT and build its image",
+                    merge({{"201", ok("image", ref("Image"))}}, errors({400, 413})),
+                    {{"requestBody", upload}})}}},
+      {"/api/v1/images/{digest}",
+       {{"get", op("One image", merge({{"200", ok("image", ref("Image"))}}, errors({404})),
+                   {{"parameters", {param("digest", "path", "string")}}})}}},
+      {"/api/v1/blobs/{digest}",
+       {{"get", op("A blob, for workers",
+                   {{"200", {{"description", "bytes"}}}, {"404", ok("error", ref("Error"))}},
+                   {{"parameters", {param("digest", "path", "string")}}})}}},
+      {"/api/v1/runs",
+       {{"get", op("List runs", {{"200", ok("runs", {{"type", "array"}, {"items", ref("Run")}})}})},
+        {"post", op("Create a run (upload + spec, or spec naming an image)",
+                    merge({{"201", ok("run", ref("Run"))}}, errors({400, 404, 409, 413})),
+                    {{"requestBody", createBody}})}}},
+      {"/api/v1/runs/{id}",
+       {{"get",
+         op("One run with counts per instance state",
+            merge({{"200", ok("run", ref("Run"))}}, errors({404})), {{"parameters", {runId}}})},
+        {"delete", op("Delete a run and all its instances",
+                      merge({{"202", ok("run", ref("Run"))}}, errors({404, 409})),
+                      {{"parameters", {runId}}})}}},
+      {"/api/v1/runs/{id}/start",
+       {{"post",
+         op("Start a ready run", merge({{"202", ok("run", ref("Run"))}}, errors({404, 409})),
+            {{"parameters", {runId}}})}}},
+      {"/api/v1/runs/{id}/stop",
+       {{"post",
+         op("Stop a running run", merge({{"202", ok("run", ref("Run"))}}, errors({404, 409})),
+            {{"parameters", {runId}}})}}},
+      {"/api/v1/runs/{id}/instances",
+       {{"get", op("Instances, by state and page",
+                   merge({{"200", ok("page", {{"type", "object"}})}}, errors({400, 404})),
+                   {{"parameters",
+                     {runId, param("state", "query", "string", false),
+                      param("offset", "query", "integer", false),
+                      param("limit", "query", "integer", false)}}})}}},
+      {"/api/v1/runs/{id}/instances/{index}",
+       {{"get", op("One instance with its history",
+                   merge({{"200", ok("instance", ref("Instance"))}}, errors({404})),
+                   {{"parameters", {runId, index}}})}}},
+      {"/api/v1/runs/{id}/instances/{index}/console",
+       {{"post",
+         op("Write a line to the instance's stdin",
+            merge({{"200", ok("sent", {{"type", "object"}})}}, errors({400, 404, 409, 502})),
+            {{"parameters", {runId, index}},
+             {"requestBody", jsonBody({{"type", "object"},
+                                       {"properties", {{"line", {{"type", "string"}}}}}})}})}}},
+      {"/api/v1/runs/{id}/instances/{index}/logs",
+       {{"get", op("The instance's log", merge({{"200", text}}, errors({404, 502})),
+                   {{"parameters", {runId, index, follow}}})}}},
+      {"/api/v1/runs/{id}/logs",
+       {{"get", op("Every instance's log, merged by time", merge({{"200", text}}, errors({404})),
+                   {{"parameters", {runId, follow}}})}}},
+      {"/api/v1/runs/{id}/jitter",
+       {{"get", op("Deadline jitter (report Eq. 5.1)",
+                   merge({{"200", ok("jitter",
+                                     {{"type", "object"},
+                                      {"properties",
+                                       {{"run", ref("JitterStats")},
+                                        {"instances",
+                                         {{"type", "array"}, {"items", ref("JitterStats")}}}}}})}},
+                         errors({400, 404, 502})),
+                   {{"parameters", {runId}}})}}},
+      {"/api/v1/workers",
+       {{"get", op("Workers with capacity and health",
+                   {{"200", ok("workers", {{"type", "array"}, {"items", ref("Worker")}})}})}}},
+      {"/api/v1/events",
+       {{"get", op("Server-sent events: run and instance state changes",
+                   {{"200", {{"description", "text/event-stream"}}}})}}},
+  };
+  return {{"openapi", "3.0.3"},
+          {"info", {{"title", "Kuiga Box API"}, {"version", "1"}}},
+          {"paths", paths},
+          {"components", {{"schemas", schemas}}}};
+}
+
+}  // namespace
+
+const std::string& openApiDocument() {
+  static const std::string doc = build().dump(2);
+  return doc;
+}
+
+}  // namespace kuiga::master

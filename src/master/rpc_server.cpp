@@ -1,0 +1,103 @@
+#include "master/rpc_server.hpp"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "rpc/control.grpc.pb.h"
+
+namespace kuiga::master {
+
+namespace {
+
+using Stream = grpc::ServerReaderWriter<rpc::MasterMessage, rpc::WorkerMessage>;
+
+// Writes to one worker's stream; usable only while Connect() for it runs.
+class StreamLink final : public WorkerLink {
+ public:
+  StreamLink(Stream* stream, std::string peer) : stream_(stream), peer_(std::move(peer)) {}
+  bool send(const rpc::MasterMessage& msg) override {
+    std::lock_guard lock(mu_);
+    return stream_ && stream_->Write(msg);
+  }
+  std::string peer() const override { return peer_; }
+  void close() {
+    std::lock_guard lock(mu_);
+    stream_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  Stream* stream_;
+  std::string peer_;
+};
+
+}  // namespace
+
+class RpcServer::Service final : public rpc::Control::Service {
+ public:
+  explicit Service(Master& m) : master_(m) {}
+
+  grpc::Status Connect(grpc::ServerContext* ctx, Stream* stream) override {
+    rpc::WorkerMessage in;
+    if (!stream->Read(&in)) return grpc::Status::OK;
+    if (!in.has_register_() || in.register_().name().empty())
+      return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must register a named worker"};
+    const std::string name = in.register_().name();
+    auto link = std::make_shared<StreamLink>(stream, ctx->peer());
+    rpc::MasterMessage out;
+    *out.mutable_registered() = master_.registerWorker(in.register_(), link);
+    link->send(out);
+    while (stream->Read(&in)) {
+      bool current = true;
+      if (in.has_heartbeat())
+        current = master_.onHeartbeat(name, link.get());
+      else if (in.has_events())
+        current = master_.onEvents(name, link.get(), in.events());
+      else if (in.has_reply())
+        master_.onReply(name, in.reply());
+      if (!current) {
+        spdlog::warn("worker {}: stream superseded or declared lost; closing it", name);
+        ctx->TryCancel();
+        break;
+      }
+    }
+    link->close();
+    master_.onDisconnect(name, link.get());
+    return grpc::Status::OK;
+  }
+
+ private:
+  Master& master_;
+};
+
+Result<std::unique_ptr<RpcServer>> RpcServer::start(Master& master, const std::string& address) {
+  std::unique_ptr<RpcServer> s(new RpcServer());
+  s->service_ = std::make_unique<Service>(master);
+  grpc::ServerBuilder b;
+  b.AddListeningPort(address, grpc::InsecureServerCredentials(), &s->port_);
+  b.RegisterService(s->service_.get());
+  // Keepalive pings find a worker whose host vanished without closing its connection.
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  b.SetMaxReceiveMessageSize(256 << 20);
+  b.SetMaxSendMessageSize(256 << 20);
+  s->server_ = b.BuildAndStart();
+  if (!s->server_ || s->port_ == 0)
+    return failMsg("cannot listen for workers on " + address + " (address in use?)");
+  spdlog::info("listening for workers on port {}", s->port_);
+  return s;
+}
+
+void RpcServer::shutdown() {
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+RpcServer::~RpcServer() {
+  shutdown();
+  if (server_) server_->Wait();
+}
+
+}  // namespace kuiga::master

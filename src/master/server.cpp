@@ -1,0 +1,52 @@
+#include "master/server.hpp"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace kuiga::master {
+
+Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
+  std::unique_ptr<Server> s(new Server());
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(config.dataDir, ec);
+  if (ec) return failMsg(fmt::format("create '{}': {}", config.dataDir, ec.message()));
+  auto store = Store::open(config.dataDir + "/state.db");
+  if (!store) return fail(store.error());
+  s->store_ = std::move(*store);
+  auto images = imagestore::LocalImageStore::open(config.dataDir + "/images");
+  if (!images) return fail(images.error());
+  s->images_ = std::move(*images);
+  s->master_ = std::make_unique<Master>(*s->store_, *s->images_, config.master);
+  auto rpc = RpcServer::start(*s->master_, config.rpcAddress);
+  if (!rpc) return fail(rpc.error());
+  s->rpc_ = std::move(*rpc);
+  HttpApiConfig api;
+  api.host = config.host;
+  api.port = config.port;
+  api.uploadDir = config.dataDir + "/uploads";
+  api.maxUploadBytes = config.maxUploadBytes;
+  api.rpcPort = s->rpc_->port();
+  api.blobs = s->images_.get();
+  auto http = HttpApi::start(*s->master_, api);
+  if (!http) return fail(http.error());
+  s->api_ = std::move(*http);
+  s->config_ = std::move(config);
+  return s;
+}
+
+std::string Server::url() const {
+  return fmt::format("http://{}:{}", config_.host, api_->port());
+}
+
+Server::~Server() {
+  // Stop taking requests first, then drop the workers' streams, then the state.
+  if (api_) api_->stop();
+  if (rpc_) rpc_->shutdown();
+  rpc_.reset();
+  master_.reset();
+  api_.reset();
+}
+
+}  // namespace kuiga::master

@@ -1,0 +1,118 @@
+#pragma once
+// The master's durable state in SQLite: runs, instances with their history, workers and images.
+// Every change is committed before the master acts on it or answers, so `kill -9` of the master
+// loses nothing it has acknowledged. Thread-safe; batches go in one transaction each.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/identity.hpp"
+#include "common/result.hpp"
+#include "master/run_spec.hpp"
+
+namespace SQLite {
+class Database;
+}
+
+namespace kuiga::master {
+
+struct RunRecord {
+  RunId id = 0;
+  RunState state = RunState::Pending;
+  std::string reason;  // why it is dirty
+  RunSpec spec;
+  int64_t createdNs = 0;
+  int64_t updatedNs = 0;
+};
+
+struct InstanceRecord {
+  InstanceId id;
+  std::string worker;
+  std::string state = "pending";
+  std::string reason;
+  int64_t updatedNs = 0;
+};
+
+struct InstanceUpdate {
+  InstanceId id;
+  std::string state;
+  std::string reason;
+  int64_t timeNs = 0;
+  std::optional<std::string> worker;  // set when the instance moves to another worker
+  // Set for reports from a worker: applied only while the instance is still placed there, so a
+  // late report from a lost worker cannot overwrite an instance rescheduled elsewhere.
+  std::optional<std::string> onlyIfWorker;
+};
+
+struct HistoryEntry {
+  std::string state;
+  std::string reason;
+  std::string worker;
+  int64_t timeNs = 0;
+};
+
+struct WorkerRecord {
+  std::string name;
+  std::string address;  // where it connected from
+  uint32_t capacity = 0;
+  nlohmann::json labels = nlohmann::json::object();
+  bool online = false;
+  int64_t lastSeenNs = 0;
+};
+
+struct ImageRecord {
+  std::string digest;
+  std::string name;  // the uploaded file's name
+  std::string profile;
+  nlohmann::json manifest;
+  int64_t createdNs = 0;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  ~Store();
+
+  Result<RunId> insertRun(const RunSpec& spec, int64_t nowNs);
+  // Instances of a new run, with the worker each was placed on, in one transaction.
+  VoidResult insertInstances(RunId run, const std::vector<std::pair<uint32_t, std::string>>& placed,
+                             int64_t nowNs);
+  VoidResult setRunState(RunId id, RunState s, const std::string& reason, int64_t nowNs);
+  Result<std::optional<RunRecord>> run(RunId id);
+  Result<std::vector<RunRecord>> runs();
+
+  // Applies state changes (and their history) in one transaction.
+  VoidResult updateInstances(const std::vector<InstanceUpdate>& updates);
+  Result<std::optional<InstanceRecord>> instance(InstanceId id);
+  // `state` empty = all; ordered by index.
+  Result<std::vector<InstanceRecord>> instances(RunId run, const std::string& state = {},
+                                                uint32_t offset = 0, uint32_t limit = UINT32_MAX);
+  Result<std::vector<HistoryEntry>> history(InstanceId id);
+  Result<std::map<std::string, uint64_t>> countByState(RunId run);
+  // Instances placed on a worker, in runs that are not deleted.
+  Result<std::vector<InstanceRecord>> instancesOnWorker(const std::string& worker);
+  // Number of instances placed per worker, over runs that are not deleted.
+  Result<std::map<std::string, uint64_t>> loadPerWorker();
+
+  VoidResult upsertWorker(const WorkerRecord& w);
+  VoidResult setWorkerOnline(const std::string& name, bool online, int64_t nowNs);
+  Result<std::vector<WorkerRecord>> workers();
+
+  // Inserts unless the digest exists; returns whether it was new.
+  Result<bool> insertImage(const ImageRecord& img);
+  Result<std::optional<ImageRecord>> image(const std::string& digest);
+  Result<std::vector<ImageRecord>> images();
+
+ private:
+  explicit Store(std::unique_ptr<SQLite::Database> db);
+  std::mutex mu_;
+  std::unique_ptr<SQLite::Database> db_;
+};
+
+}  // namespace kuiga::master

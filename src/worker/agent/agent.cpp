@@ -1,0 +1,415 @@
+#include "worker/agent/agent.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "common/digest.hpp"
+#include "common/jitter.hpp"
+#include "rpc/control.grpc.pb.h"
+
+namespace kuiga::worker {
+
+namespace fs = std::filesystem;
+
+EventSink EventQueue::sink() {
+  return [this](const std::vector<InstanceEvent>& evs) {
+    std::lock_guard lock(mu_);
+    events_.insert(events_.end(), evs.begin(), evs.end());
+  };
+}
+
+std::vector<InstanceEvent> EventQueue::take() {
+  std::lock_guard lock(mu_);
+  return std::exchange(events_, {});
+}
+
+void EventQueue::push(std::vector<InstanceEvent> evs) {
+  std::lock_guard lock(mu_);
+  events_.insert(events_.end(), evs.begin(), evs.end());
+}
+
+static rpc::InstanceRef ref(InstanceId id) {
+  rpc::InstanceRef r;
+  r.set_run(id.run);
+  r.set_index(id.index);
+  return r;
+}
+
+static InstanceId unref(const rpc::InstanceRef& r) {
+  return {r.run(), r.index()};
+}
+
+static rpc::InstanceStatus toProto(const InstanceEvent& e) {
+  rpc::InstanceStatus s;
+  *s.mutable_id() = ref(e.id);
+  s.set_state(std::string(toString(e.state)));
+  s.set_reason(e.reason);
+  s.set_time_ns(e.timeNs);
+  return s;
+}
+
+// ---- blobs and logs ----
+
+VoidResult HttpBlobSource::fetch(const std::string& digest, const std::string& destPath) {
+  if (!isDigest(digest)) return failMsg("bad digest '" + digest + "'");
+  httplib::Client cli(url_);
+  cli.set_connection_timeout(10);
+  cli.set_read_timeout(300);
+  std::string tmp = destPath + ".part";
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) return failSys("create '" + tmp + "'");
+  Sha256 h;
+  auto res = cli.Get("/api/v1/blobs/" + digest, [&](const char* data, size_t len) {
+    h.update(data, len);
+    out.write(data, static_cast<std::streamsize>(len));
+    return static_cast<bool>(out);
+  });
+  out.close();
+  std::error_code ec;
+  if (!res) {
+    fs::remove(tmp, ec);
+    return failMsg(
+        fmt::format("GET {}/api/v1/blobs/{}: {}", url_, digest, httplib::to_string(res.error())));
+  }
+  if (res->status != 200) {
+    fs::remove(tmp, ec);
+    return failMsg(fmt::format("GET {}/api/v1/blobs/{}: HTTP {}", url_, digest, res->status));
+  }
+  if (std::string got = h.finish(); got != digest) {
+    fs::remove(tmp, ec);
+    return failMsg(fmt::format("blob {} arrived with digest {}: refused", digest, got));
+  }
+  fs::rename(tmp, destPath, ec);
+  if (ec) return failMsg(fmt::format("rename '{}': {}", tmp, ec.message()));
+  return {};
+}
+
+Result<std::pair<std::string, uint64_t>> readLog(const std::string& path, uint64_t offset,
+                                                 uint32_t max) {
+  std::string out;
+  uint64_t pos = 0;  // start of the current part in the whole log
+  bool any = false;
+  for (const auto& p : {path + ".1", path}) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) continue;
+    any = true;
+    in.seekg(0, std::ios::end);
+    uint64_t size = static_cast<uint64_t>(in.tellg());
+    if (offset < pos + size && out.size() < max) {
+      uint64_t from = offset > pos ? offset - pos : 0;
+      uint64_t n = std::min<uint64_t>(size - from, max - out.size());
+      in.seekg(static_cast<std::streamoff>(from));
+      std::string buf(n, '\0');
+      in.read(buf.data(), static_cast<std::streamsize>(n));
+      buf.resize(static_cast<size_t>(in.gcount()));
+      out += buf;
+      offset = pos + from + buf.size();
+    }
+    pos += size;
+  }
+  if (!any) return failMsg("no log at '" + path + "'");
+  // The log may have rotated away from an old offset: continue from its end, not past it.
+  return std::make_pair(std::move(out), std::min(offset, pos));
+}
+
+// ---- the connection ----
+
+struct CommandBox {
+  rpc::Command cmd;
+};
+
+struct Agent::Conn {
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<rpc::WorkerMessage, rpc::MasterMessage>> stream;
+  std::mutex writeMu;
+  bool write(const rpc::WorkerMessage& m) {
+    std::lock_guard lock(writeMu);
+    return stream->Write(m);
+  }
+  // Taking events and writing them happen under one lock, so an instance's events reach the
+  // master in the order they happened, whichever thread sends them.
+  std::mutex flushMu;
+  bool flush(EventQueue& q) {
+    std::lock_guard lock(flushMu);
+    auto evs = q.take();
+    for (size_t from = 0; from < evs.size(); from += 5000) {
+      rpc::WorkerMessage m;
+      for (size_t k = from; k < std::min(evs.size(), from + 5000); ++k)
+        *m.mutable_events()->add_events() = toProto(evs[k]);
+      if (!write(m)) return false;
+    }
+    return true;
+  }
+  // Bulk commands run in order on one thread; quick queries on another, so a log read does not
+  // wait behind the creation of 10,000 instances.
+  std::mutex qMu;
+  std::condition_variable qCv;
+  std::deque<CommandBox> bulk, query;
+  bool closing = false;
+};
+
+Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
+             imagestore::BlobSource& blobs)
+    : config_(std::move(config)),
+      runtime_(runtime),
+      events_(events),
+      cache_(config_.cacheDir, blobs) {
+  std::error_code ec;
+  fs::create_directories(config_.cacheDir, ec);
+  ::chmod(config_.cacheDir.c_str(), 0755);
+}
+
+Agent::~Agent() = default;
+
+bool Agent::connected() const {
+  std::lock_guard lock(mu_);
+  return connected_;
+}
+
+static Result<std::string> rpcTarget(const std::string& masterUrl) {
+  httplib::Client cli(masterUrl);
+  cli.set_connection_timeout(3);
+  cli.set_read_timeout(10);
+  auto res = cli.Get("/api/v1/cluster");
+  if (!res) return failMsg(fmt::format("{}: {}", masterUrl, httplib::to_string(res.error())));
+  if (res->status != 200) return failMsg(fmt::format("{}: HTTP {}", masterUrl, res->status));
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (!j.is_object() || !j.contains("rpc_port") || !j["rpc_port"].is_number_integer())
+    return failMsg(masterUrl + " is not a Kuiga master");
+  std::string host = masterUrl;
+  if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
+  if (auto p = host.find('/'); p != std::string::npos) host = host.substr(0, p);
+  if (auto p = host.rfind(':'); p != std::string::npos && host.find(']') == std::string::npos)
+    host = host.substr(0, p);
+  return fmt::format("{}:{}", host, j["rpc_port"].get<int>());
+}
+
+void Agent::run(std::stop_token stop) {
+  bool warned = false;
+  while (!stop.stop_requested()) {
+    auto target = rpcTarget(config_.masterUrl);
+    if (target) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+      args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+      args.SetMaxReceiveMessageSize(256 << 20);
+      args.SetMaxSendMessageSize(256 << 20);
+      auto channel = grpc::CreateCustomChannel(*target, grpc::InsecureChannelCredentials(), args);
+      auto stub = rpc::Control::NewStub(channel);
+      Conn conn;
+      conn.stream = stub->Connect(&conn.ctx);
+      std::stop_callback cancel(stop, [&] { conn.ctx.TryCancel(); });
+      serve(conn, stop);
+      warned = false;
+    } else if (!warned) {
+      spdlog::warn("worker {}: master unreachable ({}); retrying", config_.name,
+                   target.error().message);
+      warned = true;
+    }
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, stop, config_.reconnectEvery, [] { return false; });
+  }
+}
+
+void Agent::serve(Conn& conn, std::stop_token stop) {
+  rpc::WorkerMessage hello;
+  auto* reg = hello.mutable_register_();
+  reg->set_name(config_.name);
+  reg->set_capacity(config_.capacity);
+  reg->set_runtime(config_.runtimeName);
+  for (const auto& [k, v] : config_.labels) (*reg->mutable_labels())[k] = v;
+  // The registration carries the whole truth, so queued events are stale from here on.
+  (void)events_.take();
+  for (const auto& st : runtime_.list()) {
+    auto* s = reg->add_instances();
+    *s->mutable_id() = ref(st.id);
+    s->set_state(std::string(toString(st.state)));
+    s->set_reason(st.reason);
+    s->set_time_ns(st.history.empty() ? realtimeNs() : st.history.back().timeNs);
+  }
+  if (!conn.write(hello)) return;
+  rpc::MasterMessage in;
+  if (!conn.stream->Read(&in) || !in.has_registered()) {
+    auto status = conn.stream->Finish();
+    spdlog::warn("worker {}: registration refused: {}", config_.name, status.error_message());
+    return;
+  }
+  spdlog::info("worker {}: registered with {} ({} instances reported)", config_.name,
+               config_.masterUrl, reg->instances_size());
+  {
+    std::lock_guard lock(mu_);
+    connected_ = true;
+  }
+  if (in.registered().remove_size() > 0) {
+    std::vector<InstanceId> ids;
+    for (const auto& r : in.registered().remove()) ids.push_back(unref(r));
+    spdlog::info("worker {}: removing {} instances the master no longer wants", config_.name,
+                 ids.size());
+    (void)runtime_.remove(ids);
+  }
+  auto heartbeat = std::chrono::milliseconds(std::max(100u, in.registered().heartbeat_ms()));
+
+  std::jthread flusher([&](std::stop_token st) {
+    auto lastBeat = std::chrono::steady_clock::now();
+    while (!st.stop_requested()) {
+      std::this_thread::sleep_for(config_.flushEvery);
+      if (!conn.flush(events_)) return;
+      if (std::chrono::steady_clock::now() - lastBeat >= heartbeat) {
+        rpc::WorkerMessage m;
+        m.mutable_heartbeat()->set_time_ns(realtimeNs());
+        if (!conn.write(m)) return;
+        lastBeat = std::chrono::steady_clock::now();
+      }
+    }
+  });
+  auto consume = [&](std::deque<CommandBox>& q) {
+    for (;;) {
+      CommandBox box;
+      {
+        std::unique_lock lock(conn.qMu);
+        conn.qCv.wait(lock, [&] { return conn.closing || !q.empty(); });
+        if (q.empty()) return;
+        box = std::move(q.front());
+        q.pop_front();
+      }
+      execute(conn, box);
+    }
+  };
+  std::jthread bulkThread([&] { consume(conn.bulk); });
+  std::jthread queryThread([&] { consume(conn.query); });
+
+  while (!stop.stop_requested() && conn.stream->Read(&in)) {
+    if (!in.has_command()) continue;
+    const auto& c = in.command();
+    bool quick = c.has_console() || c.has_read_log() || c.has_jitter();
+    std::lock_guard lock(conn.qMu);
+    (quick ? conn.query : conn.bulk).push_back({c});
+    conn.qCv.notify_all();
+  }
+  {
+    std::lock_guard lock(mu_);
+    connected_ = false;
+  }
+  spdlog::warn("worker {}: connection to the master ended", config_.name);
+  conn.ctx.TryCancel();
+  {
+    std::lock_guard lock(conn.qMu);
+    conn.closing = true;
+    conn.bulk.clear();  // the master re-sends what it still wants after re-registration
+    conn.query.clear();
+    conn.qCv.notify_all();
+  }
+  flusher.request_stop();
+  flusher.join();
+  bulkThread.join();
+  queryThread.join();
+  (void)conn.stream->Finish();
+}
+
+void Agent::execute(Conn& conn, const CommandBox& box) {
+  const rpc::Command& c = box.cmd;
+  rpc::WorkerMessage out;
+  rpc::Reply* rep = out.mutable_reply();
+  rep->set_request(c.request());
+  rep->set_ok(true);
+  auto addFailures = [&](const BulkResult& r) {
+    for (const auto& [id, err] : r.failed) {
+      auto* f = rep->add_failed();
+      *f->mutable_id() = ref(id);
+      f->set_message(err.message);
+    }
+  };
+  auto ids = [](const rpc::InstanceIds& in) {
+    std::vector<InstanceId> v;
+    for (const auto& r : in.ids()) v.push_back(unref(r));
+    return v;
+  };
+  if (c.has_create()) {
+    const auto& cr = c.create();
+    auto img = cache_.ensure(cr.image());
+    auto net = parseNetMode(cr.net());
+    if (!img || !net) {
+      // The runtime never saw these instances: report their failure as events ourselves.
+      std::string why = !img ? img.error().message : net.error().message;
+      rep->set_ok(false);
+      rep->set_error(why);
+      std::vector<InstanceEvent> evs;
+      for (const auto& l : cr.instances())
+        evs.push_back({{cr.run(), l.index()}, InstanceState::Failed, realtimeNs(), why});
+      events_.push(std::move(evs));
+    } else {
+      std::vector<InstanceSpec> specs;
+      for (const auto& l : cr.instances()) {
+        InstanceSpec s;
+        s.id = {cr.run(), l.index()};
+        s.appDir = img->appDir;
+        s.executable = img->manifest.executable;
+        s.args.assign(l.args().begin(), l.args().end());
+        s.net = *net;
+        s.limits.memoryBytes = cr.memory_bytes();
+        s.limits.pids = cr.pids() ? cr.pids() : s.limits.pids;
+        s.limits.cpuMilli = cr.cpu_milli();
+        specs.push_back(std::move(s));
+      }
+      addFailures(runtime_.create(specs));
+    }
+  } else if (c.has_start()) {
+    addFailures(runtime_.start(ids(c.start())));
+  } else if (c.has_stop()) {
+    addFailures(runtime_.stop(ids(c.stop()), std::chrono::milliseconds(c.stop().grace_ms())));
+  } else if (c.has_remove()) {
+    addFailures(runtime_.remove(ids(c.remove())));
+  } else if (c.has_console()) {
+    if (auto r = runtime_.console(unref(c.console().id()), c.console().line()); !r) {
+      rep->set_ok(false);
+      rep->set_error(r.error().message);
+    }
+  } else if (c.has_read_log()) {
+    uint32_t max = std::min<uint32_t>(c.read_log().max_bytes_each(), 8u << 20);
+    for (const auto& cur : c.read_log().cursors()) {
+      auto* ch = rep->add_logs();
+      *ch->mutable_id() = cur.id();
+      InstanceId id = unref(cur.id());
+      auto r = readLog(runtime_.logPath(id), cur.offset(), max);
+      if (!r) {
+        ch->set_missing(true);
+        ch->set_offset(cur.offset());
+        continue;
+      }
+      ch->set_data(std::move(r->first));
+      ch->set_offset(r->second);
+    }
+  } else if (c.has_jitter()) {
+    for (const auto& r : c.jitter().ids()) {
+      std::vector<double> s;
+      (void)jitterFromLog(runtime_.logPath(unref(r)), c.jitter().period_ms(), s);
+      rep->add_sample_counts(static_cast<uint32_t>(s.size()));
+      for (double x : s) rep->add_samples(x);
+    }
+  } else {
+    rep->set_ok(false);
+    rep->set_error("unknown command");
+  }
+  // Events first: the master learns the states before it learns the command finished.
+  conn.flush(events_);
+  conn.write(out);
+}
+
+}  // namespace kuiga::worker

@@ -1,0 +1,80 @@
+#pragma once
+// The worker agent: dials the master, registers what this worker can run and what it runs now,
+// then executes the master's commands on its Runtime and streams instance events back in
+// batches. It reconnects after losing the master; its registration then tells the master the
+// truth, so nothing depends on events sent while the link was down.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "imagestore/image_store.hpp"
+#include "worker/runtime.hpp"
+
+namespace kuiga::worker {
+
+// Collects the runtime's events until the agent sends them. Made before the runtime, whose
+// sink it is.
+class EventQueue {
+ public:
+  EventSink sink();
+  std::vector<InstanceEvent> take();
+  void push(std::vector<InstanceEvent> evs);
+
+ private:
+  std::mutex mu_;
+  std::vector<InstanceEvent> events_;
+};
+
+struct AgentConfig {
+  std::string masterUrl;  // the master's API, "http://127.0.0.1:8750"
+  std::string name;
+  uint32_t capacity = 1000;
+  std::map<std::string, std::string> labels;
+  std::string runtimeName = "ns";
+  std::string cacheDir;  // fetched images
+  std::chrono::milliseconds flushEvery{100};
+  std::chrono::milliseconds reconnectEvery{1000};
+};
+
+class Agent {
+ public:
+  Agent(AgentConfig config, Runtime& runtime, EventQueue& events, imagestore::BlobSource& blobs);
+  ~Agent();
+  // Runs until `stop` is requested: connects, serves, reconnects.
+  void run(std::stop_token stop);
+  // True while registered with a master.
+  bool connected() const;
+
+ private:
+  struct Conn;
+  void serve(Conn& conn, std::stop_token stop);
+  void execute(Conn& conn, const struct CommandBox& cmd);
+
+  AgentConfig config_;
+  Runtime& runtime_;
+  EventQueue& events_;
+  imagestore::ImageCache cache_;
+  mutable std::mutex mu_;
+  bool connected_ = false;
+};
+
+// Fetches blobs from the master's API (GET /api/v1/blobs/{digest}) and verifies them.
+class HttpBlobSource final : public imagestore::BlobSource {
+ public:
+  explicit HttpBlobSource(std::string masterUrl) : url_(std::move(masterUrl)) {}
+  VoidResult fetch(const std::string& digest, const std::string& destPath) override;
+
+ private:
+  std::string url_;
+};
+
+// Reads up to `max` bytes of an instance log at `offset`, counting the rotated part
+// ("<path>.1") first. Returns the bytes and the offset after them.
+Result<std::pair<std::string, uint64_t>> readLog(const std::string& path, uint64_t offset,
+                                                 uint32_t max);
+
+}  // namespace kuiga::worker
