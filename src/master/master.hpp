@@ -2,6 +2,7 @@
 // Kuiga Master: test runs, their placement on workers, and the workers themselves. It keeps
 // every record in the Store first and acts second, so a restarted master picks up where the
 // old one stopped; what a reconnecting worker reports it runs wins over a stale record.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -130,6 +131,8 @@ class Master {
   void onDisconnect(const std::string& worker, const WorkerLink* link);
 
   [[nodiscard]] const MasterConfig& config() const { return config_; }
+  // From here on, closing worker streams is the master's own doing, not a loss of workers.
+  void beginShutdown();
 
  private:
   struct Session;
@@ -173,6 +176,7 @@ class Master {
   std::mutex tasksMu_;
   std::vector<std::jthread> tasks_;
   bool stopping_ = false;
+  std::atomic<bool> shuttingDown_{false};
   std::jthread monitor_;
 };
 

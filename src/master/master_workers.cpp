@@ -178,7 +178,12 @@ void Master::onDisconnect(const std::string& worker, const WorkerLink* link) {
   markLost(worker, "its connection closed");
 }
 
+void Master::beginShutdown() {
+  shuttingDown_ = true;
+}
+
 void Master::markLost(const std::string& worker, const std::string& why) {
+  if (shuttingDown_) return;
   std::shared_ptr<Session> s;
   {
     std::lock_guard lock(mu_);

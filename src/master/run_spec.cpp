@@ -110,8 +110,11 @@ struct Reader {
     const auto& v = j[k];
     if (!v.is_number_integer())
       return bad(fmt::format("'{}' must be an integer, not {}", k, v.type_name()));
-    if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi)
-                               : v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+    // nlohmann reads a non-negative literal as unsigned: compare it as such, against both ends.
+    bool out_of_range = v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi) ||
+                                                     static_cast<int64_t>(v.get<uint64_t>()) < lo
+                                               : v.get<int64_t>() < lo || v.get<int64_t>() > hi;
+    if (out_of_range)
       return bad(fmt::format("'{}' must be between {} and {}, not {}", k, lo, hi, v.dump()));
     out = static_cast<T>(v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>())
                                                 : v.get<int64_t>());

@@ -43,6 +43,7 @@ std::string Server::url() const {
 Server::~Server() {
   // Stop taking requests first, then drop the workers' streams, then the state.
   if (api_) api_->stop();
+  if (master_) master_->beginShutdown();
   if (rpc_) rpc_->shutdown();
   rpc_.reset();
   master_.reset();

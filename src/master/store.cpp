@@ -192,6 +192,7 @@ VoidResult Store::updateInstances(const std::vector<InstanceUpdate>& updates) {
         *db_,
         "UPDATE instances SET state=?, reason=?, updated_ns=?, "
         "worker=coalesce(?, worker) WHERE run=? AND idx=? AND (?7 IS NULL OR worker=?7) "
+        "AND NOT (state=?1 AND ?4 IS NULL) "
         "RETURNING worker");
     SQLite::Statement h(*db_,
                         "INSERT INTO history(run, idx, state, reason, worker, time_ns) "

@@ -1,0 +1,405 @@
+// The REST API over real HTTP against a real master, with workers on fake runtimes.
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/support/cluster.hpp"
+
+namespace kuiga::test {
+namespace {
+
+using json = nlohmann::json;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    master::ServerConfig cfg;
+    cfg.maxUploadBytes = 256 << 10;
+    master_ = std::make_unique<TestMaster>(cfg);
+    addWorker("w1", 100);
+  }
+  FakeWorker& addWorker(const std::string& name, uint32_t capacity) {
+    workers_.push_back(std::make_unique<FakeWorker>(name, master_->url(), capacity));
+    auto& w = *workers_.back();
+    EXPECT_TRUE(eventually([&] { return w.connected(); }));
+    EXPECT_TRUE(eventually([&] {
+      auto ws = api().get("/api/v1/workers");
+      if (!ws) return false;
+      for (const auto& x : *ws)
+        if (x["name"] == name && x["online"] == true) return true;
+      return false;
+    }));
+    return w;
+  }
+  client::ApiClient& api() { return master_->api(); }
+  std::string image() {
+    auto r = api().upload("/api/v1/images", sampleAut(), "aut", {});
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->text;
+    return r->body["digest"];
+  }
+  json createRun(json spec) {
+    if (!spec.contains("image")) spec["image"] = image();
+    auto r = api().request("POST", "/api/v1/runs", spec.dump());
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->text;
+    return r->body;
+  }
+  json waitRun(int id, const std::string& state, int timeoutMs = 10000) {
+    json last;
+    eventually(
+        [&] {
+          auto r = api().get("/api/v1/runs/" + std::to_string(id));
+          if (!r) return false;
+          last = *r;
+          return last["state"] == state;
+        },
+        timeoutMs);
+    EXPECT_EQ(last["state"], state) << last.dump();
+    return last;
+  }
+  // Status and error code of a request.
+  std::pair<int, std::string> call(const std::string& method, const std::string& path,
+                                   const std::string& body = "{}") {
+    auto r = api().request(method, path, body);
+    if (!r) return {0, r.error().message};
+    return {r->status, r->body.is_object() ? r->body.value("error", "") : ""};
+  }
+  size_t runCount() { return api().get("/api/v1/runs")->size(); }
+
+  std::unique_ptr<TestMaster> master_;
+  std::vector<std::unique_ptr<FakeWorker>> workers_;
+};
+
+TEST_F(ApiTest, ARunGoesThroughTheReportsStates) {
+  json run = createRun({{"count", 5}, {"args", "--id {index} --of {count}"}, {"name", "t1"}});
+  int id = run["id"];
+  EXPECT_EQ(run["state"], "pending");
+  EXPECT_EQ(run["name"], "t1");
+  auto ready = waitRun(id, "ready");
+  EXPECT_EQ(ready["counts"]["booting"], 5);
+
+  // Instances: paging, filter, one with history and its worker.
+  auto page = api().get(fmt::format("/api/v1/runs/{}/instances?offset=1&limit=2", id));
+  ASSERT_TRUE(page);
+  ASSERT_EQ((*page)["items"].size(), 2u);
+  EXPECT_EQ((*page)["items"][0]["index"], 1);
+  auto booting = api().get(fmt::format("/api/v1/runs/{}/instances?state=booting", id));
+  EXPECT_EQ((*booting)["items"].size(), 5u);
+  auto one = api().get(fmt::format("/api/v1/runs/{}/instances/3", id));
+  ASSERT_TRUE(one);
+  EXPECT_EQ((*one)["worker"], "w1");
+  EXPECT_EQ((*one)["name"], fmt::format("run-{}/dev-0003", id));
+  std::vector<std::string> states;
+  for (const auto& h : (*one)["history"]) states.push_back(h["state"]);
+  EXPECT_EQ(states, (std::vector<std::string>{"pending", "prolog", "booting"}));
+  // The argument template was expanded per instance.
+  auto log = api().request("GET", fmt::format("/api/v1/runs/{}/instances/3/logs", id));
+  ASSERT_TRUE(log);
+  EXPECT_NE(log->text.find("args:--id 3 --of 5"), std::string::npos) << log->text;
+
+  auto started = api().post(fmt::format("/api/v1/runs/{}/start", id));
+  ASSERT_TRUE(started) << started.error().message;
+  auto running = waitRun(id, "running");
+  EXPECT_TRUE(eventually(
+      [&] { return (*api().get(fmt::format("/api/v1/runs/{}", id)))["counts"]["running"] == 5; }));
+  // Illegal transitions: 409 and nothing changes.
+  EXPECT_EQ(call("POST", fmt::format("/api/v1/runs/{}/start", id)),
+            std::make_pair(409, std::string("illegal_transition")));
+
+  // Console: the fake AUT echoes; merged logs name each instance.
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/instances/2/console", id),
+                         {{"line", "hello device"}}));
+  auto merged = api().request("GET", fmt::format("/api/v1/runs/{}/logs", id));
+  ASSERT_TRUE(merged);
+  EXPECT_NE(merged->text.find(fmt::format("run-{}/dev-0002 echo: hello device", id)),
+            std::string::npos)
+      << merged->text;
+  EXPECT_NE(merged->text.find(fmt::format("run-{}/dev-0004 args:", id)), std::string::npos);
+
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
+  auto stopped = waitRun(id, "stopped");
+  EXPECT_EQ(stopped["counts"]["terminated"], 5);
+  EXPECT_EQ(call("POST", fmt::format("/api/v1/runs/{}/start", id)).first, 409);
+  EXPECT_EQ(call("POST", fmt::format("/api/v1/runs/{}/stop", id)).first, 409);
+  EXPECT_EQ(
+      call("POST", fmt::format("/api/v1/runs/{}/instances/2/console", id), R"({"line":"x"})").first,
+      409);
+  ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
+  auto deleted = waitRun(id, "deleted");
+  EXPECT_EQ(deleted["counts"]["deleted"], 5);
+  EXPECT_TRUE(workers_[0]->runtime().list().empty());
+  EXPECT_EQ(call("DELETE", fmt::format("/api/v1/runs/{}", id)).first, 409);
+}
+
+TEST_F(ApiTest, UploadsAreContentAddressedAndChecked) {
+  std::string a = image(), b = image();
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(api().get("/api/v1/images")->size(), 1u);
+  auto one = api().get("/api/v1/images/" + a);
+  ASSERT_TRUE(one);
+  EXPECT_EQ((*one)["manifest"]["executable"], "periodic");
+
+  TempDir d;
+  std::ofstream(d.path() + "/script.sh") << "#!/bin/sh\necho hi\n";
+  auto bad = api().upload("/api/v1/images", d.path() + "/script.sh", "aut", {});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(bad->body["error"], "bad_aut");
+  EXPECT_NE(bad->body["message"].get<std::string>().find("script"), std::string::npos);
+
+  {
+    std::ofstream big(d.path() + "/big", std::ios::binary);
+    std::string chunk(1 << 16, 'x');
+    for (int i = 0; i < 8; ++i) big << chunk;  // 512 KiB > the 256 KiB cap
+  }
+  auto tooBig = api().upload("/api/v1/images", d.path() + "/big", "aut", {});
+  ASSERT_TRUE(tooBig) << tooBig.error().message;
+  EXPECT_EQ(tooBig->status, 413) << tooBig->text;
+  // Nothing of a refused upload stays behind.
+  EXPECT_TRUE(std::filesystem::is_empty(master_->dataDir() + "/data/uploads"));
+  EXPECT_EQ(api().get("/api/v1/images")->size(), 1u);
+
+  auto wrongProfile = api().upload("/api/v1/images", sampleAut(), "aut", {{"profile", "zephyr"}});
+  EXPECT_EQ(wrongProfile->status, 400);
+  auto noPart = api().upload("/api/v1/images", sampleAut(), "file", {});
+  EXPECT_EQ(noPart->status, 400);
+}
+
+TEST_F(ApiTest, CreateWithAnUploadInOneRequest) {
+  auto r = api().upload("/api/v1/runs", sampleAut(), "aut",
+                        {{"spec", R"({"count": 2, "profile": "linux"})"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->text;
+  waitRun(r->body["id"], "ready");
+  auto noSpec = api().upload("/api/v1/runs", sampleAut(), "aut", {});
+  EXPECT_EQ(noSpec->status, 400);
+  TempDir d;
+  std::ofstream(d.path() + "/notelf") << "just text";
+  auto bad =
+      api().upload("/api/v1/runs", d.path() + "/notelf", "aut", {{"spec", R"({"count":2})"}});
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(runCount(), 1u);
+}
+
+TEST_F(ApiTest, BadInputGetsAClear4xxAndChangesNothing) {
+  std::string img = image();
+  auto spec = [&](json extra) {
+    json j = {{"image", img}, {"count", 2}};
+    for (auto& [k, v] : extra.items()) j[k] = v;
+    return j.dump();
+  };
+  struct Case {
+    std::string body;
+    int status;
+  };
+  for (const auto& c :
+       {Case{"{not json", 400}, Case{"[]", 400}, Case{"42", 400}, Case{spec({{"count", 0}}), 400},
+        Case{spec({{"count", -1}}), 400}, Case{spec({{"count", 1000000000}}), 400},
+        Case{spec({{"count", "ten"}}), 400}, Case{spec({{"count", nullptr}}), 400},
+        Case{spec({{"net", 3}}), 400}, Case{spec({{"args", "{bogus}"}}), 400},
+        Case{spec({{"limits", "lots"}}), 400}, Case{spec({{"extra", 1}}), 400},
+        Case{spec({{"profile", "linux"}}), 400},
+        Case{spec({{"image", "sha256:" + std::string(64, 'a')}}), 404},
+        Case{R"({"count": 2})", 400}}) {
+    auto r = api().request("POST", "/api/v1/runs", c.body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, c.status) << c.body << " -> " << r->text;
+    EXPECT_TRUE(r->body.is_object() && r->body.contains("error") && r->body.contains("message"))
+        << r->text;
+    EXPECT_FALSE(r->body.value("message", "").empty());
+  }
+  // More than the cluster holds: refused up front, nothing recorded or created.
+  auto big = api().request("POST", "/api/v1/runs", spec({{"count", 101}}));
+  EXPECT_EQ(big->status, 409);
+  EXPECT_EQ(big->body["error"], "insufficient_capacity");
+  EXPECT_NE(big->body["message"].get<std::string>().find("room for 100"), std::string::npos);
+  EXPECT_EQ(runCount(), 0u);
+  EXPECT_TRUE(workers_[0]->runtime().list().empty());
+
+  // Unknown ids and paths.
+  for (const auto& [m, p] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/api/v1/runs/99"},
+                                                        {"POST", "/api/v1/runs/99/start"},
+                                                        {"POST", "/api/v1/runs/99/stop"},
+                                                        {"DELETE", "/api/v1/runs/99"},
+                                                        {"GET", "/api/v1/runs/99/instances"},
+                                                        {"GET", "/api/v1/runs/99/jitter"},
+                                                        {"GET", "/api/v1/runs/abc"},
+                                                        {"GET", "/api/v1/runs/99/instances/0"},
+                                                        {"GET", "/api/v1/runs/99/instances/0/logs"},
+                                                        {"GET", "/api/v1/images/sha256:nope"},
+                                                        {"GET", "/api/v1/nothing"}}) {
+    auto [status, code] = call(m, p);
+    EXPECT_EQ(status, 404) << m << " " << p;
+    EXPECT_EQ(code, "not_found") << m << " " << p;
+  }
+  // Wrong types on the other endpoints.
+  json run = createRun({{"count", 2}});
+  int id = run["id"];
+  waitRun(id, "ready");
+  EXPECT_EQ(call("GET", fmt::format("/api/v1/runs/{}/instances?limit=-1", id)).first, 400);
+  EXPECT_EQ(call("GET", fmt::format("/api/v1/runs/{}/instances?state=sleepy", id)).first, 400);
+  EXPECT_EQ(call("GET", fmt::format("/api/v1/runs/{}/instances/7", id)).first, 404);
+  EXPECT_EQ(call("POST", fmt::format("/api/v1/runs/{}/instances/0/console", id), "{bad").first,
+            400);
+  EXPECT_EQ(
+      call("POST", fmt::format("/api/v1/runs/{}/instances/0/console", id), R"({"line":5})").first,
+      400);
+  EXPECT_EQ(call("POST", fmt::format("/api/v1/runs/{}/stop", id)).first, 409);
+  EXPECT_EQ(call("GET", fmt::format("/api/v1/runs/{}/jitter", id)).first, 400);  // not timed
+  EXPECT_EQ(waitRun(id, "ready")["state"], "ready");
+}
+
+TEST_F(ApiTest, InstancesAreSpreadByFreeCapacity) {
+  auto& w2 = addWorker("w2", 300);
+  json run = createRun({{"count", 40}});
+  waitRun(run["id"], "ready");
+  // w1 has 100 free and w2 300: the greedy placement fills the freer one first until equal.
+  EXPECT_EQ(workers_[0]->runtime().list().size(), 0u);
+  EXPECT_EQ(w2.runtime().list().size(), 40u);
+  json more = createRun({{"count", 300}});
+  waitRun(more["id"], "ready");
+  EXPECT_EQ(workers_[0]->runtime().list().size() + w2.runtime().list().size(), 340u);
+  EXPECT_EQ(workers_[0]->runtime().list().size(), 70u);
+  auto ws = api().get("/api/v1/workers");
+  for (const auto& w : *ws) EXPECT_EQ(w["free"], 30) << w.dump();
+}
+
+TEST_F(ApiTest, AFailedInstanceMakesTheRunDirtyWithTheReason) {
+  workers_[0]->runtime().failCreate({1});
+  json run = createRun({{"count", 3}});
+  auto dirty = waitRun(run["id"], "dirty");
+  EXPECT_NE(dirty["reason"].get<std::string>().find("dev-0001 failed: injected failure"),
+            std::string::npos)
+      << dirty.dump();
+  EXPECT_EQ(call("POST", fmt::format("/api/v1/runs/{}/start", run["id"].get<int>())).first, 409);
+  ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", run["id"].get<int>())));
+  waitRun(run["id"], "deleted");
+}
+
+TEST_F(ApiTest, ACrashWhileRunningMakesTheRunDirty) {
+  json run = createRun({{"count", 2}});
+  int id = run["id"];
+  waitRun(id, "ready");
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  waitRun(id, "running");
+  ASSERT_TRUE(eventually(
+      [&] { return (*api().get(fmt::format("/api/v1/runs/{}", id)))["counts"]["running"] == 2; }));
+  workers_[0]->runtime().crash({static_cast<RunId>(id), 0}, "killed by SIGSEGV");
+  auto dirty = waitRun(id, "dirty");
+  EXPECT_NE(dirty["reason"].get<std::string>().find("SIGSEGV"), std::string::npos);
+}
+
+TEST_F(ApiTest, ALostWorkerMakesADirtyPolicyRunDirty) {
+  json run = createRun({{"count", 4}});
+  waitRun(run["id"], "ready");
+  workers_[0]->disconnect();
+  auto dirty = waitRun(run["id"], "dirty");
+  EXPECT_EQ(dirty["counts"]["lost"], 4);
+  EXPECT_NE(dirty["reason"].get<std::string>().find("worker w1 lost"), std::string::npos);
+  auto ws = api().get("/api/v1/workers");
+  EXPECT_EQ((*ws)[0]["health"], "lost");
+}
+
+TEST_F(ApiTest, ALostWorkersInstancesAreRescheduled) {
+  auto& w2 = addWorker("w2", 100);
+  json run = createRun({{"count", 20}, {"policy", "reschedule"}});
+  int id = run["id"];
+  waitRun(id, "ready");
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually(
+      [&] { return (*api().get(fmt::format("/api/v1/runs/{}", id)))["counts"]["running"] == 20; }));
+  size_t onW1 = workers_[0]->runtime().list().size();
+  ASSERT_EQ(onW1, 10u);
+  workers_[0]->disconnect();
+  // The run stays running; w1's instances are created and started on w2.
+  ASSERT_TRUE(eventually([&] { return w2.runtime().list().size() == 20; }));
+  ASSERT_TRUE(eventually([&] {
+    auto r = api().get(fmt::format("/api/v1/runs/{}", id));
+    return (*r)["counts"]["running"] == 20 && (*r)["state"] == "running";
+  }));
+  auto inst = api().get(fmt::format("/api/v1/runs/{}/instances?limit=20", id));
+  for (const auto& i : (*inst)["items"]) EXPECT_EQ(i["worker"], "w2");
+  // w1 comes back still holding its old instances: it is told to remove them.
+  workers_[0]->connect();
+  ASSERT_TRUE(eventually([&] { return workers_[0]->runtime().list().empty(); }));
+  EXPECT_EQ((*api().get(fmt::format("/api/v1/runs/{}", id)))["counts"]["running"], 20);
+}
+
+TEST_F(ApiTest, AMasterRestartLosesNothingAndWorkersReconcile) {
+  json run = createRun({{"count", 6}});
+  int id = run["id"];
+  waitRun(id, "ready");
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually(
+      [&] { return (*api().get(fmt::format("/api/v1/runs/{}", id)))["counts"]["running"] == 6; }));
+  // While the master is away, one instance stops by itself: the worker's truth wins.
+  master_->restart();
+  workers_[0]->runtime().stop(std::vector<InstanceId>{{static_cast<RunId>(id), 5}},
+                              std::chrono::milliseconds(0));
+  ASSERT_TRUE(eventually([&] { return workers_[0]->connected(); }));
+  auto after = waitRun(id, "running");
+  EXPECT_EQ(after["count"], 6);
+  EXPECT_EQ(api().get("/api/v1/images")->size(), 1u);
+  ASSERT_TRUE(eventually([&] {
+    auto r = api().get(fmt::format("/api/v1/runs/{}/instances/5", id));
+    return r && (*r)["state"] == "terminated";
+  }));
+  EXPECT_EQ((*api().get(fmt::format("/api/v1/runs/{}", id)))["counts"]["running"], 5);
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
+  waitRun(id, "stopped");
+}
+
+TEST_F(ApiTest, EventsStreamRunAndInstanceChanges) {
+  std::string seen;
+  std::mutex mu;
+  std::jthread reader([&] {
+    (void)api().stream("/api/v1/events", [&](std::string_view d) {
+      std::lock_guard lock(mu);
+      seen += d;
+      return seen.find("\"state\":\"ready\"") == std::string::npos;
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  json run = createRun({{"count", 3}});
+  waitRun(run["id"], "ready");
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return seen.find("\"state\":\"ready\"") != std::string::npos;
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_NE(seen.find("event: run\ndata: "), std::string::npos);
+  EXPECT_NE(seen.find("event: instances\ndata: "), std::string::npos);
+  EXPECT_NE(seen.find("\"state\":\"booting\""), std::string::npos);
+}
+
+TEST_F(ApiTest, TheOpenApiDocumentDescribesEveryRoute) {
+  auto doc = api().get("/api/v1/openapi.json");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ((*doc)["openapi"], "3.0.3");
+  size_t routes = 0;
+  for (auto& [path, methods] : (*doc)["paths"].items()) {
+    for (auto& [method, op] : methods.items()) {
+      std::string p = path;
+      for (auto [from, to] : {std::pair{"{id}", "999"}, {"{index}", "0"}, {"{digest}", "x"}})
+        if (auto k = p.find(from); k != std::string::npos)
+          p.replace(k, std::string(from).size(), to);
+      std::string m = method;
+      std::transform(m.begin(), m.end(), m.begin(), ::toupper);
+      if (p == "/api/v1/events") continue;  // a stream; tested above
+      auto r = api().request(m, p, "{}");
+      ASSERT_TRUE(r);
+      // Every documented route exists: it may refuse the dummy ids, but not as "no such endpoint".
+      EXPECT_FALSE(r->status == 404 && r->body.value("message", "").starts_with("no such endpoint"))
+          << m << " " << p;
+      ++routes;
+    }
+  }
+  EXPECT_GE(routes, 18u);
+}
+
+}  // namespace
+}  // namespace kuiga::test

@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+
+#include "master/store.hpp"
+#include "tests/support/leak_check.hpp"
+
+namespace kuiga::master {
+namespace {
+
+TEST(Store, KeepsEverythingAcrossReopen) {
+  test::TempDir d;
+  std::string path = d.path() + "/state.db";
+  RunId id;
+  {
+    auto s = Store::open(path);
+    ASSERT_TRUE(s) << s.error().message;
+    RunSpec spec;
+    spec.count = 3;
+    spec.image = "sha256:abc";
+    auto r = (*s)->insertRun(spec, 1);
+    ASSERT_TRUE(r);
+    id = *r;
+    ASSERT_TRUE((*s)->insertInstances(id, {{0, "w1"}, {1, "w1"}, {2, "w2"}}, 1));
+    ASSERT_TRUE((*s)->updateInstances(
+        {{{id, 1}, "booting", "", 2, {}, {}}, {{id, 2}, "failed", "boom", 3, {}, {}}}));
+    ASSERT_TRUE((*s)->setRunState(id, RunState::Dirty, "run-1/dev-0002 failed", 4));
+    ASSERT_TRUE((*s)->upsertWorker({"w1", "ipv4:1.2.3.4:5", 100, {{"zone", "a"}}, true, 5}));
+    ASSERT_TRUE((*s)->insertImage({"sha256:abc", "aut", "linux", {{"x", 1}}, 6}));
+    auto again = (*s)->insertImage({"sha256:abc", "aut", "linux", {{"x", 1}}, 7});
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(*again);  // stored once
+  }
+  auto s = Store::open(path);
+  ASSERT_TRUE(s);
+  auto run = (*s)->run(id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((*run)->state, RunState::Dirty);
+  EXPECT_EQ((*run)->reason, "run-1/dev-0002 failed");
+  EXPECT_EQ((*run)->spec.count, 3u);
+  auto counts = (*s)->countByState(id);
+  ASSERT_TRUE(counts);
+  EXPECT_EQ((*counts)["pending"], 1u);
+  EXPECT_EQ((*counts)["booting"], 1u);
+  EXPECT_EQ((*counts)["failed"], 1u);
+  auto hist = (*s)->history({id, 2});
+  ASSERT_TRUE(hist);
+  ASSERT_EQ(hist->size(), 2u);
+  EXPECT_EQ((*hist)[1].state, "failed");
+  EXPECT_EQ((*hist)[1].worker, "w2");
+  auto failed = (*s)->instances(id, "failed");
+  ASSERT_TRUE(failed);
+  ASSERT_EQ(failed->size(), 1u);
+  EXPECT_EQ(failed->front().reason, "boom");
+  auto ws = (*s)->workers();
+  ASSERT_TRUE(ws);
+  ASSERT_EQ(ws->size(), 1u);
+  EXPECT_EQ(ws->front().labels["zone"], "a");
+  auto load = (*s)->loadPerWorker();
+  ASSERT_TRUE(load);
+  EXPECT_EQ((*load)["w1"], 2u);
+}
+
+TEST(Store, AReportFromAWorkerNoLongerHoldingTheInstanceIsIgnored) {
+  test::TempDir d;
+  auto s = Store::open(d.path() + "/state.db");
+  ASSERT_TRUE(s);
+  RunSpec spec;
+  spec.count = 1;
+  auto id = *(*s)->insertRun(spec, 1);
+  ASSERT_TRUE((*s)->insertInstances(id, {{0, "old"}}, 1));
+  ASSERT_TRUE((*s)->updateInstances({{{id, 0}, "pending", "rescheduled", 2, "new", {}}}));
+  ASSERT_TRUE((*s)->updateInstances({{{id, 0}, "running", "", 3, {}, "old"}}));
+  auto r = (*s)->instance({id, 0});
+  ASSERT_TRUE(r && *r);
+  EXPECT_EQ((*r)->worker, "new");
+  EXPECT_EQ((*r)->state, "pending");
+}
+
+}  // namespace
+}  // namespace kuiga::master

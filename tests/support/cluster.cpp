@@ -1,0 +1,82 @@
+#include "tests/support/cluster.hpp"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace kuiga::test {
+
+bool eventually(const std::function<bool()>& pred, int timeoutMs) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+TestMaster::TestMaster(master::ServerConfig cfg) : cfg_(std::move(cfg)) {
+  cfg_.dataDir = dir_.path() + "/data";
+  cfg_.port = 0;
+  cfg_.master.heartbeat = std::chrono::milliseconds(200);
+  cfg_.master.lostAfter = std::chrono::milliseconds(1500);
+  auto s = master::Server::start(cfg_);
+  if (!s) throw std::runtime_error(s.error().message);
+  server_ = std::move(*s);
+  cfg_.port = server_->port();  // a restart comes back on the same port
+  api_ = std::make_unique<client::ApiClient>(server_->url());
+}
+
+TestMaster::~TestMaster() = default;
+
+void TestMaster::restart() {
+  server_.reset();
+  for (int i = 0; i < 50; ++i) {
+    auto s = master::Server::start(cfg_);
+    if (s) {
+      server_ = std::move(*s);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw std::runtime_error("master did not restart");
+}
+
+std::string TestMaster::url() const {
+  return server_->url();
+}
+
+FakeWorker::FakeWorker(const std::string& name, const std::string& masterUrl, uint32_t capacity)
+    : name_(name), url_(masterUrl) {
+  runtime_ = std::make_unique<FakeRuntime>(dir_.path() + "/logs", events_.sink());
+  blobs_ = std::make_unique<worker::HttpBlobSource>(masterUrl);
+  worker::AgentConfig ac;
+  ac.masterUrl = masterUrl;
+  ac.name = name;
+  ac.capacity = capacity;
+  ac.cacheDir = dir_.path() + "/images";
+  ac.flushEvery = std::chrono::milliseconds(20);
+  ac.reconnectEvery = std::chrono::milliseconds(200);
+  ac.runtimeName = "fake";
+  agent_ = std::make_unique<worker::Agent>(ac, *runtime_, events_, *blobs_);
+  connect();
+}
+
+FakeWorker::~FakeWorker() {
+  disconnect();
+}
+
+void FakeWorker::disconnect() {
+  thread_.request_stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void FakeWorker::connect() {
+  thread_ = std::jthread([a = agent_.get()](std::stop_token st) { a->run(st); });
+}
+
+std::string sampleAut() {
+  return std::string(KUIGA_EXAMPLES) + "/periodic";
+}
+
+}  // namespace kuiga::test

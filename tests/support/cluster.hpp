@@ -1,0 +1,62 @@
+#pragma once
+// A master on a temporary data directory, and in-process workers with fake runtimes, for
+// control-plane tests over real HTTP and gRPC.
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "client/api_client.hpp"
+#include "master/server.hpp"
+#include "tests/support/fake_runtime.hpp"
+#include "tests/support/leak_check.hpp"
+#include "worker/agent/agent.hpp"
+
+namespace kuiga::test {
+
+// Polls `pred` every 20 ms until it holds or `timeoutMs` passes.
+bool eventually(const std::function<bool()>& pred, int timeoutMs = 10000);
+
+class TestMaster {
+ public:
+  explicit TestMaster(master::ServerConfig cfg = {});
+  ~TestMaster();
+  // kill -9 as far as one process can: the server goes without a clean shutdown of its state
+  // (SQLite's WAL is all that remains), then a new one starts on the same directory and port.
+  void restart();
+  std::string url() const;
+  client::ApiClient& api() { return *api_; }
+  master::Server& server() { return *server_; }
+  const std::string& dataDir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  master::ServerConfig cfg_;
+  std::unique_ptr<master::Server> server_;
+  std::unique_ptr<client::ApiClient> api_;
+};
+
+class FakeWorker {
+ public:
+  FakeWorker(const std::string& name, const std::string& masterUrl, uint32_t capacity);
+  ~FakeWorker();
+  FakeRuntime& runtime() { return *runtime_; }
+  bool connected() const { return agent_->connected(); }
+  // Ends the agent (the master sees the stream close); the fake instances stay.
+  void disconnect();
+  void connect();
+
+ private:
+  TempDir dir_;
+  std::string name_, url_;
+  worker::EventQueue events_;
+  std::unique_ptr<FakeRuntime> runtime_;
+  std::unique_ptr<worker::HttpBlobSource> blobs_;
+  std::unique_ptr<worker::Agent> agent_;
+  std::jthread thread_;
+};
+
+// Path of a small real ELF executable to upload.
+std::string sampleAut();
+
+}  // namespace kuiga::test
