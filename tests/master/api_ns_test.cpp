@@ -1,0 +1,146 @@
+// The REST API against a real master and a worker on the real ns runtime: real processes,
+// namespaces and logs, through HTTP and gRPC.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/support/cluster.hpp"
+
+namespace kuiga::test {
+namespace {
+
+using json = nlohmann::json;
+
+class ApiNsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "needs root (namespaces, cgroups, netlink)";
+    }
+    master_ = std::make_unique<TestMaster>();
+    worker::ns::NsRuntimeConfig cfg;
+    cfg.name = uniqueName();
+    cfg.stateDir = dir_.path() + "/worker";
+    cfg.initPath = KUIGA_INIT_PATH;
+    auto rt = worker::ns::NsRuntime::open(cfg, events_.sink());
+    ASSERT_TRUE(rt) << rt.error().message;
+    runtime_ = std::move(*rt);
+    blobs_ = std::make_unique<worker::HttpBlobSource>(master_->url());
+    worker::AgentConfig ac;
+    ac.masterUrl = master_->url();
+    ac.name = cfg.name;
+    ac.capacity = 50;
+    ac.cacheDir = cfg.stateDir + "/images";
+    agent_ = std::make_unique<worker::Agent>(ac, *runtime_, events_, *blobs_);
+    thread_ = std::jthread([this](std::stop_token st) { agent_->run(st); });
+    ASSERT_TRUE(eventually([&] { return agent_->connected(); }));
+  }
+  void TearDown() override {
+    if (thread_.joinable()) {
+      thread_.request_stop();
+      thread_.join();
+    }
+    if (runtime_) {
+      EXPECT_TRUE(runtime_->destroyAll());
+    }
+  }
+  client::ApiClient& api() { return master_->api(); }
+  int create(const std::string& aut, json spec) {
+    auto r = api().upload("/api/v1/runs", aut, "aut", {{"spec", spec.dump()}});
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->text;
+    return r->body.value("id", 0);
+  }
+  json waitFor(int id, const std::function<bool(const json&)>& pred, int timeoutMs = 30000) {
+    json last;
+    eventually(
+        [&] {
+          auto r = api().get(fmt::format("/api/v1/runs/{}", id));
+          if (r) last = *r;
+          return r && pred(last);
+        },
+        timeoutMs);
+    return last;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<TestMaster> master_;
+  worker::EventQueue events_;
+  std::unique_ptr<worker::ns::NsRuntime> runtime_;
+  std::unique_ptr<worker::HttpBlobSource> blobs_;
+  std::unique_ptr<worker::Agent> agent_;
+  std::jthread thread_;
+};
+
+TEST_F(ApiNsTest, ROOT_ATimedRunReportsLogsAndJitter) {
+  int id =
+      create(sampleAut(), {{"count", 4}, {"args", "{start_ms} {period_ms}"}, {"period_ms", 50}});
+  auto ready = waitFor(id, [](const json& r) { return r["state"] != "pending"; });
+  ASSERT_EQ(ready["state"], "ready") << ready.dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  auto running = waitFor(id, [](const json& r) { return r["counts"]["running"] == 4; });
+  ASSERT_EQ(running["state"], "running") << running.dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+
+  auto j = api().get(fmt::format("/api/v1/runs/{}/jitter", id));
+  ASSERT_TRUE(j) << j.error().message;
+  EXPECT_GE((*j)["run"]["samples"].get<int>(), 4 * 15) << j->dump();
+  EXPECT_LT((*j)["run"]["p50"].get<double>(), 50.0);
+  EXPECT_EQ((*j)["instances"].size(), 4u);
+
+  auto one = api().request("GET", fmt::format("/api/v1/runs/{}/instances/2/logs", id));
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_GE(std::count(one->text.begin(), one->text.end(), '\n'), 15) << one->text;
+  auto merged = api().request("GET", fmt::format("/api/v1/runs/{}/logs", id));
+  ASSERT_TRUE(merged);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NE(merged->text.find(fmt::format("run-{}/dev-{:04d} ", id, i)), std::string::npos);
+
+  // ?follow=1 streams lines added after the request.
+  std::string followed;
+  auto r = api().stream(fmt::format("/api/v1/runs/{}/instances/1/logs?follow=1", id),
+                        [&](std::string_view d) {
+                          followed += d;
+                          return std::count(followed.begin(), followed.end(), '\n') < 40;
+                        });
+  EXPECT_GE(std::count(followed.begin(), followed.end(), '\n'), 40);
+
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
+  auto stopped = waitFor(id, [](const json& r) { return r["state"] == "stopped"; });
+  EXPECT_EQ(stopped["counts"]["terminated"], 4) << stopped.dump();
+  ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
+  waitFor(id, [](const json& r) { return r["state"] == "deleted"; });
+  EXPECT_TRUE(runtime_->list().empty());
+}
+
+TEST_F(ApiNsTest, ROOT_ConsoleReachesTheInstancesStdin) {
+  int id = create(std::string(KUIGA_TEST_APPS) + "/echo_console", {{"count", 2}});
+  waitFor(id, [](const json& r) { return r["state"] == "ready"; });
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  waitFor(id, [](const json& r) { return r["counts"]["running"] == 2; });
+  auto sent = api().post(fmt::format("/api/v1/runs/{}/instances/1/console", id),
+                         {{"line", "hello from the API"}});
+  ASSERT_TRUE(sent) << sent.error().message;
+  EXPECT_TRUE(eventually([&] {
+    auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/1/logs", id));
+    return r && r->text.find("got: hello from the API") != std::string::npos;
+  }));
+  ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
+  auto deleted = waitFor(id, [](const json& r) { return r["state"] == "deleted"; });
+  EXPECT_EQ(deleted["counts"]["deleted"], 2);
+}
+
+TEST_F(ApiNsTest, ROOT_ACrashingAutMakesTheRunDirty) {
+  int id = create(std::string(KUIGA_TEST_APPS) + "/exit_code", {{"count", 2}, {"args", "7"}});
+  waitFor(id, [](const json& r) { return r["state"] == "ready"; });
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  auto dirty = waitFor(id, [](const json& r) { return r["state"] == "dirty"; });
+  ASSERT_EQ(dirty["state"], "dirty") << dirty.dump();
+  EXPECT_NE(dirty["reason"].get<std::string>().find("failed"), std::string::npos) << dirty.dump();
+  ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
+  waitFor(id, [](const json& r) { return r["state"] == "deleted"; });
+  EXPECT_TRUE(runtime_->list().empty());
+}
+
+}  // namespace
+}  // namespace kuiga::test
