@@ -69,6 +69,19 @@ int runBench(const bench::InstancesBenchOptions& opts, bool json) {
   return 0;
 }
 
+int runApiBench(bench::ApiBenchOptions opts, bool json) {
+  opts.initPath = defaultInitPath();
+  if (opts.app.empty()) opts.app = defaultExample("periodic");
+  auto r = bench::runApiBench(
+      opts, [json](const std::string& line) { (json ? std::cerr : std::cout) << line << std::endl; });
+  if (!r) {
+    std::cerr << "kuiga bench api: " << r.error().message << "\n";
+    return 1;
+  }
+  std::cout << r->dump(json ? -1 : 2) << std::endl;
+  return 0;
+}
+
 static worker::EventSink printEvents() {
   return [](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs)

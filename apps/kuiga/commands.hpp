@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/api_bench.hpp"
 #include "bench/instances_bench.hpp"
 
 namespace kuiga::app {
@@ -23,6 +24,7 @@ std::string defaultExample(const std::string& name);
 
 int runDemo(bench::InstancesBenchOptions opts);
 int runBench(const bench::InstancesBenchOptions& opts, bool json);
+int runApiBench(bench::ApiBenchOptions opts, bool json);
 int runWorker(const WorkerRunOptions& opts);
 int recoverWorker(const std::string& stateDir, const std::string& name, bool destroy);
 

@@ -53,6 +53,13 @@ int main(int argc, char** argv) {
   addBenchOptions(instCmd, bi, biNet);
   instCmd->add_flag("--json", json, "print one JSON object (progress goes to stderr)");
 
+  bench::ApiBenchOptions ba;
+  bool baJson = false;
+  auto* apiBench = benchCmd->add_subcommand("api", "POST /runs to all running, through the stack");
+  apiBench->add_option("--count", ba.count, "instances (1 to 50000)")->check(CLI::Range(1u, 50000u));
+  apiBench->add_option("--running", ba.runningS, "seconds to run before stopping");
+  apiBench->add_flag("--json", baJson, "print one JSON object (progress goes to stderr)");
+
   auto* workerCmd = app.add_subcommand("worker", "a worker: --master URL, or a subcommand");
   workerCmd->require_subcommand(0, 1);
   app::WorkerRunOptions wr;
@@ -87,6 +94,7 @@ int main(int argc, char** argv) {
   }
   if (*demoCmd) return app::runDemo(demo);
   if (*instCmd) return app::runBench(bi, json);
+  if (*apiBench) return app::runApiBench(ba, baJson);
   if (*runCmd) return app::runWorker(wr);
   if (*recoverCmd) return app::recoverWorker(stateDir, name, destroy);
   return 0;

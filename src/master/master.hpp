@@ -30,7 +30,7 @@ struct MasterConfig {
   // A worker silent this long is lost (its stream breaking is noticed at once).
   std::chrono::milliseconds lostAfter{4000};
   std::chrono::milliseconds commandTimeout{300000};
-  uint32_t createChunk = 500;  // instances per create command
+  uint32_t createChunk = 1000;  // instances per create command
 };
 
 // The master's end of one connected worker: the RPC layer implements it.

@@ -368,7 +368,11 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         s.limits.cpuMilli = cr.cpu_milli();
         specs.push_back(std::move(s));
       }
+      auto t0 = std::chrono::steady_clock::now();
       addFailures(runtime_.create(specs));
+      spdlog::debug("worker {}: created {} instances of run {} in {:.3f} s", config_.name,
+                    specs.size(), cr.run(),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   } else if (c.has_start()) {
     addFailures(runtime_.start(ids(c.start())));
