@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: install, build, and run a 100-device demo of the periodic AUT on this machine.
+# The main job: install, build, and run Kuiga Box all in one (`kuiga up`) with a real
+# 100-device test run of the periodic AUT through the REST API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-exec ./build/kuiga demo --count "${KUIGA_DEMO_COUNT:-100}" --duration "${KUIGA_DEMO_SECONDS:-10}"
+exec ./build/kuiga up --data ./kuiga-data --demo "${KUIGA_DEMO_COUNT:-100}" \
+  --demo-seconds "${KUIGA_DEMO_SECONDS:-10}"

@@ -72,8 +72,9 @@ int runBench(const bench::InstancesBenchOptions& opts, bool json) {
 int runApiBench(bench::ApiBenchOptions opts, bool json) {
   opts.initPath = defaultInitPath();
   if (opts.app.empty()) opts.app = defaultExample("periodic");
-  auto r = bench::runApiBench(
-      opts, [json](const std::string& line) { (json ? std::cerr : std::cout) << line << std::endl; });
+  auto r = bench::runApiBench(opts, [json](const std::string& line) {
+    (json ? std::cerr : std::cout) << line << std::endl;
+  });
   if (!r) {
     std::cerr << "kuiga bench api: " << r.error().message << "\n";
     return 1;

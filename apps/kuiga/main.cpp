@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   bench::ApiBenchOptions ba;
   bool baJson = false;
   auto* apiBench = benchCmd->add_subcommand("api", "POST /runs to all running, through the stack");
-  apiBench->add_option("--count", ba.count, "instances (1 to 50000)")->check(CLI::Range(1u, 50000u));
+  apiBench->add_option("--count", ba.count, "instances (1 to 50000)")
+      ->check(CLI::Range(1u, 50000u));
   apiBench->add_option("--running", ba.runningS, "seconds to run before stopping");
   apiBench->add_flag("--json", baJson, "print one JSON object (progress goes to stderr)");
 

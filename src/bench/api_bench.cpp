@@ -93,7 +93,8 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   if (!ready) return finish(fail(ready.error()));
   out["ready_s"] = since(t0);
   log(fmt::format("ready: {} instances created in {:.2f} s", o.count, since(t0)));
-  if (auto s = api.post(fmt::format("/api/v1/runs/{}/start", id)); !s) return finish(fail(s.error()));
+  if (auto s = api.post(fmt::format("/api/v1/runs/{}/start", id)); !s)
+    return finish(fail(s.error()));
   uint32_t n = o.count;
   auto running = waitRun(id, [n](const json& r) { return r["counts"]["running"] == n; });
   if (!running) return finish(fail(running.error()));
@@ -102,7 +103,8 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   std::this_thread::sleep_for(std::chrono::duration<double>(o.runningS));
 
   auto t1 = Clock::now();
-  if (auto s = api.post(fmt::format("/api/v1/runs/{}/stop", id)); !s) return finish(fail(s.error()));
+  if (auto s = api.post(fmt::format("/api/v1/runs/{}/stop", id)); !s)
+    return finish(fail(s.error()));
   auto stopped = waitRun(id, [](const json& r) { return r["state"] == "stopped"; });
   if (!stopped) return finish(fail(stopped.error()));
   out["stop_s"] = since(t1);

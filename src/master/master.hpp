@@ -30,7 +30,9 @@ struct MasterConfig {
   // A worker silent this long is lost (its stream breaking is noticed at once).
   std::chrono::milliseconds lostAfter{4000};
   std::chrono::milliseconds commandTimeout{300000};
-  uint32_t createChunk = 1000;  // instances per create command
+  // Instances per create command. One command per worker lets the runtime parallelise the
+  // whole batch; chunks made creation wait for each chunk's slowest instance (+40% at 10,000).
+  uint32_t createChunk = 50000;
 };
 
 // The master's end of one connected worker: the RPC layer implements it.

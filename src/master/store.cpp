@@ -33,6 +33,27 @@ CREATE TABLE IF NOT EXISTS history (
   worker TEXT NOT NULL,
   time_ns INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS history_instance ON history(run, idx);
+-- Instances per run and state, kept by triggers in the same transactions as the instances:
+-- a run's counts are read on every API request and after every event batch, and counting
+-- 10,000 rows each time cost the ns runtime a third of the CPU it needs to create them.
+CREATE TABLE IF NOT EXISTS run_counts (
+  run INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (run, state)) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS instances_counted_insert AFTER INSERT ON instances BEGIN
+  INSERT OR IGNORE INTO run_counts(run, state, n) VALUES (NEW.run, NEW.state, 0);
+  UPDATE run_counts SET n = n + 1 WHERE run = NEW.run AND state = NEW.state;
+END;
+CREATE TRIGGER IF NOT EXISTS instances_counted_update AFTER UPDATE OF state ON instances
+WHEN OLD.state != NEW.state BEGIN
+  UPDATE run_counts SET n = n - 1 WHERE run = OLD.run AND state = OLD.state;
+  INSERT OR IGNORE INTO run_counts(run, state, n) VALUES (NEW.run, NEW.state, 0);
+  UPDATE run_counts SET n = n + 1 WHERE run = NEW.run AND state = NEW.state;
+END;
+CREATE TRIGGER IF NOT EXISTS instances_counted_delete AFTER DELETE ON instances BEGIN
+  UPDATE run_counts SET n = n - 1 WHERE run = OLD.run AND state = OLD.state;
+END;
 CREATE TABLE IF NOT EXISTS workers (
   name TEXT PRIMARY KEY,
   address TEXT NOT NULL,
@@ -122,7 +143,7 @@ VoidResult Store::insertInstances(RunId run,
   return guard("insert instances", [&]() -> VoidResult {
     SQLite::Transaction t(*db_);
     SQLite::Statement q(*db_,
-                        "INSERT OR REPLACE INTO instances(run, idx, worker, state, reason, "
+                        "INSERT INTO instances(run, idx, worker, state, reason, "
                         "updated_ns) VALUES(?,?,?,'pending','',?)");
     SQLite::Statement h(*db_,
                         "INSERT INTO history(run, idx, state, reason, worker, time_ns) "
@@ -280,7 +301,7 @@ Result<std::vector<HistoryEntry>> Store::history(InstanceId id) {
 Result<std::map<std::string, uint64_t>> Store::countByState(RunId run) {
   std::lock_guard lock(mu_);
   return guard("count instances", [&]() -> Result<std::map<std::string, uint64_t>> {
-    SQLite::Statement q(*db_, "SELECT state, count(*) FROM instances WHERE run=? GROUP BY state");
+    SQLite::Statement q(*db_, "SELECT state, n FROM run_counts WHERE run=? AND n > 0");
     q.bind(1, static_cast<int64_t>(run));
     std::map<std::string, uint64_t> out;
     while (q.executeStep())

@@ -69,7 +69,7 @@ class Cgroup {
 
   VoidResult setLimits(const Limits& limits);
   VoidResult addProcess(pid_t pid);
-  // An O_DIRECTORY fd of the v2 group, for clone3(CLONE_INTO_CGROUP).
+  // An O_DIRECTORY fd of the v2 group, for spawn() to join before exec.
   Result<UniqueFd> openDir() const;
   Result<std::vector<pid_t>> processes() const;
   Events events() const;

@@ -4,6 +4,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,9 +16,6 @@
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
 namespace kuiga::sys {
@@ -108,24 +106,47 @@ namespace {
 
 constexpr size_t kMaxFds = 16;
 
-// Runs in the child between clone and exec. The parent may have other threads, so only
-// async-signal-safe calls are allowed here: no allocation, no locks, no C++ library.
-[[noreturn]] void childMain(const char* path, char* const* argv, char* const* envp,
-                            const std::pair<int, int>* fds, size_t nfds, bool newSession,
-                            const sigset_t* mask, int errPipe) {
-  sigprocmask(SIG_SETMASK, mask, nullptr);
+// Runs in the child between clone and exec. The child shares the parent's memory (CLONE_VM)
+// and the parent may have other threads, so only async-signal-safe calls are allowed here: no
+// allocation, no locks, no C++ library.
+struct ChildArgs {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  const std::pair<int, int>* fds;
+  size_t nfds;
+  bool newSession;
+  const sigset_t* mask;
+  int errPipe;
+  int cgroupFd;
+};
+
+int childMain(void* p) {
+  const ChildArgs& a = *static_cast<const ChildArgs*>(p);
+  const auto* fds = a.fds;
+  const size_t nfds = a.nfds;
+  const int errPipe = a.errPipe;
+  sigprocmask(SIG_SETMASK, a.mask, nullptr);
   signal(SIGPIPE, SIG_DFL);
-  if (newSession) setsid();
-  // Move sources out of the way first so that a target never clobbers a later source.
-  int moved[kMaxFds];
-  int highest = errPipe;
-  for (size_t i = 0; i < nfds; ++i) highest = fds[i].second > highest ? fds[i].second : highest;
-  for (size_t i = 0; i < nfds; ++i) {
-    moved[i] = fcntl(fds[i].first, F_DUPFD_CLOEXEC, highest + 1);
-    if (moved[i] < 0) goto fail;
+  if (a.newSession) setsid();
+  // Into the cgroup before exec: writing 0 to cgroup.procs moves the writer.
+  if (a.cgroupFd >= 0) {
+    int procs = openat(a.cgroupFd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (procs < 0 || write(procs, "0", 1) != 1) goto fail;
+    close(procs);
   }
-  for (size_t i = 0; i < nfds; ++i)
-    if (dup2(moved[i], fds[i].second) < 0) goto fail;
+  {
+    // Move sources out of the way first so that a target never clobbers a later source.
+    int moved[kMaxFds];
+    int highest = errPipe;
+    for (size_t i = 0; i < nfds; ++i) highest = fds[i].second > highest ? fds[i].second : highest;
+    for (size_t i = 0; i < nfds; ++i) {
+      moved[i] = fcntl(fds[i].first, F_DUPFD_CLOEXEC, highest + 1);
+      if (moved[i] < 0) goto fail;
+    }
+    for (size_t i = 0; i < nfds; ++i)
+      if (dup2(moved[i], fds[i].second) < 0) goto fail;
+  }
   {
     // Close everything else except the error pipe, which closes itself on exec.
     int maxKeep = 2;
@@ -138,12 +159,26 @@ constexpr size_t kMaxFds = 16;
     if (errPipe > maxKeep + 1) syscall(SYS_close_range, maxKeep + 1, errPipe - 1, 0);
     syscall(SYS_close_range, (errPipe > maxKeep ? errPipe : maxKeep) + 1, ~0U, 0);
   }
-  execve(path, argv, envp);
+  execve(a.path, a.argv, a.envp);
 fail:
   int err = errno;
   ssize_t ignored = write(errPipe, &err, sizeof err);
   (void)ignored;
   _exit(127);
+}
+
+// The stack the child runs on until exec, one per spawning thread: with CLONE_VFORK the parent
+// thread waits until its child has exec'd, so the stack is free again when spawn() returns.
+char* childStackTop() {
+  constexpr size_t kSize = 128 << 10;
+  thread_local char* stack = nullptr;
+  if (!stack) {
+    void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                   -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    stack = static_cast<char*>(p);
+  }
+  return stack + kSize;
 }
 
 }  // namespace
@@ -165,26 +200,19 @@ Result<Child> spawn(const SpawnOptions& opts) {
   if (::pipe2(errPipe, O_CLOEXEC) < 0) return failSys("pipe2");
   UniqueFd errRead(errPipe[0]), errWrite(errPipe[1]);
 
+  // vfork-style (CLONE_VM | CLONE_VFORK, as posix_spawn and Go's exec do): the child borrows
+  // the parent's address space until exec instead of copying its page tables, which cost time
+  // in proportion to the parent's size (a worker with an API server and thousands of
+  // instances is large). The namespace flags combine with it; the pidfd comes back through
+  // parent_tid, and the child joins its cgroup itself before exec.
+  char* stackTop = childStackTop();
+  if (!stackTop) return failSys("mmap child stack");
+  ChildArgs ca{opts.path.c_str(), argv.data(), envp.data(),    opts.fds.data(), opts.fds.size(),
+               opts.newSession,   &mask,       errWrite.get(), opts.cgroupFd};
   int pidfd = -1;
-  struct clone_args args {};
-  args.flags = static_cast<uint64_t>(opts.namespaces) | CLONE_PIDFD;
-  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  if (opts.cgroupFd >= 0) {
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = static_cast<uint64_t>(opts.cgroupFd);
-  }
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0 && errno == ENOSYS && opts.cgroupFd < 0) {
-    // Kernels before 5.3: clone with CLONE_PIDFD returns the pidfd through parent_tid.
-    pid = ::syscall(SYS_clone, opts.namespaces | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr,
-                    nullptr);
-  }
-  if (pid < 0) return failSys("clone3");
-  if (pid == 0)
-    childMain(opts.path.c_str(), argv.data(), envp.data(), opts.fds.data(), opts.fds.size(),
-              opts.newSession, &mask, errWrite.get());
-
+  int pid = ::clone(childMain, stackTop,
+                    opts.namespaces | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &ca, &pidfd);
+  if (pid < 0) return failSys("clone");
   Child child(static_cast<pid_t>(pid), UniqueFd(pidfd));
   errWrite.reset();
   int childErr = 0;

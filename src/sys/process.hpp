@@ -1,7 +1,7 @@
 #pragma once
-// Child processes started with clone3: new namespaces, CLONE_PIDFD so the handle cannot be
-// confused by PID reuse, and CLONE_INTO_CGROUP (cgroup v2) so the child is in its group before
-// it runs a single instruction of its own.
+// Child processes started vfork-style with clone (CLONE_VM | CLONE_VFORK): new namespaces,
+// CLONE_PIDFD so the handle cannot be confused by PID reuse, and the child joins its cgroup
+// (cgroup v2) before it execs, so the program runs no instruction outside it.
 #include <sys/types.h>
 
 #include <optional>
@@ -19,7 +19,7 @@ struct SpawnOptions {
   std::vector<std::string> argv;
   std::vector<std::string> env;
   int namespaces = 0;  // CLONE_NEW* flags
-  int cgroupFd = -1;   // v2 group directory for CLONE_INTO_CGROUP, -1: stay in ours
+  int cgroupFd = -1;   // v2 group directory the child joins before exec, -1: stay in ours
   // {fd in this process, fd number in the child}; every other fd is closed in the child.
   std::vector<std::pair<int, int>> fds;
   bool newSession = true;  // setsid(): keep the terminal's signals away from the child

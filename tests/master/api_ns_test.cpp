@@ -142,5 +142,25 @@ TEST_F(ApiNsTest, ROOT_ACrashingAutMakesTheRunDirty) {
   EXPECT_TRUE(runtime_->list().empty());
 }
 
+TEST_F(ApiNsTest, ROOT_ARiotNativeImageGetsTapNetworkingAndItsTapArgument) {
+  // tap_frames attaches to the tap named by its first argument as RIOT native does, and prints
+  // what it hears from the other devices.
+  int id = create(std::string(KUIGA_TEST_APPS) + "/tap_frames",
+                  {{"count", 2}, {"profile", "riot-native"}});
+  auto ready = waitFor(id, [](const json& r) { return r["state"] != "pending"; });
+  ASSERT_EQ(ready["state"], "ready") << ready.dump();
+  EXPECT_EQ(ready["spec"]["net"], "tap");
+  EXPECT_EQ(ready["spec"]["args"], json::array({"{tap}"}));
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  EXPECT_TRUE(eventually([&] {
+    auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/0/logs", id));
+    return r && r->text.find(fmt::format("heard run-{}-dev-0001", id)) != std::string::npos;
+  }));
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
+  waitFor(id, [](const json& r) { return r["state"] == "stopped"; });
+  ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
+  waitFor(id, [](const json& r) { return r["state"] == "deleted"; });
+}
+
 }  // namespace
 }  // namespace kuiga::test

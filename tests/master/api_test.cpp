@@ -181,6 +181,9 @@ TEST_F(ApiTest, CreateWithAnUploadInOneRequest) {
   auto bad =
       api().upload("/api/v1/runs", d.path() + "/notelf", "aut", {{"spec", R"({"count":2})"}});
   EXPECT_EQ(bad->status, 400);
+  auto riotVeth = api().upload("/api/v1/runs", sampleAut(), "aut",
+                               {{"spec", R"({"count":2,"profile":"riot-native","net":"veth"})"}});
+  EXPECT_EQ(riotVeth->status, 400) << riotVeth->text;
   EXPECT_EQ(runCount(), 1u);
 }
 

@@ -75,5 +75,30 @@ TEST(Store, AReportFromAWorkerNoLongerHoldingTheInstanceIsIgnored) {
   EXPECT_EQ((*r)->state, "pending");
 }
 
+TEST(Store, CountsFollowEveryChange) {
+  test::TempDir d;
+  auto s = Store::open(d.path() + "/state.db");
+  ASSERT_TRUE(s);
+  RunSpec spec;
+  spec.count = 50;
+  auto id = *(*s)->insertRun(spec, 1);
+  std::vector<std::pair<uint32_t, std::string>> placed;
+  for (uint32_t i = 0; i < 50; ++i) placed.emplace_back(i, i % 2 ? "a" : "b");
+  ASSERT_TRUE((*s)->insertInstances(id, placed, 1));
+  const char* states[] = {"prolog", "booting", "running", "failed", "running", "lost"};
+  std::vector<InstanceUpdate> ups;
+  for (uint32_t i = 0; i < 50; ++i)
+    for (uint32_t k = 0; k <= i % 6; ++k) ups.push_back({{id, i}, states[k], "", 2, {}, {}});
+  ASSERT_TRUE((*s)->updateInstances(ups));
+  // An update from a worker that does not hold the instance changes no count.
+  ASSERT_TRUE((*s)->updateInstances({{{id, 0}, "running", "", 3, {}, "a"}}));
+  std::map<std::string, uint64_t> expected;
+  auto all = (*s)->instances(id);
+  ASSERT_TRUE(all);
+  for (const auto& r : *all) ++expected[r.state];
+  EXPECT_EQ(*(*s)->countByState(id), expected);
+  EXPECT_EQ(expected["prolog"], 9u);
+}
+
 }  // namespace
 }  // namespace kuiga::master

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The CLI as a user types it, against `kuiga up` on the real ns runtime: every client command,
+# its --json form and its exit codes (0 done, 2 bad input, 3 not found, 4 not allowed now).
+# usage: cluster_cli.sh KUIGA PERIODIC_AUT WORKDIR
+set -uo pipefail
+KUIGA=$1 AUT=$2 DIR=$3
+NAME=ktcli$$
+rm -rf "$DIR" && mkdir -p "$DIR"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export KUIGA_MASTER=http://127.0.0.1:$PORT
+"$KUIGA" up --data "$DIR/data" --port "$PORT" --name "$NAME" --capacity 20 --remove-on-exit \
+  >"$DIR/up.log" 2>&1 &
+UP=$!
+cleanup() {
+  kill -TERM "$UP" 2>/dev/null
+  wait "$UP" 2>/dev/null
+  "$KUIGA" worker recover --destroy --name "$NAME" --state-dir "$DIR/data/worker" >/dev/null 2>&1
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  echo "---- up.log" >&2
+  tail -30 "$DIR/up.log" >&2
+  exit 1
+}
+expect() {  # expect CODE CMD...: runs the command, checks its exit code
+  local want=$1
+  shift
+  "$@" >"$DIR/out" 2>"$DIR/err"
+  local got=$?
+  [ "$got" -eq "$want" ] || fail "'$*' exited $got, not $want: $(cat "$DIR/err")"
+}
+for _ in $(seq 100); do "$KUIGA" workers --json 2>/dev/null | grep -q '"online":true' && break; sleep 0.1; done
+
+expect 0 "$KUIGA" run create --app "$AUT" --count 3 --args "{start_ms} {period_ms}" --period 100 \
+  --name cli --start --json
+grep -q '"state":"running"' "$DIR/out" || fail "run create --start: $(cat "$DIR/out")"
+grep -q '"running":3' "$DIR/out" || fail "not all running: $(cat "$DIR/out")"
+expect 0 "$KUIGA" run ls
+grep -q "cli" "$DIR/out" || fail "run ls: $(cat "$DIR/out")"
+expect 0 "$KUIGA" run show 1
+grep -q "run 1 (cli): running" "$DIR/out" || fail "run show: $(cat "$DIR/out")"
+sleep 1
+expect 0 "$KUIGA" logs 1 --instance 2
+[ "$(wc -l <"$DIR/out")" -ge 3 ] || fail "logs --instance: $(cat "$DIR/out")"
+expect 0 "$KUIGA" logs 1
+grep -q "run-1/dev-0000 " "$DIR/out" || fail "merged logs: $(head -3 "$DIR/out")"
+expect 0 "$KUIGA" jitter 1 --json
+grep -q '"samples"' "$DIR/out" || fail "jitter: $(cat "$DIR/out")"
+expect 0 "$KUIGA" jitter 1
+grep -q "^run " "$DIR/out" || fail "jitter table: $(cat "$DIR/out")"
+expect 0 "$KUIGA" workers
+grep -q "$NAME .*healthy" "$DIR/out" || fail "workers: $(cat "$DIR/out")"
+expect 0 "$KUIGA" console 1 --instance 0 "hello"
+
+# Bad input and impossible requests.
+expect 3 "$KUIGA" run show 999
+expect 3 "$KUIGA" run start 999
+expect 4 "$KUIGA" run start 1
+expect 4 "$KUIGA" run create --app "$AUT" --count 21
+grep -q "insufficient_capacity" "$DIR/err" || fail "capacity: $(cat "$DIR/err")"
+expect 2 "$KUIGA" run create --app "$AUT" --count 0
+expect 2 "$KUIGA" run create --app "$AUT" --count 2 --args "{nope}"
+expect 2 "$KUIGA" run create --app "$0" --count 2
+grep -q "script" "$DIR/err" || fail "non-ELF upload: $(cat "$DIR/err")"
+expect 1 "$KUIGA" run ls --master http://127.0.0.1:1
+grep -q "cannot reach the master" "$DIR/err" || fail "unreachable: $(cat "$DIR/err")"
+
+expect 0 "$KUIGA" run stop 1
+for _ in $(seq 100); do "$KUIGA" run show 1 --json | grep -q '"state":"stopped"' && break; sleep 0.1; done
+expect 4 "$KUIGA" run start 1
+expect 0 "$KUIGA" run rm 1
+for _ in $(seq 100); do "$KUIGA" run show 1 --json | grep -q '"state":"deleted"' && break; sleep 0.1; done
+expect 0 "$KUIGA" run show 1 --json
+grep -q '"deleted":3' "$DIR/out" || fail "rm: $(cat "$DIR/out")"
+echo "cluster CLI: all checks passed"
