@@ -224,7 +224,11 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
         "'net': a riot-native AUT talks through a tap device; use \"tap\" (the default)"));
   if (!spec.net)
     spec.net = worker::parseNetMode(manifest->defaultNet).value_or(worker::NetMode::Veth);
-  if (!spec.argsGiven) spec.args = splitArgs(manifest->defaultArgs);
+  if (!spec.argsGiven) {
+    // The stored spec is the effective one: it shows the image's default arguments.
+    spec.args = splitArgs(manifest->defaultArgs);
+    spec.argsGiven = true;
+  }
   if (spec.startMs == 0) spec.startMs = nowNs() / 1000000;
   // Refuse up front what cannot fit, before anything is recorded or created.
   auto slots = place(spec.count);

@@ -6,9 +6,7 @@ set -uo pipefail
 KUIGA=$1 AUT=$2 DIR=$3
 NAME=ktcli$$
 rm -rf "$DIR" && mkdir -p "$DIR"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export KUIGA_MASTER=http://127.0.0.1:$PORT
-"$KUIGA" up --data "$DIR/data" --port "$PORT" --name "$NAME" --capacity 20 --remove-on-exit \
+"$KUIGA" up --data "$DIR/data" --port 0 --name "$NAME" --capacity 20 --remove-on-exit \
   >"$DIR/up.log" 2>&1 &
 UP=$!
 cleanup() {
@@ -30,6 +28,11 @@ expect() {  # expect CODE CMD...: runs the command, checks its exit code
   local got=$?
   [ "$got" -eq "$want" ] || fail "'$*' exited $got, not $want: $(cat "$DIR/err")"
 }
+# `kuiga up --port 0` picks a free port and says which.
+for _ in $(seq 100); do grep -q "Kuiga Box is up" "$DIR/up.log" && break; sleep 0.1; done
+PORT=$(sed -n 's|.*Kuiga Box is up: API http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$DIR/up.log")
+[ -n "$PORT" ] || fail "kuiga up did not start"
+export KUIGA_MASTER=http://127.0.0.1:$PORT
 for _ in $(seq 100); do "$KUIGA" workers --json 2>/dev/null | grep -q '"online":true' && break; sleep 0.1; done
 
 expect 0 "$KUIGA" run create --app "$AUT" --count 3 --args "{start_ms} {period_ms}" --period 100 \
