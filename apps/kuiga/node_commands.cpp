@@ -268,6 +268,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   u->add_option("--host", up.server.host, "API address");
   u->add_option("--port", up.server.port, "API port")->check(CLI::Range(0, 65535));
   u->add_option("--name", up.worker.name, "the worker's name");
+  u->add_option("--max-upload", up.server.maxUploadBytes, "largest AUT upload in bytes");
   u->add_option("--capacity", up.worker.capacity, "instances the worker takes");
   u->add_option("--demo", up.demo, "run a demo of N devices, print its jitter, delete it, exit")
       ->check(CLI::Range(1u, 50000u));

@@ -56,7 +56,7 @@ Master::Master(Store& store, imagestore::ImageStore& images, MasterConfig config
 Master::~Master() {
   monitor_.request_stop();
   if (monitor_.joinable()) monitor_.join();
-  std::vector<std::jthread> tasks;
+  std::vector<Task> tasks;
   {
     std::lock_guard lock(tasksMu_);
     stopping_ = true;
@@ -75,9 +75,13 @@ Master::~Master() {
 void Master::spawn(std::function<void()> fn) {
   std::lock_guard lock(tasksMu_);
   if (stopping_) return;
-  // Reap finished tasks so the list stays short.
-  std::erase_if(tasks_, [](std::jthread& t) { return !t.joinable(); });
-  tasks_.emplace_back(std::move(fn));
+  // Join finished tasks (a finished thread keeps its stack until joined).
+  std::erase_if(tasks_, [](Task& t) { return t.done->load(); });
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  tasks_.push_back({done, std::jthread([fn = std::move(fn), done] {
+                      fn();
+                      *done = true;
+                    })});
 }
 
 // ---- images ----

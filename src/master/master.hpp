@@ -157,8 +157,13 @@ class Master {
   void evaluate(RunId id);
   void setRunState(RunId id, RunState s, const std::string& reason = {});
   void markLost(const std::string& worker, const std::string& why);
+  // Marks the worker's live instances lost and applies each run's policy.
+  void loseInstances(const std::string& worker, const std::string& why);
   void applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost);
   void monitor(std::stop_token st);
+  // Applies the failure policy to lost instances it was never applied to, and re-evaluates
+  // the active runs; runs every few seconds.
+  void recheck();
   void publish(MasterEvent ev);
   void spawn(std::function<void()> fn);
 
@@ -166,9 +171,12 @@ class Master {
   imagestore::ImageStore& images_;
   MasterConfig config_;
 
+  std::mutex policyMu_;  // serialises marking lost + policy with recheck()
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;
   std::map<RunId, std::unique_ptr<RunMem>> runs_;
+  Clock::time_point started_ = Clock::now();
+  std::set<std::string> givenUp_;  // workers declared lost by recheck() since they registered
   uint64_t nextRequest_ = 1;
 
   std::mutex subMu_;
@@ -176,7 +184,11 @@ class Master {
   uint64_t nextSubscriber_ = 1;
 
   std::mutex tasksMu_;
-  std::vector<std::jthread> tasks_;
+  struct Task {
+    std::shared_ptr<std::atomic<bool>> done;
+    std::jthread thread;
+  };
+  std::vector<Task> tasks_;
   bool stopping_ = false;
   std::atomic<bool> shuttingDown_{false};
   std::jthread monitor_;

@@ -75,6 +75,7 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
     s->lastSeen = Clock::now();
     if (auto it = sessions_.find(name); it != sessions_.end()) old = it->second;
     sessions_[name] = s;
+    givenUp_.erase(name);
   }
   if (old) {
     spdlog::warn("worker {} reconnected; its previous stream is dropped", name);
@@ -184,6 +185,9 @@ void Master::beginShutdown() {
 
 void Master::markLost(const std::string& worker, const std::string& why) {
   if (shuttingDown_) return;
+  // Marking lost and applying the policy are one step for recheck(), which repairs what a
+  // master killed between the two left behind.
+  std::lock_guard policyLock(policyMu_);
   std::shared_ptr<Session> s;
   {
     std::lock_guard lock(mu_);
@@ -196,13 +200,19 @@ void Master::markLost(const std::string& worker, const std::string& why) {
   }
   spdlog::warn("worker {} lost: {}", worker, why);
   (void)store_.setWorkerOnline(worker, false, nowNs());
+  loseInstances(worker, why);
+}
+
+void Master::loseInstances(const std::string& worker, const std::string& why) {
   auto mine = store_.instancesOnWorker(worker);
   if (!mine) return;
   std::vector<InstanceUpdate> ups;
   std::map<RunId, std::vector<uint32_t>> lost;
   int64_t t = nowNs();
   for (const auto& r : *mine) {
-    if (r.state == kLost || r.state == kDeleted) continue;
+    // Instances that ended keep their end; only live ones are lost with their worker.
+    if (r.state == kLost || r.state == kDeleted || r.state == "terminated" || r.state == "failed")
+      continue;
     RunState rs = RunState::Deleted;
     {
       std::lock_guard lock(mu_);
@@ -264,9 +274,67 @@ void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<
   spawn([this, id, byW, running] { createOn(id, byW, running); });
 }
 
+void Master::recheck() {
+  std::lock_guard policyLock(policyMu_);
+  std::vector<RunId> active;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, mem] : runs_)
+      if ((mem->state == RunState::Pending || mem->state == RunState::Ready ||
+           mem->state == RunState::Running) &&
+          mem->operation.empty())
+        active.push_back(id);
+  }
+  // Workers that held live instances when the master started and never came back.
+  if (Clock::now() - started_ > 2 * config_.lostAfter) {
+    if (auto ws = store_.workers()) {
+      for (const auto& w : *ws) {
+        {
+          std::lock_guard lock(mu_);
+          if (sessions_.contains(w.name) || givenUp_.contains(w.name)) continue;
+        }
+        auto mine = store_.instancesOnWorker(w.name);
+        bool live = false;
+        if (mine)
+          for (const auto& r : *mine)
+            live |= r.state != kLost && r.state != "terminated" && r.state != "failed";
+        if (!live) continue;
+        spdlog::warn("worker {} lost: it did not reconnect after the master started", w.name);
+        {
+          std::lock_guard lock(mu_);
+          givenUp_.insert(w.name);
+        }
+        loseInstances(w.name, "it did not reconnect after the master started");
+      }
+    }
+  }
+  for (RunId id : active) {
+    // Lost instances whose worker is still away and that were never rescheduled (the master
+    // died in between, or no worker had room then): apply the policy now.
+    auto lost = store_.instances(id, std::string(kLost));
+    std::map<std::string, std::vector<uint32_t>> byW;
+    if (lost)
+      for (const auto& r : *lost) byW[r.worker].push_back(r.id.index);
+    for (auto& [w, idx] : byW) {
+      bool online;
+      {
+        std::lock_guard lock(mu_);
+        online = sessions_.contains(w);
+      }
+      if (!online) applyPolicy(id, w, idx);
+    }
+    evaluate(id);
+  }
+}
+
 void Master::monitor(std::stop_token st) {
+  auto lastRecheck = Clock::now();
   while (!st.stop_requested()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (Clock::now() - lastRecheck > config_.lostAfter) {
+      recheck();
+      lastRecheck = Clock::now();
+    }
     std::vector<std::string> silent;
     {
       std::lock_guard lock(mu_);

@@ -119,6 +119,27 @@ TEST_F(ApiTest, ARunGoesThroughTheReportsStates) {
       << merged->text;
   EXPECT_NE(merged->text.find(fmt::format("run-{}/dev-0004 args:", id)), std::string::npos);
 
+  // Following the merged log: a line written after the request arrives.
+  std::string followed;
+  std::atomic<bool> done{false};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::jthread follower([&] {
+    (void)api().stream(fmt::format("/api/v1/runs/{}/logs?follow=1", id), [&](std::string_view d) {
+      followed += d;
+      return followed.find("echo: later line") == std::string::npos &&
+             std::chrono::steady_clock::now() < deadline;
+    });
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(
+      api().post(fmt::format("/api/v1/runs/{}/instances/4/console", id), {{"line", "later line"}}));
+  // Should the line never arrive, more output lets the follower see its deadline and end.
+  while (!eventually([&] { return done.load(); }, 1000))
+    (void)api().post(fmt::format("/api/v1/runs/{}/instances/3/console", id), {{"line", "tick"}});
+  follower.join();
+  EXPECT_NE(followed.find(fmt::format("run-{}/dev-0004 echo: later line", id)), std::string::npos);
+
   ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
   auto stopped = waitRun(id, "stopped");
   EXPECT_EQ(stopped["counts"]["terminated"], 5);
@@ -166,6 +187,26 @@ TEST_F(ApiTest, UploadsAreContentAddressedAndChecked) {
   EXPECT_EQ(wrongProfile->status, 400);
   auto noPart = api().upload("/api/v1/images", sampleAut(), "file", {});
   EXPECT_EQ(noPart->status, 400);
+}
+
+TEST_F(ApiTest, WorkersRefuseABlobThatDoesNotMatchItsDigest) {
+  std::string digest = image();
+  auto manifest = api().get("/api/v1/images/" + digest);
+  std::string aut = (*manifest)["manifest"]["aut"]["digest"];
+  TempDir d;
+  worker::HttpBlobSource blobs(master_->url());
+  ASSERT_TRUE(blobs.fetch(aut, d.path() + "/good"));
+  // Corrupt the stored AUT: the master serves it, the worker checks and refuses it.
+  std::ofstream(master_->dataDir() + "/data/images/sha256/" + aut.substr(7)) << "tampered";
+  auto bad = blobs.fetch(aut, d.path() + "/bad");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("refused"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(std::filesystem::exists(d.path() + "/bad"));
+  EXPECT_FALSE(blobs.fetch("sha256:" + std::string(64, '0'), d.path() + "/missing"));
+  // A run of the tampered image fails on the worker with that reason, and is dirty.
+  json run = createRun({{"count", 1}, {"image", digest}});
+  auto dirty = waitRun(run["id"], "dirty");
+  EXPECT_NE(dirty["reason"].get<std::string>().find("refused"), std::string::npos) << dirty.dump();
 }
 
 TEST_F(ApiTest, CreateWithAnUploadInOneRequest) {
@@ -354,6 +395,30 @@ TEST_F(ApiTest, AMasterRestartLosesNothingAndWorkersReconcile) {
   EXPECT_EQ((*api().get(fmt::format("/api/v1/runs/{}", id)))["counts"]["running"], 5);
   ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
   waitRun(id, "stopped");
+}
+
+TEST_F(ApiTest, AWorkerThatDoesNotReturnAfterAMasterRestartIsLost) {
+  auto& w2 = addWorker("w2", 100);
+  json run = createRun({{"count", 10}, {"policy", "reschedule"}});
+  int id = run["id"];
+  waitRun(id, "ready");
+  ASSERT_EQ(workers_[0]->runtime().list().size(), 5u);
+  // w1 goes away while the master is down, so no stream closes in front of the master.
+  master_->stop();
+  workers_[0]->disconnect();
+  master_->start();
+  EXPECT_EQ(workers_[0]->runtime().list().size(), 5u);
+  ASSERT_TRUE(eventually([&] { return w2.connected(); }));
+  // After its grace period the master gives w1 up and reschedules its instances onto w2.
+  ASSERT_TRUE(eventually([&] { return w2.runtime().list().size() == 10; }, 15000));
+  auto after = waitRun(id, "ready");
+  EXPECT_EQ(after["counts"]["booting"], 10) << after.dump();
+  auto ws = api().get("/api/v1/workers");
+  for (const auto& w : *ws) {
+    if (w["name"] == "w1") {
+      EXPECT_EQ(w["health"], "lost");
+    }
+  }
 }
 
 TEST_F(ApiTest, EventsStreamRunAndInstanceChanges) {

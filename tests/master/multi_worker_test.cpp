@@ -179,6 +179,16 @@ TEST_F(MultiWorkerTest, ROOT_SpreadLoseRescheduleRestartConverge) {
       << run(id).dump() << logs();
   auto spread = loads();
   for (const auto& n : names_) EXPECT_EQ(spread[n], 100u) << n;
+  // Workers registered their labels and connected from their own hosts' addresses.
+  auto registered = api_->get("/api/v1/workers");
+  ASSERT_TRUE(registered);
+  for (const auto& w : *registered) {
+    int k = w["name"].get<std::string>().back() - '0';
+    EXPECT_EQ(w["labels"]["host"], fmt::format("h{}", k)) << w.dump();
+    EXPECT_NE(w["address"].get<std::string>().find(fmt::format("10.213.{}.2", k)),
+              std::string::npos)
+        << w.dump();
+  }
 
   ASSERT_TRUE(api_->post(fmt::format("/api/v1/runs/{}/start", id)));
   ASSERT_TRUE(eventually([&] { return run(id)["counts"]["running"] == 300; }, 60000))
@@ -202,13 +212,15 @@ TEST_F(MultiWorkerTest, ROOT_SpreadLoseRescheduleRestartConverge) {
   ASSERT_TRUE(eventually(
       [&] {
         auto r = run(id);
-        return r["counts"]["running"] == 300 && r["state"] == "running";
+        auto l = loads();
+        return r["counts"]["running"] == 300 && r["counts"]["lost"] == 0 &&
+               r["state"] == "running" && l[names_[0]] + l[names_[2]] == 300;
       },
       60000))
       << run(id).dump() << logs();
   auto after = loads();
   EXPECT_EQ(after[names_[1]], 0u);
-  EXPECT_EQ(after[names_[0]] + after[names_[2]], 300u);
+  EXPECT_EQ(after[names_[0]] + after[names_[2]], 300u) << run(id).dump() << logs();
 
   // SIGKILL the master and start it again: nothing is lost, workers reconnect.
   killAndReap(master_, SIGKILL);

@@ -30,7 +30,15 @@ TestMaster::TestMaster(master::ServerConfig cfg) : cfg_(std::move(cfg)) {
 TestMaster::~TestMaster() = default;
 
 void TestMaster::restart() {
+  stop();
+  start();
+}
+
+void TestMaster::stop() {
   server_.reset();
+}
+
+void TestMaster::start() {
   for (int i = 0; i < 50; ++i) {
     auto s = master::Server::start(cfg_);
     if (s) {

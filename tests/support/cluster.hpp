@@ -24,6 +24,9 @@ class TestMaster {
   // kill -9 as far as one process can: the server goes without a clean shutdown of its state
   // (SQLite's WAL is all that remains), then a new one starts on the same directory and port.
   void restart();
+  // The two halves of restart(), for what happens while the master is away.
+  void stop();
+  void start();
   std::string url() const;
   client::ApiClient& api() { return *api_; }
   master::Server& server() { return *server_; }
