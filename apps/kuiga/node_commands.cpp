@@ -113,7 +113,7 @@ int runUp(UpOptions o) {
   auto node = WorkerNode::start(o.worker);
   if (!node) return std::cerr << "kuiga up: " << node.error().message << "\n", 1;
   std::cout << fmt::format("Kuiga Box is up: API {}/api/v1/ , data in {}\n", (*server)->url(),
-                           fs::absolute(o.server.dataDir).string())
+                           fs::absolute(o.server.dataDir).lexically_normal().string())
             << std::flush;
   if (o.demo > 0) {
     int rc = runDemoRun((*server)->url(), o);
@@ -168,8 +168,8 @@ int runDemoRun(const std::string& url, const UpOptions& o) {
   say(fmt::format("run {}: {} devices of the periodic AUT (period {} ms), image {}", id, o.demo,
                   o.demoPeriodMs, created->body["spec"]["image"].get<std::string>()));
   auto path = fmt::format("/api/v1/runs/{}", id);
+  std::string last;  // the last progress line printed
   auto waitState = [&](const std::string& want, double seconds) -> Result<nlohmann::json> {
-    std::string last;
     auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     while (std::chrono::steady_clock::now() < until) {
       auto r = api.get(path);
