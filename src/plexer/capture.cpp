@@ -1,0 +1,146 @@
+#include "plexer/capture.hpp"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "sys/netns.hpp"
+
+namespace kuiga::plexer {
+
+Result<std::unique_ptr<Capture>> Capture::open(int netnsFd, PcapngWriter writer,
+                                               CaptureConfig config) {
+  int raw;
+  {
+    // The socket belongs to the namespace it is created in, for its whole life.
+    auto guard = sys::netns::ThreadGuard::enter(netnsFd);
+    if (!guard) return fail(guard.error().context("capture"));
+    raw = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (raw < 0) return failSys("capture: socket(AF_PACKET)");
+  }
+  sys::UniqueFd fd(raw);
+  int version = TPACKET_V3;
+  if (::setsockopt(raw, SOL_PACKET, PACKET_VERSION, &version, sizeof version) < 0)
+    return failSys("capture: PACKET_VERSION TPACKET_V3");
+  tpacket_req3 req{};
+  req.tp_block_size = config.blockBytes;
+  req.tp_block_nr = config.blocks;
+  req.tp_frame_size = 2048;
+  req.tp_frame_nr = config.blockBytes / req.tp_frame_size * config.blocks;
+  req.tp_retire_blk_tov = config.retireMs;
+  if (::setsockopt(raw, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0)
+    return failSys("capture: PACKET_RX_RING");
+  size_t len = static_cast<size_t>(config.blockBytes) * config.blocks;
+  void* map = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, raw, 0);
+  if (map == MAP_FAILED) map = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, raw, 0);
+  if (map == MAP_FAILED) return failSys("capture: mmap ring");
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = 0;  // every interface of the namespace
+  if (::bind(raw, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    int err = errno;
+    ::munmap(map, len);
+    return failSys("capture: bind", err);
+  }
+  return std::unique_ptr<Capture>(new Capture(std::move(fd), std::move(writer), config, map, len));
+}
+
+Capture::~Capture() {
+  if (map_) ::munmap(map_, mapLen_);
+}
+
+VoidResult Capture::addDevice(int ifindex, const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (devices_.contains(ifindex)) return {};
+  auto id = writer_.addInterface(name);
+  if (!id) return fail(id.error());
+  devices_[ifindex] = {*id, name};
+  stats_.devices[name];
+  return {};
+}
+
+size_t Capture::drain() {
+  size_t handled = 0;
+  for (;;) {
+    auto* bd = reinterpret_cast<tpacket_block_desc*>(static_cast<uint8_t*>(map_) +
+                                                     nextBlock_ * config_.blockBytes);
+    if (!(bd->hdr.bh1.block_status & TP_STATUS_USER)) break;
+    std::lock_guard lock(mu_);
+    auto* pkt = reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(bd) +
+                                                bd->hdr.bh1.offset_to_first_pkt);
+    for (uint32_t i = 0; i < bd->hdr.bh1.num_pkts; ++i) {
+      auto* ll = reinterpret_cast<sockaddr_ll*>(reinterpret_cast<uint8_t*>(pkt) +
+                                                TPACKET_ALIGN(sizeof(tpacket3_hdr)));
+      auto it = devices_.find(ll->sll_ifindex);
+      if (it == devices_.end()) {
+        ++stats_.otherFrames;
+      } else {
+        // Leaving the port toward the device: delivered to it; arriving from it: sent by it.
+        Direction dir = ll->sll_pkttype == PACKET_OUTGOING ? Direction::Received : Direction::Sent;
+        auto& c = stats_.devices[it->second.name];
+        if (dir == Direction::Sent) {
+          ++c.sentFrames;
+          c.sentBytes += pkt->tp_len;
+        } else {
+          ++c.deliveredFrames;
+          c.deliveredBytes += pkt->tp_len;
+        }
+        ++stats_.frames;
+        int64_t ns = int64_t{pkt->tp_sec} * 1000000000 + pkt->tp_nsec;
+        std::span<const uint8_t> data(reinterpret_cast<uint8_t*>(pkt) + pkt->tp_mac,
+                                      pkt->tp_snaplen);
+        // The packet path never throws; a write error is kept and reported by flush().
+        if (auto r = writer_.write(it->second.interface, ns, data, pkt->tp_len, dir);
+            !r && lastError_.empty())
+          lastError_ = r.error().message;
+      }
+      pkt = reinterpret_cast<tpacket3_hdr*>(reinterpret_cast<uint8_t*>(pkt) + pkt->tp_next_offset);
+    }
+    bd->hdr.bh1.block_status = TP_STATUS_KERNEL;
+    nextBlock_ = (nextBlock_ + 1) % config_.blocks;
+    ++handled;
+  }
+  return handled;
+}
+
+void Capture::readKernelDrops() {
+  tpacket_stats_v3 st{};
+  socklen_t len = sizeof st;
+  // Reading the statistics resets them, so they are added up here.
+  if (::getsockopt(fd_.get(), SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+    std::lock_guard lock(mu_);
+    stats_.ringDrops += st.tp_drops;
+  }
+}
+
+void Capture::run(std::stop_token stop) {
+  pollfd p{fd_.get(), POLLIN | POLLERR, 0};
+  while (!stop.stop_requested()) {
+    if (drain() == 0) ::poll(&p, 1, 100);
+    readKernelDrops();
+  }
+  // Blocks still being filled are handed over within retireMs: wait for them once.
+  ::poll(&p, 1, static_cast<int>(config_.retireMs) * 2);
+  drain();
+  readKernelDrops();
+}
+
+CaptureStats Capture::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+VoidResult Capture::flush() {
+  std::lock_guard lock(mu_);
+  if (!lastError_.empty()) return failMsg("capture: " + lastError_);
+  return writer_.flush();
+}
+
+}  // namespace kuiga::plexer

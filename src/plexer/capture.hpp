@@ -1,0 +1,84 @@
+#pragma once
+// Captures every frame on the radio network from one AF_PACKET socket with a TPACKET_V3
+// memory-mapped ring, bound to all interfaces of the radio namespace. A frame is attributed to
+// the device whose port it crossed: a frame arriving on a device's port was sent by it, one
+// leaving on the port (PACKET_OUTGOING) was delivered to it. Frames on the bridges themselves
+// are skipped, so each frame counts once per device it touched.
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+
+#include "common/result.hpp"
+#include "plexer/pcapng_writer.hpp"
+#include "sys/fd.hpp"
+
+namespace kuiga::plexer {
+
+struct DeviceCounters {
+  uint64_t sentFrames = 0, sentBytes = 0;
+  uint64_t deliveredFrames = 0, deliveredBytes = 0;
+};
+
+struct CaptureStats {
+  std::map<std::string, DeviceCounters> devices;  // by device name
+  uint64_t frames = 0;                            // attributed frames written
+  uint64_t ringDrops = 0;    // frames the kernel dropped because the ring was full
+  uint64_t otherFrames = 0;  // frames on ports that are not devices (bridges, uplinks)
+};
+
+struct CaptureConfig {
+  uint32_t blockBytes = 1 << 22;  // ring block size
+  uint32_t blocks = 16;           // a 64 MiB ring
+  uint32_t retireMs = 20;         // a partly filled block is handed over after this long
+};
+
+class Capture {
+ public:
+  // Opens the ring inside network namespace `netnsFd` and writes to `writer`.
+  static Result<std::unique_ptr<Capture>> open(int netnsFd, PcapngWriter writer,
+                                               CaptureConfig config = {});
+  ~Capture();
+
+  // Frames on interface `ifindex` (in the radio namespace) belong to device `name`. May be
+  // called while capturing.
+  VoidResult addDevice(int ifindex, const std::string& name);
+  // Reads the ring until stop is requested, then drains what is left.
+  void run(std::stop_token stop);
+  CaptureStats stats() const;
+  VoidResult flush();
+  [[nodiscard]] const std::vector<std::string>& files() const { return writer_.files(); }
+
+ private:
+  Capture(sys::UniqueFd fd, PcapngWriter writer, CaptureConfig config, void* map, size_t mapLen)
+      : fd_(std::move(fd)),
+        writer_(std::move(writer)),
+        config_(config),
+        map_(map),
+        mapLen_(mapLen) {}
+  // Handles every ready block; returns how many were handled.
+  size_t drain();
+  void readKernelDrops();
+
+  sys::UniqueFd fd_;
+  PcapngWriter writer_;
+  CaptureConfig config_;
+  void* map_;
+  size_t mapLen_;
+  size_t nextBlock_ = 0;
+  mutable std::mutex mu_;
+  struct Device {
+    uint32_t interface;
+    std::string name;
+  };
+  std::map<int, Device> devices_;  // by ifindex
+  CaptureStats stats_;
+  std::string lastError_;
+};
+
+}  // namespace kuiga::plexer

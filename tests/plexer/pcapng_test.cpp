@@ -1,0 +1,86 @@
+// pcapng files read back by the real Wireshark (tshark): interface names, lengths, nanosecond
+// timestamps, directions and rotation.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "plexer/pcapng_writer.hpp"
+#include "tests/support/leak_check.hpp"
+
+namespace kuiga::plexer {
+namespace {
+
+// stdout of a command (stderr dropped), or "" when it fails.
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
+  if (!p) return out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int st = ::pclose(p);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? out : "";
+}
+
+std::vector<uint8_t> frame(uint8_t tag, size_t len) {
+  std::vector<uint8_t> f(len, tag);
+  for (int i = 0; i < 6; ++i) f[i] = 0xff;                               // broadcast destination
+  f[6] = 0x02, f[7] = 0x6b, f[8] = 0, f[9] = 0, f[10] = 0, f[11] = tag;  // source
+  f[12] = 0x88, f[13] = 0xb5;  // local experimental ethertype
+  return f;
+}
+
+TEST(Pcapng, TsharkReadsInterfacesLengthsTimesAndDirections) {
+  test::TempDir d;
+  auto w = PcapngWriter::open(d.path() + "/cap");
+  ASSERT_TRUE(w) << w.error().message;
+  auto a = w->addInterface("run-7/dev-0000");
+  auto b = w->addInterface("run-7/dev-0001");
+  ASSERT_TRUE(a && b);
+  const int64_t t0 = 1795830000123456789;
+  ASSERT_TRUE(w->write(*a, t0, frame(1, 60), 60, Direction::Sent));
+  ASSERT_TRUE(w->write(*b, t0 + 1, frame(1, 60), 60, Direction::Received));
+  ASSERT_TRUE(w->write(*b, t0 + 1000, frame(2, 61), 61, Direction::Sent));  // needs padding
+  ASSERT_TRUE(w->write(*a, t0 + 2000, frame(3, 1514), 1514, Direction::Received));
+  ASSERT_TRUE(w->flush());
+  std::string out = run(fmt::format(
+      "tshark -r {}/cap.pcapng -T fields -E separator=, -e frame.interface_name -e frame.len "
+      "-e frame.time_epoch -e frame.p2p_dir -e eth.src",
+      d.path()));
+  ASSERT_FALSE(out.empty()) << "tshark could not read the file";
+  EXPECT_EQ(out,
+            "run-7/dev-0000,60,1795830000.123456789,0,02:6b:00:00:00:01\n"
+            "run-7/dev-0001,60,1795830000.123456790,1,02:6b:00:00:00:01\n"
+            "run-7/dev-0001,61,1795830000.123457789,0,02:6b:00:00:00:02\n"
+            "run-7/dev-0000,1514,1795830000.123458789,1,02:6b:00:00:00:03\n");
+}
+
+TEST(Pcapng, RotatedFilesEachOpenOnTheirOwn) {
+  test::TempDir d;
+  auto w = PcapngWriter::open(d.path() + "/cap", 4096);
+  ASSERT_TRUE(w);
+  auto a = w->addInterface("run-1/dev-0000");
+  ASSERT_TRUE(a);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(w->write(*a, i, frame(9, 1000), 1000, Direction::Sent));
+  auto b = w->addInterface("run-1/dev-0001");  // added after rotations began
+  ASSERT_TRUE(b);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(w->write(*b, i, frame(8, 100), 100, Direction::Sent));
+  ASSERT_TRUE(w->flush());
+  ASSERT_GE(w->files().size(), 4u);
+  size_t total = 0;
+  for (const auto& f : w->files()) {
+    std::string out = run("tshark -r " + f + " -T fields -e frame.interface_name");
+    ASSERT_FALSE(out.empty()) << f;
+    total += std::count(out.begin(), out.end(), '\n');
+  }
+  EXPECT_EQ(total, 25u);
+  std::string last = run("tshark -r " + w->files().back() + " -T fields -e frame.interface_name");
+  EXPECT_NE(last.find("run-1/dev-0001"), std::string::npos) << last;
+}
+
+}  // namespace
+}  // namespace kuiga::plexer
