@@ -262,6 +262,24 @@ void addClientCommands(CLI::App& app, int& exitCode) {
     exitCode = 0;
   });
 
+  auto* pcap = app.add_subcommand("pcap", "a run's frames as pcapng (one interface per device)");
+  pcap->add_option("--master", c.master, "the master's URL (env KUIGA_MASTER)");
+  pcap->add_option("RUN", runId, "run id")->required();
+  pcap->callback([&exitCode] {
+    if (::isatty(STDOUT_FILENO)) {
+      std::cerr << "kuiga pcap: stdout is a terminal; redirect it: kuiga pcap RUN > run.pcapng\n";
+      exitCode = 2;
+      return;
+    }
+    client::ApiClient api(c.master);
+    auto r = api.stream(fmt::format("/api/v1/runs/{}/pcap", runId), [](std::string_view d) {
+      std::cout.write(d.data(), static_cast<std::streamsize>(d.size()));
+      return static_cast<bool>(std::cout);
+    });
+    std::cout.flush();
+    exitCode = r ? 0 : failWith("pcap", r.error());
+  });
+
   auto* workers = app.add_subcommand("workers", "the cluster's workers");
   common(workers);
   workers->callback([&exitCode, print] {

@@ -13,6 +13,7 @@
 #include "apps/kuiga/commands.hpp"
 #include "client/api_client.hpp"
 #include "master/server.hpp"
+#include "plexer/run_capture.hpp"
 #include "worker/agent/agent.hpp"
 #include "worker/ns/ns_runtime.hpp"
 
@@ -58,6 +59,10 @@ class WorkerNode {
     if (rep->adopted || rep->reaped)
       spdlog::info("worker {}: re-adopted {} instances, reaped {}", o.name, rep->adopted,
                    rep->reaped);
+    // The Plexer's capture of the radio network: a pcapng file set per run.
+    auto capture = plexer::RunCapture::start(n->runtime_->radioNetnsFd(), cfg.stateDir + "/pcap");
+    if (!capture) return fail(capture.error().context("worker " + o.name));
+    n->capture_ = std::move(*capture);
     n->blobs_ = std::make_unique<worker::HttpBlobSource>(o.master);
     worker::AgentConfig ac;
     ac.masterUrl = o.master;
@@ -69,13 +74,15 @@ class WorkerNode {
       if (eq == std::string::npos || eq == 0) return failMsg("label '" + l + "' is not KEY=VALUE");
       ac.labels[l.substr(0, eq)] = l.substr(eq + 1);
     }
-    n->agent_ = std::make_unique<worker::Agent>(ac, *n->runtime_, n->events_, *n->blobs_);
+    n->agent_ = std::make_unique<worker::Agent>(ac, *n->runtime_, n->events_, *n->blobs_,
+                                                n->capture_.get());
     n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
     return n;
   }
   ~WorkerNode() {
     thread_.request_stop();
     if (thread_.joinable()) thread_.join();
+    capture_.reset();  // before the radio namespace may go
     if (opts_.removeOnExit && runtime_) {
       if (auto r = runtime_->destroyAll(); !r) spdlog::error("{}", r.error().message);
     }
@@ -87,6 +94,7 @@ class WorkerNode {
   WorkerNodeOptions opts_;
   worker::EventQueue events_;
   std::unique_ptr<worker::ns::NsRuntime> runtime_;
+  std::unique_ptr<plexer::RunCapture> capture_;
   std::unique_ptr<worker::HttpBlobSource> blobs_;
   std::unique_ptr<worker::Agent> agent_;
   std::jthread thread_;

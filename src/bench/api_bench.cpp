@@ -9,6 +9,7 @@
 
 #include "client/api_client.hpp"
 #include "master/server.hpp"
+#include "plexer/run_capture.hpp"
 #include "sys/file.hpp"
 #include "worker/agent/agent.hpp"
 #include "worker/ns/ns_runtime.hpp"
@@ -41,13 +42,16 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   rc.initPath = o.initPath;
   auto rt = worker::ns::NsRuntime::open(rc, events.sink());
   if (!rt) return fail(rt.error());
+  // As in kuiga up: the Plexer captures the radio network while the run goes.
+  auto capture = plexer::RunCapture::start((*rt)->radioNetnsFd(), rc.stateDir + "/pcap");
+  if (!capture) return fail(capture.error());
   worker::HttpBlobSource blobs((*server)->url());
   worker::AgentConfig ac;
   ac.masterUrl = (*server)->url();
   ac.name = name;
   ac.capacity = o.count;
   ac.cacheDir = rc.stateDir + "/images";
-  worker::Agent agent(ac, **rt, events, blobs);
+  worker::Agent agent(ac, **rt, events, blobs, capture->get());
   std::jthread agentThread([&](std::stop_token st) { agent.run(st); });
 
   client::ApiClient api((*server)->url());
@@ -55,6 +59,7 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   auto finish = [&](Result<json> r) -> Result<json> {
     agentThread.request_stop();
     agentThread.join();
+    capture->reset();
     if (auto d = (*rt)->destroyAll(); !d && r) r = fail(d.error());
     server->reset();
     if (temp) (void)sys::removeTree(dir);

@@ -470,6 +470,70 @@ void HttpApi::routes() {
         });
   });
 
+  // The run's capture: each worker's part is a complete pcapng section (its files are too), so
+  // their concatenation is one pcapng file with an interface per device.
+  s.Get(R"(/api/v1/runs/([^/]+)/pcap)", [&m](const Request& req, Response& res) {
+    auto id = runIdOf(req);
+    if (!id) return replyError(res, id.error());
+    auto workers = m.pcapWorkers(*id);
+    if (!workers) return replyError(res, workers.error());
+    struct Cursor {
+      std::vector<std::string> workers;
+      size_t worker = 0;
+      uint64_t offset = 0;
+      std::string first;  // bytes read to decide between 200 and 404
+    };
+    auto cur = std::make_shared<Cursor>();
+    cur->workers = *workers;
+    std::string unreachable;
+    for (; cur->worker < cur->workers.size(); ++cur->worker) {
+      auto r = m.readPcap(cur->workers[cur->worker], *id, 0, 1u << 20);
+      if (!r) {
+        unreachable = r.error().message;
+        continue;
+      }
+      if (r->first.empty()) continue;
+      cur->first = std::move(r->first);
+      cur->offset = cur->first.size();
+      if (r->second) ++cur->worker, cur->offset = 0;  // that worker's part was all of it
+      break;
+    }
+    if (cur->first.empty()) {
+      if (!unreachable.empty())
+        return replyError(res, {502, "worker_unavailable", "capture unavailable: " + unreachable});
+      return replyError(res, ApiError::notFound(fmt::format(
+                                 "no frames captured for run {} (its devices have no radio "
+                                 "network, or have not sent anything yet)",
+                                 *id)));
+    }
+    RunId rid = *id;
+    res.set_header("Content-Disposition",
+                   fmt::format("attachment; filename=\"run-{}.pcapng\"", rid));
+    res.set_chunked_content_provider(
+        "application/vnd.tcpdump.pcap", [&m, cur, rid](size_t, httplib::DataSink& sink) {
+          if (!cur->first.empty()) {
+            std::string first = std::move(cur->first);
+            cur->first.clear();
+            return sink.write(first.data(), first.size());
+          }
+          while (cur->worker < cur->workers.size()) {
+            auto r = m.readPcap(cur->workers[cur->worker], rid, cur->offset, 1u << 20);
+            if (r && !r->first.empty()) {
+              cur->offset += r->first.size();
+              // A worker's part ends where its capture ended when it was read: frames
+              // captured later belong to the next download, so a busy run still ends.
+              if (r->second) ++cur->worker, cur->offset = 0;
+              return sink.write(r->first.data(), r->first.size());
+            }
+            // This worker's part is complete (or out of reach): go on with the next one.
+            ++cur->worker;
+            cur->offset = 0;
+          }
+          sink.done();
+          return true;
+        });
+  });
+
   s.Get("/api/v1/workers", [&m](const Request&, Response& res) {
     answer(res, m.workers(), 200, [](const std::vector<WorkerView>& v) {
       json a = json::array();

@@ -595,6 +595,28 @@ ApiResult<JitterReport> Master::jitter(RunId id) {
   return rep;
 }
 
+ApiResult<std::vector<std::string>> Master::pcapWorkers(RunId id) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto m = runMem(id); !m) return apiFail(m.error());
+  }
+  std::vector<std::string> out;
+  for (const auto& [w, idx] : byWorker(id, false)) out.push_back(w);
+  return out;
+}
+
+ApiResult<std::pair<std::string, bool>> Master::readPcap(const std::string& worker, RunId id,
+                                                         uint64_t offset, uint32_t maxBytes) {
+  rpc::Command cmd;
+  cmd.mutable_read_pcap()->set_run(id);
+  cmd.mutable_read_pcap()->set_offset(offset);
+  cmd.mutable_read_pcap()->set_max_bytes(maxBytes);
+  auto r = call(worker, cmd, std::chrono::seconds(60));
+  if (!r) return apiFail(ApiError{502, "worker_unavailable", worker + ": " + r.error().message});
+  if (!r->ok()) return apiFail(ApiError{502, "worker_error", worker + ": " + r->error()});
+  return std::make_pair(r->pcap(), r->pcap_end());
+}
+
 // ---- events ----
 
 uint64_t Master::subscribe(EventSubscriber s) {

@@ -114,6 +114,11 @@ class Master {
   ApiResult<std::vector<LogChunk>> readLogs(const std::vector<LogCursor>& cursors,
                                             uint32_t maxBytesEach);
   ApiResult<JitterReport> jitter(RunId id);
+  // The workers that hold (or held) instances of the run, whose captures make up its pcapng.
+  ApiResult<std::vector<std::string>> pcapWorkers(RunId id);
+  // Reads a worker's capture of the run: bytes at `offset` and whether it ends there for now.
+  ApiResult<std::pair<std::string, bool>> readPcap(const std::string& worker, RunId id,
+                                                   uint64_t offset, uint32_t maxBytes);
 
   ApiResult<std::vector<WorkerView>> workers();
   // Total free capacity of the online workers.

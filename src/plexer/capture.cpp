@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -14,7 +15,7 @@
 
 namespace kuiga::plexer {
 
-Result<std::unique_ptr<Capture>> Capture::open(int netnsFd, PcapngWriter writer,
+Result<std::unique_ptr<Capture>> Capture::open(int netnsFd, WriterFactory writers,
                                                CaptureConfig config) {
   int raw;
   {
@@ -49,21 +50,45 @@ Result<std::unique_ptr<Capture>> Capture::open(int netnsFd, PcapngWriter writer,
     ::munmap(map, len);
     return failSys("capture: bind", err);
   }
-  return std::unique_ptr<Capture>(new Capture(std::move(fd), std::move(writer), config, map, len));
+  return std::unique_ptr<Capture>(new Capture(std::move(fd), std::move(writers), config, map, len));
 }
 
 Capture::~Capture() {
   if (map_) ::munmap(map_, mapLen_);
 }
 
-VoidResult Capture::addDevice(int ifindex, const std::string& name) {
+VoidResult Capture::addDevice(int ifindex, const std::string& group, const std::string& name) {
   std::lock_guard lock(mu_);
-  if (devices_.contains(ifindex)) return {};
-  auto id = writer_.addInterface(name);
+  if (auto it = devices_.find(ifindex); it != devices_.end() && it->second.name == name) return {};
+  auto w = writers_.find(group);
+  if (w == writers_.end()) {
+    auto made = factory_(group);
+    if (!made) return fail(made.error());
+    w = writers_.emplace(group, std::move(*made)).first;
+  }
+  auto id = w->second.addInterface(name);
   if (!id) return fail(id.error());
-  devices_[ifindex] = {*id, name};
+  devices_[ifindex] = {&w->second, *id, name};
   stats_.devices[name];
   return {};
+}
+
+void Capture::removeDevice(int ifindex) {
+  std::lock_guard lock(mu_);
+  devices_.erase(ifindex);
+}
+
+std::vector<std::pair<std::string, uint64_t>> Capture::snapshot(const std::string& group) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  std::lock_guard lock(mu_);
+  auto w = writers_.find(group);
+  if (w == writers_.end()) return out;
+  (void)w->second.flush();
+  for (const auto& f : w->second.files()) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) == 0) out.emplace_back(f, static_cast<uint64_t>(st.st_size));
+  }
+  return out;
 }
 
 size_t Capture::drain() {
@@ -97,7 +122,7 @@ size_t Capture::drain() {
         std::span<const uint8_t> data(reinterpret_cast<uint8_t*>(pkt) + pkt->tp_mac,
                                       pkt->tp_snaplen);
         // The packet path never throws; a write error is kept and reported by flush().
-        if (auto r = writer_.write(it->second.interface, ns, data, pkt->tp_len, dir);
+        if (auto r = it->second.writer->write(it->second.interface, ns, data, pkt->tp_len, dir);
             !r && lastError_.empty())
           lastError_ = r.error().message;
       }
@@ -140,7 +165,8 @@ CaptureStats Capture::stats() const {
 VoidResult Capture::flush() {
   std::lock_guard lock(mu_);
   if (!lastError_.empty()) return failMsg("capture: " + lastError_);
-  return writer_.flush();
+  for (auto& [group, w] : writers_) KUIGA_TRY(w.flush(), "capture " + group);
+  return {};
 }
 
 }  // namespace kuiga::plexer

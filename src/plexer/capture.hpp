@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,26 +39,34 @@ struct CaptureConfig {
   uint32_t retireMs = 20;         // a partly filled block is handed over after this long
 };
 
+// Makes the writer for a group of devices (a run) the first time one of them is added.
+using WriterFactory = std::function<Result<PcapngWriter>(const std::string& group)>;
+
 class Capture {
  public:
-  // Opens the ring inside network namespace `netnsFd` and writes to `writer`.
-  static Result<std::unique_ptr<Capture>> open(int netnsFd, PcapngWriter writer,
+  // Opens the ring inside network namespace `netnsFd`; frames go to one pcapng writer per
+  // group of devices.
+  static Result<std::unique_ptr<Capture>> open(int netnsFd, WriterFactory writers,
                                                CaptureConfig config = {});
   ~Capture();
 
-  // Frames on interface `ifindex` (in the radio namespace) belong to device `name`. May be
-  // called while capturing.
-  VoidResult addDevice(int ifindex, const std::string& name);
+  // Frames on interface `ifindex` (in the radio namespace) belong to device `name` of `group`.
+  // May be called while capturing.
+  VoidResult addDevice(int ifindex, const std::string& group, const std::string& name);
+  // Frames on `ifindex` are no longer attributed (the device is gone).
+  void removeDevice(int ifindex);
+  // Flushes the group's writer at a block boundary and returns its files with their sizes
+  // now: a consistent snapshot to read while capturing goes on.
+  std::vector<std::pair<std::string, uint64_t>> snapshot(const std::string& group);
   // Reads the ring until stop is requested, then drains what is left.
   void run(std::stop_token stop);
   CaptureStats stats() const;
   VoidResult flush();
-  [[nodiscard]] const std::vector<std::string>& files() const { return writer_.files(); }
 
  private:
-  Capture(sys::UniqueFd fd, PcapngWriter writer, CaptureConfig config, void* map, size_t mapLen)
+  Capture(sys::UniqueFd fd, WriterFactory writers, CaptureConfig config, void* map, size_t mapLen)
       : fd_(std::move(fd)),
-        writer_(std::move(writer)),
+        factory_(std::move(writers)),
         config_(config),
         map_(map),
         mapLen_(mapLen) {}
@@ -66,13 +75,15 @@ class Capture {
   void readKernelDrops();
 
   sys::UniqueFd fd_;
-  PcapngWriter writer_;
+  WriterFactory factory_;
+  std::map<std::string, PcapngWriter> writers_;  // by group
   CaptureConfig config_;
   void* map_;
   size_t mapLen_;
   size_t nextBlock_ = 0;
   mutable std::mutex mu_;
   struct Device {
+    PcapngWriter* writer;
     uint32_t interface;
     std::string name;
   };

@@ -55,6 +55,12 @@ grep -q "^run " "$DIR/out" || fail "jitter table: $(cat "$DIR/out")"
 expect 0 "$KUIGA" workers
 grep -q "$NAME .*healthy" "$DIR/out" || fail "workers: $(cat "$DIR/out")"
 expect 0 "$KUIGA" console 1 --instance 0 "hello"
+# The instances' IPv6 listener reports on the radio network, captured: one interface per device.
+for _ in $(seq 50); do "$KUIGA" pcap 1 >"$DIR/run.pcapng" 2>/dev/null && break; sleep 0.2; done
+expect 0 "$KUIGA" pcap 1
+tshark -r "$DIR/out" -T fields -e frame.interface_name 2>/dev/null | grep -q "^run-1/dev-000[0-2]$" ||
+  fail "pcap: tshark found no device interface in $(wc -c <"$DIR/out") bytes"
+expect 3 "$KUIGA" pcap 999
 
 # Bad input and impossible requests.
 expect 3 "$KUIGA" run show 999

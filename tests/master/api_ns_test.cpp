@@ -1,5 +1,7 @@
 // The REST API against a real master and a worker on the real ns runtime: real processes,
 // namespaces and logs, through HTTP and gRPC.
+#include <fstream>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -24,13 +26,16 @@ class ApiNsTest : public ::testing::Test {
     auto rt = worker::ns::NsRuntime::open(cfg, events_.sink());
     ASSERT_TRUE(rt) << rt.error().message;
     runtime_ = std::move(*rt);
+    auto capture = plexer::RunCapture::start(runtime_->radioNetnsFd(), cfg.stateDir + "/pcap");
+    ASSERT_TRUE(capture) << capture.error().message;
+    capture_ = std::move(*capture);
     blobs_ = std::make_unique<worker::HttpBlobSource>(master_->url());
     worker::AgentConfig ac;
     ac.masterUrl = master_->url();
     ac.name = cfg.name;
     ac.capacity = 50;
     ac.cacheDir = cfg.stateDir + "/images";
-    agent_ = std::make_unique<worker::Agent>(ac, *runtime_, events_, *blobs_);
+    agent_ = std::make_unique<worker::Agent>(ac, *runtime_, events_, *blobs_, capture_.get());
     thread_ = std::jthread([this](std::stop_token st) { agent_->run(st); });
     ASSERT_TRUE(eventually([&] { return agent_->connected(); }));
   }
@@ -39,6 +44,7 @@ class ApiNsTest : public ::testing::Test {
       thread_.request_stop();
       thread_.join();
     }
+    capture_.reset();
     if (runtime_) {
       EXPECT_TRUE(runtime_->destroyAll());
     }
@@ -66,6 +72,7 @@ class ApiNsTest : public ::testing::Test {
   std::unique_ptr<TestMaster> master_;
   worker::EventQueue events_;
   std::unique_ptr<worker::ns::NsRuntime> runtime_;
+  std::unique_ptr<plexer::RunCapture> capture_;
   std::unique_ptr<worker::HttpBlobSource> blobs_;
   std::unique_ptr<worker::Agent> agent_;
   std::jthread thread_;
@@ -156,6 +163,29 @@ TEST_F(ApiNsTest, ROOT_ARiotNativeImageGetsTapNetworkingAndItsTapArgument) {
     auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/0/logs", id));
     return r && r->text.find(fmt::format("heard run-{}-dev-0001", id)) != std::string::npos;
   }));
+  // The Plexer captured every device's frames: tshark reads the run's pcapng and finds each
+  // device's broadcasts on its own interface, sent by it and delivered to the other one.
+  auto pcap = api().request("GET", fmt::format("/api/v1/runs/{}/pcap", id));
+  ASSERT_TRUE(pcap);
+  ASSERT_EQ(pcap->status, 200) << pcap->text.substr(0, 300);
+  std::string file = dir_.path() + "/run.pcapng";
+  std::ofstream(file, std::ios::binary) << pcap->text;
+  FILE* p = ::popen(("tshark -r " + file +
+                     " -Y 'eth.type==0x88b5' -T fields -e frame.interface_name -e frame.p2p_dir "
+                     "2>/dev/null")
+                        .c_str(),
+                    "r");
+  ASSERT_TRUE(p);
+  std::map<std::string, int> seen;
+  char line[256];
+  while (std::fgets(line, sizeof line, p)) ++seen[line];
+  ::pclose(p);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_GT(seen[fmt::format("run-{}/dev-{:04d}\t0\n", id, i)], 0) << "sent by dev " << i;
+    EXPECT_GT(seen[fmt::format("run-{}/dev-{:04d}\t1\n", id, i)], 0) << "delivered to dev " << i;
+  }
+  EXPECT_EQ(api().request("GET", "/api/v1/runs/999/pcap")->status, 404);
+
   ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
   waitFor(id, [](const json& r) { return r["state"] == "stopped"; });
   ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));

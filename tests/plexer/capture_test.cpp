@@ -88,12 +88,12 @@ class CaptureTest : public ::testing::Test {
 TEST_F(CaptureTest, ROOT_EveryFrameIsAttributedToItsDevicesAndReadableByTshark) {
   auto ns = sys::netns::openPinned("/run/netns/" + radio_);
   ASSERT_TRUE(ns);
-  auto writer = PcapngWriter::open(dir_.path() + "/run-1");
-  ASSERT_TRUE(writer);
-  auto cap = Capture::open(ns->get(), std::move(*writer));
+  auto cap = Capture::open(ns->get(), [&](const std::string& group) {
+    return PcapngWriter::open(dir_.path() + "/" + group);
+  });
   ASSERT_TRUE(cap) << cap.error().message;
-  ASSERT_TRUE((*cap)->addDevice(ifindex("kv0"), "run-1/dev-0000"));
-  ASSERT_TRUE((*cap)->addDevice(ifindex("kv1"), "run-1/dev-0001"));
+  ASSERT_TRUE((*cap)->addDevice(ifindex("kv0"), "run-1", "run-1/dev-0000"));
+  ASSERT_TRUE((*cap)->addDevice(ifindex("kv1"), "run-1", "run-1/dev-0001"));
   std::jthread reader([&](std::stop_token st) { (*cap)->run(st); });
 
   constexpr int kFrames = 500;
@@ -102,6 +102,9 @@ TEST_F(CaptureTest, ROOT_EveryFrameIsAttributedToItsDevicesAndReadableByTshark) 
   reader.request_stop();
   reader.join();
   ASSERT_TRUE((*cap)->flush());
+  auto files = (*cap)->snapshot("run-1");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_GT(files[0].second, uint64_t{kFrames} * 2 * 242);
 
   auto st = (*cap)->stats();
   EXPECT_EQ(st.ringDrops, 0u);

@@ -162,11 +162,12 @@ struct Agent::Conn {
 };
 
 Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
-             imagestore::BlobSource& blobs)
+             imagestore::BlobSource& blobs, plexer::RunCapture* capture)
     : config_(std::move(config)),
       runtime_(runtime),
       events_(events),
-      cache_(config_.cacheDir, blobs) {
+      cache_(config_.cacheDir, blobs),
+      capture_(capture) {
   std::error_code ec;
   fs::create_directories(config_.cacheDir, ec);
   ::chmod(config_.cacheDir.c_str(), 0755);
@@ -238,6 +239,8 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   // The registration carries the whole truth, so queued events are stale from here on.
   (void)events_.take();
   for (const auto& st : runtime_.list()) {
+    // Re-adopted instances on the radio network are captured again.
+    if (capture_ && !isFinal(st.state)) (void)capture_->addInstance(st.id);
     auto* s = reg->add_instances();
     *s->mutable_id() = ref(st.id);
     s->set_state(std::string(toString(st.state)));
@@ -298,7 +301,7 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   while (!stop.stop_requested() && conn.stream->Read(&in)) {
     if (!in.has_command()) continue;
     const auto& c = in.command();
-    bool quick = c.has_console() || c.has_read_log() || c.has_jitter();
+    bool quick = c.has_console() || c.has_read_log() || c.has_jitter() || c.has_read_pcap();
     std::lock_guard lock(conn.qMu);
     (quick ? conn.query : conn.bulk).push_back({c});
     conn.qCv.notify_all();
@@ -369,7 +372,18 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         specs.push_back(std::move(s));
       }
       auto t0 = std::chrono::steady_clock::now();
-      addFailures(runtime_.create(specs));
+      auto created = runtime_.create(specs);
+      if (capture_) {
+        for (const auto& s : specs) {
+          if (s.net == NetMode::None) continue;
+          bool failed = std::any_of(created.failed.begin(), created.failed.end(),
+                                    [&](const auto& f) { return f.first == s.id; });
+          if (!failed)
+            if (auto r = capture_->addInstance(s.id); !r)
+              spdlog::warn("worker {}: {}", config_.name, r.error().message);
+        }
+      }
+      addFailures(created);
       spdlog::debug("worker {}: created {} instances of run {} in {:.3f} s", config_.name,
                     specs.size(), cr.run(),
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -379,7 +393,22 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
   } else if (c.has_stop()) {
     addFailures(runtime_.stop(ids(c.stop()), std::chrono::milliseconds(c.stop().grace_ms())));
   } else if (c.has_remove()) {
-    addFailures(runtime_.remove(ids(c.remove())));
+    auto list = ids(c.remove());
+    if (capture_)
+      for (auto id : list) capture_->removeInstance(id);
+    addFailures(runtime_.remove(list));
+  } else if (c.has_read_pcap()) {
+    std::vector<std::pair<std::string, uint64_t>> files;
+    if (capture_) files = capture_->files(c.read_pcap().run());
+    auto r = plexer::readConcatenated(files, c.read_pcap().offset(),
+                                      std::min<uint32_t>(c.read_pcap().max_bytes(), 8u << 20));
+    if (!r) {
+      rep->set_ok(false);
+      rep->set_error(r.error().message);
+    } else {
+      rep->set_pcap(std::move(r->first));
+      rep->set_pcap_end(r->second);
+    }
   } else if (c.has_console()) {
     if (auto r = runtime_.console(unref(c.console().id()), c.console().line()); !r) {
       rep->set_ok(false);

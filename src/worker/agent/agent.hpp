@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "imagestore/image_store.hpp"
+#include "plexer/run_capture.hpp"
 #include "worker/runtime.hpp"
 
 namespace kuiga::worker {
@@ -42,7 +43,10 @@ struct AgentConfig {
 
 class Agent {
  public:
-  Agent(AgentConfig config, Runtime& runtime, EventQueue& events, imagestore::BlobSource& blobs);
+  // `capture` (may be null) is told about every instance on the radio network, and serves
+  // the master's reads of a run's capture.
+  Agent(AgentConfig config, Runtime& runtime, EventQueue& events, imagestore::BlobSource& blobs,
+        plexer::RunCapture* capture = nullptr);
   ~Agent();
   // Runs until `stop` is requested: connects, serves, reconnects.
   void run(std::stop_token stop);
@@ -58,6 +62,7 @@ class Agent {
   Runtime& runtime_;
   EventQueue& events_;
   imagestore::ImageCache cache_;
+  plexer::RunCapture* capture_;
   mutable std::mutex mu_;
   bool connected_ = false;
 };

@@ -112,6 +112,10 @@ std::string NsRuntime::workDir(InstanceId id) const {
   return config_.stateDir + "/work/" + slug(id);
 }
 
+int NsRuntime::radioNetnsFd() const {
+  return radio_->netnsFd();
+}
+
 std::string NsRuntime::logPath(InstanceId id) const {
   return config_.stateDir + "/logs/" + slug(id) + ".log";
 }

@@ -61,6 +61,8 @@ class NsRuntime final : public Runtime {
   // Names of the instance links on the radio network (leftovers once instances are removed).
   Result<std::vector<std::string>> radioLinks() const;
   [[nodiscard]] std::string cgroupPath(InstanceId id) const;
+  // The radio network's namespace, for the Plexer's capture.
+  [[nodiscard]] int radioNetnsFd() const;
 
   struct Instance;
 

@@ -1,0 +1,94 @@
+#include "plexer/run_capture.hpp"
+
+#include <net/if.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "sys/netns.hpp"
+
+namespace kuiga::plexer {
+
+Result<std::unique_ptr<RunCapture>> RunCapture::start(int radioNetnsFd, std::string dir,
+                                                      uint64_t rotateBytes, CaptureConfig config) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return failMsg(fmt::format("create '{}': {}", dir, ec.message()));
+  std::unique_ptr<RunCapture> rc(new RunCapture());
+  rc->netnsFd_ = radioNetnsFd;
+  rc->dir_ = dir;
+  auto cap = Capture::open(
+      radioNetnsFd,
+      [dir, rotateBytes](const std::string& group) {
+        // A run captured again after a worker restart continues in a new file set.
+        std::string base = dir + "/" + group;
+        for (int k = 1; std::filesystem::exists(base + ".pcapng"); ++k)
+          base = fmt::format("{}/{}.{}", dir, group, k);
+        return PcapngWriter::open(base, rotateBytes);
+      },
+      config);
+  if (!cap) return fail(cap.error());
+  rc->capture_ = std::move(*cap);
+  rc->thread_ = std::jthread([c = rc->capture_.get()](std::stop_token st) { c->run(st); });
+  return rc;
+}
+
+RunCapture::~RunCapture() {
+  thread_.request_stop();
+  if (thread_.joinable()) thread_.join();
+  if (capture_) (void)capture_->flush();
+}
+
+VoidResult RunCapture::addInstance(InstanceId id) {
+  unsigned ifindex = 0;
+  {
+    auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
+    if (!guard) return fail(guard.error());
+    ifindex = ::if_nametoindex(radioLinkName(id).c_str());
+  }
+  if (ifindex == 0) return failSys("capture: no radio port " + radioLinkName(id));
+  KUIGA_TRY(capture_->addDevice(static_cast<int>(ifindex), fmt::format("run-{}", id.run),
+                                displayName(id)),
+            "capture " + displayName(id));
+  std::lock_guard lock(mu_);
+  ifindex_[id] = static_cast<int>(ifindex);
+  return {};
+}
+
+void RunCapture::removeInstance(InstanceId id) {
+  std::lock_guard lock(mu_);
+  auto it = ifindex_.find(id);
+  if (it == ifindex_.end()) return;
+  capture_->removeDevice(it->second);
+  ifindex_.erase(it);
+}
+
+std::vector<std::pair<std::string, uint64_t>> RunCapture::files(RunId run) {
+  return capture_->snapshot(fmt::format("run-{}", run));
+}
+
+Result<std::pair<std::string, bool>> readConcatenated(
+    const std::vector<std::pair<std::string, uint64_t>>& files, uint64_t offset, uint32_t max) {
+  std::string out;
+  uint64_t pos = 0;
+  for (const auto& [path, size] : files) {
+    if (offset < pos + size && out.size() < max) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) return failSys("open '" + path + "'");
+      uint64_t from = offset > pos ? offset - pos : 0;
+      uint64_t n = std::min<uint64_t>(size - from, max - out.size());
+      in.seekg(static_cast<std::streamoff>(from));
+      std::string buf(n, '\0');
+      in.read(buf.data(), static_cast<std::streamsize>(n));
+      buf.resize(static_cast<size_t>(in.gcount()));
+      out += buf;
+      offset = pos + from + buf.size();
+    }
+    pos += size;
+  }
+  return std::make_pair(std::move(out), offset >= pos);
+}
+
+}  // namespace kuiga::plexer

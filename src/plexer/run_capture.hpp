@@ -1,0 +1,45 @@
+#pragma once
+// The capture of one worker's radio network, one pcapng file set per run
+// (`<dir>/run-R.pcapng`, rotated at `rotateBytes`). Devices are added as their instances are
+// created (or re-adopted) and removed with them.
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/identity.hpp"
+#include "plexer/capture.hpp"
+
+namespace kuiga::plexer {
+
+class RunCapture {
+ public:
+  static Result<std::unique_ptr<RunCapture>> start(int radioNetnsFd, std::string dir,
+                                                   uint64_t rotateBytes = 256ull << 20,
+                                                   CaptureConfig config = {});
+  ~RunCapture();
+  // The instance's port on the radio network (radioLinkName(id)) becomes device
+  // displayName(id) of run id.run. An instance without a port (network "none") is an error.
+  VoidResult addInstance(InstanceId id);
+  void removeInstance(InstanceId id);
+  // The run's files and their sizes now (see Capture::snapshot).
+  std::vector<std::pair<std::string, uint64_t>> files(RunId run);
+  CaptureStats stats() const { return capture_->stats(); }
+
+ private:
+  RunCapture() = default;
+  int netnsFd_ = -1;
+  std::string dir_;
+  std::unique_ptr<Capture> capture_;
+  std::mutex mu_;
+  std::map<InstanceId, int> ifindex_;
+  std::jthread thread_;
+};
+
+// Reads up to `max` bytes at `offset` of the concatenation of `files` (each a complete pcapng
+// section, so the concatenation is one valid pcapng file). Returns the bytes and whether the
+// end was reached.
+Result<std::pair<std::string, bool>> readConcatenated(
+    const std::vector<std::pair<std::string, uint64_t>>& files, uint64_t offset, uint32_t max);
+
+}  // namespace kuiga::plexer
