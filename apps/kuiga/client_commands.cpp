@@ -265,6 +265,8 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   auto* pcap = app.add_subcommand("pcap", "a run's frames as pcapng (one interface per device)");
   pcap->add_option("--master", c.master, "the master's URL (env KUIGA_MASTER)");
   pcap->add_option("RUN", runId, "run id")->required();
+  static std::optional<uint32_t> pcapInstance;
+  pcap->add_option("--instance", pcapInstance, "only this instance's interface and frames");
   pcap->callback([&exitCode] {
     if (::isatty(STDOUT_FILENO)) {
       std::cerr << "kuiga pcap: stdout is a terminal; redirect it: kuiga pcap RUN > run.pcapng\n";
@@ -272,7 +274,9 @@ void addClientCommands(CLI::App& app, int& exitCode) {
       return;
     }
     client::ApiClient api(c.master);
-    auto r = api.stream(fmt::format("/api/v1/runs/{}/pcap", runId), [](std::string_view d) {
+    std::string path = fmt::format("/api/v1/runs/{}/pcap", runId);
+    if (pcapInstance) path += fmt::format("?instance={}", *pcapInstance);
+    auto r = api.stream(path, [](std::string_view d) {
       std::cout.write(d.data(), static_cast<std::streamsize>(d.size()));
       return static_cast<bool>(std::cout);
     });

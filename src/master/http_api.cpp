@@ -477,6 +477,13 @@ void HttpApi::routes() {
     if (!id) return replyError(res, id.error());
     auto workers = m.pcapWorkers(*id);
     if (!workers) return replyError(res, workers.error());
+    std::optional<uint32_t> instance;
+    if (req.has_param("instance")) {
+      auto k = number(req.get_param_value("instance"), UINT32_MAX);
+      if (!k) return replyError(res, ApiError::badRequest("'instance' must be an instance index"));
+      instance = static_cast<uint32_t>(*k);
+      if (auto inst = m.instance({*id, *instance}); !inst) return replyError(res, inst.error());
+    }
     struct Cursor {
       std::vector<std::string> workers;
       size_t worker = 0;
@@ -487,7 +494,7 @@ void HttpApi::routes() {
     cur->workers = *workers;
     std::string unreachable;
     for (; cur->worker < cur->workers.size(); ++cur->worker) {
-      auto r = m.readPcap(cur->workers[cur->worker], *id, 0, 1u << 20);
+      auto r = m.readPcap(cur->workers[cur->worker], *id, 0, 1u << 20, instance);
       if (!r) {
         unreachable = r.error().message;
         continue;
@@ -508,16 +515,17 @@ void HttpApi::routes() {
     }
     RunId rid = *id;
     res.set_header("Content-Disposition",
-                   fmt::format("attachment; filename=\"run-{}.pcapng\"", rid));
+                   fmt::format("attachment; filename=\"{}.pcapng\"",
+                               instance ? hostname({rid, *instance}) : fmt::format("run-{}", rid)));
     res.set_chunked_content_provider(
-        "application/vnd.tcpdump.pcap", [&m, cur, rid](size_t, httplib::DataSink& sink) {
+        "application/vnd.tcpdump.pcap", [&m, cur, rid, instance](size_t, httplib::DataSink& sink) {
           if (!cur->first.empty()) {
             std::string first = std::move(cur->first);
             cur->first.clear();
             return sink.write(first.data(), first.size());
           }
           while (cur->worker < cur->workers.size()) {
-            auto r = m.readPcap(cur->workers[cur->worker], rid, cur->offset, 1u << 20);
+            auto r = m.readPcap(cur->workers[cur->worker], rid, cur->offset, 1u << 20, instance);
             if (r && !r->first.empty()) {
               cur->offset += r->first.size();
               // A worker's part ends where its capture ended when it was read: frames

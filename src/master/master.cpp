@@ -606,9 +606,14 @@ ApiResult<std::vector<std::string>> Master::pcapWorkers(RunId id) {
 }
 
 ApiResult<std::pair<std::string, bool>> Master::readPcap(const std::string& worker, RunId id,
-                                                         uint64_t offset, uint32_t maxBytes) {
+                                                         uint64_t offset, uint32_t maxBytes,
+                                                         std::optional<uint32_t> instance) {
   rpc::Command cmd;
   cmd.mutable_read_pcap()->set_run(id);
+  if (instance) {
+    cmd.mutable_read_pcap()->set_one_instance(true);
+    cmd.mutable_read_pcap()->set_index(*instance);
+  }
   cmd.mutable_read_pcap()->set_offset(offset);
   cmd.mutable_read_pcap()->set_max_bytes(maxBytes);
   auto r = call(worker, cmd, std::chrono::seconds(60));

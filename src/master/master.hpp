@@ -117,8 +117,10 @@ class Master {
   // The workers that hold (or held) instances of the run, whose captures make up its pcapng.
   ApiResult<std::vector<std::string>> pcapWorkers(RunId id);
   // Reads a worker's capture of the run: bytes at `offset` and whether it ends there for now.
+  // `instance`: only that instance's interface and frames.
   ApiResult<std::pair<std::string, bool>> readPcap(const std::string& worker, RunId id,
-                                                   uint64_t offset, uint32_t maxBytes);
+                                                   uint64_t offset, uint32_t maxBytes,
+                                                   std::optional<uint32_t> instance = {});
 
   ApiResult<std::vector<WorkerView>> workers();
   // Total free capacity of the online workers.

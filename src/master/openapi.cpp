@@ -207,7 +207,7 @@ json build() {
        {{"get",
          op("Every frame of the run's devices as pcapng, one interface per device",
             merge({{"200", {{"description", "application/vnd.tcpdump.pcap"}}}}, errors({404, 502})),
-            {{"parameters", {runId}}})}}},
+            {{"parameters", {runId, param("instance", "query", "integer", false)}}})}}},
       {"/api/v1/runs/{id}/jitter",
        {{"get", op("Deadline jitter (report Eq. 5.1)",
                    merge({{"200", ok("jitter",

@@ -61,6 +61,10 @@ expect 0 "$KUIGA" pcap 1
 tshark -r "$DIR/out" -T fields -e frame.interface_name 2>/dev/null | grep -q "^run-1/dev-000[0-2]$" ||
   fail "pcap: tshark found no device interface in $(wc -c <"$DIR/out") bytes"
 expect 3 "$KUIGA" pcap 999
+for _ in $(seq 50); do "$KUIGA" pcap 1 --instance 2 >"$DIR/one.pcapng" 2>/dev/null && break; sleep 0.2; done
+expect 0 "$KUIGA" pcap 1 --instance 2
+[ "$(tshark -r "$DIR/out" -T fields -e frame.interface_name 2>/dev/null | sort -u)" = "run-1/dev-0002" ] ||
+  fail "pcap --instance 2: $(tshark -r "$DIR/out" -T fields -e frame.interface_name 2>/dev/null | sort -u)"
 
 # Bad input and impossible requests.
 expect 3 "$KUIGA" run show 999

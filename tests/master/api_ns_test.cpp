@@ -185,6 +185,21 @@ TEST_F(ApiNsTest, ROOT_ARiotNativeImageGetsTapNetworkingAndItsTapArgument) {
     EXPECT_GT(seen[fmt::format("run-{}/dev-{:04d}\t1\n", id, i)], 0) << "delivered to dev " << i;
   }
   EXPECT_EQ(api().request("GET", "/api/v1/runs/999/pcap")->status, 404);
+  // One device alone.
+  auto one = api().request("GET", fmt::format("/api/v1/runs/{}/pcap?instance=1", id));
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->status, 200) << one->text.substr(0, 300);
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << one->text;
+  p = ::popen(("tshark -r " + file + " -T fields -e frame.interface_name 2>/dev/null").c_str(),
+              "r");
+  ASSERT_TRUE(p);
+  std::map<std::string, int> names;
+  while (std::fgets(line, sizeof line, p)) ++names[line];
+  ::pclose(p);
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names.begin()->first, fmt::format("run-{}/dev-0001\n", id));
+  EXPECT_EQ(api().request("GET", fmt::format("/api/v1/runs/{}/pcap?instance=7", id))->status, 404);
+  EXPECT_EQ(api().request("GET", fmt::format("/api/v1/runs/{}/pcap?instance=x", id))->status, 400);
 
   ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
   waitFor(id, [](const json& r) { return r["state"] == "stopped"; });

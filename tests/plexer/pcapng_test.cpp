@@ -4,10 +4,12 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "plexer/pcapng_filter.hpp"
 #include "plexer/pcapng_writer.hpp"
 #include "tests/support/leak_check.hpp"
 
@@ -80,6 +82,36 @@ TEST(Pcapng, RotatedFilesEachOpenOnTheirOwn) {
   EXPECT_EQ(total, 25u);
   std::string last = run("tshark -r " + w->files().back() + " -T fields -e frame.interface_name");
   EXPECT_NE(last.find("run-1/dev-0001"), std::string::npos) << last;
+}
+
+TEST(Pcapng, OneDeviceIsCutOutOfEverySection) {
+  test::TempDir d;
+  auto w = PcapngWriter::open(d.path() + "/cap", 2048);
+  ASSERT_TRUE(w);
+  auto a = w->addInterface("run-2/dev-0000");
+  auto b = w->addInterface("run-2/dev-0001");
+  ASSERT_TRUE(a && b);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(w->write(*a, i, frame(1, 300), 300, Direction::Sent));
+    ASSERT_TRUE(w->write(*b, i, frame(2, 200), 200, Direction::Received));
+  }
+  ASSERT_TRUE(w->flush());
+  ASSERT_GE(w->files().size(), 2u);
+  std::string all;
+  for (const auto& f : w->files()) {
+    std::ifstream in(f, std::ios::binary);
+    all += std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  all += all.substr(0, 100);  // a block cut short at the end, as in a capture being written
+  auto cut = filterInterface(all, "run-2/dev-0001");
+  ASSERT_TRUE(cut) << cut.error().message;
+  std::ofstream(d.path() + "/one.pcapng", std::ios::binary) << *cut;
+  std::string out =
+      run("tshark -r " + d.path() + "/one.pcapng -T fields -e frame.interface_name -e frame.len");
+  std::string expected;
+  for (int i = 0; i < 10; ++i) expected += "run-2/dev-0001\t200\n";
+  EXPECT_EQ(out, expected);
+  EXPECT_FALSE(filterInterface(all, "run-2/dev-0009"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "sys/cgroup.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -64,21 +65,27 @@ TEST_P(CgroupTest, ROOT_LimitsAreWrittenAndPidsLimitIsEnforced) {
   auto cg = Cgroup::create(layout_, name_);
   ASSERT_TRUE(cg) << cg.error().message;
   ASSERT_TRUE(cg->setLimits({32ull << 20, 3, 500})) << "memory, pids and cpu";
-  // A shell in the group that forks 5 background sleeps: only 2 can start next to it.
+  // A shell in the group that forks 5 background sleeps: only 2 can start next to it. It waits
+  // for a line on stdin first: on v1 it joins the group only after spawn() returns.
   UniqueFd dir;
   if (layout_.version == Version::V2) dir = std::move(*cg->openDir());
+  int go[2];
+  ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+  UniqueFd goRead(go[0]), goWrite(go[1]);
   auto child = spawn({"/bin/sh",
-                      {"sh", "-c", "for i in 1 2 3 4 5; do sleep 30 & done; wait"},
+                      {"sh", "-c", "read x; for i in 1 2 3 4 5; do sleep 30 & done; wait"},
                       {},
                       0,
                       dir.get(),
-                      {},
+                      {{goRead.get(), 0}},
                       true,
                       {}});
   ASSERT_TRUE(child) << child.error().message;
   if (layout_.version == Version::V1) {
     ASSERT_TRUE(cg->addProcess(child->pid()));
   }
+  ASSERT_EQ(::write(goWrite.get(), "go\n", 3), 3);
+  goWrite.reset();
   for (int i = 0; i < 100 && cg->events().pidsMax == 0; ++i) usleep(20000);
   EXPECT_GT(cg->events().pidsMax, 0u);
   EXPECT_LE(cg->processes()->size(), 3u);

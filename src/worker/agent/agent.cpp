@@ -18,6 +18,7 @@
 
 #include "common/digest.hpp"
 #include "common/jitter.hpp"
+#include "plexer/pcapng_filter.hpp"
 #include "rpc/control.grpc.pb.h"
 
 namespace kuiga::worker {
@@ -398,10 +399,36 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
       for (auto id : list) capture_->removeInstance(id);
     addFailures(runtime_.remove(list));
   } else if (c.has_read_pcap()) {
+    const auto& rp = c.read_pcap();
     std::vector<std::pair<std::string, uint64_t>> files;
-    if (capture_) files = capture_->files(c.read_pcap().run());
-    auto r = plexer::readConcatenated(files, c.read_pcap().offset(),
-                                      std::min<uint32_t>(c.read_pcap().max_bytes(), 8u << 20));
+    if (capture_) files = capture_->files(rp.run());
+    uint32_t max = std::min<uint32_t>(rp.max_bytes(), 8u << 20);
+    Result<std::pair<std::string, bool>> r = std::make_pair(std::string(), true);
+    if (rp.one_instance()) {
+      std::lock_guard lock(cutMu_);
+      if (rp.offset() == 0 || cut_.run != rp.run() || cut_.index != rp.index()) {
+        uint64_t total = 0;
+        for (const auto& f : files) total += f.second;
+        cut_ = {rp.run(), rp.index(), {}};
+        if (total > (1ull << 30)) {
+          r = failMsg("the run's capture is larger than 1 GiB here; download the whole run");
+        } else if (total > 0) {
+          auto all = plexer::readConcatenated(files, 0, static_cast<uint32_t>(total));
+          if (!all)
+            r = fail(all.error());
+          else if (auto one =
+                       plexer::filterInterface(all->first, displayName({rp.run(), rp.index()})))
+            cut_.data = std::move(*one);
+        }
+      }
+      if (r) {
+        uint64_t off = std::min<uint64_t>(rp.offset(), cut_.data.size());
+        std::string part = cut_.data.substr(off, max);
+        r = std::make_pair(part, off + part.size() >= cut_.data.size());
+      }
+    } else {
+      r = plexer::readConcatenated(files, rp.offset(), max);
+    }
     if (!r) {
       rep->set_ok(false);
       rep->set_error(r.error().message);

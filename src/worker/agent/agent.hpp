@@ -63,6 +63,14 @@ class Agent {
   EventQueue& events_;
   imagestore::ImageCache cache_;
   plexer::RunCapture* capture_;
+  // One instance's cut of a run's capture, made at offset 0 and served in chunks from here.
+  struct PcapCut {
+    RunId run = 0;
+    uint32_t index = 0;
+    std::string data;
+  };
+  std::mutex cutMu_;
+  PcapCut cut_;
   mutable std::mutex mu_;
   bool connected_ = false;
 };
