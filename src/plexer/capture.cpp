@@ -80,6 +80,7 @@ void Capture::removeDevice(int ifindex) {
 
 std::vector<std::pair<std::string, uint64_t>> Capture::snapshot(const std::string& group) {
   std::vector<std::pair<std::string, uint64_t>> out;
+  drain();  // what the ring holds now belongs in the snapshot
   std::lock_guard lock(mu_);
   auto w = writers_.find(group);
   if (w == writers_.end()) return out;
@@ -92,6 +93,7 @@ std::vector<std::pair<std::string, uint64_t>> Capture::snapshot(const std::strin
 }
 
 size_t Capture::drain() {
+  std::lock_guard drainLock(drainMu_);
   size_t handled = 0;
   for (;;) {
     auto* bd = reinterpret_cast<tpacket_block_desc*>(static_cast<uint8_t*>(map_) +

@@ -80,6 +80,7 @@ class Capture {
   CaptureConfig config_;
   void* map_;
   size_t mapLen_;
+  std::mutex drainMu_;  // drain() runs on the capture thread and in snapshot()
   size_t nextBlock_ = 0;
   mutable std::mutex mu_;
   struct Device {

@@ -165,21 +165,29 @@ TEST_F(ApiNsTest, ROOT_ARiotNativeImageGetsTapNetworkingAndItsTapArgument) {
   }));
   // The Plexer captured every device's frames: tshark reads the run's pcapng and finds each
   // device's broadcasts on its own interface, sent by it and delivered to the other one.
-  auto pcap = api().request("GET", fmt::format("/api/v1/runs/{}/pcap", id));
-  ASSERT_TRUE(pcap);
-  ASSERT_EQ(pcap->status, 200) << pcap->text.substr(0, 300);
+  // (A frame reaches the file within the ring's block timeout, 20 ms; the devices' logs can be
+  // ahead of that, so the test asks until every direction shows up.)
   std::string file = dir_.path() + "/run.pcapng";
-  std::ofstream(file, std::ios::binary) << pcap->text;
-  FILE* p = ::popen(("tshark -r " + file +
-                     " -Y 'eth.type==0x88b5' -T fields -e frame.interface_name -e frame.p2p_dir "
-                     "2>/dev/null")
-                        .c_str(),
-                    "r");
-  ASSERT_TRUE(p);
   std::map<std::string, int> seen;
   char line[256];
-  while (std::fgets(line, sizeof line, p)) ++seen[line];
-  ::pclose(p);
+  FILE* p = nullptr;
+  eventually(
+      [&] {
+        auto pcap = api().request("GET", fmt::format("/api/v1/runs/{}/pcap", id));
+        if (!pcap || pcap->status != 200) return false;
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << pcap->text;
+        p = ::popen(("tshark -r " + file +
+                     " -Y 'eth.type==0x88b5' -T fields -e frame.interface_name -e "
+                     "frame.p2p_dir 2>/dev/null")
+                        .c_str(),
+                    "r");
+        if (!p) return false;
+        seen.clear();
+        while (std::fgets(line, sizeof line, p)) ++seen[line];
+        ::pclose(p);
+        return seen.size() == 4;
+      },
+      5000);
   for (int i = 0; i < 2; ++i) {
     EXPECT_GT(seen[fmt::format("run-{}/dev-{:04d}\t0\n", id, i)], 0) << "sent by dev " << i;
     EXPECT_GT(seen[fmt::format("run-{}/dev-{:04d}\t1\n", id, i)], 0) << "delivered to dev " << i;
