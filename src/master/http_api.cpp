@@ -542,6 +542,12 @@ void HttpApi::routes() {
         });
   });
 
+  s.Get(R"(/api/v1/runs/([^/]+)/radio)", [&m](const Request& req, Response& res) {
+    auto id = runIdOf(req);
+    if (!id) return replyError(res, id.error());
+    answer(res, m.radio(*id), 200, [](const json& j) { return j; });
+  });
+
   s.Get("/api/v1/workers", [&m](const Request&, Response& res) {
     answer(res, m.workers(), 200, [](const std::vector<WorkerView>& v) {
       json a = json::array();

@@ -595,6 +595,37 @@ ApiResult<JitterReport> Master::jitter(RunId id) {
   return rep;
 }
 
+ApiResult<nlohmann::json> Master::radio(RunId id) {
+  auto workers = pcapWorkers(id);
+  if (!workers) return apiFail(workers.error());
+  nlohmann::json devices = nlohmann::json::array();
+  uint64_t sent = 0, delivered = 0, drops = 0;
+  nlohmann::json unreachable = nlohmann::json::array();
+  for (const auto& w : *workers) {
+    rpc::Command cmd;
+    cmd.mutable_radio_stats()->set_run(id);
+    auto r = call(w, cmd, std::chrono::seconds(10));
+    if (!r) {
+      unreachable.push_back(w);  // its counts are missing; say so rather than fail
+      continue;
+    }
+    drops += r->ring_drops();
+    for (const auto& d : r->devices()) {
+      sent += d.sent_frames();
+      delivered += d.delivered_frames();
+      devices.push_back({{"name", d.name()},
+                         {"worker", w},
+                         {"sent_frames", d.sent_frames()},
+                         {"sent_bytes", d.sent_bytes()},
+                         {"delivered_frames", d.delivered_frames()},
+                         {"delivered_bytes", d.delivered_bytes()}});
+    }
+  }
+  return nlohmann::json{{"run", id},           {"devices", devices},
+                        {"sent_frames", sent}, {"delivered_frames", delivered},
+                        {"ring_drops", drops}, {"unreachable_workers", unreachable}};
+}
+
 ApiResult<std::vector<std::string>> Master::pcapWorkers(RunId id) {
   {
     std::lock_guard lock(mu_);

@@ -114,6 +114,8 @@ class Master {
   ApiResult<std::vector<LogChunk>> readLogs(const std::vector<LogCursor>& cursors,
                                             uint32_t maxBytesEach);
   ApiResult<JitterReport> jitter(RunId id);
+  // What the Plexer counted for the run's devices, from every worker that held them.
+  ApiResult<nlohmann::json> radio(RunId id);
   // The workers that hold (or held) instances of the run, whose captures make up its pcapng.
   ApiResult<std::vector<std::string>> pcapWorkers(RunId id);
   // Reads a worker's capture of the run: bytes at `offset` and whether it ends there for now.

@@ -193,6 +193,15 @@ TEST_F(ApiNsTest, ROOT_ARiotNativeImageGetsTapNetworkingAndItsTapArgument) {
     EXPECT_GT(seen[fmt::format("run-{}/dev-{:04d}\t1\n", id, i)], 0) << "delivered to dev " << i;
   }
   EXPECT_EQ(api().request("GET", "/api/v1/runs/999/pcap")->status, 404);
+  // The counters agree: each device sent frames and had frames delivered, nothing dropped.
+  auto radio = api().get(fmt::format("/api/v1/runs/{}/radio", id));
+  ASSERT_TRUE(radio) << radio.error().message;
+  ASSERT_EQ((*radio)["devices"].size(), 2u) << radio->dump();
+  for (const auto& d : (*radio)["devices"]) {
+    EXPECT_GT(d["sent_frames"].get<uint64_t>(), 0u) << d.dump();
+    EXPECT_GT(d["delivered_frames"].get<uint64_t>(), 0u) << d.dump();
+  }
+  EXPECT_EQ((*radio)["ring_drops"], 0);
   // One device alone.
   auto one = api().request("GET", fmt::format("/api/v1/runs/{}/pcap?instance=1", id));
   ASSERT_TRUE(one);

@@ -302,7 +302,8 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   while (!stop.stop_requested() && conn.stream->Read(&in)) {
     if (!in.has_command()) continue;
     const auto& c = in.command();
-    bool quick = c.has_console() || c.has_read_log() || c.has_jitter() || c.has_read_pcap();
+    bool quick = c.has_console() || c.has_read_log() || c.has_jitter() || c.has_read_pcap() ||
+                 c.has_radio_stats();
     std::lock_guard lock(conn.qMu);
     (quick ? conn.query : conn.bulk).push_back({c});
     conn.qCv.notify_all();
@@ -398,6 +399,21 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     if (capture_)
       for (auto id : list) capture_->removeInstance(id);
     addFailures(runtime_.remove(list));
+  } else if (c.has_radio_stats()) {
+    if (capture_) {
+      auto st = capture_->stats();
+      std::string prefix = fmt::format("run-{}/", c.radio_stats().run());
+      for (const auto& [name, d] : st.devices) {
+        if (!name.starts_with(prefix)) continue;
+        auto* out = rep->add_devices();
+        out->set_name(name);
+        out->set_sent_frames(d.sentFrames);
+        out->set_sent_bytes(d.sentBytes);
+        out->set_delivered_frames(d.deliveredFrames);
+        out->set_delivered_bytes(d.deliveredBytes);
+      }
+      rep->set_ring_drops(st.ringDrops);
+    }
   } else if (c.has_read_pcap()) {
     const auto& rp = c.read_pcap();
     std::vector<std::pair<std::string, uint64_t>> files;
