@@ -599,13 +599,13 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
   auto workers = pcapWorkers(id);
   if (!workers) return apiFail(workers.error());
   nlohmann::json devices = nlohmann::json::array();
-  uint64_t sent = 0, delivered = 0, drops = 0;
+  uint64_t sent = 0, delivered = 0, drops = 0, kernelSent = 0, missed = 0;
   nlohmann::json unreachable = nlohmann::json::array();
   for (const auto& w : *workers) {
     rpc::Command cmd;
     cmd.mutable_radio_stats()->set_run(id);
     auto r = call(w, cmd, std::chrono::seconds(10));
-    if (!r) {
+    if (!r || !r->ok()) {
       unreachable.push_back(w);  // its counts are missing; say so rather than fail
       continue;
     }
@@ -613,17 +613,28 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
     for (const auto& d : r->devices()) {
       sent += d.sent_frames();
       delivered += d.delivered_frames();
+      kernelSent += d.kernel_sent_frames();
+      missed += d.missed_frames();
       devices.push_back({{"name", d.name()},
                          {"worker", w},
                          {"sent_frames", d.sent_frames()},
                          {"sent_bytes", d.sent_bytes()},
                          {"delivered_frames", d.delivered_frames()},
-                         {"delivered_bytes", d.delivered_bytes()}});
+                         {"delivered_bytes", d.delivered_bytes()},
+                         {"kernel_sent_frames", d.kernel_sent_frames()},
+                         {"missed_frames", d.missed_frames()}});
     }
   }
-  return nlohmann::json{{"run", id},           {"devices", devices},
-                        {"sent_frames", sent}, {"delivered_frames", delivered},
-                        {"ring_drops", drops}, {"unreachable_workers", unreachable}};
+  return nlohmann::json{
+      {"run", id},
+      {"devices", devices},
+      {"sent_frames", sent},
+      {"delivered_frames", delivered},
+      {"ring_drops", drops},
+      {"kernel_sent_frames", kernelSent},
+      {"missed_frames", missed},
+      {"missed_ratio", kernelSent ? static_cast<double>(missed) / kernelSent : 0.0},
+      {"unreachable_workers", unreachable}};
 }
 
 ApiResult<std::vector<std::string>> Master::pcapWorkers(RunId id) {

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 
 namespace kuiga::plexer {
@@ -52,17 +53,57 @@ VoidResult RunCapture::addInstance(InstanceId id) {
   KUIGA_TRY(capture_->addDevice(static_cast<int>(ifindex), fmt::format("run-{}", id.run),
                                 displayName(id)),
             "capture " + displayName(id));
+  // The baseline is read after capturing began: a frame between the two is captured but not
+  // in the kernel's delta, which can only make `missed` smaller, never invent a miss.
+  uint64_t baseline = 0;
+  if (auto rx = rxCounters(); rx && rx->contains(static_cast<int>(ifindex)))
+    baseline = rx->at(static_cast<int>(ifindex));
   std::lock_guard lock(mu_);
-  ifindex_[id] = static_cast<int>(ifindex);
+  ports_[id] = {static_cast<int>(ifindex), baseline};
   return {};
+}
+
+Result<std::map<int, uint64_t>> RunCapture::rxCounters() {
+  auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
+  if (!guard) return fail(guard.error());
+  auto nl = sys::Netlink::open();
+  if (!nl) return fail(nl.error());
+  auto links = nl->links();
+  if (!links) return fail(links.error());
+  std::map<int, uint64_t> out;
+  for (const auto& l : *links) out[l.index] = l.rxPackets;
+  return out;
+}
+
+Result<std::vector<RunCapture::DeviceReport>> RunCapture::report(RunId run) {
+  // Kernel counters first, captured counts second: frames in flight between the two are then
+  // on the captured side, so they never show up as missed.
+  auto rx = rxCounters();
+  if (!rx) return fail(rx.error().context("radio counters"));
+  (void)capture_->snapshot(fmt::format("run-{}", run));  // drains the ring
+  auto st = capture_->stats();
+  std::vector<DeviceReport> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, port] : ports_) {
+    if (id.run != run) continue;
+    DeviceReport d;
+    d.name = displayName(id);
+    if (auto it = st.devices.find(d.name); it != st.devices.end()) d.captured = it->second;
+    if (auto it = rx->find(port.ifindex); it != rx->end() && it->second >= port.rxBaseline)
+      d.kernelSentFrames = it->second - port.rxBaseline;
+    d.missedFrames =
+        d.kernelSentFrames > d.captured.sentFrames ? d.kernelSentFrames - d.captured.sentFrames : 0;
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 void RunCapture::removeInstance(InstanceId id) {
   std::lock_guard lock(mu_);
-  auto it = ifindex_.find(id);
-  if (it == ifindex_.end()) return;
-  capture_->removeDevice(it->second);
-  ifindex_.erase(it);
+  auto it = ports_.find(id);
+  if (it == ports_.end()) return;
+  capture_->removeDevice(it->second.ifindex);
+  ports_.erase(it);
 }
 
 std::vector<std::pair<std::string, uint64_t>> RunCapture::files(RunId run) {

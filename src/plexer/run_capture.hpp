@@ -26,13 +26,28 @@ class RunCapture {
   std::vector<std::pair<std::string, uint64_t>> files(RunId run);
   CaptureStats stats() const { return capture_->stats(); }
 
+  // The report's `missed` (Equation 5.2) per device: what the device sent by the kernel's count
+  // (its radio port's receive counter since it was added) against what the capture saw.
+  struct DeviceReport {
+    std::string name;
+    DeviceCounters captured;
+    uint64_t kernelSentFrames = 0;
+    uint64_t missedFrames = 0;
+  };
+  Result<std::vector<DeviceReport>> report(RunId run);
+
  private:
   RunCapture() = default;
   int netnsFd_ = -1;
   std::string dir_;
   std::unique_ptr<Capture> capture_;
   std::mutex mu_;
-  std::map<InstanceId, int> ifindex_;
+  struct Port {
+    int ifindex = 0;
+    uint64_t rxBaseline = 0;  // the port's receive counter when capturing began
+  };
+  std::map<InstanceId, Port> ports_;
+  Result<std::map<int, uint64_t>> rxCounters();
   std::jthread thread_;
 };
 

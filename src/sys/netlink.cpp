@@ -375,7 +375,9 @@ Result<std::vector<Netlink::LinkInfo>> Netlink::links() {
   std::vector<LinkInfo> out;
   for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
     auto* l = reinterpret_cast<rtnl_link*>(o);
-    out.push_back({rtnl_link_get_name(l), rtnl_link_get_ifindex(l), rtnl_link_get_master(l)});
+    out.push_back({rtnl_link_get_name(l), rtnl_link_get_ifindex(l), rtnl_link_get_master(l),
+                   rtnl_link_get_stat(l, RTNL_LINK_RX_PACKETS),
+                   rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS)});
   }
   nl_cache_free(cache);
   return out;

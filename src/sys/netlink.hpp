@@ -88,7 +88,8 @@ class Netlink {
   struct LinkInfo {
     std::string name;
     int index = 0;
-    int master = 0;  // ifindex of the bridge it is enslaved to, 0 if none
+    int master = 0;                         // ifindex of the bridge it is enslaved to, 0 if none
+    uint64_t rxPackets = 0, txPackets = 0;  // the kernel's counters
   };
   Result<std::vector<LinkInfo>> links();
 

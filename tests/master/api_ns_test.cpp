@@ -200,8 +200,12 @@ TEST_F(ApiNsTest, ROOT_ARiotNativeImageGetsTapNetworkingAndItsTapArgument) {
   for (const auto& d : (*radio)["devices"]) {
     EXPECT_GT(d["sent_frames"].get<uint64_t>(), 0u) << d.dump();
     EXPECT_GT(d["delivered_frames"].get<uint64_t>(), 0u) << d.dump();
+    EXPECT_GT(d["kernel_sent_frames"].get<uint64_t>(), 0u) << d.dump();
+    EXPECT_EQ(d["missed_frames"], 0) << d.dump();
   }
   EXPECT_EQ((*radio)["ring_drops"], 0);
+  EXPECT_EQ((*radio)["missed_frames"], 0);
+  EXPECT_EQ((*radio)["kernel_sent_frames"], (*radio)["sent_frames"]) << radio->dump();
   // One device alone.
   auto one = api().request("GET", fmt::format("/api/v1/runs/{}/pcap?instance=1", id));
   ASSERT_TRUE(one);

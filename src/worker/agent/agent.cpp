@@ -401,18 +401,23 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     addFailures(runtime_.remove(list));
   } else if (c.has_radio_stats()) {
     if (capture_) {
-      auto st = capture_->stats();
-      std::string prefix = fmt::format("run-{}/", c.radio_stats().run());
-      for (const auto& [name, d] : st.devices) {
-        if (!name.starts_with(prefix)) continue;
-        auto* out = rep->add_devices();
-        out->set_name(name);
-        out->set_sent_frames(d.sentFrames);
-        out->set_sent_bytes(d.sentBytes);
-        out->set_delivered_frames(d.deliveredFrames);
-        out->set_delivered_bytes(d.deliveredBytes);
+      auto devices = capture_->report(c.radio_stats().run());
+      if (!devices) {
+        rep->set_ok(false);
+        rep->set_error(devices.error().message);
+      } else {
+        for (const auto& d : *devices) {
+          auto* out = rep->add_devices();
+          out->set_name(d.name);
+          out->set_sent_frames(d.captured.sentFrames);
+          out->set_sent_bytes(d.captured.sentBytes);
+          out->set_delivered_frames(d.captured.deliveredFrames);
+          out->set_delivered_bytes(d.captured.deliveredBytes);
+          out->set_kernel_sent_frames(d.kernelSentFrames);
+          out->set_missed_frames(d.missedFrames);
+        }
       }
-      rep->set_ring_drops(st.ringDrops);
+      rep->set_ring_drops(capture_->stats().ringDrops);
     }
   } else if (c.has_read_pcap()) {
     const auto& rp = c.read_pcap();
