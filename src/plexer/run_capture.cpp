@@ -110,26 +110,4 @@ std::vector<std::pair<std::string, uint64_t>> RunCapture::files(RunId run) {
   return capture_->snapshot(fmt::format("run-{}", run));
 }
 
-Result<std::pair<std::string, bool>> readConcatenated(
-    const std::vector<std::pair<std::string, uint64_t>>& files, uint64_t offset, uint32_t max) {
-  std::string out;
-  uint64_t pos = 0;
-  for (const auto& [path, size] : files) {
-    if (offset < pos + size && out.size() < max) {
-      std::ifstream in(path, std::ios::binary);
-      if (!in) return failSys("open '" + path + "'");
-      uint64_t from = offset > pos ? offset - pos : 0;
-      uint64_t n = std::min<uint64_t>(size - from, max - out.size());
-      in.seekg(static_cast<std::streamoff>(from));
-      std::string buf(n, '\0');
-      in.read(buf.data(), static_cast<std::streamsize>(n));
-      buf.resize(static_cast<size_t>(in.gcount()));
-      out += buf;
-      offset = pos + from + buf.size();
-    }
-    pos += size;
-  }
-  return std::make_pair(std::move(out), offset >= pos);
-}
-
 }  // namespace kuiga::plexer

@@ -51,10 +51,4 @@ class RunCapture {
   std::jthread thread_;
 };
 
-// Reads up to `max` bytes at `offset` of the concatenation of `files` (each a complete pcapng
-// section, so the concatenation is one valid pcapng file). Returns the bytes and whether the
-// end was reached.
-Result<std::pair<std::string, bool>> readConcatenated(
-    const std::vector<std::pair<std::string, uint64_t>>& files, uint64_t offset, uint32_t max);
-
 }  // namespace kuiga::plexer

@@ -1,5 +1,7 @@
 #include "sys/file.hpp"
 
+#include <fstream>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -126,6 +128,28 @@ VoidResult raiseFileLimit(unsigned long want) {
     if (::setrlimit(RLIMIT_NOFILE, &next) < 0) return failSys("setrlimit(NOFILE)");
   }
   return {};
+}
+
+Result<std::pair<std::string, uint64_t>> readConcatenated(
+    const std::vector<std::pair<std::string, uint64_t>>& files, uint64_t offset, uint64_t max) {
+  std::string out;
+  uint64_t pos = 0;
+  for (const auto& [path, size] : files) {
+    if (offset < pos + size && out.size() < max) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) return failSys("open '" + path + "'");
+      uint64_t from = offset > pos ? offset - pos : 0;
+      uint64_t n = std::min<uint64_t>(size - from, max - out.size());
+      in.seekg(static_cast<std::streamoff>(from));
+      std::string buf(n, '\0');
+      in.read(buf.data(), static_cast<std::streamsize>(n));
+      buf.resize(static_cast<size_t>(in.gcount()));
+      out += buf;
+      offset = pos + from + buf.size();
+    }
+    pos += size;
+  }
+  return std::make_pair(std::move(out), std::min(offset, pos));
 }
 
 }  // namespace kuiga::sys

@@ -1,6 +1,8 @@
 #pragma once
 // Small whole-file helpers for /proc, /sys and cgroup control files.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/result.hpp"
 #include "sys/fd.hpp"
@@ -16,6 +18,11 @@ VoidResult makeDirs(const std::string& path, int mode = 0755);
 // rm -rf that does not cross into other mounts; a missing path is success.
 VoidResult removeTree(const std::string& path);
 bool exists(const std::string& path);
+// Reads up to `max` bytes at `offset` of the concatenation of `files` ({path, size}, sizes as
+// of a snapshot: bytes appended since are not read). Returns the bytes and the offset after
+// them, which is at most the total size.
+Result<std::pair<std::string, uint64_t>> readConcatenated(
+    const std::vector<std::pair<std::string, uint64_t>>& files, uint64_t offset, uint64_t max);
 // Raise RLIMIT_NOFILE to `want` (root may raise the hard limit up to fs.nr_open).
 VoidResult raiseFileLimit(unsigned long want);
 

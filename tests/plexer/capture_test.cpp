@@ -15,6 +15,7 @@
 #include "plexer/capture.hpp"
 #include "sys/netns.hpp"
 #include "tests/support/leak_check.hpp"
+#include "tests/support/shell.hpp"
 
 namespace kuiga::plexer {
 namespace {
@@ -23,16 +24,7 @@ int sh(const std::string& cmd) {
   return std::system(cmd.c_str());
 }
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ::pclose(p);
-  return out;
-}
+using test::commandOutput;
 
 class CaptureTest : public ::testing::Test {
  protected:
@@ -60,7 +52,7 @@ class CaptureTest : public ::testing::Test {
     for (const auto& d : devs_) sh(fmt::format("ip netns del {} 2>/dev/null", d));
   }
   int ifindex(const std::string& name) {
-    auto out = run(fmt::format("ip -n {} -o link show {}", radio_, name));
+    auto out = commandOutput(fmt::format("ip -n {} -o link show {}", radio_, name));
     return std::atoi(out.c_str());
   }
   // Sends `n` UDP datagrams of `len` bytes from device 0 to device 1's port 9999.
@@ -114,10 +106,10 @@ TEST_F(CaptureTest, ROOT_EveryFrameIsAttributedToItsDevicesAndReadableByTshark) 
   EXPECT_GT(st.otherFrames, 0u);  // the bridge's own view of the same frames is not counted
 
   // tshark sees the same: the UDP frames once on each device's interface.
-  std::string out =
-      run(fmt::format("tshark -r {}/run-1.pcapng -Y 'udp.dstport==9999 && !icmp' -T fields -e "
-                      "frame.interface_name -e frame.len",
-                      dir_.path()));
+  std::string out = commandOutput(
+      fmt::format("tshark -r {}/run-1.pcapng -Y 'udp.dstport==9999 && !icmp' -T fields -e "
+                  "frame.interface_name -e frame.len",
+                  dir_.path()));
   size_t on0 = 0, on1 = 0;
   for (size_t pos = 0; (pos = out.find("run-1/dev-000", pos)) != std::string::npos; ++pos)
     (out[pos + 13] == '0' ? on0 : on1)++;

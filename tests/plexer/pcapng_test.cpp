@@ -12,21 +12,12 @@
 #include "plexer/pcapng_filter.hpp"
 #include "plexer/pcapng_writer.hpp"
 #include "tests/support/leak_check.hpp"
+#include "tests/support/shell.hpp"
 
 namespace kuiga::plexer {
 namespace {
 
-// stdout of a command (stderr dropped), or "" when it fails.
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int st = ::pclose(p);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? out : "";
-}
+using test::commandOutput;
 
 std::vector<uint8_t> frame(uint8_t tag, size_t len) {
   std::vector<uint8_t> f(len, tag);
@@ -49,7 +40,7 @@ TEST(Pcapng, TsharkReadsInterfacesLengthsTimesAndDirections) {
   ASSERT_TRUE(w->write(*b, t0 + 1000, frame(2, 61), 61, Direction::Sent));  // needs padding
   ASSERT_TRUE(w->write(*a, t0 + 2000, frame(3, 1514), 1514, Direction::Received));
   ASSERT_TRUE(w->flush());
-  std::string out = run(fmt::format(
+  std::string out = commandOutput(fmt::format(
       "tshark -r {}/cap.pcapng -T fields -E separator=, -e frame.interface_name -e frame.len "
       "-e frame.time_epoch -e frame.p2p_dir -e eth.src",
       d.path()));
@@ -75,12 +66,13 @@ TEST(Pcapng, RotatedFilesEachOpenOnTheirOwn) {
   ASSERT_GE(w->files().size(), 4u);
   size_t total = 0;
   for (const auto& f : w->files()) {
-    std::string out = run("tshark -r " + f + " -T fields -e frame.interface_name");
+    std::string out = commandOutput("tshark -r " + f + " -T fields -e frame.interface_name");
     ASSERT_FALSE(out.empty()) << f;
     total += std::count(out.begin(), out.end(), '\n');
   }
   EXPECT_EQ(total, 25u);
-  std::string last = run("tshark -r " + w->files().back() + " -T fields -e frame.interface_name");
+  std::string last =
+      commandOutput("tshark -r " + w->files().back() + " -T fields -e frame.interface_name");
   EXPECT_NE(last.find("run-1/dev-0001"), std::string::npos) << last;
 }
 
@@ -106,8 +98,8 @@ TEST(Pcapng, OneDeviceIsCutOutOfEverySection) {
   auto cut = filterInterface(all, "run-2/dev-0001");
   ASSERT_TRUE(cut) << cut.error().message;
   std::ofstream(d.path() + "/one.pcapng", std::ios::binary) << *cut;
-  std::string out =
-      run("tshark -r " + d.path() + "/one.pcapng -T fields -e frame.interface_name -e frame.len");
+  std::string out = commandOutput("tshark -r " + d.path() +
+                                  "/one.pcapng -T fields -e frame.interface_name -e frame.len");
   std::string expected;
   for (int i = 0; i < 10; ++i) expected += "run-2/dev-0001\t200\n";
   EXPECT_EQ(out, expected);

@@ -20,6 +20,7 @@
 #include "common/jitter.hpp"
 #include "plexer/pcapng_filter.hpp"
 #include "rpc/control.grpc.pb.h"
+#include "sys/file.hpp"
 
 namespace kuiga::worker {
 
@@ -100,30 +101,15 @@ VoidResult HttpBlobSource::fetch(const std::string& digest, const std::string& d
 
 Result<std::pair<std::string, uint64_t>> readLog(const std::string& path, uint64_t offset,
                                                  uint32_t max) {
-  std::string out;
-  uint64_t pos = 0;  // start of the current part in the whole log
-  bool any = false;
+  std::vector<std::pair<std::string, uint64_t>> parts;
   for (const auto& p : {path + ".1", path}) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) continue;
-    any = true;
-    in.seekg(0, std::ios::end);
-    uint64_t size = static_cast<uint64_t>(in.tellg());
-    if (offset < pos + size && out.size() < max) {
-      uint64_t from = offset > pos ? offset - pos : 0;
-      uint64_t n = std::min<uint64_t>(size - from, max - out.size());
-      in.seekg(static_cast<std::streamoff>(from));
-      std::string buf(n, '\0');
-      in.read(buf.data(), static_cast<std::streamsize>(n));
-      buf.resize(static_cast<size_t>(in.gcount()));
-      out += buf;
-      offset = pos + from + buf.size();
-    }
-    pos += size;
+    std::error_code ec;
+    auto size = fs::file_size(p, ec);
+    if (!ec) parts.emplace_back(p, size);
   }
-  if (!any) return failMsg("no log at '" + path + "'");
-  // The log may have rotated away from an old offset: continue from its end, not past it.
-  return std::make_pair(std::move(out), std::min(offset, pos));
+  if (parts.empty()) return failMsg("no log at '" + path + "'");
+  // The log may have rotated away from an old offset: it continues from its end, not past it.
+  return sys::readConcatenated(parts, offset, max);
 }
 
 // ---- the connection ----
@@ -425,16 +411,16 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     if (capture_) files = capture_->files(rp.run());
     uint32_t max = std::min<uint32_t>(rp.max_bytes(), 8u << 20);
     Result<std::pair<std::string, bool>> r = std::make_pair(std::string(), true);
+    uint64_t total = 0;
+    for (const auto& f : files) total += f.second;
     if (rp.one_instance()) {
       std::lock_guard lock(cutMu_);
       if (rp.offset() == 0 || cut_.run != rp.run() || cut_.index != rp.index()) {
-        uint64_t total = 0;
-        for (const auto& f : files) total += f.second;
         cut_ = {rp.run(), rp.index(), {}};
         if (total > (1ull << 30)) {
           r = failMsg("the run's capture is larger than 1 GiB here; download the whole run");
         } else if (total > 0) {
-          auto all = plexer::readConcatenated(files, 0, static_cast<uint32_t>(total));
+          auto all = sys::readConcatenated(files, 0, total);
           if (!all)
             r = fail(all.error());
           else if (auto one =
@@ -447,8 +433,10 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         std::string part = cut_.data.substr(off, max);
         r = std::make_pair(part, off + part.size() >= cut_.data.size());
       }
+    } else if (auto part = sys::readConcatenated(files, rp.offset(), max); !part) {
+      r = fail(part.error());
     } else {
-      r = plexer::readConcatenated(files, rp.offset(), max);
+      r = std::make_pair(std::move(part->first), part->second >= total);
     }
     if (!r) {
       rep->set_ok(false);
