@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "tests/support/leak_check.hpp"
@@ -49,6 +51,37 @@ TEST(File, RaiseFileLimitNeverLowers) {
   rlimit after{};
   ::getrlimit(RLIMIT_NOFILE, &after);
   EXPECT_EQ(after.rlim_cur, before.rlim_cur);
+}
+
+TEST(File, ReadConcatenatedWalksFilesAsOne) {
+  test::TempDir d;
+  std::ofstream(d.path() + "/a") << "hello ";
+  std::ofstream(d.path() + "/b") << "world";
+  std::vector<std::pair<std::string, uint64_t>> files{{d.path() + "/a", 6}, {d.path() + "/b", 5}};
+  auto all = readConcatenated(files, 0, 100);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->first, "hello world");
+  EXPECT_EQ(all->second, 11u);
+  // Across the boundary, in small reads.
+  std::string got;
+  for (uint64_t off = 0; off < 11;) {
+    auto part = readConcatenated(files, off, 4);
+    ASSERT_TRUE(part);
+    ASSERT_FALSE(part->first.empty());
+    got += part->first;
+    off = part->second;
+  }
+  EXPECT_EQ(got, "hello world");
+  // Past the end (a log that rotated away from an old offset): nothing, and the end.
+  auto past = readConcatenated(files, 50, 4);
+  ASSERT_TRUE(past);
+  EXPECT_EQ(past->first, "");
+  EXPECT_EQ(past->second, 11u);
+  // Sizes are a snapshot: bytes appended later are not read.
+  std::ofstream(d.path() + "/b", std::ios::app) << " and more";
+  EXPECT_EQ(readConcatenated(files, 6, 100)->first, "world");
+  files.push_back({d.path() + "/missing", 3});
+  EXPECT_FALSE(readConcatenated(files, 0, 100));
 }
 
 }  // namespace kuiga::sys
