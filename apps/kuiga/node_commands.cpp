@@ -13,9 +13,7 @@
 #include "apps/kuiga/commands.hpp"
 #include "client/api_client.hpp"
 #include "master/server.hpp"
-#include "plexer/run_capture.hpp"
-#include "worker/agent/agent.hpp"
-#include "worker/ns/ns_runtime.hpp"
+#include "worker/agent/worker_node.hpp"
 
 namespace kuiga::app {
 
@@ -40,65 +38,22 @@ int waitForStopSignal(sigset_t& s) {
   return sig;
 }
 
-// A worker: the ns runtime (recovered from what a previous process left) and the agent that
-// connects it to the master.
-class WorkerNode {
- public:
-  static Result<std::unique_ptr<WorkerNode>> start(const WorkerNodeOptions& o) {
-    std::unique_ptr<WorkerNode> n(new WorkerNode());
-    n->opts_ = o;
-    worker::ns::NsRuntimeConfig cfg;
-    cfg.name = o.name;
-    cfg.stateDir = fs::absolute(o.stateDir);
-    cfg.initPath = defaultInitPath();
-    auto rt = worker::ns::NsRuntime::open(cfg, n->events_.sink());
-    if (!rt) return fail(rt.error().context("worker " + o.name));
-    n->runtime_ = std::move(*rt);
-    auto rep = n->runtime_->recover();
-    if (!rep) return fail(rep.error().context("recover worker " + o.name));
-    if (rep->adopted || rep->reaped)
-      spdlog::info("worker {}: re-adopted {} instances, reaped {}", o.name, rep->adopted,
-                   rep->reaped);
-    // The Plexer's capture of the radio network: a pcapng file set per run.
-    auto capture = plexer::RunCapture::start(n->runtime_->radioNetnsFd(), cfg.stateDir + "/pcap");
-    if (!capture) return fail(capture.error().context("worker " + o.name));
-    n->capture_ = std::move(*capture);
-    n->blobs_ = std::make_unique<worker::HttpBlobSource>(o.master);
-    worker::AgentConfig ac;
-    ac.masterUrl = o.master;
-    ac.name = o.name;
-    ac.capacity = o.capacity;
-    ac.cacheDir = cfg.stateDir + "/images";
-    for (const auto& l : o.labels) {
-      auto eq = l.find('=');
-      if (eq == std::string::npos || eq == 0) return failMsg("label '" + l + "' is not KEY=VALUE");
-      ac.labels[l.substr(0, eq)] = l.substr(eq + 1);
-    }
-    n->agent_ = std::make_unique<worker::Agent>(ac, *n->runtime_, n->events_, *n->blobs_,
-                                                n->capture_.get());
-    n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
-    return n;
+// The worker of `kuiga worker` and `kuiga up`, from the command line's options.
+Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions& o) {
+  worker::WorkerNodeConfig cfg;
+  cfg.master = o.master;
+  cfg.name = o.name;
+  cfg.stateDir = o.stateDir;
+  cfg.initPath = defaultInitPath();
+  cfg.capacity = o.capacity;
+  cfg.removeOnExit = o.removeOnExit;
+  for (const auto& l : o.labels) {
+    auto eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) return failMsg("label '" + l + "' is not KEY=VALUE");
+    cfg.labels[l.substr(0, eq)] = l.substr(eq + 1);
   }
-  ~WorkerNode() {
-    thread_.request_stop();
-    if (thread_.joinable()) thread_.join();
-    capture_.reset();  // before the radio namespace may go
-    if (opts_.removeOnExit && runtime_) {
-      if (auto r = runtime_->destroyAll(); !r) spdlog::error("{}", r.error().message);
-    }
-  }
-  bool connected() const { return agent_->connected(); }
-
- private:
-  WorkerNode() = default;
-  WorkerNodeOptions opts_;
-  worker::EventQueue events_;
-  std::unique_ptr<worker::ns::NsRuntime> runtime_;
-  std::unique_ptr<plexer::RunCapture> capture_;
-  std::unique_ptr<worker::HttpBlobSource> blobs_;
-  std::unique_ptr<worker::Agent> agent_;
-  std::jthread thread_;
-};
+  return worker::WorkerNode::start(cfg);
+}
 
 struct UpOptions {
   master::ServerConfig server;
@@ -118,7 +73,7 @@ int runUp(UpOptions o) {
   o.worker.master = (*server)->url();
   if (o.demo > 0) o.worker.removeOnExit = true;  // a demo leaves nothing behind
   if (o.worker.stateDir.empty()) o.worker.stateDir = o.server.dataDir + "/worker";
-  auto node = WorkerNode::start(o.worker);
+  auto node = startWorker(o.worker);
   if (!node) return std::cerr << "kuiga up: " << node.error().message << "\n", 1;
   std::cout << fmt::format("Kuiga Box is up: API {}/api/v1/ , data in {}\n", (*server)->url(),
                            fs::absolute(o.server.dataDir).lexically_normal().string())
@@ -146,7 +101,7 @@ int runWorkerNode(WorkerNodeOptions o) {
   if (o.capacity == 0 || o.capacity > 50000)
     return std::cerr << "kuiga worker: --capacity must be 1 to 50000\n", 2;
   auto signals = blockStopSignals();
-  auto node = WorkerNode::start(o);
+  auto node = startWorker(o);
   if (!node) return std::cerr << "kuiga worker: " << node.error().message << "\n", 1;
   std::cout << fmt::format("Kuiga worker {}: connecting to {}\n", o.name, o.master) << std::flush;
   waitForStopSignal(signals);

@@ -9,10 +9,8 @@
 
 #include "client/api_client.hpp"
 #include "master/server.hpp"
-#include "plexer/run_capture.hpp"
 #include "sys/file.hpp"
-#include "worker/agent/agent.hpp"
-#include "worker/ns/ns_runtime.hpp"
+#include "worker/agent/worker_node.hpp"
 
 namespace kuiga::bench {
 
@@ -35,39 +33,27 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   sc.port = 0;
   auto server = master::Server::start(sc);
   if (!server) return fail(server.error());
-  worker::EventQueue events;
-  worker::ns::NsRuntimeConfig rc;
-  rc.name = name;
-  rc.stateDir = dir + "/worker";
-  rc.initPath = o.initPath;
-  auto rt = worker::ns::NsRuntime::open(rc, events.sink());
-  if (!rt) return fail(rt.error());
-  // As in kuiga up: the Plexer captures the radio network while the run goes.
-  auto capture = plexer::RunCapture::start((*rt)->radioNetnsFd(), rc.stateDir + "/pcap");
-  if (!capture) return fail(capture.error());
-  worker::HttpBlobSource blobs((*server)->url());
-  worker::AgentConfig ac;
-  ac.masterUrl = (*server)->url();
-  ac.name = name;
-  ac.capacity = o.count;
-  ac.cacheDir = rc.stateDir + "/images";
-  worker::Agent agent(ac, **rt, events, blobs, capture->get());
-  std::jthread agentThread([&](std::stop_token st) { agent.run(st); });
+  // The worker as kuiga up runs it, the Plexer's capture included.
+  worker::WorkerNodeConfig wc;
+  wc.master = (*server)->url();
+  wc.name = name;
+  wc.stateDir = dir + "/worker";
+  wc.initPath = o.initPath;
+  wc.capacity = o.count;
+  auto node = worker::WorkerNode::start(wc);
+  if (!node) return fail(node.error());
 
   client::ApiClient api((*server)->url());
   json out = {{"count", o.count}};
   auto finish = [&](Result<json> r) -> Result<json> {
-    agentThread.request_stop();
-    agentThread.join();
-    capture->reset();
-    if (auto d = (*rt)->destroyAll(); !d && r) r = fail(d.error());
+    if (auto d = (*node)->destroy(); !d && r) r = fail(d.error());
     server->reset();
     if (temp) (void)sys::removeTree(dir);
     return r;
   };
-  for (int i = 0; i < 200 && !agent.connected(); ++i)
+  for (int i = 0; i < 200 && !(*node)->connected(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (!agent.connected()) return finish(failMsg("the worker did not register"));
+  if (!(*node)->connected()) return finish(failMsg("the worker did not register"));
 
   auto img = api.upload("/api/v1/images", o.app, "aut", {});
   if (!img) return finish(fail(img.error()));

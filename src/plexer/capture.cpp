@@ -68,8 +68,7 @@ VoidResult Capture::addDevice(int ifindex, const std::string& group, const std::
   }
   auto id = w->second.addInterface(name);
   if (!id) return fail(id.error());
-  devices_[ifindex] = {&w->second, *id, name};
-  stats_.devices[name];
+  devices_[ifindex] = {&w->second, *id, name, &stats_.devices[name]};
   return {};
 }
 
@@ -111,7 +110,7 @@ size_t Capture::drain() {
       } else {
         // Leaving the port toward the device: delivered to it; arriving from it: sent by it.
         Direction dir = ll->sll_pkttype == PACKET_OUTGOING ? Direction::Received : Direction::Sent;
-        auto& c = stats_.devices[it->second.name];
+        auto& c = *it->second.counters;  // no name lookup per frame
         if (dir == Direction::Sent) {
           ++c.sentFrames;
           c.sentBytes += pkt->tp_len;

@@ -87,6 +87,7 @@ class Capture {
     PcapngWriter* writer;
     uint32_t interface;
     std::string name;
+    DeviceCounters* counters;  // its entry in stats_.devices (map nodes stay put)
   };
   std::map<int, Device> devices_;  // by ifindex
   CaptureStats stats_;

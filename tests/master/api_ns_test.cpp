@@ -19,36 +19,23 @@ class ApiNsTest : public ::testing::Test {
       GTEST_SKIP() << "needs root (namespaces, cgroups, netlink)";
     }
     master_ = std::make_unique<TestMaster>();
-    worker::ns::NsRuntimeConfig cfg;
+    worker::WorkerNodeConfig cfg;
+    cfg.master = master_->url();
     cfg.name = uniqueName();
     cfg.stateDir = dir_.path() + "/worker";
     cfg.initPath = KUIGA_INIT_PATH;
-    auto rt = worker::ns::NsRuntime::open(cfg, events_.sink());
-    ASSERT_TRUE(rt) << rt.error().message;
-    runtime_ = std::move(*rt);
-    auto capture = plexer::RunCapture::start(runtime_->radioNetnsFd(), cfg.stateDir + "/pcap");
-    ASSERT_TRUE(capture) << capture.error().message;
-    capture_ = std::move(*capture);
-    blobs_ = std::make_unique<worker::HttpBlobSource>(master_->url());
-    worker::AgentConfig ac;
-    ac.masterUrl = master_->url();
-    ac.name = cfg.name;
-    ac.capacity = 50;
-    ac.cacheDir = cfg.stateDir + "/images";
-    agent_ = std::make_unique<worker::Agent>(ac, *runtime_, events_, *blobs_, capture_.get());
-    thread_ = std::jthread([this](std::stop_token st) { agent_->run(st); });
-    ASSERT_TRUE(eventually([&] { return agent_->connected(); }));
+    cfg.capacity = 50;
+    auto node = worker::WorkerNode::start(cfg);
+    ASSERT_TRUE(node) << node.error().message;
+    node_ = std::move(*node);
+    ASSERT_TRUE(eventually([&] { return node_->connected(); }));
   }
   void TearDown() override {
-    if (thread_.joinable()) {
-      thread_.request_stop();
-      thread_.join();
-    }
-    capture_.reset();
-    if (runtime_) {
-      EXPECT_TRUE(runtime_->destroyAll());
+    if (node_) {
+      EXPECT_TRUE(node_->destroy());
     }
   }
+  worker::ns::NsRuntime& runtime() { return node_->runtime(); }
   client::ApiClient& api() { return master_->api(); }
   int create(const std::string& aut, json spec) {
     auto r = api().upload("/api/v1/runs", aut, "aut", {{"spec", spec.dump()}});
@@ -70,12 +57,7 @@ class ApiNsTest : public ::testing::Test {
 
   TempDir dir_;
   std::unique_ptr<TestMaster> master_;
-  worker::EventQueue events_;
-  std::unique_ptr<worker::ns::NsRuntime> runtime_;
-  std::unique_ptr<plexer::RunCapture> capture_;
-  std::unique_ptr<worker::HttpBlobSource> blobs_;
-  std::unique_ptr<worker::Agent> agent_;
-  std::jthread thread_;
+  std::unique_ptr<worker::WorkerNode> node_;
 };
 
 TEST_F(ApiNsTest, ROOT_ATimedRunReportsLogsAndJitter) {
@@ -117,7 +99,7 @@ TEST_F(ApiNsTest, ROOT_ATimedRunReportsLogsAndJitter) {
   EXPECT_EQ(stopped["counts"]["terminated"], 4) << stopped.dump();
   ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
   waitFor(id, [](const json& r) { return r["state"] == "deleted"; });
-  EXPECT_TRUE(runtime_->list().empty());
+  EXPECT_TRUE(runtime().list().empty());
 }
 
 TEST_F(ApiNsTest, ROOT_ConsoleReachesTheInstancesStdin) {
@@ -146,7 +128,7 @@ TEST_F(ApiNsTest, ROOT_ACrashingAutMakesTheRunDirty) {
   EXPECT_NE(dirty["reason"].get<std::string>().find("failed"), std::string::npos) << dirty.dump();
   ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
   waitFor(id, [](const json& r) { return r["state"] == "deleted"; });
-  EXPECT_TRUE(runtime_->list().empty());
+  EXPECT_TRUE(runtime().list().empty());
 }
 
 TEST_F(ApiNsTest, ROOT_ARiotNativeImageGetsTapNetworkingAndItsTapArgument) {

@@ -93,16 +93,7 @@ class MultiWorkerTest : public ::testing::Test {
     }
     startMaster();
     for (int k = 0; k < kWorkers; ++k) startWorker(k);
-    ASSERT_TRUE(eventually(
-        [&] {
-          auto ws = api_->get("/api/v1/workers");
-          if (!ws) return false;
-          int online = 0;
-          for (const auto& w : *ws) online += w["online"].get<bool>();
-          return online == kWorkers;
-        },
-        30000))
-        << logs();
+    ASSERT_TRUE(eventually([&] { return online() == kWorkers; }, 30000)) << logs();
   }
 
   void TearDown() override {
@@ -131,6 +122,13 @@ class MultiWorkerTest : public ::testing::Test {
                names_[k], "--state-dir", fmt::format("{}/w{}", dir_.path(), k), "--capacity", "160",
                "--remove-on-exit", "--label", fmt::format("host=h{}", k)},
               netns_[k], fmt::format("{}/w{}.log", dir_.path(), k));
+  }
+
+  int online() {
+    int n = 0;
+    if (auto ws = api_->get("/api/v1/workers"))
+      for (const auto& w : *ws) n += w["online"].get<bool>();
+    return n;
   }
 
   json run(int id) {
@@ -225,16 +223,7 @@ TEST_F(MultiWorkerTest, ROOT_SpreadLoseRescheduleRestartConverge) {
   // SIGKILL the master and start it again: nothing is lost, workers reconnect.
   killAndReap(master_, SIGKILL);
   startMaster();
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto ws = api_->get("/api/v1/workers");
-        if (!ws) return false;
-        int online = 0;
-        for (const auto& w : *ws) online += w["online"].get<bool>();
-        return online == 2;
-      },
-      20000))
-      << logs();
+  ASSERT_TRUE(eventually([&] { return online() == 2; }, 20000)) << logs();
   auto restored = run(id);
   EXPECT_EQ(restored["state"], "running") << restored.dump();
   EXPECT_EQ(restored["count"], 300);

@@ -11,6 +11,7 @@
 #include "tests/support/fake_runtime.hpp"
 #include "tests/support/leak_check.hpp"
 #include "worker/agent/agent.hpp"
+#include "worker/agent/worker_node.hpp"
 
 namespace kuiga::test {
 

@@ -1,0 +1,59 @@
+#include "worker/agent/worker_node.hpp"
+
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+namespace kuiga::worker {
+
+Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
+  std::unique_ptr<WorkerNode> n(new WorkerNode());
+  config.stateDir = std::filesystem::absolute(config.stateDir).lexically_normal();
+  n->config_ = config;
+  ns::NsRuntimeConfig cfg;
+  cfg.name = config.name;
+  cfg.stateDir = config.stateDir;
+  cfg.initPath = config.initPath;
+  auto rt = ns::NsRuntime::open(cfg, n->events_.sink());
+  if (!rt) return fail(rt.error().context("worker " + config.name));
+  n->runtime_ = std::move(*rt);
+  auto rep = n->runtime_->recover();
+  if (!rep) return fail(rep.error().context("recover worker " + config.name));
+  if (rep->adopted || rep->reaped)
+    spdlog::info("worker {}: re-adopted {} instances, reaped {}", config.name, rep->adopted,
+                 rep->reaped);
+  // The Plexer's capture of the radio network: a pcapng file set per run.
+  auto capture = plexer::RunCapture::start(n->runtime_->radioNetnsFd(), cfg.stateDir + "/pcap");
+  if (!capture) return fail(capture.error().context("worker " + config.name));
+  n->capture_ = std::move(*capture);
+  n->blobs_ = std::make_unique<HttpBlobSource>(config.master);
+  AgentConfig ac;
+  ac.masterUrl = config.master;
+  ac.name = config.name;
+  ac.capacity = config.capacity;
+  ac.labels = config.labels;
+  ac.cacheDir = cfg.stateDir + "/images";
+  n->agent_ = std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->capture_.get());
+  n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
+  return n;
+}
+
+void WorkerNode::disconnect() {
+  thread_.request_stop();
+  if (thread_.joinable()) thread_.join();
+  capture_.reset();  // before the radio namespace may go
+}
+
+VoidResult WorkerNode::destroy() {
+  disconnect();
+  destroyed_ = true;
+  return runtime_->destroyAll();
+}
+
+WorkerNode::~WorkerNode() {
+  disconnect();
+  if (config_.removeOnExit && runtime_ && !destroyed_)
+    if (auto r = runtime_->destroyAll(); !r) spdlog::error("{}", r.error().message);
+}
+
+}  // namespace kuiga::worker

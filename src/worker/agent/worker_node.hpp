@@ -1,0 +1,49 @@
+#pragma once
+// A whole worker on the ns runtime: the runtime (recovered from what a previous process left),
+// the Plexer's capture of its radio network, and the agent that connects both to the master.
+// `kuiga worker`, `kuiga up`, `kuiga bench api` and the tests run one.
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "plexer/run_capture.hpp"
+#include "worker/agent/agent.hpp"
+#include "worker/ns/ns_runtime.hpp"
+
+namespace kuiga::worker {
+
+struct WorkerNodeConfig {
+  std::string master;  // the master's URL
+  std::string name = "local";
+  std::string stateDir;
+  std::string initPath;  // kuiga-init
+  uint32_t capacity = 10000;
+  std::map<std::string, std::string> labels;
+  bool removeOnExit = false;  // the destructor removes every instance and the worker's objects
+};
+
+class WorkerNode {
+ public:
+  static Result<std::unique_ptr<WorkerNode>> start(WorkerNodeConfig config);
+  // Disconnects; leaves the instances running (for a restart) unless removeOnExit.
+  ~WorkerNode();
+  // Disconnects and removes every instance, the radio namespace, mounts and cgroups.
+  VoidResult destroy();
+  [[nodiscard]] bool connected() const { return agent_->connected(); }
+  ns::NsRuntime& runtime() { return *runtime_; }
+
+ private:
+  WorkerNode() = default;
+  void disconnect();
+  WorkerNodeConfig config_;
+  EventQueue events_;
+  std::unique_ptr<ns::NsRuntime> runtime_;
+  std::unique_ptr<plexer::RunCapture> capture_;
+  std::unique_ptr<HttpBlobSource> blobs_;
+  std::unique_ptr<Agent> agent_;
+  std::jthread thread_;
+  bool destroyed_ = false;
+};
+
+}  // namespace kuiga::worker
