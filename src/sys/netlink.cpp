@@ -22,7 +22,9 @@
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/inet6.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/qdisc.h>
+#include <netlink/route/route.h>
 #include <netlink/route/tc.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -368,6 +370,54 @@ VoidResult Netlink::addAddress(const std::string& name, const std::string& cidr)
   return {};
 }
 
+VoidResult Netlink::addRoute(const std::string& cidr, const std::string& name,
+                             const std::string& gateway) {
+  auto idx = linkIndex(name);
+  if (!idx) return fail(idx.error());
+  nl_addr* dst = nullptr;
+  if (int err = nl_addr_parse(cidr.c_str(), AF_UNSPEC, &dst); err < 0)
+    return fail(nlError("parse route '" + cidr + "'", err));
+  AddrPtr dstPtr(dst);
+  nl_addr* via = nullptr;
+  if (!gateway.empty())
+    if (int err = nl_addr_parse(gateway.c_str(), nl_addr_get_family(dst), &via); err < 0)
+      return fail(nlError("parse gateway '" + gateway + "'", err));
+  AddrPtr viaPtr(via);
+  rtnl_route* route = rtnl_route_alloc();
+  rtnl_route_set_family(route, static_cast<uint8_t>(nl_addr_get_family(dst)));
+  rtnl_route_set_dst(route, dst);
+  rtnl_route_set_table(route, RT_TABLE_MAIN);
+  rtnl_route_set_protocol(route, RTPROT_STATIC);
+  rtnl_route_set_scope(route, via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+  rtnl_nexthop* nh = rtnl_route_nh_alloc();
+  rtnl_route_nh_set_ifindex(nh, *idx);
+  if (via) rtnl_route_nh_set_gateway(nh, via);
+  rtnl_route_add_nexthop(route, nh);  // the route owns it from here
+  int err = rtnl_route_add(sock_.get(), route, NLM_F_CREATE | NLM_F_REPLACE);
+  rtnl_route_put(route);
+  if (err < 0) return fail(nlError("add route " + cidr + " via '" + name + "'", err));
+  return {};
+}
+
+VoidResult Netlink::addNeighbour(const std::string& name, const std::string& ip, const Mac& mac) {
+  auto idx = linkIndex(name);
+  if (!idx) return fail(idx.error());
+  nl_addr* dst = nullptr;
+  if (int err = nl_addr_parse(ip.c_str(), AF_UNSPEC, &dst); err < 0)
+    return fail(nlError("parse address '" + ip + "'", err));
+  AddrPtr dstPtr(dst);
+  AddrPtr ll(nl_addr_build(AF_LLC, mac.data(), mac.size()));
+  rtnl_neigh* n = rtnl_neigh_alloc();
+  rtnl_neigh_set_ifindex(n, *idx);
+  rtnl_neigh_set_dst(n, dst);
+  rtnl_neigh_set_lladdr(n, ll.p);
+  rtnl_neigh_set_state(n, NUD_PERMANENT);
+  int err = rtnl_neigh_add(sock_.get(), n, NLM_F_CREATE | NLM_F_REPLACE);
+  rtnl_neigh_put(n);
+  if (err < 0) return fail(nlError("add neighbour " + ip + " on '" + name + "'", err));
+  return {};
+}
+
 Result<std::vector<Netlink::LinkInfo>> Netlink::links() {
   nl_cache* cache = nullptr;
   if (int err = rtnl_link_alloc_cache(sock_.get(), AF_UNSPEC, &cache); err < 0)
@@ -408,6 +458,16 @@ VoidResult createTap(const std::string& name, uid_t uid, gid_t gid) {
     r = failSys("make tap '" + name + "' persistent");
   ::close(fd);
   return r;
+}
+
+Result<UniqueFd> openTun(const std::string& name) {
+  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) return failSys("open /dev/net/tun");
+  struct ifreq ifr {};
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) return failSys("create tun '" + name + "'");
+  return fd;
 }
 
 }  // namespace kuiga::sys

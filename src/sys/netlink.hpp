@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "sys/fd.hpp"
 
 struct nl_sock;
 
@@ -83,6 +84,12 @@ class Netlink {
   VoidResult moveToNetns(const std::string& name, int netnsFd);
   // `cidr` like "10.1.0.5/16" or "fd00::5/64". DAD is skipped so the address works at once.
   VoidResult addAddress(const std::string& name, const std::string& cidr);
+  // A route to `cidr` ("10.0.0.0/8"; "0.0.0.0/0" and "::/0" for the defaults) out of link
+  // `name`, optionally via `gateway`; an existing route to the same place is replaced.
+  VoidResult addRoute(const std::string& cidr, const std::string& name,
+                      const std::string& gateway = {});
+  // A permanent neighbour entry: `ip` is at `mac` on link `name` (no ARP or ND for it).
+  VoidResult addNeighbour(const std::string& name, const std::string& ip, const Mac& mac);
   Result<int> linkIndex(const std::string& name);
   Result<std::vector<std::string>> linkNames();
   struct LinkInfo {
@@ -104,5 +111,8 @@ class Netlink {
 // Create a persistent tap device in the calling thread's network namespace, owned by uid/gid so
 // an unprivileged process may attach to it with TUNSETIFF.
 VoidResult createTap(const std::string& name, uid_t uid, gid_t gid);
+// Create a tun device (IP packets, no packet-information header) in the calling thread's
+// network namespace, non-blocking; it goes away when the returned descriptor is closed.
+Result<UniqueFd> openTun(const std::string& name);
 
 }  // namespace kuiga::sys

@@ -1,0 +1,401 @@
+#include "plexer/forwarder.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+
+#include "sys/file.hpp"
+#include "sys/netlink.hpp"
+#include "sys/netns.hpp"
+
+namespace kuiga::plexer {
+namespace {
+
+constexpr uint64_t kRadioKey = 0;
+constexpr uint64_t kWakeKey = 1;
+constexpr uint64_t kCellKey = uint64_t{1} << 32;  // | run
+constexpr size_t kMaxPacket = 65536;
+constexpr int kBatch = 256;  // packets read from one tun before looking at the others
+
+int64_t monotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string uplinkTunName(RunId run) {
+  return fmt::format("kue{:x}", run);
+}
+
+bool sameSpec(const RadioSpec& a, const RadioSpec& b) {
+  return a.toJson() == b.toJson();
+}
+
+}  // namespace
+
+struct Forwarder::Cell {
+  Cell(RunId r, RadioSpec s, UeConfig ueConfig, MediumConfig mediumConfig)
+      : run(r),
+        spec(std::move(s)),
+        mux(ueConfig, [this](const LeaseEvent& e) { logLease(e); }),
+        medium(mediumConfig) {}
+  ~Cell() {
+    if (leaseLog) std::fclose(leaseLog);
+  }
+  Cell(const Cell&) = delete;
+  Cell& operator=(const Cell&) = delete;
+
+  DeviceRadioCounters& device(uint32_t index) {
+    if (index >= counters.size()) counters.resize(index + 1);
+    return counters[index];
+  }
+  void logLease(const LeaseEvent& e) {
+    if (!leaseLog) return;
+    auto now = std::chrono::system_clock::now();
+    std::fprintf(
+        leaseLog, "%s %s ue=%u device=%s\n",
+        fmt::format("{:%FT%T}Z", std::chrono::floor<std::chrono::microseconds>(now)).c_str(),
+        e.granted ? "grant" : "release", e.ue, displayName({run, e.device}).c_str());
+    leaseLogDirty = true;
+  }
+
+  RunId run;
+  RadioSpec spec;
+  Prefix ue4, ue6;
+  sys::UniqueFd tun;
+  UeMux mux;
+  Medium medium;
+  std::vector<DeviceRadioCounters> counters;
+  uint64_t droppedNoLease = 0, writeErrors = 0;
+  std::FILE* leaseLog = nullptr;
+  bool leaseLogDirty = false;
+};
+
+struct Forwarder::Scheduled {
+  int64_t at;
+  uint64_t sequence;
+  RunId run;
+  bool up;
+  uint32_t device, ue;
+  std::vector<uint8_t> packet;
+  // For a min-heap with std::push_heap: the later one is "less".
+  bool operator<(const Scheduled& o) const {
+    return at != o.at ? at > o.at : sequence > o.sequence;
+  }
+};
+
+Result<std::unique_ptr<Forwarder>> Forwarder::start(int radioNetnsFd, std::string gatewayLink,
+                                                    std::string logDir) {
+  std::unique_ptr<Forwarder> f(new Forwarder());
+  f->radioNetnsFd_ = radioNetnsFd;
+  f->gatewayLink_ = std::move(gatewayLink);
+  f->logDir_ = std::move(logDir);
+  f->epoll_ = sys::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!f->epoll_) return failSys("epoll_create1");
+  f->wake_ = sys::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!f->wake_) return failSys("eventfd");
+  {
+    auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
+    if (!guard) return fail(guard.error().context("enter radio namespace"));
+    auto tun = sys::openTun(kRadioTun);
+    if (!tun) return fail(tun.error());
+    f->radioTun_ = std::move(*tun);
+    auto nl = sys::Netlink::open();
+    if (!nl) return fail(nl.error());
+    // The radio namespace turns IPv6 off for new links; the tun carries the devices' IPv6.
+    KUIGA_TRY(
+        sys::writeFile(std::string("/proc/sys/net/ipv6/conf/") + kRadioTun + "/disable_ipv6", "0"),
+        "radio tun");
+    KUIGA_TRY(nl->setUp(kRadioTun, true, false), "radio tun");
+    KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv4/ip_forward", "1"), "forwarding");
+    KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/all/forwarding", "1"), "forwarding");
+    // Whatever leaves the radio network goes to the Plexer.
+    KUIGA_TRY(nl->addRoute("0.0.0.0/0", kRadioTun), "radio tun");
+    KUIGA_TRY(nl->addRoute("::/0", kRadioTun), "radio tun");
+  }
+  for (auto [fd, key] : {std::pair{f->radioTun_.get(), kRadioKey}, {f->wake_.get(), kWakeKey}}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = key;
+    if (::epoll_ctl(f->epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) return failSys("epoll_ctl");
+  }
+  f->thread_ = std::jthread([p = f.get()](std::stop_token st) { p->loop(st); });
+  return f;
+}
+
+Forwarder::~Forwarder() {
+  thread_.request_stop();
+  uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+}
+
+VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
+  std::lock_guard lock(mu_);
+  if (auto it = cells_.find(run); it != cells_.end()) {
+    if (sameSpec(it->second->spec, given)) return {};
+    return failMsg(fmt::format("run {} already has a radio cell with another spec", run));
+  }
+  RadioSpec spec = given;
+  UeConfig ueConfig = spec.ue;
+  ueConfig.ues = spec.ues.value_or(kMaxInstancesPerRun);
+  MediumConfig mediumConfig = spec.medium;
+  mediumConfig.seed = spec.seed.value_or(0);
+  auto cell = std::make_unique<Cell>(run, spec, ueConfig, mediumConfig);
+  cell->ue4 = spec.ueIpv4.value_or(defaultUeIpv4(run));
+  cell->ue6 = spec.ueIpv6.value_or(defaultUeIpv6(run));
+  for (const auto* p : {&cell->ue4, &cell->ue6})
+    if (!p->host(ueConfig.ues - 1))
+      return failMsg(fmt::format("radio: prefix {} has fewer than {} addresses for the UEs",
+                                 p->toString(), ueConfig.ues));
+
+  const std::string path = "/run/netns/" + spec.uplink;
+  auto uplinkNs = sys::netns::openPinned(path);
+  if (!uplinkNs)
+    return failMsg(fmt::format("radio uplink: no network namespace '{}' ({})", spec.uplink,
+                               uplinkNs.error().message));
+  const std::string tunName = uplinkTunName(run);
+  {
+    auto guard = sys::netns::ThreadGuard::enter(uplinkNs->get());
+    if (!guard) return fail(guard.error().context("enter uplink namespace " + spec.uplink));
+    auto tun = sys::openTun(tunName);
+    if (!tun) return fail(tun.error().context("radio uplink " + spec.uplink));
+    cell->tun = std::move(*tun);
+    auto nl = sys::Netlink::open();
+    if (!nl) return fail(nl.error());
+    (void)sys::writeFile("/proc/sys/net/ipv6/conf/" + tunName + "/disable_ipv6", "0");
+    KUIGA_TRY(nl->setUp(tunName, true, false), "radio uplink " + spec.uplink);
+    KUIGA_TRY(nl->addRoute(cell->ue4.toString(), tunName), "radio uplink " + spec.uplink);
+    KUIGA_TRY(nl->addRoute(cell->ue6.toString(), tunName), "radio uplink " + spec.uplink);
+  }
+  {
+    auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd_);
+    if (!guard) return fail(guard.error().context("enter radio namespace"));
+    auto nl = sys::Netlink::open();
+    if (!nl) return fail(nl.error());
+    for (const auto& a : {gatewayIpv4(run) + "/" + std::to_string(kIpv4PrefixLen),
+                          gatewayIpv6(run) + "/" + std::to_string(kIpv6PrefixLen)}) {
+      auto r = nl->addAddress(gatewayLink_, a);
+      if (!r && r.error().code != EEXIST) return fail(r.error().context("radio gateway"));
+    }
+  }
+  cell->leaseLog = std::fopen(fmt::format("{}/run-{}.leases", logDir_, run).c_str(), "ae");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kCellKey | run;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, cell->tun.get(), &ev) < 0)
+    return failSys("epoll_ctl");
+  spdlog::info("plexer: run {} cell up: {} UEs ({} / {}) toward network namespace {}", run,
+               ueConfig.ues, cell->ue4.toString(), cell->ue6.toString(), spec.uplink);
+  cells_[run] = std::move(cell);
+  uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  return {};
+}
+
+void Forwarder::removeCell(RunId run) {
+  std::lock_guard lock(mu_);
+  auto it = cells_.find(run);
+  if (it == cells_.end()) return;
+  (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second->tun.get(), nullptr);
+  cells_.erase(it);  // closing the tun removes it and its routes
+  std::erase_if(schedule_, [&](const Scheduled& s) { return s.run == run; });
+  std::make_heap(schedule_.begin(), schedule_.end());
+}
+
+std::optional<CellReport> Forwarder::report(RunId run) {
+  std::lock_guard lock(mu_);
+  auto it = cells_.find(run);
+  if (it == cells_.end()) return std::nullopt;
+  const Cell& c = *it->second;
+  CellReport r;
+  r.run = run;
+  r.uplink = c.spec.uplink;
+  r.ues = c.mux.config().ues;
+  r.ue = c.mux.counters();
+  r.medium = c.medium.counters();
+  r.activeDevices = c.medium.activeDevices();
+  r.droppedNoLease = c.droppedNoLease;
+  r.writeErrors = c.writeErrors;
+  for (uint32_t i = 0; i < c.counters.size(); ++i)
+    if (c.counters[i].sentFrames || c.counters[i].downFrames || c.counters[i].droppedLoss ||
+        c.counters[i].droppedActiveCap || c.counters[i].droppedMediumQueue)
+      r.devices[i] = c.counters[i];
+  return r;
+}
+
+uint64_t Forwarder::unroutable() const {
+  std::lock_guard lock(mu_);
+  return unroutable_;
+}
+
+Forwarder::Cell* Forwarder::cellFor(const IpAddress& source, uint32_t* index) {
+  auto dev = deviceOf(source);
+  if (!dev) return nullptr;
+  // IPv4 addresses carry the run modulo 256, IPv6 ones modulo 65536.
+  const uint32_t mask = source.family == 4 ? 0xff : 0xffff;
+  for (auto& [run, cell] : cells_)
+    if ((run & mask) == dev->run) {
+      *index = dev->index;
+      return cell.get();
+    }
+  return nullptr;
+}
+
+void Forwarder::deliver(Cell& cell, bool up, uint32_t device, uint32_t ue,
+                        std::span<uint8_t> packet) {
+  auto h = parseIp(packet);
+  if (!h) return;
+  int fd;
+  auto& c = cell.device(device);
+  if (up) {
+    auto addr = (h->family == 4 ? cell.ue4 : cell.ue6).host(ue);
+    if (!addr) return;
+    rewriteAddress(packet, *h, true, *addr);
+    fd = cell.tun.get();
+    ++c.upFrames;
+    c.upBytes += packet.size();
+  } else {
+    rewriteAddress(packet, *h, false, deviceAddress({cell.run, device}, h->family));
+    fd = radioTun_.get();
+    ++c.downFrames;
+    c.downBytes += packet.size();
+  }
+  if (::write(fd, packet.data(), packet.size()) < 0) ++cell.writeErrors;
+}
+
+void Forwarder::transmit(Cell& cell, bool up, uint32_t device, uint32_t ue,
+                         std::span<uint8_t> packet, int64_t now) {
+  auto d = cell.medium.transmit(device, packet.size(), now);
+  auto& c = cell.device(device);
+  switch (d.verdict) {
+    case Medium::Verdict::Loss:
+      ++c.droppedLoss;
+      return;
+    case Medium::Verdict::ActiveCap:
+      ++c.droppedActiveCap;
+      return;
+    case Medium::Verdict::QueueFull:
+      ++c.droppedMediumQueue;
+      return;
+    case Medium::Verdict::Deliver:
+      break;
+  }
+  if (d.deliverAtNs <= now) return deliver(cell, up, device, ue, packet);
+  schedule_.push_back({d.deliverAtNs, sequence_++, cell.run, up, device, ue,
+                       std::vector<uint8_t>(packet.begin(), packet.end())});
+  std::push_heap(schedule_.begin(), schedule_.end());
+}
+
+void Forwarder::handleRadio(int64_t now) {
+  static thread_local std::vector<uint8_t> buf(kMaxPacket);
+  for (int n = 0; n < kBatch; ++n) {
+    ssize_t len = ::read(radioTun_.get(), buf.data(), buf.size());
+    if (len <= 0) return;
+    std::span<uint8_t> packet(buf.data(), static_cast<size_t>(len));
+    auto h = parseIp(packet);
+    uint32_t index = 0;
+    Cell* cell = h ? cellFor(h->source, &index) : nullptr;
+    if (!cell) {
+      ++unroutable_;
+      continue;
+    }
+    auto& c = cell->device(index);
+    ++c.sentFrames;
+    c.sentBytes += packet.size();
+    auto offer = cell->mux.offer(index, packet, now);
+    switch (offer.outcome) {
+      case UeMux::Outcome::Send:
+        transmit(*cell, true, index, offer.ue, packet, now);
+        break;
+      case UeMux::Outcome::Queued:
+        ++c.queuedFrames;
+        break;
+      case UeMux::Outcome::DroppedNoUe:
+        ++c.droppedNoUe;
+        break;
+      case UeMux::Outcome::DroppedQueueFull:
+        ++c.droppedUeQueueFull;
+        break;
+    }
+  }
+}
+
+void Forwarder::handleUplink(Cell& cell, int64_t now) {
+  static thread_local std::vector<uint8_t> buf(kMaxPacket);
+  for (int n = 0; n < kBatch; ++n) {
+    ssize_t len = ::read(cell.tun.get(), buf.data(), buf.size());
+    if (len <= 0) return;
+    std::span<uint8_t> packet(buf.data(), static_cast<size_t>(len));
+    auto h = parseIp(packet);
+    std::optional<uint32_t> ue;
+    if (h) ue = (h->family == 4 ? cell.ue4 : cell.ue6).hostIndex(h->destination);
+    std::optional<uint32_t> device = ue ? cell.mux.holder(*ue) : std::nullopt;
+    if (!device) {
+      ++cell.droppedNoLease;
+      continue;
+    }
+    cell.mux.touch(*ue, now);
+    transmit(cell, false, *device, *ue, packet, now);
+  }
+}
+
+int64_t Forwarder::serviceTimers(int64_t now) {
+  int64_t next = now + 1'000'000'000;
+  for (auto& [run, cell] : cells_) {
+    for (auto& ready : cell->mux.advance(now))
+      transmit(*cell, true, ready.device, ready.ue, ready.frame, now);
+    if (auto d = cell->mux.nextDeadline()) next = std::min(next, *d);
+    if (cell->leaseLogDirty) {
+      std::fflush(cell->leaseLog);
+      cell->leaseLogDirty = false;
+    }
+  }
+  while (!schedule_.empty() && schedule_.front().at <= now) {
+    std::pop_heap(schedule_.begin(), schedule_.end());
+    Scheduled s = std::move(schedule_.back());
+    schedule_.pop_back();
+    if (auto it = cells_.find(s.run); it != cells_.end())
+      deliver(*it->second, s.up, s.device, s.ue, s.packet);
+  }
+  if (!schedule_.empty()) next = std::min(next, schedule_.front().at);
+  return next;
+}
+
+void Forwarder::loop(std::stop_token stop) {
+  int64_t deadline = monotonicNs() + 1'000'000'000;
+  epoll_event events[16];
+  while (!stop.stop_requested()) {
+    int64_t wait = std::max<int64_t>(0, deadline - monotonicNs());
+    timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
+    int n = ::epoll_pwait2(epoll_.get(), events, 16, &ts, nullptr);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("plexer: epoll: {}", std::strerror(errno));
+      return;
+    }
+    std::lock_guard lock(mu_);
+    const int64_t now = monotonicNs();
+    for (int i = 0; i < n; ++i) {
+      uint64_t key = events[i].data.u64;
+      if (key == kRadioKey) {
+        handleRadio(now);
+      } else if (key == kWakeKey) {
+        uint64_t v;
+        (void)!::read(wake_.get(), &v, sizeof v);
+      } else if (auto it = cells_.find(static_cast<RunId>(key & 0xffffffff)); it != cells_.end()) {
+        handleUplink(*it->second, now);
+      }
+    }
+    deadline = serviceTimers(now);
+  }
+}
+
+}  // namespace kuiga::plexer

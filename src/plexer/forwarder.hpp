@@ -1,0 +1,99 @@
+#pragma once
+// The Plexer's forwarding path between a worker's radio network and the base stations.
+//
+// Everything the devices send off the radio network is routed (by the radio namespace's
+// kernel, to whose gateway address the devices route) into one tun device, `kpx0`. The
+// forwarder reads those packets, finds the sending device from the source address, and passes
+// them through its run's cell: a UE lease (UeMux), then the shared medium (Medium), then out of
+// the cell's uplink tun in the base station's network namespace with the UE's address as the
+// source. Return traffic to a UE address comes back through the uplink tun, goes to the device
+// holding the lease, crosses the medium, and is written into `kpx0` with the device's address
+// as the destination. Nothing else connects the radio network to any other network.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/identity.hpp"
+#include "common/result.hpp"
+#include "plexer/radio_spec.hpp"
+#include "sys/fd.hpp"
+
+namespace kuiga::plexer {
+
+struct DeviceRadioCounters {
+  uint64_t sentFrames = 0, sentBytes = 0;  // packets the device sent toward the base station
+  uint64_t upFrames = 0, upBytes = 0;      // of those, forwarded to the base station
+  uint64_t downFrames = 0, downBytes = 0;  // from the base station, delivered to the device
+  uint64_t queuedFrames = 0;               // waited for a UE
+  // Dropped, by cause, in both directions.
+  uint64_t droppedLoss = 0, droppedActiveCap = 0, droppedMediumQueue = 0;
+  uint64_t droppedNoUe = 0, droppedUeQueueFull = 0;
+};
+
+struct CellReport {
+  RunId run = 0;
+  std::string uplink;
+  uint32_t ues = 0;
+  UeCounters ue;
+  MediumCounters medium;
+  uint32_t activeDevices = 0;
+  uint64_t droppedNoLease = 0;  // return traffic to a UE nobody holds
+  uint64_t writeErrors = 0;
+  std::map<uint32_t, DeviceRadioCounters> devices;  // by instance index
+};
+
+class Forwarder {
+ public:
+  static constexpr const char* kRadioTun = "kpx0";
+
+  // Sets up the radio side inside `radioNetnsFd`: the tun, default routes to it, forwarding.
+  // `gatewayLink` is the radio network's bridge that takes the runs' gateway addresses. Lease
+  // logs go to `<logDir>/run-R.leases`.
+  static Result<std::unique_ptr<Forwarder>> start(int radioNetnsFd, std::string gatewayLink,
+                                                  std::string logDir);
+  ~Forwarder();
+
+  // Opens run's cell: its gateway addresses, its UEs in network namespace `spec.uplink` (a
+  // name under /run/netns) with routes there to the UE addresses, its medium. Opening an open
+  // run's cell again with the same spec does nothing.
+  VoidResult addCell(RunId run, const RadioSpec& spec);
+  void removeCell(RunId run);
+  [[nodiscard]] std::optional<CellReport> report(RunId run);
+  // Packets from the radio network that belong to no cell (no run with a radio, or not IP).
+  [[nodiscard]] uint64_t unroutable() const;
+
+ private:
+  struct Cell;
+  struct Scheduled;
+  Forwarder() = default;
+  void loop(std::stop_token stop);
+  void handleRadio(int64_t now);
+  void handleUplink(Cell& cell, int64_t now);
+  void transmit(Cell& cell, bool up, uint32_t device, uint32_t ue, std::span<uint8_t> packet,
+                int64_t now);
+  void deliver(Cell& cell, bool up, uint32_t device, uint32_t ue, std::span<uint8_t> packet);
+  int64_t serviceTimers(int64_t now);  // runs what is due; returns the next deadline
+  Cell* cellFor(const IpAddress& source, uint32_t* index);
+
+  int radioNetnsFd_ = -1;
+  std::string gatewayLink_;
+  std::string logDir_;
+  sys::UniqueFd radioTun_;
+  sys::UniqueFd epoll_;
+  sys::UniqueFd wake_;  // eventfd: the cells changed
+  mutable std::mutex mu_;
+  std::map<RunId, std::unique_ptr<Cell>> cells_;
+  std::vector<Scheduled> schedule_;  // a min-heap by delivery time
+  uint64_t sequence_ = 0;
+  uint64_t unroutable_ = 0;
+  std::jthread thread_;
+};
+
+}  // namespace kuiga::plexer

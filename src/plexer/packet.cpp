@@ -1,0 +1,227 @@
+#include "plexer/packet.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace kuiga::plexer {
+namespace {
+
+uint16_t load16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+void store16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+// RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m'), summed over the changed 16-bit words.
+uint16_t adjustChecksum(uint16_t checksum, const uint8_t* from, const uint8_t* to, size_t len) {
+  uint32_t sum = static_cast<uint16_t>(~checksum);
+  for (size_t i = 0; i + 1 < len; i += 2) {
+    sum += static_cast<uint16_t>(~load16(from + i));
+    sum += load16(to + i);
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+bool isExtensionHeader(uint8_t next) {
+  return next == 0 || next == 43 || next == 60 || next == 44;
+}
+
+}  // namespace
+
+std::string IpAddress::toString() const {
+  char buf[INET6_ADDRSTRLEN] = "";
+  inet_ntop(family == 4 ? AF_INET : AF_INET6, bytes.data(), buf, sizeof buf);
+  return buf;
+}
+
+Result<IpAddress> IpAddress::parse(const std::string& text) {
+  IpAddress a;
+  if (inet_pton(AF_INET, text.c_str(), a.bytes.data()) == 1) {
+    a.family = 4;
+    return a;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), a.bytes.data()) == 1) {
+    a.family = 6;
+    return a;
+  }
+  return failMsg("'" + text + "' is not an IPv4 or IPv6 address");
+}
+
+std::optional<IpHeader> parseIp(std::span<const uint8_t> p) {
+  IpHeader h;
+  if (p.size() >= 20 && p[0] >> 4 == 4) {
+    size_t ihl = (p[0] & 0x0f) * 4u;
+    if (ihl < 20 || p.size() < ihl) return std::nullopt;
+    h.family = 4;
+    h.source.family = h.destination.family = 4;
+    std::memcpy(h.source.bytes.data(), &p[12], 4);
+    std::memcpy(h.destination.bytes.data(), &p[16], 4);
+    h.protocol = p[9];
+    h.transportOffset = ihl;
+    h.firstFragment = (load16(&p[6]) & 0x1fff) == 0;
+    return h;
+  }
+  if (p.size() >= 40 && p[0] >> 4 == 6) {
+    h.family = 6;
+    h.source.family = h.destination.family = 6;
+    std::memcpy(h.source.bytes.data(), &p[8], 16);
+    std::memcpy(h.destination.bytes.data(), &p[24], 16);
+    uint8_t next = p[6];
+    size_t off = 40;
+    while (isExtensionHeader(next)) {
+      if (p.size() < off + 8) return std::nullopt;
+      if (next == 44) {
+        if ((load16(&p[off + 2]) & 0xfff8) != 0) h.firstFragment = false;
+        next = p[off];
+        off += 8;
+      } else {
+        uint8_t n = p[off];
+        off += (p[off + 1] + 1u) * 8;
+        next = n;
+      }
+    }
+    h.protocol = next;
+    h.transportOffset = off;
+    return h;
+  }
+  return std::nullopt;
+}
+
+void rewriteAddress(std::span<uint8_t> p, const IpHeader& h, bool source, const IpAddress& to) {
+  const size_t len = h.family == 4 ? 4 : 16;
+  const size_t at = h.family == 4 ? (source ? 12 : 16) : (source ? 8 : 24);
+  uint8_t old[16];
+  std::memcpy(old, &p[at], len);
+  std::memcpy(&p[at], to.bytes.data(), len);
+  if (h.family == 4) store16(&p[10], adjustChecksum(load16(&p[10]), old, to.bytes.data(), len));
+  if (!h.firstFragment) return;
+  // The transport checksums that cover the addresses through the pseudo-header.
+  size_t field = 0;
+  if (h.protocol == 6)
+    field = 16;  // TCP
+  else if (h.protocol == 17)
+    field = 6;  // UDP
+  else if (h.protocol == 58 && h.family == 6)
+    field = 2;  // ICMPv6
+  else
+    return;
+  uint8_t* c = &p[h.transportOffset + field];
+  if (h.transportOffset + field + 2 > p.size()) return;
+  uint16_t sum = load16(c);
+  if (h.protocol == 17 && h.family == 4 && sum == 0) return;  // an IPv4 UDP without checksum
+  sum = adjustChecksum(sum, old, to.bytes.data(), len);
+  if (h.protocol == 17 && sum == 0) sum = 0xffff;  // 0 means "none" in UDP
+  store16(c, sum);
+}
+
+uint16_t internetChecksum(std::span<const uint8_t> data, uint32_t initial) {
+  uint64_t sum = initial;
+  for (size_t i = 0; i + 1 < data.size(); i += 2) sum += load16(&data[i]);
+  if (data.size() % 2) sum += static_cast<uint16_t>(data.back() << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+Result<Prefix> Prefix::parse(const std::string& cidr) {
+  auto slash = cidr.find('/');
+  if (slash == std::string::npos) return failMsg("'" + cidr + "' is not an address/length prefix");
+  auto base = IpAddress::parse(cidr.substr(0, slash));
+  if (!base) return fail(base.error().context("prefix '" + cidr + "'"));
+  int bits = base->family == 4 ? 32 : 128;
+  int len = -1;
+  try {
+    size_t used = 0;
+    len = std::stoi(cidr.substr(slash + 1), &used);
+    if (used != cidr.size() - slash - 1) len = -1;
+  } catch (const std::exception&) {
+  }
+  if (len < 0 || len > bits) return failMsg("prefix '" + cidr + "': bad length");
+  Prefix p{*base, len};
+  // Clear the host bits, so that equal blocks compare equal.
+  for (int b = len; b < bits; ++b)
+    p.base.bytes[static_cast<size_t>(b / 8)] &= static_cast<uint8_t>(~(0x80 >> (b % 8)));
+  return p;
+}
+
+std::optional<IpAddress> Prefix::host(uint32_t k) const {
+  const int bits = base.family == 4 ? 32 : 128;
+  const uint64_t n = uint64_t{k} + 1;
+  if (bits - length < 64 && n >= (uint64_t{1} << (bits - length)) - 1) return std::nullopt;
+  IpAddress a = base;
+  uint64_t carry = n;
+  for (int i = bits / 8 - 1; i >= 0 && carry; --i) {
+    uint64_t v = a.bytes[static_cast<size_t>(i)] + (carry & 0xff);
+    a.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(v);
+    carry = (carry >> 8) + (v >> 8);
+  }
+  return a;
+}
+
+std::optional<uint32_t> Prefix::hostIndex(const IpAddress& a) const {
+  if (a.family != base.family) return std::nullopt;
+  const int bits = base.family == 4 ? 32 : 128;
+  for (int b = 0; b < length; ++b) {
+    auto i = static_cast<size_t>(b / 8);
+    uint8_t mask = static_cast<uint8_t>(0x80 >> (b % 8));
+    if ((a.bytes[i] & mask) != (base.bytes[i] & mask)) return std::nullopt;
+  }
+  // The host part, which for any valid index fits the last four bytes.
+  for (int b = length; b < bits - 32; ++b) {
+    auto i = static_cast<size_t>(b / 8);
+    if (a.bytes[i] & (0x80 >> (b % 8))) return std::nullopt;
+  }
+  size_t last = static_cast<size_t>(bits / 8);
+  uint32_t v = 0;
+  for (size_t i = last - 4; i < last; ++i) v = v << 8 | a.bytes[i];
+  if (bits - length < 32) v &= (1u << (bits - length)) - 1;
+  if (v == 0) return std::nullopt;
+  uint32_t k = v - 1;
+  if (host(k) != a) return std::nullopt;
+  return k;
+}
+
+std::string Prefix::toString() const {
+  return base.toString() + "/" + std::to_string(length);
+}
+
+std::optional<InstanceId> deviceOf(const IpAddress& a) {
+  if (a.family == 4) {
+    if (a.bytes[0] != 10) return std::nullopt;
+    uint32_t host = uint32_t{a.bytes[2]} << 8 | a.bytes[3];
+    if (host == 0 || host > kMaxInstancesPerRun) return std::nullopt;
+    return InstanceId{a.bytes[1], host - 1};
+  }
+  static const uint8_t kPrefix[6] = {0xfd, 0x6b, 0x75, 0x69, 0x67, 0x61};
+  if (a.family != 6 || std::memcmp(a.bytes.data(), kPrefix, 6) != 0) return std::nullopt;
+  for (size_t i = 8; i < 12; ++i)
+    if (a.bytes[i]) return std::nullopt;
+  uint32_t host = 0;
+  for (size_t i = 12; i < 16; ++i) host = host << 8 | a.bytes[i];
+  if (host == 0 || host > kMaxInstancesPerRun) return std::nullopt;
+  return InstanceId{uint32_t{a.bytes[6]} << 8 | a.bytes[7], host - 1};
+}
+
+IpAddress deviceAddress(InstanceId id, int family) {
+  IpAddress a;
+  a.family = family;
+  const uint32_t host = id.index + 1;
+  if (family == 4) {
+    a.bytes[0] = 10;
+    a.bytes[1] = static_cast<uint8_t>(id.run);
+    a.bytes[2] = static_cast<uint8_t>(host >> 8);
+    a.bytes[3] = static_cast<uint8_t>(host);
+    return a;
+  }
+  const uint8_t prefix[6] = {0xfd, 0x6b, 0x75, 0x69, 0x67, 0x61};
+  std::memcpy(a.bytes.data(), prefix, 6);
+  a.bytes[6] = static_cast<uint8_t>(id.run >> 8);
+  a.bytes[7] = static_cast<uint8_t>(id.run);
+  for (size_t i = 0; i < 4; ++i) a.bytes[15 - i] = static_cast<uint8_t>(host >> (8 * i));
+  return a;
+}
+
+}  // namespace kuiga::plexer
