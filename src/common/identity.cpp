@@ -40,6 +40,14 @@ std::string ipv6Address(InstanceId id) {
   return fmt::format("fd6b:7569:6761:{:x}::{:x}", id.run & 0xffff, id.index + 1);
 }
 
+std::string gatewayIpv4(RunId run) {
+  return fmt::format("10.{}.255.254", run % 256);
+}
+
+std::string gatewayIpv6(RunId run) {
+  return fmt::format("fd6b:7569:6761:{:x}::fffe", run & 0xffff);
+}
+
 // Hex keeps every (run, index) within IFNAMSIZ: "kv" + 8 + "." + 4 = 15 characters.
 std::string linkLocalAddress(InstanceId id) {
   auto m = macAddress(id);

@@ -35,6 +35,11 @@ std::string ipv6Address(InstanceId id);
 constexpr int kIpv6PrefixLen = 64;
 // fe80::6b:ffRR:feRR:IIII, the EUI-64 link-local address of macAddress(id).
 std::string linkLocalAddress(InstanceId id);
+// The devices' default gateway on the radio network, 10.R.255.254 and fd6b:7569:6761:R::fffe
+// (outside every device's range), at kGatewayMac: the Plexer's way to the base station.
+std::string gatewayIpv4(RunId run);
+std::string gatewayIpv6(RunId run);
+constexpr std::array<uint8_t, 6> kGatewayMac = {0x02, 0, 0, 0xff, 0xff, 0xff};
 // Host-side veth name on the radio network, "kv7.2a" for (7, 42), in hex (at most 15 chars).
 std::string radioLinkName(InstanceId id);
 // "r7-i42", used for directories and cgroup names.

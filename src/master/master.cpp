@@ -296,6 +296,11 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
         c->set_memory_bytes(spec.limits.memoryBytes);
         c->set_pids(spec.limits.pids);
         c->set_cpu_milli(spec.limits.cpuMilli);
+        if (spec.radio) {
+          auto radio = *spec.radio;
+          if (!radio.seed) radio.seed = spec.seed;
+          c->set_radio(radio.toJson().dump());
+        }
         size_t to = std::min(indexes.size(), from + config_.createChunk);
         for (size_t k = from; k < to; ++k) {
           auto* l = c->add_instances();
@@ -600,6 +605,10 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
   if (!workers) return apiFail(workers.error());
   nlohmann::json devices = nlohmann::json::array();
   uint64_t sent = 0, delivered = 0, drops = 0, kernelSent = 0, missed = 0;
+  uint64_t toStation = 0, uplink = 0, downlink = 0, queued = 0;
+  nlohmann::json dropped = {{"loss", 0},  {"active_cap", 0},    {"medium_queue", 0},
+                            {"no_ue", 0}, {"ue_queue_full", 0}, {"no_lease", 0}};
+  nlohmann::json cells = nlohmann::json::array();
   nlohmann::json unreachable = nlohmann::json::array();
   for (const auto& w : *workers) {
     rpc::Command cmd;
@@ -610,7 +619,34 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
       continue;
     }
     drops += r->ring_drops();
+    if (r->has_cell()) {
+      const auto& c = r->cell();
+      dropped["no_lease"] = dropped["no_lease"].get<uint64_t>() + c.dropped_no_lease();
+      cells.push_back({{"worker", w},
+                       {"uplink", c.uplink()},
+                       {"ues", c.ues()},
+                       {"leases", c.leases()},
+                       {"max_leases", c.max_leases()},
+                       {"grants", c.grants()},
+                       {"releases", c.releases()},
+                       {"queue_depth", c.queue_depth()},
+                       {"active_devices", c.active_devices()},
+                       {"airtime_ms", static_cast<double>(c.airtime_ns()) / 1e6},
+                       {"dropped_no_lease", c.dropped_no_lease()},
+                       {"write_errors", c.write_errors()}});
+    }
     for (const auto& d : r->devices()) {
+      toStation += d.to_station_frames();
+      uplink += d.uplink_frames();
+      downlink += d.downlink_frames();
+      queued += d.queued_frames();
+      nlohmann::json deviceDropped = {{"loss", d.dropped_loss()},
+                                      {"active_cap", d.dropped_active_cap()},
+                                      {"medium_queue", d.dropped_medium_queue()},
+                                      {"no_ue", d.dropped_no_ue()},
+                                      {"ue_queue_full", d.dropped_ue_queue_full()}};
+      for (const auto& [k, v] : deviceDropped.items())
+        dropped[k] = dropped[k].get<uint64_t>() + v.get<uint64_t>();
       sent += d.sent_frames();
       delivered += d.delivered_frames();
       kernelSent += d.kernel_sent_frames();
@@ -622,7 +658,15 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
                          {"delivered_frames", d.delivered_frames()},
                          {"delivered_bytes", d.delivered_bytes()},
                          {"kernel_sent_frames", d.kernel_sent_frames()},
-                         {"missed_frames", d.missed_frames()}});
+                         {"missed_frames", d.missed_frames()},
+                         {"to_station_frames", d.to_station_frames()},
+                         {"to_station_bytes", d.to_station_bytes()},
+                         {"uplink_frames", d.uplink_frames()},
+                         {"uplink_bytes", d.uplink_bytes()},
+                         {"downlink_frames", d.downlink_frames()},
+                         {"downlink_bytes", d.downlink_bytes()},
+                         {"queued_frames", d.queued_frames()},
+                         {"dropped", deviceDropped}});
     }
   }
   return nlohmann::json{
@@ -634,6 +678,12 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
       {"kernel_sent_frames", kernelSent},
       {"missed_frames", missed},
       {"missed_ratio", kernelSent ? static_cast<double>(missed) / kernelSent : 0.0},
+      {"to_station_frames", toStation},
+      {"uplink_frames", uplink},
+      {"downlink_frames", downlink},
+      {"queued_frames", queued},
+      {"dropped", dropped},
+      {"cells", cells},
       {"unreachable_workers", unreachable}};
 }
 

@@ -89,6 +89,7 @@ nlohmann::json RunSpec::toJson() const {
                         {"cpu_milli", limits.cpuMilli}}}};
   j["args"] = argsGiven ? nlohmann::json(args) : nlohmann::json(nullptr);
   j["net"] = net ? nlohmann::json(std::string(worker::toString(*net))) : nlohmann::json(nullptr);
+  j["radio"] = radio ? radio->toJson() : nlohmann::json(nullptr);
   return j;
 }
 
@@ -134,9 +135,9 @@ struct Reader {
 Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
   if (!j.is_object())
     return failMsg(fmt::format("the run spec must be a JSON object, not {}", j.type_name()));
-  static const std::vector<std::string> known = {"name",      "image",  "count",   "args",
-                                                 "net",       "limits", "policy",  "start_ms",
-                                                 "period_ms", "seed",   "profile", "executable"};
+  static const std::vector<std::string> known = {
+      "name",     "image",     "count", "args",    "net",        "limits", "policy",
+      "start_ms", "period_ms", "seed",  "profile", "executable", "radio"};
   for (const auto& [k, v] : j.items())
     if (std::find(known.begin(), known.end(), k) == known.end())
       return failMsg(fmt::format("unknown field '{}' in the run spec", k));
@@ -198,6 +199,11 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
         lr.integer("cpu_milli", s.limits.cpuMilli, 0, 1 << 20);
     if (!err.message.empty()) return fail(err.context("'limits'"));
     s.limits.memoryBytes = mb << 20;
+  }
+  if (r.has("radio")) {
+    auto radio = plexer::RadioSpec::fromJson(j["radio"]);
+    if (!radio) return fail(radio.error());
+    s.radio = std::move(*radio);
   }
   return s;
 }

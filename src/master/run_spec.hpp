@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
+#include "plexer/radio_spec.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::master {
@@ -43,6 +44,9 @@ struct RunSpec {
   int64_t startMs = 0;    // common start time for timed AUTs ({start_ms}); 0 = set at create
   uint32_t periodMs = 0;  // period of a timed AUT, for jitter; 0 = not timed
   uint64_t seed = 0;
+  // How the devices reach a base station through the Plexer; nullopt: they reach nothing
+  // off the radio network.
+  std::optional<plexer::RadioSpec> radio;
 
   nlohmann::json toJson() const;
   // Validates every field with a message naming it; `image` may be empty when an upload comes

@@ -1,5 +1,6 @@
 #include "plexer/forwarder.hpp"
 
+#include <fcntl.h>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
@@ -33,6 +35,21 @@ int64_t monotonicNs() {
 
 std::string uplinkTunName(RunId run) {
   return fmt::format("kue{:x}", run);
+}
+
+std::string specPath(const std::string& dir, RunId run) {
+  return fmt::format("{}/run-{}.radio.json", dir, run);
+}
+
+// Written whole or not at all: a restarted worker reads it back.
+VoidResult saveSpec(const std::string& path, const std::string& text) {
+  KUIGA_TRY(sys::makeDirs(std::filesystem::path(path).parent_path()), "save " + path);
+  auto fd = sys::openFile(path + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
+  if (!fd) return fail(fd.error());
+  KUIGA_TRY(sys::writeAll(fd->get(), text.data(), text.size()), "save " + path);
+  if (::fsync(fd->get()) < 0 || ::rename((path + ".tmp").c_str(), path.c_str()) < 0)
+    return failSys("save " + path);
+  return {};
 }
 
 bool sameSpec(const RadioSpec& a, const RadioSpec& b) {
@@ -74,7 +91,7 @@ struct Forwarder::Cell {
   UeMux mux;
   Medium medium;
   std::vector<DeviceRadioCounters> counters;
-  uint64_t droppedNoLease = 0, writeErrors = 0;
+  uint64_t droppedNoLease = 0, writeErrors = 0, otherFrames = 0;
   std::FILE* leaseLog = nullptr;
   bool leaseLogDirty = false;
 };
@@ -93,11 +110,11 @@ struct Forwarder::Scheduled {
 };
 
 Result<std::unique_ptr<Forwarder>> Forwarder::start(int radioNetnsFd, std::string gatewayLink,
-                                                    std::string logDir) {
+                                                    std::string stateDir) {
   std::unique_ptr<Forwarder> f(new Forwarder());
   f->radioNetnsFd_ = radioNetnsFd;
   f->gatewayLink_ = std::move(gatewayLink);
-  f->logDir_ = std::move(logDir);
+  f->stateDir_ = std::move(stateDir);
   f->epoll_ = sys::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
   if (!f->epoll_) return failSys("epoll_create1");
   f->wake_ = sys::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -187,7 +204,9 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
       if (!r && r.error().code != EEXIST) return fail(r.error().context("radio gateway"));
     }
   }
-  cell->leaseLog = std::fopen(fmt::format("{}/run-{}.leases", logDir_, run).c_str(), "ae");
+  if (auto w = saveSpec(specPath(stateDir_, run), spec.toJson().dump()); !w)
+    return fail(w.error().context("radio cell"));
+  cell->leaseLog = std::fopen(fmt::format("{}/run-{}.leases", stateDir_, run).c_str(), "ae");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kCellKey | run;
@@ -207,6 +226,8 @@ void Forwarder::removeCell(RunId run) {
   if (it == cells_.end()) return;
   (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second->tun.get(), nullptr);
   cells_.erase(it);  // closing the tun removes it and its routes
+  std::error_code ec;
+  std::filesystem::remove(specPath(stateDir_, run), ec);
   std::erase_if(schedule_, [&](const Scheduled& s) { return s.run == run; });
   std::make_heap(schedule_.begin(), schedule_.end());
 }
@@ -225,11 +246,36 @@ std::optional<CellReport> Forwarder::report(RunId run) {
   r.activeDevices = c.medium.activeDevices();
   r.droppedNoLease = c.droppedNoLease;
   r.writeErrors = c.writeErrors;
+  r.otherFrames = c.otherFrames;
   for (uint32_t i = 0; i < c.counters.size(); ++i)
     if (c.counters[i].sentFrames || c.counters[i].downFrames || c.counters[i].droppedLoss ||
         c.counters[i].droppedActiveCap || c.counters[i].droppedMediumQueue)
       r.devices[i] = c.counters[i];
   return r;
+}
+
+Result<size_t> Forwarder::restore() {
+  std::error_code ec;
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(stateDir_, ec)) {
+    unsigned run = 0;
+    char tail[8] = "";
+    if (std::sscanf(e.path().filename().c_str(), "run-%u.radio.jso%1s", &run, tail) != 2) continue;
+    auto text = sys::readFile(e.path());
+    if (!text) return fail(text.error());
+    auto spec = RadioSpec::fromJson(nlohmann::json::parse(*text, nullptr, false));
+    if (!spec) return fail(spec.error().context(e.path().string()));
+    KUIGA_TRY(addCell(run, *spec), "restore radio cell of run " + std::to_string(run));
+    ++n;
+  }
+  return n;
+}
+
+std::vector<RunId> Forwarder::cells() const {
+  std::lock_guard lock(mu_);
+  std::vector<RunId> out;
+  for (const auto& [run, cell] : cells_) out.push_back(run);
+  return out;
 }
 
 uint64_t Forwarder::unroutable() const {
@@ -338,7 +384,12 @@ void Forwarder::handleUplink(Cell& cell, int64_t now) {
     auto h = parseIp(packet);
     std::optional<uint32_t> ue;
     if (h) ue = (h->family == 4 ? cell.ue4 : cell.ue6).hostIndex(h->destination);
-    std::optional<uint32_t> device = ue ? cell.mux.holder(*ue) : std::nullopt;
+    if (!ue) {
+      // Not for a UE: the uplink namespace's own chatter (multicast listener reports).
+      ++cell.otherFrames;
+      continue;
+    }
+    std::optional<uint32_t> device = cell.mux.holder(*ue);
     if (!device) {
       ++cell.droppedNoLease;
       continue;

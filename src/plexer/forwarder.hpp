@@ -46,6 +46,7 @@ struct CellReport {
   uint32_t activeDevices = 0;
   uint64_t droppedNoLease = 0;  // return traffic to a UE nobody holds
   uint64_t writeErrors = 0;
+  uint64_t otherFrames = 0;                         // from the uplink, not for a UE (ignored)
   std::map<uint32_t, DeviceRadioCounters> devices;  // by instance index
 };
 
@@ -54,10 +55,10 @@ class Forwarder {
   static constexpr const char* kRadioTun = "kpx0";
 
   // Sets up the radio side inside `radioNetnsFd`: the tun, default routes to it, forwarding.
-  // `gatewayLink` is the radio network's bridge that takes the runs' gateway addresses. Lease
-  // logs go to `<logDir>/run-R.leases`.
+  // `gatewayLink` is the radio network's bridge that takes the runs' gateway addresses. The
+  // cells' specs (for a restarted worker) and lease logs (`run-R.leases`) go to `stateDir`.
   static Result<std::unique_ptr<Forwarder>> start(int radioNetnsFd, std::string gatewayLink,
-                                                  std::string logDir);
+                                                  std::string stateDir);
   ~Forwarder();
 
   // Opens run's cell: its gateway addresses, its UEs in network namespace `spec.uplink` (a
@@ -65,6 +66,9 @@ class Forwarder {
   // run's cell again with the same spec does nothing.
   VoidResult addCell(RunId run, const RadioSpec& spec);
   void removeCell(RunId run);
+  // Opens again the cells a previous worker process had open; returns how many.
+  Result<size_t> restore();
+  [[nodiscard]] std::vector<RunId> cells() const;
   [[nodiscard]] std::optional<CellReport> report(RunId run);
   // Packets from the radio network that belong to no cell (no run with a radio, or not IP).
   [[nodiscard]] uint64_t unroutable() const;
@@ -84,7 +88,7 @@ class Forwarder {
 
   int radioNetnsFd_ = -1;
   std::string gatewayLink_;
-  std::string logDir_;
+  std::string stateDir_;
   sys::UniqueFd radioTun_;
   sys::UniqueFd epoll_;
   sys::UniqueFd wake_;  // eventfd: the cells changed

@@ -130,12 +130,4 @@ Prefix defaultUeIpv6(RunId run) {
   return *Prefix::parse(fmt::format("fd6b:7569:6762:{:x}::/64", run & 0xffff));
 }
 
-std::string gatewayIpv4(RunId run) {
-  return fmt::format("10.{}.255.254", run % 256);
-}
-
-std::string gatewayIpv6(RunId run) {
-  return fmt::format("fd6b:7569:6761:{:x}::fffe", run & 0xffff);
-}
-
 }  // namespace kuiga::plexer

@@ -35,8 +35,5 @@ struct RadioSpec {
 // 100.(64 + run mod 64).0.0/16 in the shared address space, and fd6b:7569:6762:RUN::/64.
 Prefix defaultUeIpv4(RunId run);
 Prefix defaultUeIpv6(RunId run);
-// The device's default gateway on the radio network: 10.R.255.254 and fd6b:7569:6761:R::fffe.
-std::string gatewayIpv4(RunId run);
-std::string gatewayIpv6(RunId run);
 
 }  // namespace kuiga::plexer

@@ -418,6 +418,23 @@ VoidResult Netlink::addNeighbour(const std::string& name, const std::string& ip,
   return {};
 }
 
+VoidResult Netlink::deleteNeighbour(const std::string& name, const std::string& ip) {
+  auto idx = linkIndex(name);
+  if (!idx) return fail(idx.error());
+  nl_addr* dst = nullptr;
+  if (int err = nl_addr_parse(ip.c_str(), AF_UNSPEC, &dst); err < 0)
+    return fail(nlError("parse address '" + ip + "'", err));
+  AddrPtr dstPtr(dst);
+  rtnl_neigh* n = rtnl_neigh_alloc();
+  rtnl_neigh_set_ifindex(n, *idx);
+  rtnl_neigh_set_dst(n, dst);
+  int err = rtnl_neigh_delete(sock_.get(), n, 0);
+  rtnl_neigh_put(n);
+  if (err == -NLE_OBJ_NOTFOUND) return {};
+  if (err < 0) return fail(nlError("delete neighbour " + ip + " on '" + name + "'", err));
+  return {};
+}
+
 Result<std::vector<Netlink::LinkInfo>> Netlink::links() {
   nl_cache* cache = nullptr;
   if (int err = rtnl_link_alloc_cache(sock_.get(), AF_UNSPEC, &cache); err < 0)

@@ -90,6 +90,8 @@ class Netlink {
                       const std::string& gateway = {});
   // A permanent neighbour entry: `ip` is at `mac` on link `name` (no ARP or ND for it).
   VoidResult addNeighbour(const std::string& name, const std::string& ip, const Mac& mac);
+  // Removes a neighbour entry; a missing one is success.
+  VoidResult deleteNeighbour(const std::string& name, const std::string& ip);
   Result<int> linkIndex(const std::string& name);
   Result<std::vector<std::string>> linkNames();
   struct LinkInfo {

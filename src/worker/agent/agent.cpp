@@ -8,6 +8,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -149,12 +150,14 @@ struct Agent::Conn {
 };
 
 Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
-             imagestore::BlobSource& blobs, plexer::RunCapture* capture)
+             imagestore::BlobSource& blobs, plexer::RunCapture* capture,
+             plexer::Forwarder* forwarder)
     : config_(std::move(config)),
       runtime_(runtime),
       events_(events),
       cache_(config_.cacheDir, blobs),
-      capture_(capture) {
+      capture_(capture),
+      forwarder_(forwarder) {
   std::error_code ec;
   fs::create_directories(config_.cacheDir, ec);
   ::chmod(config_.cacheDir.c_str(), 0755);
@@ -165,6 +168,61 @@ Agent::~Agent() = default;
 bool Agent::connected() const {
   std::lock_guard lock(mu_);
   return connected_;
+}
+
+// Adds a run's cell and its devices' forwarding counts to a RadioStats reply, next to what the
+// capture counted for the same devices.
+static void addCellReport(const plexer::CellReport& cell, rpc::Reply& rep) {
+  auto* c = rep.mutable_cell();
+  c->set_uplink(cell.uplink);
+  c->set_ues(cell.ues);
+  c->set_leases(cell.ue.leases);
+  c->set_max_leases(cell.ue.maxLeases);
+  c->set_grants(cell.ue.grants);
+  c->set_releases(cell.ue.releases);
+  c->set_queue_depth(cell.ue.queueDepth);
+  c->set_active_devices(cell.activeDevices);
+  c->set_airtime_ns(static_cast<uint64_t>(cell.medium.airtimeNs));
+  c->set_dropped_no_lease(cell.droppedNoLease);
+  c->set_write_errors(cell.writeErrors);
+  std::map<std::string, rpc::DeviceCounters*> byName;
+  for (auto& d : *rep.mutable_devices()) byName[d.name()] = &d;
+  for (const auto& [index, f] : cell.devices) {
+    auto name = displayName({cell.run, index});
+    auto it = byName.find(name);
+    rpc::DeviceCounters* d = it != byName.end() ? it->second : rep.add_devices();
+    d->set_name(name);
+    d->set_to_station_frames(f.sentFrames);
+    d->set_to_station_bytes(f.sentBytes);
+    d->set_uplink_frames(f.upFrames);
+    d->set_uplink_bytes(f.upBytes);
+    d->set_downlink_frames(f.downFrames);
+    d->set_downlink_bytes(f.downBytes);
+    d->set_queued_frames(f.queuedFrames);
+    d->set_dropped_loss(f.droppedLoss);
+    d->set_dropped_active_cap(f.droppedActiveCap);
+    d->set_dropped_medium_queue(f.droppedMediumQueue);
+    d->set_dropped_no_ue(f.droppedNoUe);
+    d->set_dropped_ue_queue_full(f.droppedUeQueueFull);
+  }
+}
+
+VoidResult Agent::openCell(RunId run, const std::string& radioJson) {
+  if (radioJson.empty()) return {};
+  if (!forwarder_) return failMsg("this worker has no Plexer to give run a radio");
+  auto j = nlohmann::json::parse(radioJson, nullptr, false);
+  if (j.is_discarded()) return failMsg("radio spec from the master is not JSON");
+  auto spec = plexer::RadioSpec::fromJson(j);
+  if (!spec) return fail(spec.error());
+  return forwarder_->addCell(run, *spec);
+}
+
+void Agent::closeIdleCells() {
+  if (!forwarder_) return;
+  std::set<RunId> live;
+  for (const auto& st : runtime_.list()) live.insert(st.id.run);
+  for (RunId run : forwarder_->cells())
+    if (!live.count(run)) forwarder_->removeCell(run);
 }
 
 static Result<std::string> rpcTarget(const std::string& masterUrl) {
@@ -336,9 +394,11 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     const auto& cr = c.create();
     auto img = cache_.ensure(cr.image());
     auto net = parseNetMode(cr.net());
-    if (!img || !net) {
+    VoidResult radio = openCell(cr.run(), cr.radio());
+    if (!img || !net || !radio) {
       // The runtime never saw these instances: report their failure as events ourselves.
-      std::string why = !img ? img.error().message : net.error().message;
+      std::string why =
+          !img ? img.error().message : (!net ? net.error().message : radio.error().message);
       rep->set_ok(false);
       rep->set_error(why);
       std::vector<InstanceEvent> evs;
@@ -385,6 +445,7 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     if (capture_)
       for (auto id : list) capture_->removeInstance(id);
     addFailures(runtime_.remove(list));
+    closeIdleCells();
   } else if (c.has_radio_stats()) {
     if (capture_) {
       auto devices = capture_->report(c.radio_stats().run());
@@ -404,6 +465,9 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         }
       }
       rep->set_ring_drops(capture_->stats().ringDrops);
+    }
+    if (auto cell = forwarder_ ? forwarder_->report(c.radio_stats().run()) : std::nullopt) {
+      addCellReport(*cell, *rep);
     }
   } else if (c.has_read_pcap()) {
     const auto& rp = c.read_pcap();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "imagestore/image_store.hpp"
+#include "plexer/forwarder.hpp"
 #include "plexer/run_capture.hpp"
 #include "worker/runtime.hpp"
 
@@ -44,9 +45,10 @@ struct AgentConfig {
 class Agent {
  public:
   // `capture` (may be null) is told about every instance on the radio network, and serves
-  // the master's reads of a run's capture.
+  // the master's reads of a run's capture. `forwarder` (may be null) opens the cells of runs
+  // with a radio.
   Agent(AgentConfig config, Runtime& runtime, EventQueue& events, imagestore::BlobSource& blobs,
-        plexer::RunCapture* capture = nullptr);
+        plexer::RunCapture* capture = nullptr, plexer::Forwarder* forwarder = nullptr);
   ~Agent();
   // Runs until `stop` is requested: connects, serves, reconnects.
   void run(std::stop_token stop);
@@ -57,12 +59,17 @@ class Agent {
   struct Conn;
   void serve(Conn& conn, std::stop_token stop);
   void execute(Conn& conn, const struct CommandBox& cmd);
+  // Opens the run's radio cell from its spec (JSON; empty: the run has none).
+  VoidResult openCell(RunId run, const std::string& radioJson);
+  // Closes the cells of runs that have no instance here any more.
+  void closeIdleCells();
 
   AgentConfig config_;
   Runtime& runtime_;
   EventQueue& events_;
   imagestore::ImageCache cache_;
   plexer::RunCapture* capture_;
+  plexer::Forwarder* forwarder_;
   // One instance's cut of a run's capture, made at offset 0 and served in chunks from here.
   struct PcapCut {
     RunId run = 0;

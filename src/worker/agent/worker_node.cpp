@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "worker/ns/radio_network.hpp"
+
 namespace kuiga::worker {
 
 Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
@@ -26,6 +28,15 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   auto capture = plexer::RunCapture::start(n->runtime_->radioNetnsFd(), cfg.stateDir + "/pcap");
   if (!capture) return fail(capture.error().context("worker " + config.name));
   n->capture_ = std::move(*capture);
+  // The Plexer's forwarding path toward the base stations of runs with a radio.
+  auto forwarder = plexer::Forwarder::start(
+      n->runtime_->radioNetnsFd(), ns::RadioNetwork::kGatewayLink, cfg.stateDir + "/radio");
+  if (!forwarder) return fail(forwarder.error().context("worker " + config.name));
+  n->forwarder_ = std::move(*forwarder);
+  if (auto cells = n->forwarder_->restore(); !cells)
+    spdlog::warn("worker {}: {}", config.name, cells.error().message);
+  else if (*cells)
+    spdlog::info("worker {}: reopened {} radio cells", config.name, *cells);
   n->blobs_ = std::make_unique<HttpBlobSource>(config.master);
   AgentConfig ac;
   ac.masterUrl = config.master;
@@ -33,7 +44,8 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   ac.capacity = config.capacity;
   ac.labels = config.labels;
   ac.cacheDir = cfg.stateDir + "/images";
-  n->agent_ = std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->capture_.get());
+  n->agent_ = std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->capture_.get(),
+                                      n->forwarder_.get());
   n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
   return n;
 }
@@ -42,6 +54,7 @@ void WorkerNode::disconnect() {
   thread_.request_stop();
   if (thread_.joinable()) thread_.join();
   capture_.reset();  // before the radio namespace may go
+  forwarder_.reset();
 }
 
 VoidResult WorkerNode::destroy() {

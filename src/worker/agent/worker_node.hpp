@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "plexer/forwarder.hpp"
 #include "plexer/run_capture.hpp"
 #include "worker/agent/agent.hpp"
 #include "worker/ns/ns_runtime.hpp"
@@ -40,6 +41,7 @@ class WorkerNode {
   EventQueue events_;
   std::unique_ptr<ns::NsRuntime> runtime_;
   std::unique_ptr<plexer::RunCapture> capture_;
+  std::unique_ptr<plexer::Forwarder> forwarder_;
   std::unique_ptr<HttpBlobSource> blobs_;
   std::unique_ptr<Agent> agent_;
   std::jthread thread_;

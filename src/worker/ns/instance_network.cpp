@@ -27,6 +27,12 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
     // through /proc/sys would cost O(N) per write: the /proc/sys dentries of all namespaces
     // share one hash chain.)
     KUIGA_TRY(nl->setUp("eth0", true, false), "eth0");
+    // Off the radio network through the Plexer. The gateway's MAC is known, so that no device
+    // asks for it by broadcast.
+    KUIGA_TRY(nl->addNeighbour("eth0", gatewayIpv4(id.run), kGatewayMac), "gateway");
+    KUIGA_TRY(nl->addNeighbour("eth0", gatewayIpv6(id.run), kGatewayMac), "gateway");
+    KUIGA_TRY(nl->addRoute("0.0.0.0/0", "eth0", gatewayIpv4(id.run)), "default route");
+    KUIGA_TRY(nl->addRoute("::/0", "eth0", gatewayIpv6(id.run)), "default route");
     return {};
   }
   // tap0 and eth0 are joined like a wire: what the AUT writes to tap0 leaves through eth0 to

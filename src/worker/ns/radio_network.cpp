@@ -17,7 +17,7 @@ namespace {
 std::string leafName(size_t k) {
   return "rbr" + std::to_string(k);
 }
-constexpr const char* kCore = "rcore";
+constexpr const char* kCore = RadioNetwork::kGatewayLink;
 // How long listeners may take to answer a query (the kernel's minimum, 100 ms): for that long
 // after a bridge meets a new querier it floods multicast instead of snooping.
 constexpr uint64_t kQueryResponseCs = 10;
@@ -134,7 +134,7 @@ VoidResult RadioNetwork::setUpNamespace() {
     KUIGA_TRY(nl.setUp("lo"), "loopback");
     // The lowest address of the radio network (fe80::ff:feff:ffff), so the core wins every
     // querier election; its solicited-node group is no instance's.
-    KUIGA_TRY(startBridge(nl, kCore, {0x02, 0, 0, 0xff, 0xff, 0xff}), "core bridge");
+    KUIGA_TRY(startBridge(nl, kCore, kGatewayMac), "core bridge");
     // Every instance's groups (two each) end up in the core's table.
     KUIGA_TRY(nl.setBridgeMulticastHashMax(kCore, kCoreMulticastGroups), "core bridge");
     return {};
@@ -237,8 +237,12 @@ VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicast
     auto idx = nl.linkIndex(name);
     if (!idx) return fail(idx.error());
     // A stack that sends no listener reports (RIOT's) hears all multicast, as on a radio: its
-    // port counts as a router port.
+    // port counts as a router port. It brings its own addresses.
     if (multicastFlood) return nl.setBridgePort(*idx, {std::nullopt, uint8_t{2}, std::nullopt});
+    // The gateway knows the device's addresses without asking: an ARP request or neighbour
+    // solicitation from the core reaches every port, N^2 frames for N devices.
+    KUIGA_TRY(nl.addNeighbour(kCore, ipv4Address(id), macAddress(id)), "attach to radio network");
+    KUIGA_TRY(nl.addNeighbour(kCore, ipv6Address(id), macAddress(id)), "attach to radio network");
     KUIGA_TRY(nl.setBridgePort(*idx, {false, std::nullopt, std::nullopt}),
               "attach to radio network");
     // Neighbour solicitations for the instance's own addresses reach it from its first moment,
@@ -255,11 +259,19 @@ VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicast
 }
 
 void RadioNetwork::released(InstanceId id) {
-  std::lock_guard lock(mu_);
-  auto it = leafOf_.find(id);
-  if (it == leafOf_.end()) return;
-  --leafPorts_[static_cast<size_t>(it->second)];
-  leafOf_.erase(it);
+  {
+    std::lock_guard lock(mu_);
+    auto it = leafOf_.find(id);
+    if (it == leafOf_.end()) return;
+    --leafPorts_[static_cast<size_t>(it->second)];
+    leafOf_.erase(it);
+  }
+  // The gateway's entries for the device (absent for devices with their own stack).
+  (void)withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
+    (void)nl.deleteNeighbour(kCore, ipv4Address(id));
+    (void)nl.deleteNeighbour(kCore, ipv6Address(id));
+    return {};
+  });
 }
 
 VoidResult RadioNetwork::detach(InstanceId id) {

@@ -18,6 +18,8 @@ namespace kuiga::worker::ns {
 class RadioNetwork {
  public:
   static constexpr int kPortsPerLeaf = 256;
+  // The core bridge, at kGatewayMac: it carries the runs' gateway addresses.
+  static constexpr const char* kGatewayLink = "rcore";
 
   // Opens the namespace pinned at `pinPath`, or creates and pins a new one.
   static Result<std::unique_ptr<RadioNetwork>> open(const std::string& pinPath);

@@ -1,0 +1,245 @@
+// The Plexer's way to a base station, end to end: real udp-sensor instances on the ns runtime
+// send through their cell (UE leases, the shaped medium) to a real UDP server in a network
+// namespace of the test's own, and the counts must add up.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/support/cluster.hpp"
+
+namespace kuiga::test {
+namespace {
+
+using json = nlohmann::json;
+
+int sh(const std::string& cmd) {
+  return std::system(cmd.c_str());
+}
+
+std::string readAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+size_t countLines(const std::string& text, const std::string& prefix) {
+  size_t n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(prefix) != std::string::npos) ++n;
+  return n;
+}
+
+class RadioTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) {
+      GTEST_SKIP() << "needs root (namespaces, tun, netlink)";
+    }
+    // The base station: a namespace of this test's own with its addresses on loopback.
+    station_ = uniqueName() + "bs";
+    ASSERT_EQ(sh(fmt::format("ip netns add {0} && ip -n {0} link set lo up && "
+                             "ip -n {0} addr add 192.0.2.1/32 dev lo && "
+                             "ip -n {0} addr add 2001:db8::1/128 dev lo",
+                             station_)),
+              0);
+    master_ = std::make_unique<TestMaster>();
+    worker::WorkerNodeConfig cfg;
+    cfg.master = master_->url();
+    cfg.name = uniqueName();
+    cfg.stateDir = dir_.path() + "/worker";
+    cfg.initPath = KUIGA_INIT_PATH;
+    cfg.capacity = 50;
+    auto node = worker::WorkerNode::start(cfg);
+    ASSERT_TRUE(node) << node.error().message;
+    node_ = std::move(*node);
+    ASSERT_TRUE(eventually([&] { return node_->connected(); }));
+  }
+  void TearDown() override {
+    for (pid_t& p : servers_) {
+      ::kill(p, SIGKILL);
+      ::waitpid(p, nullptr, 0);
+    }
+    if (node_) {
+      EXPECT_TRUE(node_->destroy());
+    }
+    if (!station_.empty()) sh("ip netns del " + station_ + " 2>/dev/null");
+  }
+
+  // A udp-sensor sink in the station's namespace; its log is returned by serverLog(k).
+  void startSink(const std::string& port, bool echo) {
+    std::string log = fmt::format("{}/sink{}.log", dir_.path(), servers_.size());
+    logs_.push_back(log);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(("/run/netns/" + station_).c_str(), O_RDONLY);
+      if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) _exit(120);
+      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      std::string bin = std::string(KUIGA_EXAMPLES) + "/udp-sensor";
+      if (echo)
+        ::execl(bin.c_str(), bin.c_str(), "sink", port.c_str(), "--echo", nullptr);
+      else
+        ::execl(bin.c_str(), bin.c_str(), "sink", port.c_str(), nullptr);
+      _exit(127);
+    }
+    servers_.push_back(pid);
+    ASSERT_TRUE(eventually([&] { return readAll(log).find("listening") != std::string::npos; }));
+  }
+
+  int create(json spec) {
+    auto r = api().upload("/api/v1/runs", std::string(KUIGA_EXAMPLES) + "/udp-sensor", "aut",
+                          {{"spec", spec.dump()}});
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->text;
+    return r->body.value("id", 0);
+  }
+  json run(int id) {
+    auto r = api().get(fmt::format("/api/v1/runs/{}", id));
+    return r ? *r : json();
+  }
+  json radio(int id) {
+    auto r = api().get(fmt::format("/api/v1/runs/{}/radio", id));
+    return r ? *r : json();
+  }
+  std::string instanceLog(int id, int k) {
+    auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/{}/logs", id, k));
+    return r ? r->text : "";
+  }
+  client::ApiClient& api() { return master_->api(); }
+
+  TempDir dir_;
+  std::string station_;
+  std::vector<pid_t> servers_;
+  std::vector<std::string> logs_;
+  std::unique_ptr<TestMaster> master_;
+  std::unique_ptr<worker::WorkerNode> node_;
+};
+
+uint64_t totalDropped(const json& r) {
+  uint64_t n = 0;
+  for (const auto& [k, v] : r["dropped"].items()) n += v.get<uint64_t>();
+  return n;
+}
+
+TEST_F(RadioTest, ROOT_WhatTheSensorsSentArrivedOrWasCountedAsDropped) {
+  startSink("5683", false);
+  constexpr int kDevices = 6, kEach = 40;
+  // Two UEs for six devices that send every 50 ms: the two that come first keep their UEs
+  // while they send, the others queue (8 frames at most) or lose frames to the full queue,
+  // and get a UE only once an active one has been idle 200 ms. The medium loses 20%.
+  int id = create({{"count", kDevices},
+                   {"args", fmt::format("send 192.0.2.1 5683 50 {}", kEach)},
+                   {"radio",
+                    {{"uplink", station_},
+                     {"ues", 2},
+                     {"idle_timeout_ms", 200},
+                     {"ue_queue", 8},
+                     {"loss", 0.2},
+                     {"rate_bps", 200000},
+                     {"delay_ms", 3},
+                     {"seed", 11}}}});
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  // The sensors stop after kEach readings; then the leases idle out and the queue drains.
+  ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == kDevices; }, 30000))
+      << run(id).dump();
+  json r;
+  ASSERT_TRUE(eventually(
+      [&] {
+        r = radio(id);
+        return r["cells"].size() == 1 && r["cells"][0]["queue_depth"] == 0 &&
+               r["cells"][0]["leases"] == 0;
+      },
+      10000))
+      << r.dump(2);
+
+  // What the sensors say they sent, by their own logs.
+  uint64_t said = 0;
+  for (int k = 0; k < kDevices; ++k) said += countLines(instanceLog(id, k), "sent ");
+  EXPECT_EQ(said, uint64_t{kDevices} * kEach);
+  // What arrived, by the server's log.
+  uint64_t arrived = 0;
+  ASSERT_TRUE(eventually([&] {
+    arrived = countLines(readAll(logs_[0]), "recv ");
+    return arrived == r["uplink_frames"].get<uint64_t>();
+  })) << arrived
+      << " arrived; " << r.dump(2);
+  EXPECT_EQ(r["to_station_frames"].get<uint64_t>(), said) << r.dump(2);
+  EXPECT_EQ(said, arrived + totalDropped(r)) << r.dump(2);
+
+  // Each cause had its share, and the server saw the UEs' addresses, not the devices'.
+  EXPECT_GT(r["dropped"]["loss"].get<uint64_t>(), 0u) << r.dump(2);
+  EXPECT_GT(r["dropped"]["ue_queue_full"].get<uint64_t>(), 0u) << r.dump(2);
+  EXPECT_GT(r["queued_frames"].get<uint64_t>(), 0u) << r.dump(2);
+  double lossShare = static_cast<double>(r["dropped"]["loss"].get<uint64_t>()) /
+                     static_cast<double>(said - r["dropped"]["ue_queue_full"].get<uint64_t>());
+  EXPECT_NEAR(lossShare, 0.2, 0.1) << r.dump(2);
+  const auto& cell = r["cells"][0];
+  EXPECT_EQ(cell["max_leases"], 2) << cell.dump();
+  EXPECT_GT(cell["grants"].get<uint64_t>(), 2u) << cell.dump();  // the UEs changed hands
+  EXPECT_EQ(cell["grants"], cell["releases"]) << cell.dump();
+  EXPECT_GT(cell["airtime_ms"].get<double>(), 0.0);
+  std::string sink = readAll(logs_[0]);
+  EXPECT_NE(sink.find(fmt::format("100.{}.0.1", 64 + id % 64)), std::string::npos) << sink;
+  EXPECT_EQ(sink.find("10." + std::to_string(id % 256) + "."), std::string::npos) << sink;
+  // Every grant and release is in the lease log.
+  std::string leases = readAll(fmt::format("{}/worker/radio/run-{}.leases", dir_.path(), id));
+  EXPECT_EQ(countLines(leases, " grant "), cell["grants"].get<uint64_t>()) << leases;
+  EXPECT_EQ(countLines(leases, " release "), cell["releases"].get<uint64_t>()) << leases;
+  EXPECT_NE(leases.find(fmt::format("device=run-{}/dev-", id)), std::string::npos);
+}
+
+TEST_F(RadioTest, ROOT_RepliesComeBackOverIpv6ToTheDeviceHoldingTheUe) {
+  startSink("5684", true);
+  constexpr int kDevices = 3, kEach = 10;
+  int id = create({{"count", kDevices},
+                   {"args", fmt::format("send 2001:db8::1 5684 100 {} --replies", kEach)},
+                   {"radio", {{"uplink", station_}, {"ues", 3}}}});
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == kDevices; }, 30000))
+      << run(id).dump();
+  json r = radio(id);
+  EXPECT_EQ(r["uplink_frames"], kDevices * kEach) << r.dump(2);
+  EXPECT_EQ(totalDropped(r), 0u) << r.dump(2);
+  for (int k = 0; k < kDevices; ++k) {
+    std::string log = instanceLog(id, k);
+    // The reply echoes the device's own reading: it reached the right device.
+    size_t replies = countLines(log, "reply ack reading ");
+    EXPECT_GE(replies, static_cast<size_t>(kEach - 1)) << log;
+    EXPECT_NE(log.find(fmt::format("from run-{}-dev-{:04}", id, k)), std::string::npos) << log;
+    for (const auto& d : r["devices"]) {
+      if (d["name"] == fmt::format("run-{}/dev-{:04}", id, k)) {
+        EXPECT_GE(d["downlink_frames"].get<uint64_t>(), replies) << d.dump();
+      }
+    }
+  }
+  std::string sink = readAll(logs_[0]);
+  EXPECT_NE(sink.find(fmt::format("fd6b:7569:6762:{:x}::", id)), std::string::npos) << sink;
+}
+
+TEST_F(RadioTest, ROOT_AMissingBaseStationNamespaceFailsTheInstancesWithTheReason) {
+  int id = create({{"count", 2},
+                   {"args", "send 192.0.2.1 5683 50 1"},
+                   {"radio", {{"uplink", station_ + "-nope"}}}});
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "dirty"; }, 30000)) << run(id).dump();
+  auto inst = api().get(fmt::format("/api/v1/runs/{}/instances/0", id));
+  ASSERT_TRUE(inst);
+  EXPECT_NE(inst->dump().find("no network namespace '" + station_ + "-nope'"), std::string::npos)
+      << inst->dump();
+}
+
+}  // namespace
+}  // namespace kuiga::test
