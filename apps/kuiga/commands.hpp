@@ -5,6 +5,7 @@
 
 #include "bench/api_bench.hpp"
 #include "bench/instances_bench.hpp"
+#include "bench/plexer_bench.hpp"
 
 namespace kuiga::app {
 
@@ -25,6 +26,7 @@ std::string defaultExample(const std::string& name);
 int runDemo(bench::InstancesBenchOptions opts);
 int runBench(const bench::InstancesBenchOptions& opts, bool json);
 int runApiBench(bench::ApiBenchOptions opts, bool json);
+int runPlexerBench(bench::PlexerBenchOptions opts, bool json);
 int runWorker(const WorkerRunOptions& opts);
 int recoverWorker(const std::string& stateDir, const std::string& name, bool destroy);
 

@@ -61,6 +61,17 @@ int main(int argc, char** argv) {
   apiBench->add_option("--running", ba.runningS, "seconds to run before stopping");
   apiBench->add_flag("--json", baJson, "print one JSON object (progress goes to stderr)");
 
+  bench::PlexerBenchOptions bp;
+  bool bpJson = false;
+  auto* plexerBench =
+      benchCmd->add_subcommand("plexer", "N senders at R frames/s: what the capture missed");
+  plexerBench->add_option("--senders", bp.senders, "sender instances (1 to 50000)")
+      ->check(CLI::Range(1u, 50000u));
+  plexerBench->add_option("--rate", bp.rate, "frames per second per sender");
+  plexerBench->add_option("--frame-bytes", bp.frameBytes, "Ethernet frame size (60 to 1514)");
+  plexerBench->add_option("--duration", bp.durationS, "seconds each sender sends");
+  plexerBench->add_flag("--json", bpJson, "print one JSON object (progress goes to stderr)");
+
   auto* workerCmd = app.add_subcommand("worker", "a worker: --master URL, or a subcommand");
   workerCmd->require_subcommand(0, 1);
   app::WorkerRunOptions wr;
@@ -96,6 +107,7 @@ int main(int argc, char** argv) {
   if (*demoCmd) return app::runDemo(demo);
   if (*instCmd) return app::runBench(bi, json);
   if (*apiBench) return app::runApiBench(ba, baJson);
+  if (*plexerBench) return app::runPlexerBench(bp, bpJson);
   if (*runCmd) return app::runWorker(wr);
   if (*recoverCmd) return app::recoverWorker(stateDir, name, destroy);
   return 0;

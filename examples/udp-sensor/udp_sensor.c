@@ -5,6 +5,10 @@
  *       "sent N BYTES HOST:PORT"; with --replies it also logs each reply as "reply N ...".
  *   udp-sensor sink PORT [--echo]
  *       logs every datagram as "recv BYTES FROM: TEXT"; with --echo it answers "ack TEXT".
+ *   udp-sensor flood HOST PORT RATE SECONDS [BYTES]
+ *       a load generator: sends RATE datagrams per second (evenly spaced) of BYTES bytes
+ *       (default 64) for SECONDS, logs "sent N failed M" once, then stays idle until it is
+ *       stopped, so that its interface and counters outlive the sending.
  *
  * HOST is an IPv4 or IPv6 address. COUNT 0 (the default) means forever.
  */
@@ -28,8 +32,9 @@ static long long now_ms(void) {
 static int usage(const char* argv0) {
   fprintf(stderr,
           "usage: %s send HOST PORT [PERIOD_MS [COUNT]] [--replies]\n"
-          "       %s sink PORT [--echo]\n",
-          argv0, argv0);
+          "       %s sink PORT [--echo]\n"
+          "       %s flood HOST PORT RATE SECONDS [BYTES]\n",
+          argv0, argv0, argv0);
   return 2;
 }
 
@@ -108,6 +113,36 @@ static int send_loop(const char* host, const char* port, long long period, long 
   return 0;
 }
 
+static int flood(const char* host, const char* port, double rate, double seconds, long bytes) {
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
+  struct addrinfo* ai;
+  int rc = getaddrinfo(host, port, &hints, &ai);
+  if (rc != 0) return fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc)), 2;
+  int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
+  if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) return perror("connect"), 1;
+  freeaddrinfo(ai);
+  static char buf[65536];
+  memset(buf, 'k', sizeof buf);
+  struct timespec next;
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  const long long step = (long long)(1e9 / rate);
+  const long long total = (long long)(rate * seconds);
+  long long sent = 0, failed = 0;
+  for (long long n = 0; n < total; ++n) {
+    if (send(fd, buf, (size_t)bytes, 0) < 0)
+      ++failed;
+    else
+      ++sent;
+    next.tv_nsec += step % 1000000000;
+    next.tv_sec += step / 1000000000 + next.tv_nsec / 1000000000;
+    next.tv_nsec %= 1000000000;
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {
+    }
+  }
+  printf("sent %lld failed %lld\n", sent, failed);
+  for (;;) pause();
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 3 && !strcmp(argv[1], "sink")) return sink(argv[2], has_flag(argc, argv, "--echo"));
@@ -116,6 +151,13 @@ int main(int argc, char** argv) {
     long long count = argc > 5 && argv[5][0] != '-' ? atoll(argv[5]) : 0;
     if (period <= 0 || count < 0) return usage(argv[0]);
     return send_loop(argv[2], argv[3], period, count, has_flag(argc, argv, "--replies"));
+  }
+  if (argc >= 6 && !strcmp(argv[1], "flood")) {
+    double rate = atof(argv[4]), seconds = atof(argv[5]);
+    long bytes = argc > 6 ? atol(argv[6]) : 64;
+    if (rate <= 0 || rate > 1e6 || seconds <= 0 || bytes < 1 || bytes > 65507)
+      return usage(argv[0]);
+    return flood(argv[2], argv[3], rate, seconds, bytes);
   }
   return usage(argv[0]);
 }

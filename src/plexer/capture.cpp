@@ -1,6 +1,7 @@
 #include "plexer/capture.hpp"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <poll.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "sys/netns.hpp"
@@ -69,6 +71,26 @@ VoidResult Capture::addDevice(int ifindex, const std::string& group, const std::
   auto id = w->second.addInterface(name);
   if (!id) return fail(id.error());
   devices_[ifindex] = {&w->second, *id, name, &stats_.devices[name]};
+  return {};
+}
+
+VoidResult Capture::ignoreInterfaces(const std::vector<int>& ifindexes) {
+  // Classic BPF: load the interface index, then for each ignored one "if equal, drop". Two
+  // instructions per interface keep every jump short (offsets are 8 bits).
+  std::vector<sock_filter> prog;
+  prog.push_back(
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_IFINDEX)));
+  for (int idx : ifindexes) {
+    prog.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(idx), 0, 1));
+    prog.push_back(BPF_STMT(BPF_RET | BPF_K, 0));
+  }
+  prog.push_back(BPF_STMT(BPF_RET | BPF_K, 0xffffffff));
+  if (prog.size() > BPF_MAXINSNS)
+    return failMsg(fmt::format("capture: {} interfaces to ignore, too many for a socket filter",
+                               ifindexes.size()));
+  sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) < 0)
+    return failSys("capture: SO_ATTACH_FILTER");
   return {};
 }
 
@@ -147,6 +169,7 @@ void Capture::readKernelDrops() {
 }
 
 void Capture::run(std::stop_token stop) {
+  tid_ = ::gettid();
   pollfd p{fd_.get(), POLLIN | POLLERR, 0};
   while (!stop.stop_requested()) {
     if (drain() == 0) ::poll(&p, 1, 100);

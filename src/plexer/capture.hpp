@@ -34,9 +34,13 @@ struct CaptureStats {
 };
 
 struct CaptureConfig {
-  uint32_t blockBytes = 1 << 22;  // ring block size
-  uint32_t blocks = 16;           // a 64 MiB ring
-  uint32_t retireMs = 20;         // a partly filled block is handed over after this long
+  // A 64 MiB ring in many small blocks: the kernel hands a block over when it is full or
+  // retireMs after its first frame, so at moderate rates most blocks leave nearly empty and
+  // the ring holds blocks x retireMs of time. With 16 blocks of 4 MiB that was 320 ms, and
+  // a reader that stalled that long lost frames while the ring was 99% empty.
+  uint32_t blockBytes = 1 << 18;
+  uint32_t blocks = 256;
+  uint32_t retireMs = 20;
 };
 
 // Makes the writer for a group of devices (a run) the first time one of them is added.
@@ -55,6 +59,10 @@ class Capture {
   VoidResult addDevice(int ifindex, const std::string& group, const std::string& name);
   // Frames on `ifindex` are no longer attributed (the device is gone).
   void removeDevice(int ifindex);
+  // Frames on these interfaces (bridges, their uplinks, tunnels) are dropped by a socket filter
+  // before they take ring space: each device frame crosses several of them, and copying it
+  // once per crossing cost three quarters of the ring at load.
+  VoidResult ignoreInterfaces(const std::vector<int>& ifindexes);
   // Flushes the group's writer at a block boundary and returns its files with their sizes
   // now: a consistent snapshot to read while capturing goes on.
   std::vector<std::pair<std::string, uint64_t>> snapshot(const std::string& group);
@@ -62,6 +70,8 @@ class Capture {
   void run(std::stop_token stop);
   CaptureStats stats() const;
   VoidResult flush();
+  // The thread that reads the ring (for its CPU time), 0 before run() began.
+  [[nodiscard]] pid_t threadId() const { return tid_.load(); }
 
  private:
   Capture(sys::UniqueFd fd, WriterFactory writers, CaptureConfig config, void* map, size_t mapLen)
@@ -92,6 +102,7 @@ class Capture {
   std::map<int, Device> devices_;  // by ifindex
   CaptureStats stats_;
   std::string lastError_;
+  std::atomic<pid_t> tid_{0};
 };
 
 }  // namespace kuiga::plexer

@@ -32,6 +32,7 @@ Result<std::unique_ptr<RunCapture>> RunCapture::start(int radioNetnsFd, std::str
       config);
   if (!cap) return fail(cap.error());
   rc->capture_ = std::move(*cap);
+  KUIGA_TRY(rc->refreshFilter(), "capture");
   rc->thread_ = std::jthread([c = rc->capture_.get()](std::stop_token st) { c->run(st); });
   return rc;
 }
@@ -43,23 +44,49 @@ RunCapture::~RunCapture() {
 }
 
 VoidResult RunCapture::addInstance(InstanceId id) {
-  unsigned ifindex = 0;
+  auto port = portInfo(radioLinkName(id));
+  if (!port) return fail(port.error().context("capture: no radio port"));
+  // A port on a bridge the filter does not know yet: a new leaf, whose uplink is new too.
+  bool known;
   {
-    auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
-    if (!guard) return fail(guard.error());
-    ifindex = ::if_nametoindex(radioLinkName(id).c_str());
+    std::lock_guard lock(mu_);
+    known = ignored_.count(port->master) > 0;
   }
-  if (ifindex == 0) return failSys("capture: no radio port " + radioLinkName(id));
-  KUIGA_TRY(capture_->addDevice(static_cast<int>(ifindex), fmt::format("run-{}", id.run),
-                                displayName(id)),
+  if (!known) KUIGA_TRY(refreshFilter(), "capture");
+  KUIGA_TRY(capture_->addDevice(port->index, fmt::format("run-{}", id.run), displayName(id)),
             "capture " + displayName(id));
   // The baseline is read after capturing began: a frame between the two is captured but not
   // in the kernel's delta, which can only make `missed` smaller, never invent a miss.
-  uint64_t baseline = 0;
-  if (auto rx = rxCounters(); rx && rx->contains(static_cast<int>(ifindex)))
-    baseline = rx->at(static_cast<int>(ifindex));
+  auto now = portInfo(radioLinkName(id));
   std::lock_guard lock(mu_);
-  ports_[id] = {static_cast<int>(ifindex), baseline};
+  ports_[id] = {port->index, now ? now->rxPackets : port->rxPackets};
+  return {};
+}
+
+Result<sys::Netlink::LinkInfo> RunCapture::portInfo(const std::string& name) {
+  auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
+  if (!guard) return fail(guard.error());
+  auto nl = sys::Netlink::open();
+  if (!nl) return fail(nl.error());
+  return nl->link(name);
+}
+
+VoidResult RunCapture::refreshFilter() {
+  std::set<int> ignored;
+  {
+    auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
+    if (!guard) return fail(guard.error());
+    auto nl = sys::Netlink::open();
+    if (!nl) return fail(nl.error());
+    auto links = nl->links();
+    if (!links) return fail(links.error());
+    // Everything that is not an instance's port.
+    for (const auto& l : *links)
+      if (l.name.rfind("kv", 0) != 0) ignored.insert(l.index);
+  }
+  KUIGA_TRY(capture_->ignoreInterfaces({ignored.begin(), ignored.end()}), "filter");
+  std::lock_guard lock(mu_);
+  ignored_ = std::move(ignored);
   return {};
 }
 

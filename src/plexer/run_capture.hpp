@@ -3,12 +3,14 @@
 // (`<dir>/run-R.pcapng`, rotated at `rotateBytes`). Devices are added as their instances are
 // created (or re-adopted) and removed with them.
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/identity.hpp"
 #include "plexer/capture.hpp"
+#include "sys/netlink.hpp"
 
 namespace kuiga::plexer {
 
@@ -22,9 +24,13 @@ class RunCapture {
   // displayName(id) of run id.run. An instance without a port (network "none") is an error.
   VoidResult addInstance(InstanceId id);
   void removeInstance(InstanceId id);
+  // Makes the capture ignore every interface of the radio namespace that is not an instance's
+  // port (done by itself when a port on a new bridge is added; call it after adding others).
+  VoidResult refreshFilter();
   // The run's files and their sizes now (see Capture::snapshot).
   std::vector<std::pair<std::string, uint64_t>> files(RunId run);
   CaptureStats stats() const { return capture_->stats(); }
+  [[nodiscard]] pid_t threadId() const { return capture_->threadId(); }
 
   // The report's `missed` (Equation 5.2) per device: what the device sent by the kernel's count
   // (its radio port's receive counter since it was added) against what the capture saw.
@@ -48,6 +54,8 @@ class RunCapture {
   };
   std::map<InstanceId, Port> ports_;
   Result<std::map<int, uint64_t>> rxCounters();
+  Result<sys::Netlink::LinkInfo> portInfo(const std::string& name);
+  std::set<int> ignored_;  // interfaces the capture filter drops
   std::jthread thread_;
 };
 

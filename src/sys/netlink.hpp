@@ -101,6 +101,8 @@ class Netlink {
     uint64_t rxPackets = 0, txPackets = 0;  // the kernel's counters
   };
   Result<std::vector<LinkInfo>> links();
+  // One link by name, without dumping them all.
+  Result<LinkInfo> link(const std::string& name);
 
  private:
   struct SockDeleter {

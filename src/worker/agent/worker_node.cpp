@@ -33,6 +33,9 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
       n->runtime_->radioNetnsFd(), ns::RadioNetwork::kGatewayLink, cfg.stateDir + "/radio");
   if (!forwarder) return fail(forwarder.error().context("worker " + config.name));
   n->forwarder_ = std::move(*forwarder);
+  // The forwarder's tun is not a device: keep its packets out of the capture.
+  if (auto r = n->capture_->refreshFilter(); !r)
+    return fail(r.error().context("worker " + config.name));
   if (auto cells = n->forwarder_->restore(); !cells)
     spdlog::warn("worker {}: {}", config.name, cells.error().message);
   else if (*cells)

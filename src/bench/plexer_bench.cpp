@@ -1,0 +1,165 @@
+#include "bench/plexer_bench.hpp"
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "plexer/run_capture.hpp"
+#include "sys/file.hpp"
+#include "worker/ns/ns_runtime.hpp"
+
+namespace kuiga::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+// Ethernet, IPv4 and UDP headers in front of the payload.
+constexpr uint32_t kHeaderBytes = 14 + 20 + 8;
+
+double secondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// User plus system time of one thread of this process, in seconds.
+double threadCpuSeconds(pid_t tid) {
+  auto stat = sys::readFile(fmt::format("/proc/self/task/{}/stat", tid));
+  if (!stat) return 0;
+  // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+  std::istringstream in(stat->substr(stat->rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLog& log) {
+  if (o.senders == 0 || o.senders > kMaxInstancesPerRun)
+    return failMsg(fmt::format("--senders must be 1 to {}", kMaxInstancesPerRun));
+  if (!(o.rate > 0 && o.rate <= 100000))
+    return failMsg("--rate must be above 0 and at most 100000");
+  if (o.frameBytes < 60 || o.frameBytes > 1514)
+    return failMsg("--frame-bytes must be 60 to 1514 (an Ethernet frame on a 1500-byte MTU)");
+  if (!(o.durationS > 0 && o.durationS <= 3600)) return failMsg("--duration must be 0 to 3600 s");
+  if (::access(o.app.c_str(), X_OK) < 0) return failSys("sender '" + o.app + "'");
+
+  const bool tempState = o.stateDir.empty();
+  const std::string name = o.name.empty() ? fmt::format("pbench{}", ::getpid()) : o.name;
+  const std::string stateDir = tempState ? fmt::format("/tmp/kuiga-{}", name) : o.stateDir;
+  const std::string appDir = stateDir + "/app";
+  KUIGA_TRY(sys::makeDirs(appDir, 0755), "bench");
+  const std::string exe = fs::path(o.app).filename();
+  std::error_code ec;
+  fs::copy_file(o.app, appDir + "/" + exe, fs::copy_options::overwrite_existing, ec);
+  if (ec) return failMsg("copy sender: " + ec.message());
+  ::chmod((appDir + "/" + exe).c_str(), 0755);
+
+  std::atomic<size_t> running{0};
+  worker::ns::NsRuntimeConfig cfg;
+  cfg.name = name;
+  cfg.stateDir = stateDir;
+  cfg.initPath = o.initPath;
+  cfg.threads = o.threads;
+  auto rt = worker::ns::NsRuntime::open(cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
+    for (const auto& e : evs) running += e.state == worker::InstanceState::Running;
+  });
+  if (!rt) return fail(rt.error());
+  auto& runtime = **rt;
+  auto capture = plexer::RunCapture::start(runtime.radioNetnsFd(), stateDir + "/pcap");
+  if (!capture) return fail(capture.error());
+
+  const RunId run = 1;
+  std::vector<worker::InstanceSpec> specs(o.senders);
+  std::vector<InstanceId> ids(o.senders);
+  for (uint32_t i = 0; i < o.senders; ++i) {
+    ids[i] = {run, i};
+    auto& s = specs[i];
+    s.id = ids[i];
+    s.appDir = appDir;
+    s.executable = exe;
+    // To the run's gateway address, which nobody holds here: the frames cross the sender's
+    // port (where they are captured) to the core bridge, and end in the radio namespace.
+    s.args = {"flood",
+              gatewayIpv4(run),
+              "9",
+              fmt::format("{}", o.rate),
+              fmt::format("{}", o.durationS),
+              std::to_string(o.frameBytes - kHeaderBytes)};
+    s.net = worker::NetMode::Veth;
+  }
+  nlohmann::json out = {{"senders", o.senders},
+                        {"rate", o.rate},
+                        {"frame_bytes", o.frameBytes},
+                        {"duration_s", o.durationS},
+                        {"offered_fps", o.senders * o.rate}};
+  struct utsname u {};
+  ::uname(&u);
+  out["kernel"] = u.release;
+  out["cpus"] = std::thread::hardware_concurrency();
+
+  auto t0 = Clock::now();
+  auto created = runtime.create(specs);
+  for (const auto& id : ids) (void)(*capture)->addInstance(id);
+  log(fmt::format("created {}/{} senders in {:.1f} s", created.ok, o.senders, secondsSince(t0)));
+  // The capture thread's CPU from the first frame to the last.
+  const double cpu0 = threadCpuSeconds((*capture)->threadId());
+  auto t1 = Clock::now();
+  auto started = runtime.start(ids);
+  log(fmt::format("started {}/{} senders in {:.1f} s", started.ok, o.senders, secondsSince(t1)));
+  while (running.load() < started.ok && secondsSince(t1) < 600)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The last sender started now; it sends for the duration, then idles.
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.durationS + 0.5));
+  const double window = secondsSince(t1);
+  const double cpu = threadCpuSeconds((*capture)->threadId()) - cpu0;
+
+  auto devices = (*capture)->report(run);
+  if (!devices) return fail(devices.error());
+  uint64_t sent = 0, captured = 0, missed = 0;
+  for (const auto& d : *devices) {
+    sent += d.kernelSentFrames;
+    captured += d.captured.sentFrames;
+    missed += d.missedFrames;
+  }
+  out["sent"] = sent;
+  out["captured"] = captured;
+  out["missed"] = missed;
+  out["missed_ratio"] = sent ? static_cast<double>(missed) / static_cast<double>(sent) : 0.0;
+  out["ring_drops"] = (*capture)->stats().ringDrops;
+  out["capture_cpu_pct"] = 100.0 * cpu / window;
+  out["window_s"] = window;
+  out["achieved_fps"] = static_cast<double>(sent) / std::max(window, 1e-9);
+  out["failed"] = created.failed.size() + started.failed.size();
+  log(
+      fmt::format("sent {} frames, captured {}, missed {} ({:.4f}%), ring drops {}, capture "
+                  "thread {:.1f}% of a CPU",
+                  sent, captured, missed, out["missed_ratio"].get<double>() * 100,
+                  out["ring_drops"].get<uint64_t>(), out["capture_cpu_pct"].get<double>()));
+
+  auto t2 = Clock::now();
+  (void)runtime.stop(ids, std::chrono::seconds(2));
+  for (const auto& id : ids) (*capture)->removeInstance(id);
+  auto removed = runtime.remove(ids);
+  log(fmt::format("removed {}/{} senders in {:.1f} s", removed.ok, o.senders, secondsSince(t2)));
+  capture->reset();
+  auto destroyed = runtime.destroyAll();
+  rt->reset();
+  if (!destroyed) log("cleanup: " + destroyed.error().message);
+  if (tempState) (void)sys::removeTree(stateDir);
+  return out;
+}
+
+}  // namespace kuiga::bench
