@@ -108,7 +108,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   static std::string appPath, profile = "linux", net, args, policy = "dirty";
   static uint32_t count = 0, periodMs = 0;
   static bool start = false;
-  static std::string name;
+  static std::string name, radio;
   auto* create = run->add_subcommand("create", "upload an AUT and create a run of N instances");
   common(create);
   create->add_option("--app", appPath, "the AUT (an ELF executable)")->required();
@@ -119,6 +119,8 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   create->add_option("--name", name, "a name for the run");
   create->add_option("--period", periodMs, "period of a timed AUT in ms (for jitter)");
   create->add_option("--policy", policy, "on a lost worker: dirty or reschedule");
+  create->add_option("--radio", radio,
+                     "the way to a base station, JSON: '{\"uplink\": \"NETNS\", \"ues\": 100}'");
   create->add_flag("--start", start, "start the run once it is ready");
   create->callback([&exitCode, print] {
     client::ApiClient api(c.master);
@@ -127,6 +129,13 @@ void addClientCommands(CLI::App& app, int& exitCode) {
     if (!args.empty()) spec["args"] = args;
     if (!name.empty()) spec["name"] = name;
     if (periodMs) spec["period_ms"] = periodMs;
+    if (!radio.empty()) {
+      spec["radio"] = json::parse(radio, nullptr, false);
+      if (spec["radio"].is_discarded()) {
+        std::cerr << "kuiga run create: --radio is not JSON: " << radio << "\n";
+        return void(exitCode = 2);
+      }
+    }
     auto r = api.upload("/api/v1/runs", appPath, "aut", {{"spec", spec.dump()}});
     if (!r) return void(exitCode = failWith("run create", r.error()));
     if (r->status != 201) return void(exitCode = failWith("run create", client::errorOf(*r)));
@@ -282,6 +291,49 @@ void addClientCommands(CLI::App& app, int& exitCode) {
     });
     std::cout.flush();
     exitCode = r ? 0 : failWith("pcap", r.error());
+  });
+
+  auto* radioCmd =
+      app.add_subcommand("radio", "what the Plexer counted: capture, UEs, medium, drops");
+  common(radioCmd);
+  radioCmd->add_option("RUN", runId, "run id")->required();
+  radioCmd->callback([&exitCode, print] {
+    client::ApiClient api(c.master);
+    auto r = api.get(fmt::format("/api/v1/runs/{}/radio", runId));
+    if (!r) return void(exitCode = failWith("radio", r.error()));
+    print(*r, [&] {
+      const json& j = *r;
+      std::cout << fmt::format(
+          "captured: {} frames sent by the devices, {} delivered to them; missed {} ({:.4f}%), "
+          "ring drops {}\n",
+          j["sent_frames"].get<uint64_t>(), j["delivered_frames"].get<uint64_t>(),
+          j["missed_frames"].get<uint64_t>(), j["missed_ratio"].get<double>() * 100,
+          j["ring_drops"].get<uint64_t>());
+      if (j["cells"].empty()) {
+        std::cout << "no radio: the run's devices reach nothing off the radio network\n";
+        return;
+      }
+      std::cout << fmt::format(
+          "base station: {} sent toward it, {} forwarded, {} back, {} queued for a UE\n",
+          j["to_station_frames"].get<uint64_t>(), j["uplink_frames"].get<uint64_t>(),
+          j["downlink_frames"].get<uint64_t>(), j["queued_frames"].get<uint64_t>());
+      std::string drops;
+      for (const auto& [k, v] : j["dropped"].items())
+        drops += fmt::format("{}{} {}", drops.empty() ? "" : ", ", k, v.get<uint64_t>());
+      std::cout << "dropped: " << drops << "\n";
+      std::cout << fmt::format("{:<16} {:<12} {:>6} {:>7} {:>7} {:>9} {:>9} {:>7} {:>11}\n",
+                               "WORKER", "UPLINK", "UES", "LEASES", "MAX", "GRANTS", "RELEASES",
+                               "QUEUE", "AIRTIME_MS");
+      for (const auto& cell : j["cells"])
+        std::cout << fmt::format("{:<16} {:<12} {:>6} {:>7} {:>7} {:>9} {:>9} {:>7} {:>11.1f}\n",
+                                 cell["worker"].get<std::string>(),
+                                 cell["uplink"].get<std::string>(), cell["ues"].get<uint64_t>(),
+                                 cell["leases"].get<uint64_t>(), cell["max_leases"].get<uint64_t>(),
+                                 cell["grants"].get<uint64_t>(), cell["releases"].get<uint64_t>(),
+                                 cell["queue_depth"].get<uint64_t>(),
+                                 cell["airtime_ms"].get<double>());
+    });
+    exitCode = 0;
   });
 
   auto* workers = app.add_subcommand("workers", "the cluster's workers");

@@ -5,10 +5,12 @@
  *       "sent N BYTES HOST:PORT"; with --replies it also logs each reply as "reply N ...".
  *   udp-sensor sink PORT [--echo]
  *       logs every datagram as "recv BYTES FROM: TEXT"; with --echo it answers "ack TEXT".
- *   udp-sensor flood HOST PORT RATE SECONDS [BYTES]
+ *   udp-sensor flood HOST PORT RATE SECONDS [BYTES [START_MS [PHASE]]]
  *       a load generator: sends RATE datagrams per second (evenly spaced) of BYTES bytes
  *       (default 64) for SECONDS, logs "sent N failed M" once, then stays idle until it is
- *       stopped, so that its interface and counters outlive the sending.
+ *       stopped, so that its interface and counters outlive the sending. With START_MS (Unix
+ *       time in ms) it begins then, plus PHASE (0 to 1) of a period, so that many senders can
+ *       start together without sending in lockstep.
  *
  * HOST is an IPv4 or IPv6 address. COUNT 0 (the default) means forever.
  */
@@ -33,7 +35,7 @@ static int usage(const char* argv0) {
   fprintf(stderr,
           "usage: %s send HOST PORT [PERIOD_MS [COUNT]] [--replies]\n"
           "       %s sink PORT [--echo]\n"
-          "       %s flood HOST PORT RATE SECONDS [BYTES]\n",
+          "       %s flood HOST PORT RATE SECONDS [BYTES [START_MS [PHASE]]]\n",
           argv0, argv0, argv0);
   return 2;
 }
@@ -113,7 +115,8 @@ static int send_loop(const char* host, const char* port, long long period, long 
   return 0;
 }
 
-static int flood(const char* host, const char* port, double rate, double seconds, long bytes) {
+static int flood(const char* host, const char* port, double rate, double seconds, long bytes,
+                 long long startMs, double phase) {
   struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
   struct addrinfo* ai;
   int rc = getaddrinfo(host, port, &hints, &ai);
@@ -123,9 +126,16 @@ static int flood(const char* host, const char* port, double rate, double seconds
   freeaddrinfo(ai);
   static char buf[65536];
   memset(buf, 'k', sizeof buf);
-  struct timespec next;
-  clock_gettime(CLOCK_MONOTONIC, &next);
   const long long step = (long long)(1e9 / rate);
+  struct timespec next;
+  if (startMs > 0) {
+    long long at = startMs * 1000000 + (long long)(phase * (double)step);
+    next.tv_sec = at / 1000000000;
+    next.tv_nsec = at % 1000000000;
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &next, NULL) == EINTR) {
+    }
+  }
+  clock_gettime(CLOCK_MONOTONIC, &next);
   const long long total = (long long)(rate * seconds);
   long long sent = 0, failed = 0;
   for (long long n = 0; n < total; ++n) {
@@ -155,9 +165,12 @@ int main(int argc, char** argv) {
   if (argc >= 6 && !strcmp(argv[1], "flood")) {
     double rate = atof(argv[4]), seconds = atof(argv[5]);
     long bytes = argc > 6 ? atol(argv[6]) : 64;
-    if (rate <= 0 || rate > 1e6 || seconds <= 0 || bytes < 1 || bytes > 65507)
+    long long startMs = argc > 7 ? atoll(argv[7]) : 0;
+    double phase = argc > 8 ? atof(argv[8]) : 0;
+    if (rate <= 0 || rate > 1e6 || seconds <= 0 || bytes < 1 || bytes > 65507 || startMs < 0 ||
+        phase < 0 || phase >= 1)
       return usage(argv[0]);
-    return flood(argv[2], argv[3], rate, seconds, bytes);
+    return flood(argv[2], argv[3], rate, seconds, bytes, startMs, phase);
   }
   return usage(argv[0]);
 }

@@ -25,6 +25,10 @@ namespace fs = std::filesystem;
 // Ethernet, IPv4 and UDP headers in front of the payload.
 constexpr uint32_t kHeaderBytes = 14 + 20 + 8;
 
+int64_t nowMs() {
+  return worker::realtimeNs() / 1'000'000;
+}
+
 double secondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -82,6 +86,10 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   if (!capture) return fail(capture.error());
 
   const RunId run = 1;
+  // All senders begin together once all run (creating and starting take about 11 ms per
+  // instance here), each at its own phase of the period: a steady load, not start-up noise
+  // and not bursts in lockstep.
+  const int64_t startMs = nowMs() + 5000 + int64_t{o.senders} * 15;
   std::vector<worker::InstanceSpec> specs(o.senders);
   std::vector<InstanceId> ids(o.senders);
   for (uint32_t i = 0; i < o.senders; ++i) {
@@ -97,7 +105,9 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
               "9",
               fmt::format("{}", o.rate),
               fmt::format("{}", o.durationS),
-              std::to_string(o.frameBytes - kHeaderBytes)};
+              std::to_string(o.frameBytes - kHeaderBytes),
+              std::to_string(startMs),
+              fmt::format("{:.6f}", static_cast<double>(i) / o.senders)};
     s.net = worker::NetMode::Veth;
   }
   nlohmann::json out = {{"senders", o.senders},
@@ -113,17 +123,26 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   auto t0 = Clock::now();
   auto created = runtime.create(specs);
   for (const auto& id : ids) (void)(*capture)->addInstance(id);
-  log(fmt::format("created {}/{} senders in {:.1f} s", created.ok, o.senders, secondsSince(t0)));
-  // The capture thread's CPU from the first frame to the last.
-  const double cpu0 = threadCpuSeconds((*capture)->threadId());
+  log(fmt::format("created {}/{} senders in {:.1f} s{}", created.ok, o.senders, secondsSince(t0),
+                  created.failed.empty() ? ""
+                                         : fmt::format(" (first failure, {}: {})",
+                                                       displayName(created.failed[0].first),
+                                                       created.failed[0].second.message)));
   auto t1 = Clock::now();
   auto started = runtime.start(ids);
-  log(fmt::format("started {}/{} senders in {:.1f} s", started.ok, o.senders, secondsSince(t1)));
   while (running.load() < started.ok && secondsSince(t1) < 600)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  // The last sender started now; it sends for the duration, then idles.
+  log(fmt::format("started {}/{} senders in {:.1f} s", started.ok, o.senders, secondsSince(t1)));
+  if (nowMs() > startMs) {
+    out["late_ms"] = nowMs() - startMs;
+    log(fmt::format("warning: sending began {} ms before all senders ran", nowMs() - startMs));
+  }
+  while (nowMs() < startMs) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The capture thread's CPU from the first frame to the last.
+  const double cpu0 = threadCpuSeconds((*capture)->threadId());
+  auto t2 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.durationS + 0.5));
-  const double window = secondsSince(t1);
+  const double window = secondsSince(t2);
   const double cpu = threadCpuSeconds((*capture)->threadId()) - cpu0;
 
   auto devices = (*capture)->report(run);
@@ -141,7 +160,7 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   out["ring_drops"] = (*capture)->stats().ringDrops;
   out["capture_cpu_pct"] = 100.0 * cpu / window;
   out["window_s"] = window;
-  out["achieved_fps"] = static_cast<double>(sent) / std::max(window, 1e-9);
+  out["achieved_fps"] = static_cast<double>(sent) / o.durationS;  // sending lasts durationS
   out["failed"] = created.failed.size() + started.failed.size();
   log(
       fmt::format("sent {} frames, captured {}, missed {} ({:.4f}%), ring drops {}, capture "
@@ -149,11 +168,11 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
                   sent, captured, missed, out["missed_ratio"].get<double>() * 100,
                   out["ring_drops"].get<uint64_t>(), out["capture_cpu_pct"].get<double>()));
 
-  auto t2 = Clock::now();
+  auto t3 = Clock::now();
   (void)runtime.stop(ids, std::chrono::seconds(2));
   for (const auto& id : ids) (*capture)->removeInstance(id);
   auto removed = runtime.remove(ids);
-  log(fmt::format("removed {}/{} senders in {:.1f} s", removed.ok, o.senders, secondsSince(t2)));
+  log(fmt::format("removed {}/{} senders in {:.1f} s", removed.ok, o.senders, secondsSince(t3)));
   capture->reset();
   auto destroyed = runtime.destroyAll();
   rt->reset();
