@@ -141,10 +141,36 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   // The capture thread's CPU from the first frame to the last.
   const double cpu0 = threadCpuSeconds((*capture)->threadId());
   auto t2 = Clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(o.durationS + 0.5));
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.durationS));
+  // A sender that could not keep its rate (the machine is saturated) sends on until it has
+  // sent its share, then logs "sent N failed M": wait for every one of them, so that the
+  // kernel's counts and the capture's are read when both are final.
+  uint64_t said = 0, saidFailed = 0;
+  std::vector<bool> done(ids.size(), false);
+  size_t finished = 0;
+  const double patience = o.durationS * 10 + 30;
+  while (finished < ids.size() && secondsSince(t2) < patience) {
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (done[k]) continue;
+      auto text = sys::readFile(runtime.logPath(ids[k]));
+      auto at = text ? text->rfind(" sent ") : std::string::npos;
+      unsigned long long n = 0, f = 0;
+      if (at == std::string::npos ||
+          std::sscanf(text->c_str() + at, " sent %llu failed %llu", &n, &f) != 2)
+        continue;
+      done[k] = true;
+      ++finished;
+      said += n;
+      saidFailed += f;
+    }
+    if (finished < ids.size()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   const double window = secondsSince(t2);
   const double cpu = threadCpuSeconds((*capture)->threadId()) - cpu0;
-
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last frames reach the ring
+  out["senders_finished"] = finished;
+  out["senders_said_sent"] = said;
+  out["senders_said_failed"] = saidFailed;
   auto devices = (*capture)->report(run);
   if (!devices) return fail(devices.error());
   uint64_t sent = 0, captured = 0, missed = 0;
@@ -160,7 +186,7 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   out["ring_drops"] = (*capture)->stats().ringDrops;
   out["capture_cpu_pct"] = 100.0 * cpu / window;
   out["window_s"] = window;
-  out["achieved_fps"] = static_cast<double>(sent) / o.durationS;  // sending lasts durationS
+  out["achieved_fps"] = static_cast<double>(sent) / window;
   out["failed"] = created.failed.size() + started.failed.size();
   log(
       fmt::format("sent {} frames, captured {}, missed {} ({:.4f}%), ring drops {}, capture "

@@ -9,7 +9,10 @@ rm -rf "$DIR" && mkdir -p "$DIR"
 "$KUIGA" up --data "$DIR/data" --port 0 --name "$NAME" --capacity 20 --remove-on-exit \
   >"$DIR/up.log" 2>&1 &
 UP=$!
+SINK=
 cleanup() {
+  [ -n "$SINK" ] && kill -KILL "$SINK" 2>/dev/null
+  ip netns del "${NAME}bs" 2>/dev/null
   kill -TERM "$UP" 2>/dev/null
   wait "$UP" 2>/dev/null
   "$KUIGA" worker recover --destroy --name "$NAME" --state-dir "$DIR/data/worker" >/dev/null 2>&1
@@ -86,4 +89,31 @@ expect 0 "$KUIGA" run rm 1
 for _ in $(seq 100); do "$KUIGA" run show 1 --json | grep -q '"state":"deleted"' && break; sleep 0.1; done
 expect 0 "$KUIGA" run show 1 --json
 grep -q '"deleted":3' "$DIR/out" || fail "rm: $(cat "$DIR/out")"
+# A run with a radio: udp-sensor instances report to a UDP server in a namespace of our own,
+# through two UEs for three devices.
+SENSOR=$(dirname "$AUT")/udp-sensor
+ip netns add "${NAME}bs" && ip -n "${NAME}bs" link set lo up &&
+  ip -n "${NAME}bs" addr add 192.0.2.1/32 dev lo || fail "base station namespace"
+ip netns exec "${NAME}bs" "$SENSOR" sink 5683 >"$DIR/sink.log" 2>&1 &
+SINK=$!
+expect 2 "$KUIGA" run create --app "$SENSOR" --count 3 --radio '{"uplink": '
+grep -q "not JSON" "$DIR/err" || fail "--radio bad JSON: $(cat "$DIR/err")"
+expect 2 "$KUIGA" run create --app "$SENSOR" --count 3 --radio '{"uplink": "x", "loss": 2}'
+grep -q "radio.loss" "$DIR/err" || fail "--radio loss 2: $(cat "$DIR/err")"
+expect 0 "$KUIGA" run create --app "$SENSOR" --count 3 --args "send 192.0.2.1 5683 100 10" \
+  --radio "{\"uplink\": \"${NAME}bs\", \"ues\": 2, \"idle_timeout_ms\": 500}" --start
+# Two devices send at once; the third waits for a UE, which comes free half a second after
+# one of the others stops.
+for _ in $(seq 100); do
+  "$KUIGA" radio 2 --json | grep -q '"uplink_frames":30' && break
+  sleep 0.1
+done
+expect 0 "$KUIGA" radio 2 --json
+grep -q '"uplink_frames":30' "$DIR/out" || fail "radio: $(cat "$DIR/out")"
+grep -q '"max_leases":2' "$DIR/out" || fail "radio leases: $(cat "$DIR/out")"
+expect 0 "$KUIGA" radio 2
+grep -q "30 forwarded" "$DIR/out" || fail "radio table: $(cat "$DIR/out")"
+grep -q "^$NAME .*${NAME}bs .* 2 " "$DIR/out" || fail "radio cell row: $(cat "$DIR/out")"
+[ "$(grep -c '^recv ' "$DIR/sink.log")" -eq 30 ] || fail "sink: $(cat "$DIR/sink.log")"
+expect 3 "$KUIGA" radio 999
 echo "cluster CLI: all checks passed"
