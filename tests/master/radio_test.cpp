@@ -230,6 +230,48 @@ TEST_F(RadioTest, ROOT_RepliesComeBackOverIpv6ToTheDeviceHoldingTheUe) {
   EXPECT_NE(sink.find(fmt::format("fd6b:7569:6762:{:x}::", id)), std::string::npos) << sink;
 }
 
+// libcoap's coap-server (Debian's libcoap3-bin) as the base station, its coap-client as the
+// AUT: confirmable requests that need the server's answer, four clients sharing two UEs.
+TEST_F(RadioTest, ROOT_CoapClientsGetAnswersFromARealCoapServerThroughTwoUes) {
+  ASSERT_EQ(::access("/usr/bin/coap-server-notls", X_OK), 0) << "install libcoap3-bin";
+  std::string log = dir_.path() + "/coap-server.log";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(("/run/netns/" + station_).c_str(), O_RDONLY);
+    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) _exit(120);
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execl("/usr/bin/coap-server-notls", "coap-server", "-A", "192.0.2.1", "-v", "4", nullptr);
+    _exit(127);
+  }
+  servers_.push_back(pid);
+  constexpr int kDevices = 4;
+  auto r = api().upload(
+      "/api/v1/runs", "/usr/bin/coap-client-notls", "aut",
+      {{"spec", json{{"count", kDevices},
+                     {"args", "-m get -B 20 coap://192.0.2.1/"},
+                     {"radio", {{"uplink", station_}, {"ues", 2}, {"idle_timeout_ms", 300}}}}
+                    .dump()}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->text;
+  int id = r->body.value("id", 0);
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == kDevices; }, 40000))
+      << run(id).dump() << readAll(log);
+  for (int k = 0; k < kDevices; ++k) {
+    // The server's greeting, as the client printed it.
+    EXPECT_NE(instanceLog(id, k).find("This is a test server"), std::string::npos)
+        << "device " << k << ": " << instanceLog(id, k) << "\n"
+        << radio(id).dump(2);
+  }
+  json rr = radio(id);
+  EXPECT_EQ(rr["cells"][0]["max_leases"], 2) << rr.dump(2);
+  EXPECT_GE(rr["cells"][0]["grants"].get<uint64_t>(), static_cast<uint64_t>(kDevices));
+  EXPECT_GE(rr["downlink_frames"].get<uint64_t>(), static_cast<uint64_t>(kDevices));
+}
+
 TEST_F(RadioTest, ROOT_AMissingBaseStationNamespaceFailsTheInstancesWithTheReason) {
   int id = create({{"count", 2},
                    {"args", "send 192.0.2.1 5683 50 1"},
