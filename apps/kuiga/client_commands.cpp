@@ -297,8 +297,19 @@ void addClientCommands(CLI::App& app, int& exitCode) {
       app.add_subcommand("radio", "what the Plexer counted: capture, UEs, medium, drops");
   common(radioCmd);
   radioCmd->add_option("RUN", runId, "run id")->required();
+  static bool leases = false;
+  radioCmd->add_flag("--leases", leases, "print the UE lease log instead");
   radioCmd->callback([&exitCode, print] {
     client::ApiClient api(c.master);
+    if (leases) {
+      auto r =
+          api.stream(fmt::format("/api/v1/runs/{}/radio/leases", runId), [](std::string_view d) {
+            std::cout.write(d.data(), static_cast<std::streamsize>(d.size()));
+            return static_cast<bool>(std::cout);
+          });
+      std::cout.flush();
+      return void(exitCode = r ? 0 : failWith("radio", r.error()));
+    }
     auto r = api.get(fmt::format("/api/v1/runs/{}/radio", runId));
     if (!r) return void(exitCode = failWith("radio", r.error()));
     print(*r, [&] {

@@ -542,6 +542,15 @@ void HttpApi::routes() {
         });
   });
 
+  s.Get(R"(/api/v1/runs/([^/]+)/radio/leases)", [&m](const Request& req, Response& res) {
+    auto id = runIdOf(req);
+    if (!id) return replyError(res, id.error());
+    auto text = m.leases(*id);
+    if (!text) return replyError(res, text.error());
+    res.status = 200;
+    res.set_content(*text, "text/plain; charset=utf-8");
+  });
+
   s.Get(R"(/api/v1/runs/([^/]+)/radio)", [&m](const Request& req, Response& res) {
     auto id = runIdOf(req);
     if (!id) return replyError(res, id.error());

@@ -687,6 +687,28 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
       {"unreachable_workers", unreachable}};
 }
 
+ApiResult<std::string> Master::leases(RunId id) {
+  auto workers = pcapWorkers(id);
+  if (!workers) return apiFail(workers.error());
+  std::string out;
+  constexpr size_t kMax = 64u << 20;  // a lease log is small; a runaway one is cut here
+  for (const auto& w : *workers) {
+    for (uint64_t offset = 0; out.size() < kMax;) {
+      rpc::Command cmd;
+      cmd.mutable_read_leases()->set_run(id);
+      cmd.mutable_read_leases()->set_offset(offset);
+      cmd.mutable_read_leases()->set_max_bytes(4u << 20);
+      auto r = call(w, cmd, std::chrono::seconds(30));
+      if (!r) return apiFail(ApiError{502, "worker_unavailable", w + ": " + r.error().message});
+      if (!r->ok()) return apiFail(ApiError{502, "worker_error", w + ": " + r->error()});
+      out += r->text();
+      offset += r->text().size();
+      if (r->text_end() || r->text().empty()) break;
+    }
+  }
+  return out;
+}
+
 ApiResult<std::vector<std::string>> Master::pcapWorkers(RunId id) {
   {
     std::lock_guard lock(mu_);

@@ -116,6 +116,8 @@ class Master {
   ApiResult<JitterReport> jitter(RunId id);
   // What the Plexer counted for the run's devices, from every worker that held them.
   ApiResult<nlohmann::json> radio(RunId id);
+  // The run's UE lease logs from every worker that held its devices, one after the other.
+  ApiResult<std::string> leases(RunId id);
   // The workers that hold (or held) instances of the run, whose captures make up its pcapng.
   ApiResult<std::vector<std::string>> pcapWorkers(RunId id);
   // Reads a worker's capture of the run: bytes at `offset` and whether it ends there for now.

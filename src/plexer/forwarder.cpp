@@ -206,7 +206,7 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
   }
   if (auto w = saveSpec(specPath(stateDir_, run), spec.toJson().dump()); !w)
     return fail(w.error().context("radio cell"));
-  cell->leaseLog = std::fopen(fmt::format("{}/run-{}.leases", stateDir_, run).c_str(), "ae");
+  cell->leaseLog = std::fopen(leaseLogPath(run).c_str(), "ae");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kCellKey | run;
@@ -269,6 +269,10 @@ Result<size_t> Forwarder::restore() {
     ++n;
   }
   return n;
+}
+
+std::string Forwarder::leaseLogPath(RunId run) const {
+  return fmt::format("{}/run-{}.leases", stateDir_, run);
 }
 
 std::vector<RunId> Forwarder::cells() const {

@@ -69,6 +69,8 @@ class Forwarder {
   // Opens again the cells a previous worker process had open; returns how many.
   Result<size_t> restore();
   [[nodiscard]] std::vector<RunId> cells() const;
+  // The run's lease log: one line per grant or release, kept after the cell closes.
+  [[nodiscard]] std::string leaseLogPath(RunId run) const;
   [[nodiscard]] std::optional<CellReport> report(RunId run);
   // Packets from the radio network that belong to no cell (no run with a radio, or not IP).
   [[nodiscard]] uint64_t unroutable() const;

@@ -115,5 +115,7 @@ expect 0 "$KUIGA" radio 2
 grep -q "30 forwarded" "$DIR/out" || fail "radio table: $(cat "$DIR/out")"
 grep -q "^$NAME .*${NAME}bs .* 2 " "$DIR/out" || fail "radio cell row: $(cat "$DIR/out")"
 [ "$(grep -c '^recv ' "$DIR/sink.log")" -eq 30 ] || fail "sink: $(cat "$DIR/sink.log")"
+expect 0 "$KUIGA" radio 2 --leases
+[ "$(grep -c ' grant ue=' "$DIR/out")" -ge 3 ] || fail "radio --leases: $(cat "$DIR/out")"
 expect 3 "$KUIGA" radio 999
 echo "cluster CLI: all checks passed"

@@ -199,6 +199,13 @@ TEST_F(RadioTest, ROOT_WhatTheSensorsSentArrivedOrWasCountedAsDropped) {
   EXPECT_EQ(countLines(leases, " grant "), cell["grants"].get<uint64_t>()) << leases;
   EXPECT_EQ(countLines(leases, " release "), cell["releases"].get<uint64_t>()) << leases;
   EXPECT_NE(leases.find(fmt::format("device=run-{}/dev-", id)), std::string::npos);
+  // And the same log through the API.
+  auto viaApi = api().request("GET", fmt::format("/api/v1/runs/{}/radio/leases", id));
+  ASSERT_TRUE(viaApi);
+  EXPECT_EQ(viaApi->text, leases);
+  auto none = api().request("GET", "/api/v1/runs/999/radio/leases");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 404);
 }
 
 TEST_F(RadioTest, ROOT_RepliesComeBackOverIpv6ToTheDeviceHoldingTheUe) {

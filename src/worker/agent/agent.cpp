@@ -347,7 +347,7 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
     if (!in.has_command()) continue;
     const auto& c = in.command();
     bool quick = c.has_console() || c.has_read_log() || c.has_jitter() || c.has_read_pcap() ||
-                 c.has_radio_stats();
+                 c.has_radio_stats() || c.has_read_leases();
     std::lock_guard lock(conn.qMu);
     (quick ? conn.query : conn.bulk).push_back({c});
     conn.qCv.notify_all();
@@ -468,6 +468,24 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     }
     if (auto cell = forwarder_ ? forwarder_->report(c.radio_stats().run()) : std::nullopt) {
       addCellReport(*cell, *rep);
+    }
+  } else if (c.has_read_leases()) {
+    const auto& rl = c.read_leases();
+    if (forwarder_) {
+      auto path = forwarder_->leaseLogPath(rl.run());
+      struct stat st {};
+      uint64_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+      auto r = sys::readConcatenated({{path, size}}, rl.offset(),
+                                     std::min<uint32_t>(rl.max_bytes(), 8u << 20));
+      if (!r) {
+        rep->set_ok(false);
+        rep->set_error(r.error().message);
+      } else {
+        rep->set_text(std::move(r->first));
+        rep->set_text_end(r->second >= size);
+      }
+    } else {
+      rep->set_text_end(true);
     }
   } else if (c.has_read_pcap()) {
     const auto& rp = c.read_pcap();

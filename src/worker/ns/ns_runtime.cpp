@@ -238,7 +238,11 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
     if (!r) {
       // A step that failed because init died first ("no such process") says less than why
       // init died: prefer that.
-      if (auto why = initEndedEarly(inst))
+      // A vanished /proc/PID/ns/net means init is exiting: give it a moment to be reapable.
+      const int code = r.error().code;
+      const auto grace = code == ENOENT || code == ESRCH ? std::chrono::milliseconds(500)
+                                                         : std::chrono::milliseconds(0);
+      if (auto why = initEndedEarly(inst, grace))
         r = fail(Error::msg(*why + " (" + r.error().message + ")"));
       discardPartial(inst);
     }
@@ -384,10 +388,15 @@ VoidResult NsRuntime::prolog(Instance& inst) {
   return {};
 }
 
-std::optional<std::string> NsRuntime::initEndedEarly(Instance& inst) {
+std::optional<std::string> NsRuntime::initEndedEarly(Instance& inst,
+                                                     std::chrono::milliseconds grace) {
   if (inst.pid <= 0 || !inst.ourChild) return std::nullopt;
   int st = 0;
-  if (::waitpid(inst.pid, &st, WNOHANG) != inst.pid) return std::nullopt;
+  auto until = std::chrono::steady_clock::now() + grace;
+  while (::waitpid(inst.pid, &st, WNOHANG) != inst.pid) {
+    if (std::chrono::steady_clock::now() >= until) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   inst.pid = -1;  // reaped
   readReport(inst);
   std::lock_guard lock(mu_);

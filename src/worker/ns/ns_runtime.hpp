@@ -71,7 +71,7 @@ class NsRuntime final : public Runtime {
   VoidResult prolog(Instance& inst);
   void discardPartial(Instance& inst);
   // If init has already exited during the prolog, reaps it and says why it ended.
-  std::optional<std::string> initEndedEarly(Instance& inst);
+  std::optional<std::string> initEndedEarly(Instance& inst, std::chrono::milliseconds grace = {});
   VoidResult adopt(InstanceId id, const nlohmann::json& state, const std::string& dir);
   void transition(Instance& inst, InstanceState to, std::string reason = {});
   // Sends a signal to the instance's init, unless its pid now names another process.
