@@ -50,23 +50,33 @@ std::string firstError(const worker::BulkResult& r) {
 
 }  // namespace
 
+Result<BenchDirs> prepareBenchDirs(const std::string& app, const std::string& stateDir,
+                                   const std::string& name) {
+  BenchDirs d;
+  d.temporary = stateDir.empty();
+  d.stateDir = d.temporary ? fmt::format("/tmp/kuiga-{}", name) : stateDir;
+  d.appDir = d.stateDir + "/app";
+  KUIGA_TRY(sys::makeDirs(d.appDir, 0755), "bench");
+  d.executable = fs::path(app).filename();
+  const std::string to = d.appDir + "/" + d.executable;
+  std::error_code ec;
+  fs::copy_file(app, to, fs::copy_options::overwrite_existing, ec);
+  if (ec) return failMsg("copy AUT: " + ec.message());
+  ::chmod(to.c_str(), 0755);
+  return d;
+}
+
 Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const BenchLog& log) {
   if (o.count == 0 || o.count > kMaxInstancesPerRun)
     return failMsg(fmt::format("--count must be 1 to {}", kMaxInstancesPerRun));
   if (o.periodMs == 0) return failMsg("--period must be at least 1 ms");
   if (::access(o.app.c_str(), X_OK) < 0) return failSys("AUT '" + o.app + "'");
 
-  const bool tempState = o.stateDir.empty();
   const std::string name = o.name.empty() ? fmt::format("bench{}", ::getpid()) : o.name;
-  const std::string stateDir = tempState ? fmt::format("/tmp/kuiga-{}", name) : o.stateDir;
-  // The runnable image: a directory that holds only the AUT, shown at /app.
-  const std::string appDir = stateDir + "/app";
-  KUIGA_TRY(sys::makeDirs(appDir, 0755), "bench");
-  const std::string exe = fs::path(o.app).filename();
-  std::error_code ec;
-  fs::copy_file(o.app, appDir + "/" + exe, fs::copy_options::overwrite_existing, ec);
-  if (ec) return failMsg("copy AUT: " + ec.message());
-  ::chmod((appDir + "/" + exe).c_str(), 0755);
+  auto dirs = prepareBenchDirs(o.app, o.stateDir, name);
+  if (!dirs) return fail(dirs.error());
+  const bool tempState = dirs->temporary;
+  const std::string stateDir = dirs->stateDir, appDir = dirs->appDir, exe = dirs->executable;
 
   // Namespaces of earlier runs are freed asynchronously by the kernel; wait until memory use
   // holds still before taking the baseline.

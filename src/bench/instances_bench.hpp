@@ -32,6 +32,16 @@ struct InstancesBenchOptions {
 // Receives human-readable progress ("created 1000/1000 in 3.2 s").
 using BenchLog = std::function<void(const std::string&)>;
 
+// Where a benchmark keeps its state (`stateDir`, or a fresh /tmp/kuiga-NAME that `temporary`
+// says to remove afterwards) and its runnable image: a directory holding only the AUT, shown
+// at /app.
+struct BenchDirs {
+  std::string stateDir, appDir, executable;
+  bool temporary = false;
+};
+Result<BenchDirs> prepareBenchDirs(const std::string& app, const std::string& stateDir,
+                                   const std::string& name);
+
 Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& opts, const BenchLog& log);
 
 }  // namespace kuiga::bench

@@ -60,16 +60,11 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   if (!(o.durationS > 0 && o.durationS <= 3600)) return failMsg("--duration must be 0 to 3600 s");
   if (::access(o.app.c_str(), X_OK) < 0) return failSys("sender '" + o.app + "'");
 
-  const bool tempState = o.stateDir.empty();
   const std::string name = o.name.empty() ? fmt::format("pbench{}", ::getpid()) : o.name;
-  const std::string stateDir = tempState ? fmt::format("/tmp/kuiga-{}", name) : o.stateDir;
-  const std::string appDir = stateDir + "/app";
-  KUIGA_TRY(sys::makeDirs(appDir, 0755), "bench");
-  const std::string exe = fs::path(o.app).filename();
-  std::error_code ec;
-  fs::copy_file(o.app, appDir + "/" + exe, fs::copy_options::overwrite_existing, ec);
-  if (ec) return failMsg("copy sender: " + ec.message());
-  ::chmod((appDir + "/" + exe).c_str(), 0755);
+  auto dirs = prepareBenchDirs(o.app, o.stateDir, name);
+  if (!dirs) return fail(dirs.error());
+  const bool tempState = dirs->temporary;
+  const std::string stateDir = dirs->stateDir, appDir = dirs->appDir, exe = dirs->executable;
 
   std::atomic<size_t> running{0};
   worker::ns::NsRuntimeConfig cfg;

@@ -64,26 +64,27 @@ VoidResult RunCapture::addInstance(InstanceId id) {
 }
 
 Result<sys::Netlink::LinkInfo> RunCapture::portInfo(const std::string& name) {
-  auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
-  if (!guard) return fail(guard.error());
-  auto nl = sys::Netlink::open();
+  auto nl = radioNetlink();
   if (!nl) return fail(nl.error());
   return nl->link(name);
 }
 
+Result<sys::Netlink> RunCapture::radioNetlink() {
+  // A netlink socket stays in the namespace it was opened in.
+  auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
+  if (!guard) return fail(guard.error());
+  return sys::Netlink::open();
+}
+
 VoidResult RunCapture::refreshFilter() {
   std::set<int> ignored;
-  {
-    auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
-    if (!guard) return fail(guard.error());
-    auto nl = sys::Netlink::open();
-    if (!nl) return fail(nl.error());
-    auto links = nl->links();
-    if (!links) return fail(links.error());
-    // Everything that is not an instance's port.
-    for (const auto& l : *links)
-      if (l.name.rfind("kv", 0) != 0) ignored.insert(l.index);
-  }
+  auto nl = radioNetlink();
+  if (!nl) return fail(nl.error());
+  auto links = nl->links();
+  if (!links) return fail(links.error());
+  // Everything that is not an instance's port.
+  for (const auto& l : *links)
+    if (l.name.rfind("kv", 0) != 0) ignored.insert(l.index);
   KUIGA_TRY(capture_->ignoreInterfaces({ignored.begin(), ignored.end()}), "filter");
   std::lock_guard lock(mu_);
   ignored_ = std::move(ignored);
@@ -91,9 +92,7 @@ VoidResult RunCapture::refreshFilter() {
 }
 
 Result<std::map<int, uint64_t>> RunCapture::rxCounters() {
-  auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
-  if (!guard) return fail(guard.error());
-  auto nl = sys::Netlink::open();
+  auto nl = radioNetlink();
   if (!nl) return fail(nl.error());
   auto links = nl->links();
   if (!links) return fail(links.error());

@@ -55,6 +55,7 @@ class RunCapture {
   std::map<InstanceId, Port> ports_;
   Result<std::map<int, uint64_t>> rxCounters();
   Result<sys::Netlink::LinkInfo> portInfo(const std::string& name);
+  Result<sys::Netlink> radioNetlink();
   std::set<int> ignored_;  // interfaces the capture filter drops
   std::jthread thread_;
 };

@@ -31,6 +31,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 namespace kuiga::sys {
 namespace {
@@ -83,9 +84,18 @@ struct AddrPtr {
   ~AddrPtr() {
     if (p) nl_addr_put(p);
   }
+  AddrPtr(AddrPtr&& o) noexcept : p(std::exchange(o.p, nullptr)) {}
   AddrPtr(const AddrPtr&) = delete;
   AddrPtr& operator=(const AddrPtr&) = delete;
 };
+
+// "10.0.0.1", "fd00::1/64", ... of `family` (AF_UNSPEC: either).
+Result<AddrPtr> parseAddress(const std::string& text, int family, const char* what) {
+  nl_addr* a = nullptr;
+  if (int err = nl_addr_parse(text.c_str(), family, &a); err < 0)
+    return fail(nlError(std::string("parse ") + what + " '" + text + "'", err));
+  return AddrPtr(a);
+}
 
 void setMacOn(rtnl_link* link, const Mac& mac) {
   AddrPtr a(nl_addr_build(AF_LLC, mac.data(), mac.size()));
@@ -356,14 +366,12 @@ Result<int> Netlink::linkIndex(const std::string& name) {
 VoidResult Netlink::addAddress(const std::string& name, const std::string& cidr) {
   auto idx = linkIndex(name);
   if (!idx) return fail(idx.error());
-  nl_addr* local = nullptr;
-  if (int err = nl_addr_parse(cidr.c_str(), AF_UNSPEC, &local); err < 0)
-    return fail(nlError("parse address '" + cidr + "'", err));
-  AddrPtr localPtr(local);
+  auto local = parseAddress(cidr, AF_UNSPEC, "address");
+  if (!local) return fail(local.error());
   rtnl_addr* addr = rtnl_addr_alloc();
   rtnl_addr_set_ifindex(addr, *idx);
-  rtnl_addr_set_local(addr, local);
-  if (nl_addr_get_family(local) == AF_INET6) rtnl_addr_set_flags(addr, IFA_F_NODAD);
+  rtnl_addr_set_local(addr, local->p);
+  if (nl_addr_get_family(local->p) == AF_INET6) rtnl_addr_set_flags(addr, IFA_F_NODAD);
   int err = rtnl_addr_add(sock_.get(), addr, 0);
   rtnl_addr_put(addr);
   if (err < 0) return fail(nlError("add address " + cidr + " to '" + name + "'", err));
@@ -374,15 +382,16 @@ VoidResult Netlink::addRoute(const std::string& cidr, const std::string& name,
                              const std::string& gateway) {
   auto idx = linkIndex(name);
   if (!idx) return fail(idx.error());
-  nl_addr* dst = nullptr;
-  if (int err = nl_addr_parse(cidr.c_str(), AF_UNSPEC, &dst); err < 0)
-    return fail(nlError("parse route '" + cidr + "'", err));
-  AddrPtr dstPtr(dst);
-  nl_addr* via = nullptr;
-  if (!gateway.empty())
-    if (int err = nl_addr_parse(gateway.c_str(), nl_addr_get_family(dst), &via); err < 0)
-      return fail(nlError("parse gateway '" + gateway + "'", err));
-  AddrPtr viaPtr(via);
+  auto dstPtr = parseAddress(cidr, AF_UNSPEC, "route");
+  if (!dstPtr) return fail(dstPtr.error());
+  nl_addr* dst = dstPtr->p;
+  std::optional<AddrPtr> viaPtr;
+  if (!gateway.empty()) {
+    auto g = parseAddress(gateway, nl_addr_get_family(dst), "gateway");
+    if (!g) return fail(g.error());
+    viaPtr.emplace(std::move(*g));
+  }
+  nl_addr* via = viaPtr ? viaPtr->p : nullptr;
   rtnl_route* route = rtnl_route_alloc();
   rtnl_route_set_family(route, static_cast<uint8_t>(nl_addr_get_family(dst)));
   rtnl_route_set_dst(route, dst);
@@ -402,14 +411,12 @@ VoidResult Netlink::addRoute(const std::string& cidr, const std::string& name,
 VoidResult Netlink::addNeighbour(const std::string& name, const std::string& ip, const Mac& mac) {
   auto idx = linkIndex(name);
   if (!idx) return fail(idx.error());
-  nl_addr* dst = nullptr;
-  if (int err = nl_addr_parse(ip.c_str(), AF_UNSPEC, &dst); err < 0)
-    return fail(nlError("parse address '" + ip + "'", err));
-  AddrPtr dstPtr(dst);
+  auto dst = parseAddress(ip, AF_UNSPEC, "address");
+  if (!dst) return fail(dst.error());
   AddrPtr ll(nl_addr_build(AF_LLC, mac.data(), mac.size()));
   rtnl_neigh* n = rtnl_neigh_alloc();
   rtnl_neigh_set_ifindex(n, *idx);
-  rtnl_neigh_set_dst(n, dst);
+  rtnl_neigh_set_dst(n, dst->p);
   rtnl_neigh_set_lladdr(n, ll.p);
   rtnl_neigh_set_state(n, NUD_PERMANENT);
   int err = rtnl_neigh_add(sock_.get(), n, NLM_F_CREATE | NLM_F_REPLACE);
@@ -421,13 +428,11 @@ VoidResult Netlink::addNeighbour(const std::string& name, const std::string& ip,
 VoidResult Netlink::deleteNeighbour(const std::string& name, const std::string& ip) {
   auto idx = linkIndex(name);
   if (!idx) return fail(idx.error());
-  nl_addr* dst = nullptr;
-  if (int err = nl_addr_parse(ip.c_str(), AF_UNSPEC, &dst); err < 0)
-    return fail(nlError("parse address '" + ip + "'", err));
-  AddrPtr dstPtr(dst);
+  auto dst = parseAddress(ip, AF_UNSPEC, "address");
+  if (!dst) return fail(dst.error());
   rtnl_neigh* n = rtnl_neigh_alloc();
   rtnl_neigh_set_ifindex(n, *idx);
-  rtnl_neigh_set_dst(n, dst);
+  rtnl_neigh_set_dst(n, dst->p);
   int err = rtnl_neigh_delete(sock_.get(), n, 0);
   rtnl_neigh_put(n);
   if (err == -NLE_OBJ_NOTFOUND) return {};

@@ -76,10 +76,14 @@ class RadioTest : public ::testing::Test {
     if (!station_.empty()) sh("ip netns del " + station_ + " 2>/dev/null");
   }
 
-  // A udp-sensor sink in the station's namespace; its log is returned by serverLog(k).
-  void startSink(const std::string& port, bool echo) {
-    std::string log = fmt::format("{}/sink{}.log", dir_.path(), servers_.size());
+  // Runs a server in the station's namespace (killed by TearDown); returns its log's path,
+  // also kept in logs_.
+  std::string startServer(std::vector<std::string> argv) {
+    std::string log = fmt::format("{}/server{}.log", dir_.path(), servers_.size());
     logs_.push_back(log);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
     pid_t pid = ::fork();
     if (pid == 0) {
       int fd = ::open(("/run/netns/" + station_).c_str(), O_RDONLY);
@@ -87,14 +91,17 @@ class RadioTest : public ::testing::Test {
       int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(out, 1);
       ::dup2(out, 2);
-      std::string bin = std::string(KUIGA_EXAMPLES) + "/udp-sensor";
-      if (echo)
-        ::execl(bin.c_str(), bin.c_str(), "sink", port.c_str(), "--echo", nullptr);
-      else
-        ::execl(bin.c_str(), bin.c_str(), "sink", port.c_str(), nullptr);
+      ::execv(args[0], args.data());
       _exit(127);
     }
     servers_.push_back(pid);
+    return log;
+  }
+  // A udp-sensor sink in the station's namespace, its log in logs_.
+  void startSink(const std::string& port, bool echo) {
+    std::vector<std::string> argv = {std::string(KUIGA_EXAMPLES) + "/udp-sensor", "sink", port};
+    if (echo) argv.emplace_back("--echo");
+    std::string log = startServer(argv);
     ASSERT_TRUE(eventually([&] { return readAll(log).find("listening") != std::string::npos; }));
   }
 
@@ -241,18 +248,7 @@ TEST_F(RadioTest, ROOT_RepliesComeBackOverIpv6ToTheDeviceHoldingTheUe) {
 // AUT: confirmable requests that need the server's answer, four clients sharing two UEs.
 TEST_F(RadioTest, ROOT_CoapClientsGetAnswersFromARealCoapServerThroughTwoUes) {
   ASSERT_EQ(::access("/usr/bin/coap-server-notls", X_OK), 0) << "install libcoap3-bin";
-  std::string log = dir_.path() + "/coap-server.log";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(("/run/netns/" + station_).c_str(), O_RDONLY);
-    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) _exit(120);
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::execl("/usr/bin/coap-server-notls", "coap-server", "-A", "192.0.2.1", "-v", "4", nullptr);
-    _exit(127);
-  }
-  servers_.push_back(pid);
+  std::string log = startServer({"/usr/bin/coap-server-notls", "-A", "192.0.2.1", "-v", "4"});
   constexpr int kDevices = 4;
   auto r = api().upload(
       "/api/v1/runs", "/usr/bin/coap-client-notls", "aut",
