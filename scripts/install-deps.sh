@@ -13,4 +13,5 @@ apt-get install -y -qq --no-install-recommends \
   libcli11-dev libexpected-dev libgtest-dev libgmock-dev \
   libssl-dev libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev \
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
-  iproute2 procps hostname git tshark libcoap3-bin >/dev/null
+  iproute2 procps hostname git tshark libcoap3-bin \
+  python3 python3-prometheus-client >/dev/null

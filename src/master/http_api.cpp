@@ -25,6 +25,10 @@ using json = nlohmann::json;
 
 namespace {
 
+// When the request this server thread handles began (httplib runs one request per thread at a
+// time, from the pre-routing handler to the logger).
+thread_local std::chrono::steady_clock::time_point requestStart;
+
 void reply(Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
@@ -162,6 +166,20 @@ void HttpApi::routes() {
       replyError(res, {405, "method_not_allowed", req.method + " is not allowed on " + req.path});
     else if (res.status == 400)
       replyError(res, ApiError::badRequest("malformed HTTP request"));
+  });
+
+  // Every request is counted and timed for /metrics, by route (ids replaced).
+  s.set_pre_routing_handler([](const Request&, Response&) {
+    requestStart = std::chrono::steady_clock::now();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_logger([&m](const Request& req, const Response& res) {
+    m.metrics().request(
+        req.method, req.path, res.status,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - requestStart).count());
+  });
+  s.Get("/metrics", [&m](const Request&, Response& res) {
+    res.set_content(m.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
   });
 
   s.Get("/api/v1/openapi.json", [](const Request&, Response& res) {

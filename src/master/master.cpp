@@ -266,6 +266,7 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
     mem->spec = spec;
     mem->manifest = *manifest;
     mem->operation = "create";
+    mem->createdNs = nowNs();
     runs_[*id] = std::move(mem);
   }
   spdlog::info("run {}: {} instances of {} placed on {} workers", *id, spec.count, spec.image,
@@ -371,6 +372,7 @@ ApiResult<RunView> Master::startRun(RunId id) {
     if (!(*mem)->operation.empty())
       return apiFail(ApiError{409, "busy", "the run is busy: " + (*mem)->operation});
     (*mem)->operation = "start";
+    (*mem)->startedNs = nowNs();
   }
   setRunState(id, RunState::Running);
   spawn([this, id] {
@@ -394,6 +396,7 @@ ApiResult<RunView> Master::stopRun(RunId id) {
     if ((*mem)->operation == "stop" || (*mem)->operation == "delete")
       return apiFail(ApiError{409, "busy", "the run is busy: " + (*mem)->operation});
     (*mem)->operation = "stop";
+    (*mem)->stoppedNs = nowNs();
   }
   spawn([this, id] {
     bulk(id, "stop", byWorker(id, true));

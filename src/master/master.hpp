@@ -20,6 +20,7 @@
 #include "common/jitter.hpp"
 #include "imagestore/image_store.hpp"
 #include "master/api_error.hpp"
+#include "master/metrics.hpp"
 #include "master/store.hpp"
 #include "rpc/control.pb.h"
 
@@ -116,6 +117,9 @@ class Master {
   ApiResult<JitterReport> jitter(RunId id);
   // What the Plexer counted for the run's devices, from every worker that held them.
   ApiResult<nlohmann::json> radio(RunId id);
+  // GET /metrics: Prometheus text.
+  std::string metricsText();
+  Metrics& metrics() { return metrics_; }
   // The run's UE lease logs from every worker that held its devices, one after the other.
   ApiResult<std::string> leases(RunId id);
   // The workers that hold (or held) instances of the run, whose captures make up its pcapng.
@@ -184,6 +188,7 @@ class Master {
 
   std::mutex policyMu_;  // serialises marking lost + policy with recheck()
   std::mutex mu_;
+  Metrics metrics_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;
   std::map<RunId, std::unique_ptr<RunMem>> runs_;
   Clock::time_point started_ = Clock::now();

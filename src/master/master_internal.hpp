@@ -19,6 +19,9 @@ struct Master::RunMem {
   RunSpec spec;
   std::string operation;  // bulk operation in flight, "" when none
   imagestore::Manifest manifest;
+  // When the last create, start and stop were asked for (for the latency metrics); 0: not
+  // since this master started.
+  int64_t createdNs = 0, startedNs = 0, stoppedNs = 0;
 };
 
 int64_t nowNs();

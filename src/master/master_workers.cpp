@@ -154,8 +154,24 @@ bool Master::onEvents(const std::string& worker, const WorkerLink* link,
   if (!onHeartbeat(worker, link)) return false;
   std::vector<InstanceUpdate> ups;
   std::map<RunId, nlohmann::json> changes;
+  std::map<RunId, std::array<int64_t, 3>> asked;  // create, start, stop request times
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& e : batch.events())
+      if (auto it = runs_.find(e.id().run()); it != runs_.end())
+        asked[e.id().run()] = {it->second->createdNs, it->second->startedNs, it->second->stoppedNs};
+  }
   for (const auto& e : batch.events()) {
     InstanceId id = fromRef(e.id());
+    if (auto a = asked.find(id.run); a != asked.end()) {
+      auto observe = [&](Metrics::Phase p, int64_t from) {
+        if (from > 0 && e.time_ns() >= from)
+          metrics_.instance(p, static_cast<double>(e.time_ns() - from) / 1e9);
+      };
+      if (e.state() == "booting") observe(Metrics::Phase::Create, a->second[0]);
+      if (e.state() == "running") observe(Metrics::Phase::Start, a->second[1]);
+      if (e.state() == "terminated") observe(Metrics::Phase::Stop, a->second[2]);
+    }
     ups.push_back({id, e.state(), e.reason(), e.time_ns(), {}, worker});
     changes[id.run].push_back({{"index", id.index}, {"state", e.state()}, {"reason", e.reason()}});
   }
@@ -345,6 +361,26 @@ void Master::monitor(std::stop_token st) {
     for (const auto& w : silent)
       markLost(w, fmt::format("no heartbeat for {} ms", config_.lostAfter.count()));
   }
+}
+
+std::string Master::metricsText() {
+  Metrics::Gauges g;
+  std::vector<RunId> live;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, mem] : runs_) {
+      ++g.runsByState[std::string(toString(mem->state))];
+      if (mem->state != RunState::Deleted) live.push_back(id);
+    }
+  }
+  for (const auto& s : instanceStateNames()) g.instancesByState[s] = 0;
+  for (RunId id : live)
+    if (auto counts = store_.countByState(id))
+      for (const auto& [state, n] : *counts) g.instancesByState[state] += n;
+  if (auto ws = workers())
+    for (const auto& w : *ws)
+      g.workers.push_back({w.record.name, w.record.online, w.record.capacity, w.load});
+  return metrics_.render(g);
 }
 
 ApiResult<std::vector<WorkerView>> Master::workers() {

@@ -236,6 +236,9 @@ json build() {
             "worker the run's cell (UEs, leases, queue, airtime)",
             merge({{"200", ok("radio", {{"type", "object"}})}}, errors({404})),
             {{"parameters", {runId}}})}}},
+      {"/metrics",
+       {{"get", op("Prometheus metrics (text format 0.0.4): runs, instances, workers, latencies",
+                   {{"200", {{"description", "text/plain; version=0.0.4"}}}})}}},
       {"/api/v1/runs/{id}/radio/leases",
        {{"get", op("The run's UE lease log, one line per grant or release: "
                    "\"TIME grant|release ue=K device=run-R/dev-NNNN\"",

@@ -44,6 +44,8 @@ grep -q '"state":"running"' "$DIR/out" || fail "run create --start: $(cat "$DIR/
 grep -q '"running":3' "$DIR/out" || fail "not all running: $(cat "$DIR/out")"
 expect 0 "$KUIGA" run ls
 grep -q "cli" "$DIR/out" || fail "run ls: $(cat "$DIR/out")"
+# GET /metrics, read by the Prometheus client library's own parser.
+/usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$KUIGA_MASTER/metrics" 3 || fail "metrics"
 expect 0 "$KUIGA" run show 1
 grep -q "run 1 (cli): running" "$DIR/out" || fail "run show: $(cat "$DIR/out")"
 sleep 1

@@ -1,0 +1,135 @@
+#include "master/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+
+namespace kuiga::master {
+namespace {
+
+const std::vector<double> kRequestBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                            0.1,   0.25,   0.5,   1,    2.5,   10};
+
+// A label value, escaped as the format wants (backslash, quote, newline).
+std::string escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"')
+      out += '\\', out += c;
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string number(double v) {
+  return fmt::format("{}", v);
+}
+
+bool isId(const std::string& seg) {
+  if (seg.empty()) return false;
+  if (seg.rfind("sha256:", 0) == 0) return true;
+  for (char c : seg)
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+}  // namespace
+
+void Histogram::observe(double seconds) {
+  size_t k = 0;
+  while (k < bounds_.size() && seconds > bounds_[k]) ++k;
+  if (k < bounds_.size()) ++counts_[k];
+  ++count_;
+  sum_ += seconds;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
+  const std::string sep = labels.empty() ? "" : ",";
+  uint64_t cumulative = 0;
+  for (size_t k = 0; k < bounds_.size(); ++k) {
+    cumulative += counts_[k];
+    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, number(bounds_[k]),
+                       cumulative);
+  }
+  out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, count_);
+  const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+  out +=
+      fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, number(sum_), name, braces, count_);
+}
+
+std::string Metrics::route(const std::string& path) {
+  std::string out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i + 1);
+    if (j == std::string::npos) j = path.size();
+    std::string seg = path.substr(i + 1, j - i - 1);
+    out += "/" + (isId(seg) ? std::string("{id}") : seg);
+    i = j;
+  }
+  // Paths that are not the API's (typos, probes) share one series.
+  if (out.rfind("/api/v1/", 0) != 0 && out != "/metrics" && out != "/") return "other";
+  return out.empty() ? "/" : out;
+}
+
+void Metrics::request(const std::string& method, const std::string& path, int status,
+                      double seconds) {
+  std::string r = route(path);
+  std::lock_guard lock(mu_);
+  ++requests_[{method, r, status}];
+  requestSeconds_.try_emplace(r, kRequestBounds).first->second.observe(seconds);
+}
+
+void Metrics::instance(Phase phase, double seconds) {
+  std::lock_guard lock(mu_);
+  phases_[static_cast<size_t>(phase)].observe(seconds);
+}
+
+std::string Metrics::render(const Gauges& g) const {
+  std::string out;
+  auto header = [&](const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  header("kuiga_runs", "gauge", "Test runs by state.");
+  for (const auto& [state, n] : g.runsByState)
+    out += fmt::format("kuiga_runs{{state=\"{}\"}} {}\n", escape(state), n);
+  header("kuiga_instances", "gauge", "Instances of runs not deleted, by state.");
+  for (const auto& [state, n] : g.instancesByState)
+    out += fmt::format("kuiga_instances{{state=\"{}\"}} {}\n", escape(state), n);
+  header("kuiga_worker_up", "gauge", "1 while the worker is connected.");
+  for (const auto& w : g.workers)
+    out += fmt::format("kuiga_worker_up{{worker=\"{}\"}} {}\n", escape(w.name), w.online ? 1 : 0);
+  header("kuiga_worker_capacity_instances", "gauge", "Instances the worker may hold.");
+  for (const auto& w : g.workers)
+    out += fmt::format("kuiga_worker_capacity_instances{{worker=\"{}\"}} {}\n", escape(w.name),
+                       w.capacity);
+  header("kuiga_worker_instances", "gauge", "Instances the worker holds now.");
+  for (const auto& w : g.workers)
+    out += fmt::format("kuiga_worker_instances{{worker=\"{}\"}} {}\n", escape(w.name), w.load);
+
+  std::lock_guard lock(mu_);
+  static const char* kPhase[] = {"kuiga_instance_create_seconds", "kuiga_instance_start_seconds",
+                                 "kuiga_instance_stop_seconds"};
+  static const char* kHelp[] = {"From a run's create request to each of its instances being ready.",
+                                "From a run's start request to each of its instances running.",
+                                "From a run's stop request to each of its instances terminated."};
+  for (size_t k = 0; k < 3; ++k) {
+    header(kPhase[k], "histogram", kHelp[k]);
+    phases_[k].render(out, kPhase[k], "");
+  }
+  header("kuiga_http_requests_total", "counter", "API requests by method, route and status.");
+  for (const auto& [key, n] : requests_) {
+    const auto& [method, r, status] = key;
+    out += fmt::format("kuiga_http_requests_total{{method=\"{}\",route=\"{}\",code=\"{}\"}} {}\n",
+                       escape(method), escape(r), status, n);
+  }
+  header("kuiga_http_request_duration_seconds", "histogram", "API request latency by route.");
+  for (const auto& [r, h] : requestSeconds_)
+    h.render(out, "kuiga_http_request_duration_seconds", fmt::format("route=\"{}\"", escape(r)));
+  return out;
+}
+
+}  // namespace kuiga::master

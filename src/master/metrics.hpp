@@ -1,0 +1,67 @@
+#pragma once
+// The master's Prometheus metrics (`GET /metrics`, text exposition format 0.0.4). Written by
+// hand: Debian 12 has no C++ Prometheus client, and the format is a few lines of text. Gauges
+// (runs, instances, workers) are read from the master when scraped; counters and histograms
+// (API requests, instance latencies) are kept here.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace kuiga::master {
+
+// A histogram with fixed buckets (upper bounds in seconds).
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds)
+      : bounds_(std::move(bounds)), counts_(bounds_.size()) {}
+  void observe(double seconds);
+  // "name_bucket{labels,le=..} n" ..., "name_sum", "name_count".
+  void render(std::string& out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<uint64_t> counts_;  // per bucket, not cumulative
+  uint64_t count_ = 0;
+  double sum_ = 0;
+};
+
+class Metrics {
+ public:
+  // One API request: its method, its route with ids replaced ("/api/v1/runs/{id}"), status.
+  void request(const std::string& method, const std::string& path, int status, double seconds);
+  // How long an instance took from its run's create request to ready, from the start request
+  // to running, from the stop request to terminated.
+  enum class Phase { Create, Start, Stop };
+  void instance(Phase phase, double seconds);
+
+  // What the master knows when scraped.
+  struct Gauges {
+    std::map<std::string, uint64_t> runsByState, instancesByState;
+    struct Worker {
+      std::string name;
+      bool online = false;
+      uint64_t capacity = 0, load = 0;
+    };
+    std::vector<Worker> workers;
+  };
+  std::string render(const Gauges& g) const;
+
+  // "/api/v1/runs/7/instances/3/logs" -> "/api/v1/runs/{id}/instances/{id}/logs": one series
+  // per route, not per run.
+  static std::string route(const std::string& path);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
+  std::map<std::string, Histogram> requestSeconds_;  // by route
+  std::array<Histogram, 3> phases_{
+      Histogram({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}),
+      Histogram({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}),
+      Histogram({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300})};
+};
+
+}  // namespace kuiga::master

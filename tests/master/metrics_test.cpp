@@ -1,0 +1,60 @@
+#include "master/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+namespace kuiga::master {
+namespace {
+
+TEST(Metrics, RoutesReplaceIdsSoThatSeriesStayFew) {
+  EXPECT_EQ(Metrics::route("/api/v1/runs/7/instances/42/logs"),
+            "/api/v1/runs/{id}/instances/{id}/logs");
+  EXPECT_EQ(Metrics::route("/api/v1/blobs/sha256:abcd"), "/api/v1/blobs/{id}");
+  EXPECT_EQ(Metrics::route("/api/v1/runs"), "/api/v1/runs");
+  EXPECT_EQ(Metrics::route("/metrics"), "/metrics");
+  EXPECT_EQ(Metrics::route("/wp-admin/x"), "other");
+}
+
+TEST(Metrics, HistogramBucketsAreCumulativeWithSumAndCount) {
+  Histogram h({0.1, 1});
+  for (double v : {0.05, 0.1, 0.5, 3.0}) h.observe(v);
+  std::string out;
+  h.render(out, "x_seconds", "a=\"b\"");
+  EXPECT_EQ(out,
+            "x_seconds_bucket{a=\"b\",le=\"0.1\"} 2\n"
+            "x_seconds_bucket{a=\"b\",le=\"1\"} 3\n"
+            "x_seconds_bucket{a=\"b\",le=\"+Inf\"} 4\n"
+            "x_seconds_sum{a=\"b\"} 3.65\n"
+            "x_seconds_count{a=\"b\"} 4\n");
+}
+
+TEST(Metrics, RendersEveryFamilyWithHelpAndType) {
+  Metrics m;
+  m.request("GET", "/api/v1/runs/3", 200, 0.002);
+  m.request("GET", "/api/v1/runs/4", 200, 0.004);
+  m.request("POST", "/api/v1/runs", 400, 0.001);
+  m.instance(Metrics::Phase::Start, 1.5);
+  Metrics::Gauges g;
+  g.runsByState["running"] = 2;
+  g.instancesByState["running"] = 10;
+  g.workers.push_back({"w\"1", true, 100, 10});
+  std::string text = m.render(g);
+  for (const char* family :
+       {"kuiga_runs", "kuiga_instances", "kuiga_worker_up", "kuiga_worker_capacity_instances",
+        "kuiga_worker_instances", "kuiga_instance_create_seconds", "kuiga_instance_start_seconds",
+        "kuiga_instance_stop_seconds", "kuiga_http_requests_total",
+        "kuiga_http_request_duration_seconds"}) {
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
+    EXPECT_NE(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
+  }
+  EXPECT_NE(text.find("kuiga_runs{state=\"running\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kuiga_worker_up{worker=\"w\\\"1\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find(
+          "kuiga_http_requests_total{method=\"GET\",route=\"/api/v1/runs/{id}\",code=\"200\"} 2\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("kuiga_instance_start_seconds_count 1\n"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace kuiga::master
