@@ -10,6 +10,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -54,13 +55,15 @@ class RadioTest : public ::testing::Test {
                              station_)),
               0);
     master_ = std::make_unique<TestMaster>();
-    worker::WorkerNodeConfig cfg;
-    cfg.master = master_->url();
-    cfg.name = uniqueName();
-    cfg.stateDir = dir_.path() + "/worker";
-    cfg.initPath = KUIGA_INIT_PATH;
-    cfg.capacity = 50;
-    auto node = worker::WorkerNode::start(cfg);
+    nodeConfig_.master = master_->url();
+    nodeConfig_.name = uniqueName();
+    nodeConfig_.stateDir = dir_.path() + "/worker";
+    nodeConfig_.initPath = KUIGA_INIT_PATH;
+    nodeConfig_.capacity = 50;
+    startNode();
+  }
+  void startNode() {
+    auto node = worker::WorkerNode::start(nodeConfig_);
     ASSERT_TRUE(node) << node.error().message;
     node_ = std::move(*node);
     ASSERT_TRUE(eventually([&] { return node_->connected(); }));
@@ -127,6 +130,7 @@ class RadioTest : public ::testing::Test {
   client::ApiClient& api() { return master_->api(); }
 
   TempDir dir_;
+  worker::WorkerNodeConfig nodeConfig_;
   std::string station_;
   std::vector<pid_t> servers_;
   std::vector<std::string> logs_;
@@ -273,6 +277,28 @@ TEST_F(RadioTest, ROOT_CoapClientsGetAnswersFromARealCoapServerThroughTwoUes) {
   EXPECT_EQ(rr["cells"][0]["max_leases"], 2) << rr.dump(2);
   EXPECT_GE(rr["cells"][0]["grants"].get<uint64_t>(), static_cast<uint64_t>(kDevices));
   EXPECT_GE(rr["downlink_frames"].get<uint64_t>(), static_cast<uint64_t>(kDevices));
+}
+
+TEST_F(RadioTest, ROOT_ARestartedWorkerReopensTheCellAndTrafficFlowsOn) {
+  startSink("5685", false);
+  // 80 readings 100 ms apart: the worker process restarts while they are being sent.
+  int id = create({{"count", 2},
+                   {"args", "send 192.0.2.1 5685 100 80"},
+                   {"radio", {{"uplink", station_}, {"ues", 2}}}});
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually([&] { return countLines(readAll(logs_[0]), "recv ") >= 10; }));
+  node_.reset();  // the worker process "exits": instances, radio network and pins stay
+  size_t before = countLines(readAll(logs_[0]), "recv ");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  startNode();
+  // The new worker process reopened the run's cell from its state directory.
+  ASSERT_TRUE(
+      eventually([&] { return countLines(readAll(logs_[0]), "recv ") >= before + 10; }, 20000))
+      << readAll(logs_[0]);
+  json r = radio(id);
+  ASSERT_EQ(r["cells"].size(), 1u) << r.dump(2);
+  EXPECT_GT(r["uplink_frames"].get<uint64_t>(), 0u) << r.dump(2);
 }
 
 TEST_F(RadioTest, ROOT_AMissingBaseStationNamespaceFailsTheInstancesWithTheReason) {
