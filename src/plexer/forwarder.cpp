@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,10 @@ constexpr uint64_t kWakeKey = 1;
 constexpr uint64_t kCellKey = uint64_t{1} << 32;  // | run
 constexpr size_t kMaxPacket = 65536;
 constexpr int kBatch = 256;  // packets read from one tun before looking at the others
+// The routing table for packets from the devices (after the local table: the gateway
+// addresses themselves still answer).
+constexpr uint32_t kDeviceTable = 107;
+constexpr uint32_t kDeviceRulePriority = 1000;
 
 int64_t monotonicNs() {
   timespec ts{};
@@ -137,6 +142,15 @@ Result<std::unique_ptr<Forwarder>> Forwarder::start(int radioNetnsFd, std::strin
     // Whatever leaves the radio network goes to the Plexer.
     KUIGA_TRY(nl->addRoute("0.0.0.0/0", kRadioTun), "radio tun");
     KUIGA_TRY(nl->addRoute("::/0", kRadioTun), "radio tun");
+    // Also what a device sends to another run's devices: without this rule, packets arriving
+    // from the radio network would be routed straight back into it (each run's gateway
+    // address makes its /16 a connected route here), past the Plexer.
+    KUIGA_TRY(nl->addRoute("0.0.0.0/0", kRadioTun, {}, kDeviceTable), "radio tun");
+    KUIGA_TRY(nl->addRoute("::/0", kRadioTun, {}, kDeviceTable), "radio tun");
+    KUIGA_TRY(nl->addRule(AF_INET, f->gatewayLink_, kDeviceTable, kDeviceRulePriority),
+              "radio rule");
+    KUIGA_TRY(nl->addRule(AF_INET6, f->gatewayLink_, kDeviceTable, kDeviceRulePriority),
+              "radio rule");
   }
   for (auto [fd, key] : {std::pair{f->radioTun_.get(), kRadioKey}, {f->wake_.get(), kWakeKey}}) {
     epoll_event ev{};

@@ -3,6 +3,7 @@
 // glibc's netinet/in.h first: it tells the kernel headers below not to define in6_addr again.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>
@@ -25,6 +26,7 @@
 #include <netlink/route/neighbour.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/route.h>
+#include <netlink/route/rule.h>
 #include <netlink/route/tc.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -379,7 +381,7 @@ VoidResult Netlink::addAddress(const std::string& name, const std::string& cidr)
 }
 
 VoidResult Netlink::addRoute(const std::string& cidr, const std::string& name,
-                             const std::string& gateway) {
+                             const std::string& gateway, uint32_t table) {
   auto idx = linkIndex(name);
   if (!idx) return fail(idx.error());
   auto dstPtr = parseAddress(cidr, AF_UNSPEC, "route");
@@ -395,7 +397,7 @@ VoidResult Netlink::addRoute(const std::string& cidr, const std::string& name,
   rtnl_route* route = rtnl_route_alloc();
   rtnl_route_set_family(route, static_cast<uint8_t>(nl_addr_get_family(dst)));
   rtnl_route_set_dst(route, dst);
-  rtnl_route_set_table(route, RT_TABLE_MAIN);
+  rtnl_route_set_table(route, table ? table : RT_TABLE_MAIN);
   rtnl_route_set_protocol(route, RTPROT_STATIC);
   rtnl_route_set_scope(route, via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
   rtnl_nexthop* nh = rtnl_route_nh_alloc();
@@ -405,6 +407,21 @@ VoidResult Netlink::addRoute(const std::string& cidr, const std::string& name,
   int err = rtnl_route_add(sock_.get(), route, NLM_F_CREATE | NLM_F_REPLACE);
   rtnl_route_put(route);
   if (err < 0) return fail(nlError("add route " + cidr + " via '" + name + "'", err));
+  return {};
+}
+
+VoidResult Netlink::addRule(int family, const std::string& iif, uint32_t table, uint32_t priority) {
+  rtnl_rule* rule = rtnl_rule_alloc();
+  rtnl_rule_set_family(rule, family);
+  rtnl_rule_set_iif(rule, iif.c_str());
+  rtnl_rule_set_table(rule, table);
+  rtnl_rule_set_prio(rule, priority);
+  rtnl_rule_set_action(rule, FR_ACT_TO_TBL);
+  int err = rtnl_rule_add(sock_.get(), rule, NLM_F_CREATE | NLM_F_EXCL);
+  rtnl_rule_put(rule);
+  if (err == -NLE_EXIST) return {};
+  if (err < 0)
+    return fail(nlError("add rule iif '" + iif + "' table " + std::to_string(table), err));
   return {};
 }
 

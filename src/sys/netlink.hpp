@@ -87,7 +87,10 @@ class Netlink {
   // A route to `cidr` ("10.0.0.0/8"; "0.0.0.0/0" and "::/0" for the defaults) out of link
   // `name`, optionally via `gateway`; an existing route to the same place is replaced.
   VoidResult addRoute(const std::string& cidr, const std::string& name,
-                      const std::string& gateway = {});
+                      const std::string& gateway = {}, uint32_t table = 0);
+  // A policy rule: packets of `family` (AF_INET, AF_INET6) arriving on link `iif` are routed by
+  // table `table`, at priority `priority`; an existing equal rule is success.
+  VoidResult addRule(int family, const std::string& iif, uint32_t table, uint32_t priority);
   // A permanent neighbour entry: `ip` is at `mac` on link `name` (no ARP or ND for it).
   VoidResult addNeighbour(const std::string& name, const std::string& ip, const Mac& mac);
   // Removes a neighbour entry; a missing one is success.

@@ -301,6 +301,24 @@ TEST_F(RadioTest, ROOT_ARestartedWorkerReopensTheCellAndTrafficFlowsOn) {
   EXPECT_GT(r["uplink_frames"].get<uint64_t>(), 0u) << r.dump(2);
 }
 
+TEST_F(RadioTest, ROOT_OneRunCannotReachAnotherRunsDevicesPastThePlexer) {
+  // Run B: one device listening. Run A: one device sending to it, by B's address.
+  int b = create({{"count", 1}, {"args", "sink 9000"}, {"radio", {{"uplink", station_}}}});
+  ASSERT_TRUE(eventually([&] { return run(b)["state"] == "ready"; }, 30000)) << run(b).dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", b)));
+  ASSERT_TRUE(eventually([&] { return instanceLog(b, 0).find("listening") != std::string::npos; }));
+  int a = create({{"count", 1},
+                  {"args", fmt::format("send {} 9000 50 20", ipv4Address({uint32_t(b), 0}))},
+                  {"radio", {{"uplink", station_}}}});
+  ASSERT_TRUE(eventually([&] { return run(a)["state"] == "ready"; }, 30000)) << run(a).dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", a)));
+  ASSERT_TRUE(eventually([&] { return run(a)["counts"]["terminated"] == 1; }, 30000));
+  // Every datagram went to the Plexer (and on to the base station's namespace, which has no
+  // route to the radio network); none reached run B's device.
+  EXPECT_EQ(radio(a)["to_station_frames"], 20) << radio(a).dump(2);
+  EXPECT_EQ(countLines(instanceLog(b, 0), "recv "), 0u) << instanceLog(b, 0);
+}
+
 TEST_F(RadioTest, ROOT_AMissingBaseStationNamespaceFailsTheInstancesWithTheReason) {
   int id = create({{"count", 2},
                    {"args", "send 192.0.2.1 5683 50 1"},
