@@ -77,15 +77,26 @@ static int sink(const char* port, int echo) {
   }
 }
 
-static int send_loop(const char* host, const char* port, long long period, long long count,
-                     int replies) {
+/* A UDP socket connected to HOST:PORT, or minus the exit code after saying why. */
+static int connect_udp(const char* host, const char* port) {
   struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
   struct addrinfo* ai;
   int rc = getaddrinfo(host, port, &hints, &ai);
-  if (rc != 0) return fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc)), 2;
+  if (rc != 0) return fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc)), -2;
   int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
-  if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) return perror("connect"), 1;
+  if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+    perror("connect");
+    freeaddrinfo(ai);
+    return -1;
+  }
   freeaddrinfo(ai);
+  return fd;
+}
+
+static int send_loop(const char* host, const char* port, long long period, long long count,
+                     int replies) {
+  int fd = connect_udp(host, port);
+  if (fd < 0) return -fd;
   char me[64] = "?";
   gethostname(me, sizeof me - 1);
   long long next = now_ms();
@@ -117,13 +128,8 @@ static int send_loop(const char* host, const char* port, long long period, long 
 
 static int flood(const char* host, const char* port, double rate, double seconds, long bytes,
                  long long startMs, double phase) {
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
-  struct addrinfo* ai;
-  int rc = getaddrinfo(host, port, &hints, &ai);
-  if (rc != 0) return fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc)), 2;
-  int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
-  if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) return perror("connect"), 1;
-  freeaddrinfo(ai);
+  int fd = connect_udp(host, port);
+  if (fd < 0) return -fd;
   static char buf[65536];
   memset(buf, 'k', sizeof buf);
   const long long step = (long long)(1e9 / rate);

@@ -96,7 +96,7 @@ struct Forwarder::Cell {
   UeMux mux;
   Medium medium;
   std::vector<DeviceRadioCounters> counters;
-  uint64_t droppedNoLease = 0, writeErrors = 0, otherFrames = 0;
+  uint64_t droppedNoLease = 0, writeErrors = 0;
   std::FILE* leaseLog = nullptr;
   bool leaseLogDirty = false;
 };
@@ -107,6 +107,7 @@ struct Forwarder::Scheduled {
   RunId run;
   bool up;
   uint32_t device, ue;
+  IpHeader header;  // of `packet`
   std::vector<uint8_t> packet;
   // For a min-heap with std::push_heap: the later one is "less".
   bool operator<(const Scheduled& o) const {
@@ -260,7 +261,6 @@ std::optional<CellReport> Forwarder::report(RunId run) {
   r.activeDevices = c.medium.activeDevices();
   r.droppedNoLease = c.droppedNoLease;
   r.writeErrors = c.writeErrors;
-  r.otherFrames = c.otherFrames;
   for (uint32_t i = 0; i < c.counters.size(); ++i)
     if (c.counters[i].sentFrames || c.counters[i].downFrames || c.counters[i].droppedLoss ||
         c.counters[i].droppedActiveCap || c.counters[i].droppedMediumQueue)
@@ -268,21 +268,29 @@ std::optional<CellReport> Forwarder::report(RunId run) {
   return r;
 }
 
-Result<size_t> Forwarder::restore() {
+Forwarder::Restored Forwarder::restore() {
+  Restored out;
   std::error_code ec;
-  size_t n = 0;
   for (const auto& e : std::filesystem::directory_iterator(stateDir_, ec)) {
     unsigned run = 0;
-    char tail[8] = "";
-    if (std::sscanf(e.path().filename().c_str(), "run-%u.radio.jso%1s", &run, tail) != 2) continue;
-    auto text = sys::readFile(e.path());
-    if (!text) return fail(text.error());
-    auto spec = RadioSpec::fromJson(nlohmann::json::parse(*text, nullptr, false));
-    if (!spec) return fail(spec.error().context(e.path().string()));
-    KUIGA_TRY(addCell(run, *spec), "restore radio cell of run " + std::to_string(run));
-    ++n;
+    // Exactly the names specPath() makes (not a leftover "….radio.json.tmp").
+    if (std::sscanf(e.path().filename().c_str(), "run-%u", &run) != 1 ||
+        e.path().filename() != std::filesystem::path(specPath(stateDir_, run)).filename())
+      continue;
+    auto opened = [&]() -> VoidResult {
+      auto text = sys::readFile(e.path());
+      if (!text) return fail(text.error());
+      auto spec = RadioSpec::fromJson(nlohmann::json::parse(*text, nullptr, false));
+      if (!spec) return fail(spec.error().context(e.path().string()));
+      return addCell(run, *spec);
+    }();
+    if (opened)
+      ++out.cells;
+    else
+      out.failed.push_back(
+          opened.error().context("reopen the radio cell of run " + std::to_string(run)));
   }
-  return n;
+  return out;
 }
 
 std::string Forwarder::leaseLogPath(RunId run) const {
@@ -294,11 +302,6 @@ std::vector<RunId> Forwarder::cells() const {
   std::vector<RunId> out;
   for (const auto& [run, cell] : cells_) out.push_back(run);
   return out;
-}
-
-uint64_t Forwarder::unroutable() const {
-  std::lock_guard lock(mu_);
-  return unroutable_;
 }
 
 Forwarder::Cell* Forwarder::cellFor(const IpAddress& source, uint32_t* index) {
@@ -315,20 +318,18 @@ Forwarder::Cell* Forwarder::cellFor(const IpAddress& source, uint32_t* index) {
 }
 
 void Forwarder::deliver(Cell& cell, bool up, uint32_t device, uint32_t ue,
-                        std::span<uint8_t> packet) {
-  auto h = parseIp(packet);
-  if (!h) return;
+                        std::span<uint8_t> packet, const IpHeader& h) {
   int fd;
   auto& c = cell.device(device);
   if (up) {
-    auto addr = (h->family == 4 ? cell.ue4 : cell.ue6).host(ue);
+    auto addr = (h.family == 4 ? cell.ue4 : cell.ue6).host(ue);
     if (!addr) return;
-    rewriteAddress(packet, *h, true, *addr);
+    rewriteAddress(packet, h, true, *addr);
     fd = cell.tun.get();
     ++c.upFrames;
     c.upBytes += packet.size();
   } else {
-    rewriteAddress(packet, *h, false, deviceAddress({cell.run, device}, h->family));
+    rewriteAddress(packet, h, false, deviceAddress({cell.run, device}, h.family));
     fd = radioTun_.get();
     ++c.downFrames;
     c.downBytes += packet.size();
@@ -337,7 +338,7 @@ void Forwarder::deliver(Cell& cell, bool up, uint32_t device, uint32_t ue,
 }
 
 void Forwarder::transmit(Cell& cell, bool up, uint32_t device, uint32_t ue,
-                         std::span<uint8_t> packet, int64_t now) {
+                         std::span<uint8_t> packet, const IpHeader& h, int64_t now) {
   auto d = cell.medium.transmit(device, packet.size(), now);
   auto& c = cell.device(device);
   switch (d.verdict) {
@@ -353,8 +354,8 @@ void Forwarder::transmit(Cell& cell, bool up, uint32_t device, uint32_t ue,
     case Medium::Verdict::Deliver:
       break;
   }
-  if (d.deliverAtNs <= now) return deliver(cell, up, device, ue, packet);
-  schedule_.push_back({d.deliverAtNs, sequence_++, cell.run, up, device, ue,
+  if (d.deliverAtNs <= now) return deliver(cell, up, device, ue, packet, h);
+  schedule_.push_back({d.deliverAtNs, sequence_++, cell.run, up, device, ue, h,
                        std::vector<uint8_t>(packet.begin(), packet.end())});
   std::push_heap(schedule_.begin(), schedule_.end());
 }
@@ -368,17 +369,14 @@ void Forwarder::handleRadio(int64_t now) {
     auto h = parseIp(packet);
     uint32_t index = 0;
     Cell* cell = h ? cellFor(h->source, &index) : nullptr;
-    if (!cell) {
-      ++unroutable_;
-      continue;
-    }
+    if (!cell) continue;  // a device of a run without a radio, or not IP: nowhere to go
     auto& c = cell->device(index);
     ++c.sentFrames;
     c.sentBytes += packet.size();
     auto offer = cell->mux.offer(index, packet, now);
     switch (offer.outcome) {
       case UeMux::Outcome::Send:
-        transmit(*cell, true, index, offer.ue, packet, now);
+        transmit(*cell, true, index, offer.ue, packet, *h, now);
         break;
       case UeMux::Outcome::Queued:
         ++c.queuedFrames;
@@ -402,26 +400,25 @@ void Forwarder::handleUplink(Cell& cell, int64_t now) {
     auto h = parseIp(packet);
     std::optional<uint32_t> ue;
     if (h) ue = (h->family == 4 ? cell.ue4 : cell.ue6).hostIndex(h->destination);
-    if (!ue) {
-      // Not for a UE: the uplink namespace's own chatter (multicast listener reports).
-      ++cell.otherFrames;
-      continue;
-    }
+    // Not for a UE: the uplink namespace's own chatter (multicast listener reports).
+    if (!ue) continue;
     std::optional<uint32_t> device = cell.mux.holder(*ue);
     if (!device) {
       ++cell.droppedNoLease;
       continue;
     }
     cell.mux.touch(*ue, now);
-    transmit(cell, false, *device, *ue, packet, now);
+    transmit(cell, false, *device, *ue, packet, *h, now);
   }
 }
 
 int64_t Forwarder::serviceTimers(int64_t now) {
   int64_t next = now + 1'000'000'000;
   for (auto& [run, cell] : cells_) {
+    // The queue keeps bytes only: a queued frame is parsed again.
     for (auto& ready : cell->mux.advance(now))
-      transmit(*cell, true, ready.device, ready.ue, ready.frame, now);
+      if (auto h = parseIp(ready.frame))
+        transmit(*cell, true, ready.device, ready.ue, ready.frame, *h, now);
     if (auto d = cell->mux.nextDeadline()) next = std::min(next, *d);
     if (cell->leaseLogDirty) {
       std::fflush(cell->leaseLog);
@@ -433,7 +430,7 @@ int64_t Forwarder::serviceTimers(int64_t now) {
     Scheduled s = std::move(schedule_.back());
     schedule_.pop_back();
     if (auto it = cells_.find(s.run); it != cells_.end())
-      deliver(*it->second, s.up, s.device, s.ue, s.packet);
+      deliver(*it->second, s.up, s.device, s.ue, s.packet, s.header);
   }
   if (!schedule_.empty()) next = std::min(next, schedule_.front().at);
   return next;

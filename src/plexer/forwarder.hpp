@@ -46,7 +46,6 @@ struct CellReport {
   uint32_t activeDevices = 0;
   uint64_t droppedNoLease = 0;  // return traffic to a UE nobody holds
   uint64_t writeErrors = 0;
-  uint64_t otherFrames = 0;                         // from the uplink, not for a UE (ignored)
   std::map<uint32_t, DeviceRadioCounters> devices;  // by instance index
 };
 
@@ -66,14 +65,18 @@ class Forwarder {
   // run's cell again with the same spec does nothing.
   VoidResult addCell(RunId run, const RadioSpec& spec);
   void removeCell(RunId run);
-  // Opens again the cells a previous worker process had open; returns how many.
-  Result<size_t> restore();
+  // Opens again the cells a previous worker process had open. A cell that cannot be opened
+  // (its uplink namespace is gone, its spec file is damaged) does not stop the others: it is
+  // in `failed`, and its spec stays for a later attempt.
+  struct Restored {
+    size_t cells = 0;
+    std::vector<Error> failed;
+  };
+  Restored restore();
   [[nodiscard]] std::vector<RunId> cells() const;
   // The run's lease log: one line per grant or release, kept after the cell closes.
   [[nodiscard]] std::string leaseLogPath(RunId run) const;
   [[nodiscard]] std::optional<CellReport> report(RunId run);
-  // Packets from the radio network that belong to no cell (no run with a radio, or not IP).
-  [[nodiscard]] uint64_t unroutable() const;
 
  private:
   struct Cell;
@@ -82,9 +85,11 @@ class Forwarder {
   void loop(std::stop_token stop);
   void handleRadio(int64_t now);
   void handleUplink(Cell& cell, int64_t now);
+  // `h` is parseIp(packet), made once when the packet arrived.
   void transmit(Cell& cell, bool up, uint32_t device, uint32_t ue, std::span<uint8_t> packet,
-                int64_t now);
-  void deliver(Cell& cell, bool up, uint32_t device, uint32_t ue, std::span<uint8_t> packet);
+                const IpHeader& h, int64_t now);
+  void deliver(Cell& cell, bool up, uint32_t device, uint32_t ue, std::span<uint8_t> packet,
+               const IpHeader& h);
   int64_t serviceTimers(int64_t now);  // runs what is due; returns the next deadline
   Cell* cellFor(const IpAddress& source, uint32_t* index);
 
@@ -98,7 +103,6 @@ class Forwarder {
   std::map<RunId, std::unique_ptr<Cell>> cells_;
   std::vector<Scheduled> schedule_;  // a min-heap by delivery time
   uint64_t sequence_ = 0;
-  uint64_t unroutable_ = 0;
   std::jthread thread_;
 };
 

@@ -84,8 +84,11 @@ Result<RadioSpec> RadioSpec::fromJson(const nlohmann::json& j) {
       return failMsg(fmt::format("unknown field 'radio.{}'", k));
   RadioSpec s;
   Reader r{j, {}};
-  if (!r.has("uplink") || !j["uplink"].is_string())
+  if (!r.has("uplink"))
     return failMsg("'radio.uplink' is required: the network namespace of the base station");
+  if (!j["uplink"].is_string())
+    return failMsg(fmt::format("'radio.uplink' must be a network namespace name, not {}",
+                               j["uplink"].type_name()));
   s.uplink = j["uplink"].get<std::string>();
   // A name under /run/netns: no path, nothing `ip netns` would refuse.
   if (s.uplink.empty() || s.uplink.size() > 64 || s.uplink == "." || s.uplink == ".." ||

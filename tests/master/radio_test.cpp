@@ -289,6 +289,8 @@ TEST_F(RadioTest, ROOT_ARestartedWorkerReopensTheCellAndTrafficFlowsOn) {
   ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
   ASSERT_TRUE(eventually([&] { return countLines(readAll(logs_[0]), "recv ") >= 10; }));
   node_.reset();  // the worker process "exits": instances, radio network and pins stay
+  // A spec file half-written when the worker died is not read back.
+  std::ofstream(nodeConfig_.stateDir + "/radio/run-77.radio.json.tmp") << "{\"uplink\": ";
   size_t before = countLines(readAll(logs_[0]), "recv ");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   startNode();
@@ -317,6 +319,21 @@ TEST_F(RadioTest, ROOT_OneRunCannotReachAnotherRunsDevicesPastThePlexer) {
   // route to the radio network); none reached run B's device.
   EXPECT_EQ(radio(a)["to_station_frames"], 20) << radio(a).dump(2);
   EXPECT_EQ(countLines(instanceLog(b, 0), "recv "), 0u) << instanceLog(b, 0);
+}
+
+TEST_F(RadioTest, ROOT_AWorkerRestartsEvenWhenItsCellsCannotBeReopened) {
+  int id = create(
+      {{"count", 1}, {"args", "send 192.0.2.1 5686 100 100"}, {"radio", {{"uplink", station_}}}});
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
+  ASSERT_EQ(radio(id)["cells"].size(), 1u);
+  node_.reset();
+  // Meanwhile the base station's namespace goes away, and another cell's spec is damaged.
+  ASSERT_EQ(sh("ip netns del " + station_), 0);
+  std::ofstream(nodeConfig_.stateDir + "/radio/run-78.radio.json") << "{\"uplink\": 5}";
+  startNode();  // starts, re-adopts the instance, and says what it could not reopen
+  ASSERT_TRUE(eventually([&] { return radio(id).contains("cells"); }));
+  EXPECT_TRUE(radio(id)["cells"].empty()) << radio(id).dump(2);
+  EXPECT_EQ(run(id)["counts"]["booting"], 1) << run(id).dump();
 }
 
 TEST_F(RadioTest, ROOT_AMissingBaseStationNamespaceFailsTheInstancesWithTheReason) {

@@ -422,13 +422,12 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
       auto t0 = std::chrono::steady_clock::now();
       auto created = runtime_.create(specs);
       if (capture_) {
+        std::set<InstanceId> failed;
+        for (const auto& f : created.failed) failed.insert(f.first);
         for (const auto& s : specs) {
-          if (s.net == NetMode::None) continue;
-          bool failed = std::any_of(created.failed.begin(), created.failed.end(),
-                                    [&](const auto& f) { return f.first == s.id; });
-          if (!failed)
-            if (auto r = capture_->addInstance(s.id); !r)
-              spdlog::warn("worker {}: {}", config_.name, r.error().message);
+          if (s.net == NetMode::None || failed.count(s.id)) continue;
+          if (auto r = capture_->addInstance(s.id); !r)
+            spdlog::warn("worker {}: {}", config_.name, r.error().message);
         }
       }
       addFailures(created);

@@ -36,10 +36,10 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   // The forwarder's tun is not a device: keep its packets out of the capture.
   if (auto r = n->capture_->refreshFilter(); !r)
     return fail(r.error().context("worker " + config.name));
-  if (auto cells = n->forwarder_->restore(); !cells)
-    spdlog::warn("worker {}: {}", config.name, cells.error().message);
-  else if (*cells)
-    spdlog::info("worker {}: reopened {} radio cells", config.name, *cells);
+  auto restored = n->forwarder_->restore();
+  for (const auto& e : restored.failed) spdlog::warn("worker {}: {}", config.name, e.message);
+  if (restored.cells)
+    spdlog::info("worker {}: reopened {} radio cells", config.name, restored.cells);
   n->blobs_ = std::make_unique<HttpBlobSource>(config.master);
   AgentConfig ac;
   ac.masterUrl = config.master;
