@@ -11,7 +11,7 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config clang-format \
   libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev \
   libcli11-dev libexpected-dev libgtest-dev libgmock-dev \
-  libssl-dev libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev \
+  libssl-dev libarchive-dev libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev \
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
   iproute2 procps hostname git tshark libcoap3-bin \
   python3 python3-prometheus-client >/dev/null

@@ -39,7 +39,10 @@ JitterStats summarize(std::vector<double>& samples) {
     size_t idx = static_cast<size_t>(std::ceil(q * static_cast<double>(samples.size())));
     return samples[std::clamp<size_t>(idx, 1, samples.size()) - 1];
   };
+  st.min = samples.front();
+  st.p25 = rank(0.25);
   st.p50 = rank(0.50);
+  st.p75 = rank(0.75);
   st.p95 = rank(0.95);
   st.p99 = rank(0.99);
   st.max = samples.back();

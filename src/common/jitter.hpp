@@ -15,7 +15,8 @@ namespace kuiga {
 
 struct JitterStats {
   size_t samples = 0;
-  double p50 = 0, p95 = 0, p99 = 0, max = 0, mean = 0;  // milliseconds
+  // Milliseconds. min, p25, p50, p75 and max draw a box plot (the report's Figure 5.1).
+  double min = 0, p25 = 0, p50 = 0, p75 = 0, p95 = 0, p99 = 0, max = 0, mean = 0;
 };
 
 // Jitter of one log line (with or without the worker's leading receive timestamp), or nullopt

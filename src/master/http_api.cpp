@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/digest.hpp"
+#include "master/log_archive.hpp"
 #include "master/views.hpp"
 
 namespace kuiga::master {
@@ -139,6 +140,81 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(Master& master, HttpApiConfig co
   api->thread_ = std::thread([&s] { s.listen_after_bind(); });
   spdlog::info("API on http://{}:{}/api/v1/", api->config_.host, api->port_);
   return api;
+}
+
+// The run's logs as a tar.gz, one file per instance ("run-R/dev-NNNN.log"), built and sent a
+// batch of instances at a time so that 10,000 logs never sit in memory together. Instances
+// whose worker cannot be reached are listed in "run-R/UNAVAILABLE.txt" rather than left out
+// silently.
+void HttpApi::logArchive(Response& res, RunId id, const std::vector<InstanceRecord>& insts) {
+  auto archive = LogArchive::open();
+  if (!archive) return replyError(res, ApiError::internal(archive.error().message));
+  struct State {
+    std::unique_ptr<LogArchive> archive;
+    std::vector<InstanceId> ids;
+    size_t next = 0;
+    std::string unavailable;
+  };
+  auto st = std::make_shared<State>();
+  st->archive = std::move(*archive);
+  for (const auto& i : insts)
+    if (i.state != kDeleted) st->ids.push_back(i.id);
+  Master& m = master_;
+  res.set_header("Content-Disposition",
+                 fmt::format("attachment; filename=\"run-{}-logs.tar.gz\"", id));
+  res.set_chunked_content_provider(
+      "application/gzip", [&m, st, id](size_t, httplib::DataSink& sink) {
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        while (st->next < st->ids.size()) {
+          size_t end = std::min(st->ids.size(), st->next + 200);
+          std::map<InstanceId, std::string> data;
+          std::map<InstanceId, uint64_t> offset;
+          for (size_t k = st->next; k < end; ++k) offset[st->ids[k]] = 0;
+          // Rounds of 1 MiB per instance until every log has been read to its end.
+          while (!offset.empty()) {
+            std::vector<LogCursor> cursors;
+            for (const auto& [iid, off] : offset) cursors.push_back({iid, off});
+            auto r = m.readLogs(cursors, 1u << 20);
+            std::map<InstanceId, const LogChunk*> got;
+            if (r)
+              for (const auto& ch : *r) got[ch.id] = &ch;
+            for (auto it = offset.begin(); it != offset.end();) {
+              auto g = got.find(it->first);
+              if (g == got.end()) {  // its worker did not answer: say so in the archive
+                st->unavailable += fmt::format(
+                    "{}: {} (log {})\n", displayName(it->first),
+                    r ? std::string("its worker did not answer") : r.error().message,
+                    it->second == 0 ? "missing" : "cut at byte " + std::to_string(it->second));
+                it = offset.erase(it);
+              } else if (g->second->data.empty()) {  // read to its end
+                it = offset.erase(it);
+              } else {
+                data[it->first] += g->second->data;
+                it->second = g->second->offset;
+                ++it;
+              }
+            }
+          }
+          for (size_t k = st->next; k < end; ++k)
+            if (!st->archive->add(displayName(st->ids[k]) + ".log", data[st->ids[k]], now))
+              return false;
+          st->next = end;
+          std::string out = st->archive->take();
+          if (!out.empty()) return sink.write(out.data(), out.size());
+        }
+        if (!st->unavailable.empty()) {
+          if (!st->archive->add(fmt::format("run-{}/UNAVAILABLE.txt", id), st->unavailable, now))
+            return false;
+          st->unavailable.clear();
+        }
+        if (!st->archive->finish()) return false;
+        std::string out = st->archive->take();
+        if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+        sink.done();
+        return true;
+      });
 }
 
 void HttpApi::routes() {
@@ -434,11 +510,15 @@ void HttpApi::routes() {
         });
   });
   // The whole run: every line as "<instance> <line>", ordered by the worker's receive time.
-  s.Get(R"(/api/v1/runs/([^/]+)/logs)", [&m](const Request& req, Response& res) {
+  s.Get(R"(/api/v1/runs/([^/]+)/logs)", [this, &m](const Request& req, Response& res) {
     auto id = runIdOf(req);
     if (!id) return replyError(res, id.error());
     auto insts = m.instances(*id, "", 0, UINT32_MAX);
     if (!insts) return replyError(res, insts.error());
+    auto format = req.get_param_value("format");
+    if (format == "tar.gz") return logArchive(res, *id, *insts);
+    if (!format.empty() && format != "text")
+      return replyError(res, ApiError::badRequest("'format' is text (the default) or tar.gz"));
     bool follow = req.get_param_value("follow") == "1";
     struct Cursor {
       LogCursor c;

@@ -11,7 +11,8 @@
 
 namespace httplib {
 class Server;
-}
+struct Response;
+}  // namespace httplib
 
 namespace kuiga::master {
 
@@ -34,6 +35,7 @@ class HttpApi {
  private:
   HttpApi(Master& master, HttpApiConfig config);
   void routes();
+  void logArchive(httplib::Response& res, RunId id, const std::vector<InstanceRecord>& insts);
   Master& master_;
   HttpApiConfig config_;
   std::unique_ptr<httplib::Server> server_;

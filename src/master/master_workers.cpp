@@ -380,6 +380,26 @@ std::string Master::metricsText() {
   if (auto ws = workers())
     for (const auto& w : *ws)
       g.workers.push_back({w.record.name, w.record.online, w.record.capacity, w.load});
+  // The Plexer's counters of every live run whose devices are on a radio network (asked of its
+  // workers; a run without one has no devices there).
+  for (RunId id : live) {
+    auto r = radio(id);
+    if (!r || ((*r)["devices"].empty() && (*r)["cells"].empty())) continue;
+    Metrics::Gauges::Radio s;
+    s.run = id;
+    auto u = [&](const char* k) { return (*r).value(k, uint64_t{0}); };
+    s.sent = u("sent_frames");
+    s.delivered = u("delivered_frames");
+    s.missed = u("missed_frames");
+    s.ringDrops = u("ring_drops");
+    s.toStation = u("to_station_frames");
+    s.uplink = u("uplink_frames");
+    s.downlink = u("downlink_frames");
+    s.queued = u("queued_frames");
+    for (const auto& c : (*r)["cells"]) s.leases += c.value("leases", uint64_t{0});
+    for (const auto& [cause, n] : (*r)["dropped"].items()) s.dropped[cause] = n.get<uint64_t>();
+    g.radios.push_back(std::move(s));
+  }
   return metrics_.render(g);
 }
 

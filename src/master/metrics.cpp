@@ -110,6 +110,48 @@ std::string Metrics::render(const Gauges& g) const {
   for (const auto& w : g.workers)
     out += fmt::format("kuiga_worker_instances{{worker=\"{}\"}} {}\n", escape(w.name), w.load);
 
+  // The Plexer's counters, one series per run (not per device: 10,000 devices would swamp any
+  // Prometheus server; the per-device figures are in GET /runs/{id}/radio).
+  struct RadioSeries {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t Metrics::Gauges::Radio::*field;
+  };
+  static const RadioSeries kRadio[] = {
+      {"kuiga_plexer_sent_frames_total", "counter", "Frames the run's devices sent, captured.",
+       &Gauges::Radio::sent},
+      {"kuiga_plexer_delivered_frames_total", "counter",
+       "Frames delivered to the run's devices, captured.", &Gauges::Radio::delivered},
+      {"kuiga_plexer_missed_frames_total", "counter",
+       "Frames the devices' kernels sent that the capture did not see.", &Gauges::Radio::missed},
+      {"kuiga_plexer_ring_drops_total", "counter", "Frames the capture ring dropped.",
+       &Gauges::Radio::ringDrops},
+      {"kuiga_plexer_to_station_frames_total", "counter",
+       "Frames the devices addressed to the base station.", &Gauges::Radio::toStation},
+      {"kuiga_plexer_uplink_frames_total", "counter",
+       "Frames forwarded through a UE to the base station.", &Gauges::Radio::uplink},
+      {"kuiga_plexer_downlink_frames_total", "counter",
+       "Frames from the base station delivered to a device.", &Gauges::Radio::downlink},
+      {"kuiga_plexer_queued_frames", "gauge", "Frames waiting for a UE or for airtime.",
+       &Gauges::Radio::queued},
+      {"kuiga_plexer_ue_leases", "gauge", "UEs leased to a device now.", &Gauges::Radio::leases},
+  };
+  for (const auto& s : kRadio) {
+    if (g.radios.empty()) break;
+    header(s.name, s.type, s.help);
+    for (const auto& r : g.radios)
+      out += fmt::format("{}{{run=\"{}\"}} {}\n", s.name, r.run, r.*s.field);
+  }
+  if (!g.radios.empty()) {
+    header("kuiga_plexer_dropped_frames_total", "counter",
+           "Frames the Plexer dropped on their way to or from the base station, by cause.");
+    for (const auto& r : g.radios)
+      for (const auto& [cause, n] : r.dropped)
+        out += fmt::format("kuiga_plexer_dropped_frames_total{{run=\"{}\",cause=\"{}\"}} {}\n",
+                           r.run, escape(cause), n);
+  }
+
   std::lock_guard lock(mu_);
   static const char* kPhase[] = {"kuiga_instance_create_seconds", "kuiga_instance_start_seconds",
                                  "kuiga_instance_stop_seconds"};

@@ -47,6 +47,14 @@ class Metrics {
       uint64_t capacity = 0, load = 0;
     };
     std::vector<Worker> workers;
+    // The Plexer's counters of one run with a radio network, summed over its workers.
+    struct Radio {
+      uint32_t run = 0;
+      uint64_t sent = 0, delivered = 0, missed = 0, ringDrops = 0;
+      uint64_t toStation = 0, uplink = 0, downlink = 0, queued = 0, leases = 0;
+      std::map<std::string, uint64_t> dropped;  // by cause
+    };
+    std::vector<Radio> radios;
   };
   std::string render(const Gauges& g) const;
 

@@ -71,8 +71,8 @@ nlohmann::json toJson(const ImageRecord& i) {
 }
 
 nlohmann::json toJson(const JitterStats& s) {
-  return {{"samples", s.samples}, {"p50", s.p50}, {"p95", s.p95},
-          {"p99", s.p99},         {"max", s.max}, {"mean", s.mean}};
+  return {{"samples", s.samples}, {"min", s.min}, {"p25", s.p25}, {"p50", s.p50},  {"p75", s.p75},
+          {"p95", s.p95},         {"p99", s.p99}, {"max", s.max}, {"mean", s.mean}};
 }
 
 }  // namespace kuiga::master

@@ -53,6 +53,17 @@ expect 0 "$KUIGA" logs 1 --instance 2
 [ "$(wc -l <"$DIR/out")" -ge 3 ] || fail "logs --instance: $(cat "$DIR/out")"
 expect 0 "$KUIGA" logs 1
 grep -q "run-1/dev-0000 " "$DIR/out" || fail "merged logs: $(head -3 "$DIR/out")"
+# The logs download the web UI offers: a tar.gz with one file per instance, read by Python's
+# tarfile; each file is that instance's log.
+/usr/bin/python3 - "$KUIGA_MASTER/api/v1/runs/1/logs?format=tar.gz" <<'PY' || fail "logs tar.gz"
+import io, sys, tarfile, urllib.request
+tar = tarfile.open(fileobj=io.BytesIO(urllib.request.urlopen(sys.argv[1]).read()), mode="r:gz")
+names = sorted(tar.getnames())
+assert names == ["run-1/dev-0000.log", "run-1/dev-0001.log", "run-1/dev-0002.log"], names
+for n in names:
+    text = tar.extractfile(n).read().decode()
+    assert text.count("\n") >= 3, (n, text)
+PY
 expect 0 "$KUIGA" jitter 1 --json
 grep -q '"samples"' "$DIR/out" || fail "jitter: $(cat "$DIR/out")"
 expect 0 "$KUIGA" jitter 1

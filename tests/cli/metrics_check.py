@@ -54,6 +54,15 @@ if value("kuiga_instance_create_seconds_count") < running:
     fail("create latency observed too few times")
 if value("kuiga_worker_up") != 1:
     fail("the worker is not up")
+# The run's devices are on the radio network, so the Plexer's counters are there, per run.
+for name in ("kuiga_plexer_sent_frames", "kuiga_plexer_dropped_frames", "kuiga_plexer_ue_leases"):
+    if name not in families:
+        fail("missing Plexer family %s" % name)
+if not any(s.labels.get("run") == "1" for s in families["kuiga_plexer_sent_frames"].samples):
+    fail("no Plexer counters for run 1")
+causes = {s.labels["cause"] for s in families["kuiga_plexer_dropped_frames"].samples}
+if not {"loss", "no_ue", "no_lease"} <= causes:
+    fail("dropped causes %s" % sorted(causes))
 routes = {s.labels["route"] for s in families["kuiga_http_requests"].samples}
 if "/api/v1/runs/{id}" not in routes:
     fail("no /api/v1/runs/{id} route among %s" % sorted(routes))

@@ -27,7 +27,10 @@ TEST(Jitter, NearestRankPercentiles) {
   for (int i = 100; i >= 1; --i) s.push_back(i);
   auto st = summarize(s);
   EXPECT_EQ(st.samples, 100u);
+  EXPECT_DOUBLE_EQ(st.min, 1);
+  EXPECT_DOUBLE_EQ(st.p25, 25);
   EXPECT_DOUBLE_EQ(st.p50, 50);
+  EXPECT_DOUBLE_EQ(st.p75, 75);
   EXPECT_DOUBLE_EQ(st.p95, 95);
   EXPECT_DOUBLE_EQ(st.p99, 99);
   EXPECT_DOUBLE_EQ(st.max, 100);

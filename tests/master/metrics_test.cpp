@@ -54,6 +54,31 @@ TEST(Metrics, RendersEveryFamilyWithHelpAndType) {
       std::string::npos)
       << text;
   EXPECT_NE(text.find("kuiga_instance_start_seconds_count 1\n"), std::string::npos) << text;
+  // Without a radio run there are no Plexer families at all.
+  EXPECT_EQ(text.find("kuiga_plexer_"), std::string::npos) << text;
+}
+
+TEST(Metrics, PlexerCountersArePerRunWithDropsByCause) {
+  Metrics m;
+  Metrics::Gauges g;
+  Metrics::Gauges::Radio r;
+  r.run = 7;
+  r.sent = 100;
+  r.uplink = 60;
+  r.leases = 2;
+  r.dropped = {{"loss", 30}, {"no_ue", 10}};
+  g.radios.push_back(r);
+  std::string text = m.render(g);
+  EXPECT_NE(text.find("# TYPE kuiga_plexer_sent_frames_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE kuiga_plexer_ue_leases gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("kuiga_plexer_sent_frames_total{run=\"7\"} 100\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("kuiga_plexer_uplink_frames_total{run=\"7\"} 60\n"), std::string::npos);
+  EXPECT_NE(text.find("kuiga_plexer_ue_leases{run=\"7\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("kuiga_plexer_dropped_frames_total{run=\"7\",cause=\"loss\"} 30\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("kuiga_plexer_dropped_frames_total{run=\"7\",cause=\"no_ue\"} 10\n"),
+            std::string::npos);
 }
 
 }  // namespace
