@@ -14,4 +14,9 @@ apt-get install -y -qq --no-install-recommends \
   libssl-dev libarchive-dev libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev \
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
   iproute2 procps hostname git tshark libcoap3-bin \
-  python3 python3-prometheus-client >/dev/null
+  python3 python3-prometheus-client chromium >/dev/null
+# Kuiga Web is bundled at build time with npm. Use the machine's Node.js if it has one (the
+# browser tests' playwright-core wants Node.js 20 or later); else Debian's.
+if ! command -v npm >/dev/null; then
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi

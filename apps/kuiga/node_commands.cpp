@@ -75,7 +75,8 @@ int runUp(UpOptions o) {
   if (o.worker.stateDir.empty()) o.worker.stateDir = o.server.dataDir + "/worker";
   auto node = startWorker(o.worker);
   if (!node) return std::cerr << "kuiga up: " << node.error().message << "\n", 1;
-  std::cout << fmt::format("Kuiga Box is up: API {}/api/v1/ , data in {}\n", (*server)->url(),
+  std::cout << fmt::format("Kuiga Box is up: API {}/api/v1/ , web UI {}/ , data in {}\n",
+                           (*server)->url(), (*server)->url(),
                            fs::absolute(o.server.dataDir).lexically_normal().string())
             << std::flush;
   if (o.demo > 0) {

@@ -16,6 +16,7 @@
 #include "common/digest.hpp"
 #include "master/log_archive.hpp"
 #include "master/views.hpp"
+#include "web/web_assets.hpp"
 
 namespace kuiga::master {
 
@@ -102,6 +103,13 @@ std::vector<std::string> takeLines(std::string& buf) {
   return out;
 }
 
+// A log's content type. httplib compresses text/* for clients that accept gzip or brotli, and
+// its compressor holds a stream's chunks until it has a block's worth: a followed log would
+// reach a browser seconds late. So a followed log goes out as octet-stream, uncompressed.
+const char* streamType(bool follow) {
+  return follow ? "application/octet-stream" : "text/plain; charset=utf-8";
+}
+
 }  // namespace
 
 HttpApi::HttpApi(Master& master, HttpApiConfig config)
@@ -138,7 +146,8 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(Master& master, HttpApiConfig co
     return failMsg(fmt::format("cannot listen on {}:{} (address in use?)", api->config_.host,
                                api->config_.port));
   api->thread_ = std::thread([&s] { s.listen_after_bind(); });
-  spdlog::info("API on http://{}:{}/api/v1/", api->config_.host, api->port_);
+  spdlog::info("API on http://{}:{}/api/v1/, Kuiga Web on http://{}:{}/", api->config_.host,
+               api->port_, api->config_.host, api->port_);
   return api;
 }
 
@@ -258,6 +267,19 @@ void HttpApi::routes() {
     res.set_content(m.metricsText(), "text/plain; version=0.0.4; charset=utf-8");
   });
 
+  // Kuiga Web: its three files, compiled in. Cached by the browser until they change.
+  for (const auto& a : web::assets()) {
+    std::string etag = fmt::format("\"{:016x}\"", std::hash<std::string_view>{}(a.data));
+    s.Get(std::string(a.path), [&a, etag](const Request& req, Response& res) {
+      res.set_header("ETag", etag);
+      res.set_header("Cache-Control", "no-cache");
+      if (req.get_header_value("If-None-Match") == etag) {
+        res.status = 304;
+        return;
+      }
+      res.set_content(a.data.data(), a.data.size(), std::string(a.contentType));
+    });
+  }
   s.Get("/api/v1/openapi.json", [](const Request&, Response& res) {
     res.set_content(openApiDocument(), "application/json");
   });
@@ -493,7 +515,7 @@ void HttpApi::routes() {
     if (!first) return replyError(res, first.error());
     InstanceId iid = *id;
     res.set_chunked_content_provider(
-        "text/plain", [&m, iid, follow, offset](size_t, httplib::DataSink& sink) {
+        streamType(follow), [&m, iid, follow, offset](size_t, httplib::DataSink& sink) {
           for (;;) {
             auto r = m.readLogs({{iid, *offset}}, 1u << 20);
             if (!r || r->empty()) return sink.done(), true;
@@ -528,7 +550,7 @@ void HttpApi::routes() {
     for (const auto& i : *insts)
       if (i.state != kDeleted) cursors->push_back({{i.id, 0}, {}});
     res.set_chunked_content_provider(
-        "text/plain", [&m, follow, cursors](size_t, httplib::DataSink& sink) {
+        streamType(follow), [&m, follow, cursors](size_t, httplib::DataSink& sink) {
           for (;;) {
             std::vector<std::pair<std::string, std::string>> lines;  // (line, instance)
             for (size_t from = 0; from < cursors->size(); from += 1000) {

@@ -1,0 +1,144 @@
+// Walks through Kuiga Web in headless Debian chromium (playwright-core, no downloaded browser):
+// a refused create shows the master's reason; upload the sample AUT as a 50-device run that
+// starts when ready; the counts reach 50 running; open an instance from the grid and see its
+// log; send a console line; the jitter box plot, the radio counters and the logs download;
+// stop and delete the run; the workers page. Saves screenshots of the run page as artefacts.
+// usage: node ui_test.mjs URL AUT WORKDIR WEB_DIR WORKER_NAME
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const [url, aut, dir, webDir, workerName] = process.argv.slice(2);
+const require = createRequire(path.resolve(webDir, 'package.json'));
+const { chromium } = require('playwright-core');
+
+const step = (s) => console.log(`ui_test: ${s}`);
+let browser;
+const pageErrors = [];
+
+async function main() {
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(60000);
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('dialog', (d) => d.accept());
+
+  step('the runs page, empty');
+  await page.goto(url + '/');
+  await page.getByRole('heading', { name: 'Test runs' }).waitFor();
+  await page.locator('.empty', { hasText: 'No runs yet' }).waitFor();
+  await page.locator('#live.on').waitFor();
+
+  step('a create the master refuses shows its reason in plain words');
+  const form = page.locator('#create-form');
+  await form.locator('input[name=aut]').setInputFiles(aut);
+  await form.locator('input[name=count]').fill('50');
+  await form.locator('textarea[name=radio]').fill('{"ues": 0}');
+  await form.getByRole('button', { name: 'Create run' }).click();
+  const banner = page.locator('#error');
+  await banner.waitFor({ state: 'visible' });
+  const said = await page.locator('#error-text').textContent();
+  if (!said.startsWith('The master refused the request:') || !said.includes('ues'))
+    throw new Error(`the error banner says: ${said}`);
+  await page.locator('#error-close').click();
+  await banner.waitFor({ state: 'hidden' });
+  step('invalid JSON is caught before upload');
+  await form.locator('textarea[name=radio]').fill('{nope');
+  await form.getByRole('button', { name: 'Create run' }).click();
+  await banner.waitFor({ state: 'visible' });
+  if (!(await page.locator('#error-text').textContent()).includes('not valid JSON'))
+    throw new Error('no plain error for bad radio JSON');
+  await page.locator('#error-close').click();
+  if ((await page.locator('#runs tbody tr').count()) !== 0) throw new Error('a refused create made a run');
+
+  step('upload the sample AUT: 50 devices, start when ready');
+  await form.locator('textarea[name=radio]').fill('');
+  await form.locator('input[name=name]').fill('web-test');
+  await form.locator('input[name=args]').fill('{start_ms} {period_ms}');
+  await form.locator('input[name=period_ms]').fill('100');
+  await form.getByRole('button', { name: 'Create run' }).click();
+  await page.waitForURL(/#\/runs\/\d+$/);
+  const runId = Number(page.url().match(/#\/runs\/(\d+)$/)[1]);
+  step(`run ${runId}: waiting for 50 running`);
+  await page.locator('#counts [data-state=running] b', { hasText: /^50$/ }).waitFor({ timeout: 120000 });
+  await page.locator('#run-state', { hasText: 'running' }).waitFor();
+  const api = await (await fetch(`${url}/api/v1/runs/${runId}`)).json();
+  if (api.counts.running !== 50) throw new Error(`the API says ${api.counts.running} running`);
+
+  step('open instance 7 from the grid and see its log');
+  const box = await page.locator('#grid').boundingBox();
+  const geo = await page.locator('#grid').evaluate((c) => ({ w: c.clientWidth, h: c.clientHeight }));
+  // The grid's layout (grid.js): square cells, as many per row as fit.
+  const size = Math.max(3, Math.min(24, Math.floor(Math.sqrt((geo.w * 520) / 50))));
+  const cols = Math.floor(geo.w / size);
+  await page.mouse.click(box.x + (7 % cols) * size + size / 2, box.y + Math.floor(7 / cols) * size + size / 2);
+  await page.locator('#instance-detail h2', { hasText: 'dev-0007' }).waitFor();
+  await page.locator('#instance-detail .state', { hasText: 'running' }).waitFor();
+  await page.waitForFunction(() => (document.querySelector('#instance-log')?.textContent || '').split('\n').length > 3);
+  const line = (await page.locator('#instance-log').textContent()).split('\n')[0];
+  if (!/^\d{4}-\d\d-\d\dT/.test(line)) throw new Error(`the log line has no receive time: ${line}`);
+
+  step('send a console line');
+  await page.locator('#console-line').fill('hello from the browser');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.waitForFunction(() => document.querySelector('#console-line').value === '');
+  if (await banner.isVisible()) throw new Error(`console: ${await page.locator('#error-text').textContent()}`);
+
+  step('jitter box plot and radio counters');
+  await page.getByRole('button', { name: 'Measure jitter' }).click();
+  await page.locator('.card', { hasText: 'Deadline jitter' }).locator('.muted', { hasText: 'wakeups: median' }).waitFor();
+  await page.locator('#radio-chart canvas').waitFor();
+  await page.locator('td[data-key=sent_frames]').waitFor();
+
+  fs.mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, 'run-page.png'), fullPage: true });
+  step(`screenshot: ${path.join(dir, 'run-page.png')}`);
+
+  step('download every log as tar.gz');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#dl-logs').click()]);
+  const file = path.join(dir, 'logs.tar.gz');
+  await download.saveAs(file);
+  const bytes = fs.readFileSync(file);
+  if (bytes.length < 100 || bytes[0] !== 0x1f || bytes[1] !== 0x8b)
+    throw new Error(`the logs download is not gzip (${bytes.length} bytes)`);
+
+  step('stop the run');
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.locator('#run-state', { hasText: 'stopped' }).waitFor({ timeout: 120000 });
+  await page.locator('#counts [data-state=terminated] b', { hasText: /^50$/ }).waitFor();
+  await page.getByRole('button', { name: 'Start' }).isDisabled().then((d) => {
+    if (!d) throw new Error('Start is enabled on a stopped run');
+  });
+  await page.screenshot({ path: path.join(dir, 'run-page-stopped.png'), fullPage: true });
+
+  step('delete it');
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.waitForURL(/#\/$/);
+  await page.locator('.empty', { hasText: 'No runs yet' }).waitFor();
+  const after = await (await fetch(`${url}/api/v1/runs/${runId}`)).json();
+  if (after.state !== 'deleted') throw new Error(`the run is ${after.state}, not deleted`);
+
+  step('the workers page');
+  await page.getByRole('link', { name: 'Workers' }).click();
+  const row = page.locator(`#workers tr[data-worker="${workerName}"]`);
+  await row.waitFor();
+  if (!(await row.textContent()).includes('healthy')) throw new Error('the worker is not shown healthy');
+
+  if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join('; ')}`);
+  step('passed');
+}
+
+main()
+  .then(() => browser.close())
+  .catch(async (e) => {
+    console.error(`ui_test: FAIL: ${e.message}`);
+    if (pageErrors.length) console.error(`page errors: ${pageErrors.join('; ')}`);
+    if (browser) await browser.close();
+    process.exit(1);
+  });
