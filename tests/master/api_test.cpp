@@ -2,6 +2,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -442,6 +444,66 @@ TEST_F(ApiTest, EventsStreamRunAndInstanceChanges) {
   EXPECT_NE(seen.find("event: run\ndata: "), std::string::npos);
   EXPECT_NE(seen.find("event: instances\ndata: "), std::string::npos);
   EXPECT_NE(seen.find("\"state\":\"booting\""), std::string::npos);
+}
+
+// Reads a tar.gz with libarchive: file name -> content.
+std::map<std::string, std::string> untar(const std::string& bytes) {
+  std::map<std::string, std::string> out;
+  archive* a = archive_read_new();
+  archive_read_support_filter_gzip(a);
+  archive_read_support_format_tar(a);
+  EXPECT_EQ(archive_read_open_memory(a, bytes.data(), bytes.size()), ARCHIVE_OK);
+  archive_entry* e;
+  int r;
+  while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    std::string data(static_cast<size_t>(archive_entry_size(e)), '\0');
+    if (!data.empty()) {
+      EXPECT_EQ(archive_read_data(a, data.data(), data.size()), ssize_t(data.size()));
+    }
+    out[archive_entry_pathname(e)] = data;
+  }
+  EXPECT_EQ(r, ARCHIVE_EOF) << archive_error_string(a);  // the archive is whole
+  archive_read_free(a);
+  return out;
+}
+
+TEST_F(ApiTest, LogsDownloadAsTarGzNamingWhatIsOutOfReach) {
+  addWorker("w2", 100);
+  json run = createRun({{"count", 4}, {"args", "{index}"}});
+  int id = run["id"];
+  waitRun(id, "ready");
+  auto path = fmt::format("/api/v1/runs/{}/logs?format=tar.gz", id);
+  auto r = api().request("GET", path);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  auto files = untar(r->text);
+  ASSERT_EQ(files.size(), 4u);
+  for (int k = 0; k < 4; ++k) {
+    auto name = fmt::format("run-{}/dev-{:04d}.log", id, k);
+    ASSERT_TRUE(files.contains(name)) << name;
+    EXPECT_NE(files[name].find(fmt::format("args:{}", k)), std::string::npos) << files[name];
+  }
+  EXPECT_EQ(call("GET", fmt::format("/api/v1/runs/{}/logs?format=zip", id)).second, "bad_request");
+
+  // w1 goes: its instances' logs are out of reach, and the archive says which.
+  std::set<std::string> onW1;
+  auto insts = api().get(fmt::format("/api/v1/runs/{}/instances", id));
+  ASSERT_TRUE(insts);
+  for (const auto& i : (*insts)["items"])
+    if (i["worker"] == "w1") onW1.insert(i["name"].get<std::string>());
+  ASSERT_EQ(onW1.size(), 2u);
+  workers_[0]->disconnect();
+  waitRun(id, "dirty");
+  r = api().request("GET", path);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  files = untar(r->text);
+  auto note = files[fmt::format("run-{}/UNAVAILABLE.txt", id)];
+  for (const auto& name : onW1) {
+    EXPECT_NE(note.find(name + ": "), std::string::npos) << note;
+    EXPECT_EQ(files[name + ".log"], "");
+  }
+  EXPECT_EQ(std::count(note.begin(), note.end(), '\n'), 2) << note;
 }
 
 TEST_F(ApiTest, TheOpenApiDocumentDescribesEveryRoute) {

@@ -96,6 +96,7 @@ export function runPage(root, id) {
     }
     grid.drawAll();
     showCounts();
+    performance.mark('kuiga-grid-loaded');
   }
 
   // The instance's state, addresses and history; refreshed when its state changes.
@@ -218,8 +219,11 @@ export function runPage(root, id) {
     if (kind === 'run' && data.id === id) {
       showRun(data);
     } else if (kind === 'instances' && data.run === id && grid) {
+      const t0 = performance.now();
       if (data.changes) for (const c of data.changes) grid.set(c.index, c.state);
       else loadInstances(); // a worker was lost: reload every state
+      performance.measure('kuiga-apply-changes',
+        { start: t0, end: performance.now(), detail: data.changes ? data.changes.length : 0 });
       if (picked >= 0 && data.changes && data.changes.some((c) => c.index === picked)) showDetail(picked);
       showCounts();
     } else if (kind === 'reconnect' || kind === 'overflow') {
