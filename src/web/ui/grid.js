@@ -106,6 +106,13 @@ export class InstanceGrid {
     this.cell(i);
   }
 
+  // Many states at once (a listing): stored, then one full repaint.
+  load(items) {
+    for (const { index, state } of items)
+      if (index >= 0 && index < this.count && state in code) this.states[index] = code[state];
+    this.drawAll();
+  }
+
   select(i) {
     const old = this.selected;
     this.selected = i;

@@ -92,9 +92,8 @@ export function runPage(root, id) {
     for (let offset = 0; offset < run.count; offset += 10000) {
       const page = await guarded(() => api('GET', `/runs/${id}/instances?offset=${offset}&limit=10000`));
       if (!page) return;
-      for (const i of page.items) grid.set(i.index, i.state);
+      grid.load(page.items);
     }
-    grid.drawAll();
     showCounts();
     performance.mark('kuiga-grid-loaded');
   }
@@ -220,7 +219,9 @@ export function runPage(root, id) {
       showRun(data);
     } else if (kind === 'instances' && data.run === id && grid) {
       const t0 = performance.now();
-      if (data.changes) for (const c of data.changes) grid.set(c.index, c.state);
+      // A big batch (thousands of instances starting at once) is one repaint, not thousands.
+      if (data.changes && data.changes.length > 1000) grid.load(data.changes);
+      else if (data.changes) for (const c of data.changes) grid.set(c.index, c.state);
       else loadInstances(); // a worker was lost: reload every state
       performance.measure('kuiga-apply-changes',
         { start: t0, end: performance.now(), detail: data.changes ? data.changes.length : 0 });
