@@ -53,6 +53,14 @@ expect 0 "$KUIGA" logs 1 --instance 2
 [ "$(wc -l <"$DIR/out")" -ge 3 ] || fail "logs --instance: $(cat "$DIR/out")"
 expect 0 "$KUIGA" logs 1
 grep -q "run-1/dev-0000 " "$DIR/out" || fail "merged logs: $(head -3 "$DIR/out")"
+# A browser accepts brotli; the master answers gzip (its brotli is too slow for big listings).
+/usr/bin/python3 - "$KUIGA_MASTER/api/v1/runs/1/instances" <<'PY' || fail "content encoding"
+import gzip, json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], headers={"Accept-Encoding": "gzip, deflate, br"})
+res = urllib.request.urlopen(req)
+assert res.headers.get("Content-Encoding") == "gzip", res.headers.get("Content-Encoding")
+assert len(json.loads(gzip.decompress(res.read()))["items"]) == 3
+PY
 # The logs download the web UI offers: a tar.gz with one file per instance, read by Python's
 # tarfile; each file is that instance's log.
 /usr/bin/python3 - "$KUIGA_MASTER/api/v1/runs/1/logs?format=tar.gz" <<'PY' || fail "logs tar.gz"
