@@ -1,5 +1,7 @@
 #include "common/identity.hpp"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 namespace kuiga {
@@ -29,6 +31,46 @@ std::string macString(InstanceId id) {
   auto m = macAddress(id);
   return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
                      m[5]);
+}
+
+uint64_t eui64(InstanceId id) {
+  auto m = macAddress(id);
+  return uint64_t{m[0]} << 56 | uint64_t{m[1]} << 48 | uint64_t{m[2]} << 40 | 0xfffeull << 24 |
+         uint64_t{m[3]} << 16 | uint64_t{m[4]} << 8 | m[5];
+}
+
+std::string eui64String(uint64_t eui) {
+  std::string s;
+  for (int shift = 56; shift >= 0; shift -= 8)
+    s += fmt::format("{}{:02x}", shift == 56 ? "" : ":", (eui >> shift) & 0xff);
+  return s;
+}
+
+std::optional<InstanceId> instanceOfEui64(uint64_t eui) {
+  if ((eui >> 48) != 0x026b || ((eui >> 24) & 0xffff) != 0xfffe) return std::nullopt;
+  InstanceId id{static_cast<RunId>(((eui >> 40) & 0xff) << 8 | ((eui >> 16) & 0xff)),
+                static_cast<uint32_t>(eui & 0xffff)};
+  return id;
+}
+
+std::optional<uint64_t> parseEui64(std::string_view s) {
+  uint64_t v = 0;
+  int digits = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == ':' || c == '-') {
+      if (digits % 2 != 0 || i == 0 || i + 1 == s.size()) return std::nullopt;
+      continue;
+    }
+    int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+            : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F')                    ? c - 'A' + 10
+                                                        : -1;
+    if (d < 0 || ++digits > 16) return std::nullopt;
+    v = v << 4 | static_cast<uint64_t>(d);
+  }
+  if (digits != 16) return std::nullopt;
+  return v;
 }
 
 std::string ipv4Address(InstanceId id) {

@@ -4,7 +4,9 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/result.hpp"
 
@@ -27,6 +29,14 @@ std::string hostname(InstanceId id);
 // Locally administered unicast MAC 02:6b:RR:RR:II:II (0x6b = 'k').
 std::array<uint8_t, 6> macAddress(InstanceId id);
 std::string macString(InstanceId id);
+// The IEEE 802.15.4 long address (EUI-64) of macAddress(id), ff:fe inserted in its middle:
+// 02:6b:RR:ff:fe:RR:II:II. Given to ZEP devices as --eui64.
+uint64_t eui64(InstanceId id);
+std::string eui64String(uint64_t eui);
+// The instance whose eui64() this is.
+std::optional<InstanceId> instanceOfEui64(uint64_t eui);
+// "02:6b:00:ff:fe:01:00:2a" or "026b00fffe01002a".
+std::optional<uint64_t> parseEui64(std::string_view s);
 // 10.R.H.L/16 where R = run mod 256 and H.L = index + 1: one /16 per run on the radio network.
 std::string ipv4Address(InstanceId id);
 constexpr int kIpv4PrefixLen = 16;

@@ -6,14 +6,6 @@ namespace kuiga::plexer {
 
 Medium::Medium(MediumConfig config) : config_(config), rng_(config.seed) {}
 
-double Medium::uniform() {
-  uint64_t z = (rng_ += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
-}
-
 void Medium::expireActive(int64_t now) {
   while (!byActivity_.empty() && now - byActivity_.front().second >= config_.activeWindowNs) {
     active_.erase(byActivity_.front().first);
@@ -49,7 +41,7 @@ Medium::Decision Medium::transmit(uint32_t device, size_t bytes, int64_t now) {
     if (start > now) waiting_.push_back(start);
   }
   // One draw per frame that went on the air: the same seed and traffic give the same losses.
-  if (config_.loss > 0 && uniform() < config_.loss) {
+  if (config_.loss > 0 && rng_.uniform() < config_.loss) {
     ++counters_.droppedLoss;
     return {Verdict::Loss};
   }

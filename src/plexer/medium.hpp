@@ -11,6 +11,8 @@
 #include <list>
 #include <unordered_map>
 
+#include "plexer/splitmix.hpp"
+
 namespace kuiga::plexer {
 
 struct MediumConfig {
@@ -46,11 +48,10 @@ class Medium {
   [[nodiscard]] uint32_t activeDevices() const { return static_cast<uint32_t>(active_.size()); }
 
  private:
-  double uniform();  // in [0, 1), from splitmix64: the same on every platform
   void expireActive(int64_t now);
 
   MediumConfig config_;
-  uint64_t rng_;
+  SplitMix64 rng_;
   int64_t busyUntil_ = 0;
   std::deque<int64_t> waiting_;  // start times of frames not yet on the air
   // Active devices, least recently active first.

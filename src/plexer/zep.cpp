@@ -1,0 +1,106 @@
+#include "plexer/zep.hpp"
+
+#include <fmt/format.h>
+
+namespace kuiga::plexer::zep {
+
+namespace {
+
+uint64_t be(std::span<const uint8_t> b, size_t at, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) v = v << 8 | b[at + i];
+  return v;
+}
+
+void putBe(std::vector<uint8_t>& out, uint64_t v, size_t n) {
+  for (size_t i = n; i-- > 0;) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+}  // namespace
+
+Result<Packet> parse(std::span<const uint8_t> d) {
+  if (d.size() < 4 || d[0] != 'E' || d[1] != 'X')
+    return failMsg("not a ZEP packet (no \"EX\" preamble)");
+  if (d[2] != 2) return failMsg(fmt::format("ZEP version {} (only version 2 is spoken)", d[2]));
+  Packet p;
+  if (d[3] == static_cast<uint8_t>(Type::Ack)) {
+    if (d.size() < kAckBytes) return failMsg("ZEP ack shorter than 8 bytes");
+    p.type = Type::Ack;
+    p.sequence = static_cast<uint32_t>(be(d, 4, 4));
+    return p;
+  }
+  if (d[3] != static_cast<uint8_t>(Type::Data))
+    return failMsg(fmt::format("ZEP type {} (1 data, 2 ack)", d[3]));
+  if (d.size() < kDataHeaderBytes)
+    return failMsg(fmt::format("ZEP data header cut short ({} of 32 bytes)", d.size()));
+  p.channel = d[4];
+  p.deviceId = static_cast<uint16_t>(be(d, 5, 2));
+  p.crcMode = d[7] != 0;
+  p.lqi = d[8];
+  p.ntpTime = be(d, 9, 8);
+  p.sequence = static_cast<uint32_t>(be(d, 17, 4));
+  size_t len = d[31];
+  if (len > kMaxPsdu) return failMsg(fmt::format("802.15.4 frame of {} bytes (at most 127)", len));
+  if (d.size() - kDataHeaderBytes < len)
+    return failMsg(fmt::format("ZEP says {} frame bytes, the datagram holds {}", len,
+                               d.size() - kDataHeaderBytes));
+  p.psdu.assign(d.begin() + kDataHeaderBytes, d.begin() + kDataHeaderBytes + len);
+  return p;
+}
+
+std::vector<uint8_t> encode(const Packet& p) {
+  std::vector<uint8_t> out = {'E', 'X', 2, static_cast<uint8_t>(p.type)};
+  if (p.type == Type::Ack) {
+    putBe(out, p.sequence, 4);
+    return out;
+  }
+  out.push_back(p.channel);
+  putBe(out, p.deviceId, 2);
+  out.push_back(p.crcMode ? 1 : 0);
+  out.push_back(p.lqi);
+  putBe(out, p.ntpTime, 8);
+  putBe(out, p.sequence, 4);
+  out.insert(out.end(), 10, 0);
+  out.push_back(static_cast<uint8_t>(p.psdu.size()));
+  out.insert(out.end(), p.psdu.begin(), p.psdu.end());
+  return out;
+}
+
+Result<MacSource> macSource(std::span<const uint8_t> f) {
+  if (f.size() < 3) return failMsg("802.15.4 frame shorter than its frame control and sequence");
+  uint16_t fc = static_cast<uint16_t>(f[0] | f[1] << 8);
+  unsigned dstMode = (fc >> 10) & 3, srcMode = (fc >> 14) & 3, version = (fc >> 12) & 3;
+  bool panCompression = fc & (1u << 6);
+  if (dstMode == 1 || srcMode == 1) return failMsg("802.15.4 address mode 1 is reserved");
+  if (version == 2 && (fc & (1u << 8)))
+    return failMsg("802.15.4-2015 frames without a sequence number are not supported");
+  size_t at = 3;
+  auto need = [&](size_t n) { return at + n <= f.size(); };
+  MacSource s;
+  uint16_t dstPan = 0;
+  if (dstMode) {
+    if (!need(2 + (dstMode == 2 ? 2 : 8)))
+      return failMsg("802.15.4 frame cut in its destination address");
+    dstPan = static_cast<uint16_t>(f[at] | f[at + 1] << 8);
+    at += 2 + (dstMode == 2 ? 2 : 8);
+  }
+  if (srcMode) {
+    s.pan = dstPan;
+    if (!(panCompression && dstMode)) {
+      if (!need(2)) return failMsg("802.15.4 frame cut in its source PAN");
+      s.pan = static_cast<uint16_t>(f[at] | f[at + 1] << 8);
+      at += 2;
+    }
+    size_t n = srcMode == 2 ? 2 : 8;
+    if (!need(n)) return failMsg("802.15.4 frame cut in its source address");
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;) v = v << 8 | f[at + i];  // little-endian on the air
+    if (srcMode == 2)
+      s.shortAddr = static_cast<uint16_t>(v);
+    else
+      s.extended = v;
+  }
+  return s;
+}
+
+}  // namespace kuiga::plexer::zep

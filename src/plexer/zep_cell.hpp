@@ -1,0 +1,53 @@
+#pragma once
+// The ZEP dispatcher's decisions for one run's 802.15.4 radio, apart from sockets and clocks:
+// a frame from a node takes its airtime on the one shared channel at 250 kbit/s (a sender
+// waits while another frame is on the air, and is dropped when too many wait), then reaches
+// each node the topology links it to with that link's probability, drawn from a seeded
+// generator: the same seed, topology and traffic give the same deliveries.
+#include <cstdint>
+#include <vector>
+
+#include "plexer/medium.hpp"
+#include "plexer/splitmix.hpp"
+#include "plexer/topology.hpp"
+
+namespace kuiga::plexer {
+
+struct ZepCellConfig {
+  uint64_t rateBps = 250'000;  // IEEE 802.15.4 O-QPSK, 2.4 GHz
+  uint32_t channelQueue = 64;  // frames waiting for the channel at most
+  uint64_t seed = 0;
+};
+
+struct ZepNodeCounters {
+  uint64_t sent = 0;            // frames the node put on the air
+  uint64_t received = 0;        // copies delivered to it
+  uint64_t droppedChannel = 0;  // its frames dropped: too many waiting for the channel
+  uint64_t lostOnLinks = 0;     // copies of its frames that a link's draw lost
+  uint64_t noListener = 0;      // its frames no link led from (nobody in range)
+};
+
+class ZepCell {
+ public:
+  ZepCell(Topology topology, ZepCellConfig config);
+
+  struct Outcome {
+    bool onAir = false;       // false: dropped waiting for the channel
+    int64_t deliverAtNs = 0;  // when the copies arrive (the frame's end on the air)
+    std::vector<uint32_t> receivers;
+  };
+  // A frame of `psduBytes` from node `from` at `now`.
+  Outcome send(uint32_t from, size_t psduBytes, int64_t nowNs);
+
+  [[nodiscard]] const Topology& topology() const { return topology_; }
+  [[nodiscard]] const ZepNodeCounters& counters(uint32_t node) const { return nodes_.at(node); }
+  [[nodiscard]] int64_t airtimeNs() const { return channel_.counters().airtimeNs; }
+
+ private:
+  Topology topology_;
+  Medium channel_;
+  SplitMix64 rng_;
+  std::vector<ZepNodeCounters> nodes_;
+};
+
+}  // namespace kuiga::plexer
