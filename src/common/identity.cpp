@@ -153,10 +153,15 @@ Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContex
         out += std::to_string(ctx.seed);
       else if (key == "period_ms")
         out += std::to_string(ctx.periodMs);
+      else if (key == "zep")
+        out += gatewayIpv4(ctx.id.run) + ":17754";
+      else if (key == "eui64")
+        out += eui64String(eui64(ctx.id));
       else
         return failMsg(
             "unknown placeholder '{" + key +
-            "}' (known: index, count, run, tap, mac, ipv4, ipv6, start_ms, period_ms, seed)");
+            "}' (known: index, count, run, tap, mac, ipv4, ipv6, start_ms, period_ms, seed, zep, "
+            "eui64)");
       i = end;
     } else if (c == '}') {
       return failMsg("unmatched '}' at position " + std::to_string(i) + " in '" + tmpl + "'");

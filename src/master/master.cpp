@@ -179,7 +179,8 @@ ApiResult<std::vector<RunView>> Master::runs() {
   return out;
 }
 
-std::vector<std::string> Master::place(uint32_t count, const std::set<std::string>& exclude) {
+std::vector<std::string> Master::place(uint32_t count, const std::set<std::string>& exclude,
+                                       bool together) {
   auto load = store_.loadPerWorker();
   if (!load) return {};
   // Greedy by free capacity: each instance goes to the worker with the most room left, which
@@ -196,6 +197,11 @@ std::vector<std::string> Master::place(uint32_t count, const std::set<std::strin
   }
   std::vector<std::string> out;
   out.reserve(count);
+  if (together) {
+    if (!free.empty() && free.top().first >= static_cast<int64_t>(count))
+      out.assign(count, free.top().second);
+    return out;
+  }
   while (out.size() < count && !free.empty()) {
     auto [f, name] = free.top();
     free.pop();
@@ -222,10 +228,31 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
   if (!*img) return apiFail(ApiError::notFound("no image " + spec.image + "; upload the AUT"));
   auto manifest = imagestore::Manifest::fromJson((*img)->manifest);
   if (!manifest) return apiFail(ApiError::internal(manifest.error().message));
-  if (manifest->profile == imagestore::Profile::RiotNative && spec.net &&
+  if (manifest->profile == imagestore::Profile::RiotNative && !spec.zep && spec.net &&
       *spec.net != worker::NetMode::Tap)
     return apiFail(ApiError::badRequest(
         "'net': a riot-native AUT talks through a tap device; use \"tap\" (the default)"));
+  if (spec.zep) {
+    // ZEP devices reach the dispatcher over UDP on their gateway address: IP networking.
+    if (spec.net && *spec.net == worker::NetMode::None)
+      return apiFail(ApiError::badRequest("'net': ZEP devices need a network (veth or tap)"));
+    if (!spec.net) spec.net = worker::NetMode::Veth;
+    // A topology file that does not fit the run is refused now, not by every instance later.
+    if (spec.zep->kind == plexer::ZepSpec::Kind::Links) {
+      auto t = plexer::Topology::parse(
+          spec.zep->links, spec.count, [&](uint64_t e) -> std::optional<uint32_t> {
+            auto iid = instanceOfEui64(e);  // its run is not known yet: its index must fit
+            if (!iid || iid->index >= spec.count) return std::nullopt;
+            return iid->index;
+          });
+      if (!t) return apiFail(ApiError::badRequest("'zep.links': " + t.error().message));
+    }
+    // RIOT's ZEP mode: socket_zep to the dispatcher, with the device's own EUI-64.
+    if (!spec.argsGiven && manifest->profile == imagestore::Profile::RiotNative) {
+      spec.args = {"-z", "{zep}", "--eui64", "{eui64}"};
+      spec.argsGiven = true;
+    }
+  }
   if (!spec.net)
     spec.net = worker::parseNetMode(manifest->defaultNet).value_or(worker::NetMode::Veth);
   if (!spec.argsGiven) {
@@ -235,7 +262,13 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
   }
   if (spec.startMs == 0) spec.startMs = nowNs() / 1000000;
   // Refuse up front what cannot fit, before anything is recorded or created.
-  auto slots = place(spec.count);
+  auto slots = place(spec.count, {}, spec.zep.has_value());
+  if (slots.empty() && spec.zep) {
+    return apiFail(ApiError{409, "insufficient_capacity",
+                            fmt::format("a ZEP run's devices share one dispatcher, so its {} "
+                                        "instances must fit on one worker, and none has room",
+                                        spec.count)});
+  }
   if (slots.empty()) {
     uint64_t free = freeCapacity();
     size_t online;
@@ -301,6 +334,12 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
           auto radio = *spec.radio;
           if (!radio.seed) radio.seed = spec.seed;
           c->set_radio(radio.toJson().dump());
+        }
+        if (spec.zep) {
+          auto zep = *spec.zep;
+          if (!zep.seed) zep.seed = spec.seed;
+          c->set_zep(zep.toJson().dump());
+          c->set_run_count(spec.count);
         }
         size_t to = std::min(indexes.size(), from + config_.createChunk);
         for (size_t k = from; k < to; ++k) {
@@ -613,6 +652,7 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
                             {"no_ue", 0}, {"ue_queue_full", 0}, {"no_lease", 0}};
   nlohmann::json cells = nlohmann::json::array();
   nlohmann::json unreachable = nlohmann::json::array();
+  nlohmann::json zep = nullptr;  // totals of the ZEP radio, when the run has one
   for (const auto& w : *workers) {
     rpc::Command cmd;
     cmd.mutable_radio_stats()->set_run(id);
@@ -670,6 +710,19 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
                          {"downlink_bytes", d.downlink_bytes()},
                          {"queued_frames", d.queued_frames()},
                          {"dropped", deviceDropped}});
+      if (d.zep()) {
+        nlohmann::json z = {{"sent", d.zep_sent()},
+                            {"received", d.zep_received()},
+                            {"dropped_channel", d.zep_dropped_channel()},
+                            {"lost_on_links", d.zep_lost_on_links()},
+                            {"no_listener", d.zep_no_listener()},
+                            {"unreachable", d.zep_unreachable()}};
+        devices.back()["zep"] = z;
+        if (zep.is_null())
+          zep = {{"sent", 0},          {"received", 0},    {"dropped_channel", 0},
+                 {"lost_on_links", 0}, {"no_listener", 0}, {"unreachable", 0}};
+        for (const auto& [k, v] : z.items()) zep[k] = zep[k].get<uint64_t>() + v.get<uint64_t>();
+      }
     }
   }
   return nlohmann::json{
@@ -687,6 +740,7 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
       {"queued_frames", queued},
       {"dropped", dropped},
       {"cells", cells},
+      {"zep", zep},
       {"unreachable_workers", unreachable}};
 }
 

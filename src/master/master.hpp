@@ -162,7 +162,9 @@ class Master {
   ApiResult<RunView> view(RunId id);
   ApiResult<RunMem*> runMem(RunId id);  // with mu_ held
   // Places `count` instances by free capacity; empty when they do not fit.
-  std::vector<std::string> place(uint32_t count, const std::set<std::string>& exclude = {});
+  // A worker per instance; `together`: all on one worker (a ZEP run shares one dispatcher).
+  std::vector<std::string> place(uint32_t count, const std::set<std::string>& exclude = {},
+                                 bool together = false);
   void createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byWorker,
                 bool thenStart);
   void bulk(RunId id, const std::string& op,

@@ -248,12 +248,14 @@ void Master::loseInstances(const std::string& worker, const std::string& why) {
 void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost) {
   RunState state;
   FailurePolicy policy;
+  bool together = false;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
     if (it == runs_.end()) return;
     state = it->second->state;
     policy = it->second->spec.policy;
+    together = it->second->spec.zep.has_value();
   }
   if (state == RunState::Stopped || state == RunState::Dirty || state == RunState::Deleted) return;
   if (policy == FailurePolicy::Dirty) {
@@ -261,7 +263,7 @@ void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<
                 fmt::format("worker {} lost with {} of its instances", worker, lost.size()));
     return;
   }
-  auto slots = place(static_cast<uint32_t>(lost.size()), {worker});
+  auto slots = place(static_cast<uint32_t>(lost.size()), {worker}, together);
   if (slots.empty()) {
     setRunState(id, RunState::Dirty,
                 fmt::format("worker {} lost and no other worker has room for its {} instances",

@@ -90,6 +90,7 @@ nlohmann::json RunSpec::toJson() const {
   j["args"] = argsGiven ? nlohmann::json(args) : nlohmann::json(nullptr);
   j["net"] = net ? nlohmann::json(std::string(worker::toString(*net))) : nlohmann::json(nullptr);
   j["radio"] = radio ? radio->toJson() : nlohmann::json(nullptr);
+  j["zep"] = zep ? zep->toJson() : nlohmann::json(nullptr);
   return j;
 }
 
@@ -137,7 +138,7 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
     return failMsg(fmt::format("the run spec must be a JSON object, not {}", j.type_name()));
   static const std::vector<std::string> known = {
       "name",     "image",     "count", "args",    "net",        "limits", "policy",
-      "start_ms", "period_ms", "seed",  "profile", "executable", "radio"};
+      "start_ms", "period_ms", "seed",  "profile", "executable", "radio",  "zep"};
   for (const auto& [k, v] : j.items())
     if (std::find(known.begin(), known.end(), k) == known.end())
       return failMsg(fmt::format("unknown field '{}' in the run spec", k));
@@ -204,6 +205,11 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
     auto radio = plexer::RadioSpec::fromJson(j["radio"]);
     if (!radio) return fail(radio.error());
     s.radio = std::move(*radio);
+  }
+  if (r.has("zep")) {
+    auto zep = plexer::ZepSpec::fromJson(j["zep"]);
+    if (!zep) return fail(zep.error());
+    s.zep = std::move(*zep);
   }
   return s;
 }

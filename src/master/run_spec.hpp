@@ -10,6 +10,7 @@
 
 #include "common/result.hpp"
 #include "plexer/radio_spec.hpp"
+#include "plexer/zep_spec.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::master {
@@ -47,6 +48,9 @@ struct RunSpec {
   // How the devices reach a base station through the Plexer; nullopt: they reach nothing
   // off the radio network.
   std::optional<plexer::RadioSpec> radio;
+  // An IEEE 802.15.4 radio among the devices over ZEP, through the Plexer's dispatcher;
+  // nullopt: none. Its devices are placed on one worker.
+  std::optional<plexer::ZepSpec> zep;
 
   nlohmann::json toJson() const;
   // Validates every field with a message naming it; `image` may be empty when an upload comes

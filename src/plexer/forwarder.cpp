@@ -208,17 +208,7 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
     KUIGA_TRY(nl->addRoute(cell->ue4.toString(), tunName), "radio uplink " + spec.uplink);
     KUIGA_TRY(nl->addRoute(cell->ue6.toString(), tunName), "radio uplink " + spec.uplink);
   }
-  {
-    auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd_);
-    if (!guard) return fail(guard.error().context("enter radio namespace"));
-    auto nl = sys::Netlink::open();
-    if (!nl) return fail(nl.error());
-    for (const auto& a : {gatewayIpv4(run) + "/" + std::to_string(kIpv4PrefixLen),
-                          gatewayIpv6(run) + "/" + std::to_string(kIpv6PrefixLen)}) {
-      auto r = nl->addAddress(gatewayLink_, a);
-      if (!r && r.error().code != EEXIST) return fail(r.error().context("radio gateway"));
-    }
-  }
+  KUIGA_TRY(addGatewayAddresses(radioNetnsFd_, gatewayLink_, run), "radio cell");
   if (auto w = saveSpec(specPath(stateDir_, run), spec.toJson().dump()); !w)
     return fail(w.error().context("radio cell"));
   cell->leaseLog = std::fopen(leaseLogPath(run).c_str(), "ae");
@@ -232,6 +222,19 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
   cells_[run] = std::move(cell);
   uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
+  return {};
+}
+
+VoidResult addGatewayAddresses(int radioNetnsFd, const std::string& link, RunId run) {
+  auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
+  if (!guard) return fail(guard.error().context("enter radio namespace"));
+  auto nl = sys::Netlink::open();
+  if (!nl) return fail(nl.error());
+  for (const auto& a : {gatewayIpv4(run) + "/" + std::to_string(kIpv4PrefixLen),
+                        gatewayIpv6(run) + "/" + std::to_string(kIpv6PrefixLen)}) {
+    auto r = nl->addAddress(link, a);
+    if (!r && r.error().code != EEXIST) return fail(r.error().context("radio gateway"));
+  }
   return {};
 }
 

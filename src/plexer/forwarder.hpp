@@ -49,6 +49,10 @@ struct CellReport {
   std::map<uint32_t, DeviceRadioCounters> devices;  // by instance index
 };
 
+// Puts run's gateway addresses (gatewayIpv4/6) on `link` in the radio namespace: where the
+// devices' off-link packets go, and where the ZEP dispatcher listens for them.
+VoidResult addGatewayAddresses(int radioNetnsFd, const std::string& link, RunId run);
+
 class Forwarder {
  public:
   static constexpr const char* kRadioTun = "kpx0";

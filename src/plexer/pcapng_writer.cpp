@@ -12,7 +12,6 @@ namespace {
 constexpr uint32_t kSectionHeader = 0x0A0D0D0A;
 constexpr uint32_t kInterfaceDescription = 1;
 constexpr uint32_t kEnhancedPacket = 6;
-constexpr uint16_t kLinkTypeEthernet = 1;
 constexpr uint16_t kOptEnd = 0, kOptIfName = 2, kOptIfTsresol = 9, kOptEpbFlags = 2;
 constexpr uint32_t kSnapLen = 262144;
 
@@ -42,8 +41,9 @@ std::string block(uint32_t type, const std::string& body) {
 
 }  // namespace
 
-Result<PcapngWriter> PcapngWriter::open(std::string base, uint64_t rotateBytes) {
+Result<PcapngWriter> PcapngWriter::open(std::string base, uint64_t rotateBytes, uint16_t linkType) {
   PcapngWriter w(std::move(base), rotateBytes);
+  w.linkType_ = linkType;
   KUIGA_TRY(w.startFile(), "pcapng");
   return w;
 }
@@ -51,6 +51,7 @@ Result<PcapngWriter> PcapngWriter::open(std::string base, uint64_t rotateBytes) 
 PcapngWriter::PcapngWriter(PcapngWriter&& o) noexcept
     : base_(std::move(o.base_)),
       rotateBytes_(o.rotateBytes_),
+      linkType_(o.linkType_),
       file_(std::exchange(o.file_, nullptr)),
       size_(o.size_),
       interfaces_(std::move(o.interfaces_)),
@@ -92,7 +93,7 @@ VoidResult PcapngWriter::startFile() {
 
 VoidResult PcapngWriter::writeInterfaceBlock(const std::string& name) {
   std::string body;
-  uint16_t link = kLinkTypeEthernet, reserved = 0;
+  uint16_t link = linkType_, reserved = 0;
   uint32_t snap = kSnapLen;
   body.append(reinterpret_cast<const char*>(&link), 2);
   body.append(reinterpret_cast<const char*>(&reserved), 2);

@@ -13,13 +13,18 @@
 
 namespace kuiga::plexer {
 
+constexpr uint16_t kLinkTypeEthernet = 1;
+constexpr uint16_t kLinkTypeIeee802154WithFcs = 195;  // IEEE 802.15.4 frames with their FCS
+
 enum class Direction : uint8_t { Sent, Received };  // from the device's point of view
 
 class PcapngWriter {
  public:
   // Files are `<base>.pcapng`, then `<base>-1.pcapng`, ... once one passes `rotateBytes`
-  // (0: never). Each file repeats every interface block, so it opens on its own.
-  static Result<PcapngWriter> open(std::string base, uint64_t rotateBytes = 0);
+  // (0: never). Each file repeats every interface block, so it opens on its own. Every
+  // interface has `linkType`.
+  static Result<PcapngWriter> open(std::string base, uint64_t rotateBytes = 0,
+                                   uint16_t linkType = kLinkTypeEthernet);
   PcapngWriter(PcapngWriter&& o) noexcept;
   PcapngWriter& operator=(PcapngWriter&&) = delete;
   ~PcapngWriter();
@@ -40,6 +45,7 @@ class PcapngWriter {
 
   std::string base_;
   uint64_t rotateBytes_;
+  uint16_t linkType_ = kLinkTypeEthernet;
   FILE* file_ = nullptr;
   uint64_t size_ = 0;
   std::vector<std::string> interfaces_;

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "plexer/spec_reader.hpp"
+
 namespace kuiga::plexer {
 namespace {
 
@@ -11,48 +13,6 @@ constexpr const char* kFields[] = {
     "uplink",     "ue_ipv4_prefix",   "ue_ipv6_prefix", "ues",      "idle_timeout_ms",
     "ue_policy",  "ue_queue",         "rate_bps",       "delay_ms", "loss",
     "active_cap", "active_window_ms", "medium_queue",   "seed"};
-
-struct Reader {
-  const nlohmann::json& j;
-  std::string error;
-
-  bool has(const char* k) const { return j.contains(k) && !j[k].is_null(); }
-  bool bad(const char* k, const std::string& what) {
-    if (error.empty()) error = fmt::format("'radio.{}' {}", k, what);
-    return false;
-  }
-  bool number(const char* k, double& out, double lo, double hi) {
-    if (!has(k)) return true;
-    if (!j[k].is_number()) return bad(k, fmt::format("must be a number, not {}", j[k].type_name()));
-    double v = j[k].get<double>();
-    if (!(v >= lo && v <= hi)) return bad(k, fmt::format("must be between {} and {}", lo, hi));
-    out = v;
-    return true;
-  }
-  template <class T>
-  bool integer(const char* k, T& out, uint64_t lo, uint64_t hi) {
-    if (!has(k)) return true;
-    const auto& v = j[k];
-    if (!v.is_number_integer())
-      return bad(k, fmt::format("must be an integer, not {}", v.type_name()));
-    // nlohmann keeps non-negative numbers it parsed as unsigned, others as signed.
-    if ((!v.is_number_unsigned() && v.get<int64_t>() < 0) || v.get<uint64_t>() < lo ||
-        v.get<uint64_t>() > hi)
-      return bad(k, fmt::format("must be between {} and {}, not {}", lo, hi, v.dump()));
-    out = static_cast<T>(v.get<uint64_t>());
-    return true;
-  }
-  bool prefix(const char* k, int family, std::optional<Prefix>& out) {
-    if (!has(k)) return true;
-    if (!j[k].is_string()) return bad(k, "must be a string like \"100.64.0.0/16\"");
-    auto p = Prefix::parse(j[k].get<std::string>());
-    if (!p) return bad(k, p.error().message);
-    if (p->base.family != family) return bad(k, family == 4 ? "must be IPv4" : "must be IPv6");
-    if (!p->host(0)) return bad(k, "has no host addresses");
-    out = *p;
-    return true;
-  }
-};
 
 }  // namespace
 

@@ -151,13 +151,14 @@ struct Agent::Conn {
 
 Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
              imagestore::BlobSource& blobs, plexer::RunCapture* capture,
-             plexer::Forwarder* forwarder)
+             plexer::Forwarder* forwarder, plexer::ZepDispatcher* zep)
     : config_(std::move(config)),
       runtime_(runtime),
       events_(events),
       cache_(config_.cacheDir, blobs),
       capture_(capture),
-      forwarder_(forwarder) {
+      forwarder_(forwarder),
+      zep_(zep) {
   std::error_code ec;
   fs::create_directories(config_.cacheDir, ec);
   ::chmod(config_.cacheDir.c_str(), 0755);
@@ -207,6 +208,16 @@ static void addCellReport(const plexer::CellReport& cell, rpc::Reply& rep) {
   }
 }
 
+VoidResult Agent::openZep(RunId run, const std::string& zepJson, uint32_t count) {
+  if (zepJson.empty()) return {};
+  if (!zep_) return failMsg("this worker has no ZEP dispatcher to give the run an 802.15.4 radio");
+  auto j = nlohmann::json::parse(zepJson, nullptr, false);
+  if (j.is_discarded()) return failMsg("ZEP spec from the master is not JSON");
+  auto spec = plexer::ZepSpec::fromJson(j);
+  if (!spec) return fail(spec.error());
+  return zep_->addRun(run, *spec, count, spec->seed.value_or(0));
+}
+
 VoidResult Agent::openCell(RunId run, const std::string& radioJson) {
   if (radioJson.empty()) return {};
   if (!forwarder_) return failMsg("this worker has no Plexer to give run a radio");
@@ -223,6 +234,9 @@ void Agent::closeIdleCells() {
   for (const auto& st : runtime_.list()) live.insert(st.id.run);
   for (RunId run : forwarder_->cells())
     if (!live.count(run)) forwarder_->removeCell(run);
+  if (zep_)
+    for (RunId run : zep_->runs())
+      if (!live.count(run)) zep_->removeRun(run);
 }
 
 static Result<std::string> rpcTarget(const std::string& masterUrl) {
@@ -395,6 +409,7 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     auto img = cache_.ensure(cr.image());
     auto net = parseNetMode(cr.net());
     VoidResult radio = openCell(cr.run(), cr.radio());
+    if (radio) radio = openZep(cr.run(), cr.zep(), cr.run_count());
     if (!img || !net || !radio) {
       // The runtime never saw these instances: report their failure as events ourselves.
       std::string why =
@@ -465,6 +480,23 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
       }
       rep->set_ring_drops(capture_->stats().ringDrops);
     }
+    if (auto zep = zep_ ? zep_->report(c.radio_stats().run()) : std::nullopt) {
+      RunId run = c.radio_stats().run();
+      std::map<std::string, rpc::DeviceCounters*> byName;
+      for (auto& d : *rep->mutable_devices()) byName[d.name()] = &d;
+      for (const auto& z : *zep) {
+        auto name = displayName({run, z.index});
+        auto* d = byName.count(name) ? byName[name] : rep->add_devices();
+        d->set_name(name);
+        d->set_zep(true);
+        d->set_zep_sent(z.counters.sent);
+        d->set_zep_received(z.counters.received);
+        d->set_zep_dropped_channel(z.counters.droppedChannel);
+        d->set_zep_lost_on_links(z.counters.lostOnLinks);
+        d->set_zep_no_listener(z.counters.noListener);
+        d->set_zep_unreachable(z.unreachable);
+      }
+    }
     if (auto cell = forwarder_ ? forwarder_->report(c.radio_stats().run()) : std::nullopt) {
       addCellReport(*cell, *rep);
     }
@@ -490,6 +522,9 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     const auto& rp = c.read_pcap();
     std::vector<std::pair<std::string, uint64_t>> files;
     if (capture_) files = capture_->files(rp.run());
+    // The ZEP radio's pcapng (802.15.4, its own section) follows the Ethernet capture.
+    if (zep_)
+      for (auto& f : zep_->files(rp.run())) files.push_back(std::move(f));
     uint32_t max = std::min<uint32_t>(rp.max_bytes(), 8u << 20);
     Result<std::pair<std::string, bool>> r = std::make_pair(std::string(), true);
     uint64_t total = 0;

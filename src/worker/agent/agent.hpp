@@ -14,6 +14,7 @@
 #include "imagestore/image_store.hpp"
 #include "plexer/forwarder.hpp"
 #include "plexer/run_capture.hpp"
+#include "plexer/zep_dispatcher.hpp"
 #include "worker/runtime.hpp"
 
 namespace kuiga::worker {
@@ -48,7 +49,8 @@ class Agent {
   // the master's reads of a run's capture. `forwarder` (may be null) opens the cells of runs
   // with a radio.
   Agent(AgentConfig config, Runtime& runtime, EventQueue& events, imagestore::BlobSource& blobs,
-        plexer::RunCapture* capture = nullptr, plexer::Forwarder* forwarder = nullptr);
+        plexer::RunCapture* capture = nullptr, plexer::Forwarder* forwarder = nullptr,
+        plexer::ZepDispatcher* zep = nullptr);
   ~Agent();
   // Runs until `stop` is requested: connects, serves, reconnects.
   void run(std::stop_token stop);
@@ -61,6 +63,7 @@ class Agent {
   void execute(Conn& conn, const struct CommandBox& cmd);
   // Opens the run's radio cell from its spec (JSON; empty: the run has none).
   VoidResult openCell(RunId run, const std::string& radioJson);
+  VoidResult openZep(RunId run, const std::string& zepJson, uint32_t count);
   // Closes the cells of runs that have no instance here any more.
   void closeIdleCells();
 
@@ -70,6 +73,7 @@ class Agent {
   imagestore::ImageCache cache_;
   plexer::RunCapture* capture_;
   plexer::Forwarder* forwarder_;
+  plexer::ZepDispatcher* zep_;
   // One instance's cut of a run's capture, made at offset 0 and served in chunks from here.
   struct PcapCut {
     RunId run = 0;

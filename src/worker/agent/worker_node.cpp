@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "plexer/zep.hpp"
 #include "worker/ns/radio_network.hpp"
 
 namespace kuiga::worker {
@@ -36,6 +37,12 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   // The forwarder's tun is not a device: keep its packets out of the capture.
   if (auto r = n->capture_->refreshFilter(); !r)
     return fail(r.error().context("worker " + config.name));
+  // The Plexer's ZEP dispatcher for runs with an IEEE 802.15.4 radio.
+  auto zep =
+      plexer::ZepDispatcher::start(n->runtime_->radioNetnsFd(), ns::RadioNetwork::kGatewayLink,
+                                   cfg.stateDir + "/zep", plexer::zep::kPort);
+  if (!zep) return fail(zep.error().context("worker " + config.name));
+  n->zep_ = std::move(*zep);
   auto restored = n->forwarder_->restore();
   for (const auto& e : restored.failed) spdlog::warn("worker {}: {}", config.name, e.message);
   if (restored.cells)
@@ -48,7 +55,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   ac.labels = config.labels;
   ac.cacheDir = cfg.stateDir + "/images";
   n->agent_ = std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->capture_.get(),
-                                      n->forwarder_.get());
+                                      n->forwarder_.get(), n->zep_.get());
   n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
   return n;
 }
@@ -58,6 +65,7 @@ void WorkerNode::disconnect() {
   if (thread_.joinable()) thread_.join();
   capture_.reset();  // before the radio namespace may go
   forwarder_.reset();
+  zep_.reset();
 }
 
 VoidResult WorkerNode::destroy() {

@@ -42,6 +42,7 @@ class WorkerNode {
   std::unique_ptr<ns::NsRuntime> runtime_;
   std::unique_ptr<plexer::RunCapture> capture_;
   std::unique_ptr<plexer::Forwarder> forwarder_;
+  std::unique_ptr<plexer::ZepDispatcher> zep_;
   std::unique_ptr<HttpBlobSource> blobs_;
   std::unique_ptr<Agent> agent_;
   std::jthread thread_;

@@ -1,0 +1,266 @@
+#include "plexer/zep_dispatcher.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "plexer/forwarder.hpp"
+#include "plexer/packet.hpp"
+#include "plexer/zep.hpp"
+#include "sys/netns.hpp"
+
+namespace kuiga::plexer {
+
+namespace {
+
+int64_t clockNs(clockid_t c) {
+  timespec ts{};
+  clock_gettime(c, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Result<sys::UniqueFd> bindUdp(int family, uint16_t port) {
+  sys::UniqueFd fd(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return failSys("socket");
+  int one = 1;
+  if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // Many frames arrive at once from a thousand nodes: room for a burst.
+  int buf = 4 << 20;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    len = sizeof(sockaddr_in6);
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0)
+    return failSys(fmt::format("bind UDP port {}", port));
+  return fd;
+}
+
+IpAddress addressOf(const sockaddr_storage& ss) {
+  IpAddress a;
+  if (ss.ss_family == AF_INET) {
+    a.family = 4;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, 4);
+  } else {
+    a.family = 6;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, 16);
+  }
+  return a;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ZepDispatcher>> ZepDispatcher::start(int radioNetnsFd,
+                                                            std::string gatewayLink,
+                                                            std::string dir, uint16_t port) {
+  std::unique_ptr<ZepDispatcher> d(new ZepDispatcher());
+  d->radioNetnsFd_ = radioNetnsFd;
+  d->gatewayLink_ = std::move(gatewayLink);
+  d->dir_ = std::move(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(d->dir_, ec);
+  if (ec) return failMsg(fmt::format("create '{}': {}", d->dir_, ec.message()));
+  {
+    auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
+    if (!guard) return fail(guard.error().context("ZEP dispatcher"));
+    auto v4 = bindUdp(AF_INET, port);
+    if (!v4) return fail(v4.error().context("ZEP dispatcher"));
+    auto v6 = bindUdp(AF_INET6, port);
+    if (!v6) return fail(v6.error().context("ZEP dispatcher"));
+    d->v4_ = std::move(*v4);
+    d->v6_ = std::move(*v6);
+  }
+  d->wake_ = sys::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!d->wake_) return failSys("eventfd");
+  d->thread_ = std::jthread([p = d.get()](std::stop_token st) { p->loop(st); });
+  return d;
+}
+
+ZepDispatcher::~ZepDispatcher() {
+  thread_.request_stop();
+  uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+}
+
+VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count, uint64_t runSeed) {
+  std::lock_guard lock(mu_);
+  if (runs_.contains(run)) return {};
+  auto topo = spec.topology(run, count, runSeed);
+  if (!topo) return fail(topo.error());
+  KUIGA_TRY(addGatewayAddresses(radioNetnsFd_, gatewayLink_, run), "ZEP radio");
+  auto r = std::make_unique<Run>();
+  r->id = run;
+  r->cell = std::make_unique<ZepCell>(
+      std::move(*topo),
+      ZepCellConfig{.channelQueue = spec.channelQueue, .seed = spec.seed.value_or(runSeed)});
+  r->address.resize(count);
+  r->unreachable.resize(count);
+  auto w =
+      PcapngWriter::open(fmt::format("{}/run-{}-zep", dir_, run), 0, kLinkTypeIeee802154WithFcs);
+  if (!w) return fail(w.error().context("ZEP capture"));
+  for (uint32_t k = 0; k < count; ++k)
+    if (auto i = w->addInterface(displayName({run, k})); !i) return fail(i.error());
+  r->pcap.emplace(std::move(*w));
+  runs_[run] = std::move(r);
+  return {};
+}
+
+void ZepDispatcher::removeRun(RunId run) {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(run);
+  if (it == runs_.end()) return;
+  std::error_code ec;
+  for (const auto& f : it->second->pcap->files()) std::filesystem::remove(f, ec);
+  runs_.erase(it);
+}
+
+std::vector<RunId> ZepDispatcher::runs() const {
+  std::lock_guard lock(mu_);
+  std::vector<RunId> out;
+  for (const auto& [id, r] : runs_) out.push_back(id);
+  return out;
+}
+
+std::optional<std::vector<ZepDeviceReport>> ZepDispatcher::report(RunId run) const {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(run);
+  if (it == runs_.end()) return std::nullopt;
+  const Run& r = *it->second;
+  std::vector<ZepDeviceReport> out;
+  for (uint32_t k = 0; k < r.address.size(); ++k)
+    out.push_back({k, r.cell->counters(k), r.unreachable[k], r.address[k].has_value()});
+  return out;
+}
+
+std::vector<std::pair<std::string, uint64_t>> ZepDispatcher::files(RunId run) {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, uint64_t>> out;
+  auto it = runs_.find(run);
+  if (it == runs_.end()) return out;
+  (void)it->second->pcap->flush();
+  for (const auto& f : it->second->pcap->files()) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(f, ec);
+    if (!ec) out.emplace_back(f, size);
+  }
+  return out;
+}
+
+ZepDispatcher::Run* ZepDispatcher::runOf(const sockaddr_storage& from, uint32_t& index) {
+  auto addr = addressOf(from);
+  auto id = deviceOf(addr);
+  if (!id) return nullptr;
+  // An IPv4 address carries the run modulo 256, an IPv6 one modulo 65536.
+  uint32_t mod = addr.family == 4 ? 256 : 65536;
+  for (auto& [run, r] : runs_)
+    if (run % mod == id->run && id->index < r->address.size()) {
+      index = id->index;
+      return r.get();
+    }
+  return nullptr;
+}
+
+void ZepDispatcher::receive(int fd, int64_t now) {
+  const int64_t wall = clockNs(CLOCK_REALTIME);
+  for (int burst = 0; burst < 256; ++burst) {
+    auto buf = std::make_shared<std::vector<uint8_t>>(zep::kDataHeaderBytes + zep::kMaxPsdu + 64);
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    ssize_t n =
+        ::recvfrom(fd, buf->data(), buf->size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+    if (n < 0) return;  // EAGAIN: drained
+    buf->resize(static_cast<size_t>(n));
+    auto p = zep::parse(*buf);
+    uint32_t index = 0;
+    Run* r = runOf(from, index);
+    if (!p || p->type != zep::Type::Data || !r) {
+      ++malformed_;
+      continue;
+    }
+    r->address[index] = from;
+    if (r->pcap)
+      (void)r->pcap->write(index, wall, p->psdu, static_cast<uint32_t>(p->psdu.size()),
+                           Direction::Sent);
+    auto out = r->cell->send(index, p->psdu.size(), now);
+    if (!out.onAir || out.receivers.empty()) continue;
+    schedule_.push({out.deliverAtNs, order_++, r->id, buf,
+                    std::make_shared<std::vector<uint32_t>>(std::move(out.receivers))});
+  }
+}
+
+void ZepDispatcher::deliver(const Delivery& d) {
+  auto it = runs_.find(d.run);
+  if (it == runs_.end()) return;
+  Run& r = *it->second;
+  const int64_t wall = clockNs(CLOCK_REALTIME);
+  auto p = zep::parse(*d.datagram);
+  for (uint32_t to : *d.receivers) {
+    const auto& addr = r.address[to];
+    if (!addr) {
+      ++r.unreachable[to];
+      continue;
+    }
+    int fd = addr->ss_family == AF_INET ? v4_.get() : v6_.get();
+    socklen_t len = addr->ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    ::sendto(fd, d.datagram->data(), d.datagram->size(), 0,
+             reinterpret_cast<const sockaddr*>(&*addr), len);
+    if (p && r.pcap)
+      (void)r.pcap->write(to, wall, p->psdu, static_cast<uint32_t>(p->psdu.size()),
+                          Direction::Received);
+  }
+}
+
+void ZepDispatcher::loop(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    int64_t timeoutNs = 1'000'000'000;
+    {
+      std::lock_guard lock(mu_);
+      if (!schedule_.empty())
+        timeoutNs = std::max<int64_t>(0, schedule_.top().at - clockNs(CLOCK_MONOTONIC));
+    }
+    pollfd fds[3] = {{v4_.get(), POLLIN, 0}, {v6_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    timespec ts{static_cast<time_t>(timeoutNs / 1'000'000'000),
+                static_cast<long>(timeoutNs % 1'000'000'000)};
+    int n = ::ppoll(fds, 3, &ts, nullptr);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("plexer: ZEP dispatcher: poll: {}", std::strerror(errno));
+      return;
+    }
+    std::lock_guard lock(mu_);
+    const int64_t now = clockNs(CLOCK_MONOTONIC);
+    if (n > 0) {
+      if (fds[0].revents & POLLIN) receive(v4_.get(), now);
+      if (fds[1].revents & POLLIN) receive(v6_.get(), now);
+      if (fds[2].revents & POLLIN) {
+        uint64_t v;
+        (void)!::read(wake_.get(), &v, sizeof v);
+      }
+    }
+    while (!schedule_.empty() && schedule_.top().at <= clockNs(CLOCK_MONOTONIC)) {
+      Delivery d = schedule_.top();
+      schedule_.pop();
+      deliver(d);
+    }
+  }
+}
+
+}  // namespace kuiga::plexer

@@ -1,0 +1,88 @@
+#pragma once
+// The Plexer's ZEP dispatcher: one UDP socket on port 17754 in the radio network namespace,
+// where every run's devices send ZEP v2 to their gateway address. A device is known by its
+// source address (the run's own address plan), learnt at its first frame (like RIOT's
+// zep_dispatch, a device that never sent cannot be reached). Each frame goes through its
+// run's ZepCell (airtime on one channel, the topology's seeded draws) and is sent on to each
+// receiver when its airtime ends. Every frame is recorded in the run's pcapng as IEEE 802.15.4
+// with one interface per device: sent on the sender's, received on each receiver's.
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <netinet/in.h>
+
+#include "common/identity.hpp"
+#include "common/result.hpp"
+#include "plexer/pcapng_writer.hpp"
+#include "plexer/zep_cell.hpp"
+#include "plexer/zep_spec.hpp"
+#include "sys/fd.hpp"
+
+namespace kuiga::plexer {
+
+struct ZepDeviceReport {
+  uint32_t index = 0;
+  ZepNodeCounters counters;
+  uint64_t unreachable = 0;  // copies for it while it had not sent yet (its port unknown)
+  bool learnt = false;
+};
+
+class ZepDispatcher {
+ public:
+  // Binds 0.0.0.0:port (and [::]:port) inside the radio namespace; pcapng under `dir`.
+  // `gatewayLink` gets each run's gateway addresses, the ones its devices send ZEP to.
+  static Result<std::unique_ptr<ZepDispatcher>> start(int radioNetnsFd, std::string gatewayLink,
+                                                      std::string dir, uint16_t port);
+  ~ZepDispatcher();
+
+  // Opens the run's radio (idempotent: an open run keeps its state).
+  VoidResult addRun(RunId run, const ZepSpec& spec, uint32_t count, uint64_t runSeed);
+  void removeRun(RunId run);
+  std::vector<RunId> runs() const;
+  std::optional<std::vector<ZepDeviceReport>> report(RunId run) const;
+  // The run's pcapng files and their sizes, flushed now.
+  std::vector<std::pair<std::string, uint64_t>> files(RunId run);
+  uint64_t malformed() const { return malformed_; }
+
+ private:
+  struct Run {
+    RunId id;
+    std::unique_ptr<ZepCell> cell;
+    std::vector<std::optional<sockaddr_storage>> address;  // learnt per device
+    std::vector<uint64_t> unreachable;
+    std::optional<PcapngWriter> pcap;
+  };
+  struct Delivery {
+    int64_t at;
+    uint64_t order;
+    RunId run;
+    std::shared_ptr<std::vector<uint8_t>> datagram;  // as received
+    std::shared_ptr<std::vector<uint32_t>> receivers;
+    bool operator>(const Delivery& o) const { return at != o.at ? at > o.at : order > o.order; }
+  };
+  ZepDispatcher() = default;
+  void loop(std::stop_token stop);
+  void receive(int fd, int64_t now);
+  void deliver(const Delivery& d);
+  Run* runOf(const sockaddr_storage& from, uint32_t& index);
+
+  int radioNetnsFd_ = -1;
+  std::string gatewayLink_, dir_;
+  sys::UniqueFd v4_, v6_, wake_;
+  mutable std::mutex mu_;
+  std::map<RunId, std::unique_ptr<Run>> runs_;
+  std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> schedule_;
+  uint64_t order_ = 0;
+  std::atomic<uint64_t> malformed_{0};
+  std::jthread thread_;
+};
+
+}  // namespace kuiga::plexer

@@ -1,0 +1,93 @@
+#include "plexer/zep_spec.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/identity.hpp"
+#include "plexer/spec_reader.hpp"
+
+namespace kuiga::plexer {
+
+namespace {
+constexpr const char* kFields[] = {"topology", "cols", "probability",  "radius",
+                                   "links",    "seed", "channel_queue"};
+constexpr const char* kKinds[] = {"flat", "grid", "random", "links"};
+}  // namespace
+
+nlohmann::json ZepSpec::toJson() const {
+  nlohmann::json j = {{"topology", kKinds[static_cast<int>(kind)]},
+                      {"channel_queue", channelQueue}};
+  if (kind == Kind::Grid) {
+    j["probability"] = probability;
+    if (cols) j["cols"] = cols;
+  }
+  if (kind == Kind::Random) j["radius"] = radius;
+  if (kind == Kind::Links) j["links"] = links;
+  j["seed"] = seed ? nlohmann::json(*seed) : nlohmann::json(nullptr);
+  return j;
+}
+
+Result<ZepSpec> ZepSpec::fromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return failMsg(fmt::format("'zep' must be an object, not {}", j.type_name()));
+  for (const auto& [k, v] : j.items())
+    if (std::find(std::begin(kFields), std::end(kFields), k) == std::end(kFields))
+      return failMsg(fmt::format("unknown field 'zep.{}'", k));
+  ZepSpec s;
+  Reader r{j, {}, "zep"};
+  if (r.has("topology")) {
+    std::string t = j["topology"].is_string() ? j["topology"].get<std::string>() : "";
+    auto it = std::find(std::begin(kKinds), std::end(kKinds), t);
+    if (it == std::end(kKinds))
+      return failMsg("'zep.topology' must be \"flat\", \"grid\", \"random\" or \"links\"");
+    s.kind = static_cast<Kind>(it - std::begin(kKinds));
+  }
+  uint64_t seed = 0;
+  r.integer("cols", s.cols, 1, kMaxInstancesPerRun) &&
+      r.number("probability", s.probability, 0, 1) && r.number("radius", s.radius, 0, 2) &&
+      r.integer("seed", seed, 0, uint64_t{1} << 62) &&
+      r.integer("channel_queue", s.channelQueue, 1, 1u << 16);
+  if (!r.error.empty()) return failMsg(r.error);
+  if (r.has("seed")) s.seed = seed;
+  auto only = [&](const char* field, Kind k) -> VoidResult {
+    if (r.has(field) && s.kind != k)
+      return failMsg(
+          fmt::format("'zep.{}' belongs to topology \"{}\"", field, kKinds[static_cast<int>(k)]));
+    return {};
+  };
+  for (auto v : {only("cols", Kind::Grid), only("probability", Kind::Grid),
+                 only("radius", Kind::Random), only("links", Kind::Links)})
+    if (!v) return fail(v.error());
+  if (s.kind == Kind::Links) {
+    if (!r.has("links") || !j["links"].is_string())
+      return failMsg("'zep.links' is required with topology \"links\": the topology file's text");
+    s.links = j["links"].get<std::string>();
+    if (s.links.size() > (4u << 20)) return failMsg("'zep.links' is larger than 4 MiB");
+  }
+  return s;
+}
+
+Result<Topology> ZepSpec::topology(uint32_t run, uint32_t count, uint64_t runSeed) const {
+  uint64_t sd = seed.value_or(runSeed);
+  switch (kind) {
+    case Kind::Flat:
+      return Topology::flat(count);
+    case Kind::Grid: {
+      uint32_t c = cols ? cols : static_cast<uint32_t>(std::ceil(std::sqrt(count)));
+      return Topology::grid(count, c, probability);
+    }
+    case Kind::Random:
+      return Topology::randomGeometric(count, radius, sd);
+    case Kind::Links: {
+      auto t = Topology::parse(links, count, [run](uint64_t eui) -> std::optional<uint32_t> {
+        auto id = instanceOfEui64(eui);
+        if (!id || id->run != run) return std::nullopt;
+        return id->index;
+      });
+      if (!t) return fail(t.error().context("'zep.links'"));
+      return t;
+    }
+  }
+  return failMsg("unknown ZEP topology");
+}
+
+}  // namespace kuiga::plexer

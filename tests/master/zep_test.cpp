@@ -1,0 +1,209 @@
+// The Plexer's ZEP dispatcher end to end: zep_node instances (ZEP v2 over UDP, as RIOT's
+// socket_zep) on the ns runtime send 802.15.4 frames to their gateway; the dispatcher delivers
+// them along the run's topology; what the nodes logged must match what it counted, and the
+// run's pcapng must read as IEEE 802.15.4 in tshark.
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/support/cluster.hpp"
+
+namespace kuiga::test {
+namespace {
+
+using json = nlohmann::json;
+
+class ZepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (namespaces)";
+    master_ = std::make_unique<TestMaster>();
+    worker::WorkerNodeConfig c;
+    c.master = master_->url();
+    c.name = uniqueName();
+    c.stateDir = dir_.path() + "/worker";
+    c.initPath = KUIGA_INIT_PATH;
+    c.capacity = 20;
+    auto node = worker::WorkerNode::start(c);
+    ASSERT_TRUE(node) << node.error().message;
+    node_ = std::move(*node);
+    ASSERT_TRUE(eventually([&] { return node_->connected(); }));
+  }
+  void TearDown() override {
+    if (node_) {
+      EXPECT_TRUE(node_->destroy());
+    }
+  }
+  int create(json spec) {
+    auto r = api().upload("/api/v1/runs", std::string(KUIGA_TEST_APPS) + "/zep_node", "aut",
+                          {{"spec", spec.dump()}});
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->text;
+    return r->body.value("id", 0);
+  }
+  json get(const std::string& path) {
+    auto r = api().get(path);
+    return r ? *r : json();
+  }
+  std::string log(int id, int k) {
+    auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/{}/logs", id, k));
+    return r ? r->text : "";
+  }
+  // The "rx SRC-EUI SEQ LEN" lines of a node's log, counted by source.
+  std::map<std::string, int> received(int id, int k) {
+    std::map<std::string, int> from;
+    std::istringstream in(log(id, k));
+    for (std::string line; std::getline(in, line);) {
+      auto at = line.find(" rx ");
+      if (at != std::string::npos) ++from[line.substr(at + 4, 23)];
+    }
+    return from;
+  }
+  bool allDone(int id, int count, int each) {
+    for (int k = 0; k < count; ++k)
+      if (log(id, k).find(fmt::format("done {}", each)) == std::string::npos) return false;
+    return true;
+  }
+  client::ApiClient& api() { return master_->api(); }
+
+  TempDir dir_;
+  std::unique_ptr<TestMaster> master_;
+  std::unique_ptr<worker::WorkerNode> node_;
+};
+
+TEST_F(ZepTest, ROOT_FramesTravelAlongTheTopologyAndAreCountedAndCaptured) {
+  constexpr int kNodes = 4, kEach = 40;
+  // 0 -- 1 always; 1 -- 2 half the time; 3 hears nobody and nobody hears it.
+  int id =
+      create({{"count", kNodes},
+              {"args", fmt::format("-z {{zep}} --eui64 {{eui64}} --send {} --interval 25", kEach)},
+              {"zep", {{"topology", "links"}, {"links", "0 1\ndev-0001 2 0.5\n"}, {"seed", 7}}}});
+  ASSERT_TRUE(eventually(
+      [&] { return get(fmt::format("/api/v1/runs/{}", id))["state"] == "ready"; }, 30000));
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually([&] { return allDone(id, kNodes, kEach); }, 30000));
+  ::usleep(300'000);  // the last copies are on the air for a few ms
+
+  json r = get(fmt::format("/api/v1/runs/{}/radio", id));
+  ASSERT_FALSE(r["zep"].is_null()) << r.dump();
+  std::map<int, json> zep;
+  for (const auto& d : r["devices"])
+    if (d.contains("zep")) {
+      auto name = d["name"].get<std::string>();
+      zep[std::stoi(name.substr(name.rfind('-') + 1))] = d["zep"];
+    }
+  ASSERT_EQ(zep.size(), size_t{kNodes}) << r.dump();
+  std::vector<std::string> eui;
+  for (int k = 0; k < kNodes; ++k)
+    eui.push_back(eui64String(eui64({static_cast<RunId>(id), static_cast<uint32_t>(k)})));
+  for (int k = 0; k < kNodes; ++k) {
+    // Each node's frames all went on the air (the channel is far from full).
+    EXPECT_EQ(zep[k]["sent"], kEach) << k;
+    EXPECT_EQ(zep[k]["dropped_channel"], 0) << k;
+    // What a node logged as received is what the dispatcher delivered to it: every copy it
+    // counted, but those for the time before the node's first frame told its port.
+    auto rx = received(id, k);
+    int total = 0;
+    for (const auto& [src, n] : rx) total += n;
+    EXPECT_EQ(total, zep[k]["received"].get<int>() - zep[k]["unreachable"].get<int>()) << k;
+  }
+  // Along the links only, with each sender's own EUI-64 (given by {eui64}).
+  auto rx0 = received(id, 0), rx1 = received(id, 1), rx2 = received(id, 2), rx3 = received(id, 3);
+  EXPECT_EQ(rx0.size(), 1u);
+  EXPECT_GT(rx0[eui[1]], 0);
+  EXPECT_EQ(rx1.size(), 2u);
+  EXPECT_GT(rx1[eui[0]], 0);
+  EXPECT_GT(rx1[eui[2]], 0);
+  EXPECT_EQ(rx2.size(), 1u);
+  EXPECT_GT(rx2[eui[1]], 0);
+  EXPECT_TRUE(rx3.empty());
+  EXPECT_EQ(zep[3]["received"], 0);
+  EXPECT_EQ(zep[3]["no_listener"], kEach);
+  // 1 -> 0 is certain; 1 <-> 2 at 0.5 each way: what a link lost, its sender counted.
+  EXPECT_EQ(zep[0]["received"], kEach);
+  EXPECT_EQ(zep[0]["lost_on_links"], 0);
+  EXPECT_EQ(zep[2]["received"].get<int>() + zep[1]["lost_on_links"].get<int>(), kEach);
+  EXPECT_EQ(zep[1]["received"].get<int>() - kEach + zep[2]["lost_on_links"].get<int>(), kEach);
+  EXPECT_GT(zep[1]["lost_on_links"].get<int>(), 0);
+  EXPECT_GT(zep[2]["received"].get<int>(), 0);
+
+  // The run's capture: its 802.15.4 section read by tshark's wpan dissector, one interface per
+  // device; on each device's interface its sent frames carry its own EUI-64. ("not zep": the
+  // Ethernet section has the same frames inside the devices' UDP, which tshark decodes too.)
+  auto pcap = api().request("GET", fmt::format("/api/v1/runs/{}/pcap", id));
+  ASSERT_TRUE(pcap);
+  ASSERT_EQ(pcap->status, 200);
+  std::string file = dir_.path() + "/zep.pcapng";
+  std::ofstream(file, std::ios::binary) << pcap->text;
+  std::string out = dir_.path() + "/tshark.txt";
+  ASSERT_EQ(
+      std::system(
+          fmt::format("tshark -r {} -Y 'wpan and not zep and frame.packet_flags_direction == 2' "
+                      "-T fields -e frame.interface_name -e wpan.src64 "
+                      "-e wpan.fcs_ok > {} 2>{}.err",
+                      file, out, out)
+              .c_str()),
+      0);
+  std::map<std::string, int> sentOn;
+  std::ifstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream w(line);
+    std::string iface, src, fcsOk;
+    w >> iface >> src >> fcsOk;
+    ASSERT_EQ(iface.rfind("run-", 0), 0u) << line;
+    int k = std::stoi(iface.substr(iface.rfind('-') + 1));
+    EXPECT_EQ(src, eui[k]) << line;
+    EXPECT_TRUE(fcsOk == "1" || fcsOk == "True") << line;  // zep_node computes the FCS
+    ++sentOn[iface];
+  }
+  ASSERT_EQ(sentOn.size(), size_t{kNodes}) << out;
+  for (const auto& [iface, n] : sentOn) EXPECT_EQ(n, kEach) << iface;
+}
+
+// A riot-native AUT with a "zep" radio and no arguments gets RIOT's ZEP mode:
+// "-z GATEWAY:17754 --eui64 EUI" (zep_node then sends 10 frames, 100 ms apart).
+TEST_F(ZepTest, ROOT_RiotNativeGetsZepModeArguments) {
+  int id = create({{"count", 2}, {"profile", "riot-native"}, {"zep", {{"topology", "flat"}}}});
+  auto spec = get(fmt::format("/api/v1/runs/{}", id))["spec"];
+  EXPECT_EQ(spec["args"], json({"-z", "{zep}", "--eui64", "{eui64}"})) << spec.dump();
+  EXPECT_EQ(spec["net"], "veth");
+  ASSERT_TRUE(eventually(
+      [&] { return get(fmt::format("/api/v1/runs/{}", id))["state"] == "ready"; }, 30000));
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually([&] { return allDone(id, 2, 10); }, 30000));
+  ::usleep(300'000);
+  // Node 0 heard node 1 and the other way round (but for frames sent before the other's first).
+  auto rx0 = received(id, 0), rx1 = received(id, 1);
+  auto e0 = eui64String(eui64({static_cast<RunId>(id), 0}));
+  auto e1 = eui64String(eui64({static_cast<RunId>(id), 1}));
+  EXPECT_GE(rx0[e1], 8);
+  EXPECT_GE(rx1[e0], 8);
+}
+
+TEST_F(ZepTest, BadZepSpecsAreRefused) {
+  auto code = [&](json zep) {
+    auto r = api().upload("/api/v1/runs", std::string(KUIGA_TEST_APPS) + "/zep_node", "aut",
+                          {{"spec", json{{"count", 3}, {"zep", zep}}.dump()}});
+    return r ? std::make_pair(r->status, r->body.value("message", ""))
+             : std::make_pair(0, std::string());
+  };
+  EXPECT_EQ(code({{"topology", "mesh"}}).first, 400);
+  EXPECT_EQ(code({{"topology", "links"}}).second.find("'zep.links' is required"), 0u);
+  EXPECT_EQ(code({{"topology", "grid"}, {"radius", 0.1}}).second,
+            "'zep.radius' belongs to topology \"random\"");
+  EXPECT_EQ(code({{"topology", "grid"}, {"probability", 2}}).first, 400);
+  EXPECT_EQ(code({{"bogus", 1}}).second, "unknown field 'zep.bogus'");
+  // A bad topology file is refused when the run is created, naming the line.
+  auto r = code({{"topology", "links"}, {"links", "0 1\n0 7\n"}});
+  EXPECT_EQ(r.first, 400) << r.second;
+  EXPECT_NE(r.second.find("line 2"), std::string::npos) << r.second;
+}
+
+}  // namespace
+}  // namespace kuiga::test
