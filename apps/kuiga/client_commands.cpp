@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -108,7 +110,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   static std::string appPath, profile = "linux", net, args, policy = "dirty";
   static uint32_t count = 0, periodMs = 0;
   static bool start = false;
-  static std::string name, radio;
+  static std::string name, radio, zep, zepTopology;
   auto* create = run->add_subcommand("create", "upload an AUT and create a run of N instances");
   common(create);
   create->add_option("--app", appPath, "the AUT (an ELF executable)")->required();
@@ -121,6 +123,11 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   create->add_option("--policy", policy, "on a lost worker: dirty or reschedule");
   create->add_option("--radio", radio,
                      "the way to a base station, JSON: '{\"uplink\": \"NETNS\", \"ues\": 100}'");
+  create->add_option("--zep", zep,
+                     "an IEEE 802.15.4 radio over ZEP, JSON: '{\"topology\": \"grid\", "
+                     "\"probability\": 0.9}'");
+  create->add_option("--zep-topology", zepTopology,
+                     "a topology file in RIOT zep_dispatch's format (\"A B [p_ab] [p_ba]\")");
   create->add_flag("--start", start, "start the run once it is ready");
   create->callback([&exitCode, print] {
     client::ApiClient api(c.master);
@@ -135,6 +142,25 @@ void addClientCommands(CLI::App& app, int& exitCode) {
         std::cerr << "kuiga run create: --radio is not JSON: " << radio << "\n";
         return void(exitCode = 2);
       }
+    }
+    if (!zep.empty()) {
+      spec["zep"] = json::parse(zep, nullptr, false);
+      if (!spec["zep"].is_object()) {
+        std::cerr << "kuiga run create: --zep is not a JSON object: " << zep << "\n";
+        return void(exitCode = 2);
+      }
+    }
+    if (!zepTopology.empty()) {
+      std::ifstream in(zepTopology);
+      if (!in) {
+        std::cerr << "kuiga run create: cannot read --zep-topology " << zepTopology << "\n";
+        return void(exitCode = 2);
+      }
+      std::stringstream text;
+      text << in.rdbuf();
+      if (!spec.contains("zep")) spec["zep"] = json::object();
+      spec["zep"]["topology"] = "links";
+      spec["zep"]["links"] = text.str();
     }
     auto r = api.upload("/api/v1/runs", appPath, "aut", {{"spec", spec.dump()}});
     if (!r) return void(exitCode = failWith("run create", r.error()));
@@ -320,8 +346,27 @@ void addClientCommands(CLI::App& app, int& exitCode) {
           j["sent_frames"].get<uint64_t>(), j["delivered_frames"].get<uint64_t>(),
           j["missed_frames"].get<uint64_t>(), j["missed_ratio"].get<double>() * 100,
           j["ring_drops"].get<uint64_t>());
+      if (!j["zep"].is_null()) {
+        const json& z = j["zep"];
+        std::cout << fmt::format(
+            "ZEP radio: {} frames on the air, {} copies delivered, {} lost on links, {} dropped "
+            "waiting for the channel, {} with no listener, {} for devices not heard yet\n",
+            z["sent"].get<uint64_t>(), z["received"].get<uint64_t>(),
+            z["lost_on_links"].get<uint64_t>(), z["dropped_channel"].get<uint64_t>(),
+            z["no_listener"].get<uint64_t>(), z["unreachable"].get<uint64_t>());
+        std::cout << fmt::format("{:<20} {:>8} {:>9} {:>8} {:>8} {:>8} {:>11}\n", "DEVICE", "SENT",
+                                 "RECEIVED", "LOST", "CHANNEL", "NOBODY", "UNREACHABLE");
+        for (const auto& d : j["devices"])
+          if (d.contains("zep"))
+            std::cout << fmt::format(
+                "{:<20} {:>8} {:>9} {:>8} {:>8} {:>8} {:>11}\n", d["name"].get<std::string>(),
+                d["zep"]["sent"].get<uint64_t>(), d["zep"]["received"].get<uint64_t>(),
+                d["zep"]["lost_on_links"].get<uint64_t>(),
+                d["zep"]["dropped_channel"].get<uint64_t>(),
+                d["zep"]["no_listener"].get<uint64_t>(), d["zep"]["unreachable"].get<uint64_t>());
+      }
       if (j["cells"].empty()) {
-        std::cout << "no radio: the run's devices reach nothing off the radio network\n";
+        std::cout << "no way to a base station: no \"radio\" in the run spec\n";
         return;
       }
       std::cout << fmt::format(

@@ -139,4 +139,16 @@ grep -q "^$NAME .*${NAME}bs .* 2 " "$DIR/out" || fail "radio cell row: $(cat "$D
 expect 0 "$KUIGA" radio 2 --leases
 [ "$(grep -c ' grant ue=' "$DIR/out")" -ge 3 ] || fail "radio --leases: $(cat "$DIR/out")"
 expect 3 "$KUIGA" radio 999
+# A ZEP radio from a topology file in RIOT's format; its errors name the field or the line.
+expect 2 "$KUIGA" run create --app "$AUT" --count 2 --zep '{"topology": "mesh"}'
+grep -q "zep.topology" "$DIR/err" || fail "--zep bad topology: $(cat "$DIR/err")"
+expect 2 "$KUIGA" run create --app "$AUT" --count 2 --zep-topology /nonexistent/topo
+printf '0 1 0.9\n1 5\n' >"$DIR/bad.topo"
+expect 2 "$KUIGA" run create --app "$AUT" --count 2 --zep-topology "$DIR/bad.topo"
+grep -q "line 2" "$DIR/err" || fail "--zep-topology bad line: $(cat "$DIR/err")"
+printf '# two nodes\ndev-0000 dev-0001 0.9 0.8\n' >"$DIR/good.topo"
+expect 0 "$KUIGA" run create --app "$AUT" --count 2 --zep-topology "$DIR/good.topo" --json
+expect 0 "$KUIGA" radio 3
+grep -q "^ZEP radio: 0 frames" "$DIR/out" || fail "kuiga radio ZEP: $(cat "$DIR/out")"
+grep -q "^run-3/dev-0001 " "$DIR/out" || fail "kuiga radio ZEP rows: $(cat "$DIR/out")"
 echo "cluster CLI: all checks passed"

@@ -47,6 +47,10 @@ const radioSeries = [
   ['dropped.ue_queue_full', 'dropped: UE queue full', '#8d6e63'],
   ['dropped.no_lease', 'dropped: no lease', '#757575'],
   ['missed_frames', 'missed by capture', '#000000'],
+  ['zep.sent', 'ZEP: on the air', '#283593'],
+  ['zep.received', 'ZEP: copies delivered', '#558b2f'],
+  ['zep.lost_on_links', 'ZEP: lost on links', '#ad1457'],
+  ['zep.dropped_channel', 'ZEP: channel busy', '#ef6c00'],
 ];
 
 export function radioValue(r, key) {
