@@ -262,10 +262,27 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   auto* console = app.add_subcommand("console", "write a line to an instance's stdin");
   common(console);
   console->add_option("RUN", runId, "run id")->required();
-  console->add_option("--instance", instance, "instance index")->required();
+  static bool all = false;
+  static uint32_t rate = 100;
+  auto* one = console->add_option("--instance", instance, "instance index");
+  auto* every = console->add_flag("--all", all, "every running instance of the run");
+  one->excludes(every);
+  console->add_option("--rate", rate, "with --all: instances a second (default 100)");
   console->add_option("LINE", line, "the line")->required();
-  console->callback([&exitCode] {
+  console->callback([&exitCode, one] {
     client::ApiClient api(c.master);
+    if (!all && one->count() == 0) {
+      std::cerr << "kuiga console: give --instance K or --all\n";
+      return void(exitCode = 2);
+    }
+    if (all) {
+      auto r =
+          api.post(fmt::format("/api/v1/runs/{}/console", runId), {{"line", line}, {"rate", rate}});
+      if (r && !c.json)
+        std::cout << fmt::format("sending to {} instances, {} a second\n",
+                                 (*r)["instances"].get<uint32_t>(), rate);
+      return void(exitCode = r ? 0 : failWith("console", r.error()));
+    }
     auto r = api.post(fmt::format("/api/v1/runs/{}/instances/{}/console", runId, instance),
                       {{"line", line}});
     exitCode = r ? 0 : failWith("console", r.error());

@@ -506,6 +506,40 @@ void HttpApi::routes() {
         if (!r) return replyError(res, r.error());
         reply(res, 200, {{"sent", true}});
       });
+  // One line to many consoles (all of the run's by default), paced.
+  s.Post(R"(/api/v1/runs/([^/]+)/console)", [&m](const Request& req, Response& res) {
+    auto id = runIdOf(req);
+    if (!id) return replyError(res, id.error());
+    auto j = parseJson(req.body);
+    if (!j) return replyError(res, j.error());
+    if (!j->is_object() || !j->contains("line") || !(*j)["line"].is_string())
+      return replyError(res, ApiError::badRequest(
+                                 "send {\"line\": \"...\", \"instances\": [K, ...], \"rate\": N}"));
+    std::string line = (*j)["line"];
+    if (line.find('\n') != std::string::npos || line.size() > 4096)
+      return replyError(res, ApiError::badRequest("'line' is one line of at most 4096 bytes"));
+    std::vector<uint32_t> indexes;
+    if (j->contains("instances")) {
+      const auto& a = (*j)["instances"];
+      if (!a.is_array() || a.size() > kMaxInstancesPerRun)
+        return replyError(res, ApiError::badRequest("'instances' is an array of instance indexes"));
+      for (const auto& k : a) {
+        if (!k.is_number_unsigned())
+          return replyError(res, ApiError::badRequest("'instances' holds instance indexes"));
+        indexes.push_back(k.get<uint32_t>());
+      }
+    }
+    uint32_t rate = 100;
+    if (j->contains("rate")) {
+      const auto& r = (*j)["rate"];
+      if (!r.is_number_unsigned() || r.get<uint64_t>() < 1 || r.get<uint64_t>() > 10000)
+        return replyError(res, ApiError::badRequest("'rate' is 1 to 10000 instances a second"));
+      rate = r.get<uint32_t>();
+    }
+    auto n = m.consoleMany(*id, line, indexes, rate);
+    if (!n) return replyError(res, n.error());
+    reply(res, 202, {{"instances", *n}, {"rate", rate}});
+  });
   s.Get(R"(/api/v1/runs/([^/]+)/jitter)", [&m](const Request& req, Response& res) {
     auto id = runIdOf(req);
     if (!id) return replyError(res, id.error());

@@ -567,6 +567,40 @@ ApiResult<nlohmann::json> Master::instance(InstanceId id) {
   return j;
 }
 
+ApiResult<uint32_t> Master::consoleMany(RunId id, const std::string& line,
+                                        const std::vector<uint32_t>& indexes, uint32_t rate) {
+  auto v = view(id);
+  if (!v) return apiFail(v.error());
+  if (v->run.state != RunState::Running && v->run.state != RunState::Ready)
+    return apiFail(ApiError{409, "illegal_transition",
+                            fmt::format("run {} is {}; consoles take input while it runs", id,
+                                        toString(v->run.state))});
+  auto all = store_.instances(id, "", 0, UINT32_MAX);
+  if (!all) return apiFail(storeError(all.error()));
+  std::set<uint32_t> wanted(indexes.begin(), indexes.end());
+  for (uint32_t k : wanted)
+    if (k >= v->run.spec.count)
+      return apiFail(ApiError::notFound(fmt::format("no instance {} in run {}", k, id)));
+  std::vector<InstanceId> targets;
+  for (const auto& r : *all)
+    if ((wanted.empty() || wanted.contains(r.id.index)) &&
+        (r.state == "running" || r.state == "booting"))
+      targets.push_back(r.id);
+  // Paced: a line to 10,000 shells at once would be 10,000 RPCs in a burst.
+  spawn([this, targets, line, rate] {
+    auto gap = std::chrono::microseconds(1'000'000 / std::max<uint32_t>(rate, 1));
+    auto next = std::chrono::steady_clock::now();
+    for (const auto& t : targets) {
+      if (shuttingDown_) return;
+      std::this_thread::sleep_until(next);
+      next += gap;
+      if (auto r = console(t, line); !r)
+        spdlog::info("console of {}: {}", displayName(t), r.error().message);
+    }
+  });
+  return static_cast<uint32_t>(targets.size());
+}
+
 ApiResult<void> Master::console(InstanceId id, const std::string& line) {
   auto r = store_.instance(id);
   if (!r) return apiFail(storeError(r.error()));

@@ -110,6 +110,10 @@ class Master {
   ApiResult<std::vector<InstanceRecord>> instances(RunId run, const std::string& state,
                                                    uint32_t offset, uint32_t limit);
   ApiResult<nlohmann::json> instance(InstanceId id);
+  // Writes `line` to the console of each listed instance of the run (all when empty) that is
+  // running or booting, `rate` instances a second, in the background; returns how many.
+  ApiResult<uint32_t> consoleMany(RunId id, const std::string& line,
+                                  const std::vector<uint32_t>& indexes, uint32_t rate);
   ApiResult<void> console(InstanceId id, const std::string& line);
   // Reads logs from the workers that hold the instances; missing instances are skipped.
   ApiResult<std::vector<LogChunk>> readLogs(const std::vector<LogCursor>& cursors,

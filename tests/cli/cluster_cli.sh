@@ -76,6 +76,9 @@ expect 0 "$KUIGA" jitter 1 --json
 grep -q '"samples"' "$DIR/out" || fail "jitter: $(cat "$DIR/out")"
 expect 0 "$KUIGA" jitter 1
 grep -q "^run " "$DIR/out" || fail "jitter table: $(cat "$DIR/out")"
+expect 0 "$KUIGA" console 1 --all "hello everyone"
+grep -q "sending to 3 instances" "$DIR/out" || fail "console --all: $(cat "$DIR/out")"
+expect 2 "$KUIGA" console 1 "no target"
 expect 0 "$KUIGA" workers
 grep -q "$NAME .*healthy" "$DIR/out" || fail "workers: $(cat "$DIR/out")"
 expect 0 "$KUIGA" console 1 --instance 0 "hello"

@@ -114,6 +114,37 @@ TEST_F(ApiNsTest, ROOT_ConsoleReachesTheInstancesStdin) {
     auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/1/logs", id));
     return r && r->text.find("got: hello from the API") != std::string::npos;
   }));
+  // One line to every instance, paced at 50 a second.
+  auto many = api().request("POST", fmt::format("/api/v1/runs/{}/console", id),
+                            json{{"line", "to everyone"}, {"rate", 50}}.dump());
+  ASSERT_TRUE(many);
+  ASSERT_EQ(many->status, 202) << many->text;
+  EXPECT_EQ(many->body["instances"], 2);
+  for (int k = 0; k < 2; ++k)
+    EXPECT_TRUE(eventually([&] {
+      auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/{}/logs", id, k));
+      return r && r->text.find("got: to everyone") != std::string::npos;
+    })) << k;
+  // Only the instances named.
+  many = api().request("POST", fmt::format("/api/v1/runs/{}/console", id),
+                       json{{"line", "just one"}, {"instances", {0}}}.dump());
+  ASSERT_TRUE(many);
+  EXPECT_EQ(many->body["instances"], 1);
+  EXPECT_TRUE(eventually([&] {
+    auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/0/logs", id));
+    return r && r->text.find("got: just one") != std::string::npos;
+  }));
+  auto status = [&](const json& body) {
+    auto r = api().request("POST", fmt::format("/api/v1/runs/{}/console", id), body.dump());
+    return r ? r->status : 0;
+  };
+  EXPECT_EQ(status({{"line", "x"}, {"rate", 0}}), 400);
+  EXPECT_EQ(status({{"line", "x"}, {"instances", {99}}}), 404);
+  EXPECT_EQ(status({{"line", "a\nb"}}), 400);
+  EXPECT_EQ(status({{"nope", 1}}), 400);
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/stop", id)));
+  waitFor(id, [](const json& r) { return r["state"] == "stopped"; });
+  EXPECT_EQ(status({{"line", "too late"}}), 409);
   ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
   auto deleted = waitFor(id, [](const json& r) { return r["state"] == "deleted"; });
   EXPECT_EQ(deleted["counts"]["deleted"], 2);

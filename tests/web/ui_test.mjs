@@ -89,6 +89,12 @@ async function main() {
   await page.getByRole('button', { name: 'Send' }).click();
   await page.waitForFunction(() => document.querySelector('#console-line').value === '');
   if (await banner.isVisible()) throw new Error(`console: ${await page.locator('#error-text').textContent()}`);
+  step('send a console line to every instance');
+  await page.locator('#console-all').check();
+  await page.locator('#console-line').fill('hello everyone');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.waitForFunction(() => document.querySelector('#console-line').value === '');
+  if (await banner.isVisible()) throw new Error(`console: ${await page.locator('#error-text').textContent()}`);
 
   step('jitter box plot and radio counters');
   await page.getByRole('button', { name: 'Measure jitter' }).click();
@@ -121,7 +127,13 @@ async function main() {
   await page.getByRole('button', { name: 'Delete' }).click();
   await page.waitForURL(/#\/$/);
   await page.locator('.empty', { hasText: 'No runs yet' }).waitFor();
-  const after = await (await fetch(`${url}/api/v1/runs/${runId}`)).json();
+  // Delete is accepted at once (202) and done in the background: the API says so soon.
+  let after;
+  for (let i = 0; i < 300; ++i) {
+    after = await (await fetch(`${url}/api/v1/runs/${runId}`)).json();
+    if (after.state === 'deleted') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   if (after.state !== 'deleted') throw new Error(`the run is ${after.state}, not deleted`);
 
   step('the workers page');

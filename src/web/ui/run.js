@@ -121,12 +121,16 @@ export function runPage(root, id) {
     if (!inst) return;
     const log = el('pre', { class: 'log', id: 'instance-log' });
     const input = el('input', { placeholder: 'a line for its stdin', id: 'console-line', maxlength: 4096 });
-    const send = el('form', { class: 'console' }, input, el('button', { type: 'submit' }, 'Send'));
+    const toAll = el('input', { type: 'checkbox', id: 'console-all' });
+    const send = el('form', { class: 'console' }, input,
+      el('label', { class: 'muted', title: 'every running instance, 100 a second' }, toAll, ' all'),
+      el('button', { type: 'submit' }, 'Send'));
     send.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const line = input.value;
       guarded(async () => {
-        await api('POST', `/runs/${id}/instances/${i}/console`, { line });
+        if (toAll.checked) await api('POST', `/runs/${id}/console`, { line });
+        else await api('POST', `/runs/${id}/instances/${i}/console`, { line });
         input.value = '';
       });
     });

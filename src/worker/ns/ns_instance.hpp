@@ -3,6 +3,9 @@
 // ns_supervision.cpp (output, reports, exits) and ns_recovery.cpp (adoption after a restart).
 #include <sys/types.h>
 
+#include <atomic>
+#include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,6 +48,16 @@ struct NsRuntime::Instance {
   std::string lastLine;  // the AUT's last output line, quoted in failure reasons
   bool logErrorReported = false;
 
+  // The console, paced for shells that read stdin a little at a time (RIOT's reads 64 bytes
+  // and loses what else is waiting): at most kConsoleChunk bytes per write, and a new line only
+  // once the AUT prompted ("> ") or kConsolePromptWait passed. Guarded by consoleMu.
+  std::mutex consoleMu;
+  std::deque<std::string> consoleQueue;  // lines with their '\n'; the front may be half sent
+  std::chrono::steady_clock::time_point consoleNext{};     // no write before
+  std::chrono::steady_clock::time_point promptDeadline{};  // a whole line went: wait until
+  bool awaitPrompt = false;
+  std::atomic<bool> promptSeen{false};  // set by the I/O loop when output ends with "> "
+
   // The report file, guarded by reportMu.
   std::mutex reportMu;
   uint64_t reportOffset = 0;
@@ -56,6 +69,11 @@ struct NsRuntime::Instance {
 
 // How an init that ended without reporting a reason ended, in words.
 std::string describeInitEnd(const NsRuntime::Instance& inst, const sys::ExitStatus& status);
+
+constexpr size_t kConsoleChunk = 64;
+constexpr size_t kConsoleQueueLines = 256;
+constexpr std::chrono::milliseconds kConsoleChunkGap{10};
+constexpr std::chrono::milliseconds kConsolePromptWait{300};
 
 constexpr const char* kReportFile = "report";
 constexpr const char* kOutputFifo = "output";

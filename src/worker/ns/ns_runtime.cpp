@@ -84,7 +84,11 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   auto parent = sys::cgroup::Cgroup::create(rt->layout_, rt->cgroupParent_);
   if (!parent) return undo(parent.error());
   auto io = IoLoop::start([r = rt.get()](uint64_t k, uint32_t e) { r->onIo(k, e); },
-                          [r = rt.get()] { r->flushEvents(); }, 50);
+                          [r = rt.get()] {
+                            r->flushEvents();
+                            r->pumpConsoles();
+                          },
+                          50);
   if (!io) return fail(io.error());
   rt->io_ = std::move(*io);
   return rt;
@@ -575,16 +579,75 @@ VoidResult NsRuntime::console(InstanceId id, std::string_view line) {
                                  toString(it->second->state)));
   }
   if (line.find('\n') != std::string_view::npos) return failMsg("console line contains a newline");
-  auto fd = sys::openFile(instanceDir(id) + "/" + kConsoleFifo, O_WRONLY | O_NONBLOCK);
-  if (!fd) return fail(fd.error().context("console"));
-  std::string data(line);
-  data += '\n';
-  ssize_t n = ::write(fd->get(), data.data(), data.size());
-  if (n < 0 && errno == EAGAIN)
-    return failMsg("console of " + displayName(id) + " is full: the AUT is not reading its stdin");
-  if (n < 0) return failSys("write console of " + displayName(id));
-  if (static_cast<size_t>(n) != data.size()) return failMsg("console line was cut short");
+  std::shared_ptr<Instance> inst;
+  {
+    std::lock_guard lock(mu_);
+    auto it = instances_.find(id);
+    if (it == instances_.end()) return failMsg("no such instance " + displayName(id));
+    inst = it->second;
+  }
+  {
+    std::lock_guard lock(inst->consoleMu);
+    if (inst->consoleQueue.size() >= kConsoleQueueLines)
+      return failMsg(fmt::format("console of {} has {} lines waiting: the AUT is not reading them",
+                                 displayName(id), kConsoleQueueLines));
+    inst->consoleQueue.push_back(std::string(line) + "\n");
+  }
+  {
+    std::lock_guard lock(consoleSetMu_);
+    consoleQueued_.insert(id);
+  }
+  pumpConsole(*inst);
   return {};
+}
+
+void NsRuntime::pumpConsole(Instance& inst) {
+  std::lock_guard lock(inst.consoleMu);
+  if (inst.consoleQueue.empty()) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now < inst.consoleNext) return;
+  if (inst.awaitPrompt && !inst.promptSeen && now < inst.promptDeadline) return;
+  inst.awaitPrompt = false;
+  auto fd = sys::openFile(inst.dir + "/" + kConsoleFifo, O_WRONLY | O_NONBLOCK);
+  if (!fd) return;  // the instance is ending; its queue goes with it
+  std::string& front = inst.consoleQueue.front();
+  size_t n = std::min(front.size(), kConsoleChunk);
+  ssize_t w = ::write(fd->get(), front.data(), n);
+  if (w <= 0) return;  // its stdin is full: later
+  front.erase(0, static_cast<size_t>(w));
+  inst.consoleNext = now + kConsoleChunkGap;
+  if (front.empty()) {
+    inst.consoleQueue.pop_front();
+    inst.awaitPrompt = true;
+    inst.promptSeen = false;
+    inst.promptDeadline = now + kConsolePromptWait;
+  }
+}
+
+void NsRuntime::pumpConsoles() {
+  std::vector<std::shared_ptr<Instance>> busy;
+  {
+    std::lock_guard lock(consoleSetMu_);
+    if (consoleQueued_.empty()) return;
+    std::lock_guard runtimeLock(mu_);
+    for (auto it = consoleQueued_.begin(); it != consoleQueued_.end();) {
+      auto inst = instances_.find(*it);
+      if (inst == instances_.end()) {
+        it = consoleQueued_.erase(it);
+        continue;
+      }
+      busy.push_back(inst->second);
+      ++it;
+    }
+  }
+  for (auto& inst : busy) {
+    pumpConsole(*inst);
+    std::lock_guard lock(inst->consoleMu);
+    if (inst->consoleQueue.empty()) {
+      std::lock_guard setLock(consoleSetMu_);
+      consoleQueued_.erase(inst->spec.id);
+    }
+  }
 }
 
 VoidResult NsRuntime::destroyAll() {

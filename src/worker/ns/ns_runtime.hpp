@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
@@ -78,6 +79,9 @@ class NsRuntime final : public Runtime {
   void signalInit(const Instance& inst, int sig);
   void onIo(uint64_t key, uint32_t events);
   void drainOutput(Instance& inst);
+  // Writes the next piece of the instance's console queue if its pacing allows.
+  void pumpConsole(Instance& inst);
+  void pumpConsoles();
   // Reads new records from the instance's report file and applies them.
   void readReport(Instance& inst);
   void finish(Instance& inst);
@@ -104,6 +108,8 @@ class NsRuntime final : public Runtime {
   std::unique_ptr<RadioNetwork> radio_;
 
   mutable std::mutex mu_;
+  std::mutex consoleSetMu_;
+  std::set<InstanceId> consoleQueued_;  // instances with console lines waiting
   std::condition_variable cv_;
   std::map<InstanceId, std::shared_ptr<Instance>> instances_;
   std::map<uint64_t, std::shared_ptr<Instance>> bySerial_;

@@ -65,6 +65,11 @@ void NsRuntime::drainOutput(Instance& inst) {
       inst.logErrorReported = true;
       spdlog::warn("{}: output is being lost: {}", displayName(inst.spec.id), r.error().message);
     }
+    // A shell prompting ("> ") is ready for the next console line.
+    if (chunk.size() >= 2 && chunk.substr(chunk.size() - 2) == "> ") {
+      inst.promptSeen = true;
+      pumpConsole(inst);
+    }
     // Keep the last complete line for failure reasons.
     auto end = chunk.find_last_not_of('\n');
     if (end != std::string_view::npos) {
