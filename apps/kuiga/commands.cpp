@@ -97,6 +97,20 @@ int runPlexerBench(bench::PlexerBenchOptions opts, bool json) {
   return (*r)["failed"].get<size_t>() == 0 ? 0 : 1;
 }
 
+int runZepBench(bench::ZepBenchOptions opts, bool json) {
+  opts.initPath = defaultInitPath();
+  if (opts.app.empty()) opts.app = defaultExample("zep-node");
+  auto r = bench::runZepBench(opts, [json](const std::string& line) {
+    (json ? std::cerr : std::cout) << line << std::endl;
+  });
+  if (!r) {
+    std::cerr << "kuiga bench zep: " << r.error().message << "\n";
+    return 1;
+  }
+  std::cout << r->dump(json ? -1 : 2) << std::endl;
+  return (*r)["failed"].get<size_t>() == 0 ? 0 : 1;
+}
+
 static worker::EventSink printEvents() {
   return [](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs)

@@ -6,6 +6,7 @@
 #include "bench/api_bench.hpp"
 #include "bench/instances_bench.hpp"
 #include "bench/plexer_bench.hpp"
+#include "bench/zep_bench.hpp"
 
 namespace kuiga::app {
 
@@ -27,6 +28,7 @@ int runDemo(bench::InstancesBenchOptions opts);
 int runBench(const bench::InstancesBenchOptions& opts, bool json);
 int runApiBench(bench::ApiBenchOptions opts, bool json);
 int runPlexerBench(bench::PlexerBenchOptions opts, bool json);
+int runZepBench(bench::ZepBenchOptions opts, bool json);
 int runWorker(const WorkerRunOptions& opts);
 int recoverWorker(const std::string& stateDir, const std::string& name, bool destroy);
 

@@ -72,6 +72,19 @@ int main(int argc, char** argv) {
   plexerBench->add_option("--duration", bp.durationS, "seconds each sender sends");
   plexerBench->add_flag("--json", bpJson, "print one JSON object (progress goes to stderr)");
 
+  bench::ZepBenchOptions bz;
+  bool bzJson = false;
+  auto* zepBench = benchCmd->add_subcommand(
+      "zep", "N ZEP nodes at R frames/s on a random topology: what the dispatcher handled");
+  zepBench->add_option("--nodes", bz.nodes, "zep-node instances (2 to 50000)")
+      ->check(CLI::Range(2u, 50000u));
+  zepBench->add_option("--rate", bz.rate, "frames per second per node");
+  zepBench->add_option("--duration", bz.durationS, "seconds each node sends");
+  zepBench->add_option("--radius", bz.radius, "radio range in the unit square");
+  zepBench->add_option("--payload", bz.payloadBytes, "payload bytes per frame (2 to 100)");
+  zepBench->add_option("--channel-queue", bz.channelQueue, "frames that may wait for the air");
+  zepBench->add_flag("--json", bzJson, "print one JSON object (progress goes to stderr)");
+
   auto* workerCmd = app.add_subcommand("worker", "a worker: --master URL, or a subcommand");
   workerCmd->require_subcommand(0, 1);
   app::WorkerRunOptions wr;
@@ -108,6 +121,7 @@ int main(int argc, char** argv) {
   if (*instCmd) return app::runBench(bi, json);
   if (*apiBench) return app::runApiBench(ba, baJson);
   if (*plexerBench) return app::runPlexerBench(bp, bpJson);
+  if (*zepBench) return app::runZepBench(bz, bzJson);
   if (*runCmd) return app::runWorker(wr);
   if (*recoverCmd) return app::recoverWorker(stateDir, name, destroy);
   return 0;

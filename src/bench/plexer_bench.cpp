@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/system_probe.hpp"
 #include "plexer/run_capture.hpp"
 #include "sys/file.hpp"
 #include "worker/ns/ns_runtime.hpp"
@@ -31,21 +32,6 @@ int64_t nowMs() {
 
 double secondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// User plus system time of one thread of this process, in seconds.
-double threadCpuSeconds(pid_t tid) {
-  auto stat = sys::readFile(fmt::format("/proc/self/task/{}/stat", tid));
-  if (!stat) return 0;
-  // Fields after the command name (which may hold spaces) start at its closing parenthesis.
-  std::istringstream in(stat->substr(stat->rfind(')') + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace

@@ -9,6 +9,10 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+
+#include "sys/file.hpp"
+
 namespace kuiga::bench {
 
 uint64_t memoryInUseKiB() {
@@ -116,6 +120,20 @@ uint64_t pssKiB(pid_t pid) {
     std::getline(in, rest);
   }
   return 0;
+}
+
+double threadCpuSeconds(pid_t tid) {
+  auto stat = sys::readFile(fmt::format("/proc/self/task/{}/stat", tid));
+  if (!stat) return 0;
+  // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+  std::istringstream in(stat->substr(stat->rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace kuiga::bench

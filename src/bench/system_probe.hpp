@@ -22,5 +22,7 @@ size_t countNetworkNamespaces();
 size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm);
 // Proportional set size of a process in KiB (0 if gone).
 uint64_t pssKiB(pid_t pid);
+// User plus system time of one thread of this process, in seconds.
+double threadCpuSeconds(pid_t tid);
 
 }  // namespace kuiga::bench

@@ -114,6 +114,7 @@ VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count,
       ZepCellConfig{.channelQueue = spec.channelQueue, .seed = spec.seed.value_or(runSeed)});
   r->address.resize(count);
   r->unreachable.resize(count);
+  r->sendErrors.resize(count);
   auto w =
       PcapngWriter::open(fmt::format("{}/run-{}-zep", dir_, run), 0, kLinkTypeIeee802154WithFcs);
   if (!w) return fail(w.error().context("ZEP capture"));
@@ -133,6 +134,11 @@ void ZepDispatcher::removeRun(RunId run) {
   runs_.erase(it);
 }
 
+size_t ZepDispatcher::pending() const {
+  std::lock_guard lock(mu_);
+  return schedule_.size();
+}
+
 std::vector<RunId> ZepDispatcher::runs() const {
   std::lock_guard lock(mu_);
   std::vector<RunId> out;
@@ -147,7 +153,8 @@ std::optional<std::vector<ZepDeviceReport>> ZepDispatcher::report(RunId run) con
   const Run& r = *it->second;
   std::vector<ZepDeviceReport> out;
   for (uint32_t k = 0; k < r.address.size(); ++k)
-    out.push_back({k, r.cell->counters(k), r.unreachable[k], r.address[k].has_value()});
+    out.push_back(
+        {k, r.cell->counters(k), r.unreachable[k], r.sendErrors[k], r.address[k].has_value()});
   return out;
 }
 
@@ -221,8 +228,11 @@ void ZepDispatcher::deliver(const Delivery& d) {
     }
     int fd = addr->ss_family == AF_INET ? v4_.get() : v6_.get();
     socklen_t len = addr->ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-    ::sendto(fd, d.datagram->data(), d.datagram->size(), 0,
-             reinterpret_cast<const sockaddr*>(&*addr), len);
+    if (::sendto(fd, d.datagram->data(), d.datagram->size(), 0,
+                 reinterpret_cast<const sockaddr*>(&*addr), len) < 0) {
+      ++r.sendErrors[to];
+      continue;
+    }
     if (p && r.pcap)
       (void)r.pcap->write(to, wall, p->psdu, static_cast<uint32_t>(p->psdu.size()),
                           Direction::Received);
@@ -230,6 +240,7 @@ void ZepDispatcher::deliver(const Delivery& d) {
 }
 
 void ZepDispatcher::loop(std::stop_token stop) {
+  tid_ = ::gettid();
   while (!stop.stop_requested()) {
     int64_t timeoutNs = 1'000'000'000;
     {

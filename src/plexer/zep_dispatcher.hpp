@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <netinet/in.h>
+#include <sys/types.h>
 
 #include "common/identity.hpp"
 #include "common/result.hpp"
@@ -32,6 +33,7 @@ struct ZepDeviceReport {
   uint32_t index = 0;
   ZepNodeCounters counters;
   uint64_t unreachable = 0;  // copies for it while it had not sent yet (its port unknown)
+  uint64_t sendErrors = 0;   // copies for it the kernel would not send (its buffer full)
   bool learnt = false;
 };
 
@@ -51,13 +53,17 @@ class ZepDispatcher {
   // The run's pcapng files and their sizes, flushed now.
   std::vector<std::pair<std::string, uint64_t>> files(RunId run);
   uint64_t malformed() const { return malformed_; }
+  // Deliveries scheduled and not yet made (frames still on the air or waiting for it).
+  size_t pending() const;
+  // The dispatcher thread's id (for its CPU time in /proc), once it runs.
+  pid_t threadId() const { return tid_; }
 
  private:
   struct Run {
     RunId id;
     std::unique_ptr<ZepCell> cell;
     std::vector<std::optional<sockaddr_storage>> address;  // learnt per device
-    std::vector<uint64_t> unreachable;
+    std::vector<uint64_t> unreachable, sendErrors;
     std::optional<PcapngWriter> pcap;
   };
   struct Delivery {
@@ -82,6 +88,7 @@ class ZepDispatcher {
   std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> schedule_;
   uint64_t order_ = 0;
   std::atomic<uint64_t> malformed_{0};
+  std::atomic<pid_t> tid_{0};
   std::jthread thread_;
 };
 

@@ -495,6 +495,7 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         d->set_zep_lost_on_links(z.counters.lostOnLinks);
         d->set_zep_no_listener(z.counters.noListener);
         d->set_zep_unreachable(z.unreachable);
+        d->set_zep_send_errors(z.sendErrors);
       }
     }
     if (auto cell = forwarder_ ? forwarder_->report(c.radio_stats().run()) : std::nullopt) {

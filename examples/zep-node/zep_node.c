@@ -1,4 +1,5 @@
-// A ZEP v2 node as RIOT's socket_zep is one, for the Plexer's tests (RIOT itself is not here):
+// A ZEP v2 node as RIOT's socket_zep is one: a sample AUT for ZEP radios, used by the Plexer's
+// tests and `kuiga bench zep` (RIOT itself is not here):
 //   zep_node -z [LADDR:LPORT,]RADDR:RPORT --eui64 EUI [--send N] [--interval MS] [--bytes B]
 // Sends N 802.15.4 data frames (broadcast, extended source = EUI) to the dispatcher, one per
 // MS milliseconds, printing "tx SEQ"; prints "rx SRC-EUI SEQ LEN" for every frame it receives;

@@ -1,0 +1,177 @@
+#include "bench/zep_bench.hpp"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "bench/system_probe.hpp"
+#include "plexer/zep.hpp"
+#include "plexer/zep_dispatcher.hpp"
+#include "sys/file.hpp"
+#include "worker/ns/ns_runtime.hpp"
+#include "worker/ns/radio_network.hpp"
+
+namespace kuiga::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log) {
+  if (o.nodes < 2 || o.nodes > kMaxInstancesPerRun)
+    return failMsg(fmt::format("--nodes must be 2 to {}", kMaxInstancesPerRun));
+  if (!(o.rate > 0 && o.rate <= 1000)) return failMsg("--rate must be above 0 and at most 1000");
+  if (!(o.durationS > 0 && o.durationS <= 3600)) return failMsg("--duration must be 0 to 3600 s");
+  if (!(o.radius > 0 && o.radius <= 2)) return failMsg("--radius must be above 0 and at most 2");
+  if (o.payloadBytes < 2 || o.payloadBytes > 100) return failMsg("--payload must be 2 to 100");
+  if (o.channelQueue < 1 || o.channelQueue > 65536)
+    return failMsg("--channel-queue must be 1 to 65536");
+  if (::access(o.app.c_str(), X_OK) < 0) return failSys("zep-node '" + o.app + "'");
+
+  const std::string name = o.name.empty() ? fmt::format("zbench{}", ::getpid()) : o.name;
+  auto dirs = prepareBenchDirs(o.app, o.stateDir, name);
+  if (!dirs) return fail(dirs.error());
+  std::atomic<size_t> running{0};
+  worker::ns::NsRuntimeConfig cfg;
+  cfg.name = name;
+  cfg.stateDir = dirs->stateDir;
+  cfg.initPath = o.initPath;
+  cfg.threads = o.threads;
+  auto rt = worker::ns::NsRuntime::open(cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
+    for (const auto& e : evs) running += e.state == worker::InstanceState::Running;
+  });
+  if (!rt) return fail(rt.error());
+  auto& runtime = **rt;
+  auto zep =
+      plexer::ZepDispatcher::start(runtime.radioNetnsFd(), worker::ns::RadioNetwork::kGatewayLink,
+                                   dirs->stateDir + "/zep", plexer::zep::kPort);
+  if (!zep) return fail(zep.error());
+  const RunId run = 1;
+  plexer::ZepSpec spec;
+  spec.kind = plexer::ZepSpec::Kind::Random;
+  spec.radius = o.radius;
+  spec.seed = 1;
+  spec.channelQueue = o.channelQueue;
+  if (auto r = (*zep)->addRun(run, spec, o.nodes, 1); !r) return fail(r.error());
+
+  const auto each = static_cast<uint64_t>(std::llround(o.rate * o.durationS));
+  const auto intervalMs = static_cast<uint64_t>(std::llround(1000 / o.rate));
+  std::vector<worker::InstanceSpec> specs(o.nodes);
+  std::vector<InstanceId> ids(o.nodes);
+  for (uint32_t i = 0; i < o.nodes; ++i) {
+    ids[i] = {run, i};
+    auto& s = specs[i];
+    s.id = ids[i];
+    s.appDir = dirs->appDir;
+    s.executable = dirs->executable;
+    s.args = {"-z",      gatewayIpv4(run) + ":17754",   "--eui64",    eui64String(eui64(ids[i])),
+              "--send",  std::to_string(each),          "--interval", std::to_string(intervalMs),
+              "--bytes", std::to_string(o.payloadBytes)};
+    s.net = worker::NetMode::Veth;
+  }
+  nlohmann::json out = {{"nodes", o.nodes},
+                        {"rate", o.rate},
+                        {"duration_s", o.durationS},
+                        {"radius", o.radius},
+                        {"channel_queue", o.channelQueue},
+                        {"frames_each", each},
+                        {"offered_fps", o.nodes * o.rate}};
+  struct utsname u {};
+  ::uname(&u);
+  out["kernel"] = u.release;
+  out["cpus"] = std::thread::hardware_concurrency();
+
+  auto t0 = Clock::now();
+  auto created = runtime.create(specs);
+  log(fmt::format("created {}/{} nodes in {:.1f} s", created.ok, o.nodes, secondsSince(t0)));
+  const double cpu0 = threadCpuSeconds((*zep)->threadId());
+  auto t1 = Clock::now();
+  auto started = runtime.start(ids);
+  while (running.load() < started.ok && secondsSince(t1) < 600)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  log(fmt::format("started {}/{} nodes in {:.1f} s", started.ok, o.nodes, secondsSince(t1)));
+  // Every node says "done N" after its last frame; then the last copies leave the air.
+  std::vector<bool> done(ids.size(), false);
+  size_t finished = 0;
+  uint64_t said = 0, heard = 0;
+  const double patience = o.durationS * 3 + 60;
+  while (finished < ids.size() && secondsSince(t1) < patience) {
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (done[k]) continue;
+      auto text = sys::readFile(runtime.logPath(ids[k]));
+      if (!text || text->find(fmt::format(" done {}\n", each)) == std::string::npos) continue;
+      done[k] = true;
+      ++finished;
+    }
+    if (finished < ids.size()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  const double window = secondsSince(t1);
+  // Frames still waiting for the air go out before the counts are read.
+  for (int i = 0; i < 600 && (*zep)->pending() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const double cpu = threadCpuSeconds((*zep)->threadId()) - cpu0;
+  for (const auto& id : ids) {
+    auto text = sys::readFile(runtime.logPath(id));
+    if (!text) continue;
+    for (size_t at = 0; (at = text->find(" tx ", at)) != std::string::npos; ++at) ++said;
+    for (size_t at = 0; (at = text->find(" rx ", at)) != std::string::npos; ++at) ++heard;
+  }
+  auto report = (*zep)->report(run);
+  if (!report) return failMsg("the ZEP run is gone");
+  uint64_t onAir = 0, channel = 0, received = 0, lost = 0, unreachable = 0, sendErrors = 0;
+  for (const auto& d : *report) {
+    onAir += d.counters.sent;
+    channel += d.counters.droppedChannel;
+    received += d.counters.received;
+    lost += d.counters.lostOnLinks;
+    unreachable += d.unreachable;
+    sendErrors += d.sendErrors;
+  }
+  const uint64_t taken = onAir + channel;
+  out["nodes_finished"] = finished;
+  out["nodes_said_sent"] = said;
+  out["dispatcher_took"] = taken;
+  out["missed"] = said > taken ? said - taken : 0;  // lost before the dispatcher read them
+  out["on_air"] = onAir;
+  out["dropped_channel"] = channel;
+  out["copies_delivered"] = received;
+  out["copies_lost_on_links"] = lost;
+  out["copies_unreachable"] = unreachable;
+  out["copies_send_errors"] = sendErrors;
+  out["nodes_logged_rx"] = heard;
+  out["links"] = plexer::ZepSpec(spec).topology(run, o.nodes, 1)->linkCount();
+  out["malformed"] = (*zep)->malformed();
+  out["window_s"] = window;
+  out["channel_load"] = static_cast<double>(onAir) *
+                        static_cast<double>(plexer::zep::airtimeNs(15 + o.payloadBytes + 2)) / 1e9 /
+                        window;
+  out["dispatcher_cpu_pct"] = 100.0 * cpu / window;
+  out["failed"] = created.failed.size() + started.failed.size();
+  log(fmt::format(
+      "nodes said {} sent; dispatcher took {} ({} on the air, {} channel drops), "
+      "delivered {} copies ({} logged by the nodes), dispatcher {:.1f}% of a CPU",
+      said, taken, onAir, channel, received, heard, out["dispatcher_cpu_pct"].get<double>()));
+
+  (void)runtime.stop(ids, std::chrono::seconds(2));
+  auto removed = runtime.remove(ids);
+  zep->reset();
+  auto destroyed = runtime.destroyAll();
+  rt->reset();
+  if (!destroyed) log("cleanup: " + destroyed.error().message);
+  if (dirs->temporary) (void)sys::removeTree(dirs->stateDir);
+  return out;
+}
+
+}  // namespace kuiga::bench
