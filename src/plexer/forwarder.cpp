@@ -47,16 +47,6 @@ std::string specPath(const std::string& dir, RunId run) {
 }
 
 // Written whole or not at all: a restarted worker reads it back.
-VoidResult saveSpec(const std::string& path, const std::string& text) {
-  KUIGA_TRY(sys::makeDirs(std::filesystem::path(path).parent_path()), "save " + path);
-  auto fd = sys::openFile(path + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
-  if (!fd) return fail(fd.error());
-  KUIGA_TRY(sys::writeAll(fd->get(), text.data(), text.size()), "save " + path);
-  if (::fsync(fd->get()) < 0 || ::rename((path + ".tmp").c_str(), path.c_str()) < 0)
-    return failSys("save " + path);
-  return {};
-}
-
 bool sameSpec(const RadioSpec& a, const RadioSpec& b) {
   return a.toJson() == b.toJson();
 }
@@ -209,7 +199,7 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
     KUIGA_TRY(nl->addRoute(cell->ue6.toString(), tunName), "radio uplink " + spec.uplink);
   }
   KUIGA_TRY(addGatewayAddresses(radioNetnsFd_, gatewayLink_, run), "radio cell");
-  if (auto w = saveSpec(specPath(stateDir_, run), spec.toJson().dump()); !w)
+  if (auto w = sys::replaceFile(specPath(stateDir_, run), spec.toJson().dump()); !w)
     return fail(w.error().context("radio cell"));
   cell->leaseLog = std::fopen(leaseLogPath(run).c_str(), "ae");
   epoll_event ev{};

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -16,6 +17,7 @@
 #include "plexer/forwarder.hpp"
 #include "plexer/packet.hpp"
 #include "plexer/zep.hpp"
+#include "sys/file.hpp"
 #include "sys/netns.hpp"
 
 namespace kuiga::plexer {
@@ -115,12 +117,23 @@ VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count,
   r->address.resize(count);
   r->unreachable.resize(count);
   r->sendErrors.resize(count);
-  auto w =
-      PcapngWriter::open(fmt::format("{}/run-{}-zep", dir_, run), 0, kLinkTypeIeee802154WithFcs);
+  // A worker that restarts while the run goes on keeps the capture it had, and starts a new
+  // file after it (names sort in time order).
+  const std::string prefix = fmt::format("run-{}-zep-", run);
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0 && e.path().extension() == ".pcapng")
+      r->earlierFiles.push_back(e.path().string());
+  std::sort(r->earlierFiles.begin(), r->earlierFiles.end());
+  auto w = PcapngWriter::open(fmt::format("{}/{}{:019d}", dir_, prefix, clockNs(CLOCK_REALTIME)), 0,
+                              kLinkTypeIeee802154WithFcs);
   if (!w) return fail(w.error().context("ZEP capture"));
   for (uint32_t k = 0; k < count; ++k)
     if (auto i = w->addInterface(displayName({run, k})); !i) return fail(i.error());
   r->pcap.emplace(std::move(*w));
+  // Kept for a worker that restarts while the run goes on.
+  nlohmann::json saved = {{"spec", spec.toJson()}, {"count", count}, {"seed", runSeed}};
+  KUIGA_TRY(sys::replaceFile(specPath(run), saved.dump()), "ZEP radio");
   runs_[run] = std::move(r);
   return {};
 }
@@ -131,7 +144,40 @@ void ZepDispatcher::removeRun(RunId run) {
   if (it == runs_.end()) return;
   std::error_code ec;
   for (const auto& f : it->second->pcap->files()) std::filesystem::remove(f, ec);
+  for (const auto& f : it->second->earlierFiles) std::filesystem::remove(f, ec);
+  std::filesystem::remove(specPath(run), ec);
   runs_.erase(it);
+}
+
+std::string ZepDispatcher::specPath(RunId run) const {
+  return fmt::format("{}/run-{}.zep.json", dir_, run);
+}
+
+std::vector<Error> ZepDispatcher::restore() {
+  std::vector<Error> failed;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    unsigned run = 0;
+    // Exactly the names specPath() makes (not a leftover ".tmp").
+    if (std::sscanf(e.path().filename().c_str(), "run-%u", &run) != 1 ||
+        e.path().string() != specPath(run))
+      continue;
+    auto opened = [&]() -> VoidResult {
+      auto text = sys::readFile(e.path());
+      if (!text) return fail(text.error());
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (!j.is_object() || !j.contains("spec") || !j["count"].is_number_unsigned() ||
+          !j["seed"].is_number_unsigned())
+        return failMsg(e.path().string() + " is damaged");
+      auto spec = ZepSpec::fromJson(j["spec"]);
+      if (!spec) return fail(spec.error());
+      return addRun(run, *spec, j["count"].get<uint32_t>(), j["seed"].get<uint64_t>());
+    }();
+    if (!opened)
+      failed.push_back(
+          opened.error().context("reopen the ZEP radio of run " + std::to_string(run)));
+  }
+  return failed;
 }
 
 size_t ZepDispatcher::pending() const {
@@ -164,7 +210,9 @@ std::vector<std::pair<std::string, uint64_t>> ZepDispatcher::files(RunId run) {
   auto it = runs_.find(run);
   if (it == runs_.end()) return out;
   (void)it->second->pcap->flush();
-  for (const auto& f : it->second->pcap->files()) {
+  std::vector<std::string> all = it->second->earlierFiles;
+  for (const auto& f : it->second->pcap->files()) all.push_back(f);
+  for (const auto& f : all) {
     std::error_code ec;
     auto size = std::filesystem::file_size(f, ec);
     if (!ec) out.emplace_back(f, size);

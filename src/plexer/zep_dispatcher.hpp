@@ -48,6 +48,9 @@ class ZepDispatcher {
   // Opens the run's radio (idempotent: an open run keeps its state).
   VoidResult addRun(RunId run, const ZepSpec& spec, uint32_t count, uint64_t runSeed);
   void removeRun(RunId run);
+  // Reopens the runs whose radios were open when the worker stopped (their specs are kept in
+  // the state directory); returns the errors of those it could not.
+  std::vector<Error> restore();
   std::vector<RunId> runs() const;
   std::optional<std::vector<ZepDeviceReport>> report(RunId run) const;
   // The run's pcapng files and their sizes, flushed now.
@@ -65,6 +68,7 @@ class ZepDispatcher {
     std::vector<std::optional<sockaddr_storage>> address;  // learnt per device
     std::vector<uint64_t> unreachable, sendErrors;
     std::optional<PcapngWriter> pcap;
+    std::vector<std::string> earlierFiles;  // of this run before the worker restarted
   };
   struct Delivery {
     int64_t at;
@@ -79,6 +83,7 @@ class ZepDispatcher {
   void receive(int fd, int64_t now);
   void deliver(const Delivery& d);
   Run* runOf(const sockaddr_storage& from, uint32_t& index);
+  std::string specPath(RunId run) const;
 
   int radioNetnsFd_ = -1;
   std::string gatewayLink_, dir_;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 namespace kuiga::sys {
 
@@ -150,6 +151,16 @@ Result<std::pair<std::string, uint64_t>> readConcatenated(
     pos += size;
   }
   return std::make_pair(std::move(out), std::min(offset, pos));
+}
+
+VoidResult replaceFile(const std::string& path, const std::string& data) {
+  KUIGA_TRY(makeDirs(std::filesystem::path(path).parent_path()), "save " + path);
+  auto fd = openFile(path + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
+  if (!fd) return fail(fd.error());
+  KUIGA_TRY(writeAll(fd->get(), data.data(), data.size()), "save " + path);
+  if (::fsync(fd->get()) < 0 || ::rename((path + ".tmp").c_str(), path.c_str()) < 0)
+    return failSys("save " + path);
+  return {};
 }
 
 }  // namespace kuiga::sys

@@ -14,6 +14,9 @@ Result<std::string> readFile(const std::string& path);
 // Writes the whole string with one write(2), as control files require.
 VoidResult writeFile(const std::string& path, const std::string& data);
 VoidResult writeAll(int fd, const void* data, size_t len);
+// Writes `path` whole or not at all: into "path.tmp", fsync, then rename over `path`
+// (creating its directory). A crash leaves the old file or the new one, and maybe a .tmp.
+VoidResult replaceFile(const std::string& path, const std::string& data);
 VoidResult makeDirs(const std::string& path, int mode = 0755);
 // rm -rf that does not cross into other mounts; a missing path is success.
 VoidResult removeTree(const std::string& path);

@@ -4,7 +4,8 @@
  *   bytes at once loses characters;
  * - at start it forks a helper that never exits and keeps stdout open (as RIOT native's does);
  * - the shell prompts "> "; "reboot" re-executes the binary under the same PID, as RIOT's
- *   reboot does; "echo WORDS" prints "echo: WORDS"; "ps" prints the helper's PID.
+ *   reboot does; "crash" exits 2 (leaving the helper); "echo WORDS" prints "echo: WORDS";
+ *   "ps" prints the helper's PID.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
         execv("/proc/self/exe", argv);
         perror("execv");
         return 5;
+      } else if (!strcmp(line, "crash")) {
+        puts("crashing");
+        return 2; /* the helper lives on, holding stdout */
       } else if (!strncmp(line, "echo ", 5)) {
         printf("echo: %s\n", line + 5);
       } else if (!strcmp(line, "ps")) {

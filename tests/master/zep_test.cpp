@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -24,13 +25,15 @@ class ZepTest : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (namespaces)";
     master_ = std::make_unique<TestMaster>();
-    worker::WorkerNodeConfig c;
-    c.master = master_->url();
-    c.name = uniqueName();
-    c.stateDir = dir_.path() + "/worker";
-    c.initPath = KUIGA_INIT_PATH;
-    c.capacity = 20;
-    auto node = worker::WorkerNode::start(c);
+    config_.master = master_->url();
+    config_.name = uniqueName();
+    config_.stateDir = dir_.path() + "/worker";
+    config_.initPath = KUIGA_INIT_PATH;
+    config_.capacity = 20;
+    startNode();
+  }
+  void startNode() {
+    auto node = worker::WorkerNode::start(config_);
     ASSERT_TRUE(node) << node.error().message;
     node_ = std::move(*node);
     ASSERT_TRUE(eventually([&] { return node_->connected(); }));
@@ -73,6 +76,7 @@ class ZepTest : public ::testing::Test {
   client::ApiClient& api() { return master_->api(); }
 
   TempDir dir_;
+  worker::WorkerNodeConfig config_;
   std::unique_ptr<TestMaster> master_;
   std::unique_ptr<worker::WorkerNode> node_;
 };
@@ -186,6 +190,34 @@ TEST_F(ZepTest, ROOT_RiotNativeGetsZepModeArguments) {
   auto e1 = eui64String(eui64({static_cast<RunId>(id), 1}));
   EXPECT_GE(rx0[e1], 8);
   EXPECT_GE(rx1[e0], 8);
+}
+
+TEST_F(ZepTest, ROOT_ARestartedWorkerReopensTheZepRadio) {
+  // Two nodes, 100 frames 100 ms apart: the worker process restarts while they send.
+  int id = create({{"count", 2},
+                   {"args", "-z {zep} --eui64 {eui64} --send 100 --interval 100"},
+                   {"zep", {{"topology", "flat"}}}});
+  ASSERT_TRUE(eventually(
+      [&] { return get(fmt::format("/api/v1/runs/{}", id))["state"] == "ready"; }, 30000));
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  auto heard = [&] {
+    int n = 0;
+    for (const auto& [src, k] : received(id, 0)) n += k;
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return heard() >= 10; }));
+  int before = heard();  // (logs are read through the worker: before it goes)
+  node_.reset();         // the worker process "exits": instances and the radio network stay
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  startNode();
+  // The new worker process reopened the run's ZEP radio from its state directory.
+  ASSERT_TRUE(eventually([&] { return heard() >= before + 10; }, 20000)) << log(id, 0);
+  json r = get(fmt::format("/api/v1/runs/{}/radio", id));
+  EXPECT_GT(r["zep"]["sent"].get<int>(), 0) << r.dump();
+  // The capture from before the restart is still there, with the frames after it.
+  auto pcap = api().request("GET", fmt::format("/api/v1/runs/{}/pcap", id));
+  ASSERT_TRUE(pcap);
+  EXPECT_EQ(pcap->status, 200);
 }
 
 TEST_F(ZepTest, BadZepSpecsAreRefused) {

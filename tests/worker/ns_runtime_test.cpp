@@ -303,6 +303,19 @@ TEST_F(NsRuntimeTest, ROOT_ARebootIsNotACrashAndStopTakesEveryHelper) {
   EXPECT_EQ(processesOf(exe), 0);
 }
 
+TEST_F(NsRuntimeTest, ROOT_AnAutThatDiesLeavingAHelperEndsTheInstance) {
+  // The helper holds stdout open and ignores SIGTERM: the instance still ends, with the exit
+  // code, and takes the helper with it.
+  auto s = spec(0, KUIGA_TEST_APPS, "riot_shell");
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  ASSERT_TRUE(rt().start({&s.id, 1}).allOk());
+  ASSERT_TRUE(waitLog(s.id, "helper ")) << readLog(s.id);
+  ASSERT_TRUE(rt().console(s.id, "crash"));
+  EXPECT_EQ(waitState(s.id, S::Failed, 10000), S::Failed) << readLog(s.id);
+  EXPECT_NE(rt().status(s.id)->reason.find("2"), std::string::npos) << rt().status(s.id)->reason;
+  EXPECT_EQ(processesOf("riot_shell"), 0);
+}
+
 TEST_F(NsRuntimeTest, ROOT_OutputFloodNeverBlocksAndTheLogIsCapped) {
   // The fixture's runtime caps logs at 16 MiB; write 40 MiB.
   auto s = spec(0, KUIGA_TEST_APPS, "flood", {"40"});

@@ -43,6 +43,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
                                    cfg.stateDir + "/zep", plexer::zep::kPort);
   if (!zep) return fail(zep.error().context("worker " + config.name));
   n->zep_ = std::move(*zep);
+  for (const auto& e : n->zep_->restore()) spdlog::warn("worker {}: {}", config.name, e.message);
   auto restored = n->forwarder_->restore();
   for (const auto& e : restored.failed) spdlog::warn("worker {}: {}", config.name, e.message);
   if (restored.cells)
