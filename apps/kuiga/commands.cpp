@@ -69,46 +69,34 @@ int runBench(const bench::InstancesBenchOptions& opts, bool json) {
   return 0;
 }
 
-int runApiBench(bench::ApiBenchOptions opts, bool json) {
+// Runs a benchmark with its default AUT: progress to stdout (stderr with --json), then the
+// figures as JSON; exits 1 when it could not run or an instance failed.
+template <class Options, class Bench>
+static int runBenchCommand(const char* name, const char* example, Options opts, bool json,
+                           Bench bench) {
   opts.initPath = defaultInitPath();
-  if (opts.app.empty()) opts.app = defaultExample("periodic");
-  auto r = bench::runApiBench(opts, [json](const std::string& line) {
+  if (opts.app.empty()) opts.app = defaultExample(example);
+  auto r = bench(opts, [json](const std::string& line) {
     (json ? std::cerr : std::cout) << line << std::endl;
   });
   if (!r) {
-    std::cerr << "kuiga bench api: " << r.error().message << "\n";
+    std::cerr << "kuiga bench " << name << ": " << r.error().message << "\n";
     return 1;
   }
   std::cout << r->dump(json ? -1 : 2) << std::endl;
-  return 0;
+  return r->value("failed", size_t{0}) == 0 ? 0 : 1;
+}
+
+int runApiBench(bench::ApiBenchOptions opts, bool json) {
+  return runBenchCommand("api", "periodic", std::move(opts), json, bench::runApiBench);
 }
 
 int runPlexerBench(bench::PlexerBenchOptions opts, bool json) {
-  opts.initPath = defaultInitPath();
-  if (opts.app.empty()) opts.app = defaultExample("udp-sensor");
-  auto r = bench::runPlexerBench(opts, [json](const std::string& line) {
-    (json ? std::cerr : std::cout) << line << std::endl;
-  });
-  if (!r) {
-    std::cerr << "kuiga bench plexer: " << r.error().message << "\n";
-    return 1;
-  }
-  std::cout << r->dump(json ? -1 : 2) << std::endl;
-  return (*r)["failed"].get<size_t>() == 0 ? 0 : 1;
+  return runBenchCommand("plexer", "udp-sensor", std::move(opts), json, bench::runPlexerBench);
 }
 
 int runZepBench(bench::ZepBenchOptions opts, bool json) {
-  opts.initPath = defaultInitPath();
-  if (opts.app.empty()) opts.app = defaultExample("zep-node");
-  auto r = bench::runZepBench(opts, [json](const std::string& line) {
-    (json ? std::cerr : std::cout) << line << std::endl;
-  });
-  if (!r) {
-    std::cerr << "kuiga bench zep: " << r.error().message << "\n";
-    return 1;
-  }
-  std::cout << r->dump(json ? -1 : 2) << std::endl;
-  return (*r)["failed"].get<size_t>() == 0 ? 0 : 1;
+  return runBenchCommand("zep", "zep-node", std::move(opts), json, bench::runZepBench);
 }
 
 static worker::EventSink printEvents() {
