@@ -131,11 +131,8 @@ void Topology::sort() {
 }
 
 std::vector<Topology::Link> Topology::linksFrom(uint32_t from) const {
-  if (!flat_) return from < out_.size() ? out_[from] : std::vector<Link>{};
   std::vector<Link> all;
-  all.reserve(nodes_);
-  for (uint32_t to = 0; to < nodes_; ++to)
-    if (to != from) all.push_back({to, 1.0});
+  forEachLink(from, [&](const Link& l) { all.push_back(l); });
   return all;
 }
 

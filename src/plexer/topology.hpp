@@ -39,7 +39,18 @@ class Topology {
 
   [[nodiscard]] uint32_t nodes() const { return nodes_; }
   [[nodiscard]] bool isFlat() const { return flat_; }
-  // Links out of `from`, by ascending `to` (for a flat topology: every other node, p = 1).
+  // Calls fn(Link) for each link out of `from`, by ascending `to` (for a flat topology: every
+  // other node, p = 1). Allocates nothing: the dispatcher calls it for every frame.
+  template <class Fn>
+  void forEachLink(uint32_t from, Fn&& fn) const {
+    if (flat_) {
+      for (uint32_t to = 0; to < nodes_; ++to)
+        if (to != from) fn(Link{to, 1.0});
+    } else if (from < out_.size()) {
+      for (const auto& l : out_[from]) fn(l);
+    }
+  }
+  // The same links as a list.
   [[nodiscard]] std::vector<Link> linksFrom(uint32_t from) const;
   [[nodiscard]] double probability(uint32_t from, uint32_t to) const;
   [[nodiscard]] size_t linkCount() const;

@@ -22,17 +22,18 @@ ZepCell::Outcome ZepCell::send(uint32_t from, size_t psduBytes, int64_t now) {
   ++me.sent;
   out.onAir = true;
   out.deliverAtNs = d.deliverAtNs;
-  auto links = topology_.linksFrom(from);
-  if (links.empty()) ++me.noListener;
+  bool anyLink = false;
   // One draw per link that is neither certain nor absent, in the order of the receivers.
-  for (const auto& l : links) {
+  topology_.forEachLink(from, [&](const Topology::Link& l) {
+    anyLink = true;
     if (l.probability < 1 && rng_.uniform() >= l.probability) {
       ++me.lostOnLinks;
-      continue;
+      return;
     }
     out.receivers.push_back(l.to);
     ++nodes_[l.to].received;
-  }
+  });
+  if (!anyLink) ++me.noListener;
   return out;
 }
 

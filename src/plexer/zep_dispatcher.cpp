@@ -257,7 +257,7 @@ void ZepDispatcher::receive(int fd, int64_t now) {
                            Direction::Sent);
     auto out = r->cell->send(index, p->psdu.size(), now);
     if (!out.onAir || out.receivers.empty()) continue;
-    schedule_.push({out.deliverAtNs, order_++, r->id, buf,
+    schedule_.push({out.deliverAtNs, order_++, r->id, buf, p->psdu.size(),
                     std::make_shared<std::vector<uint32_t>>(std::move(out.receivers))});
   }
 }
@@ -267,7 +267,8 @@ void ZepDispatcher::deliver(const Delivery& d) {
   if (it == runs_.end()) return;
   Run& r = *it->second;
   const int64_t wall = clockNs(CLOCK_REALTIME);
-  auto p = zep::parse(*d.datagram);
+  // Parsed when it arrived: the frame follows the header.
+  std::span<const uint8_t> psdu(d.datagram->data() + zep::kDataHeaderBytes, d.psduBytes);
   for (uint32_t to : *d.receivers) {
     const auto& addr = r.address[to];
     if (!addr) {
@@ -281,9 +282,8 @@ void ZepDispatcher::deliver(const Delivery& d) {
       ++r.sendErrors[to];
       continue;
     }
-    if (p && r.pcap)
-      (void)r.pcap->write(to, wall, p->psdu, static_cast<uint32_t>(p->psdu.size()),
-                          Direction::Received);
+    if (r.pcap)
+      (void)r.pcap->write(to, wall, psdu, static_cast<uint32_t>(psdu.size()), Direction::Received);
   }
 }
 

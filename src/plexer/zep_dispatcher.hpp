@@ -74,7 +74,8 @@ class ZepDispatcher {
     int64_t at;
     uint64_t order;
     RunId run;
-    std::shared_ptr<std::vector<uint8_t>> datagram;  // as received
+    std::shared_ptr<std::vector<uint8_t>> datagram;  // as received (parsed: a ZEP v2 data packet)
+    size_t psduBytes;  // the 802.15.4 frame's, after the 32-byte header
     std::shared_ptr<std::vector<uint32_t>> receivers;
     bool operator>(const Delivery& o) const { return at != o.at ? at > o.at : order > o.order; }
   };
