@@ -11,10 +11,11 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config clang-format \
   libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev \
   libcli11-dev libexpected-dev libgtest-dev libgmock-dev \
-  libssl-dev libarchive-dev libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev \
+  libssl-dev libcurl4-openssl-dev libtinyxml2-dev libarchive-dev libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev \
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
   iproute2 procps hostname git tshark libcoap3-bin \
-  python3 python3-prometheus-client chromium >/dev/null
+  python3 python3-prometheus-client chromium curl \
+  ceph-mon ceph-osd radosgw ceph-common >/dev/null
 # Kuiga Web is bundled at build time with npm. Use the machine's Node.js if it has one (the
 # browser tests' playwright-core wants Node.js 20 or later); else Debian's.
 if ! command -v npm >/dev/null; then

@@ -41,6 +41,9 @@ int waitForStopSignal(sigset_t& s) {
 // The worker of `kuiga worker` and `kuiga up`, from the command line's options.
 Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions& o) {
   worker::WorkerNodeConfig cfg;
+  auto s3 = o.s3.config();
+  if (!s3) return fail(s3.error());
+  cfg.s3 = *s3;
   cfg.master = o.master;
   cfg.name = o.name;
   cfg.stateDir = o.stateDir;
@@ -61,11 +64,16 @@ struct UpOptions {
   uint32_t demo = 0;  // devices in a demo run; 0 = no demo, serve until a signal
   double demoSeconds = 10;
   uint32_t demoPeriodMs = 100;
+  S3Options s3;
 };
 
 int runDemoRun(const std::string& url, const UpOptions& o);
 
 int runUp(UpOptions o) {
+  auto s3 = o.s3.config();
+  if (!s3) return std::cerr << "kuiga up: " << s3.error().message << "\n", 2;
+  o.server.s3 = *s3;
+  o.worker.s3 = o.s3;  // one process: the worker reads with the same credentials
   auto signals = blockStopSignals();
   o.server.rpcAddress = "127.0.0.1:0";
   auto server = master::Server::start(o.server);
@@ -87,7 +95,10 @@ int runUp(UpOptions o) {
   return 0;
 }
 
-int runMaster(master::ServerConfig cfg) {
+int runMaster(master::ServerConfig cfg, const S3Options& s3Options) {
+  auto s3 = s3Options.config();
+  if (!s3) return std::cerr << "kuiga master: " << s3.error().message << "\n", 2;
+  cfg.s3 = *s3;
   auto signals = blockStopSignals();
   auto server = master::Server::start(cfg);
   if (!server) return std::cerr << "kuiga master: " << server.error().message << "\n", 1;
@@ -196,6 +207,46 @@ int runDemoRun(const std::string& url, const UpOptions& o) {
 
 }  // namespace
 
+void S3Options::addTo(CLI::App* cmd) {
+  auto* g = cmd->add_option_group("S3 image store",
+                                  "images in an S3 bucket (credentials: --s3-credentials FILE, "
+                                  "else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
+  g->add_option("--s3-endpoint", endpoint, "S3 endpoint URL, e.g. http://rgw.example:7480")
+      ->envname("KUIGA_S3_ENDPOINT");
+  g->add_option("--s3-bucket", bucket, "the bucket of images (it must exist)")
+      ->envname("KUIGA_S3_BUCKET");
+  g->add_option("--s3-region", region, "region for signing (default us-east-1)")
+      ->envname("KUIGA_S3_REGION");
+  g->add_option("--s3-addressing", addressing, "path (default) or virtual (bucket.host)")
+      ->check(CLI::IsMember({"path", "virtual"}));
+  g->add_option("--s3-credentials", credentialsFile, "AWS shared-credentials file")
+      ->envname("KUIGA_S3_CREDENTIALS");
+  g->add_option("--s3-profile", profile, "profile in the credentials file (default: default)");
+  g->add_option("--s3-part-size", partMiB, "multipart part size in MiB (5 to 5120)")
+      ->check(CLI::Range(5, 5120));
+}
+
+Result<std::optional<imagestore::S3Config>> S3Options::config() const {
+  if (endpoint.empty()) {
+    if (!bucket.empty()) return failMsg("--s3-bucket needs --s3-endpoint");
+    return std::optional<imagestore::S3Config>();
+  }
+  if (bucket.empty()) return failMsg("--s3-endpoint needs --s3-bucket");
+  imagestore::S3Config c;
+  c.endpoint = endpoint;
+  c.bucket = bucket;
+  c.region = region;
+  c.addressing = addressing == "virtual" ? imagestore::S3Addressing::VirtualHost
+                                         : imagestore::S3Addressing::Path;
+  c.partSize = partMiB << 20;
+  c.multipartThreshold = std::max<uint64_t>(c.multipartThreshold, c.partSize);
+  auto creds = imagestore::loadS3Credentials(credentialsFile, profile);
+  if (!creds) return fail(creds.error());
+  c.credentials = *creds;
+  KUIGA_TRY(imagestore::validate(c), "S3 image store");
+  return std::optional<imagestore::S3Config>(c);
+}
+
 void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   static master::ServerConfig masterCfg;
   masterCfg.rpcAddress = "0.0.0.0:8751";
@@ -205,7 +256,9 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   m->add_option("--port", masterCfg.port, "API port")->check(CLI::Range(0, 65535));
   m->add_option("--rpc", masterCfg.rpcAddress, "where workers connect, HOST:PORT");
   m->add_option("--max-upload", masterCfg.maxUploadBytes, "largest AUT upload in bytes");
-  m->callback([&exitCode] { exitCode = runMaster(masterCfg); });
+  static S3Options masterS3;
+  masterS3.addTo(m);
+  m->callback([&exitCode] { exitCode = runMaster(masterCfg, masterS3); });
 
   static WorkerNodeOptions w;
   workerCmd->add_option("--master", w.master, "the master's URL, http://HOST:8750");
@@ -215,6 +268,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   workerCmd->add_option("--label", w.labels, "KEY=VALUE, repeatable");
   workerCmd->add_flag("--remove-on-exit", w.removeOnExit,
                       "remove every instance on SIGTERM (default: leave them for a restart)");
+  w.s3.addTo(workerCmd);
   workerCmd->callback([workerCmd, &exitCode] {
     if (!workerCmd->get_subcommands().empty()) return;
     if (w.master.empty()) {
@@ -241,6 +295,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   u->add_option("--demo-period", up.demoPeriodMs, "the demo AUT's period in ms")
       ->check(CLI::Range(1u, 3600000u));
   u->add_flag("--remove-on-exit", up.worker.removeOnExit, "remove every instance when stopping");
+  up.s3.addTo(u);
   u->callback([&exitCode] { exitCode = runUp(up); });
 }
 

@@ -2,13 +2,33 @@
 // The roles of a Kuiga Box node (`kuiga master`, `kuiga worker --master`, `kuiga up`) and the
 // client commands (`kuiga run ...`, `logs`, `console`, `jitter`, `workers`, `bench api`).
 #include <map>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "common/result.hpp"
+#include "imagestore/s3_store.hpp"
+
 namespace kuiga::app {
 
+// Where an S3 Image Store is and how to reach it. Credentials are never options: they come from
+// a credentials file or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+struct S3Options {
+  std::string endpoint;
+  std::string bucket;
+  std::string region = "us-east-1";
+  std::string addressing = "path";
+  std::string credentialsFile;
+  std::string profile = "default";
+  uint64_t partMiB = 16;
+  void addTo(CLI::App* cmd);
+  // nullopt when no endpoint is given (the local image store).
+  Result<std::optional<imagestore::S3Config>> config() const;
+};
+
 struct WorkerNodeOptions {
+  S3Options s3;
   std::string master;  // the master's URL
   std::string name = "local";
   std::string stateDir = "./kuiga-data/worker";

@@ -396,6 +396,11 @@ void HttpApi::routes() {
   });
   s.Get(R"(/api/v1/blobs/([^/]+))", [&cfg](const Request& req, Response& res) {
     std::string digest = req.matches[1];
+    if (!cfg.blobs && !cfg.blobsElsewhere.empty())
+      return replyError(res,
+                        ApiError::notFound("this master keeps images in " + cfg.blobsElsewhere +
+                                           ": workers fetch them from there (kuiga worker "
+                                           "--s3-endpoint ...)"));
     if (!isDigest(digest) || !cfg.blobs || !fs::exists(cfg.blobs->blobPath(digest)))
       return replyError(res, ApiError::notFound("no blob " + digest));
     auto path = cfg.blobs->blobPath(digest);

@@ -23,6 +23,7 @@ struct HttpApiConfig {
   uint64_t maxUploadBytes = 256ull << 20;
   int rpcPort = 0;                               // told to workers through GET /api/v1/cluster
   imagestore::LocalImageStore* blobs = nullptr;  // serves GET /api/v1/blobs/{digest}
+  std::string blobsElsewhere;  // else: where workers get images instead (said in the 404)
 };
 
 class HttpApi {

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace kuiga::master {
 
@@ -15,9 +16,18 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   auto store = Store::open(config.dataDir + "/state.db");
   if (!store) return fail(store.error());
   s->store_ = std::move(*store);
-  auto images = imagestore::LocalImageStore::open(config.dataDir + "/images");
-  if (!images) return fail(images.error());
-  s->images_ = std::move(*images);
+  imagestore::LocalImageStore* local = nullptr;
+  if (config.s3) {
+    auto images = imagestore::S3ImageStore::open(*config.s3);
+    if (!images) return fail(images.error());
+    s->images_ = std::move(*images);
+  } else {
+    auto images = imagestore::LocalImageStore::open(config.dataDir + "/images");
+    if (!images) return fail(images.error());
+    local = images->get();
+    s->images_ = std::move(*images);
+  }
+  spdlog::info("images in {}", s->images_->describe());
   s->master_ = std::make_unique<Master>(*s->store_, *s->images_, config.master);
   auto rpc = RpcServer::start(*s->master_, config.rpcAddress);
   if (!rpc) return fail(rpc.error());
@@ -28,7 +38,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   api.uploadDir = config.dataDir + "/uploads";
   api.maxUploadBytes = config.maxUploadBytes;
   api.rpcPort = s->rpc_->port();
-  api.blobs = s->images_.get();
+  api.blobs = local;
+  if (!local) api.blobsElsewhere = s->images_->describe();
   auto http = HttpApi::start(*s->master_, api);
   if (!http) return fail(http.error());
   s->api_ = std::move(*http);

@@ -2,9 +2,11 @@
 // A whole master: state store, image store, scheduler, worker endpoint and REST API, on one
 // data directory. `kuiga master` and `kuiga up` run one; tests start several.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.hpp"
+#include "imagestore/s3_store.hpp"
 #include "master/http_api.hpp"
 #include "master/master.hpp"
 #include "master/rpc_server.hpp"
@@ -17,6 +19,9 @@ struct ServerConfig {
   int port = 8750;
   std::string rpcAddress = "127.0.0.1:0";  // where workers connect (port 0: any free one)
   uint64_t maxUploadBytes = 256ull << 20;
+  // Images in this S3 bucket instead of <dataDir>/images. Workers then fetch them from the
+  // bucket with their own (read-only) credentials; the master does not serve them.
+  std::optional<imagestore::S3Config> s3;
   MasterConfig master;
 };
 
@@ -32,7 +37,7 @@ class Server {
   Server() = default;
   ServerConfig config_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<imagestore::LocalImageStore> images_;
+  std::unique_ptr<imagestore::ImageStore> images_;
   std::unique_ptr<Master> master_;
   std::unique_ptr<RpcServer> rpc_;
   std::unique_ptr<HttpApi> api_;

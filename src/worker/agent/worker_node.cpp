@@ -13,6 +13,15 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   std::unique_ptr<WorkerNode> n(new WorkerNode());
   config.stateDir = std::filesystem::absolute(config.stateDir).lexically_normal();
   n->config_ = config;
+  // Where images come from, first: a wrong bucket or key stops the worker before it sets up.
+  if (config.s3) {
+    auto s3 = imagestore::S3ImageStore::open(*config.s3);
+    if (!s3) return fail(s3.error().context("worker " + config.name));
+    spdlog::info("worker {}: images from {}", config.name, (*s3)->describe());
+    n->blobs_ = std::move(*s3);
+  } else {
+    n->blobs_ = std::make_unique<HttpBlobSource>(config.master);
+  }
   ns::NsRuntimeConfig cfg;
   cfg.name = config.name;
   cfg.stateDir = config.stateDir;
@@ -48,7 +57,6 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   for (const auto& e : restored.failed) spdlog::warn("worker {}: {}", config.name, e.message);
   if (restored.cells)
     spdlog::info("worker {}: reopened {} radio cells", config.name, restored.cells);
-  n->blobs_ = std::make_unique<HttpBlobSource>(config.master);
   AgentConfig ac;
   ac.masterUrl = config.master;
   ac.name = config.name;

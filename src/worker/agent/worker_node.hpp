@@ -4,9 +4,11 @@
 // `kuiga worker`, `kuiga up`, `kuiga bench api` and the tests run one.
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
+#include "imagestore/s3_store.hpp"
 #include "plexer/forwarder.hpp"
 #include "plexer/run_capture.hpp"
 #include "worker/agent/agent.hpp"
@@ -22,6 +24,8 @@ struct WorkerNodeConfig {
   uint32_t capacity = 10000;
   std::map<std::string, std::string> labels;
   bool removeOnExit = false;  // the destructor removes every instance and the worker's objects
+  // Fetch images from this S3 bucket (read-only credentials are enough) instead of the master.
+  std::optional<imagestore::S3Config> s3;
 };
 
 class WorkerNode {
@@ -43,7 +47,7 @@ class WorkerNode {
   std::unique_ptr<plexer::RunCapture> capture_;
   std::unique_ptr<plexer::Forwarder> forwarder_;
   std::unique_ptr<plexer::ZepDispatcher> zep_;
-  std::unique_ptr<HttpBlobSource> blobs_;
+  std::unique_ptr<imagestore::BlobSource> blobs_;
   std::unique_ptr<Agent> agent_;
   std::jthread thread_;
   bool destroyed_ = false;
