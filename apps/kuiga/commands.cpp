@@ -26,6 +26,10 @@ std::string defaultInitPath() {
   return exeDir() / "kuiga-init";
 }
 
+std::string defaultGatePath() {
+  return exeDir() / "kuiga-gate";
+}
+
 std::string defaultExample(const std::string& name) {
   for (const auto& p : {exeDir() / "examples" / name, exeDir() / ".." / "lib" / "kuiga" / name})
     if (fs::exists(p)) return fs::canonical(p);

@@ -22,6 +22,8 @@ struct WorkerRunOptions {
 };
 
 std::string defaultInitPath();
+// kuiga-gate, the entrypoint of docker instances, next to the kuiga binary.
+std::string defaultGatePath();
 std::string defaultExample(const std::string& name);
 
 int runDemo(bench::InstancesBenchOptions opts);

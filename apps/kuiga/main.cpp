@@ -23,6 +23,10 @@ static void addBenchOptions(CLI::App* cmd, bench::InstancesBenchOptions& o, std:
   cmd->add_option("--memory-limit", o.memoryLimitMiB, "MiB per instance (0: no memory cgroup)");
   cmd->add_option("--pids-limit", o.limits.pids, "processes per instance");
   cmd->add_option("--state-dir", o.stateDir, "state directory (default: a temporary one)");
+  cmd->add_option("--runtime", o.runtime, "ns (default) or docker")
+      ->check(CLI::IsMember({"ns", "docker"}));
+  cmd->add_option("--docker-socket", o.dockerSocket, "the Docker engine's socket (docker runtime)")
+      ->envname("DOCKER_SOCKET");
 }
 
 int main(int argc, char** argv) {
@@ -114,6 +118,7 @@ int main(int argc, char** argv) {
   if (verbose) spdlog::set_level(spdlog::level::debug);
   for (auto* o : {&demo, &bi}) {
     o->initPath = app::defaultInitPath();
+    o->gatePath = app::defaultGatePath();
     o->net = worker::parseNetMode(o == &demo ? demoNet : biNet).value();
     if (o->app.empty()) o->app = app::defaultExample("periodic");
   }

@@ -48,6 +48,9 @@ Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions&
   cfg.name = o.name;
   cfg.stateDir = o.stateDir;
   cfg.initPath = defaultInitPath();
+  cfg.gatePath = defaultGatePath();
+  cfg.runtime = o.runtime;
+  cfg.dockerSocket = o.dockerSocket;
   cfg.capacity = o.capacity;
   cfg.removeOnExit = o.removeOnExit;
   for (const auto& l : o.labels) {
@@ -207,6 +210,14 @@ int runDemoRun(const std::string& url, const UpOptions& o) {
 
 }  // namespace
 
+static void addRuntimeOptions(CLI::App* cmd, WorkerNodeOptions& w) {
+  cmd->add_option("--runtime", w.runtime, "how instances run: ns (default) or docker")
+      ->check(CLI::IsMember({"ns", "docker"}));
+  cmd->add_option("--docker-socket", w.dockerSocket,
+                  "the Docker (or Podman) engine's socket, for --runtime docker")
+      ->envname("DOCKER_SOCKET");
+}
+
 void S3Options::addTo(CLI::App* cmd) {
   auto* g = cmd->add_option_group("S3 image store",
                                   "images in an S3 bucket (credentials: --s3-credentials FILE, "
@@ -269,6 +280,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   workerCmd->add_flag("--remove-on-exit", w.removeOnExit,
                       "remove every instance on SIGTERM (default: leave them for a restart)");
   w.s3.addTo(workerCmd);
+  addRuntimeOptions(workerCmd, w);
   workerCmd->callback([workerCmd, &exitCode] {
     if (!workerCmd->get_subcommands().empty()) return;
     if (w.master.empty()) {
@@ -296,6 +308,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
       ->check(CLI::Range(1u, 3600000u));
   u->add_flag("--remove-on-exit", up.worker.removeOnExit, "remove every instance when stopping");
   up.s3.addTo(u);
+  addRuntimeOptions(u, up.worker);
   u->callback([&exitCode] { exitCode = runUp(up); });
 }
 

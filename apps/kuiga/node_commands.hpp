@@ -35,6 +35,8 @@ struct WorkerNodeOptions {
   uint32_t capacity = 10000;
   std::vector<std::string> labels;  // "key=value"
   bool removeOnExit = false;        // remove every instance when stopped by a signal
+  std::string runtime = "ns";       // or "docker"
+  std::string dockerSocket = "/var/run/docker.sock";
 };
 
 // Adds the subcommands; each sets `exitCode` when it runs.

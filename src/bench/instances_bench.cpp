@@ -14,6 +14,7 @@
 #include "bench/system_probe.hpp"
 #include "common/jitter.hpp"
 #include "sys/file.hpp"
+#include "worker/docker/docker_runtime.hpp"
 #include "worker/ns/ns_runtime.hpp"
 
 namespace kuiga::bench {
@@ -97,7 +98,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   cfg.stateDir = stateDir;
   cfg.initPath = o.initPath;
   cfg.threads = o.threads;
-  auto rt = worker::ns::NsRuntime::open(cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
+  auto sink = [&](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs)
       if (e.state == worker::InstanceState::Running) {
         ++runningEvents;
@@ -105,13 +106,36 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
         while (e.timeNs > cur && !lastRunningNs.compare_exchange_weak(cur, e.timeNs)) {
         }
       }
-  });
-  if (!rt) return fail(rt.error());
-  auto& runtime = **rt;
+  };
+  std::unique_ptr<worker::Runtime> owned;
+  worker::ns::NsRuntime* ns = nullptr;
+  worker::docker::DockerRuntime* docker = nullptr;
+  if (o.runtime == "docker") {
+    worker::docker::DockerRuntimeConfig dc;
+    dc.name = name;
+    dc.stateDir = stateDir;
+    dc.socket = o.dockerSocket;
+    dc.gatePath = o.gatePath;
+    if (o.threads) dc.threads = o.threads;
+    auto rt = worker::docker::DockerRuntime::open(dc, sink);
+    if (!rt) return fail(rt.error());
+    docker = rt->get();
+    owned = std::move(*rt);
+  } else if (o.runtime == "ns") {
+    auto rt = worker::ns::NsRuntime::open(cfg, sink);
+    if (!rt) return fail(rt.error());
+    ns = rt->get();
+    owned = std::move(*rt);
+  } else {
+    return failMsg("unknown runtime '" + o.runtime + "' (ns or docker)");
+  }
+  auto& runtime = *owned;
 
   // Every instance must be running before the common start time; allow for the creation rate
-  // seen on slow machines (about 100/s) and two seconds of margin.
-  const int64_t startMs = nowMs() + 2000 + static_cast<int64_t>(o.count) * 10;
+  // seen on slow machines (about 100/s for ns) and two seconds of margin. Docker creates
+  // containers about a hundred times slower, so there each instance keeps its own start time
+  // (START_MS 0: when it is started) rather than making everything wait for the slowest case.
+  const int64_t startMs = docker ? 0 : nowMs() + 2000 + static_cast<int64_t>(o.count) * 10;
   std::vector<worker::InstanceSpec> specs(o.count);
   std::vector<InstanceId> ids(o.count);
   for (uint32_t i = 0; i < o.count; ++i) {
@@ -129,12 +153,15 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
 
   nlohmann::json out;
   out["count"] = o.count;
+  out["runtime"] = o.runtime;
+  if (docker)
+    out["engine"] = docker->engine().engineName() + " " + docker->engine().engineVersion();
   out["net"] = worker::toString(o.net);
   out["period_ms"] = o.periodMs;
   out["memory_limit_mib"] = o.memoryLimitMiB;
   out["pids_limit"] = o.limits.pids;
   out["spread_ms"] = o.spreadMs;
-  out["cgroup"] = runtime.cgroupLayout().version == sys::cgroup::Version::V2 ? "v2" : "v1";
+  if (ns) out["cgroup"] = ns->cgroupLayout().version == sys::cgroup::Version::V2 ? "v2" : "v1";
   struct utsname u {};
   ::uname(&u);
   out["kernel"] = u.release;
@@ -157,13 +184,14 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
                              ? nlohmann::json((lastRunningNs.load() - t0Ns) / 1e9)
                              : nlohmann::json(nullptr);
   out["failed"] = created.failed.size() + started.failed.size();
-  if (nowMs() > startMs)
+  if (!docker && nowMs() > startMs)
     log(fmt::format("warning: the common start time passed {} ms before all instances ran",
                     nowMs() - startMs));
 
   // Run: until the start time, then through the spread, then for the duration.
-  const int64_t steadyFrom = std::max(nowMs(), startMs + o.spreadMs) + 500;
-  const int64_t endMs = startMs + o.spreadMs + static_cast<int64_t>(o.durationS * 1000);
+  const int64_t runFrom = docker ? nowMs() : startMs;
+  const int64_t steadyFrom = std::max(nowMs(), runFrom + o.spreadMs) + 500;
+  const int64_t endMs = runFrom + o.spreadMs + static_cast<int64_t>(o.durationS * 1000);
   while (nowMs() < steadyFrom) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const uint64_t cpu0 = busyCpuMicros();
   const int64_t cpuFromMs = nowMs();
@@ -227,18 +255,27 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
                   firstError(removed)));
 
   // Namespaces are torn down asynchronously by the kernel; give it a moment before counting.
+  auto radioLinks = [&] {
+    auto l = ns ? ns->radioLinks() : docker->radioLinks();
+    return l ? l->size() : 0;
+  };
   size_t links = 0;
-  for (int i = 0;
-       i < 200 && (links = runtime.radioLinks().value_or(std::vector<std::string>{}).size()) > 0;
-       ++i)
+  for (int i = 0; i < 200 && (links = radioLinks()) > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  size_t cgroups = 0;
-  for (const auto& id : ids)
-    cgroups += sys::cgroup::Cgroup::open(runtime.cgroupLayout(), runtime.cgroupPath(id)).exists();
+  size_t cgroups = 0, containers = 0;
+  if (ns)
+    for (const auto& id : ids)
+      cgroups += sys::cgroup::Cgroup::open(ns->cgroupLayout(), ns->cgroupPath(id)).exists();
+  if (docker) {
+    nlohmann::json filters = {{"label", {"kuiga.worker=" + name}}};
+    auto left = docker->engine().call(
+        "GET", "/containers/json?all=1&filters=" + worker::docker::queryEscape(filters.dump()));
+    containers = left && left->status == 200 ? left->json().size() : 0;
+  }
   const uid_t uidBase = cfg.uidBase;
-  size_t procs = countProcesses(uidBase, uidBase + o.count - 1, "kuiga-init");
-  auto destroyed = runtime.destroyAll();
-  rt->reset();
+  size_t procs = countProcesses(uidBase, uidBase + o.count - 1, docker ? "" : "kuiga-init");
+  auto destroyed = ns ? ns->destroyAll() : docker->destroyAll();
+  owned.reset();
   size_t netns = 0;
   for (int i = 0; i < 100; ++i) {
     size_t now = countNetworkNamespaces();
@@ -247,6 +284,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   out["leaked"] = {{"netns", netns}, {"links", links}, {"cgroups", cgroups}, {"processes", procs}};
+  if (docker) out["leaked"]["containers"] = containers;
   if (!destroyed) log("cleanup: " + destroyed.error().message);
   if (tempState) (void)sys::removeTree(stateDir);
   return out;

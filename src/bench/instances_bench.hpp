@@ -23,6 +23,9 @@ struct InstancesBenchOptions {
   std::string stateDir;   // empty: a fresh directory under /tmp, removed afterwards
   std::string name;       // worker name; empty: "bench<pid>"
   std::string initPath;
+  std::string runtime = "ns";  // or "docker"
+  std::string dockerSocket = "/var/run/docker.sock";
+  std::string gatePath;  // kuiga-gate, for docker
   unsigned threads = 0;
   RunId run = 1;
   worker::Limits limits;

@@ -35,7 +35,7 @@ class ApiNsTest : public ::testing::Test {
       EXPECT_TRUE(node_->destroy());
     }
   }
-  worker::ns::NsRuntime& runtime() { return node_->runtime(); }
+  worker::ns::NsRuntime& runtime() { return *node_->nsRuntime(); }
   client::ApiClient& api() { return master_->api(); }
   int create(const std::string& aut, json spec) {
     auto r = api().upload("/api/v1/runs", aut, "aut", {{"spec", spec.dump()}});

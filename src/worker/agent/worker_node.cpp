@@ -26,30 +26,47 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   cfg.name = config.name;
   cfg.stateDir = config.stateDir;
   cfg.initPath = config.initPath;
-  auto rt = ns::NsRuntime::open(cfg, n->events_.sink());
-  if (!rt) return fail(rt.error().context("worker " + config.name));
-  n->runtime_ = std::move(*rt);
+  if (config.runtime == "docker") {
+    docker::DockerRuntimeConfig dc;
+    dc.name = config.name;
+    dc.stateDir = config.stateDir;
+    dc.socket = config.dockerSocket;
+    dc.gatePath = config.gatePath;
+    auto rt = docker::DockerRuntime::open(dc, n->events_.sink());
+    if (!rt) return fail(rt.error().context("worker " + config.name));
+    n->docker_ = rt->get();
+    n->radioNetnsFd_ = (*rt)->radioNetnsFd();
+    n->runtime_ = std::move(*rt);
+  } else if (config.runtime == "ns") {
+    auto rt = ns::NsRuntime::open(cfg, n->events_.sink());
+    if (!rt) return fail(rt.error().context("worker " + config.name));
+    n->ns_ = rt->get();
+    n->radioNetnsFd_ = (*rt)->radioNetnsFd();
+    n->runtime_ = std::move(*rt);
+  } else {
+    return failMsg("worker " + config.name + ": unknown runtime '" + config.runtime +
+                   "' (ns or docker)");
+  }
   auto rep = n->runtime_->recover();
   if (!rep) return fail(rep.error().context("recover worker " + config.name));
   if (rep->adopted || rep->reaped)
     spdlog::info("worker {}: re-adopted {} instances, reaped {}", config.name, rep->adopted,
                  rep->reaped);
   // The Plexer's capture of the radio network: a pcapng file set per run.
-  auto capture = plexer::RunCapture::start(n->runtime_->radioNetnsFd(), cfg.stateDir + "/pcap");
+  auto capture = plexer::RunCapture::start(n->radioNetnsFd_, cfg.stateDir + "/pcap");
   if (!capture) return fail(capture.error().context("worker " + config.name));
   n->capture_ = std::move(*capture);
   // The Plexer's forwarding path toward the base stations of runs with a radio.
-  auto forwarder = plexer::Forwarder::start(
-      n->runtime_->radioNetnsFd(), ns::RadioNetwork::kGatewayLink, cfg.stateDir + "/radio");
+  auto forwarder = plexer::Forwarder::start(n->radioNetnsFd_, ns::RadioNetwork::kGatewayLink,
+                                            cfg.stateDir + "/radio");
   if (!forwarder) return fail(forwarder.error().context("worker " + config.name));
   n->forwarder_ = std::move(*forwarder);
   // The forwarder's tun is not a device: keep its packets out of the capture.
   if (auto r = n->capture_->refreshFilter(); !r)
     return fail(r.error().context("worker " + config.name));
   // The Plexer's ZEP dispatcher for runs with an IEEE 802.15.4 radio.
-  auto zep =
-      plexer::ZepDispatcher::start(n->runtime_->radioNetnsFd(), ns::RadioNetwork::kGatewayLink,
-                                   cfg.stateDir + "/zep", plexer::zep::kPort);
+  auto zep = plexer::ZepDispatcher::start(n->radioNetnsFd_, ns::RadioNetwork::kGatewayLink,
+                                          cfg.stateDir + "/zep", plexer::zep::kPort);
   if (!zep) return fail(zep.error().context("worker " + config.name));
   n->zep_ = std::move(*zep);
   for (const auto& e : n->zep_->restore()) spdlog::warn("worker {}: {}", config.name, e.message);
@@ -80,13 +97,14 @@ void WorkerNode::disconnect() {
 VoidResult WorkerNode::destroy() {
   disconnect();
   destroyed_ = true;
-  return runtime_->destroyAll();
+  return ns_ ? ns_->destroyAll() : docker_->destroyAll();
 }
 
 WorkerNode::~WorkerNode() {
   disconnect();
   if (config_.removeOnExit && runtime_ && !destroyed_)
-    if (auto r = runtime_->destroyAll(); !r) spdlog::error("{}", r.error().message);
+    if (auto r = ns_ ? ns_->destroyAll() : docker_->destroyAll(); !r)
+      spdlog::error("{}", r.error().message);
 }
 
 }  // namespace kuiga::worker

@@ -12,6 +12,7 @@
 #include "plexer/forwarder.hpp"
 #include "plexer/run_capture.hpp"
 #include "worker/agent/agent.hpp"
+#include "worker/docker/docker_runtime.hpp"
 #include "worker/ns/ns_runtime.hpp"
 
 namespace kuiga::worker {
@@ -23,6 +24,9 @@ struct WorkerNodeConfig {
   std::string initPath;  // kuiga-init
   uint32_t capacity = 10000;
   std::map<std::string, std::string> labels;
+  std::string runtime = "ns";  // or "docker"
+  std::string dockerSocket = "/var/run/docker.sock";
+  std::string gatePath;       // kuiga-gate, for the docker runtime
   bool removeOnExit = false;  // the destructor removes every instance and the worker's objects
   // Fetch images from this S3 bucket (read-only credentials are enough) instead of the master.
   std::optional<imagestore::S3Config> s3;
@@ -36,14 +40,20 @@ class WorkerNode {
   // Disconnects and removes every instance, the radio namespace, mounts and cgroups.
   VoidResult destroy();
   [[nodiscard]] bool connected() const { return agent_->connected(); }
-  ns::NsRuntime& runtime() { return *runtime_; }
+  Runtime& runtime() { return *runtime_; }
+  // The runtime itself, when it is that one (null otherwise).
+  ns::NsRuntime* nsRuntime() { return ns_; }
+  docker::DockerRuntime* dockerRuntime() { return docker_; }
 
  private:
   WorkerNode() = default;
   void disconnect();
   WorkerNodeConfig config_;
   EventQueue events_;
-  std::unique_ptr<ns::NsRuntime> runtime_;
+  std::unique_ptr<Runtime> runtime_;
+  ns::NsRuntime* ns_ = nullptr;
+  docker::DockerRuntime* docker_ = nullptr;
+  int radioNetnsFd_ = -1;  // the runtime's radio network, for the Plexer
   std::unique_ptr<plexer::RunCapture> capture_;
   std::unique_ptr<plexer::Forwarder> forwarder_;
   std::unique_ptr<plexer::ZepDispatcher> zep_;

@@ -1,0 +1,665 @@
+#include "worker/docker/docker_runtime.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/parallel.hpp"
+#include "sys/fd.hpp"
+#include "sys/file.hpp"
+#include "sys/netns.hpp"
+#include "worker/docker/follower.hpp"
+#include "worker/docker/image_builder.hpp"
+#include "worker/ns/instance_network.hpp"
+#include "worker/ns/log_writer.hpp"
+#include "worker/ns/radio_network.hpp"
+
+namespace kuiga::worker::docker {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+struct DockerRuntime::Instance {
+  InstanceSpec spec;
+  std::string container;  // the engine's id, once created
+  // Guarded by the runtime's mutex.
+  InstanceState state = InstanceState::Pending;
+  std::string reason;
+  std::vector<InstanceEvent> history;
+  bool stopRequested = false;
+  bool oom = false;
+  bool onRadio = false;
+  bool following = false;
+  pid_t pid = -1;  // Docker's init in the container, as the host sees it
+  // Written by the follower's thread.
+  std::shared_ptr<std::mutex> lastLineMu = std::make_shared<std::mutex>();
+  std::shared_ptr<std::string> lastLine = std::make_shared<std::string>();
+};
+
+namespace {
+
+constexpr const char* kGatePath = "/kuiga/gate";
+
+std::string readText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The gate is Docker's init's child. It is safe to signal once SIGUSR1 is blocked in it, or
+// once it waits in sigwait (rt_sigtimedwait), which takes the waited signals out of the
+// blocked mask that /proc shows while it waits.
+pid_t waitingGate(pid_t init) {
+  std::string children = readText(fmt::format("/proc/{}/task/{}/children", init, init));
+  pid_t gate = 0;
+  if (std::sscanf(children.c_str(), "%d", &gate) != 1) return 0;
+  if (readText(fmt::format("/proc/{}/comm", gate)) != "gate\n") return 0;
+  std::string status = readText(fmt::format("/proc/{}/status", gate));
+  auto at = status.find("SigBlk:");
+  if (at == std::string::npos) return 0;
+  unsigned long long mask = std::strtoull(status.c_str() + at + 7, nullptr, 16);
+  if ((mask >> (SIGUSR1 - 1)) & 1) return gate;
+  long nr = -1;
+  std::sscanf(readText(fmt::format("/proc/{}/syscall", gate)).c_str(), "%ld", &nr);
+  return nr == SYS_rt_sigtimedwait ? gate : 0;
+}
+
+std::string describeExit(int code, bool oom, uint64_t memoryBytes, const std::string& lastLine) {
+  std::string why;
+  if (oom)
+    why = fmt::format("killed for exceeding its memory limit ({} MiB)", memoryBytes >> 20);
+  else if (code > 128 && code < 128 + 65)
+    why = fmt::format("killed by signal {} ({})", code - 128, strsignal(code - 128));
+  else if (code == 127)
+    why = "could not be started (exit code 127)";
+  else
+    why = fmt::format("exited with code {}", code);
+  if (!lastLine.empty()) why += "; its last line: \"" + lastLine + "\"";
+  return why;
+}
+
+}  // namespace
+
+DockerRuntime::DockerRuntime(DockerRuntimeConfig config, EventSink sink, Engine engine)
+    : config_(std::move(config)), sink_(std::move(sink)), engine_(std::move(engine)) {}
+
+DockerRuntime::~DockerRuntime() {
+  follower_.reset();
+}
+
+Result<std::unique_ptr<DockerRuntime>> DockerRuntime::open(DockerRuntimeConfig config,
+                                                           EventSink sink) {
+  if (config.stateDir.empty()) return failMsg("docker runtime: no state directory");
+  if (config.gatePath.empty() || ::access(config.gatePath.c_str(), X_OK) < 0)
+    return failMsg("docker runtime: kuiga-gate not found at '" + config.gatePath + "'");
+  if (config.threads == 0) config.threads = 8;
+  for (const char* sub : {"", "/logs", "/build"})
+    KUIGA_TRY(sys::makeDirs(config.stateDir + sub, 0700), "docker runtime state directory");
+  auto engine = Engine::connect(config.socket);
+  if (!engine) return fail(engine.error().context("docker runtime"));
+  spdlog::info("docker runtime: {} {} (API {}) at {}", engine->engineName(),
+               engine->engineVersion(), engine->apiVersion(), config.socket);
+  std::unique_ptr<DockerRuntime> rt(
+      new DockerRuntime(std::move(config), std::move(sink), std::move(*engine)));
+  auto radio = ns::RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
+  if (!radio) return fail(radio.error().context("docker runtime"));
+  rt->radio_ = std::move(*radio);
+  json filters = {{"type", {"container"}},
+                  {"label", {"kuiga.worker=" + rt->config_.name}},
+                  {"event", {"die", "oom"}}};
+  rt->follower_ = std::make_unique<Follower>(
+      rt->engine_, "/events?filters=" + queryEscape(filters.dump()),
+      [r = rt.get()](const json& ev) { r->onEngineEvent(ev); },
+      [r = rt.get()] { r->flushEvents(); });
+  return rt;
+}
+
+std::string DockerRuntime::containerName(InstanceId id) const {
+  return "kuiga-" + config_.name + "-" + slug(id);
+}
+
+std::string DockerRuntime::logPath(InstanceId id) const {
+  return config_.stateDir + "/logs/" + slug(id) + ".log";
+}
+
+int DockerRuntime::radioNetnsFd() const {
+  return radio_->netnsFd();
+}
+
+Result<std::vector<std::string>> DockerRuntime::radioLinks() const {
+  return radio_->instanceLinks();
+}
+
+std::shared_ptr<DockerRuntime::Instance> DockerRuntime::find(InstanceId id) const {
+  std::lock_guard lock(mu_);
+  auto it = instances_.find(id);
+  return it == instances_.end() ? nullptr : it->second;
+}
+
+void DockerRuntime::transition(Instance& inst, InstanceState to, std::string reason) {
+  if (inst.state == to || isFinal(inst.state)) return;
+  inst.state = to;
+  inst.reason = reason;
+  InstanceEvent ev{inst.spec.id, to, realtimeNs(), std::move(reason)};
+  inst.history.push_back(ev);
+  pendingEvents_.push_back(std::move(ev));
+}
+
+void DockerRuntime::flushEvents() {
+  std::lock_guard sinkLock(sinkMu_);
+  std::vector<InstanceEvent> out;
+  {
+    std::lock_guard lock(mu_);
+    out.swap(pendingEvents_);
+  }
+  if (!out.empty() && sink_) sink_(out);
+}
+
+void DockerRuntime::ended(Instance& inst, int exitCode, bool oomKilled) {
+  std::string last;
+  {
+    std::lock_guard l(*inst.lastLineMu);
+    last = *inst.lastLine;
+  }
+  std::lock_guard lock(mu_);
+  if (isFinal(inst.state)) return;
+  if (inst.onRadio) radio_->released(inst.spec.id), inst.onRadio = false;
+  bool oom = oomKilled || inst.oom;
+  if (inst.stopRequested && !oom)
+    transition(inst, InstanceState::Terminated, fmt::format("stopped (exit code {})", exitCode));
+  else if (exitCode == 0 && !oom)
+    transition(inst, InstanceState::Terminated, "exited with code 0");
+  else
+    transition(inst, InstanceState::Failed,
+               describeExit(exitCode, oom, inst.spec.limits.memoryBytes, last));
+}
+
+void DockerRuntime::onEngineEvent(const json& ev) {
+  const json attrs =
+      ev.contains("Actor") ? ev["Actor"].value("Attributes", json::object()) : json::object();
+  unsigned run = 0, index = 0;
+  if (std::sscanf(attrs.value("kuiga.run", "").c_str(), "%u", &run) != 1 ||
+      std::sscanf(attrs.value("kuiga.index", "").c_str(), "%u", &index) != 1)
+    return;
+  auto inst = find(InstanceId{run, index});
+  if (!inst || inst->container.empty() || ev["Actor"].value("ID", "") != inst->container) return;
+  std::string action = ev.value("Action", ev.value("status", ""));
+  if (action == "oom") {
+    std::lock_guard lock(mu_);
+    inst->oom = true;
+  } else if (action == "die") {
+    int code = std::atoi(attrs.value("exitCode", "0").c_str());
+    // A container that dies during its prolog is the prolog's to report.
+    {
+      std::lock_guard lock(mu_);
+      if (inst->state == InstanceState::Prolog || inst->state == InstanceState::Pending) return;
+    }
+    ended(*inst, code, false);
+  }
+}
+
+// ---- create ----
+
+BulkResult DockerRuntime::create(std::span<const InstanceSpec> specs, const Progress& progress) {
+  BulkResult result;
+  std::vector<std::shared_ptr<Instance>> fresh;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& spec : specs) {
+      std::string why;
+      if (instances_.count(spec.id))
+        why = "instance already exists";
+      else if (spec.executable.empty() || spec.executable.find('/') != std::string::npos)
+        why = "executable must be a file name inside the app directory";
+      else if (!sys::exists(spec.appDir + "/" + spec.executable))
+        why = "no such file: " + spec.appDir + "/" + spec.executable;
+      if (!why.empty()) {
+        result.failed.emplace_back(spec.id, Error::msg(why));
+        continue;
+      }
+      auto inst = std::make_shared<Instance>();
+      inst->spec = spec;
+      InstanceEvent ev{spec.id, InstanceState::Pending, realtimeNs(), {}};
+      inst->history.push_back(ev);
+      pendingEvents_.push_back(ev);
+      instances_[spec.id] = inst;
+      fresh.push_back(inst);
+    }
+  }
+  // One image per AUT, built before any container.
+  std::map<std::string, Result<BuiltImage>> images;
+  for (const auto& inst : fresh) {
+    std::string key = inst->spec.appDir + "/" + inst->spec.executable;
+    if (!images.count(key))
+      images.emplace(key, ensureImage(engine_, inst->spec.appDir, inst->spec.executable,
+                                      config_.gatePath, config_.stateDir + "/build"));
+  }
+  std::mutex resultMu;
+  size_t done = 0;
+  parallelFor(fresh.size(), config_.threads, [&](size_t i) {
+    Instance& inst = *fresh[i];
+    auto& image = images.at(inst.spec.appDir + "/" + inst.spec.executable);
+    VoidResult r =
+        image ? prolog(inst, image->tag) : VoidResult(fail(image.error().context("docker image")));
+    if (!r) discard(inst);
+    std::lock_guard lock(resultMu);
+    if (r) {
+      ++result.ok;
+    } else {
+      std::lock_guard l2(mu_);
+      transition(inst, InstanceState::Failed, r.error().message);
+      result.failed.emplace_back(inst.spec.id, r.error());
+    }
+    if (progress) progress(++done, fresh.size());
+  });
+  flushEvents();
+  return result;
+}
+
+VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
+  const InstanceSpec& spec = inst.spec;
+  {
+    std::lock_guard lock(mu_);
+    transition(inst, InstanceState::Prolog);
+  }
+  const uid_t uid = config_.uidBase + spec.id.index;
+  json cmd = json::array({"/app/" + spec.executable});
+  for (const auto& a : spec.args) cmd.push_back(a);
+  json env = json::array({"HOME=/work", "LANG=C.UTF-8", "KUIGA_RUN=" + std::to_string(spec.id.run),
+                          "KUIGA_INDEX=" + std::to_string(spec.id.index),
+                          "KUIGA_INSTANCE=" + displayName(spec.id)});
+  for (const auto& e : spec.env) env.push_back(e);
+  json host = {
+      {"NetworkMode", "none"},
+      {"Init", true},  // Docker's init as PID 1: it forwards signals and reaps orphans
+      {"ReadonlyRootfs", true},
+      {"Tmpfs",
+       {{"/tmp", "size=64m,mode=1777"},
+        {"/work", "size=64m,mode=1777"},
+        {"/run", "size=8m,mode=1777"}}},
+      {"CapDrop", {"ALL"}},
+      {"SecurityOpt", {"no-new-privileges"}},
+      // Docker turns IPv6 off in a container without a network of its own; devices have
+      // IPv6 addresses on the radio network.
+      {"Sysctls",
+       {{"net.ipv6.conf.all.disable_ipv6", "0"}, {"net.ipv6.conf.default.disable_ipv6", "0"}}},
+      {"LogConfig",
+       {{"Type", "json-file"},
+        {"Config", {{"max-size", fmt::format("{}", config_.logMaxBytes)}, {"max-file", "2"}}}}},
+  };
+  if (spec.limits.memoryBytes) host["Memory"] = spec.limits.memoryBytes;
+  if (spec.limits.pids) host["PidsLimit"] = spec.limits.pids;
+  if (spec.limits.cpuMilli) host["NanoCpus"] = uint64_t{spec.limits.cpuMilli} * 1000000;
+  if (spec.net == NetMode::Tap)
+    host["Devices"] = {{{"PathOnHost", "/dev/net/tun"},
+                        {"PathInContainer", "/dev/net/tun"},
+                        {"CgroupPermissions", "rwm"}}};
+  json body = {{"Image", image},
+               {"Entrypoint", {kGatePath}},
+               {"Cmd", cmd},
+               {"Env", env},
+               {"Hostname", hostname(spec.id)},
+               {"User", fmt::format("{}:{}", uid, config_.gid)},
+               {"WorkingDir", "/work"},
+               {"OpenStdin", true},
+               {"StdinOnce", false},
+               {"Labels",
+                {{"kuiga.worker", config_.name},
+                 {"kuiga.run", std::to_string(spec.id.run)},
+                 {"kuiga.index", std::to_string(spec.id.index)},
+                 {"kuiga.net", std::string(toString(spec.net))}}},
+               {"HostConfig", host}};
+  const std::string name = containerName(spec.id);
+  auto created = engine_.call("POST", "/containers/create?name=" + queryEscape(name), body);
+  if (!created) return fail(created.error());
+  if (created->status == 409) {
+    // A leftover of an earlier life under this name: it is not ours to keep.
+    (void)engine_.call("DELETE", "/containers/" + queryEscape(name) + "?force=1");
+    created = engine_.call("POST", "/containers/create?name=" + queryEscape(name), body);
+    if (!created) return fail(created.error());
+  }
+  if (created->status != 201) return fail(engineError("create container " + name, *created));
+  {
+    std::lock_guard lock(mu_);
+    inst.container = created->json().value("Id", "");
+  }
+  auto started = engine_.call("POST", "/containers/" + inst.container + "/start");
+  if (!started) return fail(started.error());
+  if (started->status != 204 && started->status != 304)
+    return fail(engineError("start container " + name, *started));
+  auto info = engine_.call("GET", "/containers/" + inst.container + "/json");
+  if (!info) return fail(info.error());
+  if (info->status != 200) return fail(engineError("inspect container " + name, *info));
+  pid_t pid = info->json()["State"].value("Pid", 0);
+  if (pid <= 0) return failMsg("container " + name + " ended at once: " + info->body);
+  {
+    std::lock_guard lock(mu_);
+    inst.pid = pid;
+  }
+  // The AUT must find its network ready: wire the namespace while the gate holds it back.
+  auto deadline = Clock::now() + config_.readyTimeout;
+  while (!waitingGate(pid)) {
+    if (::kill(pid, 0) != 0) return failMsg("container " + name + " ended before it was ready");
+    if (Clock::now() > deadline) return failMsg("container " + name + " did not become ready");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  auto netns = sys::netns::ofPid(pid);
+  if (!netns) return fail(netns.error());
+  if (spec.net != NetMode::None) {
+    KUIGA_TRY(radio_->attach(spec.id, netns->get(), spec.net == NetMode::Tap), "network");
+    std::lock_guard lock(mu_);
+    inst.onRadio = true;
+  }
+  KUIGA_TRY(ns::configureInstanceNetwork(netns->get(), spec.id, spec.net, uid, config_.gid),
+            "network");
+  follower_->follow(slug(spec.id), inst.container,
+                    std::make_unique<ns::LogWriter>(logPath(spec.id), config_.logMaxBytes),
+                    inst.lastLineMu, inst.lastLine, 0);
+  std::lock_guard lock(mu_);
+  inst.following = true;
+  transition(inst, InstanceState::Booting);
+  return {};
+}
+
+void DockerRuntime::discard(Instance& inst) {
+  std::string container;
+  {
+    std::lock_guard lock(mu_);
+    container = inst.container;
+    if (inst.onRadio) radio_->released(inst.spec.id), inst.onRadio = false;
+  }
+  if (inst.following && follower_) follower_->unfollow(slug(inst.spec.id));
+  if (!container.empty()) (void)engine_.call("DELETE", "/containers/" + container + "?force=1");
+}
+
+// ---- start, stop, remove ----
+
+BulkResult DockerRuntime::start(std::span<const InstanceId> ids, const Progress& progress) {
+  BulkResult result;
+  std::mutex resultMu;
+  size_t done = 0;
+  parallelFor(ids.size(), config_.threads, [&](size_t i) {
+    auto inst = find(ids[i]);
+    VoidResult r;
+    if (!inst) {
+      r = failMsg("no such instance");
+    } else {
+      std::string container;
+      {
+        std::lock_guard lock(mu_);
+        if (inst->state == InstanceState::Running)
+          container.clear();
+        else if (inst->state != InstanceState::Booting)
+          r = failMsg(fmt::format("instance is {}, not booting", toString(inst->state)));
+        else
+          container = inst->container;
+      }
+      if (r && !container.empty()) {
+        auto k = engine_.call("POST", "/containers/" + container + "/kill?signal=SIGUSR1");
+        if (!k)
+          r = fail(k.error());
+        else if (k->status != 204)
+          r = fail(engineError("start the AUT", *k));
+        if (r) {
+          std::lock_guard lock(mu_);
+          transition(*inst, InstanceState::Running);
+        }
+      }
+    }
+    std::lock_guard lock(resultMu);
+    if (r)
+      ++result.ok;
+    else
+      result.failed.emplace_back(ids[i], r.error());
+    if (progress) progress(++done, ids.size());
+  });
+  flushEvents();
+  return result;
+}
+
+BulkResult DockerRuntime::stop(std::span<const InstanceId> ids, std::chrono::milliseconds grace,
+                               const Progress& progress) {
+  BulkResult result;
+  std::mutex resultMu;
+  size_t done = 0;
+  // Docker's grace is in whole seconds: round up, never below what was asked.
+  long seconds = static_cast<long>((grace.count() + 999) / 1000);
+  parallelFor(ids.size(), config_.threads, [&](size_t i) {
+    auto inst = find(ids[i]);
+    VoidResult r;
+    std::string container;
+    if (inst) {
+      std::lock_guard lock(mu_);
+      if (!isFinal(inst->state)) {
+        inst->stopRequested = true;
+        container = inst->container;
+        transition(*inst, InstanceState::ShuttingDown);
+      }
+    }
+    if (!container.empty()) {
+      auto s = engine_.call("POST", fmt::format("/containers/{}/stop?t={}", container, seconds),
+                            std::nullopt, seconds + 60);
+      if (!s)
+        r = fail(s.error());
+      else if (s->status != 204 && s->status != 304 && s->status != 404)
+        r = fail(engineError("stop", *s));
+      if (r) {
+        auto info = engine_.call("GET", "/containers/" + container + "/json");
+        int code = 0;
+        bool oom = false;
+        if (info && info->status == 200) {
+          auto st = info->json()["State"];
+          code = st.value("ExitCode", 0);
+          oom = st.value("OOMKilled", false);
+        }
+        ended(*inst, code, oom);
+      }
+    }
+    std::lock_guard lock(resultMu);
+    if (r)
+      ++result.ok;
+    else
+      result.failed.emplace_back(ids[i], r.error());
+    if (progress) progress(++done, ids.size());
+  });
+  flushEvents();
+  return result;
+}
+
+BulkResult DockerRuntime::remove(std::span<const InstanceId> ids, const Progress& progress) {
+  BulkResult result;
+  std::mutex resultMu;
+  size_t done = 0;
+  parallelFor(ids.size(), config_.threads, [&](size_t i) {
+    auto inst = find(ids[i]);
+    VoidResult r;
+    if (inst) {
+      {
+        std::lock_guard lock(mu_);
+        inst->stopRequested = true;
+      }
+      std::string target = inst->container.empty() ? containerName(ids[i]) : inst->container;
+      auto d = engine_.call("DELETE", "/containers/" + queryEscape(target) + "?force=1&v=1");
+      if (!d)
+        r = fail(d.error());
+      else if (d->status != 204 && d->status != 404)
+        r = fail(engineError("remove", *d));
+      if (r) {
+        if (follower_) follower_->unfollow(slug(ids[i]));
+        std::lock_guard lock(mu_);
+        if (inst->onRadio) radio_->released(inst->spec.id), inst->onRadio = false;
+        if (!isFinal(inst->state)) transition(*inst, InstanceState::Terminated, "removed");
+        instances_.erase(ids[i]);
+      }
+    }
+    std::lock_guard lock(resultMu);
+    if (r)
+      ++result.ok;
+    else
+      result.failed.emplace_back(ids[i], r.error().context("remove"));
+    if (progress) progress(++done, ids.size());
+  });
+  flushEvents();
+  return result;
+}
+
+std::optional<InstanceStatus> DockerRuntime::status(InstanceId id) const {
+  std::lock_guard lock(mu_);
+  auto it = instances_.find(id);
+  if (it == instances_.end()) return std::nullopt;
+  const Instance& i = *it->second;
+  return InstanceStatus{id, i.state, i.reason, i.pid, i.history};
+}
+
+std::vector<InstanceStatus> DockerRuntime::list() const {
+  std::lock_guard lock(mu_);
+  std::vector<InstanceStatus> out;
+  out.reserve(instances_.size());
+  for (const auto& [id, i] : instances_)
+    out.push_back(InstanceStatus{id, i->state, i->reason, i->pid, i->history});
+  return out;
+}
+
+// ---- console ----
+
+// Docker's attach is a hijacked HTTP connection: after the answer's headers the socket is the
+// container's stdin. libcurl does not hand a hijacked connection back, so this one request is
+// written by hand on a unix socket of its own.
+VoidResult DockerRuntime::console(InstanceId id, std::string_view line) {
+  auto inst = find(id);
+  if (!inst) return failMsg("no such instance");
+  std::string container;
+  {
+    std::lock_guard lock(mu_);
+    if (inst->state != InstanceState::Running && inst->state != InstanceState::Booting)
+      return failMsg(fmt::format("instance is {}", toString(inst->state)));
+    container = inst->container;
+  }
+  sys::UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) return failSys("socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", engine_.socketPath().c_str());
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return failSys("connect to " + engine_.socketPath());
+  timeval tv{5, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string req = fmt::format(
+      "POST /v{}/containers/{}/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: docker\r\n"
+      "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+      engine_.apiVersion(), container);
+  if (auto w = sys::writeAll(s.get(), req.data(), req.size()); !w) return fail(w.error());
+  std::string head;
+  char c;
+  while (head.find("\r\n\r\n") == std::string::npos && head.size() < 8192) {
+    if (::read(s.get(), &c, 1) != 1) return failSys("attach: no answer");
+    head += c;
+  }
+  if (head.rfind("HTTP/1.1 101", 0) != 0 && head.rfind("HTTP/1.1 200", 0) != 0)
+    return failMsg("attach: " + head.substr(0, head.find("\r\n")));
+  // Paced like the ns runtime's console, for shells that read 64 bytes at a time.
+  std::string data = std::string(line) + "\n";
+  for (size_t off = 0; off < data.size(); off += 64) {
+    if (off) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::string piece = data.substr(off, 64);
+    if (auto w = sys::writeAll(s.get(), piece.data(), piece.size()); !w)
+      return fail(w.error().context("write to stdin"));
+  }
+  return {};
+}
+
+// ---- recovery and teardown ----
+
+Result<RecoveryReport> DockerRuntime::recover() {
+  RecoveryReport rep;
+  json filters = {{"label", {"kuiga.worker=" + config_.name}}};
+  auto listed =
+      engine_.call("GET", "/containers/json?all=1&filters=" + queryEscape(filters.dump()));
+  if (!listed) return fail(listed.error());
+  if (listed->status != 200) return fail(engineError("list containers", *listed));
+  for (const auto& c : listed->json()) {
+    const json labels = c.value("Labels", json::object());
+    unsigned run = 0, index = 0;
+    std::string id = c.value("Id", "");
+    if (std::sscanf(labels.value("kuiga.run", "").c_str(), "%u", &run) != 1 ||
+        std::sscanf(labels.value("kuiga.index", "").c_str(), "%u", &index) != 1)
+      continue;
+    InstanceId iid{run, index};
+    if (find(iid)) continue;
+    auto info = engine_.call("GET", "/containers/" + id + "/json");
+    pid_t pid = info && info->status == 200 ? info->json()["State"].value("Pid", 0) : 0;
+    bool running = c.value("State", "") == "running" && pid > 0;
+    if (!running) {
+      (void)engine_.call("DELETE", "/containers/" + id + "?force=1&v=1");
+      (void)radio_->detach(iid);
+      ++rep.reaped;
+      rep.notes.push_back(displayName(iid) + ": its container had ended; removed");
+      continue;
+    }
+    auto inst = std::make_shared<Instance>();
+    inst->spec.id = iid;
+    auto net = parseNetMode(labels.value("kuiga.net", "veth"));
+    inst->spec.net = net ? *net : NetMode::Veth;
+    inst->container = id;
+    inst->pid = pid;
+    inst->onRadio = inst->spec.net != NetMode::None;
+    // Still held by the gate, or running the AUT?
+    inst->state = waitingGate(pid) ? InstanceState::Booting : InstanceState::Running;
+    inst->history.push_back({iid, inst->state, realtimeNs(), "re-adopted after a restart"});
+    // Continue the log where it ended: the last line's time, from the file itself.
+    int64_t since = 0;
+    {
+      std::ifstream in(logPath(iid));
+      std::string l, last;
+      while (std::getline(in, l))
+        if (!l.empty()) last = l;
+      if (auto sp = last.find(' '); sp != std::string::npos)
+        since = parseDockerTime(last.substr(0, sp));
+    }
+    follower_->follow(slug(iid), id,
+                      std::make_unique<ns::LogWriter>(logPath(iid), config_.logMaxBytes),
+                      inst->lastLineMu, inst->lastLine, since);
+    inst->following = true;
+    std::lock_guard lock(mu_);
+    instances_[iid] = inst;
+    ++rep.adopted;
+  }
+  return rep;
+}
+
+VoidResult DockerRuntime::destroyAll() {
+  std::vector<InstanceId> ids;
+  for (const auto& s : list()) ids.push_back(s.id);
+  auto r = remove(ids);
+  // Containers of this worker that no record knows of.
+  json filters = {{"label", {"kuiga.worker=" + config_.name}}};
+  if (auto listed =
+          engine_.call("GET", "/containers/json?all=1&filters=" + queryEscape(filters.dump()));
+      listed && listed->status == 200)
+    for (const auto& c : listed->json())
+      (void)engine_.call("DELETE", "/containers/" + c.value("Id", "") + "?force=1&v=1");
+  follower_.reset();
+  VoidResult out;
+  if (!r.allOk()) out = fail(r.failed.front().second);
+  if (auto d = radio_->destroy(); !d && out) out = d;
+  return out;
+}
+
+}  // namespace kuiga::worker::docker
