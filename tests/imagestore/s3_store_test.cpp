@@ -24,6 +24,7 @@
 
 #include "common/digest.hpp"
 #include "tests/support/cluster.hpp"
+#include "tests/support/shell.hpp"
 
 namespace kuiga::imagestore {
 namespace {
@@ -216,6 +217,19 @@ TEST_F(S3StoreTest, MissingBlobIs404AndLeavesNoFile) {
   EXPECT_EQ(store->requestsSent(), 2u);  // HEAD bucket, GET
 }
 
+TEST_F(S3StoreTest, NothingIsPublic) {
+  auto store = open(admin());
+  std::string data = "private";
+  std::string digest = sha256Hex(data);
+  ASSERT_TRUE(store->put(digest, writeFile(dir_.path() + "/p", data)));
+  // An anonymous GET of the object, and of the bucket's listing, is refused.
+  std::string object = env_.at("S3_ENDPOINT") + "/" + bucket_ + "/sha256/" + digest.substr(7);
+  EXPECT_EQ(test::commandOutput("curl -s -o /dev/null -w '%{http_code}' " + object), "403");
+  EXPECT_EQ(test::commandOutput("curl -s -o /dev/null -w '%{http_code}' " +
+                                env_.at("S3_ENDPOINT") + "/" + bucket_),
+            "403");
+}
+
 TEST_F(S3StoreTest, RefusesAFileThatIsNotItsDigest) {
   auto store = open(admin());
   auto put = store->put(sha256Hex("one"), writeFile(dir_.path() + "/f", "two"));
@@ -299,7 +313,8 @@ TEST_F(S3ClusterTest, AWorkerWithoutTheBucketDoesNotStartAndSaysWhy) {
 
 // ---- a misbehaving server ----
 
-// Answers each request with what `answer(n)` returns (n counts requests from 0) and closes.
+// Answers each request with what `answer(n)` returns (n counts requests from 0) and closes;
+// each connection on a thread of its own, so that a slow answer holds up no other.
 class BadServer {
  public:
   explicit BadServer(std::function<std::string(int)> answer) : answer_(std::move(answer)) {
@@ -320,6 +335,7 @@ class BadServer {
     stop_ = true;
     ::shutdown(fd_, SHUT_RDWR);
     thread_.join();
+    for (auto& t : connections_) t.join();
     ::close(fd_);
   }
   int port() const { return port_; }
@@ -330,6 +346,11 @@ class BadServer {
     while (!stop_) {
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) return;
+      connections_.emplace_back([this, c] { answer(c); });
+    }
+  }
+  void answer(int c) {
+    {
       std::string req;
       char buf[4096];
       while (req.find("\r\n\r\n") == std::string::npos) {
@@ -348,6 +369,7 @@ class BadServer {
     }
   }
   std::function<std::string(int)> answer_;
+  std::vector<std::thread> connections_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<int> requests_{0};
@@ -418,6 +440,30 @@ TEST(S3StoreFaults, BytesThatAreNotTheBlobAreRefused) {
   ASSERT_FALSE(got);
   EXPECT_NE(got.error().message.find("corrupt, refused"), std::string::npos) << got.error().message;
   EXPECT_TRUE(fs::is_empty(d.path()));
+}
+
+TEST(S3StoreFaults, AStalledTransferTimesOutAndIsRetried) {
+  std::string blob = "slow";
+  BadServer server([&](int n) {
+    if (n == 0) return ok("");
+    // Headers and a few bytes, then nothing: the server sleeps past the stall timeout.
+    if (n == 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+      return std::string();
+    }
+    return ok(blob);
+  });
+  S3Config c = badServerConfig(server.port());
+  c.stallTimeout = std::chrono::seconds(1);
+  auto store = S3ImageStore::open(c);
+  ASSERT_TRUE(store) << store.error().message;
+  TempDir d;
+  auto started = std::chrono::steady_clock::now();
+  auto got = (*store)->fetch(sha256Hex(blob), d.path() + "/out");
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(readFile(d.path() + "/out"), blob);
+  EXPECT_EQ(server.requests(), 3);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(2400));
 }
 
 TEST(S3StoreFaults, NoServerIsAClearErrorAfterRetries) {
