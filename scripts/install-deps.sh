@@ -15,7 +15,7 @@ apt-get install -y -qq --no-install-recommends \
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
   iproute2 procps hostname git tshark libcoap3-bin \
   python3 python3-prometheus-client chromium curl \
-  ceph-mon ceph-osd radosgw ceph-common docker.io >/dev/null
+  ceph-mon ceph-osd radosgw ceph-common docker.io podman catatonit >/dev/null
 # Kuiga Web is bundled at build time with npm. Use the machine's Node.js if it has one (the
 # browser tests' playwright-core wants Node.js 20 or later); else Debian's.
 if ! command -v npm >/dev/null; then

@@ -225,8 +225,8 @@ TEST_F(S3StoreTest, NothingIsPublic) {
   // An anonymous GET of the object, and of the bucket's listing, is refused.
   std::string object = env_.at("S3_ENDPOINT") + "/" + bucket_ + "/sha256/" + digest.substr(7);
   EXPECT_EQ(test::commandOutput("curl -s -o /dev/null -w '%{http_code}' " + object), "403");
-  EXPECT_EQ(test::commandOutput("curl -s -o /dev/null -w '%{http_code}' " +
-                                env_.at("S3_ENDPOINT") + "/" + bucket_),
+  EXPECT_EQ(test::commandOutput("curl -s -o /dev/null -w '%{http_code}' " + env_.at("S3_ENDPOINT") +
+                                "/" + bucket_),
             "403");
 }
 

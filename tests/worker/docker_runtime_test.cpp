@@ -30,6 +30,13 @@ std::string dockerSocket() {
   return dir ? std::string(dir) + "/docker.sock" : "";
 }
 
+// Podman's compatible service differs in two things the tests see: it reports no OOM kill
+// (a memory-limit kill is "killed by signal 9"), and its log times have whole seconds (after a
+// restart, lines of the second the worker stopped in may come twice).
+bool onPodman(const DockerRuntime& rt) {
+  return rt.engine().engineName().find("Podman") != std::string::npos;
+}
+
 std::string gatePath() {
   return (fs::path(KUIGA_INIT_PATH).parent_path() / "kuiga-gate").string();
 }
@@ -172,7 +179,10 @@ TEST_F(DockerRuntimeTest, ROOT_ExitsMapOntoStates) {
       << rt_->status(bad.id)->reason;
   EXPECT_NE(readLog(bad.id).find("about to exit with 3"), std::string::npos);
   EXPECT_EQ(waitState(hog.id, S::Failed), S::Failed);
-  EXPECT_NE(rt_->status(hog.id)->reason.find("memory limit (32 MiB)"), std::string::npos)
+  EXPECT_NE(rt_->status(hog.id)->reason.find(onPodman(*rt_) ? "killed by signal 9"
+                                                            : "killed for exceeding its memory "
+                                                              "limit (32 MiB)"),
+            std::string::npos)
       << rt_->status(hog.id)->reason;
 }
 
@@ -194,10 +204,12 @@ TEST_F(DockerRuntimeTest, ROOT_ConsoleReachesStdin) {
   auto s = spec(0, KUIGA_TEST_APPS, "echo_console");
   ASSERT_TRUE(rt_->create({&s, 1}).allOk());
   ASSERT_TRUE(rt_->start({&s.id, 1}).allOk());
-  ASSERT_TRUE(rt_->console(s.id, "hello from the console"));
+  auto first = rt_->console(s.id, "hello from the console");
+  ASSERT_TRUE(first) << first.error().message;
   EXPECT_TRUE(waitLog(s.id, "got: hello from the console")) << readLog(s.id);
   std::string longLine(150, 'x');
-  ASSERT_TRUE(rt_->console(s.id, longLine));
+  auto second = rt_->console(s.id, longLine);
+  ASSERT_TRUE(second) << second.error().message;
   EXPECT_TRUE(waitLog(s.id, "got: " + longLine)) << readLog(s.id);
 }
 
@@ -246,15 +258,18 @@ TEST_F(DockerRuntimeTest, ROOT_ARestartedRuntimeReadoptsRunningContainersAndReap
   EXPECT_EQ(rep->reaped, 1u);
   EXPECT_EQ(rt_->status(keep.id)->state, S::Running);
   EXPECT_EQ(containerStatus(ends.id), 404);
-  // The log goes on, with no line written twice.
+  // The log goes on, with no line lost and none written twice (on Podman, at most the lines
+  // of one second, 20 at this period, twice).
   ASSERT_TRUE(waitLog(keep.id, " 30\n")) << readLog(keep.id);
   auto log = readLog(keep.id);
+  int twice = 0;
   for (int n = 1; n <= 30; ++n) {
     std::string tail = fmt::format(" {}\n", n);
     size_t first = log.find(tail);
-    ASSERT_NE(first, std::string::npos) << n;
-    EXPECT_EQ(log.find(tail, first + 1), std::string::npos) << "line " << n << " twice:\n" << log;
+    ASSERT_NE(first, std::string::npos) << "line " << n << " lost:\n" << log;
+    if (log.find(tail, first + 1) != std::string::npos) ++twice;
   }
+  EXPECT_LE(twice, onPodman(*rt_) ? 20 : 0) << log;
 }
 
 TEST(DockerEngine, AMissingEngineIsAClearError) {

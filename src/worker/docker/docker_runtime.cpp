@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,6 +48,9 @@ struct DockerRuntime::Instance {
   bool onRadio = false;
   bool following = false;
   pid_t pid = -1;  // Docker's init in the container, as the host sees it
+  // The console's attach to stdin, opened at the first line.
+  std::mutex consoleMu;
+  sys::UniqueFd console;
   // Written by the follower's thread.
   std::shared_ptr<std::mutex> lastLineMu = std::make_shared<std::mutex>();
   std::shared_ptr<std::string> lastLine = std::make_shared<std::string>();
@@ -79,6 +83,23 @@ pid_t waitingGate(pid_t init) {
   long nr = -1;
   std::sscanf(readText(fmt::format("/proc/{}/syscall", gate)).c_str(), "%ld", &nr);
   return nr == SYS_rt_sigtimedwait ? gate : 0;
+}
+
+// Resource limits set, not inherited: Podman asks for more open files and processes than a
+// machine whose hard limits are lower allows (this one's: 20,000 files; Podman's service runs
+// with 32,768 processes), and the container then fails to start. 4,096 of each is far more
+// than a device needs; its pids limit stays the cgroup's.
+json ulimits() {
+  json out = json::array();
+  for (auto [name, resource, cap] : {std::tuple{"nofile", RLIMIT_NOFILE, rlim_t{4096}},
+                                     std::tuple{"nproc", RLIMIT_NPROC, rlim_t{4096}}}) {
+    rlimit lim{};
+    if (::getrlimit(resource, &lim) != 0) continue;
+    rlim_t v = std::min(lim.rlim_max, cap);
+    if (v == RLIM_INFINITY) continue;
+    out.push_back({{"Name", name}, {"Soft", v}, {"Hard", v}});
+  }
+  return out;
 }
 
 std::string describeExit(int code, bool oom, uint64_t memoryBytes, const std::string& lastLine) {
@@ -121,9 +142,8 @@ Result<std::unique_ptr<DockerRuntime>> DockerRuntime::open(DockerRuntimeConfig c
   auto radio = ns::RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
   if (!radio) return fail(radio.error().context("docker runtime"));
   rt->radio_ = std::move(*radio);
-  json filters = {{"type", {"container"}},
-                  {"label", {"kuiga.worker=" + rt->config_.name}},
-                  {"event", {"die", "oom"}}};
+  // No "event" filter: Podman answers a list of them with no events at all.
+  json filters = {{"type", {"container"}}, {"label", {"kuiga.worker=" + rt->config_.name}}};
   rt->follower_ = std::make_unique<Follower>(
       rt->engine_, "/events?filters=" + queryEscape(filters.dump()),
       [r = rt.get()](const json& ev) { r->onEngineEvent(ev); },
@@ -205,13 +225,19 @@ void DockerRuntime::onEngineEvent(const json& ev) {
     std::lock_guard lock(mu_);
     inst->oom = true;
   } else if (action == "die") {
-    int code = std::atoi(attrs.value("exitCode", "0").c_str());
+    int code = std::atoi(attrs.value("exitCode", attrs.value("containerExitCode", "0")).c_str());
     // A container that dies during its prolog is the prolog's to report.
     {
       std::lock_guard lock(mu_);
       if (inst->state == InstanceState::Prolog || inst->state == InstanceState::Pending) return;
     }
-    ended(*inst, code, false);
+    // Killed by SIGKILL: ask whether it was the memory limit (not every engine sends "oom").
+    bool oom = false;
+    if (code == 128 + SIGKILL)
+      if (auto info = engine_.call("GET", "/containers/" + inst->container + "/json", {}, 10);
+          info && info->status == 200)
+        oom = info->json()["State"].value("OOMKilled", false);
+    ended(*inst, code, oom);
   }
 }
 
@@ -295,6 +321,7 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
         {"/work", "size=64m,mode=1777"},
         {"/run", "size=8m,mode=1777"}}},
       {"CapDrop", {"ALL"}},
+      {"Ulimits", ulimits()},
       {"SecurityOpt", {"no-new-privileges"}},
       // Docker turns IPv6 off in a container without a network of its own; devices have
       // IPv6 addresses on the radio network.
@@ -552,6 +579,28 @@ VoidResult DockerRuntime::console(InstanceId id, std::string_view line) {
       return failMsg(fmt::format("instance is {}", toString(inst->state)));
     container = inst->container;
   }
+  // The attach stays open for the instance's life: Podman closes a container's stdin when
+  // the attach that wrote to it ends (Docker keeps it open either way).
+  std::lock_guard consoleLock(inst->consoleMu);
+  if (!inst->console) {
+    auto s = attachStdin(container);
+    if (!s) return fail(s.error());
+    inst->console = std::move(*s);
+  }
+  // Paced like the ns runtime's console, for shells that read 64 bytes at a time.
+  std::string data = std::string(line) + "\n";
+  for (size_t off = 0; off < data.size(); off += 64) {
+    if (off) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::string piece = data.substr(off, 64);
+    if (auto w = sys::writeAll(inst->console.get(), piece.data(), piece.size()); !w) {
+      inst->console.reset();
+      return fail(w.error().context("write to stdin"));
+    }
+  }
+  return {};
+}
+
+Result<sys::UniqueFd> DockerRuntime::attachStdin(const std::string& container) {
   sys::UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!s) return failSys("socket");
   sockaddr_un addr{};
@@ -574,15 +623,7 @@ VoidResult DockerRuntime::console(InstanceId id, std::string_view line) {
   }
   if (head.rfind("HTTP/1.1 101", 0) != 0 && head.rfind("HTTP/1.1 200", 0) != 0)
     return failMsg("attach: " + head.substr(0, head.find("\r\n")));
-  // Paced like the ns runtime's console, for shells that read 64 bytes at a time.
-  std::string data = std::string(line) + "\n";
-  for (size_t off = 0; off < data.size(); off += 64) {
-    if (off) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    std::string piece = data.substr(off, 64);
-    if (auto w = sys::writeAll(s.get(), piece.data(), piece.size()); !w)
-      return fail(w.error().context("write to stdin"));
-  }
-  return {};
+  return s;
 }
 
 // ---- recovery and teardown ----

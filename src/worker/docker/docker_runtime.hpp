@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "sys/fd.hpp"
 #include "worker/docker/engine.hpp"
 #include "worker/runtime.hpp"
 
@@ -85,6 +86,8 @@ class DockerRuntime final : public Runtime {
   void onEngineEvent(const nlohmann::json& ev);
   void flushEvents();
   std::shared_ptr<Instance> find(InstanceId id) const;
+  // A hijacked attach connection whose writes reach the container's stdin.
+  Result<sys::UniqueFd> attachStdin(const std::string& container);
 
   DockerRuntimeConfig config_;
   EventSink sink_;

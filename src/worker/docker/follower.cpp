@@ -69,9 +69,17 @@ void Follower::Stream::received(std::string_view bytes) {
     auto space = msg.find(' ');
     int64_t ts = space == std::string_view::npos ? 0 : parseDockerTime(msg.substr(0, space));
     std::string_view text = ts ? msg.substr(space + 1) : msg;
-    if (!ts) ts = realtimeNs();
-    // Compared in microseconds: the log file keeps times to the microsecond.
-    if (ts / 1000 > skipUntilNs / 1000) {
+    // Docker's times have nanoseconds: they stamp the line, and after a restart the lines up
+    // to the last one written are skipped (compared in microseconds, as the log file keeps
+    // them). Podman's have whole seconds: the line is stamped when it arrives, and only lines
+    // of earlier seconds are skipped, so lines of the second the worker stopped in may come
+    // twice, but none is lost.
+    const bool fine =
+        space != std::string_view::npos && msg.substr(0, space).find('.') != std::string_view::npos;
+    bool fresh =
+        fine ? ts / 1000 > skipUntilNs / 1000 : ts / 1000000000 >= skipUntilNs / 1000000000;
+    if (!fine || !ts) ts = realtimeNs();
+    if (fresh) {
       if (auto r = log->append(text, ts); !r && !logErrorReported) {
         spdlog::warn("{}: {}", log->path(), r.error().message);
         logErrorReported = true;
