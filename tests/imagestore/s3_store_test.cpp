@@ -69,7 +69,7 @@ class S3StoreTest : public ::testing::Test {
   void SetUp() override {
     env_ = rgwEnv();
     ASSERT_FALSE(env_.empty())
-        << "no Ceph RGW: run through ctest (fixture s3_rgw_start), KUIGA_TEST_RGW_DIR unset";
+        << "no Ceph RGW: run through ctest (fixture rgw_start), KUIGA_TEST_RGW_DIR unset";
     bucket_ = fmt::format("kuiga-{}-{}", ::getpid(), counter_++);
     auto made = S3ImageStore::createBucket(admin());
     ASSERT_TRUE(made) << made.error().message;

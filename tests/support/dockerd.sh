@@ -6,6 +6,8 @@
 #   dockerd.sh start DIR    starts it; the socket is DIR/docker.sock (also written to DIR/env)
 #   dockerd.sh stop DIR     removes its containers, stops the daemons by PID, removes DIR
 set -euo pipefail
+# shellcheck source=daemon.sh
+. "$(dirname "$0")/daemon.sh"
 
 cmd=${1:?usage: dockerd.sh start|stop DIR}
 dir=${2:?usage: dockerd.sh start|stop DIR}
@@ -36,19 +38,12 @@ stop() {
       local all
       all="$pid $(descendants "$pid")"
       kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
+      wait_gone "$pid"
       for p in $all; do kill -KILL "$p" 2>/dev/null || true; done
     fi
   fi
   # Mounts the daemon made under its roots (overlays, the exec root's netns files).
-  for root in "$dir/data" "$exec_root"; do
-    { grep -F " $root" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
-      umount -l "$m" 2>/dev/null || true
-    done
-  done
+  unmount_under "$dir/data" "$exec_root"
   rm -rf "$dir" "$exec_root"
 }
 
@@ -63,17 +58,7 @@ start() {
     -H "unix://$dir/docker.sock" --bridge=none --iptables=false --ip6tables=false \
     --ip-masq=false --userland-proxy=false --log-level=warn >"$dir/dockerd.log" 2>&1 &
   echo $! >"$dir/pid"
-  for _ in $(seq 300); do
-    if curl -sf --unix-socket "$dir/docker.sock" http://docker/_ping >/dev/null 2>&1; then
-      echo "DOCKER_SOCKET=$dir/docker.sock" >"$dir/env"
-      return 0
-    fi
-    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "dockerd.sh: the engine did not come up; its log:" >&2
-  tail -n 30 "$dir/dockerd.log" >&2
-  return 1
+  wait_socket dockerd.sh "$dir/docker.sock" "$dir/pid" "$dir/dockerd.log"
 }
 
 case $cmd in

@@ -138,6 +138,11 @@ void RuntimeFixture::TearDown() {
 worker::InstanceSpec RuntimeFixture::spec(uint32_t index, const std::string& dir,
                                           const std::string& exe, std::vector<std::string> args,
                                           worker::NetMode net) {
+  return instanceSpec(index, dir, exe, std::move(args), net);
+}
+
+worker::InstanceSpec instanceSpec(uint32_t index, const std::string& dir, const std::string& exe,
+                                  std::vector<std::string> args, worker::NetMode net) {
   worker::InstanceSpec s;
   s.id = {1, index};
   s.appDir = dir;

@@ -37,6 +37,11 @@ class TempDir {
 // Objects of this process's tests that still exist.
 std::vector<std::string> findLeaks();
 
+// Instance `index` of run 1 running `exe` from `dir`.
+worker::InstanceSpec instanceSpec(uint32_t index, const std::string& dir, const std::string& exe,
+                                  std::vector<std::string> args = {},
+                                  worker::NetMode net = worker::NetMode::Veth);
+
 // An ns runtime with a unique name in a temporary directory, destroyed at the end of the test
 // whether it passed or not. Records every event.
 class RuntimeFixture : public ::testing::Test {

@@ -6,6 +6,8 @@
 #   podman.sh start DIR    starts it; the socket is DIR/docker.sock
 #   podman.sh stop DIR     removes its containers, stops it, unmounts and removes its roots
 set -euo pipefail
+# shellcheck source=daemon.sh
+. "$(dirname "$0")/daemon.sh"
 
 cmd=${1:?usage: podman.sh start|stop DIR}
 dir=${2:?usage: podman.sh start|stop DIR}
@@ -18,17 +20,9 @@ stop() {
     local pid
     pid=$(cat "$dir/pid")
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid"
   fi
-  for root in "$dir/root" "$run_root"; do
-    { grep -F " $root" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
-      umount -l "$m" 2>/dev/null || true
-    done
-  done
+  unmount_under "$dir/root" "$run_root"
   rm -rf "$dir" "$run_root"
 }
 
@@ -41,16 +35,7 @@ start() {
   mkdir -p "$dir/root" "$run_root"
   "${podman[@]}" system service --time=0 "unix://$dir/docker.sock" >"$dir/podman.log" 2>&1 &
   echo $! >"$dir/pid"
-  for _ in $(seq 300); do
-    if curl -sf --unix-socket "$dir/docker.sock" http://d/_ping >/dev/null 2>&1; then
-      return 0
-    fi
-    kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "podman.sh: the service did not come up; its log:" >&2
-  tail -n 30 "$dir/podman.log" >&2
-  return 1
+  wait_socket podman.sh "$dir/docker.sock" "$dir/pid" "$dir/podman.log"
 }
 
 case $cmd in

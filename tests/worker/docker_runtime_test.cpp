@@ -14,6 +14,7 @@
 
 #include "plexer/run_capture.hpp"
 #include "tests/support/cluster.hpp"
+#include "tests/support/leak_check.hpp"
 #include "tests/support/shell.hpp"
 #include "worker/docker/follower.hpp"
 #include "worker/docker/image_builder.hpp"
@@ -71,14 +72,8 @@ class DockerRuntimeTest : public ::testing::Test {
     rt_ = std::move(*rt);
   }
   InstanceSpec spec(uint32_t index, const std::string& dir, const std::string& exe,
-                    std::vector<std::string> args = {}, NetMode net = NetMode::Veth) {
-    InstanceSpec s;
-    s.id = {1, index};
-    s.appDir = dir;
-    s.executable = exe;
-    s.args = std::move(args);
-    s.net = net;
-    return s;
+                    std::vector<std::string> args = {}) {
+    return test::instanceSpec(index, dir, exe, std::move(args));
   }
   std::string readLog(InstanceId id) {
     std::ifstream in(rt_->logPath(id));
@@ -177,7 +172,11 @@ TEST_F(DockerRuntimeTest, ROOT_ExitsMapOntoStates) {
   EXPECT_EQ(waitState(bad.id, S::Failed), S::Failed);
   EXPECT_NE(rt_->status(bad.id)->reason.find("exited with code 3"), std::string::npos)
       << rt_->status(bad.id)->reason;
+  // The final state waited for the last output: the log has it, the reason quotes it.
   EXPECT_NE(readLog(bad.id).find("about to exit with 3"), std::string::npos);
+  EXPECT_NE(rt_->status(bad.id)->reason.find("its last line: \"about to exit with 3\""),
+            std::string::npos)
+      << rt_->status(bad.id)->reason;
   EXPECT_EQ(waitState(hog.id, S::Failed), S::Failed);
   EXPECT_NE(rt_->status(hog.id)->reason.find(onPodman(*rt_) ? "killed by signal 9"
                                                             : "killed for exceeding its memory "

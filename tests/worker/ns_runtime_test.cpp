@@ -20,6 +20,7 @@
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 #include "tests/support/leak_check.hpp"
+#include "tests/support/shell.hpp"
 
 namespace kuiga::worker {
 
@@ -160,11 +161,27 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
   ASSERT_TRUE(waitLog(sink.id, "listening"));
   std::vector<InstanceId> senders{sensor.id, sensor6.id};
   ASSERT_TRUE(rt().start(senders).allOk());
+  // What the IPv6 sensor's stack and the radio network hold after three seconds, printed if
+  // its replies never come (a rare failure seen in CI, kept observable).
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  std::string seen;
+  for (const auto& [who, id] : {std::pair{"sensor6", sensor6.id}, std::pair{"sink", sink.id}})
+    if (auto st = rt().status(id); st && st->pid > 0)
+      seen +=
+          fmt::format("--- {}:\n{}{}", who,
+                      test::commandOutput(fmt::format("nsenter -t {} -n ip -6 addr", st->pid)),
+                      test::commandOutput(fmt::format("nsenter -t {} -n ip -6 neigh", st->pid)));
+  seen += "--- radio network:\n" +
+          test::commandOutput("nsenter --net=" + config_.stateDir +
+                              "/radio.netns sh -c 'bridge mdb show; for l in " +
+                              radioLinkName(sink.id) + " " + radioLinkName(sensor6.id) +
+                              " rup0 rup1 rdn0 rdn1; do bridge -d link show dev $l; done'");
   EXPECT_EQ(waitState(sensor.id, S::Terminated), S::Terminated) << readLog(sensor.id);
   EXPECT_EQ(waitState(sensor6.id, S::Terminated), S::Terminated) << readLog(sensor6.id);
   EXPECT_NE(readLog(sensor6.id).find("reply ack reading 80 from run-1-dev-0300"), std::string::npos)
       << readLog(sensor6.id) << "\nsink:\n"
-      << readLog(sink.id);
+      << readLog(sink.id) << "\nafter 3 s:\n"
+      << seen;
   auto sensorLog = readLog(sensor.id);
   EXPECT_NE(sensorLog.find("sent 10 "), std::string::npos) << sensorLog;
   EXPECT_NE(sensorLog.find("reply ack reading 1 from run-1-dev-0001"), std::string::npos)

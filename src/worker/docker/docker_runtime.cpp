@@ -47,6 +47,8 @@ struct DockerRuntime::Instance {
   bool oom = false;
   bool onRadio = false;
   bool following = false;
+  bool outputDone = false;                         // the engine ended its log stream
+  std::optional<std::pair<int, bool>> pendingEnd;  // exit code and OOM, waiting for the output
   pid_t pid = -1;  // Docker's init in the container, as the host sees it
   // The console's attach to stdin, opened at the first line.
   std::mutex consoleMu;
@@ -147,7 +149,10 @@ Result<std::unique_ptr<DockerRuntime>> DockerRuntime::open(DockerRuntimeConfig c
   rt->follower_ = std::make_unique<Follower>(
       rt->engine_, "/events?filters=" + queryEscape(filters.dump()),
       [r = rt.get()](const json& ev) { r->onEngineEvent(ev); },
-      [r = rt.get()] { r->flushEvents(); });
+      [r = rt.get()] {
+        r->endOverdue();
+        r->flushEvents();
+      });
   return rt;
 }
 
@@ -180,6 +185,40 @@ void DockerRuntime::transition(Instance& inst, InstanceState to, std::string rea
   InstanceEvent ev{inst.spec.id, to, realtimeNs(), std::move(reason)};
   inst.history.push_back(ev);
   pendingEvents_.push_back(std::move(ev));
+}
+
+std::function<void()> DockerRuntime::outputEnded(InstanceId id) {
+  return [this, id] {
+    auto inst = find(id);
+    if (!inst) return;
+    std::optional<std::pair<int, bool>> end;
+    {
+      std::lock_guard lock(mu_);
+      inst->outputDone = true;
+      end = std::exchange(inst->pendingEnd, std::nullopt);
+      endWaiting_.erase(id);
+    }
+    if (end) ended(*inst, end->first, end->second);
+  };
+}
+
+void DockerRuntime::endOverdue() {
+  std::vector<std::pair<std::shared_ptr<Instance>, std::pair<int, bool>>> due;
+  {
+    std::lock_guard lock(mu_);
+    auto now = Clock::now();
+    for (auto it = endWaiting_.begin(); it != endWaiting_.end();) {
+      auto inst = instances_.find(it->first);
+      if (it->second > now && inst != instances_.end()) {
+        ++it;
+        continue;
+      }
+      if (inst != instances_.end() && inst->second->pendingEnd)
+        due.emplace_back(inst->second, *std::exchange(inst->second->pendingEnd, std::nullopt));
+      it = endWaiting_.erase(it);
+    }
+  }
+  for (auto& [inst, end] : due) ended(*inst, end.first, end.second);
 }
 
 void DockerRuntime::flushEvents() {
@@ -237,6 +276,16 @@ void DockerRuntime::onEngineEvent(const json& ev) {
       if (auto info = engine_.call("GET", "/containers/" + inst->container + "/json", {}, 10);
           info && info->status == 200)
         oom = info->json()["State"].value("OOMKilled", false);
+    // The final state waits for the last of the output (the log stream may trail the event),
+    // so that the log is whole and the reason quotes the real last line; at most 2 s.
+    {
+      std::lock_guard lock(mu_);
+      if (inst->following && !inst->outputDone) {
+        inst->pendingEnd = std::pair{code, oom};
+        endWaiting_[inst->spec.id] = Clock::now() + std::chrono::seconds(2);
+        return;
+      }
+    }
     ended(*inst, code, oom);
   }
 }
@@ -398,7 +447,7 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
             "network");
   follower_->follow(slug(spec.id), inst.container,
                     std::make_unique<ns::LogWriter>(logPath(spec.id), config_.logMaxBytes),
-                    inst.lastLineMu, inst.lastLine, 0);
+                    inst.lastLineMu, inst.lastLine, 0, outputEnded(spec.id));
   std::lock_guard lock(mu_);
   inst.following = true;
   transition(inst, InstanceState::Booting);
@@ -418,38 +467,13 @@ void DockerRuntime::discard(Instance& inst) {
 
 // ---- start, stop, remove ----
 
-BulkResult DockerRuntime::start(std::span<const InstanceId> ids, const Progress& progress) {
+BulkResult DockerRuntime::forEach(std::span<const InstanceId> ids, const Progress& progress,
+                                  const std::function<VoidResult(InstanceId)>& op) {
   BulkResult result;
   std::mutex resultMu;
   size_t done = 0;
   parallelFor(ids.size(), config_.threads, [&](size_t i) {
-    auto inst = find(ids[i]);
-    VoidResult r;
-    if (!inst) {
-      r = failMsg("no such instance");
-    } else {
-      std::string container;
-      {
-        std::lock_guard lock(mu_);
-        if (inst->state == InstanceState::Running)
-          container.clear();
-        else if (inst->state != InstanceState::Booting)
-          r = failMsg(fmt::format("instance is {}, not booting", toString(inst->state)));
-        else
-          container = inst->container;
-      }
-      if (r && !container.empty()) {
-        auto k = engine_.call("POST", "/containers/" + container + "/kill?signal=SIGUSR1");
-        if (!k)
-          r = fail(k.error());
-        else if (k->status != 204)
-          r = fail(engineError("start the AUT", *k));
-        if (r) {
-          std::lock_guard lock(mu_);
-          transition(*inst, InstanceState::Running);
-        }
-      }
-    }
+    auto r = op(ids[i]);
     std::lock_guard lock(resultMu);
     if (r)
       ++result.ok;
@@ -459,92 +483,82 @@ BulkResult DockerRuntime::start(std::span<const InstanceId> ids, const Progress&
   });
   flushEvents();
   return result;
+}
+
+BulkResult DockerRuntime::start(std::span<const InstanceId> ids, const Progress& progress) {
+  return forEach(ids, progress, [this](InstanceId id) -> VoidResult {
+    auto inst = find(id);
+    if (!inst) return failMsg("no such instance");
+    std::string container;
+    {
+      std::lock_guard lock(mu_);
+      if (inst->state == InstanceState::Running) return {};
+      if (inst->state != InstanceState::Booting)
+        return failMsg(fmt::format("instance is {}, not booting", toString(inst->state)));
+      container = inst->container;
+    }
+    auto k = engine_.call("POST", "/containers/" + container + "/kill?signal=SIGUSR1");
+    if (!k) return fail(k.error());
+    if (k->status != 204) return fail(engineError("start the AUT", *k));
+    std::lock_guard lock(mu_);
+    transition(*inst, InstanceState::Running);
+    return {};
+  });
 }
 
 BulkResult DockerRuntime::stop(std::span<const InstanceId> ids, std::chrono::milliseconds grace,
                                const Progress& progress) {
-  BulkResult result;
-  std::mutex resultMu;
-  size_t done = 0;
   // Docker's grace is in whole seconds: round up, never below what was asked.
   long seconds = static_cast<long>((grace.count() + 999) / 1000);
-  parallelFor(ids.size(), config_.threads, [&](size_t i) {
-    auto inst = find(ids[i]);
-    VoidResult r;
+  return forEach(ids, progress, [this, seconds](InstanceId id) -> VoidResult {
+    auto inst = find(id);
+    if (!inst) return {};  // stop is idempotent
     std::string container;
-    if (inst) {
+    {
       std::lock_guard lock(mu_);
-      if (!isFinal(inst->state)) {
-        inst->stopRequested = true;
-        container = inst->container;
-        transition(*inst, InstanceState::ShuttingDown);
-      }
+      if (isFinal(inst->state)) return {};
+      inst->stopRequested = true;
+      container = inst->container;
+      transition(*inst, InstanceState::ShuttingDown);
     }
-    if (!container.empty()) {
-      auto s = engine_.call("POST", fmt::format("/containers/{}/stop?t={}", container, seconds),
-                            std::nullopt, seconds + 60);
-      if (!s)
-        r = fail(s.error());
-      else if (s->status != 204 && s->status != 304 && s->status != 404)
-        r = fail(engineError("stop", *s));
-      if (r) {
-        auto info = engine_.call("GET", "/containers/" + container + "/json");
-        int code = 0;
-        bool oom = false;
-        if (info && info->status == 200) {
-          auto st = info->json()["State"];
-          code = st.value("ExitCode", 0);
-          oom = st.value("OOMKilled", false);
-        }
-        ended(*inst, code, oom);
-      }
+    if (container.empty()) return {};
+    auto s = engine_.call("POST", fmt::format("/containers/{}/stop?t={}", container, seconds),
+                          std::nullopt, seconds + 60);
+    if (!s) return fail(s.error());
+    if (s->status != 204 && s->status != 304 && s->status != 404)
+      return fail(engineError("stop", *s));
+    auto info = engine_.call("GET", "/containers/" + container + "/json");
+    int code = 0;
+    bool oom = false;
+    if (info && info->status == 200) {
+      auto st = info->json()["State"];
+      code = st.value("ExitCode", 0);
+      oom = st.value("OOMKilled", false);
     }
-    std::lock_guard lock(resultMu);
-    if (r)
-      ++result.ok;
-    else
-      result.failed.emplace_back(ids[i], r.error());
-    if (progress) progress(++done, ids.size());
+    ended(*inst, code, oom);
+    return {};
   });
-  flushEvents();
-  return result;
 }
 
 BulkResult DockerRuntime::remove(std::span<const InstanceId> ids, const Progress& progress) {
-  BulkResult result;
-  std::mutex resultMu;
-  size_t done = 0;
-  parallelFor(ids.size(), config_.threads, [&](size_t i) {
-    auto inst = find(ids[i]);
-    VoidResult r;
-    if (inst) {
-      {
-        std::lock_guard lock(mu_);
-        inst->stopRequested = true;
-      }
-      std::string target = inst->container.empty() ? containerName(ids[i]) : inst->container;
-      auto d = engine_.call("DELETE", "/containers/" + queryEscape(target) + "?force=1&v=1");
-      if (!d)
-        r = fail(d.error());
-      else if (d->status != 204 && d->status != 404)
-        r = fail(engineError("remove", *d));
-      if (r) {
-        if (follower_) follower_->unfollow(slug(ids[i]));
-        std::lock_guard lock(mu_);
-        if (inst->onRadio) radio_->released(inst->spec.id), inst->onRadio = false;
-        if (!isFinal(inst->state)) transition(*inst, InstanceState::Terminated, "removed");
-        instances_.erase(ids[i]);
-      }
+  return forEach(ids, progress, [this](InstanceId id) -> VoidResult {
+    auto inst = find(id);
+    if (!inst) return {};  // remove is idempotent
+    {
+      std::lock_guard lock(mu_);
+      inst->stopRequested = true;
     }
-    std::lock_guard lock(resultMu);
-    if (r)
-      ++result.ok;
-    else
-      result.failed.emplace_back(ids[i], r.error().context("remove"));
-    if (progress) progress(++done, ids.size());
+    std::string target = inst->container.empty() ? containerName(id) : inst->container;
+    auto d = engine_.call("DELETE", "/containers/" + queryEscape(target) + "?force=1&v=1");
+    if (!d) return fail(d.error().context("remove"));
+    if (d->status != 204 && d->status != 404) return fail(engineError("remove", *d));
+    if (follower_) follower_->unfollow(slug(id));
+    std::lock_guard lock(mu_);
+    if (inst->onRadio) radio_->released(inst->spec.id), inst->onRadio = false;
+    if (!isFinal(inst->state)) transition(*inst, InstanceState::Terminated, "removed");
+    instances_.erase(id);
+    return {};
   });
-  flushEvents();
-  return result;
 }
 
 std::optional<InstanceStatus> DockerRuntime::status(InstanceId id) const {
@@ -676,7 +690,7 @@ Result<RecoveryReport> DockerRuntime::recover() {
     }
     follower_->follow(slug(iid), id,
                       std::make_unique<ns::LogWriter>(logPath(iid), config_.logMaxBytes),
-                      inst->lastLineMu, inst->lastLine, since);
+                      inst->lastLineMu, inst->lastLine, since, outputEnded(iid));
     inst->following = true;
     std::lock_guard lock(mu_);
     instances_[iid] = inst;

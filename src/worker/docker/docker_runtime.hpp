@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -84,8 +85,16 @@ class DockerRuntime final : public Runtime {
   // The container ended with `exitCode`; final state and reason from what we know of it.
   void ended(Instance& inst, int exitCode, bool oomKilled);
   void onEngineEvent(const nlohmann::json& ev);
+  // Called when a container's log stream ends; applies an exit that waited for it.
+  std::function<void()> outputEnded(InstanceId id);
+  // Applies exits that waited longer than their deadline for the output.
+  void endOverdue();
   void flushEvents();
   std::shared_ptr<Instance> find(InstanceId id) const;
+  // Runs `op` for every id on the bulk threads, counting, collecting failures and reporting
+  // progress; the sink hears of every change before it returns.
+  BulkResult forEach(std::span<const InstanceId> ids, const Progress& progress,
+                     const std::function<VoidResult(InstanceId)>& op);
   // A hijacked attach connection whose writes reach the container's stdin.
   Result<sys::UniqueFd> attachStdin(const std::string& container);
 
@@ -97,6 +106,7 @@ class DockerRuntime final : public Runtime {
   mutable std::mutex mu_;
   std::map<InstanceId, std::shared_ptr<Instance>> instances_;
   std::vector<InstanceEvent> pendingEvents_;
+  std::map<InstanceId, std::chrono::steady_clock::time_point> endWaiting_;
   std::mutex sinkMu_;
 
   std::unique_ptr<Follower> follower_;  // last: its thread uses everything above

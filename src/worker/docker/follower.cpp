@@ -122,8 +122,10 @@ Follower::~Follower() {
 
 void Follower::follow(const std::string& key, const std::string& container,
                       std::unique_ptr<ns::LogWriter> log, std::shared_ptr<std::mutex> lastLineMu,
-                      std::shared_ptr<std::string> lastLine, int64_t sinceNs) {
+                      std::shared_ptr<std::string> lastLine, int64_t sinceNs,
+                      std::function<void()> onEnd) {
   auto s = std::make_unique<Stream>();
+  s->onEnd = std::move(onEnd);
   s->owner = this;
   s->key = key;
   s->log = std::move(log);
@@ -206,7 +208,9 @@ void Follower::run(std::stop_token st) {
         eventsRetryAt_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
         continue;
       }
+      auto onEnd = std::move(it->second->onEnd);
       drop(h);  // the container's output ended
+      if (onEnd) onEnd();
     }
     if (std::chrono::steady_clock::now() >= nextTick) {
       tick_();

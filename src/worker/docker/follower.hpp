@@ -34,10 +34,11 @@ class Follower {
 
   // Follows a container's stdout and stderr into `log`, from `sinceNs` (lines up to that time
   // are skipped: they were written before a restart). The last non-empty line is kept in
-  // *lastLine under *lastLineMu, for failure reasons.
+  // *lastLine under *lastLineMu, for failure reasons. `onEnd` runs (on the follower's thread)
+  // once the engine has ended the stream, i.e. the container's output is all in the log.
   void follow(const std::string& key, const std::string& container,
               std::unique_ptr<ns::LogWriter> log, std::shared_ptr<std::mutex> lastLineMu,
-              std::shared_ptr<std::string> lastLine, int64_t sinceNs);
+              std::shared_ptr<std::string> lastLine, int64_t sinceNs, std::function<void()> onEnd);
   void unfollow(const std::string& key);
 
   struct Stream {
@@ -51,6 +52,7 @@ class Follower {
     int64_t skipUntilNs = 0;
     int64_t lastEventNs = 0;
     bool logErrorReported = false;
+    std::function<void()> onEnd;
     void received(std::string_view bytes);
   };
 
