@@ -14,8 +14,8 @@
 #include "plexer/zep.hpp"
 #include "plexer/zep_dispatcher.hpp"
 #include "sys/file.hpp"
+#include "worker/net/radio_network.hpp"
 #include "worker/ns/ns_runtime.hpp"
-#include "worker/ns/radio_network.hpp"
 
 namespace kuiga::bench {
 namespace {
@@ -54,7 +54,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   if (!rt) return fail(rt.error());
   auto& runtime = **rt;
   auto zep =
-      plexer::ZepDispatcher::start(runtime.radioNetnsFd(), worker::ns::RadioNetwork::kGatewayLink,
+      plexer::ZepDispatcher::start(runtime.radioNetnsFd(), worker::net::RadioNetwork::kGatewayLink,
                                    dirs->stateDir + "/zep", plexer::zep::kPort);
   if (!zep) return fail(zep.error());
   const RunId run = 1;

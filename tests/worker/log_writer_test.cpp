@@ -1,11 +1,11 @@
-#include "worker/ns/log_writer.hpp"
+#include "worker/log_writer.hpp"
 
 #include <gtest/gtest.h>
 
 #include "sys/file.hpp"
 #include "tests/support/leak_check.hpp"
 
-namespace kuiga::worker::ns {
+namespace kuiga::worker {
 
 constexpr int64_t kT = 1764283997123456789;  // 2025-11-27T22:53:17.123456Z
 
@@ -53,4 +53,4 @@ TEST(LogWriter, UnwritablePathIsAnError) {
   EXPECT_NE(r.error().message.find("/nonexistent-dir/log"), std::string::npos);
 }
 
-}  // namespace kuiga::worker::ns
+}  // namespace kuiga::worker

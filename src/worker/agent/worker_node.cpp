@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "plexer/zep.hpp"
-#include "worker/ns/radio_network.hpp"
+#include "worker/net/radio_network.hpp"
 
 namespace kuiga::worker {
 
@@ -57,7 +57,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   if (!capture) return fail(capture.error().context("worker " + config.name));
   n->capture_ = std::move(*capture);
   // The Plexer's forwarding path toward the base stations of runs with a radio.
-  auto forwarder = plexer::Forwarder::start(n->radioNetnsFd_, ns::RadioNetwork::kGatewayLink,
+  auto forwarder = plexer::Forwarder::start(n->radioNetnsFd_, net::RadioNetwork::kGatewayLink,
                                             cfg.stateDir + "/radio");
   if (!forwarder) return fail(forwarder.error().context("worker " + config.name));
   n->forwarder_ = std::move(*forwarder);
@@ -65,7 +65,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   if (auto r = n->capture_->refreshFilter(); !r)
     return fail(r.error().context("worker " + config.name));
   // The Plexer's ZEP dispatcher for runs with an IEEE 802.15.4 radio.
-  auto zep = plexer::ZepDispatcher::start(n->radioNetnsFd_, ns::RadioNetwork::kGatewayLink,
+  auto zep = plexer::ZepDispatcher::start(n->radioNetnsFd_, net::RadioNetwork::kGatewayLink,
                                           cfg.stateDir + "/zep", plexer::zep::kPort);
   if (!zep) return fail(zep.error().context("worker " + config.name));
   n->zep_ = std::move(*zep);

@@ -26,9 +26,9 @@
 #include "sys/netns.hpp"
 #include "worker/docker/follower.hpp"
 #include "worker/docker/image_builder.hpp"
-#include "worker/ns/instance_network.hpp"
-#include "worker/ns/log_writer.hpp"
-#include "worker/ns/radio_network.hpp"
+#include "worker/log_writer.hpp"
+#include "worker/net/instance_network.hpp"
+#include "worker/net/radio_network.hpp"
 
 namespace kuiga::worker::docker {
 
@@ -141,7 +141,7 @@ Result<std::unique_ptr<DockerRuntime>> DockerRuntime::open(DockerRuntimeConfig c
                engine->engineVersion(), engine->apiVersion(), config.socket);
   std::unique_ptr<DockerRuntime> rt(
       new DockerRuntime(std::move(config), std::move(sink), std::move(*engine)));
-  auto radio = ns::RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
+  auto radio = net::RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
   if (!radio) return fail(radio.error().context("docker runtime"));
   rt->radio_ = std::move(*radio);
   // No "event" filter: Podman answers a list of them with no events at all.
@@ -443,10 +443,10 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
     std::lock_guard lock(mu_);
     inst.onRadio = true;
   }
-  KUIGA_TRY(ns::configureInstanceNetwork(netns->get(), spec.id, spec.net, uid, config_.gid),
+  KUIGA_TRY(net::configureInstanceNetwork(netns->get(), spec.id, spec.net, uid, config_.gid),
             "network");
   follower_->follow(slug(spec.id), inst.container,
-                    std::make_unique<ns::LogWriter>(logPath(spec.id), config_.logMaxBytes),
+                    std::make_unique<LogWriter>(logPath(spec.id), config_.logMaxBytes),
                     inst.lastLineMu, inst.lastLine, 0, outputEnded(spec.id));
   std::lock_guard lock(mu_);
   inst.following = true;
@@ -688,8 +688,7 @@ Result<RecoveryReport> DockerRuntime::recover() {
       if (auto sp = last.find(' '); sp != std::string::npos)
         since = parseDockerTime(last.substr(0, sp));
     }
-    follower_->follow(slug(iid), id,
-                      std::make_unique<ns::LogWriter>(logPath(iid), config_.logMaxBytes),
+    follower_->follow(slug(iid), id, std::make_unique<LogWriter>(logPath(iid), config_.logMaxBytes),
                       inst->lastLineMu, inst->lastLine, since, outputEnded(iid));
     inst->following = true;
     std::lock_guard lock(mu_);

@@ -31,7 +31,7 @@
 #include "worker/docker/engine.hpp"
 #include "worker/runtime.hpp"
 
-namespace kuiga::worker::ns {
+namespace kuiga::worker::net {
 class RadioNetwork;
 }
 
@@ -101,7 +101,7 @@ class DockerRuntime final : public Runtime {
   DockerRuntimeConfig config_;
   EventSink sink_;
   Engine engine_;
-  std::unique_ptr<ns::RadioNetwork> radio_;
+  std::unique_ptr<net::RadioNetwork> radio_;
 
   mutable std::mutex mu_;
   std::map<InstanceId, std::shared_ptr<Instance>> instances_;

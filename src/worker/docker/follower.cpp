@@ -121,7 +121,7 @@ Follower::~Follower() {
 }
 
 void Follower::follow(const std::string& key, const std::string& container,
-                      std::unique_ptr<ns::LogWriter> log, std::shared_ptr<std::mutex> lastLineMu,
+                      std::unique_ptr<LogWriter> log, std::shared_ptr<std::mutex> lastLineMu,
                       std::shared_ptr<std::string> lastLine, int64_t sinceNs,
                       std::function<void()> onEnd) {
   auto s = std::make_unique<Stream>();

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "worker/docker/engine.hpp"
-#include "worker/ns/log_writer.hpp"
+#include "worker/log_writer.hpp"
 
 namespace kuiga::worker::docker {
 
@@ -36,9 +36,9 @@ class Follower {
   // are skipped: they were written before a restart). The last non-empty line is kept in
   // *lastLine under *lastLineMu, for failure reasons. `onEnd` runs (on the follower's thread)
   // once the engine has ended the stream, i.e. the container's output is all in the log.
-  void follow(const std::string& key, const std::string& container,
-              std::unique_ptr<ns::LogWriter> log, std::shared_ptr<std::mutex> lastLineMu,
-              std::shared_ptr<std::string> lastLine, int64_t sinceNs, std::function<void()> onEnd);
+  void follow(const std::string& key, const std::string& container, std::unique_ptr<LogWriter> log,
+              std::shared_ptr<std::mutex> lastLineMu, std::shared_ptr<std::string> lastLine,
+              int64_t sinceNs, std::function<void()> onEnd);
   void unfollow(const std::string& key);
 
   struct Stream {
@@ -46,7 +46,7 @@ class Follower {
     std::string key;  // empty for the event stream
     std::string path, url;
     std::string buffer;
-    std::unique_ptr<ns::LogWriter> log;  // null for the event stream
+    std::unique_ptr<LogWriter> log;  // null for the event stream
     std::shared_ptr<std::mutex> lastLineMu;
     std::shared_ptr<std::string> lastLine;
     int64_t skipUntilNs = 0;

@@ -16,7 +16,7 @@
 #include "sys/fd.hpp"
 #include "sys/process.hpp"
 #include "worker/instance.hpp"
-#include "worker/ns/log_writer.hpp"
+#include "worker/log_writer.hpp"
 #include "worker/ns/ns_runtime.hpp"
 
 namespace kuiga::worker::ns {

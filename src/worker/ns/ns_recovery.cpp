@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "sys/file.hpp"
+#include "worker/net/radio_network.hpp"
 #include "worker/ns/io_loop.hpp"
 #include "worker/ns/ns_instance.hpp"
-#include "worker/ns/radio_network.hpp"
 
 namespace kuiga::worker::ns {
 

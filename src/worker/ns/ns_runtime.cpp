@@ -20,11 +20,11 @@
 #include "sys/file.hpp"
 #include "sys/mount.hpp"
 #include "sys/netns.hpp"
+#include "worker/net/instance_network.hpp"
+#include "worker/net/radio_network.hpp"
 #include "worker/ns/init/report.hpp"
-#include "worker/ns/instance_network.hpp"
 #include "worker/ns/io_loop.hpp"
 #include "worker/ns/ns_instance.hpp"
-#include "worker/ns/radio_network.hpp"
 #include "worker/ns/root_skeleton.hpp"
 
 namespace kuiga::worker::ns {
@@ -78,7 +78,7 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   auto sk = RootSkeleton::prepare(rt->config_.runDir + "/root");
   if (!sk) return undo(sk.error());
   rt->skeleton_ = sk->path();
-  auto radio = RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
+  auto radio = net::RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
   if (!radio) return undo(radio.error());
   rt->radio_ = std::move(*radio);
   auto parent = sys::cgroup::Cgroup::create(rt->layout_, rt->cgroupParent_);
@@ -369,8 +369,9 @@ VoidResult NsRuntime::prolog(Instance& inst) {
     KUIGA_TRY(radio_->attach(spec.id, netns->get(), spec.net == NetMode::Tap), "network");
     inst.onRadio = true;
   }
-  KUIGA_TRY(configureInstanceNetwork(netns->get(), spec.id, spec.net, uidOf(spec.id), config_.gid),
-            "network");
+  KUIGA_TRY(
+      net::configureInstanceNetwork(netns->get(), spec.id, spec.net, uidOf(spec.id), config_.gid),
+      "network");
 
   auto start = sys::processStartTime(inst.pid);
   inst.startTime = start ? *start : 0;

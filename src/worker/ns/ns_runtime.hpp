@@ -18,10 +18,13 @@
 #include "sys/cgroup.hpp"
 #include "worker/runtime.hpp"
 
+namespace kuiga::worker::net {
+class RadioNetwork;
+}
+
 namespace kuiga::worker::ns {
 
 class IoLoop;
-class RadioNetwork;
 
 struct NsRuntimeConfig {
   std::string name = "default";  // worker name: cgroup kuiga/<name>, skeleton, radio netns
@@ -105,7 +108,7 @@ class NsRuntime final : public Runtime {
   sys::cgroup::Layout layout_;
   std::string cgroupParent_;
   std::string skeleton_;
-  std::unique_ptr<RadioNetwork> radio_;
+  std::unique_ptr<net::RadioNetwork> radio_;
 
   mutable std::mutex mu_;
   std::mutex consoleSetMu_;

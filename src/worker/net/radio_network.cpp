@@ -1,4 +1,4 @@
-#include "worker/ns/radio_network.hpp"
+#include "worker/net/radio_network.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -11,7 +11,7 @@
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 
-namespace kuiga::worker::ns {
+namespace kuiga::worker::net {
 namespace {
 
 std::string leafName(size_t k) {
@@ -297,4 +297,4 @@ VoidResult RadioNetwork::destroy() {
   return sys::netns::unpin(pinPath_);
 }
 
-}  // namespace kuiga::worker::ns
+}  // namespace kuiga::worker::net

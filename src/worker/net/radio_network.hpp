@@ -13,7 +13,7 @@
 #include "common/result.hpp"
 #include "sys/fd.hpp"
 
-namespace kuiga::worker::ns {
+namespace kuiga::worker::net {
 
 class RadioNetwork {
  public:
@@ -59,4 +59,4 @@ class RadioNetwork {
   std::map<InstanceId, int> leafOf_;
 };
 
-}  // namespace kuiga::worker::ns
+}  // namespace kuiga::worker::net

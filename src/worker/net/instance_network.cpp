@@ -1,9 +1,9 @@
-#include "worker/ns/instance_network.hpp"
+#include "worker/net/instance_network.hpp"
 
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 
-namespace kuiga::worker::ns {
+namespace kuiga::worker::net {
 
 VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mode, uid_t uid,
                                     gid_t gid) {
@@ -50,4 +50,4 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
   return {};
 }
 
-}  // namespace kuiga::worker::ns
+}  // namespace kuiga::worker::net

@@ -11,11 +11,11 @@
 #include "common/result.hpp"
 #include "worker/instance.hpp"
 
-namespace kuiga::worker::ns {
+namespace kuiga::worker::net {
 
 constexpr const char* kTapName = "tap0";
 
 VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mode, uid_t uid,
                                     gid_t gid);
 
-}  // namespace kuiga::worker::ns
+}  // namespace kuiga::worker::net

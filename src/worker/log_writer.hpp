@@ -11,7 +11,7 @@
 
 #include "common/result.hpp"
 
-namespace kuiga::worker::ns {
+namespace kuiga::worker {
 
 class LogWriter {
  public:
@@ -34,4 +34,4 @@ class LogWriter {
 
 std::string formatTimestamp(int64_t realtimeNs);
 
-}  // namespace kuiga::worker::ns
+}  // namespace kuiga::worker

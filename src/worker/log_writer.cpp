@@ -1,4 +1,4 @@
-#include "worker/ns/log_writer.hpp"
+#include "worker/log_writer.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 
 #include "sys/file.hpp"
 
-namespace kuiga::worker::ns {
+namespace kuiga::worker {
 
 std::string formatTimestamp(int64_t ns) {
   time_t sec = static_cast<time_t>(ns / 1000000000);
@@ -85,4 +85,4 @@ VoidResult LogWriter::write(const std::string& formatted) {
   return {};
 }
 
-}  // namespace kuiga::worker::ns
+}  // namespace kuiga::worker
