@@ -239,6 +239,24 @@ TEST_F(DockerRuntimeTest, ROOT_DevicesTalkOverTheRadioNetworkAndThePlexerSeesThe
   rt_->stop(std::vector<InstanceId>{sink.id}, std::chrono::milliseconds(1000));
 }
 
+TEST_F(DockerRuntimeTest, ROOT_TapDevicesHearEachOtherAsRiotNativeAppsDo) {
+  // Unprivileged AUTs open their tap0 through /dev/net/tun as RIOT native does and broadcast
+  // raw frames; the radio network carries them between the containers.
+  std::vector<InstanceSpec> specs;
+  for (uint32_t i = 0; i < 2; ++i)
+    specs.push_back(
+        test::instanceSpec(i, KUIGA_TEST_APPS, "tap_frames", {"tap0", "30"}, NetMode::Tap));
+  auto created = rt_->create(specs);
+  ASSERT_TRUE(created.allOk()) << created.failed.front().second.message;
+  std::vector<InstanceId> ids{specs[0].id, specs[1].id};
+  ASSERT_TRUE(rt_->start(ids).allOk());
+  for (const auto& id : ids) EXPECT_EQ(waitState(id, S::Terminated), S::Terminated) << readLog(id);
+  auto a = readLog(ids[0]), b = readLog(ids[1]);
+  EXPECT_NE(a.find("attached to tap0 as run-1-dev-0000"), std::string::npos) << a;
+  EXPECT_NE(a.find("heard run-1-dev-0001"), std::string::npos) << a;
+  EXPECT_NE(b.find("heard run-1-dev-0000"), std::string::npos) << b;
+}
+
 TEST_F(DockerRuntimeTest, ROOT_ARestartedRuntimeReadoptsRunningContainersAndReapsEndedOnes) {
   auto keep = spec(0, KUIGA_EXAMPLES, "periodic", {"0", "50"});
   auto ends = spec(1, KUIGA_TEST_APPS, "exit_code", {"0"});

@@ -436,6 +436,12 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
     if (Clock::now() > deadline) return failMsg("container " + name + " did not become ready");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+  if (spec.net == NetMode::Tap) {
+    // The engine copies the host node's mode, 0600 on hosts without udev's rule; the
+    // unprivileged AUT must open it as RIOT native does. Only this container's /dev changes.
+    std::string tun = fmt::format("/proc/{}/root/dev/net/tun", pid);
+    if (::chmod(tun.c_str(), 0666) != 0) return failSys("chmod " + tun);
+  }
   auto netns = sys::netns::ofPid(pid);
   if (!netns) return fail(netns.error());
   if (spec.net != NetMode::None) {
