@@ -212,6 +212,27 @@ TEST_F(DockerRuntimeTest, ROOT_ConsoleReachesStdin) {
   EXPECT_TRUE(waitLog(s.id, "got: " + longLine)) << readLog(s.id);
 }
 
+TEST_F(DockerRuntimeTest, ROOT_TheConsoleIsPacedForA64ByteShell) {
+  auto s = spec(0, KUIGA_TEST_APPS, "riot_shell");
+  ASSERT_TRUE(rt_->create({&s, 1}).allOk());
+  ASSERT_TRUE(rt_->start({&s.id, 1}).allOk());
+  ASSERT_TRUE(waitLog(s.id, "helper ")) << readLog(s.id);
+  // Three lines one after the other: a 206-byte one, then two short ones; the shell reads 64
+  // bytes at a time and loses what else is waiting.
+  std::string longLine = "echo " + std::string(200, 'x') + "y";
+  for (const auto& l : {longLine, std::string("echo second"), std::string("echo third")}) {
+    auto r = rt_->console(s.id, l);
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  ASSERT_TRUE(waitLog(s.id, "echo: third")) << readLog(s.id);
+  auto log = readLog(s.id);
+  EXPECT_EQ(log.find("lost "), std::string::npos) << log;
+  auto first = log.find("echo: " + std::string(200, 'x') + "y\n");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_LT(first, log.find("echo: second"));
+  EXPECT_LT(log.find("echo: second"), log.find("echo: third"));
+}
+
 TEST_F(DockerRuntimeTest, ROOT_DevicesTalkOverTheRadioNetworkAndThePlexerSeesThem) {
   auto capture = plexer::RunCapture::start(rt_->radioNetnsFd(), dir_.path() + "/pcap");
   ASSERT_TRUE(capture) << capture.error().message;

@@ -50,9 +50,10 @@ struct DockerRuntime::Instance {
   bool outputDone = false;                         // the engine ended its log stream
   std::optional<std::pair<int, bool>> pendingEnd;  // exit code and OOM, waiting for the output
   pid_t pid = -1;  // Docker's init in the container, as the host sees it
-  // The console's attach to stdin, opened at the first line.
+  // The console's attach to stdin, opened at the first line, and when the next line may go.
   std::mutex consoleMu;
   sys::UniqueFd console;
+  Clock::time_point consoleNext{};
   // Written by the follower's thread.
   std::shared_ptr<std::mutex> lastLineMu = std::make_shared<std::mutex>();
   std::shared_ptr<std::string> lastLine = std::make_shared<std::string>();
@@ -607,7 +608,11 @@ VoidResult DockerRuntime::console(InstanceId id, std::string_view line) {
     if (!s) return fail(s.error());
     inst->console = std::move(*s);
   }
-  // Paced like the ns runtime's console, for shells that read 64 bytes at a time.
+  // Paced for shells that read 64 bytes at a time and lose what else is waiting (RIOT's):
+  // 64 bytes a write, 10 ms apart, and lines to one instance 300 ms apart. (The ns runtime
+  // sends the next line as soon as the AUT prompts; here the prompt cannot be seen in time,
+  // since the engine logs a line without its newline only once the line is complete.)
+  std::this_thread::sleep_until(inst->consoleNext);
   std::string data = std::string(line) + "\n";
   for (size_t off = 0; off < data.size(); off += 64) {
     if (off) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -617,6 +622,7 @@ VoidResult DockerRuntime::console(InstanceId id, std::string_view line) {
       return fail(w.error().context("write to stdin"));
     }
   }
+  inst->consoleNext = Clock::now() + std::chrono::milliseconds(300);
   return {};
 }
 
