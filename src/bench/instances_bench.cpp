@@ -1,7 +1,6 @@
 #include "bench/instances_bench.hpp"
 
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -162,10 +161,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   out["pids_limit"] = o.limits.pids;
   out["spread_ms"] = o.spreadMs;
   if (ns) out["cgroup"] = ns->cgroupLayout().version == sys::cgroup::Version::V2 ? "v2" : "v1";
-  struct utsname u {};
-  ::uname(&u);
-  out["kernel"] = u.release;
-  out["cpus"] = std::thread::hardware_concurrency();
+  addMachine(out);
 
   auto t0 = Clock::now();
   const int64_t t0Ns = worker::realtimeNs();

@@ -1,7 +1,6 @@
 #include "bench/plexer_bench.hpp"
 
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -96,10 +95,7 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
                         {"frame_bytes", o.frameBytes},
                         {"duration_s", o.durationS},
                         {"offered_fps", o.senders * o.rate}};
-  struct utsname u {};
-  ::uname(&u);
-  out["kernel"] = u.release;
-  out["cpus"] = std::thread::hardware_concurrency();
+  addMachine(out);
 
   auto t0 = Clock::now();
   auto created = runtime.create(specs);

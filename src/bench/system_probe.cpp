@@ -2,12 +2,14 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -134,6 +136,13 @@ double threadCpuSeconds(pid_t tid) {
     if (i == 15) stime = std::stoull(field);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+void addMachine(nlohmann::json& out) {
+  struct utsname u {};
+  ::uname(&u);
+  out["kernel"] = u.release;
+  out["cpus"] = std::thread::hardware_concurrency();
 }
 
 }  // namespace kuiga::bench

@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace kuiga::bench {
 
 // MemTotal - MemFree - Buffers - page cache (without shmem) - reclaimable slab, in KiB: memory
@@ -24,5 +26,7 @@ size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm);
 uint64_t pssKiB(pid_t pid);
 // User plus system time of one thread of this process, in seconds.
 double threadCpuSeconds(pid_t tid);
+// The machine a benchmark ran on: "kernel" (release) and "cpus", added to its JSON.
+void addMachine(nlohmann::json& out);
 
 }  // namespace kuiga::bench

@@ -1,6 +1,5 @@
 #include "bench/zep_bench.hpp"
 
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -87,10 +86,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
                         {"channel_queue", o.channelQueue},
                         {"frames_each", each},
                         {"offered_fps", o.nodes * o.rate}};
-  struct utsname u {};
-  ::uname(&u);
-  out["kernel"] = u.release;
-  out["cpus"] = std::thread::hardware_concurrency();
+  addMachine(out);
 
   auto t0 = Clock::now();
   auto created = runtime.create(specs);

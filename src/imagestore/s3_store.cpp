@@ -161,7 +161,6 @@ struct S3ImageStore::Transfer {
   uint64_t inOffset = 0;
   uint64_t inLength = 0;
   std::string inBytes;
-  bool hasBody = false;
   // Where a 2xx answer's body goes: a file (hashed on the way), or `text`.
   int outFd = -1;
   std::unique_ptr<Sha256> outHash;
@@ -422,7 +421,6 @@ VoidResult S3ImageStore::createBucket(const S3Config& config) {
   S3ImageStore s(config);
   Transfer t;
   t.method = "PUT";
-  t.hasBody = true;
   auto r = s.send(t);
   if (!r) return fail(r.error());
   if (r->status != 200)
@@ -482,7 +480,6 @@ VoidResult S3ImageStore::putSingle(const std::string& key, const std::string& sr
   t.key = key;
   t.inFd = in.fd;
   t.inLength = size;
-  t.hasBody = true;
   t.payloadHash = digest.substr(7);  // the store checks the body against it
   t.contentType = "application/octet-stream";
   auto r = send(t);
@@ -548,7 +545,6 @@ VoidResult S3ImageStore::putMultipart(const std::string& key, const std::string&
   init.method = "POST";
   init.key = key;
   init.query = "uploads=";  // a bare flag, written with '=' as SigV4 signs it
-  init.hasBody = true;
   init.contentType = "application/octet-stream";
   auto started = send(init);
   if (!started) return fail(started.error());
@@ -586,7 +582,6 @@ VoidResult S3ImageStore::putMultipart(const std::string& key, const std::string&
     t.inFd = in.fd;
     t.inOffset = offset;
     t.inLength = length;
-    t.hasBody = true;
     t.payloadHash = *hash;
     auto r = send(t);
     if (!r) return abort(r.error().context(fmt::format("part {}", part)));
@@ -605,7 +600,6 @@ VoidResult S3ImageStore::putMultipart(const std::string& key, const std::string&
   done.key = key;
   done.query = idQuery;
   done.inBytes = complete;
-  done.hasBody = true;
   done.payloadHash = sha256Hex(complete).substr(7);
   done.contentType = "application/xml";
   auto r = send(done);

@@ -319,6 +319,14 @@ TEST(DockerEngine, AMissingEngineIsAClearError) {
       << e.error().message;
 }
 
+TEST(DockerEngine, APathThatIsNotASocketIsAClearError) {
+  TempDir d;
+  std::ofstream(d.path() + "/docker.sock") << "a file";
+  auto e = Engine::connect(d.path() + "/docker.sock");
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("is not a unix socket"), std::string::npos) << e.error().message;
+}
+
 TEST(DockerImage, SharedLibrariesOfAnAut) {
   auto dyn = sharedLibraries(std::string(KUIGA_EXAMPLES) + "/periodic");
   ASSERT_TRUE(dyn) << dyn.error().message;

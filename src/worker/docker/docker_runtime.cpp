@@ -1,7 +1,5 @@
 #include "worker/docker/docker_runtime.hpp"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -11,10 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cinttypes>
-#include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -32,7 +27,6 @@
 
 namespace kuiga::worker::docker {
 
-namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 

@@ -2,7 +2,6 @@
 // A client of the Docker Engine API (also served by Podman) over its unix socket, through
 // libcurl. Requests are JSON both ways; the API version is the engine's own, capped at the one
 // this client was written against, so a newer engine answers as that version.
-#include <map>
 #include <optional>
 #include <string>
 
@@ -41,7 +40,7 @@ class Engine {
   [[nodiscard]] const std::string& engineName() const { return engineName_; }
 
  private:
-  Engine(std::string socket) : socket_(std::move(socket)) {}
+  explicit Engine(std::string socket) : socket_(std::move(socket)) {}
   std::string socket_;
   std::string version_ = kMaxApiVersion;
   std::string engineVersion_;

@@ -61,11 +61,12 @@ void Follower::Stream::received(std::string_view bytes) {
   }
   // A log stream without a TTY is multiplexed: frames of [stream, 0, 0, 0, size (big endian)]
   // then `size` bytes; with timestamps=1 each message starts with its RFC 3339 time.
-  while (buffer.size() >= 8) {
-    auto b = reinterpret_cast<const unsigned char*>(buffer.data());
+  size_t at = 0;  // consumed frames are erased once, not one by one
+  while (buffer.size() - at >= 8) {
+    auto b = reinterpret_cast<const unsigned char*>(buffer.data() + at);
     size_t len = (size_t{b[4]} << 24) | (size_t{b[5]} << 16) | (size_t{b[6]} << 8) | b[7];
-    if (buffer.size() < 8 + len) break;
-    std::string_view msg(buffer.data() + 8, len);
+    if (buffer.size() - at < 8 + len) break;
+    std::string_view msg(buffer.data() + at + 8, len);
     auto space = msg.find(' ');
     int64_t ts = space == std::string_view::npos ? 0 : parseDockerTime(msg.substr(0, space));
     std::string_view text = ts ? msg.substr(space + 1) : msg;
@@ -91,8 +92,9 @@ void Follower::Stream::received(std::string_view bytes) {
         *lastLine = std::string(line.substr(0, 200));
       }
     }
-    buffer.erase(0, 8 + len);
+    at += 8 + len;
   }
+  buffer.erase(0, at);
 }
 
 Follower::Follower(const Engine& engine, std::string eventsPath,
