@@ -8,7 +8,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  build-essential cmake ninja-build pkg-config clang-format \
+  build-essential musl-tools cmake ninja-build pkg-config clang-format \
   libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev \
   libcli11-dev libexpected-dev libgtest-dev libgmock-dev \
   libssl-dev libcurl4-openssl-dev libtinyxml2-dev libarchive-dev libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev \

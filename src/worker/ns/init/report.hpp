@@ -1,12 +1,8 @@
 #pragma once
-// The instance init reports to the worker through a FIFO, one text record per line:
-//   ready                       namespaces, mounts and hostname are set up
-//   setup-failed ERRNO STAGE    the instance could not be set up; init exits 125
-//   started PID                 the AUT was exec'd (PID inside the instance)
-//   exec-failed ERRNO STAGE     the AUT could not be exec'd (STAGE: exec, setuid, ...)
-//   exit CODE | signal SIGNO    how the AUT ended; init exits right after
-// Text keeps the protocol readable with `cat` when debugging a stuck instance.
+// The protocol between kuiga-init and the worker: see report.h.
+#include "worker/ns/init/report.h"
+
 namespace kuiga::worker::ns {
-constexpr int kInitReportFd = 3;
-constexpr int kInitSetupFailedCode = 125;
+constexpr int kInitReportFd = KUIGA_INIT_REPORT_FD;
+constexpr int kInitSetupFailedCode = KUIGA_INIT_SETUP_FAILED_CODE;
 }  // namespace kuiga::worker::ns

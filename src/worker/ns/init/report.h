@@ -1,0 +1,13 @@
+#ifndef KUIGA_WORKER_NS_INIT_REPORT_H
+#define KUIGA_WORKER_NS_INIT_REPORT_H
+/* The instance init reports to the worker through a FIFO, one text record per line:
+ *   ready                       namespaces, mounts and hostname are set up
+ *   setup-failed ERRNO STAGE    the instance could not be set up; init exits 125
+ *   started PID                 the AUT was exec'd (PID inside the instance)
+ *   exec-failed ERRNO STAGE     the AUT could not be exec'd (STAGE: exec, setuid, ...)
+ *   exit CODE | signal SIGNO    how the AUT ended; init exits right after
+ * Text keeps the protocol readable with `cat` when debugging a stuck instance.
+ * C, because kuiga-init is C (built against musl); the worker reads it through report.hpp. */
+#define KUIGA_INIT_REPORT_FD 3
+#define KUIGA_INIT_SETUP_FAILED_CODE 125
+#endif
