@@ -117,6 +117,8 @@ TEST_F(NsRuntimeTest, ROOT_IsolationAsSeenFromInside) {
          "touch /usr/kuiga-x 2>/dev/null && echo root-writable || echo root-readonly\n"
          "touch /tmp/x /run/x /work/x && echo private-writable\n"
          "ls /dev | tr '\\n' ' '; echo\n"
+         "test -d /sys/class/net && echo sysfs-there\n"
+         "echo sys-submounts=$(grep -c ' /sys/' /proc/self/mounts)\n"
          "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status | tr -s '\\t\\n' '  '; echo\n"
          "ip -o -4 addr show eth0 | awk '{print \"ipv4=\" $4}'\n"
          "exec sleep 1000\n";
@@ -133,6 +135,9 @@ TEST_F(NsRuntimeTest, ROOT_IsolationAsSeenFromInside) {
   EXPECT_NE(log.find("fd full net null random shm stderr stdin stdout tty urandom zero"),
             std::string::npos)
       << log;
+  EXPECT_NE(log.find("sysfs-there"), std::string::npos) << log;
+  EXPECT_NE(log.find("sys-submounts=0"), std::string::npos)
+      << "the host's cgroup, bpf and tracing mounts stay out: " << log;
   EXPECT_NE(log.find("CapEff: 0000000000000000 CapBnd: 0000000000000000 NoNewPrivs: 1"),
             std::string::npos)
       << log;
