@@ -96,8 +96,8 @@ TEST_F(NsFailureTest, ROOT_CrashBySignalIsAFailure) {
 }
 
 TEST_F(NsFailureTest, ROOT_FullInstanceDirectoryFailsInstancesClearly) {
-  // Shrink the tmpfs with the instances' own files to two pages: instance.json and init's
-  // report take a page each, so the second instance cannot be set up or cannot report.
+  // Shrink the tmpfs with the instances' own files to two pages: each instance's report (init's
+  // records and the worker's state record) takes a page, so the third cannot be set up.
   const std::string dir = "/run/kuiga/" + config_.name + "/instances";
   const unsigned long flags = MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC;
   ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, flags, "size=8k"), 0) << std::strerror(errno);
@@ -109,7 +109,7 @@ TEST_F(NsFailureTest, ROOT_FullInstanceDirectoryFailsInstancesClearly) {
   EXPECT_LT(r.ok, 4u);
   ASSERT_FALSE(r.failed.empty());
   for (const auto& [id, e] : r.failed) {
-    bool clear = e.message.find("instance.json") != std::string::npos ||
+    bool clear = e.message.find("write the instance's state") != std::string::npos ||
                  e.message.find("could not report") != std::string::npos ||
                  e.message.find("No space left") != std::string::npos;
     EXPECT_TRUE(clear) << displayName(id) << ": " << e.message;

@@ -66,9 +66,11 @@ class NsRecoveryTest : public ::testing::Test {
     (void)worker->wait();
   }
   pid_t initPid(uint32_t index) {
-    std::ifstream f("/run/kuiga/" + name_ + "/instances/r1-i" + std::to_string(index) +
-                    "/instance.json");
-    return nlohmann::json::parse(f).value("pid", -1);
+    std::ifstream f("/run/kuiga/" + name_ + "/instances/r1-i" + std::to_string(index) + "/report");
+    for (std::string line; std::getline(f, line);)
+      if (line.rfind("state ", 0) == 0)
+        return nlohmann::json::parse(line.substr(6)).value("pid", -1);
+    return -1;
   }
   test::TempDir dir_;
   std::string name_, state_;

@@ -28,7 +28,7 @@ namespace kuiga::worker::ns {
 struct NsRuntime::Instance {
   InstanceSpec spec;
   uint64_t serial = 0;
-  std::string dir;  // volatile instance directory (FIFOs, report, instance.json)
+  std::string dir;  // volatile instance directory (FIFOs, report)
 
   // Guarded by the runtime's mutex.
   InstanceState state = InstanceState::Pending;
@@ -78,6 +78,7 @@ constexpr std::chrono::milliseconds kConsolePromptWait{300};
 constexpr const char* kReportFile = "report";
 constexpr const char* kOutputFifo = "output";
 constexpr const char* kConsoleFifo = "console";
-constexpr const char* kStateFile = "instance.json";
+// The worker's own record in the report file, what recovery needs: "state {JSON}".
+constexpr const char* kStateRecord = "state";
 
 }  // namespace kuiga::worker::ns

@@ -41,13 +41,17 @@ Result<RecoveryReport> NsRuntime::recover() {
     }
     nlohmann::json state;
     bool alive = false;
-    if (std::ifstream f(dir + "/" + kStateFile); f && id) {
-      state = nlohmann::json::parse(f, nullptr, false);
+    std::ifstream f(dir + "/" + kReportFile);
+    const std::string prefix = std::string(kStateRecord) + " ";
+    for (std::string line; id && std::getline(f, line);) {
+      if (line.rfind(prefix, 0) != 0) continue;
+      state = nlohmann::json::parse(line.substr(prefix.size()), nullptr, false);
       if (!state.is_discarded() && state.contains("pid")) {
         pid_t pid = state.value("pid", -1);
         auto st = sys::processStartTime(pid);
         alive = pid > 0 && st && *st == state.value("start_time", 0ull);
       }
+      break;
     }
     if (alive) {
       auto r = adopt(*id, state, dir);

@@ -379,11 +379,12 @@ VoidResult NsRuntime::prolog(Instance& inst) {
                           {"pid", inst.pid},          {"start_time", inst.startTime},
                           {"app_dir", spec.appDir},   {"executable", spec.executable},
                           {"net", toString(spec.net)}};
-  {
-    std::ofstream f(dir + "/" + kStateFile);
-    f << state.dump() << "\n";
-    if (!f) return failMsg("write '" + dir + "/" + kStateFile + "'");
-  }
+  // Recovery's record goes into init's report file rather than a file of its own: a tmpfs file
+  // takes a page however small, once per instance. One write on an O_APPEND file lands whole
+  // between init's records.
+  const std::string record = std::string(kStateRecord) + " " + state.dump() + "\n";
+  if (::write(report->get(), record.data(), record.size()) != static_cast<ssize_t>(record.size()))
+    return failSys("write the instance's state to '" + dir + "/" + kReportFile + "'");
 
   inst.log = std::make_unique<LogWriter>(logPath(spec.id), config_.logMaxBytes);
   inst.output = std::move(*outRead);

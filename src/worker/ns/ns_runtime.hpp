@@ -31,7 +31,7 @@ struct NsRuntimeConfig {
   std::string stateDir;  // durable: logs/, work/ (instances' /work) and the radio namespace pin
   std::string initPath;  // the kuiga-init binary
   // Volatile, gone at reboot like the instances themselves: root/ (the skeleton) and
-  // instances/ (a tmpfs with each instance's FIFOs and instance.json). Default /run/kuiga/<name>.
+  // instances/ (a tmpfs with each instance's FIFOs and report). Default /run/kuiga/<name>.
   std::string runDir;
   uid_t uidBase = 200000;  // instance i runs as uidBase + i
   gid_t gid = 200000;

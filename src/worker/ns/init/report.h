@@ -6,6 +6,9 @@
  *   started PID                 the AUT was exec'd (PID inside the instance)
  *   exec-failed ERRNO STAGE     the AUT could not be exec'd (STAGE: exec, setuid, ...)
  *   exit CODE | signal SIGNO    how the AUT ended; init exits right after
+ * The worker appends one record of its own, for recovery (a tmpfs file takes a page however
+ * small, so the instance has one file, not two):
+ *   state {JSON}                run, index, init's PID and start time, AUT, network mode
  * Text keeps the protocol readable with `cat` when debugging a stuck instance.
  * C, because kuiga-init is C (built against musl); the worker reads it through report.hpp. */
 #define KUIGA_INIT_REPORT_FD 3
