@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-git ls-files '*.cpp' '*.hpp' '*.c' | xargs clang-format --dry-run --Werror
+git ls-files '*.cpp' '*.hpp' '*.c' '*.h' | xargs clang-format --dry-run --Werror
 (cd build && ctest --output-on-failure --timeout 600)
 scripts/check-leaks.sh

@@ -202,6 +202,61 @@ VoidResult Netlink::setBridgeMulticastQuerier(const std::string& name, bool quer
                        "set multicast querier of bridge '" + name + "'");
 }
 
+Result<Netlink::MulticastQuerier> Netlink::bridgeMulticastQuerier(const std::string& name) {
+  // Read from the bridge's own link message: libnl 3.7 parses no bridge attributes.
+  const std::string what = "read the multicast querier of bridge '" + name + "'";
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_GETLINK, NLM_F_REQUEST),
+                                                 nlmsg_free);
+  if (!msg) return failMsg(what + ": out of memory");
+  struct ifinfomsg ifi {};
+  ifi.ifi_family = AF_UNSPEC;
+  if (nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+      nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) < 0)
+    return failMsg(what + ": message too long");
+  if (int err = nl_send_auto(sock_.get(), msg.get()); err < 0) return fail(nlError(what, err));
+
+  struct Parsed {
+    std::optional<MulticastQuerier> state;
+  } parsed;
+  auto onMessage = [](nl_msg* m, void* arg) -> int {
+    auto* out = static_cast<Parsed*>(arg);
+    nlattr *tb[IFLA_MAX + 1], *info[IFLA_INFO_MAX + 1], *br[IFLA_BR_MAX + 1],
+        *q[BRIDGE_QUERIER_MAX + 1];
+    if (nlmsg_parse(nlmsg_hdr(m), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0 ||
+        !tb[IFLA_LINKINFO] ||
+        nla_parse_nested(info, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) < 0 ||
+        !info[IFLA_INFO_DATA] ||
+        nla_parse_nested(br, IFLA_BR_MAX, info[IFLA_INFO_DATA], nullptr) < 0 ||
+        !br[IFLA_BR_MCAST_QUERIER_STATE] ||
+        nla_parse_nested(q, BRIDGE_QUERIER_MAX, br[IFLA_BR_MCAST_QUERIER_STATE], nullptr) < 0)
+      return NL_SKIP;
+    MulticastQuerier s;
+    s.ipv6Address = "::";
+    if (q[BRIDGE_QUERIER_IPV6_ADDRESS] && nla_len(q[BRIDGE_QUERIER_IPV6_ADDRESS]) == 16) {
+      char text[INET6_ADDRSTRLEN];
+      if (inet_ntop(AF_INET6, nla_data(q[BRIDGE_QUERIER_IPV6_ADDRESS]), text, sizeof text))
+        s.ipv6Address = text;
+    }
+    if (q[BRIDGE_QUERIER_IPV6_PORT])
+      s.ipv6Port = static_cast<int>(nla_get_u32(q[BRIDGE_QUERIER_IPV6_PORT]));
+    if (q[BRIDGE_QUERIER_IPV6_OTHER_TIMER])
+      s.ipv6OtherTimerCs = nla_get_u64(q[BRIDGE_QUERIER_IPV6_OTHER_TIMER]);
+    out->state = s;
+    return NL_OK;
+  };
+  nl_cb* own = nl_socket_get_cb(sock_.get());  // a reference
+  std::unique_ptr<nl_cb, void (*)(nl_cb*)> cb(nl_cb_clone(own), nl_cb_put);
+  nl_cb_put(own);
+  if (!cb) return failMsg(what + ": out of memory");
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, onMessage, &parsed);
+  if (int err = nl_recvmsgs(sock_.get(), cb.get()); err < 0) return fail(nlError(what, err));
+  // The socket asks for acknowledgements; the one after the reply must not be left for the
+  // next request to trip over.
+  if (int err = nl_wait_for_ack(sock_.get()); err < 0) return fail(nlError(what, err));
+  if (!parsed.state) return failMsg(what + ": the kernel reports no querier state (before 5.16)");
+  return *parsed.state;
+}
+
 VoidResult Netlink::setBridgeMulticastHashMax(const std::string& name, uint32_t groups) {
   return bridgeRequest(sock_.get(), name, 0, std::nullopt, std::nullopt, 0, groups,
                        "set multicast group limit of bridge '" + name + "'");
@@ -260,10 +315,15 @@ VoidResult Netlink::addMulticastEntry(int bridgeIfindex, int portIfindex,
 }
 
 std::string eui64LinkLocal(const Mac& m) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "fe80::%x:%x:%x:%x", ((m[0] ^ 0x02) << 8) | m[1],
-                (m[2] << 8) | 0xff, 0xfe00 | m[3], (m[4] << 8) | m[5]);
-  return buf;
+  // In the canonical text form, so that it compares equal to what the kernel reports.
+  in6_addr a{};
+  a.s6_addr[0] = 0xfe;
+  a.s6_addr[1] = 0x80;
+  const uint8_t id[8] = {
+      static_cast<uint8_t>(m[0] ^ 0x02), m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
+  std::memcpy(a.s6_addr + 8, id, sizeof id);
+  char buf[INET6_ADDRSTRLEN];
+  return ::inet_ntop(AF_INET6, &a, buf, sizeof buf) ? buf : "";
 }
 
 Result<std::string> solicitedNodeGroup(const std::string& ipv6) {

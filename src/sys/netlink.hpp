@@ -53,6 +53,13 @@ class Netlink {
   // Raise the bridge's limit of multicast groups (default 4096); past it the kernel turns
   // snooping off and floods.
   VoidResult setBridgeMulticastHashMax(const std::string& name, uint32_t groups);
+  // The MLD querier a bridge counts (IFLA_BR_MCAST_QUERIER_STATE): its own or another one.
+  struct MulticastQuerier {
+    std::string ipv6Address;        // "::" while none was elected
+    int ipv6Port = 0;               // ifindex of the port another querier is heard on; 0: none
+    uint64_t ipv6OtherTimerCs = 0;  // how long another querier still counts; 0: not running
+  };
+  Result<MulticastQuerier> bridgeMulticastQuerier(const std::string& name);
   VoidResult deleteLink(const std::string& name);
   // Multicast settings of a bridge port. Unset fields stay as they are.
   struct BridgePort {

@@ -2,6 +2,9 @@
 
 #include <net/if.h>
 
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "sys/file.hpp"
@@ -59,6 +62,45 @@ TEST_F(NetlinkTest, ROOT_BridgeVethAcrossNamespacesMacMasterUpAddresses) {
   EXPECT_FALSE(nl->linkIndex("kgtv0"));
 }
 
+TEST_F(NetlinkTest, ROOT_ABridgeReportsTheQuerierItHears) {
+  auto guard = netns::ThreadGuard::enter(a_.get());
+  ASSERT_TRUE(guard);
+  auto nl = Netlink::open();
+  ASSERT_TRUE(nl);
+  // Two querying bridges joined by a veth: the one with the lower address wins the election.
+  for (uint8_t k : {1, 2}) {
+    const std::string br = "kgtq" + std::to_string(k);
+    Mac mac{0x02, 0x6b, 0, 0, 0, k};
+    ASSERT_TRUE(nl->createBridge(br, mac));
+    ASSERT_TRUE(nl->addAddress(br, eui64LinkLocal(mac) + "/64"));
+    ASSERT_TRUE(nl->setUp(br, true, false));
+    ASSERT_TRUE(nl->setBridgeMulticastQuerier(br, true, 10));
+  }
+  auto own = nl->bridgeMulticastQuerier("kgtq1");
+  ASSERT_TRUE(own) << own.error().message;
+  EXPECT_EQ(own->ipv6Port, 0) << "alone, it hears no other querier";
+  EXPECT_EQ(own->ipv6OtherTimerCs, 0u);
+  int q2 = nl->linkIndex("kgtq2").value();
+  ASSERT_TRUE(nl->createVeth({"kgtu", std::nullopt, q2, "kgtd", std::nullopt, -1}));
+  ASSERT_TRUE(nl->setMaster("kgtd", nl->linkIndex("kgtq1").value()));
+  for (const char* l : {"kgtu", "kgtd"}) ASSERT_TRUE(nl->setUp(l, true, false));
+  const std::string q1Address = eui64LinkLocal({0x02, 0x6b, 0, 0, 0, 1});
+  Netlink::MulticastQuerier heard;
+  for (int i = 0; i < 40 && heard.ipv6Address != q1Address; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto r = nl->bridgeMulticastQuerier("kgtq2");
+    ASSERT_TRUE(r) << r.error().message;
+    heard = *r;
+  }
+  EXPECT_EQ(heard.ipv6Address, q1Address);
+  EXPECT_EQ(heard.ipv6Port, nl->linkIndex("kgtu").value());
+  EXPECT_GT(heard.ipv6OtherTimerCs, 0u);
+  ASSERT_TRUE(nl->linkIndex("kgtq1")) << "the socket still works after the reads";
+  auto missing = nl->bridgeMulticastQuerier("kgt-none");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("kgt-none"), std::string::npos);
+}
+
 TEST_F(NetlinkTest, ROOT_MoveToNamespaceAndSetMaster) {
   auto guard = netns::ThreadGuard::enter(a_.get());
   auto nl = Netlink::open();
@@ -87,6 +129,12 @@ TEST_F(NetlinkTest, ROOT_TapOwnedByAnUnprivilegedUser) {
 
 TEST(Netlink, FormatMac) {
   EXPECT_EQ(formatMac({0x02, 0x6b, 0x00, 0xff, 0x10, 0x01}), "02:6b:00:ff:10:01");
+}
+
+TEST(Netlink, Eui64LinkLocalInCanonicalForm) {
+  EXPECT_EQ(eui64LinkLocal({0x02, 0x6b, 0, 1, 2, 3}), "fe80::6b:ff:fe01:203");
+  EXPECT_EQ(eui64LinkLocal({0x02, 0, 0, 0xff, 0xff, 0xff}), "fe80::ff:feff:ffff")
+      << "as the kernel prints it, not fe80::0:ff:...";
 }
 
 }  // namespace kuiga::sys

@@ -181,6 +181,18 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
                               "/radio.netns sh -c 'bridge mdb show; for l in " +
                               radioLinkName(sink.id) + " " + radioLinkName(sensor6.id) +
                               " rup0 rup1 rdn0 rdn1; do bridge -d link show dev $l; done'");
+  // The querier each bridge counts: a leaf that counts none floods multicast to flooding
+  // ports only, and instance ports are not.
+  if (sys::UniqueFd radio(::open((config_.stateDir + "/radio.netns").c_str(), O_RDONLY)); radio) {
+    auto inRadio = sys::netns::ThreadGuard::enter(radio.get());
+    auto nl = inRadio ? sys::Netlink::open() : fail(inRadio.error());
+    for (const char* br : {"rcore", "rbr0", "rbr1"}) {
+      auto q = nl ? nl->bridgeMulticastQuerier(br) : fail(nl.error());
+      seen += q ? fmt::format("{}: MLD querier {} on port {}, for {} cs\n", br, q->ipv6Address,
+                              q->ipv6Port, q->ipv6OtherTimerCs)
+                : fmt::format("{}: {}\n", br, q.error().message);
+    }
+  }
   EXPECT_EQ(waitState(sensor.id, S::Terminated), S::Terminated) << readLog(sensor.id);
   EXPECT_EQ(waitState(sensor6.id, S::Terminated), S::Terminated) << readLog(sensor6.id);
   EXPECT_NE(readLog(sensor6.id).find("reply ack reading 80 from run-1-dev-0300"), std::string::npos)

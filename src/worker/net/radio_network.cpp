@@ -7,6 +7,9 @@
 #include <optional>
 #include <thread>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
@@ -186,14 +189,43 @@ Result<int> RadioNetwork::addLeafLocked() {
 VoidResult RadioNetwork::settleQueriersLocked() {
   // New leaves lose the querier election to the core (it has the lowest address) when they
   // first hear its query, and then flood for one response interval. Make the core query now,
-  // and let that interval pass before instances attach.
-  auto r = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
-    KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, false, kQueryResponseCs), "core querier");
-    KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, true, kQueryResponseCs), "core querier");
-    return {};
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(kQueryResponseCs * 10 + 200));
-  return r;
+  // and let that interval pass before instances attach. Then check that every leaf counts the
+  // core as its querier, heard on its uplink: a leaf that counts none floods multicast to
+  // flooding ports only, which instance ports are not, and neighbour discovery from other
+  // leaves fails. Ask again if one does not.
+  const std::string coreAddress = sys::eui64LinkLocal(kGatewayMac);
+  constexpr int kAttempts = 3;
+  std::vector<std::string> lagging;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    auto r = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
+      KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, false, kQueryResponseCs), "core querier");
+      KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, true, kQueryResponseCs), "core querier");
+      return {};
+    });
+    if (!r) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kQueryResponseCs * 10 + 200));
+    lagging.clear();
+    auto checked = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
+      for (size_t k = 0; k < leafIndex_.size(); ++k) {
+        auto q = nl.bridgeMulticastQuerier(leafName(k));
+        if (!q) return fail(q.error());  // a kernel before 5.16 cannot tell: not checked
+        auto uplink = nl.linkIndex("rup" + std::to_string(k));
+        if (q->ipv6Address != coreAddress || !uplink || q->ipv6Port != *uplink ||
+            q->ipv6OtherTimerCs == 0)
+          lagging.push_back(fmt::format("{} (querier {} on port {}, for {} cs)", leafName(k),
+                                        q->ipv6Address, q->ipv6Port, q->ipv6OtherTimerCs));
+      }
+      return {};
+    });
+    if (!checked || lagging.empty()) return {};
+    spdlog::info("radio network: {} not yet counting the core as multicast querier; asking again",
+                 fmt::join(lagging, ", "));
+  }
+  spdlog::warn(
+      "radio network: {} still not counting the core as multicast querier; IPv6 neighbour "
+      "discovery between leaves may fail until its next query",
+      fmt::join(lagging, ", "));
+  return {};
 }
 
 VoidResult RadioNetwork::reserve(size_t ports) {
