@@ -279,7 +279,9 @@ VoidResult Netlink::setBridgePort(int ifindex, const BridgePort& port) {
       (!port.multicastFlood || nla_put_u8(m, IFLA_BRPORT_MCAST_FLOOD, *port.multicastFlood) == 0) &&
       (!port.multicastRouter ||
        nla_put_u8(m, IFLA_BRPORT_MULTICAST_ROUTER, *port.multicastRouter) == 0) &&
-      (!port.maxGroups || nla_put_u32(m, kIflaBrportMcastMaxGroups, *port.maxGroups) == 0);
+      (!port.maxGroups || nla_put_u32(m, kIflaBrportMcastMaxGroups, *port.maxGroups) == 0) &&
+      (!port.unicastFlood || nla_put_u8(m, IFLA_BRPORT_UNICAST_FLOOD, *port.unicastFlood) == 0) &&
+      (!port.learning || nla_put_u8(m, IFLA_BRPORT_LEARNING, *port.learning) == 0);
   if (!ok) return failMsg(what + ": message too long");
   nla_nest_end(m, info);
   if (int err = nl_send_auto(sock_.get(), m); err < 0) return fail(nlError(what, err));
@@ -499,6 +501,22 @@ VoidResult Netlink::addNeighbour(const std::string& name, const std::string& ip,
   int err = rtnl_neigh_add(sock_.get(), n, NLM_F_CREATE | NLM_F_REPLACE);
   rtnl_neigh_put(n);
   if (err < 0) return fail(nlError("add neighbour " + ip + " on '" + name + "'", err));
+  return {};
+}
+
+VoidResult Netlink::addBridgeFdbEntry(int portIfindex, const Mac& mac) {
+  AddrPtr ll(nl_addr_build(AF_LLC, mac.data(), mac.size()));
+  rtnl_neigh* n = rtnl_neigh_alloc();
+  rtnl_neigh_set_family(n, AF_BRIDGE);
+  rtnl_neigh_set_ifindex(n, portIfindex);
+  rtnl_neigh_set_lladdr(n, ll.p);
+  rtnl_neigh_set_state(n, NUD_NOARP);  // "static": a port's, not the bridge's own
+  rtnl_neigh_set_flags(n, NTF_MASTER);
+  int err = rtnl_neigh_add(sock_.get(), n, NLM_F_CREATE | NLM_F_REPLACE);
+  rtnl_neigh_put(n);
+  if (err < 0)
+    return fail(nlError(
+        "add forwarding entry " + formatMac(mac) + " on port " + std::to_string(portIfindex), err));
   return {};
 }
 

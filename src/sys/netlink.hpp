@@ -72,6 +72,10 @@ class Netlink {
     // The most multicast groups the bridge learns on this port (IFLA_BRPORT_MCAST_MAX_GROUPS,
     // 0 = no limit); reports for more are ignored.
     std::optional<uint32_t> maxGroups;
+    // Flood unicast to unknown addresses to this port (IFLA_BRPORT_UNICAST_FLOOD).
+    std::optional<bool> unicastFlood;
+    // Learn the source addresses of frames from this port (IFLA_BRPORT_LEARNING).
+    std::optional<bool> learning;
   };
   VoidResult setBridgePort(int ifindex, const BridgePort& port);
   // A permanent multicast database entry: the bridge delivers `group` (IPv6 or IPv4) to the
@@ -102,6 +106,9 @@ class Netlink {
   VoidResult addNeighbour(const std::string& name, const std::string& ip, const Mac& mac);
   // Removes a neighbour entry; a missing one is success.
   VoidResult deleteNeighbour(const std::string& name, const std::string& ip);
+  // A static forwarding entry on a bridge port: frames to `mac` go out of that port, learned
+  // or not. It goes with the port.
+  VoidResult addBridgeFdbEntry(int portIfindex, const Mac& mac);
   Result<int> linkIndex(const std::string& name);
   Result<std::vector<std::string>> linkNames();
   struct LinkInfo {

@@ -199,6 +199,20 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
       << readLog(sensor6.id) << "\nsink:\n"
       << readLog(sink.id) << "\nafter 3 s:\n"
       << seen;
+  // A leaf knows its own devices by static entries and learns nothing on its uplink, so its
+  // forwarding table stays the size of the leaf however many devices there are (removing a
+  // port walks the whole table).
+  auto fdb = [&](const std::string& br) {
+    return test::commandOutput("nsenter --net=" + config_.stateDir +
+                               "/radio.netns bridge fdb show br " + br);
+  };
+  const std::string sinkMac = sys::formatMac(macAddress(sink.id));
+  const std::string leaf0 = fdb("rbr0"), leaf1 = fdb("rbr1");
+  EXPECT_NE(leaf0.find(sinkMac + " dev " + radioLinkName(sink.id) + " master rbr0 static"),
+            std::string::npos)
+      << leaf0;
+  EXPECT_EQ(leaf1.find(sinkMac), std::string::npos) << "the sink's leaf is rbr0:\n" << leaf1;
+  EXPECT_NE(leaf1.find(" master rbr1 static"), std::string::npos) << "its own devices:\n" << leaf1;
   auto sensorLog = readLog(sensor.id);
   EXPECT_NE(sensorLog.find("sent 10 "), std::string::npos) << sensorLog;
   EXPECT_NE(sensorLog.find("reply ack reading 1 from run-1-dev-0001"), std::string::npos)

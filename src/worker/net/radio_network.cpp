@@ -165,10 +165,20 @@ Result<int> RadioNetwork::addLeafLocked() {
     // between any two leaves through the core. The listener reports that cross with it must
     // not fill every leaf's table with every instance's groups (4096 at most by default, and
     // N^2 memory): a leaf learns at most one group on its uplink. The core knows them all.
+    //
+    // A leaf does not learn addresses on its uplink either: it would learn every device's, and
+    // removing a port walks the bridge's whole forwarding table (br_fdb_delete_by_port), so
+    // deleting N devices cost O(N^2): 266 deletions/s at N = 10,000. A leaf knows its own
+    // devices by static entries (attach()); unicast to any other address goes up the uplink,
+    // the one port that floods unknown unicast, and the core, which learns, takes it on.
     for (auto [l, maxGroups] : {std::pair{up, 1u}, std::pair{dn, 0u}}) {
       auto idx = nl.linkIndex(l);
       if (!idx) return fail(idx.error());
-      KUIGA_TRY(nl.setBridgePort(*idx, {std::nullopt, uint8_t{2}, maxGroups}), "leaf uplink");
+      sys::Netlink::BridgePort port;
+      port.multicastRouter = 2;
+      port.maxGroups = maxGroups;
+      if (l == up) port.learning = false;
+      KUIGA_TRY(nl.setBridgePort(*idx, port), "leaf uplink");
     }
     // MLDv2 listener reports go to ff02::16, which nobody joins, and the bridge floods such
     // reports to every port. Registered on the uplink, they go up to the core and no further
@@ -270,13 +280,23 @@ VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicast
     if (!idx) return fail(idx.error());
     // A stack that sends no listener reports (RIOT's) hears all multicast, as on a radio: its
     // port counts as a router port. It brings its own addresses.
-    if (multicastFlood) return nl.setBridgePort(*idx, {std::nullopt, uint8_t{2}, std::nullopt});
+    if (multicastFlood) {
+      sys::Netlink::BridgePort port;
+      port.multicastRouter = 2;
+      return nl.setBridgePort(*idx, port);
+    }
     // The gateway knows the device's addresses without asking: an ARP request or neighbour
     // solicitation from the core reaches every port, N^2 frames for N devices.
     KUIGA_TRY(nl.addNeighbour(kCore, ipv4Address(id), macAddress(id)), "attach to radio network");
     KUIGA_TRY(nl.addNeighbour(kCore, ipv6Address(id), macAddress(id)), "attach to radio network");
-    KUIGA_TRY(nl.setBridgePort(*idx, {false, std::nullopt, std::nullopt}),
-              "attach to radio network");
+    // No multicast without listeners (see startBridge()), and no unicast to unknown addresses:
+    // the leaf knows this device by a static entry, so what it does not know lives elsewhere
+    // and goes to the uplink only, not to every device of the leaf.
+    sys::Netlink::BridgePort port;
+    port.multicastFlood = false;
+    port.unicastFlood = false;
+    KUIGA_TRY(nl.setBridgePort(*idx, port), "attach to radio network");
+    KUIGA_TRY(nl.addBridgeFdbEntry(*idx, macAddress(id)), "attach to radio network");
     // Neighbour solicitations for the instance's own addresses reach it from its first moment,
     // not only once its listener reports have been snooped (they may come a second later).
     for (const auto& addr : {ipv6Address(id), linkLocalAddress(id)}) {
