@@ -212,6 +212,10 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
             std::string::npos)
       << leaf0;
   EXPECT_EQ(leaf1.find(sinkMac), std::string::npos) << "the sink's leaf is rbr0:\n" << leaf1;
+  EXPECT_NE(leaf1.find(sys::formatMac(kGatewayMac) + " dev rup1 master rbr1 static"),
+            std::string::npos)
+      << "the gateway is up the uplink:\n"
+      << leaf1;
   EXPECT_NE(leaf1.find(" master rbr1 static"), std::string::npos) << "its own devices:\n" << leaf1;
   auto sensorLog = readLog(sensor.id);
   EXPECT_NE(sensorLog.find("sent 10 "), std::string::npos) << sensorLog;

@@ -187,6 +187,10 @@ Result<int> RadioNetwork::addLeafLocked() {
     auto upIdx = nl.linkIndex(up);
     if (!upIdx) return fail(upIdx.error());
     KUIGA_TRY(nl.addMulticastEntry(*leafIdx, *upIdx, "ff02::16"), "report group");
+    // The gateway, which every device talks to, is up the uplink: known statically, since the
+    // leaf learns nothing there, or every frame to it would be flooded to the leaf's
+    // unicast-flooding ports (tap-mode devices').
+    KUIGA_TRY(nl.addBridgeFdbEntry(*upIdx, kGatewayMac), "gateway entry");
     for (const auto& l : {up, dn}) KUIGA_TRY(nl.setUp(l), "leaf uplink");
     return *leafIdx;
   });
