@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,6 +70,10 @@ class Capture {
   // Reads the ring until stop is requested, then drains what is left.
   void run(std::stop_token stop);
   CaptureStats stats() const;
+  // How long a ring block may hold frames before the kernel hands it over.
+  std::chrono::milliseconds retireTime() const {
+    return std::chrono::milliseconds(config_.retireMs);
+  }
   VoidResult flush();
   // The thread that reads the ring (for its CPU time), 0 before run() began.
   [[nodiscard]] pid_t threadId() const { return tid_.load(); }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -106,6 +107,10 @@ Result<std::vector<RunCapture::DeviceReport>> RunCapture::report(RunId run) {
   // on the captured side, so they never show up as missed.
   auto rx = rxCounters();
   if (!rx) return fail(rx.error().context("radio counters"));
+  // A frame the kernel has counted may still sit in a ring block being filled, which the
+  // kernel hands over only when the block retires: wait that long, or such a frame shows as
+  // missed (seen in CI: one frame per device, sent just before the report was asked for).
+  std::this_thread::sleep_for(capture_->retireTime() + std::chrono::milliseconds(5));
   (void)capture_->snapshot(fmt::format("run-{}", run));  // drains the ring
   auto st = capture_->stats();
   std::vector<DeviceReport> out;
