@@ -107,26 +107,35 @@ Result<std::vector<RunCapture::DeviceReport>> RunCapture::report(RunId run) {
   // on the captured side, so they never show up as missed.
   auto rx = rxCounters();
   if (!rx) return fail(rx.error().context("radio counters"));
-  // A frame the kernel has counted may still sit in a ring block being filled, which the
-  // kernel hands over only when the block retires: wait that long, or such a frame shows as
-  // missed (seen in CI: one frame per device, sent just before the report was asked for).
-  std::this_thread::sleep_for(capture_->retireTime() + std::chrono::milliseconds(5));
+  auto build = [&] {
+    auto st = capture_->stats();
+    std::vector<DeviceReport> out;
+    bool missing = false;
+    std::lock_guard lock(mu_);
+    for (const auto& [id, port] : ports_) {
+      if (id.run != run) continue;
+      DeviceReport d;
+      d.name = displayName(id);
+      if (auto it = st.devices.find(d.name); it != st.devices.end()) d.captured = it->second;
+      if (auto it = rx->find(port.ifindex); it != rx->end() && it->second >= port.rxBaseline)
+        d.kernelSentFrames = it->second - port.rxBaseline;
+      d.missedFrames = d.kernelSentFrames > d.captured.sentFrames
+                           ? d.kernelSentFrames - d.captured.sentFrames
+                           : 0;
+      missing = missing || d.missedFrames > 0;
+      out.push_back(std::move(d));
+    }
+    return std::pair{std::move(out), missing};
+  };
   (void)capture_->snapshot(fmt::format("run-{}", run));  // drains the ring
-  auto st = capture_->stats();
-  std::vector<DeviceReport> out;
-  std::lock_guard lock(mu_);
-  for (const auto& [id, port] : ports_) {
-    if (id.run != run) continue;
-    DeviceReport d;
-    d.name = displayName(id);
-    if (auto it = st.devices.find(d.name); it != st.devices.end()) d.captured = it->second;
-    if (auto it = rx->find(port.ifindex); it != rx->end() && it->second >= port.rxBaseline)
-      d.kernelSentFrames = it->second - port.rxBaseline;
-    d.missedFrames =
-        d.kernelSentFrames > d.captured.sentFrames ? d.kernelSentFrames - d.captured.sentFrames : 0;
-    out.push_back(std::move(d));
-  }
-  return out;
+  auto first = build();
+  if (!first.second) return std::move(first.first);
+  // A frame the kernel has counted may still sit in a ring block being filled, which the
+  // kernel hands over only when the block retires: before calling it missed, wait that long
+  // once (seen in CI: one frame per device, sent just before the report was asked for).
+  std::this_thread::sleep_for(capture_->retireTime() + std::chrono::milliseconds(5));
+  (void)capture_->snapshot(fmt::format("run-{}", run));
+  return build().first;
 }
 
 void RunCapture::removeInstance(InstanceId id) {

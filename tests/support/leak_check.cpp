@@ -152,6 +152,18 @@ worker::InstanceSpec instanceSpec(uint32_t index, const std::string& dir, const 
   return s;
 }
 
+std::vector<std::string> threeConsoleLines() {
+  return {"echo " + std::string(200, 'x') + "y", "echo second", "echo third"};
+}
+
+void expectThreeConsoleLinesWhole(const std::string& log) {
+  EXPECT_EQ(log.find("lost "), std::string::npos) << log;
+  auto first = log.find("echo: " + std::string(200, 'x') + "y\n");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_LT(first, log.find("echo: second"));
+  EXPECT_LT(log.find("echo: second"), log.find("echo: third"));
+}
+
 worker::InstanceState RuntimeFixture::waitState(InstanceId id, worker::InstanceState state,
                                                 int timeoutMs) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);

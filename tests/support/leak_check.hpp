@@ -42,6 +42,12 @@ worker::InstanceSpec instanceSpec(uint32_t index, const std::string& dir, const 
                                   std::vector<std::string> args = {},
                                   worker::NetMode net = worker::NetMode::Veth);
 
+// Three console lines for `riot_shell` (which reads 64 bytes at a time and loses the rest): a
+// 206-byte one, then "echo second" and "echo third".
+std::vector<std::string> threeConsoleLines();
+// Expects the shell's log to hold all three, each whole, in order, and nothing lost.
+void expectThreeConsoleLinesWhole(const std::string& log);
+
 // An ns runtime with a unique name in a temporary directory, destroyed at the end of the test
 // whether it passed or not. Records every event.
 class RuntimeFixture : public ::testing::Test {

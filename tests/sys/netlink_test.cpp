@@ -99,6 +99,12 @@ TEST_F(NetlinkTest, ROOT_ABridgeReportsTheQuerierItHears) {
   auto missing = nl->bridgeMulticastQuerier("kgt-none");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("kgt-none"), std::string::npos);
+  // A static forwarding entry goes on a bridge port, and only there.
+  EXPECT_TRUE(nl->addBridgeFdbEntry(nl->linkIndex("kgtu").value(), {0x02, 0x6b, 0, 0, 0, 9}));
+  auto notAPort = nl->addBridgeFdbEntry(nl->linkIndex("lo").value(), {0x02, 0x6b, 0, 0, 0, 9});
+  ASSERT_FALSE(notAPort);
+  EXPECT_NE(notAPort.error().message.find("forwarding entry 02:6b:00:00:00:09"), std::string::npos)
+      << notAPort.error().message;
 }
 
 TEST_F(NetlinkTest, ROOT_MoveToNamespaceAndSetMaster) {
