@@ -1,9 +1,12 @@
 // A ZEP v2 node as RIOT's socket_zep is one: a sample AUT for ZEP radios, used by the Plexer's
 // tests and `kuiga bench zep` (RIOT itself is not here):
 //   zep_node -z [LADDR:LPORT,]RADDR:RPORT --eui64 EUI [--send N] [--interval MS] [--bytes B]
+//            [--garbage G]
 // Sends N 802.15.4 data frames (broadcast, extended source = EUI) to the dispatcher, one per
 // MS milliseconds, printing "tx SEQ"; prints "rx SRC-EUI SEQ LEN" for every frame it receives;
-// after its last frame it goes on receiving, and prints "done N" once.
+// after its last frame it goes on receiving, and prints "done N" once. With --garbage, it
+// first sends G datagrams a misconfigured node might (ZEP version 1, a ZEP ack, a truncated
+// header, in turn) and prints "garbage G".
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
@@ -63,7 +66,7 @@ static int parseEui(const char* s, uint8_t eui[8]) {
 int main(int argc, char** argv) {
   const char* zep = NULL;
   uint8_t eui[8] = {0};
-  int count = 10, interval = 100, bytes = 20;
+  int count = 10, interval = 100, bytes = 20, garbage = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-z") && i + 1 < argc)
       zep = argv[++i];
@@ -75,6 +78,8 @@ int main(int argc, char** argv) {
       interval = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--bytes") && i + 1 < argc)
       bytes = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--garbage") && i + 1 < argc)
+      garbage = atoi(argv[++i]);
     else
       return fprintf(stderr, "unknown argument %s\n", argv[i]), 2;
   }
@@ -96,6 +101,20 @@ int main(int argc, char** argv) {
     perror("socket");
     return 1;
   }
+  for (int g = 0; g < garbage; g++) {
+    uint8_t bad[48] = {'E', 'X', 1, 1, 26};  // ZEP v1: RIOT speaks v2
+    size_t len = sizeof bad;
+    if (g % 3 == 1) {
+      bad[2] = 2;  // a ZEP v2 ack: "EX" 2 2 and a sequence number
+      bad[3] = 2;
+      len = 8;
+    } else if (g % 3 == 2) {
+      bad[2] = 2;  // a v2 data header cut short
+      len = 20;
+    }
+    if (sendto(fd, bad, len, 0, (struct sockaddr*)&remote, remoteLen) < 0) perror("sendto");
+  }
+  if (garbage) printf("garbage %d\n", garbage);
   int sent = 0;
   int64_t next = nowMs();
   for (;;) {

@@ -126,7 +126,8 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   }
   auto report = (*zep)->report(run);
   if (!report) return failMsg("the ZEP run is gone");
-  uint64_t onAir = 0, channel = 0, received = 0, lost = 0, unreachable = 0, sendErrors = 0;
+  uint64_t onAir = 0, channel = 0, received = 0, lost = 0, unreachable = 0, sendErrors = 0,
+           malformed = 0;
   for (const auto& d : *report) {
     onAir += d.counters.sent;
     channel += d.counters.droppedChannel;
@@ -134,6 +135,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
     lost += d.counters.lostOnLinks;
     unreachable += d.unreachable;
     sendErrors += d.sendErrors;
+    malformed += d.malformed;
   }
   const uint64_t taken = onAir + channel;
   out["nodes_finished"] = finished;
@@ -148,7 +150,8 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   out["copies_send_errors"] = sendErrors;
   out["nodes_logged_rx"] = heard;
   out["links"] = plexer::ZepSpec(spec).topology(run, o.nodes, 1)->linkCount();
-  out["malformed"] = (*zep)->malformed();
+  out["malformed"] = malformed;
+  out["unplaceable"] = (*zep)->unplaceable();
   out["window_s"] = window;
   out["channel_load"] = static_cast<double>(onAir) *
                         static_cast<double>(plexer::zep::airtimeNs(15 + o.payloadBytes + 2)) / 1e9 /

@@ -751,12 +751,13 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
                             {"lost_on_links", d.zep_lost_on_links()},
                             {"no_listener", d.zep_no_listener()},
                             {"unreachable", d.zep_unreachable()},
-                            {"send_errors", d.zep_send_errors()}};
+                            {"send_errors", d.zep_send_errors()},
+                            {"malformed", d.zep_malformed()}};
         devices.back()["zep"] = z;
         if (zep.is_null())
           zep = {{"sent", 0},          {"received", 0},    {"dropped_channel", 0},
                  {"lost_on_links", 0}, {"no_listener", 0}, {"unreachable", 0},
-                 {"send_errors", 0}};
+                 {"send_errors", 0},   {"malformed", 0}};
         for (const auto& [k, v] : z.items()) zep[k] = zep[k].get<uint64_t>() + v.get<uint64_t>();
       }
     }

@@ -62,6 +62,7 @@ struct WorkerView {
   WorkerRecord record;
   uint64_t load = 0;  // instances placed on it
   int64_t heartbeatAgeMs = -1;
+  uint64_t zepUnplaceable = 0;  // as of its last heartbeat (0 when offline)
 };
 
 // A state change announced to event subscribers (server-sent events).
@@ -146,7 +147,9 @@ class Master {
   rpc::Registered registerWorker(const rpc::Register& reg, std::shared_ptr<WorkerLink> link);
   // Both return false when `link` is no longer the worker's session (it was declared lost or
   // reconnected): the RPC layer then ends that stream, and the worker registers anew.
-  bool onHeartbeat(const std::string& worker, const WorkerLink* link);
+  // Any message from the worker counts as a sign of life; a heartbeat also carries its counts.
+  bool onHeartbeat(const std::string& worker, const WorkerLink* link,
+                   const rpc::Heartbeat* beat = nullptr);
   bool onEvents(const std::string& worker, const WorkerLink* link, const rpc::EventBatch& batch);
   void onReply(const std::string& worker, const rpc::Reply& reply);
   void onDisconnect(const std::string& worker, const WorkerLink* link);

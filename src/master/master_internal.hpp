@@ -11,6 +11,7 @@ struct Master::Session {
   std::shared_ptr<WorkerLink> link;
   uint32_t capacity = 0;
   Clock::time_point lastSeen;
+  uint64_t zepUnplaceable = 0;                                   // from its heartbeats
   std::map<uint64_t, std::promise<Result<rpc::Reply>>> pending;  // replies awaited
 };
 

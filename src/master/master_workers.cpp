@@ -47,11 +47,13 @@ void Master::onReply(const std::string& worker, const rpc::Reply& reply) {
   it->second->pending.erase(p);
 }
 
-bool Master::onHeartbeat(const std::string& worker, const WorkerLink* link) {
+bool Master::onHeartbeat(const std::string& worker, const WorkerLink* link,
+                         const rpc::Heartbeat* beat) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(worker);
   if (it == sessions_.end() || it->second->link.get() != link) return false;
   it->second->lastSeen = Clock::now();
+  if (beat) it->second->zepUnplaceable = beat->zep_unplaceable();
   return true;
 }
 
@@ -381,7 +383,8 @@ std::string Master::metricsText() {
       for (const auto& [state, n] : *counts) g.instancesByState[state] += n;
   if (auto ws = workers())
     for (const auto& w : *ws)
-      g.workers.push_back({w.record.name, w.record.online, w.record.capacity, w.load});
+      g.workers.push_back(
+          {w.record.name, w.record.online, w.record.capacity, w.load, w.zepUnplaceable});
   // The Plexer's counters of every live run whose devices are on a radio network (asked of its
   // workers; a run without one has no devices there).
   for (RunId id : live) {
@@ -400,6 +403,8 @@ std::string Master::metricsText() {
     s.queued = u("queued_frames");
     for (const auto& c : (*r)["cells"]) s.leases += c.value("leases", uint64_t{0});
     for (const auto& [cause, n] : (*r)["dropped"].items()) s.dropped[cause] = n.get<uint64_t>();
+    if ((*r)["zep"].is_object())
+      for (const auto& [k, n] : (*r)["zep"].items()) s.zep[k] = n.get<uint64_t>();
     g.radios.push_back(std::move(s));
   }
   return metrics_.render(g);
@@ -414,11 +419,12 @@ ApiResult<std::vector<WorkerView>> Master::workers() {
   std::lock_guard lock(mu_);
   auto now = Clock::now();
   for (auto& w : *ws) {
-    WorkerView v{w, (*load)[w.name], -1};
+    WorkerView v{w, (*load)[w.name], -1, 0};
     if (auto it = sessions_.find(w.name); it != sessions_.end()) {
       v.record.online = true;
       v.heartbeatAgeMs =
           std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second->lastSeen).count();
+      v.zepUnplaceable = it->second->zepUnplaceable;
     } else {
       v.record.online = false;
     }

@@ -109,6 +109,11 @@ std::string Metrics::render(const Gauges& g) const {
   header("kuiga_worker_instances", "gauge", "Instances the worker holds now.");
   for (const auto& w : g.workers)
     out += fmt::format("kuiga_worker_instances{{worker=\"{}\"}} {}\n", escape(w.name), w.load);
+  header("kuiga_worker_zep_unplaceable_datagrams_total", "counter",
+         "Datagrams the worker's ZEP dispatcher could place in no run.");
+  for (const auto& w : g.workers)
+    out += fmt::format("kuiga_worker_zep_unplaceable_datagrams_total{{worker=\"{}\"}} {}\n",
+                       escape(w.name), w.zepUnplaceable);
 
   // The Plexer's counters, one series per run (not per device: 10,000 devices would swamp any
   // Prometheus server; the per-device figures are in GET /runs/{id}/radio).
@@ -151,6 +156,36 @@ std::string Metrics::render(const Gauges& g) const {
         out += fmt::format("kuiga_plexer_dropped_frames_total{{run=\"{}\",cause=\"{}\"}} {}\n",
                            r.run, escape(cause), n);
   }
+  // The ZEP radio's, per run that has one.
+  auto zepSeries = [&](const char* name, const char* help, const char* key) {
+    bool any = false;
+    for (const auto& r : g.radios) {
+      auto it = r.zep.find(key);
+      if (it == r.zep.end()) continue;
+      if (!any) header(name, "counter", help);
+      any = true;
+      out += fmt::format("{}{{run=\"{}\"}} {}\n", name, r.run, it->second);
+    }
+  };
+  zepSeries("kuiga_zep_sent_frames_total", "ZEP frames the run's devices put on the air.", "sent");
+  zepSeries("kuiga_zep_received_frames_total",
+            "Copies of ZEP frames delivered to the run's devices.", "received");
+  zepSeries("kuiga_zep_malformed_datagrams_total",
+            "Datagrams from the run's devices that were not ZEP v2 data.", "malformed");
+  static const char* kZepLost[] = {"dropped_channel", "no_listener", "lost_on_links", "unreachable",
+                                   "send_errors"};
+  bool zepHeader = false;
+  for (const auto& r : g.radios)
+    for (const char* cause : kZepLost)
+      if (auto it = r.zep.find(cause); it != r.zep.end()) {
+        if (!zepHeader)
+          header("kuiga_zep_lost_total", "counter",
+                 "ZEP frames (dropped_channel, no_listener) or copies (lost_on_links, "
+                 "unreachable, send_errors) the run's radio lost, by cause.");
+        zepHeader = true;
+        out += fmt::format("kuiga_zep_lost_total{{run=\"{}\",cause=\"{}\"}} {}\n", r.run, cause,
+                           it->second);
+      }
 
   std::lock_guard lock(mu_);
   static const char* kPhase[] = {"kuiga_instance_create_seconds", "kuiga_instance_start_seconds",

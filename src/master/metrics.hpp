@@ -45,6 +45,7 @@ class Metrics {
       std::string name;
       bool online = false;
       uint64_t capacity = 0, load = 0;
+      uint64_t zepUnplaceable = 0;
     };
     std::vector<Worker> workers;
     // The Plexer's counters of one run with a radio network, summed over its workers.
@@ -53,6 +54,9 @@ class Metrics {
       uint64_t sent = 0, delivered = 0, missed = 0, ringDrops = 0;
       uint64_t toStation = 0, uplink = 0, downlink = 0, queued = 0, leases = 0;
       std::map<std::string, uint64_t> dropped;  // by cause
+      // The ZEP radio's totals ("sent", "received", "lost_on_links", ... as in the radio
+      // report); empty when the run has none.
+      std::map<std::string, uint64_t> zep;
     };
     std::vector<Radio> radios;
   };

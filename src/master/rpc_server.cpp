@@ -50,7 +50,7 @@ class RpcServer::Service final : public rpc::Control::Service {
     while (stream->Read(&in)) {
       bool current = true;
       if (in.has_heartbeat())
-        current = master_.onHeartbeat(name, link.get());
+        current = master_.onHeartbeat(name, link.get(), &in.heartbeat());
       else if (in.has_events())
         current = master_.onEvents(name, link.get(), in.events());
       else if (in.has_reply())

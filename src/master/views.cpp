@@ -59,7 +59,8 @@ nlohmann::json toJson(const WorkerView& w) {
           {"health", w.record.online ? "healthy" : "lost"},
           {"heartbeat_age_ms",
            w.heartbeatAgeMs < 0 ? nlohmann::json(nullptr) : nlohmann::json(w.heartbeatAgeMs)},
-          {"last_seen", isoTime(w.record.lastSeenNs)}};
+          {"last_seen", isoTime(w.record.lastSeenNs)},
+          {"zep_unplaceable_datagrams", w.zepUnplaceable}};
 }
 
 nlohmann::json toJson(const ImageRecord& i) {

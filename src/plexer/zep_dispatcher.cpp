@@ -117,6 +117,7 @@ VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count,
   r->address.resize(count);
   r->unreachable.resize(count);
   r->sendErrors.resize(count);
+  r->malformed.resize(count);
   // A worker that restarts while the run goes on keeps the capture it had, and starts a new
   // file after it (names sort in time order).
   const std::string prefix = fmt::format("run-{}-zep-", run);
@@ -199,8 +200,8 @@ std::optional<std::vector<ZepDeviceReport>> ZepDispatcher::report(RunId run) con
   const Run& r = *it->second;
   std::vector<ZepDeviceReport> out;
   for (uint32_t k = 0; k < r.address.size(); ++k)
-    out.push_back(
-        {k, r.cell->counters(k), r.unreachable[k], r.sendErrors[k], r.address[k].has_value()});
+    out.push_back({k, r.cell->counters(k), r.unreachable[k], r.sendErrors[k], r.malformed[k],
+                   r.address[k].has_value()});
   return out;
 }
 
@@ -244,11 +245,17 @@ void ZepDispatcher::receive(int fd, int64_t now) {
         ::recvfrom(fd, buf->data(), buf->size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
     if (n < 0) return;  // EAGAIN: drained
     buf->resize(static_cast<size_t>(n));
-    auto p = zep::parse(*buf);
     uint32_t index = 0;
     Run* r = runOf(from, index);
-    if (!p || p->type != zep::Type::Data || !r) {
-      ++malformed_;
+    if (!r) {
+      ++unplaceable_;
+      continue;
+    }
+    // A device that speaks another ZEP version, or sends ZEP acks or garbage, is counted
+    // against itself: its user sees which device is misconfigured.
+    auto p = zep::parse(*buf);
+    if (!p || p->type != zep::Type::Data) {
+      ++r->malformed[index];
       continue;
     }
     r->address[index] = from;

@@ -34,6 +34,7 @@ struct ZepDeviceReport {
   ZepNodeCounters counters;
   uint64_t unreachable = 0;  // copies for it while it had not sent yet (its port unknown)
   uint64_t sendErrors = 0;   // copies for it the kernel would not send (its buffer full)
+  uint64_t malformed = 0;    // datagrams from it that were not ZEP v2 data packets
   bool learnt = false;
 };
 
@@ -55,7 +56,9 @@ class ZepDispatcher {
   std::optional<std::vector<ZepDeviceReport>> report(RunId run) const;
   // The run's pcapng files and their sizes, flushed now.
   std::vector<std::pair<std::string, uint64_t>> files(RunId run);
-  uint64_t malformed() const { return malformed_; }
+  // Datagrams from an address that is no open run's device (another app, another address
+  // plan, a run without a ZEP radio): worker-wide, since no run owns them.
+  uint64_t unplaceable() const { return unplaceable_; }
   // Deliveries scheduled and not yet made (frames still on the air or waiting for it).
   size_t pending() const;
   // The dispatcher thread's id (for its CPU time in /proc), once it runs.
@@ -66,7 +69,7 @@ class ZepDispatcher {
     RunId id;
     std::unique_ptr<ZepCell> cell;
     std::vector<std::optional<sockaddr_storage>> address;  // learnt per device
-    std::vector<uint64_t> unreachable, sendErrors;
+    std::vector<uint64_t> unreachable, sendErrors, malformed;
     std::optional<PcapngWriter> pcap;
     std::vector<std::string> earlierFiles;  // of this run before the worker restarted
   };
@@ -93,7 +96,7 @@ class ZepDispatcher {
   std::map<RunId, std::unique_ptr<Run>> runs_;
   std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> schedule_;
   uint64_t order_ = 0;
-  std::atomic<uint64_t> malformed_{0};
+  std::atomic<uint64_t> unplaceable_{0};
   std::atomic<pid_t> tid_{0};
   std::jthread thread_;
 };

@@ -36,11 +36,12 @@ TEST(Metrics, RendersEveryFamilyWithHelpAndType) {
   Metrics::Gauges g;
   g.runsByState["running"] = 2;
   g.instancesByState["running"] = 10;
-  g.workers.push_back({"w\"1", true, 100, 10});
+  g.workers.push_back({"w\"1", true, 100, 10, 3});
   std::string text = m.render(g);
   for (const char* family :
        {"kuiga_runs", "kuiga_instances", "kuiga_worker_up", "kuiga_worker_capacity_instances",
-        "kuiga_worker_instances", "kuiga_instance_create_seconds", "kuiga_instance_start_seconds",
+        "kuiga_worker_instances", "kuiga_worker_zep_unplaceable_datagrams_total",
+        "kuiga_instance_create_seconds", "kuiga_instance_start_seconds",
         "kuiga_instance_stop_seconds", "kuiga_http_requests_total",
         "kuiga_http_request_duration_seconds"}) {
     EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
@@ -48,14 +49,18 @@ TEST(Metrics, RendersEveryFamilyWithHelpAndType) {
   }
   EXPECT_NE(text.find("kuiga_runs{state=\"running\"} 2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("kuiga_worker_up{worker=\"w\\\"1\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kuiga_worker_zep_unplaceable_datagrams_total{worker=\"w\\\"1\"} 3\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(
       text.find(
           "kuiga_http_requests_total{method=\"GET\",route=\"/api/v1/runs/{id}\",code=\"200\"} 2\n"),
       std::string::npos)
       << text;
   EXPECT_NE(text.find("kuiga_instance_start_seconds_count 1\n"), std::string::npos) << text;
-  // Without a radio run there are no Plexer families at all.
+  // Without a radio run there are no Plexer or ZEP run families at all.
   EXPECT_EQ(text.find("kuiga_plexer_"), std::string::npos) << text;
+  EXPECT_EQ(text.find("kuiga_zep_"), std::string::npos) << text;
 }
 
 TEST(Metrics, PlexerCountersArePerRunWithDropsByCause) {
@@ -79,6 +84,37 @@ TEST(Metrics, PlexerCountersArePerRunWithDropsByCause) {
             std::string::npos);
   EXPECT_NE(text.find("kuiga_plexer_dropped_frames_total{run=\"7\",cause=\"no_ue\"} 10\n"),
             std::string::npos);
+  EXPECT_EQ(text.find("kuiga_zep_"), std::string::npos) << "run 7 has no ZEP radio";
+}
+
+TEST(Metrics, ZepCountersArePerRunThatHasAZepRadio) {
+  Metrics m;
+  Metrics::Gauges g;
+  Metrics::Gauges::Radio plain, zep;
+  plain.run = 3;
+  zep.run = 9;
+  zep.zep = {{"sent", 40},         {"received", 70},   {"dropped_channel", 1}, {"no_listener", 2},
+             {"lost_on_links", 5}, {"unreachable", 0}, {"send_errors", 0},     {"malformed", 4}};
+  g.radios = {plain, zep};
+  std::string text = m.render(g);
+  for (const char* family : {"kuiga_zep_sent_frames_total", "kuiga_zep_received_frames_total",
+                             "kuiga_zep_malformed_datagrams_total", "kuiga_zep_lost_total"}) {
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + " counter\n"), std::string::npos)
+        << family;
+    auto first = text.find(std::string("# HELP ") + family + " ");
+    EXPECT_NE(first, std::string::npos) << family;
+    EXPECT_EQ(text.find(std::string("# HELP ") + family + " ", first + 1), std::string::npos)
+        << "one header per family: " << family;
+  }
+  EXPECT_NE(text.find("kuiga_zep_sent_frames_total{run=\"9\"} 40\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kuiga_zep_received_frames_total{run=\"9\"} 70\n"), std::string::npos);
+  EXPECT_NE(text.find("kuiga_zep_malformed_datagrams_total{run=\"9\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("kuiga_zep_lost_total{run=\"9\",cause=\"lost_on_links\"} 5\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("kuiga_zep_lost_total{run=\"9\",cause=\"no_listener\"} 2\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("kuiga_zep_sent_frames_total{run=\"3\"}"), std::string::npos)
+      << "run 3 has no ZEP radio";
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 // socket_zep) on the ns runtime send 802.15.4 frames to their gateway; the dispatcher delivers
 // them along the run's topology; what the nodes logged must match what it counted, and the
 // run's pcapng must read as IEEE 802.15.4 in tshark.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -13,6 +16,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "sys/fd.hpp"
+#include "sys/netns.hpp"
 #include "tests/support/cluster.hpp"
 
 namespace kuiga::test {
@@ -83,10 +88,13 @@ class ZepTest : public ::testing::Test {
 
 TEST_F(ZepTest, ROOT_FramesTravelAlongTheTopologyAndAreCountedAndCaptured) {
   constexpr int kNodes = 4, kEach = 40;
-  // 0 -- 1 always; 1 -- 2 half the time; 3 hears nobody and nobody hears it.
+  // 0 -- 1 always; 1 -- 2 half the time; 3 hears nobody and nobody hears it. Node k first sends
+  // k datagrams that are not ZEP v2 data (v1, an ack, a cut header), counted against it.
   int id =
       create({{"count", kNodes},
-              {"args", fmt::format("-z {{zep}} --eui64 {{eui64}} --send {} --interval 25", kEach)},
+              {"args", fmt::format("-z {{zep}} --eui64 {{eui64}} --send {} --interval 25 --garbage "
+                                   "{{index}}",
+                                   kEach)},
               {"zep", {{"topology", "links"}, {"links", "0 1\ndev-0001 2 0.5\n"}, {"seed", 7}}}});
   ASSERT_TRUE(eventually(
       [&] { return get(fmt::format("/api/v1/runs/{}", id))["state"] == "ready"; }, 30000));
@@ -109,6 +117,7 @@ TEST_F(ZepTest, ROOT_FramesTravelAlongTheTopologyAndAreCountedAndCaptured) {
   for (int k = 0; k < kNodes; ++k) {
     // Each node's frames all went on the air (the channel is far from full).
     EXPECT_EQ(zep[k]["sent"], kEach) << k;
+    EXPECT_EQ(zep[k]["malformed"], k) << k;
     EXPECT_EQ(zep[k]["dropped_channel"], 0) << k;
     // What a node logged as received is what the dispatcher delivered to it: every copy it
     // counted, but those for the time before the node's first frame told its port.
@@ -138,6 +147,39 @@ TEST_F(ZepTest, ROOT_FramesTravelAlongTheTopologyAndAreCountedAndCaptured) {
   EXPECT_EQ(zep[1]["received"].get<int>() - kEach + zep[2]["lost_on_links"].get<int>(), kEach);
   EXPECT_GT(zep[1]["lost_on_links"].get<int>(), 0);
   EXPECT_GT(zep[2]["received"].get<int>(), 0);
+  EXPECT_EQ(r["zep"]["malformed"], 0 + 1 + 2 + 3) << r["zep"].dump();
+  EXPECT_EQ(r["zep"]["sent"], kNodes * kEach) << r["zep"].dump();
+
+  // A datagram from an address that is no run's device is counted for the worker. Sent from
+  // the radio namespace's loopback, where the dispatcher also listens.
+  {
+    auto inRadio = sys::netns::ThreadGuard::enter(node_->nsRuntime()->radioNetnsFd());
+    ASSERT_TRUE(inRadio) << inRadio.error().message;
+    sys::UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(s.valid());
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(17754);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 2; ++i)
+      ASSERT_EQ(::sendto(s.get(), "EX", 2, 0, reinterpret_cast<sockaddr*>(&to), sizeof to), 2);
+  }
+  auto unplaceable = [&] {
+    for (const auto& w : get("/api/v1/workers"))
+      if (w["name"] == config_.name) return w.value("zep_unplaceable_datagrams", uint64_t{99});
+    return uint64_t{99};
+  };
+  EXPECT_TRUE(eventually([&] { return unplaceable() == 2; }, 10000)) << unplaceable();
+  // The same in /metrics, with the run's ZEP families.
+  auto metrics = api().request("GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  for (const std::string& line :
+       {fmt::format("kuiga_worker_zep_unplaceable_datagrams_total{{worker=\"{}\"}} 2\n",
+                    config_.name),
+        fmt::format("kuiga_zep_malformed_datagrams_total{{run=\"{}\"}} 6\n", id),
+        fmt::format("kuiga_zep_sent_frames_total{{run=\"{}\"}} {}\n", id, kNodes * kEach),
+        fmt::format("kuiga_zep_lost_total{{run=\"{}\",cause=\"no_listener\"}} {}\n", id, kEach)})
+    EXPECT_NE(metrics->text.find(line), std::string::npos) << line << metrics->text;
 
   // The run's capture: its 802.15.4 section read by tshark's wpan dissector, one interface per
   // device; on each device's interface its sent frames carry its own EUI-64. ("not zep": the

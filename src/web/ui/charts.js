@@ -51,6 +51,7 @@ const radioSeries = [
   ['zep.received', 'ZEP: copies delivered', '#558b2f'],
   ['zep.lost_on_links', 'ZEP: lost on links', '#ad1457'],
   ['zep.dropped_channel', 'ZEP: channel busy', '#ef6c00'],
+  ['zep.malformed', 'ZEP: not ZEP v2 data', '#4e342e'],
 ];
 
 export function radioValue(r, key) {

@@ -20,7 +20,10 @@ export function workersPage(root) {
       return el('tr', { 'data-worker': w.name },
         el('td', {}, w.name),
         el('td', {}, el('span', { class: `state ${w.online ? 'running' : 'failed'}` }, w.health),
-          w.online ? null : el('div', { class: 'muted' }, `last seen ${w.last_seen || 'never'}`)),
+          w.online ? null : el('div', { class: 'muted' }, `last seen ${w.last_seen || 'never'}`),
+          w.zep_unplaceable_datagrams
+            ? el('div', { class: 'muted' }, `${w.zep_unplaceable_datagrams.toLocaleString()} ZEP datagrams from no run's device`)
+            : null),
         el('td', { class: 'mono' }, w.address),
         el('td', { class: 'num' }, w.load.toLocaleString()),
         el('td', { class: 'num' }, w.capacity.toLocaleString()),

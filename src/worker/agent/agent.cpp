@@ -336,6 +336,7 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
       if (std::chrono::steady_clock::now() - lastBeat >= heartbeat) {
         rpc::WorkerMessage m;
         m.mutable_heartbeat()->set_time_ns(realtimeNs());
+        if (zep_) m.mutable_heartbeat()->set_zep_unplaceable(zep_->unplaceable());
         if (!conn.write(m)) return;
         lastBeat = std::chrono::steady_clock::now();
       }
@@ -496,6 +497,7 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         d->set_zep_no_listener(z.counters.noListener);
         d->set_zep_unreachable(z.unreachable);
         d->set_zep_send_errors(z.sendErrors);
+        d->set_zep_malformed(z.malformed);
       }
     }
     if (auto cell = forwarder_ ? forwarder_->report(c.radio_stats().run()) : std::nullopt) {
