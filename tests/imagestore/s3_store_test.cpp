@@ -251,7 +251,7 @@ TEST_F(S3ClusterTest, ROOT_AWorkerRunsARunFromAnImageInS3) {
   wc.master = master.url();
   wc.name = test::uniqueName();
   wc.stateDir = dir_.path() + "/worker";
-  wc.initPath = KUIGA_INIT_PATH;
+  wc.initPath = ::kuiga::test::initPath();
   wc.capacity = 10;
   wc.s3 = reader();
   auto node = worker::WorkerNode::start(wc);
@@ -302,7 +302,7 @@ TEST_F(S3ClusterTest, AWorkerWithoutTheBucketDoesNotStartAndSaysWhy) {
   wc.master = "http://127.0.0.1:1";
   wc.name = test::uniqueName();
   wc.stateDir = dir_.path() + "/worker";
-  wc.initPath = KUIGA_INIT_PATH;
+  wc.initPath = ::kuiga::test::initPath();
   wc.s3 = reader();
   wc.s3->bucket = "kuiga-missing";
   auto node = worker::WorkerNode::start(wc);

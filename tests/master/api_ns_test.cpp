@@ -23,7 +23,7 @@ class ApiNsTest : public ::testing::Test {
     cfg.master = master_->url();
     cfg.name = uniqueName();
     cfg.stateDir = dir_.path() + "/worker";
-    cfg.initPath = KUIGA_INIT_PATH;
+    cfg.initPath = ::kuiga::test::initPath();
     cfg.capacity = 50;
     auto node = worker::WorkerNode::start(cfg);
     ASSERT_TRUE(node) << node.error().message;

@@ -58,7 +58,7 @@ class RadioTest : public ::testing::Test {
     nodeConfig_.master = master_->url();
     nodeConfig_.name = uniqueName();
     nodeConfig_.stateDir = dir_.path() + "/worker";
-    nodeConfig_.initPath = KUIGA_INIT_PATH;
+    nodeConfig_.initPath = ::kuiga::test::initPath();
     nodeConfig_.capacity = 50;
     startNode();
   }

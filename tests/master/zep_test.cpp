@@ -33,7 +33,7 @@ class ZepTest : public ::testing::Test {
     config_.master = master_->url();
     config_.name = uniqueName();
     config_.stateDir = dir_.path() + "/worker";
-    config_.initPath = KUIGA_INIT_PATH;
+    config_.initPath = ::kuiga::test::initPath();
     config_.capacity = 20;
     startNode();
   }

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -24,6 +25,11 @@ std::string namePrefix() {
 std::string uniqueName() {
   static std::atomic<int> n{0};
   return namePrefix() + std::to_string(n++);
+}
+
+std::string initPath() {
+  const char* other = std::getenv("KUIGA_TEST_INIT");
+  return other && *other ? other : KUIGA_INIT_PATH;
 }
 
 TempDir::TempDir() {
@@ -115,7 +121,7 @@ void RuntimeFixture::SetUp() {
   dir_ = std::make_unique<TempDir>();
   config_.name = uniqueName();
   config_.stateDir = dir_->path() + "/state";
-  config_.initPath = KUIGA_INIT_PATH;
+  config_.initPath = initPath();
   config_.readyTimeout = std::chrono::seconds(60);
   auto rt =
       worker::ns::NsRuntime::open(config_, [this](const std::vector<worker::InstanceEvent>& e) {

@@ -21,6 +21,9 @@ namespace kuiga::test {
 std::string uniqueName();
 // Prefix of every uniqueName() of this process.
 std::string namePrefix();
+// kuiga-init for the tests' instances: the build's, or $KUIGA_TEST_INIT (the ROOT_init_glibc
+// test runs the runtime's tests again with the glibc fallback build).
+std::string initPath();
 
 class TempDir {
  public:

@@ -38,7 +38,7 @@ class NsRecoveryTest : public ::testing::Test {
     ns::NsRuntimeConfig c;
     c.name = name_;
     c.stateDir = state_;
-    c.initPath = KUIGA_INIT_PATH;
+    c.initPath = ::kuiga::test::initPath();
     return ns::NsRuntime::open(c, {});
   }
   // Starts `kuiga worker run` with 5 periodic instances and kills it with SIGKILL once they run.
