@@ -231,15 +231,22 @@ VoidResult RadioNetwork::settleQueriersLocked() {
       }
       return {};
     });
-    if (!checked || lagging.empty()) return {};
-    spdlog::info("radio network: {} not yet counting the core as multicast querier; asking again",
-                 fmt::join(lagging, ", "));
+    lagging_ = checked ? lagging : std::vector<std::string>{};
+    if (lagging_.empty()) return {};
+    if (attempt < kAttempts)
+      spdlog::info("radio network: {} not yet counting the core as multicast querier; asking again",
+                   fmt::join(lagging, ", "));
   }
   spdlog::warn(
       "radio network: {} still not counting the core as multicast querier; IPv6 neighbour "
       "discovery between leaves may fail until its next query",
       fmt::join(lagging, ", "));
   return {};
+}
+
+std::vector<std::string> RadioNetwork::queriersLagging() const {
+  std::lock_guard lock(mu_);
+  return lagging_;
 }
 
 VoidResult RadioNetwork::reserve(size_t ports) {

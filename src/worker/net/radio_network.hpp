@@ -42,6 +42,9 @@ class RadioNetwork {
   Result<std::vector<std::string>> instanceLinks();
   // Remove the namespace pin; the namespace ends when its last link and holder are gone.
   VoidResult destroy();
+  // The leaves that did not count the core as their multicast querier at the last check (after
+  // leaves were added), with what they counted instead; empty when all did.
+  std::vector<std::string> queriersLagging() const;
 
  private:
   RadioNetwork(std::string pin, sys::UniqueFd fd);
@@ -57,6 +60,7 @@ class RadioNetwork {
   std::vector<int> leafPorts_;  // ports in use per leaf
   std::vector<int> leafIndex_;  // ifindex of each leaf bridge
   std::map<InstanceId, int> leafOf_;
+  std::vector<std::string> lagging_;  // as of the last settleQueriersLocked()
 };
 
 }  // namespace kuiga::worker::net
