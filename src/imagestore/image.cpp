@@ -60,6 +60,12 @@ Result<ElfInfo> inspectAut(const std::string& path) {
   int err = errno;
   ::close(fd);
   if (n < 0) return failSys("read '" + path + "'", err);
+  return inspectAutHead({buf, static_cast<size_t>(n)});
+}
+
+Result<ElfInfo> inspectAutHead(std::span<const unsigned char> head) {
+  const unsigned char* buf = head.data();
+  const size_t n = head.size();
   if (n >= 2 && buf[0] == '#' && buf[1] == '!')
     return failMsg("the AUT is a script, not an ELF executable; upload the program it runs");
   if (n < EI_NIDENT || std::memcmp(buf, ELFMAG, SELFMAG) != 0)
@@ -67,17 +73,21 @@ Result<ElfInfo> inspectAut(const std::string& path) {
   if (buf[EI_DATA] != ELFDATA2LSB) return failMsg("the AUT is a big-endian ELF");
   ElfInfo info;
   uint16_t type = 0, machine = 0;
+  uint64_t entry = 0;
   bool interp = false;
   auto scanPhdrs = [&](auto ehdr, auto phdr) {
     using Ehdr = decltype(ehdr);
     using Phdr = decltype(phdr);
-    if (static_cast<size_t>(n) < sizeof(Ehdr)) return false;
+    if (n < sizeof(Ehdr)) return false;
     std::memcpy(&ehdr, buf, sizeof ehdr);
     type = ehdr.e_type;
     machine = ehdr.e_machine;
+    entry = ehdr.e_entry;
+    // The file says where its program headers are: only those wholly within what was read
+    // count (compared without sums, which a huge e_phoff would wrap past the end).
     for (size_t i = 0; i < ehdr.e_phnum; ++i) {
-      size_t off = ehdr.e_phoff + i * sizeof(Phdr);
-      if (off + sizeof(Phdr) > static_cast<size_t>(n)) break;
+      if (ehdr.e_phoff > n || (n - ehdr.e_phoff) / sizeof(Phdr) <= i) break;
+      const size_t off = ehdr.e_phoff + i * sizeof(Phdr);
       std::memcpy(&phdr, buf + off, sizeof phdr);
       if (phdr.p_type == PT_INTERP) interp = true;
     }
@@ -96,8 +106,6 @@ Result<ElfInfo> inspectAut(const std::string& path) {
   if (type == ET_DYN && !interp) {
     // A static PIE has no interpreter either, but it has an entry point; a library has neither
     // an interpreter nor (usually) a meaningful entry. Tell them apart by the entry address.
-    uint64_t entry = info.bits == 64 ? reinterpret_cast<const Elf64_Ehdr*>(buf)->e_entry
-                                     : reinterpret_cast<const Elf32_Ehdr*>(buf)->e_entry;
     if (entry == 0) return failMsg("the AUT is a shared library, not an executable");
   }
   if (!hostRuns(machine))

@@ -4,6 +4,7 @@
 // is another, and the image's digest is the manifest's. The same AUT under the same profile
 // therefore always yields the same image, and is stored once.
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,9 @@ struct ElfInfo {
 // Checks that `path` is an ELF executable this machine can run; anything else is refused with a
 // message saying what it is instead (a script, a shared object, another architecture, ...).
 Result<ElfInfo> inspectAut(const std::string& path);
+// The same, on the file's first bytes (inspectAut reads 4 KiB: the ELF header and the program
+// headers that follow it in every linker's output).
+Result<ElfInfo> inspectAutHead(std::span<const unsigned char> head);
 
 struct Manifest {
   Profile profile = Profile::Linux;

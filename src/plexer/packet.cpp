@@ -84,6 +84,8 @@ std::optional<IpHeader> parseIp(std::span<const uint8_t> p) {
         next = n;
       }
     }
+    // The last extension header may say it runs past the packet's end (fuzzing found one).
+    if (off > p.size()) return std::nullopt;
     h.protocol = next;
     h.transportOffset = off;
     return h;
@@ -109,8 +111,8 @@ void rewriteAddress(std::span<uint8_t> p, const IpHeader& h, bool source, const 
     field = 2;  // ICMPv6
   else
     return;
-  uint8_t* c = &p[h.transportOffset + field];
   if (h.transportOffset + field + 2 > p.size()) return;
+  uint8_t* c = &p[h.transportOffset + field];
   uint16_t sum = load16(c);
   if (h.protocol == 17 && h.family == 4 && sum == 0) return;  // an IPv4 UDP without checksum
   sum = adjustChecksum(sum, old, to.bytes.data(), len);

@@ -145,6 +145,10 @@ TEST(Packet, RefusesWhatIsNotAWholeIpHeader) {
   std::vector<uint8_t> badIhl(20, 0);
   badIhl[0] = 0x4f;  // 60-byte header in 20 bytes
   EXPECT_FALSE(parseIp(badIhl));
+  // Hop-by-hop options that say they are 48 bytes long, in a packet with 17 after the header
+  // (found by fuzz/ip_packet: the transport offset was past the end).
+  std::vector<uint8_t> t = {17, 5, 1, 4, 0, 0, 0, 0, 0x9c, 0x40, 0x16, 0x33, 0, 9, 0, 0, 'z'};
+  EXPECT_FALSE(parseIp(ipv6("fd6b:7569:6761:7::2b", "fd00:99::1", 0, t)));
 }
 
 TEST(Packet, MapsAddressesToDevicesAndBack) {
