@@ -7,10 +7,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "sys/cgroup.hpp"
@@ -40,8 +42,19 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
-  // The radio namespace pin is a mount; removeTree does not cross mounts.
-  ::umount2((path_ + "/state/radio.netns").c_str(), MNT_DETACH);
+  // Whatever is mounted below it (a radio namespace pin a failed test did not remove, say):
+  // removeTree does not cross mounts, and a mount would outlive the test. Deepest first.
+  std::vector<std::string> mounts;
+  std::ifstream info("/proc/self/mountinfo");
+  for (std::string line; std::getline(info, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point;
+    if (fields >> id >> parent >> dev >> root >> point && point.rfind(path_ + "/", 0) == 0)
+      mounts.push_back(point);
+  }
+  std::sort(mounts.begin(), mounts.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const auto& m : mounts) ::umount2(m.c_str(), MNT_DETACH);
   (void)sys::removeTree(path_);
 }
 
