@@ -23,6 +23,8 @@ cmake --build build-fuzz --target "${targets[@]/#/fuzz_}"
 for t in "${targets[@]}"; do
   echo "== $t ($seconds s)"
   mkdir -p "build-fuzz/corpus/$t"
+  dict=()
+  if [ -f "fuzz/$t.dict" ]; then dict=(-dict="../fuzz/$t.dict"); fi
   (cd build-fuzz && "./fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
-    -max_len=4096 "corpus/$t" "../fuzz/corpus/$t")
+    -max_len=4096 "${dict[@]}" "corpus/$t" "../fuzz/corpus/$t")
 done
