@@ -1,8 +1,12 @@
 #include "master/metrics.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <set>
+
+#include "master/http_api.hpp"
 
 namespace kuiga::master {
 namespace {
@@ -34,6 +38,30 @@ bool isId(const std::string& seg) {
   for (char c : seg)
     if (!std::isdigit(static_cast<unsigned char>(c))) return false;
   return true;
+}
+
+// The API's routes as route() writes them ("/api/v1/runs/{id}/instances/{id}/logs"), from
+// the OpenAPI document: any other path is one series, "other", however many a client invents.
+const std::set<std::string>& knownRoutes() {
+  static const std::set<std::string> routes = [] {
+    std::set<std::string> r = {"/", "/metrics"};
+    const auto doc = nlohmann::json::parse(openApiDocument());
+    for (const auto& [path, item] : doc["paths"].items()) {
+      std::string t;
+      for (size_t i = 0; i < path.size(); ++i) {
+        if (path[i] != '{') {
+          t += path[i];
+          continue;
+        }
+        t += "{id}";
+        i = path.find('}', i);
+        if (i == std::string::npos) break;
+      }
+      r.insert(t);
+    }
+    return r;
+  }();
+  return routes;
 }
 
 }  // namespace
@@ -70,9 +98,9 @@ std::string Metrics::route(const std::string& path) {
     out += "/" + (isId(seg) ? std::string("{id}") : seg);
     i = j;
   }
-  // Paths that are not the API's (typos, probes) share one series.
-  if (out.rfind("/api/v1/", 0) != 0 && out != "/metrics" && out != "/") return "other";
-  return out.empty() ? "/" : out;
+  // Paths that are not the API's (typos, probes, made-up ids) share one series.
+  if (out.empty()) out = "/";
+  return knownRoutes().count(out) ? out : "other";
 }
 
 void Metrics::request(const std::string& method, const std::string& path, int status,

@@ -12,6 +12,12 @@ TEST(Metrics, RoutesReplaceIdsSoThatSeriesStayFew) {
   EXPECT_EQ(Metrics::route("/api/v1/runs"), "/api/v1/runs");
   EXPECT_EQ(Metrics::route("/metrics"), "/metrics");
   EXPECT_EQ(Metrics::route("/wp-admin/x"), "other");
+  EXPECT_EQ(Metrics::route("/api/v1/runs/7/radio/leases"), "/api/v1/runs/{id}/radio/leases");
+  EXPECT_EQ(Metrics::route("/"), "/");
+  // Paths no route answers, however many a client makes up, are one series.
+  EXPECT_EQ(Metrics::route("/api/v1/runs/my-run"), "other");
+  EXPECT_EQ(Metrics::route("/api/v1/no-such-thing/1"), "other");
+  EXPECT_EQ(Metrics::route("/api/v1/runs/7/instances/3/logs/extra"), "other");
 }
 
 TEST(Metrics, HistogramBucketsAreCumulativeWithSumAndCount) {
