@@ -40,6 +40,8 @@ bool isId(const std::string& seg) {
   return true;
 }
 
+const std::string kOther = "other";
+
 // The API's routes as route() writes them ("/api/v1/runs/{id}/instances/{id}/logs"), from
 // the OpenAPI document: any other path is one series, "other", however many a client invents.
 const std::set<std::string>& knownRoutes() {
@@ -106,8 +108,12 @@ std::string Metrics::route(const std::string& path) {
 void Metrics::request(const std::string& method, const std::string& path, int status,
                       double seconds) {
   std::string r = route(path);
+  // The server logs requests it refused too, with whatever method they named.
+  static const std::set<std::string> kMethods = {"GET",    "HEAD",  "POST",   "PUT",
+                                                 "DELETE", "PATCH", "OPTIONS"};
+  const std::string& m = kMethods.count(method) ? method : kOther;
   std::lock_guard lock(mu_);
-  ++requests_[{method, r, status}];
+  ++requests_[{m, r, status}];
   requestSeconds_.try_emplace(r, kRequestBounds).first->second.observe(seconds);
 }
 

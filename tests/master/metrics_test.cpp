@@ -38,6 +38,8 @@ TEST(Metrics, RendersEveryFamilyWithHelpAndType) {
   m.request("GET", "/api/v1/runs/3", 200, 0.002);
   m.request("GET", "/api/v1/runs/4", 200, 0.004);
   m.request("POST", "/api/v1/runs", 400, 0.001);
+  m.request("FROBNICATE", "/api/v1/runs", 400, 0.001);
+  m.request("XYZZY", "/api/v1/runs", 400, 0.001);
   m.instance(Metrics::Phase::Start, 1.5);
   Metrics::Gauges g;
   g.runsByState["running"] = 2;
@@ -64,6 +66,13 @@ TEST(Metrics, RendersEveryFamilyWithHelpAndType) {
       std::string::npos)
       << text;
   EXPECT_NE(text.find("kuiga_instance_start_seconds_count 1\n"), std::string::npos) << text;
+  // Methods no route has are one series.
+  EXPECT_NE(
+      text.find(
+          "kuiga_http_requests_total{method=\"other\",route=\"/api/v1/runs\",code=\"400\"} 2\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("FROBNICATE"), std::string::npos);
   // Without a radio run there are no Plexer or ZEP run families at all.
   EXPECT_EQ(text.find("kuiga_plexer_"), std::string::npos) << text;
   EXPECT_EQ(text.find("kuiga_zep_"), std::string::npos) << text;
