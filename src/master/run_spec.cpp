@@ -209,6 +209,7 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
   if (r.has("zep")) {
     auto zep = plexer::ZepSpec::fromJson(j["zep"]);
     if (!zep) return fail(zep.error());
+    if (auto fits = zep->checkSize(s.count); !fits) return fail(fits.error());
     s.zep = std::move(*zep);
   }
   return s;

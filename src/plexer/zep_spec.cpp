@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 #include "common/identity.hpp"
 #include "plexer/spec_reader.hpp"
@@ -66,7 +67,33 @@ Result<ZepSpec> ZepSpec::fromJson(const nlohmann::json& j) {
   return s;
 }
 
+double ZepSpec::expectedRandomLinks(uint32_t count, double radius) {
+  // The chance that two points placed uniformly in the unit square lie closer than r (r <= 1;
+  // beyond, it is within 2.6% of 1 and taken as the value at 1).
+  const double r = std::min(radius, 1.0);
+  const double p =
+      std::min(1.0, std::numbers::pi * r * r - 8.0 / 3.0 * r * r * r + r * r * r * r / 2);
+  const double n = count;
+  return n * (n - 1) * p;
+}
+
+VoidResult ZepSpec::checkSize(uint32_t count) const {
+  if (kind != Kind::Random) return {};
+  const double links = expectedRandomLinks(count, radius);
+  if (links <= static_cast<double>(kMaxLinks)) return {};
+  double lo = 0, hi = radius;  // the largest radius that fits, to two digits
+  for (int i = 0; i < 60; ++i) {
+    double mid = (lo + hi) / 2;
+    (expectedRandomLinks(count, mid) <= static_cast<double>(kMaxLinks) ? lo : hi) = mid;
+  }
+  return failMsg(fmt::format(
+      "'zep.radius' {} gives {} devices about {:.0f} million links, more than the {} million a "
+      "ZEP radio holds; for this count use a radius of at most {:.3f}",
+      radius, count, links / 1e6, kMaxLinks / 1000000, std::floor(lo * 1000) / 1000));
+}
+
 Result<Topology> ZepSpec::topology(uint32_t run, uint32_t count, uint64_t runSeed) const {
+  KUIGA_TRY(checkSize(count), "ZEP topology");
   uint64_t sd = seed.value_or(runSeed);
   switch (kind) {
     case Kind::Flat:

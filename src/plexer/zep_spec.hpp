@@ -23,8 +23,17 @@ struct ZepSpec {
   std::optional<uint64_t> seed;  // the draws (and the random placement); default: the run's
   uint32_t channelQueue = 64;    // frames waiting for the channel at most
 
+  // The most links a topology may hold: 32 Mi (16 bytes each in the dispatcher), far more than
+  // a channel can use (each frame would reach thousands of receivers).
+  static constexpr uint64_t kMaxLinks = uint64_t{32} << 20;
+
   nlohmann::json toJson() const;
   static Result<ZepSpec> fromJson(const nlohmann::json& j);
+  // Refuses a random topology whose expected number of links for `count` devices is over
+  // kMaxLinks (it would take the dispatcher's memory), naming the largest radius that fits.
+  VoidResult checkSize(uint32_t count) const;
+  // The expected number of (directed) links of a random topology of `count` devices.
+  static double expectedRandomLinks(uint32_t count, double radius);
   // The topology over the run's `count` devices (device k is node k); `run` resolves pinned
   // EUI-64s to this run's devices.
   Result<Topology> topology(uint32_t run, uint32_t count, uint64_t seed) const;

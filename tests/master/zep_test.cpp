@@ -263,9 +263,9 @@ TEST_F(ZepTest, ROOT_ARestartedWorkerReopensTheZepRadio) {
 }
 
 TEST_F(ZepTest, BadZepSpecsAreRefused) {
-  auto code = [&](json zep) {
+  auto code = [&](json zep, int count = 3) {
     auto r = api().upload("/api/v1/runs", std::string(KUIGA_EXAMPLES) + "/zep-node", "aut",
-                          {{"spec", json{{"count", 3}, {"zep", zep}}.dump()}});
+                          {{"spec", json{{"count", count}, {"zep", zep}}.dump()}});
     return r ? std::make_pair(r->status, r->body.value("message", ""))
              : std::make_pair(0, std::string());
   };
@@ -279,6 +279,19 @@ TEST_F(ZepTest, BadZepSpecsAreRefused) {
   auto r = code({{"topology", "links"}, {"links", "0 1\n0 7\n"}});
   EXPECT_EQ(r.first, 400) << r.second;
   EXPECT_NE(r.second.find("line 2"), std::string::npos) << r.second;
+  // A random topology that would not fit in the dispatcher's memory is refused at create
+  // (before, the worker tried to build it: about 20 GB for this one), with a radius that fits.
+  auto big = code({{"topology", "random"}, {"radius", 0.5}}, 50000);
+  EXPECT_EQ(big.first, 400) << big.second;
+  EXPECT_NE(big.second.find("'zep.radius' 0.5 gives 50000 devices about 1"), std::string::npos)
+      << big.second;
+  auto at = big.second.find("at most ");
+  ASSERT_NE(at, std::string::npos) << big.second;
+  const double fits = std::stod(big.second.substr(at + 8));
+  EXPECT_GT(fits, 0.01);
+  EXPECT_LT(fits, 0.1);
+  EXPECT_TRUE(
+      plexer::ZepSpec::fromJson({{"topology", "random"}, {"radius", fits}})->checkSize(50000));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "plexer/topology.hpp"
 #include "plexer/zep.hpp"
 #include "plexer/zep_cell.hpp"
+#include "plexer/zep_spec.hpp"
 
 namespace kuiga::plexer {
 namespace {
@@ -178,6 +179,24 @@ TEST(Topology, GeneratedTopologies) {
   EXPECT_EQ(f.linksFrom(2).size(), 4u);
   EXPECT_EQ(f.linkCount(), 20u);
   EXPECT_DOUBLE_EQ(f.probability(2, 2), 0.0);
+}
+
+// What the run spec checks before a worker builds a random topology: the expected number of
+// links, against what randomGeometric makes.
+TEST(Topology, ExpectedLinksOfARandomTopologyMatchWhatIsBuilt) {
+  for (double radius : {0.05, 0.2, 0.6, 1.2}) {
+    const double expected = ZepSpec::expectedRandomLinks(1000, radius);
+    const double built =
+        static_cast<double>(Topology::randomGeometric(1000, radius, 3).linkCount());
+    EXPECT_NEAR(built / expected, 1.0, 0.05) << radius;
+  }
+  ZepSpec s;
+  s.kind = ZepSpec::Kind::Random;
+  s.radius = 0.5;
+  EXPECT_TRUE(s.checkSize(5000));    // 12 million links
+  EXPECT_FALSE(s.checkSize(10000));  // 48 million
+  s.kind = ZepSpec::Kind::Flat;      // implicit: no links are stored
+  EXPECT_TRUE(s.checkSize(50000));
 }
 
 TEST(ZepCell, DeliveryAlongAFixedTopologyWithAFixedSeedIsExact) {
