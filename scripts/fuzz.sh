@@ -11,7 +11,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(zep_datagram ip_packet run_spec topology aut_elf pcapng_filter)
+  targets=(zep_datagram ip_packet run_spec topology aut_elf pcapng_filter log_writer)
 fi
 if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   echo "fuzz.sh needs clang with libFuzzer: apt-get install clang libclang-rt-14-dev" >&2
@@ -23,8 +23,10 @@ cmake --build build-fuzz --target "${targets[@]/#/fuzz_}"
 for t in "${targets[@]}"; do
   echo "== $t ($seconds s)"
   mkdir -p "build-fuzz/corpus/$t"
+  maxlen=4096
+  if [ "$t" = log_writer ]; then maxlen=20000; fi  # lines longer than LogWriter::kMaxLine
   dict=()
   if [ -f "fuzz/$t.dict" ]; then dict=(-dict="../fuzz/$t.dict"); fi
   (cd build-fuzz && "./fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
-    -max_len=4096 "${dict[@]}" "corpus/$t" "../fuzz/corpus/$t")
+    -max_len="$maxlen" "${dict[@]}" "corpus/$t" "../fuzz/corpus/$t")
 done

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "sys/file.hpp"
@@ -24,11 +25,16 @@ std::string formatTimestamp(int64_t ns) {
 VoidResult LogWriter::append(std::string_view bytes, int64_t receivedNs) {
   std::string out;
   const std::string stamp = formatTimestamp(receivedNs);
+  // A line longer than kMaxLine becomes several, however it arrived (in one read with its
+  // newline, or over many).
   auto emit = [&](std::string_view line) {
-    out += stamp;
-    out += ' ';
-    out.append(line);
-    out += '\n';
+    do {
+      out += stamp;
+      out += ' ';
+      out.append(line.substr(0, kMaxLine));
+      out += '\n';
+      line.remove_prefix(std::min(line.size(), kMaxLine));
+    } while (!line.empty());
   };
   size_t start = 0;
   for (size_t i = 0; i < bytes.size(); ++i) {

@@ -31,6 +31,16 @@ TEST(LogWriter, SplitsOverlongLines) {
   ASSERT_TRUE(w.finish(kT));
   s = sys::readFile(w.path()).value();
   EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 3);
+  // Also a long line that arrives whole with its newline, or ends one that was kept.
+  LogWriter v(dir.path() + "/log2", 1 << 20);
+  ASSERT_TRUE(v.append(std::string(LogWriter::kMaxLine + 1, 'y') + "\n", kT));
+  ASSERT_TRUE(v.append(std::string(10, 'z'), kT));
+  ASSERT_TRUE(v.append(std::string(LogWriter::kMaxLine, 'z') + "\nend\n", kT));
+  s = sys::readFile(v.path()).value();
+  size_t lines = 0;
+  for (size_t at = 0, nl; (nl = s.find('\n', at)) != std::string::npos; at = nl + 1, ++lines)
+    EXPECT_LE(nl - at, formatTimestamp(kT).size() + 1 + LogWriter::kMaxLine) << lines;
+  EXPECT_EQ(lines, 5u);  // y... y, z... z, end
 }
 
 TEST(LogWriter, RotatesAtTheCapAndKeepsOneOlderFile) {
