@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/parallel.hpp"
 #include "master/master.hpp"
 #include "master/master_internal.hpp"
 #include "master/views.hpp"
@@ -386,10 +387,14 @@ std::string Master::metricsText() {
       g.workers.push_back(
           {w.record.name, w.record.online, w.record.capacity, w.load, w.zepUnplaceable});
   // The Plexer's counters of every live run whose devices are on a radio network (asked of its
-  // workers; a run without one has no devices there).
-  for (RunId id : live) {
+  // workers; a run without one has no devices there). Up to eight runs are asked at once, so
+  // that runs on different workers are answered side by side (a worker answers its queries one
+  // after another) and one slow worker does not hold up the others' runs.
+  std::vector<std::optional<Metrics::Gauges::Radio>> radios(live.size());
+  parallelFor(live.size(), 8, [&](size_t i) {
+    const RunId id = live[i];
     auto r = radio(id);
-    if (!r || ((*r)["devices"].empty() && (*r)["cells"].empty())) continue;
+    if (!r || ((*r)["devices"].empty() && (*r)["cells"].empty())) return;
     Metrics::Gauges::Radio s;
     s.run = id;
     auto u = [&](const char* k) { return (*r).value(k, uint64_t{0}); };
@@ -405,8 +410,10 @@ std::string Master::metricsText() {
     for (const auto& [cause, n] : (*r)["dropped"].items()) s.dropped[cause] = n.get<uint64_t>();
     if ((*r)["zep"].is_object())
       for (const auto& [k, n] : (*r)["zep"].items()) s.zep[k] = n.get<uint64_t>();
-    g.radios.push_back(std::move(s));
-  }
+    radios[i] = std::move(s);
+  });
+  for (auto& s : radios)
+    if (s) g.radios.push_back(std::move(*s));
   return metrics_.render(g);
 }
 
