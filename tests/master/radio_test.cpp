@@ -319,6 +319,17 @@ TEST_F(RadioTest, ROOT_OneRunCannotReachAnotherRunsDevicesPastThePlexer) {
   // route to the radio network); none reached run B's device.
   EXPECT_EQ(radio(a)["to_station_frames"], 20) << radio(a).dump(2);
   EXPECT_EQ(countLines(instanceLog(b, 0), "recv "), 0u) << instanceLog(b, 0);
+  // /metrics asks both live runs (at once) and has each one's series.
+  auto metrics = api().request("GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(
+      metrics->text.find(fmt::format("kuiga_plexer_to_station_frames_total{{run=\"{}\"}} 20\n", a)),
+      std::string::npos)
+      << metrics->text;
+  EXPECT_NE(
+      metrics->text.find(fmt::format("kuiga_plexer_to_station_frames_total{{run=\"{}\"}} 0\n", b)),
+      std::string::npos)
+      << metrics->text;
 }
 
 TEST_F(RadioTest, ROOT_AWorkerRestartsEvenWhenItsCellsCannotBeReopened) {
