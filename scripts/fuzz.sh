@@ -11,7 +11,8 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(zep_datagram ip_packet run_spec topology aut_elf pcapng_filter log_writer)
+  targets=(zep_datagram ip_packet run_spec topology aut_elf pcapng_filter log_writer
+    image_manifest)
 fi
 if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   echo "fuzz.sh needs clang with libFuzzer: apt-get install clang libclang-rt-14-dev" >&2

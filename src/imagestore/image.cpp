@@ -6,8 +6,13 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <limits>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
+
+#include "common/digest.hpp"
 
 namespace kuiga::imagestore {
 
@@ -124,9 +129,29 @@ nlohmann::json Manifest::toJson() const {
           {"default_net", defaultNet}};
 }
 
+namespace {
+
+// A whole number that fits `T`, or nothing: nlohmann's get<int>() of 1e300 is undefined
+// behaviour, and of -1 as uint64_t wraps (fuzzing found the first).
+template <class T>
+std::optional<T> wholeNumber(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) {
+    auto u = v.get<uint64_t>();
+    if (u <= static_cast<uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    auto i = v.get<int64_t>();
+    if (std::cmp_greater_equal(i, std::numeric_limits<T>::min()) &&
+        std::cmp_less_equal(i, std::numeric_limits<T>::max()))
+      return static_cast<T>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<Manifest> Manifest::fromJson(const nlohmann::json& j) {
   try {
-    if (j.at("schema").get<int>() != 1) return failMsg("unknown manifest schema");
+    if (wholeNumber<int>(j.at("schema")) != 1) return failMsg("unknown manifest schema");
     Manifest m;
     auto p = parseProfile(j.at("profile").get<std::string>());
     if (!p) return fail(p.error());
@@ -134,12 +159,21 @@ Result<Manifest> Manifest::fromJson(const nlohmann::json& j) {
     m.executable = j.at("executable").get<std::string>();
     KUIGA_TRY(checkExecutableName(m.executable), "manifest");
     m.autDigest = j.at("aut").at("digest").get<std::string>();
-    m.autSize = j.at("aut").at("size").get<uint64_t>();
-    m.elf.bits = j.at("elf").at("bits").get<int>();
+    // A manifest may come from a shared bucket: what a worker will use as a path or a mode is
+    // checked here, not only where it is used.
+    if (!isDigest(m.autDigest)) return failMsg("manifest: bad AUT digest '" + m.autDigest + "'");
+    auto size = wholeNumber<uint64_t>(j.at("aut").at("size"));
+    if (!size) return failMsg("manifest: the AUT's size is not a whole number of bytes");
+    m.autSize = *size;
+    auto bits = wholeNumber<int>(j.at("elf").at("bits"));
+    if (bits != 32 && bits != 64) return failMsg("manifest: ELF bits not 32 or 64");
+    m.elf.bits = *bits;
     m.elf.machine = j.at("elf").at("machine").get<std::string>();
     m.elf.dynamic = j.at("elf").at("dynamic").get<bool>();
     m.defaultArgs = j.at("default_args").get<std::string>();
     m.defaultNet = j.at("default_net").get<std::string>();
+    if (m.defaultNet != "veth" && m.defaultNet != "tap" && m.defaultNet != "none")
+      return failMsg("manifest: bad default network '" + m.defaultNet + "'");
     return m;
   } catch (const nlohmann::json::exception& e) {
     return failMsg(std::string("malformed manifest: ") + e.what());

@@ -70,6 +70,30 @@ TEST(InspectAut, RefusesAnotherArchitecture) {
   EXPECT_NE(r.error().message.find("aarch64"), std::string::npos) << r.error().message;
 }
 
+TEST(Manifest, RefusesWhatAWorkerWouldUseAsAPathOrAMode) {
+  TempDir d;
+  auto store = LocalImageStore::open(d.path() + "/store");
+  ASSERT_TRUE(store);
+  auto img = buildImage(**store, test::sampleAut(), "periodic", Profile::Linux);
+  ASSERT_TRUE(img) << img.error().message;
+  auto j = img->manifest.toJson();
+  ASSERT_TRUE(Manifest::fromJson(j));
+  auto bad = j;
+  bad["aut"]["digest"] = "sha256:../../etc/shadow";
+  auto r = Manifest::fromJson(bad);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("bad AUT digest"), std::string::npos) << r.error().message;
+  bad = j;
+  bad["default_net"] = "host";
+  EXPECT_FALSE(Manifest::fromJson(bad));
+  bad = j;
+  bad["elf"]["bits"] = 16;
+  EXPECT_FALSE(Manifest::fromJson(bad));
+  bad = j;
+  bad["executable"] = "../periodic";
+  EXPECT_FALSE(Manifest::fromJson(bad));
+}
+
 TEST(LocalImageStore, StoresOnceAndRefusesCorruptBlobs) {
   TempDir d;
   auto store = LocalImageStore::open(d.path() + "/store");
