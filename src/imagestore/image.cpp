@@ -6,13 +6,11 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <limits>
-#include <optional>
-#include <utility>
 
 #include <fmt/format.h>
 
 #include "common/digest.hpp"
+#include "common/json_number.hpp"
 
 namespace kuiga::imagestore {
 
@@ -128,26 +126,6 @@ nlohmann::json Manifest::toJson() const {
           {"default_args", defaultArgs},
           {"default_net", defaultNet}};
 }
-
-namespace {
-
-// A whole number that fits `T`, or nothing: nlohmann's get<int>() of 1e300 is undefined
-// behaviour, and of -1 as uint64_t wraps (fuzzing found the first).
-template <class T>
-std::optional<T> wholeNumber(const nlohmann::json& v) {
-  if (v.is_number_unsigned()) {
-    auto u = v.get<uint64_t>();
-    if (u <= static_cast<uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(u);
-  } else if (v.is_number_integer()) {
-    auto i = v.get<int64_t>();
-    if (std::cmp_greater_equal(i, std::numeric_limits<T>::min()) &&
-        std::cmp_less_equal(i, std::numeric_limits<T>::max()))
-      return static_cast<T>(i);
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 Result<Manifest> Manifest::fromJson(const nlohmann::json& j) {
   try {

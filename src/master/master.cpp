@@ -237,6 +237,10 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
     if (spec.net && *spec.net == worker::NetMode::None)
       return apiFail(ApiError::badRequest("'net': ZEP devices need a network (veth or tap)"));
     if (!spec.net) spec.net = worker::NetMode::Veth;
+    // A topology too large to hold is refused now, not by the worker when the run is created
+    // there (a create-time rule, not part of the spec: runs stored before it still load).
+    if (auto fits = spec.zep->checkSize(spec.count); !fits)
+      return apiFail(ApiError::badRequest(fits.error().message));
     // A topology file that does not fit the run is refused now, not by every instance later.
     if (spec.zep->kind == plexer::ZepSpec::Kind::Links) {
       auto t = plexer::Topology::parse(

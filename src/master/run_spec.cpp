@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/identity.hpp"
+#include "common/json_number.hpp"
 
 namespace kuiga::master {
 
@@ -112,14 +113,10 @@ struct Reader {
     const auto& v = j[k];
     if (!v.is_number_integer())
       return bad(fmt::format("'{}' must be an integer, not {}", k, v.type_name()));
-    // nlohmann reads a non-negative literal as unsigned: compare it as such, against both ends.
-    bool out_of_range = v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi) ||
-                                                     static_cast<int64_t>(v.get<uint64_t>()) < lo
-                                               : v.get<int64_t>() < lo || v.get<int64_t>() > hi;
-    if (out_of_range)
+    auto n = wholeNumber<int64_t>(v);
+    if (!n || *n < lo || *n > hi)
       return bad(fmt::format("'{}' must be between {} and {}, not {}", k, lo, hi, v.dump()));
-    out = static_cast<T>(v.is_number_unsigned() ? static_cast<int64_t>(v.get<uint64_t>())
-                                                : v.get<int64_t>());
+    out = static_cast<T>(*n);
     return true;
   }
   bool string(const char* k, std::string& out) const {
@@ -209,7 +206,6 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
   if (r.has("zep")) {
     auto zep = plexer::ZepSpec::fromJson(j["zep"]);
     if (!zep) return fail(zep.error());
-    if (auto fits = zep->checkSize(s.count); !fits) return fail(fits.error());
     s.zep = std::move(*zep);
   }
   return s;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_number.hpp"
 #include "plexer/packet.hpp"
 
 namespace kuiga::plexer {
@@ -35,11 +36,10 @@ struct Reader {
     const auto& v = j[k];
     if (!v.is_number_integer())
       return bad(k, fmt::format("must be an integer, not {}", v.type_name()));
-    // nlohmann keeps non-negative numbers it parsed as unsigned, others as signed.
-    if ((!v.is_number_unsigned() && v.get<int64_t>() < 0) || v.get<uint64_t>() < lo ||
-        v.get<uint64_t>() > hi)
+    auto n = wholeNumber<uint64_t>(v);  // nothing when negative
+    if (!n || *n < lo || *n > hi)
       return bad(k, fmt::format("must be between {} and {}, not {}", lo, hi, v.dump()));
-    out = static_cast<T>(v.get<uint64_t>());
+    out = static_cast<T>(*n);
     return true;
   }
   bool prefix(const char* k, int family, std::optional<Prefix>& out) {

@@ -81,7 +81,7 @@ VoidResult ZepSpec::checkSize(uint32_t count) const {
   if (kind != Kind::Random) return {};
   const double links = expectedRandomLinks(count, radius);
   if (links <= static_cast<double>(kMaxLinks)) return {};
-  double lo = 0, hi = radius;  // the largest radius that fits, to two digits
+  double lo = 0, hi = radius;  // the largest radius that fits
   for (int i = 0; i < 60; ++i) {
     double mid = (lo + hi) / 2;
     (expectedRandomLinks(count, mid) <= static_cast<double>(kMaxLinks) ? lo : hi) = mid;

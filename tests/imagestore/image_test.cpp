@@ -90,6 +90,14 @@ TEST(Manifest, RefusesWhatAWorkerWouldUseAsAPathOrAMode) {
   bad["elf"]["bits"] = 16;
   EXPECT_FALSE(Manifest::fromJson(bad));
   bad = j;
+  bad["aut"]["size"] = -1;
+  r = Manifest::fromJson(bad);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("whole number"), std::string::npos) << r.error().message;
+  bad = j;
+  bad["schema"] = 5e114;  // out of int's range: refused, not undefined behaviour
+  EXPECT_FALSE(Manifest::fromJson(bad));
+  bad = j;
   bad["executable"] = "../periodic";
   EXPECT_FALSE(Manifest::fromJson(bad));
 }

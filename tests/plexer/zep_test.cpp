@@ -193,9 +193,12 @@ TEST(Topology, ExpectedLinksOfARandomTopologyMatchWhatIsBuilt) {
   ZepSpec s;
   s.kind = ZepSpec::Kind::Random;
   s.radius = 0.5;
-  EXPECT_TRUE(s.checkSize(5000));    // 12 million links
-  EXPECT_FALSE(s.checkSize(10000));  // 48 million
-  s.kind = ZepSpec::Kind::Flat;      // implicit: no links are stored
+  EXPECT_TRUE(s.checkSize(5000));          // 12 million links
+  EXPECT_FALSE(s.checkSize(10000));        // 48 million
+  auto refused = s.topology(7, 10000, 1);  // the worker refuses it too, without building it
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("at most"), std::string::npos) << refused.error().message;
+  s.kind = ZepSpec::Kind::Flat;  // implicit: no links are stored
   EXPECT_TRUE(s.checkSize(50000));
 }
 
