@@ -116,60 +116,98 @@ Result<InstanceId> parseSlug(const std::string& s) {
   return InstanceId{static_cast<RunId>(run), static_cast<uint32_t>(index)};
 }
 
-Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContext& ctx) {
-  std::string out;
-  out.reserve(tmpl.size() + 16);
+namespace {
+
+// The placeholders of the argument template and the widest text each can become (for the
+// size check at create, which must hold for every device of any run).
+struct Placeholder {
+  std::string_view name;
+  size_t maxWidth;
+  std::string (*expand)(const TemplateContext&);
+};
+
+const Placeholder kPlaceholders[] = {
+    {"index", 5, [](const TemplateContext& c) { return std::to_string(c.id.index); }},
+    {"count", 5, [](const TemplateContext& c) { return std::to_string(c.count); }},
+    {"run", 10, [](const TemplateContext& c) { return std::to_string(c.id.run); }},
+    {"tap", 15, [](const TemplateContext& c) { return c.tap; }},
+    {"mac", 17, [](const TemplateContext& c) { return macString(c.id); }},
+    {"ipv4", 15, [](const TemplateContext& c) { return ipv4Address(c.id); }},
+    {"ipv6", 25, [](const TemplateContext& c) { return ipv6Address(c.id); }},
+    {"start_ms", 20, [](const TemplateContext& c) { return std::to_string(c.startMs); }},
+    {"period_ms", 20, [](const TemplateContext& c) { return std::to_string(c.periodMs); }},
+    {"seed", 20, [](const TemplateContext& c) { return std::to_string(c.seed); }},
+    {"zep", 21, [](const TemplateContext& c) { return gatewayIpv4(c.id.run) + ":17754"; }},
+    {"eui64", 23, [](const TemplateContext& c) { return eui64String(eui64(c.id)); }},
+};
+
+// Walks a template: literal text to `literal`, each placeholder to `placeholder`. Fails on an
+// unknown or unterminated placeholder and on a lone '}', naming it.
+template <class Literal, class Field>
+VoidResult walkTemplate(const std::string& tmpl, Literal&& literal, Field&& placeholder) {
   for (size_t i = 0; i < tmpl.size(); ++i) {
     char c = tmpl[i];
-    if (c == '{' && i + 1 < tmpl.size() && tmpl[i + 1] == '{') {
-      out += '{';
-      ++i;
-    } else if (c == '}' && i + 1 < tmpl.size() && tmpl[i + 1] == '}') {
-      out += '}';
+    if ((c == '{' || c == '}') && i + 1 < tmpl.size() && tmpl[i + 1] == c) {
+      literal(c);
       ++i;
     } else if (c == '{') {
       auto end = tmpl.find('}', i);
       if (end == std::string::npos)
         return failMsg("unterminated placeholder at position " + std::to_string(i) + " in '" +
                        tmpl + "'");
-      std::string key = tmpl.substr(i + 1, end - i - 1);
-      if (key == "index")
-        out += std::to_string(ctx.id.index);
-      else if (key == "count")
-        out += std::to_string(ctx.count);
-      else if (key == "run")
-        out += std::to_string(ctx.id.run);
-      else if (key == "tap")
-        out += ctx.tap;
-      else if (key == "mac")
-        out += macString(ctx.id);
-      else if (key == "ipv4")
-        out += ipv4Address(ctx.id);
-      else if (key == "ipv6")
-        out += ipv6Address(ctx.id);
-      else if (key == "start_ms")
-        out += std::to_string(ctx.startMs);
-      else if (key == "seed")
-        out += std::to_string(ctx.seed);
-      else if (key == "period_ms")
-        out += std::to_string(ctx.periodMs);
-      else if (key == "zep")
-        out += gatewayIpv4(ctx.id.run) + ":17754";
-      else if (key == "eui64")
-        out += eui64String(eui64(ctx.id));
-      else
-        return failMsg(
-            "unknown placeholder '{" + key +
-            "}' (known: index, count, run, tap, mac, ipv4, ipv6, start_ms, period_ms, seed, zep, "
-            "eui64)");
+      std::string_view key(tmpl.data() + i + 1, end - i - 1);
+      const Placeholder* p = nullptr;
+      for (const auto& k : kPlaceholders)
+        if (k.name == key) p = &k;
+      if (!p) {
+        std::string known;
+        for (const auto& k : kPlaceholders)
+          known += (known.empty() ? "" : ", ") + std::string(k.name);
+        return failMsg("unknown placeholder '{" + std::string(key) + "}' (known: " + known + ")");
+      }
+      placeholder(*p);
       i = end;
     } else if (c == '}') {
       return failMsg("unmatched '}' at position " + std::to_string(i) + " in '" + tmpl + "'");
     } else {
-      out += c;
+      literal(c);
     }
   }
+  return {};
+}
+
+}  // namespace
+
+Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContext& ctx) {
+  std::string out;
+  out.reserve(tmpl.size() + 16);
+  auto walked = walkTemplate(
+      tmpl, [&](char c) { out += c; }, [&](const Placeholder& p) { out += p.expand(ctx); });
+  if (!walked) return fail(walked.error());
   return out;
+}
+
+Result<std::vector<std::string>> expandArgs(const std::vector<std::string>& tmpl,
+                                            const TemplateContext& ctx) {
+  std::vector<std::string> out;
+  out.reserve(tmpl.size());
+  for (const auto& a : tmpl) {
+    auto x = expandTemplate(a, ctx);
+    if (!x) return fail(x.error());
+    out.push_back(std::move(*x));
+  }
+  return out;
+}
+
+Result<size_t> maxExpandedSize(const std::vector<std::string>& tmpl) {
+  size_t total = 0;
+  for (const auto& a : tmpl) {
+    auto walked = walkTemplate(
+        a, [&](char) { ++total; }, [&](const Placeholder& p) { total += p.maxWidth; });
+    if (!walked) return fail(walked.error());
+    ++total;  // its terminating NUL in argv
+  }
+  return total;
 }
 
 }  // namespace kuiga

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -70,5 +71,15 @@ struct TemplateContext {
 // Expands {index}, {count}, {run}, {tap}, {mac}, {ipv4}, {ipv6}, {start_ms}, {period_ms}, {seed}
 // and the escapes {{ and }}. An unknown or unterminated placeholder is an error naming it.
 Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContext& ctx);
+// Every argument of a template, expanded.
+Result<std::vector<std::string>> expandArgs(const std::vector<std::string>& tmpl,
+                                            const TemplateContext& ctx);
+// The most bytes the template's arguments can take once expanded for any device of any run,
+// each with its terminating NUL (placeholders counted at their widest): what argv costs.
+Result<size_t> maxExpandedSize(const std::vector<std::string>& tmpl);
+
+// Limits on one device's expanded arguments, checked when a run is created.
+constexpr size_t kMaxArgBytes = 4096;
+constexpr size_t kMaxArgCount = 256;
 
 }  // namespace kuiga

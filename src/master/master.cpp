@@ -264,6 +264,18 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
     spec.args = splitArgs(manifest->defaultArgs);
     spec.argsGiven = true;
   }
+  // One device's arguments are bounded, whatever the template: a template that repeats a
+  // placeholder would otherwise cost every worker (and, expanded, the master) its size N times.
+  if (spec.args.size() > kMaxArgCount)
+    return apiFail(ApiError::badRequest(fmt::format(
+        "'args': {} arguments; a device takes at most {}", spec.args.size(), kMaxArgCount)));
+  auto argBytes = maxExpandedSize(spec.args);
+  if (!argBytes) return apiFail(ApiError::badRequest("'args': " + argBytes.error().message));
+  if (*argBytes > kMaxArgBytes)
+    return apiFail(ApiError::badRequest(
+        fmt::format("'args': one device's arguments can take up to {} bytes once expanded "
+                    "(each placeholder at its widest); the limit is {} bytes",
+                    *argBytes, kMaxArgBytes)));
   if (spec.startMs == 0) spec.startMs = nowNs() / 1000000;
   // Refuse up front what cannot fit, before anything is recorded or created.
   auto slots = place(spec.count, {}, spec.zep.has_value());
@@ -343,16 +355,14 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
           auto zep = *spec.zep;
           if (!zep.seed) zep.seed = spec.seed;
           c->set_zep(zep.toJson().dump());
-          c->set_run_count(spec.count);
         }
+        c->set_run_count(spec.count);
+        for (const auto& a : spec.args) c->add_args(a);
+        c->set_start_ms(spec.startMs);
+        c->set_period_ms(spec.periodMs);
+        c->set_seed(spec.seed);
         size_t to = std::min(indexes.size(), from + config_.createChunk);
-        for (size_t k = from; k < to; ++k) {
-          auto* l = c->add_instances();
-          l->set_index(indexes[k]);
-          TemplateContext ctx{{id, indexes[k]}, spec.count, "tap0",
-                              spec.startMs,     spec.seed,  spec.periodMs};
-          for (const auto& a : spec.args) l->add_args(expandTemplate(a, ctx).value_or(a));
-        }
+        for (size_t k = from; k < to; ++k) c->add_instances()->set_index(indexes[k]);
         auto r = call(workerName, cmd, config_.commandTimeout);
         if (!r) {
           spdlog::warn("run {}: create on {}: {}", id, workerName, r.error().message);

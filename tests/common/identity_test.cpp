@@ -84,4 +84,37 @@ TEST(Template, UnknownOrBrokenPlaceholdersAreErrorsThatNameThem) {
   EXPECT_FALSE(expandTemplate("a}b", ctx));
 }
 
+TEST(Template, TheWidestExpansionBoundsEveryDevicesArguments) {
+  // Literal bytes, placeholders at their widest, and a NUL per argument.
+  EXPECT_EQ(maxExpandedSize({"--id", "{index}"}).value(), 5u + 6u);
+  EXPECT_EQ(maxExpandedSize({"{ipv6}"}).value(), 26u);
+  EXPECT_EQ(maxExpandedSize({}).value(), 0u);
+  EXPECT_FALSE(maxExpandedSize({"{nope}"}));
+  // The bound holds for the widest identities there are.
+  const std::vector<std::string> all = {"{index}", "{count}", "{run}",       "{tap}",
+                                        "{mac}",   "{ipv4}",  "{ipv6}",      "{start_ms}",
+                                        "{seed}",  "{zep}",   "{period_ms}", "{eui64}"};
+  TemplateContext wide{{4294967295u, 49999}, 50000, "tap0", INT64_MIN, UINT64_MAX, INT64_MIN};
+  auto bound = maxExpandedSize(all).value();
+  size_t used = 0;
+  auto widest = expandArgs(all, wide).value();
+  for (const auto& a : widest) used += a.size() + 1;
+  EXPECT_LE(used, bound);
+  for (uint32_t i : {0u, 255u, 256u, 4095u, 49999u}) {
+    size_t n = 0;
+    auto args = expandArgs(all, {{300, i}, 50000, "tap0", 1, 1, 1}).value();
+    for (const auto& a : args) n += a.size() + 1;
+    EXPECT_LE(n, bound) << i;
+  }
+}
+
+TEST(Template, ExpandArgsExpandsEachOrNamesTheBadOne) {
+  auto ok = expandArgs({"-i", "{index}", "{{x}}"}, {{1, 7}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(*ok, (std::vector<std::string>{"-i", "7", "{x}"}));
+  auto bad = expandArgs({"-i", "{nope}"}, {{1, 7}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("{nope}"), std::string::npos);
+}
+
 }  // namespace kuiga

@@ -423,17 +423,34 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
       events_.push(std::move(evs));
     } else {
       std::vector<InstanceSpec> specs;
+      std::vector<InstanceEvent> refused;
+      const std::vector<std::string> tmpl(cr.args().begin(), cr.args().end());
       for (const auto& l : cr.instances()) {
         InstanceSpec s;
         s.id = {cr.run(), l.index()};
         s.appDir = img->appDir;
         s.executable = img->manifest.executable;
-        s.args.assign(l.args().begin(), l.args().end());
+        TemplateContext ctx{s.id, cr.run_count(), "tap0", cr.start_ms(), cr.seed(), cr.period_ms()};
+        auto args = expandArgs(tmpl, ctx);
+        if (!args) {  // the master checked the template; a bad one fails only its instances
+          refused.push_back(
+              {s.id, InstanceState::Failed, realtimeNs(), "arguments: " + args.error().message});
+          continue;
+        }
+        s.args = std::move(*args);
         s.net = *net;
         s.limits.memoryBytes = cr.memory_bytes();
         s.limits.pids = cr.pids() ? cr.pids() : s.limits.pids;
         s.limits.cpuMilli = cr.cpu_milli();
         specs.push_back(std::move(s));
+      }
+      if (!refused.empty()) {
+        for (const auto& e : refused) {
+          auto* f = rep->add_failed();
+          *f->mutable_id() = ref(e.id);
+          f->set_message(e.reason);
+        }
+        events_.push(std::move(refused));
       }
       auto t0 = std::chrono::steady_clock::now();
       auto created = runtime_.create(specs);
