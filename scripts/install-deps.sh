@@ -12,6 +12,7 @@ apt-get install -y -qq --no-install-recommends \
   libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev \
   libcli11-dev libexpected-dev libgtest-dev libgmock-dev \
   libssl-dev libcurl4-openssl-dev libtinyxml2-dev libarchive-dev libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev \
+  libmicrohttpd-dev zlib1g-dev libseccomp-dev \
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
   iproute2 procps hostname git tshark libcoap3-bin \
   python3 python3-prometheus-client chromium curl \

@@ -37,6 +37,15 @@ int failWith(const std::string& cmd, const Error& e) {
   return codeOf(e.message);
 }
 
+// A name as the terminal should show it: control characters (which could move the cursor or
+// fake rows) as \xNN. The master refuses such names; older records may still hold them.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char ch : s)
+    out += ch < 0x20 || ch == 0x7f ? fmt::format("\\x{:02x}", ch) : std::string(1, char(ch));
+  return out;
+}
+
 std::string countsLine(const json& run) {
   std::string s;
   for (auto& [k, v] : run["counts"].items())
@@ -46,13 +55,16 @@ std::string countsLine(const json& run) {
 }
 
 void printRun(const json& r) {
-  std::cout << fmt::format(
-      "run {} ({}): {}{}\n", r["id"].get<int>(), r["name"].get<std::string>(),
-      r["state"].get<std::string>(),
-      r["reason"].get<std::string>().empty() ? "" : " - " + r["reason"].get<std::string>());
+  std::cout << fmt::format("run {} ({}): {}{}\n", r["id"].get<int>(),
+                           printable(r["name"].get<std::string>()), r["state"].get<std::string>(),
+                           r["reason"].get<std::string>().empty()
+                               ? ""
+                               : " - " + printable(r["reason"].get<std::string>()));
   std::cout << fmt::format("  instances: {} ({})\n", r["count"].get<int>(), countsLine(r));
   std::cout << fmt::format("  image: {}\n  created: {}\n", r["spec"]["image"].get<std::string>(),
                            r["created"].get<std::string>());
+  if (r.value("logs", "available") != "available")
+    std::cout << fmt::format("  logs: {}\n", r["logs"].get<std::string>());
   if (!r["progress"].is_null())
     std::cout << fmt::format("  {}: {}/{}\n", r["progress"]["operation"].get<std::string>(),
                              r["progress"]["done"].get<uint64_t>(),
@@ -192,19 +204,33 @@ void addClientCommands(CLI::App& app, int& exitCode) {
     exitCode = (*ready)["state"] == "dirty" ? 1 : 0;
   });
 
-  auto* ls = run->add_subcommand("ls", "list runs");
+  auto* ls = run->add_subcommand("ls", "list runs (not deleted ones, unless --all)");
   common(ls);
+  static bool withDeleted = false;
+  static std::string state;
+  static uint32_t offset = 0, limit = 100;
+  ls->add_flag("--all", withDeleted, "deleted runs too");
+  ls->add_option("--state", state, "only runs in this state");
+  ls->add_option("--offset", offset, "skip this many runs");
+  ls->add_option("--limit", limit, "at most this many runs (1 to 1000)")
+      ->check(CLI::Range(1u, 1000u));
   ls->callback([&exitCode, print] {
     client::ApiClient api(c.master);
-    auto r = api.get("/api/v1/runs");
+    auto r = api.get(fmt::format("/api/v1/runs?offset={}&limit={}&deleted={}{}", offset, limit,
+                                 withDeleted ? 1 : 0, state.empty() ? "" : "&state=" + state));
     if (!r) return void(exitCode = failWith("run ls", r.error()));
     print(*r, [&] {
       std::cout << fmt::format("{:>5}  {:<16} {:<8} {:>7}  {}\n", "ID", "NAME", "STATE", "COUNT",
                                "INSTANCES");
-      for (const auto& x : *r)
+      for (const auto& x : (*r)["items"])
         std::cout << fmt::format("{:>5}  {:<16} {:<8} {:>7}  {}\n", x["id"].get<int>(),
-                                 x["name"].get<std::string>(), x["state"].get<std::string>(),
-                                 x["count"].get<int>(), countsLine(x));
+                                 printable(x["name"].get<std::string>()),
+                                 x["state"].get<std::string>(), x["count"].get<int>(),
+                                 countsLine(x));
+      uint64_t total = (*r)["total"].get<uint64_t>();
+      if (total > offset + (*r)["items"].size())
+        std::cout << fmt::format("({} of {} shown; --offset {} for more)\n", (*r)["items"].size(),
+                                 total, offset + (*r)["items"].size());
     });
     exitCode = 0;
   });
@@ -216,16 +242,23 @@ void addClientCommands(CLI::App& app, int& exitCode) {
     const char* method;
     const char* suffix;
   };
-  for (const Action& a : {Action{"show", "show a run", "GET", ""},
-                          Action{"start", "start a ready run", "POST", "/start"},
-                          Action{"stop", "stop a running run", "POST", "/stop"},
-                          Action{"rm", "delete a run and its instances", "DELETE", ""}}) {
+  for (const Action& a :
+       {Action{"show", "show a run", "GET", ""},
+        Action{"start", "start a ready run", "POST", "/start"},
+        Action{"stop", "stop a running run", "POST", "/stop"},
+        Action{"rm", "delete a run, its instances and logs", "DELETE", ""},
+        Action{"rm-logs", "remove the logs a deleted run kept", "DELETE", "/logs"}}) {
     auto* cmd = run->add_subcommand(a.name, a.help);
     common(cmd);
     cmd->add_option("RUN", runId, "run id")->required();
+    static bool keepLogs = false;
+    if (std::string(a.name) == "rm")
+      cmd->add_flag("--keep-logs", keepLogs,
+                    "keep its logs and captures readable (kuiga run rm-logs removes them)");
     cmd->callback([&exitCode, print, a] {
       client::ApiClient api(c.master);
-      std::string path = fmt::format("/api/v1/runs/{}{}", runId, a.suffix);
+      std::string path = fmt::format("/api/v1/runs/{}{}{}", runId, a.suffix,
+                                     std::string(a.name) == "rm" && keepLogs ? "?keep_logs=1" : "");
       auto r = std::string(a.method) == "GET"    ? api.get(path)
                : std::string(a.method) == "POST" ? api.post(path)
                                                  : api.del(path);

@@ -5,6 +5,7 @@
 
 #include "bench/api_bench.hpp"
 #include "bench/instances_bench.hpp"
+#include "bench/master_bench.hpp"
 #include "bench/plexer_bench.hpp"
 #include "bench/zep_bench.hpp"
 
@@ -30,6 +31,9 @@ int runDemo(bench::InstancesBenchOptions opts);
 int runBench(const bench::InstancesBenchOptions& opts, bool json);
 int runApiBench(bench::ApiBenchOptions opts, bool json);
 int runPlexerBench(bench::PlexerBenchOptions opts, bool json);
+int runMasterBench(bench::MasterBenchOptions opts, bool json);
+// Two malloc arenas unless MALLOC_ARENA_MAX says otherwise (docs/performance.md).
+void limitAllocatorArenas();
 int runZepBench(bench::ZepBenchOptions opts, bool json);
 int runWorker(const WorkerRunOptions& opts);
 int recoverWorker(const std::string& stateDir, const std::string& name, bool destroy);

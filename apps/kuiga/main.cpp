@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   // A closed stdout (`kuiga ... | head`) must not kill a worker that holds thousands of
   // instances: writes then fail with EPIPE instead.
   std::signal(SIGPIPE, SIG_IGN);
+  app::limitAllocatorArenas();
   CLI::App app{"Kuiga Box: thousands of virtual IoT devices on Linux"};
   app.require_subcommand(1);
   // Logs go to stderr; stdout carries results (JSON, summaries) for scripts.
@@ -63,7 +64,29 @@ int main(int argc, char** argv) {
   apiBench->add_option("--count", ba.count, "instances (1 to 50000)")
       ->check(CLI::Range(1u, 50000u));
   apiBench->add_option("--running", ba.runningS, "seconds to run before stopping");
+  apiBench
+      ->add_option("--slow-clients", ba.slowClients,
+                   "half-sent requests to hold while the run runs (0 to 10000)")
+      ->check(CLI::Range(0u, 10000u));
+  apiBench->add_option("--sse", ba.sse, "event streams to hold while the run runs (0 to 10000)")
+      ->check(CLI::Range(0u, 10000u));
+  apiBench->add_option("--hold", ba.holdS, "seconds to hold them, measuring other requests")
+      ->check(CLI::Range(1.0, 3600.0));
+  apiBench->add_option("--master", ba.masterUrl,
+                       "a master that is up (http://IPv4:PORT), instead of one in this process");
   apiBench->add_flag("--json", baJson, "print one JSON object (progress goes to stderr)");
+
+  bench::MasterBenchOptions bm;
+  bool bmJson = false;
+  auto* masterBench =
+      benchCmd->add_subcommand("master", "a master's memory for N devices' records");
+  masterBench->add_option("--count", bm.count, "devices (1 to 50000)")
+      ->check(CLI::Range(1u, 50000u));
+  masterBench->add_option("--workers", bm.workers, "hollow workers (1 to 64)")
+      ->check(CLI::Range(1u, 64u));
+  masterBench->add_option("--runs", bm.runs, "runs one after the other")
+      ->check(CLI::Range(1u, 100u));
+  masterBench->add_flag("--json", bmJson, "print one JSON object (progress goes to stderr)");
 
   bench::PlexerBenchOptions bp;
   bool bpJson = false;
@@ -126,6 +149,7 @@ int main(int argc, char** argv) {
   if (*instCmd) return app::runBench(bi, json);
   if (*apiBench) return app::runApiBench(ba, baJson);
   if (*plexerBench) return app::runPlexerBench(bp, bpJson);
+  if (*masterBench) return app::runMasterBench(bm, bmJson);
   if (*zepBench) return app::runZepBench(bz, bzJson);
   if (*runCmd) return app::runWorker(wr);
   if (*recoverCmd) return app::recoverWorker(stateDir, name, destroy);

@@ -53,6 +53,7 @@ Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions&
   cfg.dockerSocket = o.dockerSocket;
   cfg.capacity = o.capacity;
   cfg.removeOnExit = o.removeOnExit;
+  cfg.exposed = o.exposed;
   for (const auto& l : o.labels) {
     auto eq = l.find('=');
     if (eq == std::string::npos || eq == 0) return failMsg("label '" + l + "' is not KEY=VALUE");
@@ -67,6 +68,7 @@ struct UpOptions {
   uint32_t demo = 0;  // devices in a demo run; 0 = no demo, serve until a signal
   double demoSeconds = 10;
   uint32_t demoPeriodMs = 100;
+  bool keepOnExit = false;  // an all-in-one box removes its devices when it stops, unless asked
   S3Options s3;
 };
 
@@ -82,7 +84,7 @@ int runUp(UpOptions o) {
   auto server = master::Server::start(o.server);
   if (!server) return std::cerr << "kuiga up: " << server.error().message << "\n", 1;
   o.worker.master = (*server)->url();
-  if (o.demo > 0) o.worker.removeOnExit = true;  // a demo leaves nothing behind
+  o.worker.removeOnExit = !o.keepOnExit || o.demo > 0;  // a demo leaves nothing behind
   if (o.worker.stateDir.empty()) o.worker.stateDir = o.server.dataDir + "/worker";
   auto node = startWorker(o.worker);
   if (!node) return std::cerr << "kuiga up: " << node.error().message << "\n", 1;
@@ -95,6 +97,16 @@ int runUp(UpOptions o) {
     return rc;
   }
   waitForStopSignal(signals);
+  size_t left = (*node)->runtime().list().size();
+  if (left > 0)
+    std::cout << (o.worker.removeOnExit
+                      ? fmt::format("Removing {} instances (kuiga up --keep-on-exit leaves them "
+                                    "running for the next kuiga up)\n",
+                                    left)
+                      : fmt::format("Leaving {} instances running: the next kuiga up on {} "
+                                    "re-adopts them\n",
+                                    left, o.server.dataDir))
+              << std::flush;
   return 0;
 }
 
@@ -210,7 +222,18 @@ int runDemoRun(const std::string& url, const UpOptions& o) {
 
 }  // namespace
 
+static void addConnectionOptions(CLI::App* cmd, master::ServerConfig& cfg) {
+  cmd->add_option("--max-connections", cfg.connections, "open API connections in all")
+      ->check(CLI::Range(16u, 16384u));
+  cmd->add_option("--max-connections-per-address", cfg.connectionsPerAddress,
+                  "open API connections from one client address")
+      ->check(CLI::Range(1u, 16384u));
+}
+
 static void addRuntimeOptions(CLI::App* cmd, WorkerNodeOptions& w) {
+  cmd->add_option("--expose", w.exposed,
+                  "a host path instances see read-only, beside the system directories "
+                  "(repeatable)");
   cmd->add_option("--runtime", w.runtime, "how instances run: ns (default) or docker")
       ->check(CLI::IsMember({"ns", "docker"}));
   cmd->add_option("--docker-socket", w.dockerSocket,
@@ -267,6 +290,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   m->add_option("--port", masterCfg.port, "API port")->check(CLI::Range(0, 65535));
   m->add_option("--rpc", masterCfg.rpcAddress, "where workers connect, HOST:PORT");
   m->add_option("--max-upload", masterCfg.maxUploadBytes, "largest AUT upload in bytes");
+  addConnectionOptions(m, masterCfg);
   static S3Options masterS3;
   masterS3.addTo(m);
   m->callback([&exitCode] { exitCode = runMaster(masterCfg, masterS3); });
@@ -299,6 +323,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   u->add_option("--port", up.server.port, "API port")->check(CLI::Range(0, 65535));
   u->add_option("--name", up.worker.name, "the worker's name");
   u->add_option("--max-upload", up.server.maxUploadBytes, "largest AUT upload in bytes");
+  addConnectionOptions(u, up.server);
   u->add_option("--capacity", up.worker.capacity, "instances the worker takes");
   u->add_option("--demo", up.demo, "run a demo of N devices, print its jitter, delete it, exit")
       ->check(CLI::Range(1u, 50000u));
@@ -306,7 +331,8 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
       ->check(CLI::Range(0.0, 86400.0));
   u->add_option("--demo-period", up.demoPeriodMs, "the demo AUT's period in ms")
       ->check(CLI::Range(1u, 3600000u));
-  u->add_flag("--remove-on-exit", up.worker.removeOnExit, "remove every instance when stopping");
+  u->add_flag("--keep-on-exit", up.keepOnExit,
+              "leave the instances running when stopping, for the next kuiga up to re-adopt");
   up.s3.addTo(u);
   addRuntimeOptions(u, up.worker);
   u->callback([&exitCode] { exitCode = runUp(up); });

@@ -37,6 +37,7 @@ struct WorkerNodeOptions {
   bool removeOnExit = false;        // remove every instance when stopped by a signal
   std::string runtime = "ns";       // or "docker"
   std::string dockerSocket = "/var/run/docker.sock";
+  std::vector<std::string> exposed;  // host paths instances see read-only
 };
 
 // Adds the subcommands; each sets `exitCode` when it runs.

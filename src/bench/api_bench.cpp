@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "bench/api_load.hpp"
+#include "bench/system_probe.hpp"
 #include "client/api_client.hpp"
 #include "master/server.hpp"
 #include "sys/file.hpp"
@@ -28,32 +30,41 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   const std::string dir = temp ? fmt::format("/tmp/kuiga-{}", name) : o.dataDir;
   KUIGA_TRY(sys::makeDirs(dir), "bench data directory");
 
-  master::ServerConfig sc;
-  sc.dataDir = dir + "/master";
-  sc.port = 0;
-  auto server = master::Server::start(sc);
-  if (!server) return fail(server.error());
-  // The worker as kuiga up runs it, the Plexer's capture included.
-  worker::WorkerNodeConfig wc;
-  wc.master = (*server)->url();
-  wc.name = name;
-  wc.stateDir = dir + "/worker";
-  wc.initPath = o.initPath;
-  wc.capacity = o.count;
-  auto node = worker::WorkerNode::start(wc);
-  if (!node) return fail(node.error());
+  std::unique_ptr<master::Server> server;
+  std::unique_ptr<worker::WorkerNode> node;
+  std::string url = o.masterUrl;
+  if (url.empty()) {
+    master::ServerConfig sc;
+    sc.dataDir = dir + "/master";
+    sc.port = 0;
+    auto s = master::Server::start(sc);
+    if (!s) return fail(s.error());
+    server = std::move(*s);
+    url = server->url();
+    // The worker as kuiga up runs it, the Plexer's capture included.
+    worker::WorkerNodeConfig wc;
+    wc.master = url;
+    wc.name = name;
+    wc.stateDir = dir + "/worker";
+    wc.initPath = o.initPath;
+    wc.capacity = o.count + 1;  // one more for the runs the load creates and deletes
+    auto n = worker::WorkerNode::start(wc);
+    if (!n) return fail(n.error());
+    node = std::move(*n);
+  }
 
-  client::ApiClient api((*server)->url());
+  client::ApiClient api(url);
   json out = {{"count", o.count}};
   auto finish = [&](Result<json> r) -> Result<json> {
-    if (auto d = (*node)->destroy(); !d && r) r = fail(d.error());
-    server->reset();
+    if (node)
+      if (auto d = node->destroy(); !d && r) r = fail(d.error());
+    server.reset();
     if (temp) (void)sys::removeTree(dir);
     return r;
   };
-  for (int i = 0; i < 200 && !(*node)->connected(); ++i)
+  for (int i = 0; i < 200 && node && !node->connected(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (!(*node)->connected()) return finish(failMsg("the worker did not register"));
+  if (node && !node->connected()) return finish(failMsg("the worker did not register"));
 
   auto img = api.upload("/api/v1/images", o.app, "aut", {});
   if (!img) return finish(fail(img.error()));
@@ -92,6 +103,20 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   out["all_running_s"] = since(t0);
   log(fmt::format("all {} running {:.2f} s after POST /runs", o.count, since(t0)));
   std::this_thread::sleep_for(std::chrono::duration<double>(o.runningS));
+  if (o.slowClients > 0 || o.sse > 0) {
+    LoadOptions lo;
+    lo.slowClients = o.slowClients;
+    lo.sse = o.sse;
+    lo.durationS = o.holdS;
+    lo.image = img->body["digest"];
+    auto held = holdAndMeasure(url, id, lo, log);
+    if (!held) return finish(fail(held.error()));
+    log(fmt::format("ordinary requests while held: p50 {:.1f} ms, p99 {:.1f} ms, {} of {} failed",
+                    (*held)["p50_ms"].get<double>(), (*held)["p99_ms"].get<double>(),
+                    (*held)["failed"].get<uint64_t>(), (*held)["requests"].get<uint64_t>()));
+    out["load"] = *held;
+    out["failed"] = (*held)["failed"];
+  }
 
   auto t1 = Clock::now();
   if (auto s = api.post(fmt::format("/api/v1/runs/{}/stop", id)); !s)
@@ -106,6 +131,7 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   out["delete_s"] = since(t2);
   log(fmt::format("stopped in {:.2f} s, deleted in {:.2f} s", out["stop_s"].get<double>(),
                   out["delete_s"].get<double>()));
+  addMachine(out);
   return finish(out);
 }
 

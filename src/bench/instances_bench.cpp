@@ -13,6 +13,7 @@
 #include "bench/system_probe.hpp"
 #include "common/jitter.hpp"
 #include "sys/file.hpp"
+#include "sys/mount.hpp"
 #include "worker/docker/docker_runtime.hpp"
 #include "worker/ns/ns_runtime.hpp"
 
@@ -86,7 +87,6 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
     uint64_t b = memoryInUseKiB();
     if ((a > b ? a - b : b - a) < 2048) break;
   }
-  const size_t netnsBefore = countNetworkNamespaces();
   const uint64_t memBefore = memoryInUseKiB();
   const auto infoBefore = memInfo();
 
@@ -268,17 +268,19 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
         "GET", "/containers/json?all=1&filters=" + worker::docker::queryEscape(filters.dump()));
     containers = left && left->status == 200 ? left->json().size() : 0;
   }
-  const uid_t uidBase = cfg.uidBase;
-  size_t procs = countProcesses(uidBase, uidBase + o.count - 1, docker ? "" : "kuiga-init");
+  // Only this worker's: its inits name its run directory; the namespaces are those they hold,
+  // and its radio network's pin once the worker is gone.
+  const std::string runDir = ns ? "/run/kuiga/" + name + "/" : "";
+  ProcessCount left = ns ? processesNaming(runDir) : ProcessCount{};
   auto destroyed = ns ? ns->destroyAll() : docker->destroyAll();
   owned.reset();
-  size_t netns = 0;
-  for (int i = 0; i < 100; ++i) {
-    size_t now = countNetworkNamespaces();
-    netns = now > netnsBefore ? now - netnsBefore : 0;
-    if (netns == 0) break;
+  size_t netns = left.netns;
+  for (int i = 0; i < 100 && netns > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    netns = ns ? processesNaming(runDir).netns : 0;
   }
+  if (sys::isMountPoint(stateDir + "/radio.netns")) ++netns;
+  size_t procs = left.processes;
   out["leaked"] = {{"netns", netns}, {"links", links}, {"cgroups", cgroups}, {"processes", procs}};
   if (docker) out["leaked"]["containers"] = containers;
   if (!destroyed) log("cleanup: " + destroyed.error().message);

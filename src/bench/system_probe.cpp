@@ -112,6 +112,23 @@ size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm) {
   return n;
 }
 
+ProcessCount processesNaming(const std::string& needle) {
+  ProcessCount out;
+  std::set<std::string> netns;
+  forEachPid([&](pid_t pid) {
+    std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    if (args.find(needle) == std::string::npos) return;
+    ++out.processes;
+    char link[64], target[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/%d/ns/net", pid);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n > 0) netns.insert(std::string(target, static_cast<size_t>(n)));
+  });
+  out.netns = netns.size();
+  return out;
+}
+
 uint64_t pssKiB(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
   std::string key;

@@ -22,6 +22,14 @@ uint64_t busyCpuMicros();
 size_t countNetworkNamespaces();
 // Processes whose real uid is in [uidFirst, uidLast] or whose name is `comm`.
 size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm);
+// Processes whose command line holds `needle` (a worker's own run directory names only its
+// instances' inits), and the network namespaces they hold: what one worker left, and not what
+// another Kuiga Box on the same machine runs.
+struct ProcessCount {
+  size_t processes = 0;
+  size_t netns = 0;
+};
+ProcessCount processesNaming(const std::string& needle);
 // Proportional set size of a process in KiB (0 if gone).
 uint64_t pssKiB(pid_t pid);
 // User plus system time of one thread of this process, in seconds.

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -55,15 +56,78 @@ static bool hostRuns(uint16_t m) {
   return false;
 }
 
+namespace {
+
+// Whether the kernel could load the file: its program headers are in it, it has something to
+// load, every loaded segment's bytes are in the file (a truncated upload is not), and the
+// interpreter it names is a path this machine has (what a dynamically linked ELF needs, which
+// instances see through the host's system directories).
+template <class Ehdr, class Phdr>
+VoidResult checkLoadable(int fd, uint64_t size) {
+  Ehdr eh;
+  if (::pread(fd, &eh, sizeof eh, 0) != static_cast<ssize_t>(sizeof eh))
+    return failMsg("the AUT has a truncated ELF header");
+  if (eh.e_phnum == 0) return failMsg("the AUT has no program headers: nothing to load");
+  if (eh.e_phentsize != sizeof(Phdr)) return failMsg("the AUT's program headers are malformed");
+  if (eh.e_phoff > size || (size - eh.e_phoff) / sizeof(Phdr) < eh.e_phnum)
+    return failMsg("the AUT is truncated: its program headers end past its last byte");
+  bool load = false;
+  for (size_t i = 0; i < eh.e_phnum; ++i) {
+    Phdr ph;
+    if (::pread(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof ph)) !=
+        static_cast<ssize_t>(sizeof ph))
+      return failMsg("the AUT's program headers cannot be read");
+    const bool inFile = ph.p_offset <= size && ph.p_filesz <= size - ph.p_offset;
+    if (ph.p_type == PT_LOAD) {
+      load = true;
+      if (!inFile)
+        return failMsg(fmt::format(
+            "the AUT is truncated: a segment ends at byte {}, past its size of {} bytes",
+            uint64_t{ph.p_offset} + ph.p_filesz, size));
+    }
+    if (ph.p_type == PT_INTERP) {
+      if (!inFile || ph.p_filesz < 2 || ph.p_filesz > 4096)
+        return failMsg("the AUT names no readable interpreter (PT_INTERP)");
+      std::string interp(ph.p_filesz, '\0');
+      if (::pread(fd, interp.data(), interp.size(), static_cast<off_t>(ph.p_offset)) !=
+          static_cast<ssize_t>(interp.size()))
+        return failMsg("the AUT's interpreter path cannot be read");
+      if (interp.back() != '\0' || interp.find('\0') != interp.size() - 1 || interp[0] != '/')
+        return failMsg("the AUT's interpreter path is malformed");
+      interp.pop_back();
+      if (::access(interp.c_str(), X_OK) != 0)
+        return failMsg(fmt::format(
+            "the AUT needs the interpreter '{}', which this machine does not have (a 32-bit "
+            "AUT needs the 32-bit C library, Debian's libc6-i386, say; or link it statically)",
+            interp));
+    }
+  }
+  if (!load) return failMsg("the AUT has no loadable segment (PT_LOAD)");
+  return {};
+}
+
+}  // namespace
+
 Result<ElfInfo> inspectAut(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return failSys("open '" + path + "'");
   unsigned char buf[4096];
   ssize_t n = ::pread(fd, buf, sizeof buf, 0);
   int err = errno;
+  struct stat st {};
+  if (n < 0 || ::fstat(fd, &st) < 0) {
+    ::close(fd);
+    return failSys("read '" + path + "'", n < 0 ? err : errno);
+  }
+  auto info = inspectAutHead({buf, static_cast<size_t>(n)});
+  if (info) {
+    const auto size = static_cast<uint64_t>(st.st_size);
+    auto loadable = info->bits == 64 ? checkLoadable<Elf64_Ehdr, Elf64_Phdr>(fd, size)
+                                     : checkLoadable<Elf32_Ehdr, Elf32_Phdr>(fd, size);
+    if (!loadable) info = fail(loadable.error());
+  }
   ::close(fd);
-  if (n < 0) return failSys("read '" + path + "'", err);
-  return inspectAutHead({buf, static_cast<size_t>(n)});
+  return info;
 }
 
 Result<ElfInfo> inspectAutHead(std::span<const unsigned char> head) {

@@ -9,8 +9,11 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
+
+#include "sys/file.hpp"
 
 #include "common/digest.hpp"
 
@@ -23,18 +26,47 @@ static std::string uniqueSuffix() {
   return fmt::format(".tmp.{}.{}", ::getpid(), n++);
 }
 
-// Copies src to a temporary file next to dest, checks its digest, renames it into place.
+// Copies src to a temporary file next to dest, hashing it on the way, and renames it into place
+// when its digest is right. Plain read(2) and write(2): their errno is the cause a user needs
+// ("No space left on device"), where a kernel copy on tmpfs said only "Input/output error".
 static VoidResult copyVerified(const std::string& src, const std::string& dest,
                                const std::string& digest) {
   std::string tmp = dest + uniqueSuffix();
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return failSys("open '" + src + "'");
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return failSys("create '" + tmp + "'", err);
+  }
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  VoidResult r;
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      r = failSys("read '" + src + "'");
+      break;
+    }
+    if (n == 0) break;
+    h.update(buf.data(), static_cast<size_t>(n));
+    if (auto w = sys::writeAll(out, buf.data(), static_cast<size_t>(n)); !w) {
+      r = fail(w.error().context(fmt::format("copy '{}' to '{}'", src, tmp)));
+      break;
+    }
+  }
+  ::close(in);
+  if (::close(out) < 0 && r) r = failSys("write '" + tmp + "'");
   std::error_code ec;
-  fs::copy_file(src, tmp, fs::copy_options::overwrite_existing, ec);
-  if (ec) return failMsg(fmt::format("copy '{}' to '{}': {}", src, tmp, ec.message()));
-  auto got = sha256File(tmp);
-  if (!got || *got != digest) {
+  if (!r) {
+    fs::remove(tmp, ec);  // a half-copied blob must not stay (and survive restarts)
+    return r;
+  }
+  if (std::string got = h.finish(); got != digest) {
     fs::remove(tmp, ec);
-    if (!got) return fail(got.error());
-    return failMsg(fmt::format("blob {} has digest {}: corrupt, refused", digest, *got));
+    return failMsg(fmt::format("blob {} has digest {}: corrupt, refused", digest, got));
   }
   if (::rename(tmp.c_str(), dest.c_str()) != 0) {
     int err = errno;
@@ -48,6 +80,11 @@ Result<std::unique_ptr<LocalImageStore>> LocalImageStore::open(const std::string
   std::error_code ec;
   fs::create_directories(fs::path(dir) / "sha256", ec);
   if (ec) return failMsg(fmt::format("create image store '{}': {}", dir, ec.message()));
+  // Temporary blobs a killed process left behind.
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::directory_iterator(fs::path(dir) / "sha256", ec))
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) stale.push_back(e.path());
+  for (const auto& p : stale) fs::remove(p, ec);
   return std::unique_ptr<LocalImageStore>(new LocalImageStore(fs::absolute(dir)));
 }
 

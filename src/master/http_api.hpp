@@ -1,20 +1,23 @@
 #pragma once
-// The REST API (/api/v1) over cpp-httplib. Every error is JSON {"error", "message"} with its
-// status; uploads stream to disk under a size cap; logs and events stream.
+// The REST API (/api/v1), Kuiga Web and /metrics over the HTTP server of src/http/. Every error
+// is JSON {"error", "message"} with its status; uploads stream to disk under a size cap; logs,
+// captures and events stream. The routes are a table (src/master/api/, a file per resource).
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "common/result.hpp"
 #include "master/master.hpp"
 
-namespace httplib {
+namespace kuiga::http {
 class Server;
-struct Response;
-}  // namespace httplib
+}
 
 namespace kuiga::master {
+
+namespace api {
+class EventHub;
+}
 
 struct HttpApiConfig {
   std::string host = "127.0.0.1";
@@ -24,24 +27,23 @@ struct HttpApiConfig {
   int rpcPort = 0;                               // told to workers through GET /api/v1/cluster
   imagestore::LocalImageStore* blobs = nullptr;  // serves GET /api/v1/blobs/{digest}
   std::string blobsElsewhere;  // else: where workers get images instead (said in the 404)
+  unsigned connectionsPerAddress = 256;
+  unsigned connections = 4096;
 };
 
 class HttpApi {
  public:
   static Result<std::unique_ptr<HttpApi>> start(Master& master, HttpApiConfig config);
   ~HttpApi();
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int port() const;
   void stop();
 
  private:
   HttpApi(Master& master, HttpApiConfig config);
-  void routes();
-  void logArchive(httplib::Response& res, RunId id, const std::vector<InstanceRecord>& insts);
   Master& master_;
   HttpApiConfig config_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
+  std::unique_ptr<api::EventHub> events_;
+  std::unique_ptr<http::Server> server_;
 };
 
 // The OpenAPI 3 document of this API.

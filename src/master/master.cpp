@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <queue>
+#include <random>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -29,12 +30,24 @@ InstanceId fromRef(const rpc::InstanceRef& r) {
   return {r.run(), r.index()};
 }
 
+// A full disk is the operator's to mend, not a fault of ours: 507, saying where.
 static ApiError storeError(const Error& e) {
+  if (e.code == ENOSPC || e.code == EDQUOT) return {507, "insufficient_storage", e.message};
   return ApiError::internal(e.message);
+}
+
+static std::string newClusterId() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
 }
 
 Master::Master(Store& store, imagestore::ImageStore& images, MasterConfig config)
     : store_(store), images_(images), config_(config) {
+  auto cid = store_.clusterId(&newClusterId);
+  clusterId_ = cid ? *cid : newClusterId();
+  if (!cid)
+    spdlog::error("{} (this process uses {} until it can keep one)", cid.error().message,
+                  clusterId_);
   // Runs survive restarts: reload them, and mark every live instance of an offline worker as
   // unconfirmed until its worker reconnects and says what it runs.
   if (auto runs = store_.runs()) {
@@ -95,6 +108,8 @@ ApiResult<ImageRecord> Master::addImage(const std::string& autPath, const std::s
   auto built = imagestore::buildImage(images_, autPath, exe, *profile);
   if (!built) {
     // Everything buildImage refuses is about the upload itself, except a failing store.
+    if (built.error().code == ENOSPC || built.error().code == EDQUOT)
+      return apiFail(storeError(built.error()));
     bool storeFault = built.error().message.find("store") != std::string::npos;
     return apiFail(storeFault ? ApiError::internal(built.error().message)
                               : ApiError{400, "bad_aut", built.error().message});
@@ -102,7 +117,7 @@ ApiResult<ImageRecord> Master::addImage(const std::string& autPath, const std::s
   ImageRecord rec{built->digest, exe, std::string(imagestore::toString(*profile)),
                   built->manifest.toJson(), nowNs()};
   auto isNew = store_.insertImage(rec);
-  if (!isNew) return apiFail(storeError(isNew.error()));
+  if (!isNew) return apiFail(storeError(isNew.error().context("record image " + rec.digest)));
   if (!*isNew) return image(built->digest);
   spdlog::info("image {} stored ({} {}, {} bytes)", rec.digest, rec.profile, exe,
                built->manifest.autSize);
@@ -179,6 +194,21 @@ ApiResult<std::vector<RunView>> Master::runs() {
   return out;
 }
 
+ApiResult<std::pair<std::vector<RunView>, uint64_t>> Master::runs(const RunQuery& q) {
+  if (!q.state.empty() && !parseRunState(q.state))
+    return apiFail(ApiError::badRequest(fmt::format(
+        "unknown run state '{}' (pending, ready, running, stopped, deleted, dirty)", q.state)));
+  auto page = store_.runs(q);
+  if (!page) return apiFail(storeError(page.error()));
+  std::vector<RunView> out;
+  for (const auto& r : page->first) {
+    auto v = view(r.id);
+    if (!v) return apiFail(v.error());
+    out.push_back(std::move(*v));
+  }
+  return std::make_pair(std::move(out), page->second);
+}
+
 std::vector<std::string> Master::place(uint32_t count, const std::set<std::string>& exclude,
                                        bool together) {
   auto load = store_.loadPerWorker();
@@ -222,7 +252,33 @@ uint64_t Master::freeCapacity() {
   return total;
 }
 
+// Whether `s` is valid UTF-8 without control characters: a name is printed in listings, and one
+// with newlines or escape sequences could fake their rows.
+static bool printableUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size() || c < 0x20 || c == 0x7f) return false;
+    uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+    for (size_t k = 1; k < n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 2) return false;
+      cp = cp << 6 | (d & 0x3f);
+    }
+    // Overlong forms, surrogates, C1 controls and past U+10FFFF.
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0) ||
+        cp > 0x10ffff)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
 ApiResult<RunView> Master::createRun(RunSpec spec) {
+  if (!printableUtf8(spec.name))
+    return apiFail(ApiError::badRequest(
+        "'name' may hold printable characters only (UTF-8, no control characters)"));
   auto img = store_.image(spec.image);
   if (!img) return apiFail(storeError(img.error()));
   if (!*img) return apiFail(ApiError::notFound("no image " + spec.image + "; upload the AUT"));
@@ -306,8 +362,19 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
     byW[slots[i]].push_back(i);
   }
   if (auto r = store_.insertInstances(*id, placed, nowNs()); !r) {
-    (void)store_.setRunState(*id, RunState::Dirty, "could not record instances", nowNs());
-    return apiFail(storeError(r.error()));
+    // Nothing half-made stays: the run is forgotten, or (if even that cannot be written) kept
+    // as a dirty run the user can delete.
+    if (!store_.deleteRun(*id)) {
+      (void)store_.setRunState(*id, RunState::Dirty, "could not record instances", nowNs());
+      std::lock_guard lock(mu_);
+      auto mem = std::make_unique<RunMem>();
+      mem->spec = spec;
+      mem->manifest = *manifest;
+      mem->state = RunState::Dirty;
+      runs_[*id] = std::move(mem);
+    }
+    return apiFail(
+        storeError(r.error().context(fmt::format("record the run's {} instances", spec.count))));
   }
   {
     std::lock_guard lock(mu_);
@@ -320,6 +387,8 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
   }
   spdlog::info("run {}: {} instances of {} placed on {} workers", *id, spec.count, spec.image,
                byW.size());
+  if (!spec.seccomp)
+    spdlog::warn("run {}: its instances run without the seccomp filter, as its spec asks", *id);
   RunId rid = *id;
   spawn([this, rid, byW] { createOn(rid, byW, false); });
   auto v = view(rid);
@@ -344,6 +413,8 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
         c->set_image(spec.image);
         c->set_net(std::string(worker::toString(spec.net.value_or(worker::NetMode::Veth))));
         c->set_memory_bytes(spec.limits.memoryBytes);
+        c->set_disk_mb(spec.limits.diskMb);
+        c->set_seccomp_unconfined(!spec.seccomp);
         c->set_pids(spec.limits.pids);
         c->set_cpu_milli(spec.limits.cpuMilli);
         if (spec.radio) {
@@ -462,7 +533,7 @@ ApiResult<RunView> Master::stopRun(RunId id) {
   return view(id);
 }
 
-ApiResult<RunView> Master::deleteRun(RunId id) {
+ApiResult<RunView> Master::deleteRun(RunId id, bool keepLogs) {
   {
     std::lock_guard lock(mu_);
     auto mem = runMem(id);
@@ -473,7 +544,7 @@ ApiResult<RunView> Master::deleteRun(RunId id) {
       return apiFail(ApiError{409, "busy", "the run is already being deleted"});
     (*mem)->operation = "delete";
   }
-  spawn([this, id] {
+  spawn([this, id, keepLogs] {
     auto byW = byWorker(id, false);
     bulk(id, "remove", byW);
     // Instances of an offline worker are deleted here too; when it reconnects and reports
@@ -485,6 +556,10 @@ ApiResult<RunView> Master::deleteRun(RunId id) {
         ups.push_back({{id, i}, std::string(kDeleted), "", t, std::nullopt, std::nullopt});
     if (auto r = store_.updateInstances(ups); !r)
       spdlog::error("run {}: {}", id, r.error().message);
+    // Recorded before the workers are told: a worker away now purges at its next registration.
+    if (auto r = store_.setRunLogs(id, keepLogs ? "kept" : "purged"); !r)
+      spdlog::error("run {}: {}", id, r.error().message);
+    if (!keepLogs) purgeOnWorkers(id, byW);
     {
       std::lock_guard lock(mu_);
       runs_.at(id)->operation.clear();
@@ -492,6 +567,31 @@ ApiResult<RunView> Master::deleteRun(RunId id) {
     setRunState(id, RunState::Deleted);
   });
   return view(id);
+}
+
+ApiResult<RunView> Master::purgeLogs(RunId id) {
+  auto v = view(id);
+  if (!v) return apiFail(v.error());
+  if (v->run.state != RunState::Deleted || v->run.logs != "kept")
+    return apiFail(ApiError{409, "illegal_transition",
+                            v->run.state != RunState::Deleted
+                                ? fmt::format("run {} is {}: its logs go when it is deleted", id,
+                                              toString(v->run.state))
+                                : fmt::format("run {}'s logs were removed with it", id)});
+  if (auto r = store_.setRunLogs(id, "purged"); !r) return apiFail(storeError(r.error()));
+  auto byW = byWorker(id, false);
+  spawn([this, id, byW] { purgeOnWorkers(id, byW); });
+  return view(id);
+}
+
+void Master::purgeOnWorkers(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW) {
+  for (const auto& [w, idx] : byW) {
+    rpc::Command cmd;
+    cmd.mutable_purge()->set_run(id);
+    if (auto r = call(w, cmd, config_.commandTimeout); !r)
+      spdlog::info("run {}: purge on {}: {} (it purges when it registers again)", id, w,
+                   r.error().message);
+  }
 }
 
 void Master::setRunState(RunId id, RunState s, const std::string& reason) {

@@ -105,9 +105,14 @@ class Master {
   ApiResult<RunView> createRun(RunSpec spec);
   ApiResult<RunView> startRun(RunId id);
   ApiResult<RunView> stopRun(RunId id);
-  ApiResult<RunView> deleteRun(RunId id);
+  // Removes the run's instances; its logs and captures go too, unless `keepLogs` (they stay
+  // readable until purgeLogs()).
+  ApiResult<RunView> deleteRun(RunId id, bool keepLogs = false);
+  ApiResult<RunView> purgeLogs(RunId id);
   ApiResult<RunView> run(RunId id);
   ApiResult<std::vector<RunView>> runs();
+  // A page of the listing and how many runs match in all.
+  ApiResult<std::pair<std::vector<RunView>, uint64_t>> runs(const RunQuery& q);
   ApiResult<std::vector<InstanceRecord>> instances(RunId run, const std::string& state,
                                                    uint32_t offset, uint32_t limit);
   ApiResult<nlohmann::json> instance(InstanceId id);
@@ -155,6 +160,9 @@ class Master {
   void onDisconnect(const std::string& worker, const WorkerLink* link);
 
   [[nodiscard]] const MasterConfig& config() const { return config_; }
+  // This master's cluster: made at its first start and kept in its store. Workers keep
+  // records of one cluster only.
+  [[nodiscard]] const std::string& clusterId() const { return clusterId_; }
   // From here on, closing worker streams is the master's own doing, not a loss of workers.
   void beginShutdown();
 
@@ -191,9 +199,13 @@ class Master {
   void publish(MasterEvent ev);
   void spawn(std::function<void()> fn);
 
+  // Tells every worker that held the run's instances to remove what it keeps of it.
+  void purgeOnWorkers(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW);
+
   Store& store_;
   imagestore::ImageStore& images_;
   MasterConfig config_;
+  std::string clusterId_;
 
   std::mutex policyMu_;  // serialises marking lost + policy with recheck()
   std::mutex mu_;

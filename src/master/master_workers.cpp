@@ -92,6 +92,9 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
   // is removed; what we expected it to run and it does not is gone.
   rpc::Registered out;
   out.set_heartbeat_ms(static_cast<uint32_t>(config_.heartbeat.count()));
+  out.set_cluster_id(clusterId_);
+  if (auto keep = store_.runsWithRecords())
+    for (RunId r : *keep) out.add_keep_runs(r);
   std::vector<InstanceUpdate> ups;
   std::set<InstanceId> reported;
   std::set<RunId> touched;

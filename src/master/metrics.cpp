@@ -32,39 +32,7 @@ std::string number(double v) {
   return fmt::format("{}", v);
 }
 
-bool isId(const std::string& seg) {
-  if (seg.empty()) return false;
-  if (seg.rfind("sha256:", 0) == 0) return true;
-  for (char c : seg)
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-  return true;
-}
-
 const std::string kOther = "other";
-
-// The API's routes as route() writes them ("/api/v1/runs/{id}/instances/{id}/logs"), from
-// the OpenAPI document: any other path is one series, "other", however many a client invents.
-const std::set<std::string>& knownRoutes() {
-  static const std::set<std::string> routes = [] {
-    std::set<std::string> r = {"/", "/metrics"};
-    const auto doc = nlohmann::json::parse(openApiDocument());
-    for (const auto& [path, item] : doc["paths"].items()) {
-      std::string t;
-      for (size_t i = 0; i < path.size(); ++i) {
-        if (path[i] != '{') {
-          t += path[i];
-          continue;
-        }
-        t += "{id}";
-        i = path.find('}', i);
-        if (i == std::string::npos) break;
-      }
-      r.insert(t);
-    }
-    return r;
-  }();
-  return routes;
-}
 
 }  // namespace
 
@@ -90,24 +58,9 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
       fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, number(sum_), name, braces, count_);
 }
 
-std::string Metrics::route(const std::string& path) {
-  std::string out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i + 1);
-    if (j == std::string::npos) j = path.size();
-    std::string seg = path.substr(i + 1, j - i - 1);
-    out += "/" + (isId(seg) ? std::string("{id}") : seg);
-    i = j;
-  }
-  // Paths that are not the API's (typos, probes, made-up ids) share one series.
-  if (out.empty()) out = "/";
-  return knownRoutes().count(out) ? out : "other";
-}
-
-void Metrics::request(const std::string& method, const std::string& path, int status,
+void Metrics::request(const std::string& method, const std::string& route, int status,
                       double seconds) {
-  std::string r = route(path);
+  const std::string& r = route;
   // The server logs requests it refused too, with whatever method they named.
   static const std::set<std::string> kMethods = {"GET",    "HEAD",  "POST",   "PUT",
                                                  "DELETE", "PATCH", "OPTIONS"};

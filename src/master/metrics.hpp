@@ -31,8 +31,9 @@ class Histogram {
 
 class Metrics {
  public:
-  // One API request: its method, its route with ids replaced ("/api/v1/runs/{id}"), status.
-  void request(const std::string& method, const std::string& path, int status, double seconds);
+  // One API request: its method, its route's pattern ("/api/v1/runs/{id}", or "other" for a
+  // path no route has: however many a client invents, they are one series), its status.
+  void request(const std::string& method, const std::string& route, int status, double seconds);
   // How long an instance took from its run's create request to ready, from the start request
   // to running, from the stop request to terminated.
   enum class Phase { Create, Start, Stop };
@@ -61,10 +62,6 @@ class Metrics {
     std::vector<Radio> radios;
   };
   std::string render(const Gauges& g) const;
-
-  // "/api/v1/runs/7/instances/3/logs" -> "/api/v1/runs/{id}/instances/{id}/logs": one series
-  // per route, not per run.
-  static std::string route(const std::string& path);
 
  private:
   mutable std::mutex mu_;

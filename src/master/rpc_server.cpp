@@ -43,6 +43,12 @@ class RpcServer::Service final : public rpc::Control::Service {
     if (!in.has_register_() || in.register_().name().empty())
       return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must register a named worker"};
     const std::string name = in.register_().name();
+    // A worker holding records of another master's runs must not mix them with ours: it takes
+    // this master's cluster id (GET /api/v1/cluster) and sets them aside before it registers.
+    if (const auto& cid = in.register_().cluster_id(); !cid.empty() && cid != master_.clusterId())
+      return {grpc::StatusCode::FAILED_PRECONDITION, "worker " + name + " registers for cluster " +
+                                                         cid + ", this master is cluster " +
+                                                         master_.clusterId()};
     auto link = std::make_shared<StreamLink>(stream, ctx->peer());
     rpc::MasterMessage out;
     *out.mutable_registered() = master_.registerWorker(in.register_(), link);

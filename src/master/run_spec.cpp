@@ -46,8 +46,9 @@ std::optional<std::string> refuse(RunState s, RunAction a) {
       if (s == RunState::Stopped) return no("a stopped run is only deleted; create a new one");
       return no("delete it");
     case RunAction::Stop:
-      if (s == RunState::Running) return std::nullopt;
-      return no("only a running run stops");
+      // A dirty run may still have instances running: stopping it stops them (it stays dirty).
+      if (s == RunState::Running || s == RunState::Dirty) return std::nullopt;
+      return no("only a running (or dirty) run stops");
     case RunAction::Delete:
       if (s == RunState::Pending)
         return no("wait until its instances are created (ready or dirty)");
@@ -86,12 +87,14 @@ nlohmann::json RunSpec::toJson() const {
                       {"seed", seed},
                       {"limits",
                        {{"memory_mb", limits.memoryBytes >> 20},
+                        {"disk_mb", limits.diskMb},
                         {"pids", limits.pids},
                         {"cpu_milli", limits.cpuMilli}}}};
   j["args"] = argsGiven ? nlohmann::json(args) : nlohmann::json(nullptr);
   j["net"] = net ? nlohmann::json(std::string(worker::toString(*net))) : nlohmann::json(nullptr);
   j["radio"] = radio ? radio->toJson() : nlohmann::json(nullptr);
   j["zep"] = zep ? zep->toJson() : nlohmann::json(nullptr);
+  j["security"] = {{"seccomp", seccomp ? "default" : "unconfined"}};
   return j;
 }
 
@@ -134,8 +137,8 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
   if (!j.is_object())
     return failMsg(fmt::format("the run spec must be a JSON object, not {}", j.type_name()));
   static const std::vector<std::string> known = {
-      "name",     "image",     "count", "args",    "net",        "limits", "policy",
-      "start_ms", "period_ms", "seed",  "profile", "executable", "radio",  "zep"};
+      "name",      "image", "count",   "args",       "net",   "limits", "policy",  "start_ms",
+      "period_ms", "seed",  "profile", "executable", "radio", "zep",    "security"};
   for (const auto& [k, v] : j.items())
     if (std::find(known.begin(), known.end(), k) == known.end())
       return failMsg(fmt::format("unknown field '{}' in the run spec", k));
@@ -147,6 +150,11 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
       r.string("image", s.image) && r.integer("start_ms", s.startMs, 0, int64_t{1} << 50) &&
       r.integer("period_ms", s.periodMs, 0, 86400000) &&
       r.integer("seed", s.seed, 0, std::numeric_limits<int64_t>::max());
+  for (auto [key, out] :
+       {std::pair{"profile", &s.uploadProfile}, std::pair{"executable", &s.uploadExecutable}}) {
+    std::string v;
+    if (r.has(key) && r.string(key, v)) *out = v;
+  }
   if (!err.message.empty()) return fail(err);
   if (s.name.size() > 200) return failMsg("'name' is longer than 200 characters");
   if (r.has("args")) {
@@ -189,14 +197,25 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
     const auto& l = j["limits"];
     if (!l.is_object()) return failMsg("'limits' must be an object");
     for (const auto& [k, v] : l.items())
-      if (k != "memory_mb" && k != "pids" && k != "cpu_milli")
-        return failMsg("unknown field 'limits." + k + "' (memory_mb, pids, cpu_milli)");
+      if (k != "memory_mb" && k != "pids" && k != "cpu_milli" && k != "disk_mb")
+        return failMsg("unknown field 'limits." + k + "' (memory_mb, pids, cpu_milli, disk_mb)");
     Reader lr{l, &err};
     uint64_t mb = 0;
     lr.integer("memory_mb", mb, 0, 1 << 20) && lr.integer("pids", s.limits.pids, 1, 1 << 22) &&
+        lr.integer("disk_mb", s.limits.diskMb, 1, 1 << 16) &&
         lr.integer("cpu_milli", s.limits.cpuMilli, 0, 1 << 20);
     if (!err.message.empty()) return fail(err.context("'limits'"));
     s.limits.memoryBytes = mb << 20;
+  }
+  if (r.has("security")) {
+    const auto& sec = j["security"];
+    if (!sec.is_object()) return failMsg("'security' must be an object");
+    for (const auto& [k, v] : sec.items()) {
+      if (k != "seccomp") return failMsg("unknown field 'security." + k + "' (seccomp)");
+      if (!v.is_string() || (v != "default" && v != "unconfined"))
+        return failMsg("'security.seccomp' is \"default\" or \"unconfined\"");
+      s.seccomp = v == "default";
+    }
   }
   if (r.has("radio")) {
     auto radio = plexer::RadioSpec::fromJson(j["radio"]);

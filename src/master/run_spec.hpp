@@ -51,6 +51,12 @@ struct RunSpec {
   // An IEEE 802.15.4 radio among the devices over ZEP, through the Plexer's dispatcher;
   // nullopt: none. Its devices are placed on one worker.
   std::optional<plexer::ZepSpec> zep;
+  // security.seccomp: the default filter (true), or "unconfined" (false), which the run's
+  // instances' history records.
+  bool seccomp = true;
+  // With an upload in the same request: the AUT's profile and its file name inside /app.
+  // Not part of the stored spec (the image records both).
+  std::optional<std::string> uploadProfile, uploadExecutable;
 
   nlohmann::json toJson() const;
   // Validates every field with a message naming it; `image` may be empty when an upload comes

@@ -5,14 +5,16 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "sys/file.hpp"
+
 namespace kuiga::master {
 
 Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   std::unique_ptr<Server> s(new Server());
   namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(config.dataDir, ec);
-  if (ec) return failMsg(fmt::format("create '{}': {}", config.dataDir, ec.message()));
+  // The data directory holds every user's AUTs and the state: an instance must not reach it,
+  // and neither may other users of the host.
+  KUIGA_TRY(sys::makePrivateDir(config.dataDir), "master data directory");
   auto store = Store::open(config.dataDir + "/state.db");
   if (!store) return fail(store.error());
   s->store_ = std::move(*store);
@@ -37,6 +39,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   api.port = config.port;
   api.uploadDir = config.dataDir + "/uploads";
   api.maxUploadBytes = config.maxUploadBytes;
+  api.connectionsPerAddress = config.connectionsPerAddress;
+  api.connections = config.connections;
   api.rpcPort = s->rpc_->port();
   api.blobs = local;
   if (!local) api.blobsElsewhere = s->images_->describe();
@@ -57,8 +61,8 @@ Server::~Server() {
   if (master_) master_->beginShutdown();
   if (rpc_) rpc_->shutdown();
   rpc_.reset();
+  api_.reset();  // its event stream is subscribed to the master
   master_.reset();
-  api_.reset();
 }
 
 }  // namespace kuiga::master

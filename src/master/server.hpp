@@ -19,6 +19,8 @@ struct ServerConfig {
   int port = 8750;
   std::string rpcAddress = "127.0.0.1:0";  // where workers connect (port 0: any free one)
   uint64_t maxUploadBytes = 256ull << 20;
+  unsigned connectionsPerAddress = 256;  // open API connections from one client address
+  unsigned connections = 4096;           // open API connections in all
   // Images in this S3 bucket instead of <dataDir>/images. Workers then fetch them from the
   // bucket with their own (read-only) credentials; the master does not serve them.
   std::optional<imagestore::S3Config> s3;

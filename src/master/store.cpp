@@ -1,6 +1,9 @@
 #include "master/store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <cerrno>
 
 #include <fmt/format.h>
 
@@ -61,6 +64,9 @@ CREATE TABLE IF NOT EXISTS workers (
   labels TEXT NOT NULL,
   online INTEGER NOT NULL,
   last_seen_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS images (
   digest TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -69,11 +75,15 @@ CREATE TABLE IF NOT EXISTS images (
   created_ns INTEGER NOT NULL);
 )sql";
 
-// SQLiteCpp reports failures by exception; they end at this boundary as Results.
+// SQLiteCpp reports failures by exception; they end at this boundary as Results. A full disk
+// carries ENOSPC, so that the API can say 507 rather than 500.
 template <class Fn>
 auto guard(const std::string& what, Fn&& fn) -> decltype(fn()) {
   try {
     return fn();
+  } catch (const SQLite::Exception& e) {
+    bool full = e.getErrorCode() == SQLITE_FULL;
+    return fail(Error{fmt::format("state store: {}: {}", what, e.what()), full ? ENOSPC : 0});
   } catch (const std::exception& e) {
     return failMsg(fmt::format("state store: {}: {}", what, e.what()));
   }
@@ -88,6 +98,7 @@ RunRecord readRun(SQLite::Statement& q) {
   if (spec) r.spec = *spec;
   r.createdNs = q.getColumn(4).getInt64();
   r.updatedNs = q.getColumn(5).getInt64();
+  r.logs = q.getColumn(6).getString();
   return r;
 }
 
@@ -118,6 +129,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     // readers never wait for the writer.
     db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     db->exec(kSchema);
+    // Added after the first schema: what became of a run's logs ("" while it lives, "kept" or
+    // "purged" once deleted).
+    bool hasLogs = false;
+    for (SQLite::Statement q(*db, "PRAGMA table_info(runs)"); q.executeStep();)
+      hasLogs = hasLogs || q.getColumn(1).getString() == "logs";
+    if (!hasLogs) db->exec("ALTER TABLE runs ADD COLUMN logs TEXT NOT NULL DEFAULT ''");
     return std::unique_ptr<Store>(new Store(std::move(db)));
   });
 }
@@ -184,7 +201,7 @@ Result<std::optional<RunRecord>> Store::run(RunId id) {
   std::lock_guard lock(mu_);
   return guard("read run", [&]() -> Result<std::optional<RunRecord>> {
     SQLite::Statement q(*db_,
-                        "SELECT id, state, reason, spec, created_ns, updated_ns FROM runs "
+                        "SELECT id, state, reason, spec, created_ns, updated_ns, logs FROM runs "
                         "WHERE id=?");
     q.bind(1, static_cast<int64_t>(id));
     if (!q.executeStep()) return std::nullopt;
@@ -196,11 +213,81 @@ Result<std::vector<RunRecord>> Store::runs() {
   std::lock_guard lock(mu_);
   return guard("list runs", [&]() -> Result<std::vector<RunRecord>> {
     SQLite::Statement q(*db_,
-                        "SELECT id, state, reason, spec, created_ns, updated_ns FROM runs "
+                        "SELECT id, state, reason, spec, created_ns, updated_ns, logs FROM runs "
                         "ORDER BY id");
     std::vector<RunRecord> out;
     while (q.executeStep()) out.push_back(readRun(q));
     return out;
+  });
+}
+
+VoidResult Store::deleteRun(RunId id) {
+  std::lock_guard lock(mu_);
+  return guard("delete run", [&]() -> VoidResult {
+    SQLite::Transaction t(*db_);
+    for (const char* sql : {"DELETE FROM history WHERE run=?", "DELETE FROM instances WHERE run=?",
+                            "DELETE FROM run_counts WHERE run=?", "DELETE FROM runs WHERE id=?"}) {
+      SQLite::Statement q(*db_, sql);
+      q.bind(1, static_cast<int64_t>(id));
+      q.exec();
+    }
+    t.commit();
+    return {};
+  });
+}
+
+VoidResult Store::setRunLogs(RunId id, const std::string& logs) {
+  std::lock_guard lock(mu_);
+  return guard("update run", [&]() -> VoidResult {
+    SQLite::Statement q(*db_, "UPDATE runs SET logs=? WHERE id=?");
+    q.bind(1, logs);
+    q.bind(2, static_cast<int64_t>(id));
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<RunId>> Store::runsWithRecords() {
+  std::lock_guard lock(mu_);
+  return guard("list runs", [&]() -> Result<std::vector<RunId>> {
+    SQLite::Statement q(*db_, "SELECT id FROM runs WHERE state <> 'deleted' OR logs = 'kept'");
+    std::vector<RunId> out;
+    while (q.executeStep()) out.push_back(static_cast<RunId>(q.getColumn(0).getInt64()));
+    return out;
+  });
+}
+
+Result<std::string> Store::clusterId(const std::function<std::string()>& make) {
+  std::lock_guard lock(mu_);
+  return guard("cluster id", [&]() -> Result<std::string> {
+    SQLite::Statement q(*db_, "SELECT value FROM meta WHERE key='cluster_id'");
+    if (q.executeStep()) return q.getColumn(0).getString();
+    std::string id = make();
+    SQLite::Statement w(*db_, "INSERT INTO meta(key, value) VALUES('cluster_id', ?)");
+    w.bind(1, id);
+    w.exec();
+    return id;
+  });
+}
+
+Result<std::pair<std::vector<RunRecord>, uint64_t>> Store::runs(const RunQuery& rq) {
+  std::lock_guard lock(mu_);
+  return guard("list runs", [&]() -> Result<std::pair<std::vector<RunRecord>, uint64_t>> {
+    const char* where = "WHERE (?1 = '' OR state = ?1) AND (?1 <> '' OR ?2 OR state <> 'deleted')";
+    SQLite::Statement q(*db_, std::string("SELECT id, state, reason, spec, created_ns, "
+                                          "updated_ns, logs FROM runs ") +
+                                  where + " ORDER BY id LIMIT ?3 OFFSET ?4");
+    SQLite::Statement n(*db_, std::string("SELECT count(*) FROM runs ") + where);
+    for (auto* st : {&q, &n}) {
+      st->bind(1, rq.state);
+      st->bind(2, rq.withDeleted ? 1 : 0);
+    }
+    q.bind(3, static_cast<int64_t>(rq.limit));
+    q.bind(4, static_cast<int64_t>(rq.offset));
+    std::vector<RunRecord> out;
+    while (q.executeStep()) out.push_back(readRun(q));
+    n.executeStep();
+    return std::make_pair(std::move(out), static_cast<uint64_t>(n.getColumn(0).getInt64()));
   });
 }
 

@@ -3,6 +3,7 @@
 // Every change is committed before the master acts on it or answers, so `kill -9` of the master
 // loses nothing it has acknowledged. Thread-safe; batches go in one transaction each.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@ struct RunRecord {
   RunSpec spec;
   int64_t createdNs = 0;
   int64_t updatedNs = 0;
+  std::string logs;  // "" while the run lives; once deleted "kept" or "purged"
 };
 
 struct InstanceRecord {
@@ -74,6 +76,14 @@ struct ImageRecord {
   int64_t createdNs = 0;
 };
 
+// A page of the run listing: `state` empty is every state but deleted, unless `withDeleted`.
+struct RunQuery {
+  uint32_t offset = 0;
+  uint32_t limit = 100;
+  std::string state;
+  bool withDeleted = false;
+};
+
 class Store {
  public:
   static Result<std::unique_ptr<Store>> open(const std::string& path);
@@ -84,8 +94,17 @@ class Store {
   VoidResult insertInstances(RunId run, const std::vector<std::pair<uint32_t, std::string>>& placed,
                              int64_t nowNs);
   VoidResult setRunState(RunId id, RunState s, const std::string& reason, int64_t nowNs);
+  VoidResult setRunLogs(RunId id, const std::string& logs);
+  // Forgets a run whose create could not be recorded whole (its instances and history too).
+  VoidResult deleteRun(RunId id);
+  // Runs whose records (logs, captures) workers keep: not deleted, or deleted with logs kept.
+  Result<std::vector<RunId>> runsWithRecords();
+  // This master's cluster id, made by `make` the first time and kept from then on.
+  Result<std::string> clusterId(const std::function<std::string()>& make);
   Result<std::optional<RunRecord>> run(RunId id);
   Result<std::vector<RunRecord>> runs();
+  // One page in id order, and how many runs match in all.
+  Result<std::pair<std::vector<RunRecord>, uint64_t>> runs(const RunQuery& q);
 
   // Applies state changes (and their history) in one transaction.
   VoidResult updateInstances(const std::vector<InstanceUpdate>& updates);

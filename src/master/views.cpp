@@ -30,6 +30,9 @@ nlohmann::json toJson(const RunView& v) {
       {"count", v.run.spec.count},
       {"spec", v.run.spec.toJson()},
       {"counts", counts},
+      {"logs", v.run.logs.empty()     ? "available"
+               : v.run.logs == "kept" ? "kept"
+                                      : "removed"},
       {"created", isoTime(v.run.createdNs)},
       {"updated", isoTime(v.run.updatedNs)}};
   if (v.progress.operation.empty())

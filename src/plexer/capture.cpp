@@ -194,6 +194,18 @@ void Capture::run(std::stop_token stop) {
   readKernelDrops();
 }
 
+std::vector<std::pair<std::string, uint64_t>> Capture::closeGroup(const std::string& group) {
+  auto files = snapshot(group);
+  std::lock_guard lock(mu_);
+  auto w = writers_.find(group);
+  if (w == writers_.end()) return files;
+  std::erase_if(devices_, [&](const auto& d) { return d.second.writer == &w->second; });
+  // The devices of the group, by the names its writer gave their interfaces.
+  for (const auto& name : w->second.interfaceNames()) stats_.devices.erase(name);
+  writers_.erase(w);
+  return files;
+}
+
 CaptureStats Capture::stats() const {
   std::lock_guard lock(mu_);
   return stats_;

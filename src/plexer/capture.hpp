@@ -67,6 +67,9 @@ class Capture {
   // Flushes the group's writer at a block boundary and returns its files with their sizes
   // now: a consistent snapshot to read while capturing goes on.
   std::vector<std::pair<std::string, uint64_t>> snapshot(const std::string& group);
+  // Ends a group whose devices are all gone: its frames are written out, its writer (and its
+  // file) closed and its devices' counters dropped. Returns its files with their sizes.
+  std::vector<std::pair<std::string, uint64_t>> closeGroup(const std::string& group);
   // Reads the ring until stop is requested, then drains what is left.
   void run(std::stop_token stop);
   CaptureStats stats() const;

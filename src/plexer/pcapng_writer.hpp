@@ -35,6 +35,7 @@ class PcapngWriter {
                    uint32_t originalLength, Direction dir);
   VoidResult flush();
   [[nodiscard]] const std::vector<std::string>& files() const { return files_; }
+  [[nodiscard]] const std::vector<std::string>& interfaceNames() const { return interfaces_; }
 
  private:
   PcapngWriter(std::string base, uint64_t rotateBytes)

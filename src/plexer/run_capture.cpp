@@ -56,6 +56,11 @@ VoidResult RunCapture::addInstance(InstanceId id) {
   if (!known) KUIGA_TRY(refreshFilter(), "capture");
   KUIGA_TRY(capture_->addDevice(port->index, fmt::format("run-{}", id.run), displayName(id)),
             "capture " + displayName(id));
+  {
+    std::lock_guard lock(mu_);
+    open_.insert(id.run);
+    closed_.erase(id.run);  // (a run back on this worker: a new file set, files() names it)
+  }
   // The baseline is read after capturing began: a frame between the two is captured but not
   // in the kernel's delta, which can only make `missed` smaller, never invent a miss.
   auto now = portInfo(radioLinkName(id));
@@ -147,7 +152,42 @@ void RunCapture::removeInstance(InstanceId id) {
 }
 
 std::vector<std::pair<std::string, uint64_t>> RunCapture::files(RunId run) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = closed_.find(run); it != closed_.end()) return it->second;
+  }
   return capture_->snapshot(fmt::format("run-{}", run));
+}
+
+void RunCapture::closeRun(RunId run) {
+  std::lock_guard lock(mu_);
+  if (!open_.erase(run)) return;
+  for (const auto& [id, port] : ports_)
+    if (id.run == run) return void(open_.insert(run));  // a device of it is still here
+  closed_[run] = capture_->closeGroup(fmt::format("run-{}", run));
+}
+
+void RunCapture::purgeRun(RunId run) {
+  std::vector<std::pair<std::string, uint64_t>> files;
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(ports_, [&](const auto& p) {
+      if (p.first.run != run) return false;
+      capture_->removeDevice(p.second.ifindex);
+      return true;
+    });
+    files = open_.erase(run) ? capture_->closeGroup(fmt::format("run-{}", run)) : closed_[run];
+    closed_.erase(run);
+  }
+  std::error_code ec;
+  for (const auto& [path, size] : files) std::filesystem::remove(path, ec);
+}
+
+std::set<RunId> RunCapture::runs() {
+  std::lock_guard lock(mu_);
+  std::set<RunId> out = open_;
+  for (const auto& [run, files] : closed_) out.insert(run);
+  return out;
 }
 
 }  // namespace kuiga::plexer

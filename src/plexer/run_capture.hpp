@@ -27,8 +27,14 @@ class RunCapture {
   // Makes the capture ignore every interface of the radio namespace that is not an instance's
   // port (done by itself when a port on a new bridge is added; call it after adding others).
   VoidResult refreshFilter();
-  // The run's files and their sizes now (see Capture::snapshot).
+  // The run's files and their sizes now (see Capture::snapshot); a closed run's as it ended.
   std::vector<std::pair<std::string, uint64_t>> files(RunId run);
+  // The run has no device left here: its file is closed (it stays readable through files()).
+  void closeRun(RunId run);
+  // Closes the run if needed and deletes its files.
+  void purgeRun(RunId run);
+  // Runs whose capture is open or closed but kept.
+  std::set<RunId> runs();
   CaptureStats stats() const { return capture_->stats(); }
   [[nodiscard]] pid_t threadId() const { return capture_->threadId(); }
 
@@ -57,6 +63,8 @@ class RunCapture {
   Result<sys::Netlink::LinkInfo> portInfo(const std::string& name);
   Result<sys::Netlink> radioNetlink();
   std::set<int> ignored_;  // interfaces the capture filter drops
+  std::map<RunId, std::vector<std::pair<std::string, uint64_t>>> closed_;
+  std::set<RunId> open_;
   std::jthread thread_;
 };
 

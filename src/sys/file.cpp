@@ -1,5 +1,7 @@
 #include "sys/file.hpp"
 
+#include <cstdio>
+
 #include <fstream>
 
 #include <dirent.h>
@@ -68,6 +70,27 @@ VoidResult makeDirs(const std::string& path, int mode) {
     if (::mkdir(part.c_str(), static_cast<mode_t>(mode)) < 0 && errno != EEXIST)
       return failSys("mkdir '" + part + "'");
   } while (pos != std::string::npos);
+  return {};
+}
+
+VoidResult makePrivateDir(const std::string& path) {
+  if (path.empty()) return failMsg("no directory given");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) < 0) {
+    if (errno != ENOENT) return failSys("stat '" + path + "'");
+    auto slash = path.find_last_of('/');
+    if (slash != std::string::npos && slash > 0)
+      KUIGA_TRY(makeDirs(path.substr(0, slash)), "mkdir");
+    if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST) return failSys("mkdir '" + path + "'");
+    if (::stat(path.c_str(), &st) < 0) return failSys("stat '" + path + "'");
+  }
+  if (!S_ISDIR(st.st_mode)) return failMsg("'" + path + "' is not a directory");
+  if (st.st_mode & 077) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return failMsg("'" + path + "' may be read by others (mode " + mode + "): chmod 700 it, or " +
+                   "choose a directory of your own");
+  }
   return {};
 }
 

@@ -18,6 +18,9 @@ VoidResult writeAll(int fd, const void* data, size_t len);
 // (creating its directory). A crash leaves the old file or the new one, and maybe a .tmp.
 VoidResult replaceFile(const std::string& path, const std::string& data);
 VoidResult makeDirs(const std::string& path, int mode = 0755);
+// A directory only its owner may enter: made (with its parents) as 0700, or refused when it
+// exists and its group or others have any access to it, naming its mode.
+VoidResult makePrivateDir(const std::string& path);
 // rm -rf that does not cross into other mounts; a missing path is success.
 VoidResult removeTree(const std::string& path);
 bool exists(const std::string& path);

@@ -2,6 +2,7 @@
 // Instances as the worker sees them: spec, states and events.
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -41,7 +42,15 @@ struct Limits {
   uint64_t memoryBytes = 0;
   uint64_t pids = 64;
   uint32_t cpuMilli = 0;  // thousandths of a CPU
+  // The instance's private files (/work, /tmp, /run, /dev/shm together), in RAM: a cap, not a
+  // reservation, counted against its memory limit when it has one.
+  uint32_t diskMb = 64;
 };
+
+// The inode cap that goes with a disk cap: 256 per MiB (16,384 for the default 64 MiB).
+constexpr uint64_t diskInodes(uint32_t diskMb) {
+  return std::max<uint64_t>(1024, uint64_t{diskMb} * 256);
+}
 
 struct InstanceSpec {
   InstanceId id;
@@ -51,6 +60,9 @@ struct InstanceSpec {
   std::vector<std::string> env;   // "NAME=value"
   NetMode net = NetMode::Veth;
   Limits limits;
+  // The default seccomp filter (ns: seccomp_policy.hpp; docker: the engine's default profile).
+  // false only when the run asks for security.seccomp "unconfined".
+  bool seccomp = true;
 };
 
 struct InstanceEvent {

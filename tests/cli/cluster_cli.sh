@@ -6,7 +6,7 @@ set -uo pipefail
 KUIGA=$1 AUT=$2 DIR=$3
 NAME=ktcli$$
 rm -rf "$DIR" && mkdir -p "$DIR"
-"$KUIGA" up --data "$DIR/data" --port 0 --name "$NAME" --capacity 20 --remove-on-exit \
+"$KUIGA" up --data "$DIR/data" --port 0 --name "$NAME" --capacity 20 \
   >"$DIR/up.log" 2>&1 &
 UP=$!
 SINK=

@@ -1,4 +1,8 @@
+#include <elf.h>
 #include <sys/stat.h>
+
+#include <cstring>
+#include <functional>
 
 #include <filesystem>
 #include <fstream>
@@ -55,6 +59,45 @@ TEST(InspectAut, RefusesWhatIsNotAnExecutable) {
     ASSERT_FALSE(r) << c.expect;
     EXPECT_NE(r.error().message.find(c.expect), std::string::npos) << r.error().message;
   }
+}
+
+// The tester's 100-byte truncated ELF was accepted as an image. What the kernel could not load
+// is refused at upload, with the reason.
+TEST(InspectAut, RefusesWhatTheKernelCouldNotLoad) {
+  TempDir d;
+  std::ifstream in(test::sampleAut(), std::ios::binary);
+  const std::string elf((std::istreambuf_iterator<char>(in)), {});
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, elf.data(), sizeof eh);
+  auto patched = [&](uint32_t fromType, const std::function<void(std::string&, Elf64_Phdr&)>& fn) {
+    std::string out = elf;
+    for (size_t i = 0; i < eh.e_phnum; ++i) {
+      Elf64_Phdr ph;
+      std::memcpy(&ph, out.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+      if (ph.p_type != fromType) continue;
+      fn(out, ph);
+      std::memcpy(out.data() + eh.e_phoff + i * sizeof ph, &ph, sizeof ph);
+    }
+    return out;
+  };
+  struct Case {
+    std::string data, expect;
+  };
+  std::string noLoad = patched(PT_LOAD, [](std::string&, Elf64_Phdr& ph) { ph.p_type = PT_NULL; });
+  std::string noInterp = patched(PT_INTERP, [](std::string& out, Elf64_Phdr& ph) {
+    std::string path = "/lib64/ld-nowhere.so.2";
+    path.resize(ph.p_filesz - 1, 'x');
+    std::memcpy(out.data() + ph.p_offset, path.c_str(), ph.p_filesz);
+  });
+  for (const auto& c : {Case{elf.substr(0, 100), "truncated"},
+                        Case{elf.substr(0, elf.size() / 2), "truncated: a segment ends"},
+                        Case{noLoad, "no loadable segment"},
+                        Case{noInterp, "needs the interpreter '/lib64/ld-nowhere.so.2"}}) {
+    auto r = inspectAut(writeFile(d.path() + "/aut", c.data));
+    ASSERT_FALSE(r) << c.expect;
+    EXPECT_NE(r.error().message.find(c.expect), std::string::npos) << r.error().message;
+  }
+  EXPECT_TRUE(inspectAut(writeFile(d.path() + "/whole", elf)));
 }
 
 TEST(InspectAut, RefusesAnotherArchitecture) {

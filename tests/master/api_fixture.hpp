@@ -63,7 +63,7 @@ class ApiTest : public ::testing::Test {
     if (!r) return {0, r.error().message};
     return {r->status, r->body.is_object() ? r->body.value("error", "") : ""};
   }
-  size_t runCount() { return api().get("/api/v1/runs")->size(); }
+  size_t runCount() { return (*api().get("/api/v1/runs?deleted=1"))["total"].get<size_t>(); }
 
   std::unique_ptr<TestMaster> master_;
   std::vector<std::unique_ptr<FakeWorker>> workers_;

@@ -276,6 +276,13 @@ TEST_F(ApiTest, ACrashWhileRunningMakesTheRunDirty) {
   workers_[0]->runtime().crash({static_cast<RunId>(id), 0}, "killed by SIGSEGV");
   auto dirty = waitRun(id, "dirty");
   EXPECT_NE(dirty["reason"].get<std::string>().find("SIGSEGV"), std::string::npos);
+  // Its other instance still runs: stopping the dirty run stops it, and the run stays dirty.
+  EXPECT_EQ(dirty["counts"]["running"], 1);
+  EXPECT_EQ(call("POST", fmt::format("/api/v1/runs/{}/stop", id)).first, 202);
+  EXPECT_TRUE(eventually([&] {
+    return (*api().get(fmt::format("/api/v1/runs/{}", id)))["counts"]["terminated"] == 1;
+  }));
+  EXPECT_EQ((*api().get(fmt::format("/api/v1/runs/{}", id)))["state"], "dirty");
 }
 
 TEST_F(ApiTest, ALostWorkerMakesADirtyPolicyRunDirty) {

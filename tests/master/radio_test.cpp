@@ -70,6 +70,7 @@ class RadioTest : public ::testing::Test {
   }
   void TearDown() override {
     for (pid_t& p : servers_) {
+      if (p <= 0) continue;
       ::kill(p, SIGKILL);
       ::waitpid(p, nullptr, 0);
     }

@@ -54,10 +54,11 @@ TEST(RunState, OnlyTheReportsTransitionsAreAllowed) {
   using A = RunAction;
   EXPECT_FALSE(refuse(S::Ready, A::Start));
   EXPECT_FALSE(refuse(S::Running, A::Stop));
+  EXPECT_FALSE(refuse(S::Dirty, A::Stop)) << "a dirty run's instances may still run";
   for (S s : {S::Ready, S::Running, S::Stopped, S::Dirty}) EXPECT_FALSE(refuse(s, A::Delete));
   for (S s : {S::Pending, S::Running, S::Stopped, S::Deleted, S::Dirty})
     EXPECT_TRUE(refuse(s, A::Start)) << toString(s);
-  for (S s : {S::Pending, S::Ready, S::Stopped, S::Deleted, S::Dirty})
+  for (S s : {S::Pending, S::Ready, S::Stopped, S::Deleted})
     EXPECT_TRUE(refuse(s, A::Stop)) << toString(s);
   EXPECT_TRUE(refuse(S::Pending, A::Delete));
   EXPECT_TRUE(refuse(S::Deleted, A::Delete));

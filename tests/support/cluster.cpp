@@ -34,6 +34,12 @@ void TestMaster::restart() {
   start();
 }
 
+void TestMaster::startFresh() {
+  stop();
+  cfg_.dataDir = fmt::format("{}/data{}", dir_.path(), ++generation_);
+  start();
+}
+
 void TestMaster::stop() {
   server_.reset();
 }
@@ -63,6 +69,7 @@ FakeWorker::FakeWorker(const std::string& name, const std::string& masterUrl, ui
   ac.name = name;
   ac.capacity = capacity;
   ac.cacheDir = dir_.path() + "/images";
+  ac.stateDir = dir_.path();
   ac.flushEvery = std::chrono::milliseconds(20);
   ac.reconnectEvery = std::chrono::milliseconds(200);
   ac.runtimeName = "fake";

@@ -28,6 +28,9 @@ class TestMaster {
   // The two halves of restart(), for what happens while the master is away.
   void stop();
   void start();
+  // Another master on the same port with a data directory of its own (a new cluster), as when
+  // an operator starts over with a fresh --data.
+  void startFresh();
   std::string url() const;
   client::ApiClient& api() { return *api_; }
   master::Server& server() { return *server_; }
@@ -38,6 +41,7 @@ class TestMaster {
   master::ServerConfig cfg_;
   std::unique_ptr<master::Server> server_;
   std::unique_ptr<client::ApiClient> api_;
+  int generation_ = 0;
 };
 
 class FakeWorker {
@@ -49,6 +53,8 @@ class FakeWorker {
   // Ends the agent (the master sees the stream close); the fake instances stay.
   void disconnect();
   void connect();
+  // Its state directory (logs/, the cluster id, stale/).
+  [[nodiscard]] const std::string& stateDir() const { return dir_.path(); }
 
  private:
   TempDir dir_;

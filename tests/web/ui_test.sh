@@ -6,7 +6,7 @@ set -uo pipefail
 KUIGA=$1 AUT=$2 DIR=$3 WEB=$4
 NAME=ktweb$$
 rm -rf "$DIR" && mkdir -p "$DIR"
-"$KUIGA" up --data "$DIR/data" --port 0 --name "$NAME" --capacity 100 --remove-on-exit \
+"$KUIGA" up --data "$DIR/data" --port 0 --name "$NAME" --capacity 100 \
   >"$DIR/up.log" 2>&1 &
 UP=$!
 cleanup() {

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "sys/file.hpp"
@@ -72,12 +73,19 @@ class NsRecoveryTest : public ::testing::Test {
         return nlohmann::json::parse(line.substr(6)).value("pid", -1);
     return -1;
   }
+  int recordedUid(uint32_t index) {
+    std::ifstream f("/run/kuiga/" + name_ + "/instances/r1-i" + std::to_string(index) + "/report");
+    for (std::string line; std::getline(f, line);)
+      if (line.rfind("state ", 0) == 0)
+        return nlohmann::json::parse(line.substr(6)).value("uid", -1);
+    return -1;
+  }
   test::TempDir dir_;
   std::string name_, state_;
 };
 
 TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptRunningInstances) {
-  runAndKillWorker();
+  ASSERT_NO_FATAL_FAILURE(runAndKillWorker());
   std::this_thread::sleep_for(300ms);  // instances keep running and writing meanwhile
   auto rt = open();
   ASSERT_TRUE(rt) << rt.error().message;
@@ -98,7 +106,23 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptRunningInstances) {
   auto before = logLines();
   std::this_thread::sleep_for(500ms);
   EXPECT_GT(logLines(), before);
-  std::vector<InstanceId> ids{{1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}};
+  // The recovery record keeps each instance's uid: a new instance gets none of theirs.
+  std::set<int> adoptedUids;
+  for (uint32_t i = 0; i < 5; ++i) adoptedUids.insert(recordedUid(i));
+  EXPECT_EQ(adoptedUids.size(), 5u);
+  EXPECT_FALSE(adoptedUids.count(-1));
+  auto fresh = test::instanceSpec(0, KUIGA_TEST_APPS, "inotify_hog", {"one"}, NetMode::None);
+  fresh.id = {2, 0};
+  ASSERT_TRUE((*rt)->create(std::vector{fresh}).allOk());
+  ASSERT_TRUE((*rt)->start(std::vector{fresh.id}).allOk());
+  std::string log;
+  for (int i = 0; i < 100 && log.find("uid ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(50ms);
+    log = sys::readFile((*rt)->logPath(fresh.id)).value_or("");
+  }
+  ASSERT_NE(log.find("uid "), std::string::npos) << log;
+  EXPECT_FALSE(adoptedUids.count(std::atoi(log.c_str() + log.find("uid ") + 4))) << log;
+  std::vector<InstanceId> ids{{1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}, {2, 0}};
   ASSERT_TRUE((*rt)->stop(ids, 1s).allOk());
   for (const auto& id : ids) EXPECT_EQ((*rt)->status(id)->state, S::Terminated);
   ASSERT_TRUE((*rt)->destroyAll());
@@ -106,9 +130,11 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptRunningInstances) {
 }
 
 TEST_F(NsRecoveryTest, ROOT_Kill9ThenReapInstancesThatDied) {
-  runAndKillWorker();
+  ASSERT_NO_FATAL_FAILURE(runAndKillWorker());
   std::vector<pid_t> inits;
   for (uint32_t i = 0; i < 5; ++i) inits.push_back(initPid(i));
+  // Only processes this test started: kill(-1) would be every process there is.
+  for (pid_t p : inits) ASSERT_GT(p, 0);
   for (pid_t p : inits) ASSERT_EQ(::kill(p, SIGKILL), 0);
   for (pid_t p : inits)
     for (int i = 0; i < 200 && ::kill(p, 0) == 0; ++i) std::this_thread::sleep_for(10ms);

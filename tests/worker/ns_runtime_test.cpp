@@ -88,6 +88,87 @@ TEST_P(NsRuntimeNetTest, ROOT_HundredInstancesLiveAndDie) {
   EXPECT_TRUE(sys::exists(rt().logPath(ids[0]))) << "logs outlive their instance";
 }
 
+// Device 0 of every run was uid 200000, so one run's devices used up the per-uid limits of
+// another's (the tester's: 128 inotify instances of uid 200000, then EMFILE in the other run).
+TEST_F(NsRuntimeTest, ROOT_LiveInstancesNeverShareAUidAndUidsAreRecycled) {
+  auto hog = spec(0, KUIGA_TEST_APPS, "inotify_hog", {"hog"}, NetMode::None);
+  auto other = spec(0, KUIGA_TEST_APPS, "inotify_hog", {"one"}, NetMode::None);
+  other.id = {2, 0};
+  ASSERT_TRUE(rt().create(std::vector{hog}).allOk());
+  ASSERT_TRUE(rt().start(std::vector{hog.id}).allOk());
+  ASSERT_TRUE(waitLog(hog.id, "inotify held"));
+  ASSERT_TRUE(rt().create(std::vector{other}).allOk());
+  ASSERT_TRUE(rt().start(std::vector{other.id}).allOk());
+  ASSERT_TRUE(waitLog(other.id, "inotify held"));
+  auto uidIn = [&](InstanceId id) {
+    auto log = readLog(id);
+    auto at = log.find("uid ");
+    return at == std::string::npos ? -1 : std::atoi(log.c_str() + at + 4);
+  };
+  int first = uidIn(hog.id), second = uidIn(other.id);
+  EXPECT_NE(first, second);
+  EXPECT_GE(first, 200000);
+  EXPECT_NE(readLog(other.id).find("inotify held 1\n"), std::string::npos) << readLog(other.id);
+  // The first's uid is free again once it is removed, and the next instance gets it.
+  ASSERT_TRUE(rt().remove(std::vector{hog.id}).allOk());
+  auto next = spec(5, KUIGA_TEST_APPS, "inotify_hog", {"one"}, NetMode::None);
+  next.id = {3, 5};
+  ASSERT_TRUE(rt().create(std::vector{next}).allOk());
+  ASSERT_TRUE(rt().start(std::vector{next.id}).allOk());
+  ASSERT_TRUE(waitLog(next.id, "inotify held"));
+  EXPECT_EQ(uidIn(next.id), first);
+}
+
+// An AUT wrote 512 MiB and 200,000 files to the worker's disk. /work is the instance's own
+// tmpfs now, capped in bytes and inodes, and nothing of it is on the worker's disk.
+TEST_F(NsRuntimeTest, ROOT_WorkIsCappedAndNotOnTheWorkersDisk) {
+  auto s = spec(0, KUIGA_TEST_APPS, "disk_filler", {}, NetMode::None);
+  s.limits.diskMb = 8;
+  ASSERT_TRUE(rt().create(std::vector{s}).allOk());
+  ASSERT_TRUE(rt().start(std::vector{s.id}).allOk());
+  ASSERT_TRUE(waitLog(s.id, "files then", 30000)) << readLog(s.id);
+  std::string log = readLog(s.id);
+  int mib = -1, files = -1;
+  ASSERT_EQ(std::sscanf(log.c_str() + log.find("wrote"), "wrote %d MiB", &mib), 1) << log;
+  ASSERT_EQ(std::sscanf(log.c_str() + log.find("made"), "made %d files", &files), 1) << log;
+  EXPECT_LE(mib, 8);
+  EXPECT_NE(log.find("No space left on device"), std::string::npos) << log;
+  EXPECT_LE(files, static_cast<int>(diskInodes(8)));
+  EXPECT_GT(files, 100);
+  EXPECT_FALSE(sys::exists(config_.stateDir + "/work")) << "instances write nothing there";
+  // The default cap holds for an instance that asks for none.
+  EXPECT_EQ(Limits{}.diskMb, 64u);
+}
+
+// An AUT could unshare(CLONE_NEWUSER) and hold every capability in namespaces of its own: the
+// kernel surface container runtimes close by default.
+TEST_F(NsRuntimeTest, ROOT_TheSeccompFilterRefusesWhatContainersAreRefused) {
+  auto s = spec(0, KUIGA_TEST_APPS, "escape_probe", {}, NetMode::None);
+  ASSERT_TRUE(rt().create(std::vector{s}).allOk());
+  ASSERT_TRUE(rt().start(std::vector{s.id}).allOk());
+  ASSERT_TRUE(waitLog(s.id, "probe done")) << readLog(s.id);
+  std::string log = readLog(s.id);
+  EXPECT_NE(log.find("fork: OK"), std::string::npos) << log;
+  for (const char* refused :
+       {"clone-user", "clone-net", "mount", "keyctl", "bpf", "perf_event_open", "userfaultfd",
+        "init_module", "setns", "unshare-net", "unshare-user"})
+    EXPECT_NE(log.find(std::string(refused) + ": EPERM"), std::string::npos) << refused << "\n"
+                                                                             << log;
+  EXPECT_NE(log.find("clone3-user: ENOSYS"), std::string::npos) << log;
+
+  // A run may opt out; its instance then gets what the kernel allows an unprivileged user.
+  auto open = spec(1, KUIGA_TEST_APPS, "escape_probe", {}, NetMode::None);
+  open.seccomp = false;
+  ASSERT_TRUE(rt().create(std::vector{open}).allOk());
+  EXPECT_EQ(rt().status(open.id)->history.front().reason,
+            "without the seccomp filter, as the run asks");
+  ASSERT_TRUE(rt().start(std::vector{open.id}).allOk());
+  ASSERT_TRUE(waitLog(open.id, "probe done")) << readLog(open.id);
+  std::string unfiltered = readLog(open.id);
+  EXPECT_NE(unfiltered.find("setns: EINVAL"), std::string::npos)
+      << "stdin is no namespace, which only an unfiltered setns gets to say: " << unfiltered;
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, NsRuntimeNetTest,
                          ::testing::Values(NetMode::Veth, NetMode::Tap, NetMode::None),
                          [](const auto& info) { return std::string(toString(info.param)); });
@@ -107,11 +188,38 @@ TEST_F(NsRuntimeTest, ROOT_LifeCycleEventsInOrderWithTimestamps) {
   EXPECT_EQ(events().size(), hist.size());
 }
 
+// A world-readable directory of the host with a canary in it, and a master data directory in a
+// world-readable place (the tester's /var/tmp/X): an instance must see neither.
+struct HostSecrets {
+  std::string canaryDir = fmt::format("/var/tmp/kt-canary-{}", ::getpid());
+  std::string dataDir = fmt::format("/var/tmp/kt-data-{}", ::getpid());
+  HostSecrets() {
+    std::filesystem::create_directories(canaryDir);
+    ::chmod(canaryDir.c_str(), 0755);
+    std::ofstream(canaryDir + "/canary") << "the host's\n";
+    ::chmod((canaryDir + "/canary").c_str(), 0644);
+    EXPECT_TRUE(sys::makePrivateDir(dataDir));
+    std::ofstream(dataDir + "/state.db") << "SQLite format 3";
+  }
+  ~HostSecrets() {
+    std::error_code ec;
+    std::filesystem::remove_all(canaryDir, ec);
+    std::filesystem::remove_all(dataDir, ec);
+  }
+};
+
 TEST_F(NsRuntimeTest, ROOT_IsolationAsSeenFromInside) {
   test::TempDir app;
+  HostSecrets secrets;
   std::string script = app.path() + "/probe.sh";
   std::ofstream(script)
       << "#!/bin/sh\n"
+      << "cat " << secrets.canaryDir << "/canary >/dev/null 2>&1 && echo canary-visible\n"
+      << "ls " << secrets.dataDir << " >/dev/null 2>&1 && echo data-visible\n"
+      << "for d in /home /root /var/lib /var/tmp/kt-x /srv /opt /mnt /boot /etc/shadow; do\n"
+         "  test -e $d && ! test -L $d && echo \"host-$d-visible\"; done\n"
+         "echo etc=$(ls /etc | tr '\\n' ' ')\n"
+         "grep -c . /etc/passwd | sed 's/^/passwd-lines=/'\n"
          "echo host=$(hostname) uid=$(id -u) pid=$$ pwd=$(pwd)\n"
          "ls /app | tr '\\n' ' '; echo\n"
          "touch /usr/kuiga-x 2>/dev/null && echo root-writable || echo root-readonly\n"
@@ -128,7 +236,8 @@ TEST_F(NsRuntimeTest, ROOT_IsolationAsSeenFromInside) {
   ASSERT_TRUE(rt().start({&s.id, 1}).allOk());
   ASSERT_TRUE(waitLog(s.id, "ipv4=")) << readLog(s.id);
   auto log = readLog(s.id);
-  EXPECT_NE(log.find("host=run-1-dev-0005 uid=200005 pid=2 pwd=/work"), std::string::npos) << log;
+  // The first free uid of the worker's pool, whatever the index: it is the only live instance.
+  EXPECT_NE(log.find("host=run-1-dev-0005 uid=200000 pid=2 pwd=/work"), std::string::npos) << log;
   EXPECT_NE(log.find("probe.sh \n"), std::string::npos) << "only the AUT is at /app: " << log;
   EXPECT_NE(log.find("root-readonly"), std::string::npos) << log;
   EXPECT_NE(log.find("private-writable"), std::string::npos) << log;
@@ -143,6 +252,12 @@ TEST_F(NsRuntimeTest, ROOT_IsolationAsSeenFromInside) {
       << log;
   EXPECT_NE(log.find("ipv4=10.1.0.6/16"), std::string::npos) << log;
   EXPECT_FALSE(sys::exists("/tmp/x") && sys::exists("/usr/kuiga-x"));
+  // Only the allowlist of the host: no canary, no data directory, no home or /var.
+  EXPECT_EQ(log.find("canary-visible"), std::string::npos) << log;
+  EXPECT_EQ(log.find("data-visible"), std::string::npos) << log;
+  EXPECT_EQ(log.find("-visible"), std::string::npos) << log;
+  EXPECT_NE(log.find("passwd-lines=2"), std::string::npos) << "no host users: " << log;
+  EXPECT_NE(log.find("ld.so.cache"), std::string::npos) << log;
 }
 
 TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
@@ -295,6 +410,7 @@ TEST(RiotShell, LosesWhatExceeds64BytesInOneWrite) {
     ::execl(exe.c_str(), exe.c_str(), nullptr);
     _exit(127);
   }
+  ASSERT_GT(pid, 0);  // (kill(-pid) below must name this group only)
   ::setpgid(pid, pid);
   ::close(in[0]);
   std::string line = "echo " + std::string(200, 'x') + "\n";

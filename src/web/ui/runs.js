@@ -158,11 +158,11 @@ export function runsPage(root) {
     empty.hidden = rows.size > 0;
   };
   async function refresh() {
-    const runs = await guarded(() => api('GET', '/runs'));
-    if (!runs) return;
+    const page = await guarded(() => api('GET', '/runs?limit=1000'));
+    if (!page) return;
     tbody.replaceChildren();
     rows.clear();
-    for (const r of runs.sort((a, b) => a.id - b.id)) render(r);
+    for (const r of page.items.sort((a, b) => a.id - b.id)) render(r);
     empty.hidden = rows.size > 0;
   }
   root.append(

@@ -22,6 +22,7 @@
 #include "plexer/pcapng_filter.hpp"
 #include "rpc/control.grpc.pb.h"
 #include "sys/file.hpp"
+#include "worker/agent/run_artifacts.hpp"
 
 namespace kuiga::worker {
 
@@ -72,16 +73,24 @@ VoidResult HttpBlobSource::fetch(const std::string& digest, const std::string& d
   cli.set_connection_timeout(10);
   cli.set_read_timeout(300);
   std::string tmp = destPath + ".part";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) return failSys("create '" + tmp + "'");
+  auto out = sys::openFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (!out) return fail(out.error().context("fetch blob " + digest));
   Sha256 h;
+  int writeErr = 0;  // errno of a failed write: the real cause (a full disk, say)
   auto res = cli.Get("/api/v1/blobs/" + digest, [&](const char* data, size_t len) {
     h.update(data, len);
-    out.write(data, static_cast<std::streamsize>(len));
-    return static_cast<bool>(out);
+    if (auto w = sys::writeAll(out->get(), data, len); !w)
+      writeErr = w.error().code ? w.error().code : EIO;
+    return writeErr == 0;
   });
-  out.close();
+  if (writeErr == 0 && ::close(out->release()) < 0) writeErr = errno;
   std::error_code ec;
+  if (writeErr) {
+    fs::remove(tmp, ec);
+    return fail(
+        Error{fmt::format("{} while writing blob {} to '{}'", std::strerror(writeErr), digest, tmp),
+              writeErr});
+  }
   if (!res) {
     fs::remove(tmp, ec);
     return failMsg(
@@ -229,17 +238,72 @@ VoidResult Agent::openCell(RunId run, const std::string& radioJson) {
 }
 
 void Agent::closeIdleCells() {
-  if (!forwarder_) return;
   std::set<RunId> live;
   for (const auto& st : runtime_.list()) live.insert(st.id.run);
-  for (RunId run : forwarder_->cells())
-    if (!live.count(run)) forwarder_->removeCell(run);
+  if (forwarder_)
+    for (RunId run : forwarder_->cells())
+      if (!live.count(run)) forwarder_->removeCell(run);
   if (zep_)
     for (RunId run : zep_->runs())
       if (!live.count(run)) zep_->removeRun(run);
+  // A run that ended here keeps no file open: its capture stays readable until purged.
+  if (capture_)
+    for (RunId run : capture_->runs())
+      if (!live.count(run)) capture_->closeRun(run);
 }
 
-static Result<std::string> rpcTarget(const std::string& masterUrl) {
+void Agent::purgeRun(RunId run) {
+  std::vector<InstanceId> left;
+  for (const auto& st : runtime_.list())
+    if (st.id.run == run) left.push_back(st.id);
+  if (!left.empty()) (void)runtime_.remove(left);
+  if (forwarder_) forwarder_->removeCell(run);
+  if (zep_) zep_->removeRun(run);
+  if (capture_) capture_->purgeRun(run);
+  size_t n = config_.stateDir.empty() ? 0 : RunArtifacts(config_.stateDir).purge(run);
+  spdlog::info("worker {}: run {} purged ({} files)", config_.name, run, n);
+}
+
+void Agent::keepOnly(const std::set<RunId>& keep) {
+  std::set<RunId> held;
+  if (!config_.stateDir.empty()) held = RunArtifacts(config_.stateDir).runs();
+  if (capture_)
+    for (RunId r : capture_->runs()) held.insert(r);
+  for (RunId run : held)
+    if (!keep.count(run)) purgeRun(run);
+}
+
+VoidResult Agent::adoptCluster(const std::string& id) {
+  if (id.empty() || config_.stateDir.empty()) return {};
+  std::string mine = storedClusterId(config_.stateDir);
+  if (mine == id) return {};
+  if (!mine.empty()) {
+    // A master with other records (a new data directory, another cluster): what this worker
+    // runs and wrote belongs to the old one, and run ids mean other runs now.
+    std::vector<InstanceId> ids;
+    for (const auto& st : runtime_.list()) ids.push_back(st.id);
+    std::string dest = config_.stateDir + "/stale/" + mine;
+    spdlog::warn(
+        "worker {}: the master is of cluster {}, this worker's records of cluster {}: "
+        "removing its {} instances, keeping its logs and captures in {}",
+        config_.name, id, mine, ids.size(), dest);
+    if (capture_)
+      for (auto i : ids) capture_->removeInstance(i);
+    if (!ids.empty()) (void)runtime_.remove(ids);
+    closeIdleCells();
+    KUIGA_TRY(RunArtifacts(config_.stateDir).moveAll(dest), "keep the old cluster's records");
+    if (capture_)
+      for (RunId r : capture_->runs()) capture_->purgeRun(r);  // moved away already
+  }
+  return storeClusterId(config_.stateDir, id);
+}
+
+struct MasterEndpoint {
+  std::string rpc;        // HOST:PORT of its gRPC endpoint
+  std::string clusterId;  // "" from a master older than cluster ids
+};
+
+static Result<MasterEndpoint> rpcTarget(const std::string& masterUrl) {
   httplib::Client cli(masterUrl);
   cli.set_connection_timeout(3);
   cli.set_read_timeout(10);
@@ -254,7 +318,10 @@ static Result<std::string> rpcTarget(const std::string& masterUrl) {
   if (auto p = host.find('/'); p != std::string::npos) host = host.substr(0, p);
   if (auto p = host.rfind(':'); p != std::string::npos && host.find(']') == std::string::npos)
     host = host.substr(0, p);
-  return fmt::format("{}:{}", host, j["rpc_port"].get<int>());
+  std::string cluster = j.contains("cluster_id") && j["cluster_id"].is_string()
+                            ? j["cluster_id"].get<std::string>()
+                            : "";
+  return MasterEndpoint{fmt::format("{}:{}", host, j["rpc_port"].get<int>()), cluster};
 }
 
 void Agent::run(std::stop_token stop) {
@@ -262,6 +329,16 @@ void Agent::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     auto target = rpcTarget(config_.masterUrl);
     if (target) {
+      if (auto adopted = adoptCluster(target->clusterId); !adopted) {
+        spdlog::error("worker {}: {}", config_.name, adopted.error().message);
+        target = fail(adopted.error());
+      }
+    }
+    if (target) {
+      {
+        std::lock_guard lock(mu_);
+        clusterId_ = target->clusterId;
+      }
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
       args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
@@ -269,7 +346,8 @@ void Agent::run(std::stop_token stop) {
       args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
       args.SetMaxReceiveMessageSize(256 << 20);
       args.SetMaxSendMessageSize(256 << 20);
-      auto channel = grpc::CreateCustomChannel(*target, grpc::InsecureChannelCredentials(), args);
+      auto channel =
+          grpc::CreateCustomChannel(target->rpc, grpc::InsecureChannelCredentials(), args);
       auto stub = rpc::Control::NewStub(channel);
       Conn conn;
       conn.stream = stub->Connect(&conn.ctx);
@@ -294,6 +372,10 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   reg->set_name(config_.name);
   reg->set_capacity(config_.capacity);
   reg->set_runtime(config_.runtimeName);
+  {
+    std::lock_guard lock(mu_);
+    reg->set_cluster_id(clusterId_);
+  }
   for (const auto& [k, v] : config_.labels) (*reg->mutable_labels())[k] = v;
   // The registration carries the whole truth, so queued events are stale from here on.
   (void)events_.take();
@@ -325,6 +407,13 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
     spdlog::info("worker {}: removing {} instances the master no longer wants", config_.name,
                  ids.size());
     (void)runtime_.remove(ids);
+  }
+  // What the master no longer keeps (runs deleted while this worker was away, or before):
+  // their logs and captures go, and nothing of them stays open.
+  if (!in.registered().cluster_id().empty()) {
+    std::set<RunId> keep(in.registered().keep_runs().begin(), in.registered().keep_runs().end());
+    keepOnly(keep);
+    closeIdleCells();
   }
   auto heartbeat = std::chrono::milliseconds(std::max(100u, in.registered().heartbeat_ms()));
 
@@ -440,6 +529,8 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         s.args = std::move(*args);
         s.net = *net;
         s.limits.memoryBytes = cr.memory_bytes();
+        s.limits.diskMb = cr.disk_mb() ? cr.disk_mb() : s.limits.diskMb;
+        s.seccomp = !cr.seccomp_unconfined();
         s.limits.pids = cr.pids() ? cr.pids() : s.limits.pids;
         s.limits.cpuMilli = cr.cpu_milli();
         specs.push_back(std::move(s));
@@ -478,6 +569,11 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
       for (auto id : list) capture_->removeInstance(id);
     addFailures(runtime_.remove(list));
     closeIdleCells();
+  } else if (c.has_purge()) {
+    if (capture_)
+      for (const auto& st : runtime_.list())
+        if (st.id.run == c.purge().run()) capture_->removeInstance(st.id);
+    purgeRun(c.purge().run());
   } else if (c.has_radio_stats()) {
     if (capture_) {
       auto devices = capture_->report(c.radio_stats().run());

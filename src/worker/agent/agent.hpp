@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -39,6 +40,7 @@ struct AgentConfig {
   std::map<std::string, std::string> labels;
   std::string runtimeName = "ns";
   std::string cacheDir;  // fetched images
+  std::string stateDir;  // the worker's: run artifacts (logs, captures) and its cluster id
   std::chrono::milliseconds flushEvery{100};
   std::chrono::milliseconds reconnectEvery{1000};
 };
@@ -64,8 +66,15 @@ class Agent {
   // Opens the run's radio cell from its spec (JSON; empty: the run has none).
   VoidResult openCell(RunId run, const std::string& radioJson);
   VoidResult openZep(RunId run, const std::string& zepJson, uint32_t count);
-  // Closes the cells of runs that have no instance here any more.
+  // Closes the cells and captures of runs that have no instance here any more.
   void closeIdleCells();
+  // Removes everything this worker holds of the run: its radio, capture, logs.
+  void purgeRun(RunId run);
+  // Removes what it holds of every run the master does not keep (deleted and purged runs).
+  void keepOnly(const std::set<RunId>& keep);
+  // Before registering with a master of cluster `id`: records of another cluster's master are
+  // not mixed in. Its instances are removed and its files kept under stale/<its cluster id>.
+  VoidResult adoptCluster(const std::string& id);
 
   AgentConfig config_;
   Runtime& runtime_;
@@ -84,6 +93,7 @@ class Agent {
   PcapCut cut_;
   mutable std::mutex mu_;
   bool connected_ = false;
+  std::string clusterId_;  // of the master this worker registered with last
 };
 
 // Fetches blobs from the master's API (GET /api/v1/blobs/{digest}) and verifies them.

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "sys/file.hpp"
+
 #include "plexer/zep.hpp"
 #include "worker/net/radio_network.hpp"
 
@@ -12,6 +14,8 @@ namespace kuiga::worker {
 Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   std::unique_ptr<WorkerNode> n(new WorkerNode());
   config.stateDir = std::filesystem::absolute(config.stateDir).lexically_normal();
+  // Its logs, captures and images are runs' (and so users') own.
+  KUIGA_TRY(sys::makePrivateDir(config.stateDir), "worker " + config.name + " state directory");
   n->config_ = config;
   // Where images come from, first: a wrong bucket or key stops the worker before it sets up.
   if (config.s3) {
@@ -26,6 +30,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   cfg.name = config.name;
   cfg.stateDir = config.stateDir;
   cfg.initPath = config.initPath;
+  cfg.exposed = config.exposed;
   if (config.runtime == "docker") {
     docker::DockerRuntimeConfig dc;
     dc.name = config.name;
@@ -80,6 +85,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   ac.capacity = config.capacity;
   ac.labels = config.labels;
   ac.cacheDir = cfg.stateDir + "/images";
+  ac.stateDir = cfg.stateDir;
   n->agent_ = std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->capture_.get(),
                                       n->forwarder_.get(), n->zep_.get());
   n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });

@@ -28,6 +28,7 @@ struct WorkerNodeConfig {
   std::string dockerSocket = "/var/run/docker.sock";
   std::string gatePath;       // kuiga-gate, for the docker runtime
   bool removeOnExit = false;  // the destructor removes every instance and the worker's objects
+  std::vector<std::string> exposed;  // host paths ns instances see read-only (--expose)
   // Fetch images from this S3 bucket (read-only credentials are enough) instead of the master.
   std::optional<imagestore::S3Config> s3;
 };

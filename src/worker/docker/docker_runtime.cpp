@@ -44,6 +44,8 @@ struct DockerRuntime::Instance {
   bool outputDone = false;                         // the engine ended its log stream
   std::optional<std::pair<int, bool>> pendingEnd;  // exit code and OOM, waiting for the output
   pid_t pid = -1;  // Docker's init in the container, as the host sees it
+  uid_t uid = 0;   // the AUT's, from the runtime's pool (label kuiga.uid)
+  bool uidPooled = false;
   // The console's attach to stdin, opened at the first line, and when the next line may go.
   std::mutex consoleMu;
   sys::UniqueFd console;
@@ -116,7 +118,10 @@ std::string describeExit(int code, bool oom, uint64_t memoryBytes, const std::st
 }  // namespace
 
 DockerRuntime::DockerRuntime(DockerRuntimeConfig config, EventSink sink, Engine engine)
-    : config_(std::move(config)), sink_(std::move(sink)), engine_(std::move(engine)) {}
+    : config_(std::move(config)),
+      sink_(std::move(sink)),
+      engine_(std::move(engine)),
+      uids_(config_.uidBase, config_.uidCount) {}
 
 DockerRuntime::~DockerRuntime() {
   follower_.reset();
@@ -300,12 +305,18 @@ BulkResult DockerRuntime::create(std::span<const InstanceSpec> specs, const Prog
         why = "executable must be a file name inside the app directory";
       else if (!sys::exists(spec.appDir + "/" + spec.executable))
         why = "no such file: " + spec.appDir + "/" + spec.executable;
+      std::optional<uid_t> uid;
+      if (why.empty() && !(uid = uids_.take()))
+        why = fmt::format("no free uid: all {} of this worker's are taken by live instances",
+                          uids_.count());
       if (!why.empty()) {
         result.failed.emplace_back(spec.id, Error::msg(why));
         continue;
       }
       auto inst = std::make_shared<Instance>();
       inst->spec = spec;
+      inst->uid = *uid;
+      inst->uidPooled = true;
       InstanceEvent ev{spec.id, InstanceState::Pending, realtimeNs(), {}};
       inst->history.push_back(ev);
       pendingEvents_.push_back(ev);
@@ -349,24 +360,32 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
     std::lock_guard lock(mu_);
     transition(inst, InstanceState::Prolog);
   }
-  const uid_t uid = config_.uidBase + spec.id.index;
+  const uid_t uid = inst.uid;
   json cmd = json::array({"/app/" + spec.executable});
   for (const auto& a : spec.args) cmd.push_back(a);
   json env = json::array({"HOME=/work", "LANG=C.UTF-8", "KUIGA_RUN=" + std::to_string(spec.id.run),
                           "KUIGA_INDEX=" + std::to_string(spec.id.index),
                           "KUIGA_INSTANCE=" + displayName(spec.id)});
   for (const auto& e : spec.env) env.push_back(e);
+  // Podman (4.3) refuses tmpfs's nr_inodes: its containers' files are capped in bytes only.
+  const bool podman = engine_.engineName().find("Podman") != std::string::npos;
+  const std::string disk = podman ? fmt::format("size={}m", spec.limits.diskMb)
+                                  : fmt::format("size={}m,nr_inodes={}", spec.limits.diskMb,
+                                                diskInodes(spec.limits.diskMb));
   json host = {
       {"NetworkMode", "none"},
       {"Init", true},  // Docker's init as PID 1: it forwards signals and reaps orphans
       {"ReadonlyRootfs", true},
+      // Each capped like an ns instance's one tmpfs (Docker mounts one per path).
       {"Tmpfs",
-       {{"/tmp", "size=64m,mode=1777"},
-        {"/work", "size=64m,mode=1777"},
-        {"/run", "size=8m,mode=1777"}}},
+       {{"/tmp", disk + ",mode=1777"},
+        {"/work", disk + ",mode=1777"},
+        {"/run", disk + ",mode=1777"}}},
       {"CapDrop", {"ALL"}},
       {"Ulimits", ulimits()},
-      {"SecurityOpt", {"no-new-privileges"}},
+      // The engine's default seccomp profile applies, unless the run asks for none.
+      {"SecurityOpt", spec.seccomp ? json::array({"no-new-privileges"})
+                                   : json::array({"no-new-privileges", "seccomp=unconfined"})},
       // Docker turns IPv6 off in a container without a network of its own; devices have
       // IPv6 addresses on the radio network.
       {"Sysctls",
@@ -395,6 +414,7 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
                 {{"kuiga.worker", config_.name},
                  {"kuiga.run", std::to_string(spec.id.run)},
                  {"kuiga.index", std::to_string(spec.id.index)},
+                 {"kuiga.uid", std::to_string(uid)},
                  {"kuiga.net", std::string(toString(spec.net))}}},
                {"HostConfig", host}};
   const std::string name = containerName(spec.id);
@@ -557,6 +577,7 @@ BulkResult DockerRuntime::remove(std::span<const InstanceId> ids, const Progress
     std::lock_guard lock(mu_);
     if (inst->onRadio) radio_->released(inst->spec.id), inst->onRadio = false;
     if (!isFinal(inst->state)) transition(*inst, InstanceState::Terminated, "removed");
+    if (inst->uidPooled) uids_.release(inst->uid), inst->uidPooled = false;
     instances_.erase(id);
     return {};
   });
@@ -680,6 +701,10 @@ Result<RecoveryReport> DockerRuntime::recover() {
     inst->spec.net = net ? *net : NetMode::Veth;
     inst->container = id;
     inst->pid = pid;
+    unsigned long uid = config_.uidBase + index;  // containers from before kuiga.uid
+    std::sscanf(labels.value("kuiga.uid", "").c_str(), "%lu", &uid);
+    inst->uid = static_cast<uid_t>(uid);
+    inst->uidPooled = uids_.claim(inst->uid);
     inst->onRadio = inst->spec.net != NetMode::None;
     // Still held by the gate, or running the AUT?
     inst->state = waitingGate(pid) ? InstanceState::Booting : InstanceState::Running;

@@ -30,6 +30,7 @@
 #include "sys/fd.hpp"
 #include "worker/docker/engine.hpp"
 #include "worker/runtime.hpp"
+#include "worker/uid_pool.hpp"
 
 namespace kuiga::worker::net {
 class RadioNetwork;
@@ -43,8 +44,9 @@ struct DockerRuntimeConfig {
   std::string name = "default";  // worker name: container names and labels
   std::string stateDir;          // logs/, build/ and the radio namespace pin
   std::string socket = "/var/run/docker.sock";
-  std::string gatePath;  // the kuiga-gate binary
-  uid_t uidBase = 200000;
+  std::string gatePath;    // the kuiga-gate binary
+  uid_t uidBase = 200000;  // each live container's AUT runs as a uid of its own from here
+  uint32_t uidCount = 65536;
   gid_t gid = 200000;
   unsigned threads = 8;  // engine requests in flight during bulk operations
   uint64_t logMaxBytes = 16ull << 20;
@@ -101,6 +103,7 @@ class DockerRuntime final : public Runtime {
   DockerRuntimeConfig config_;
   EventSink sink_;
   Engine engine_;
+  UidPool uids_;
   std::unique_ptr<net::RadioNetwork> radio_;
 
   mutable std::mutex mu_;

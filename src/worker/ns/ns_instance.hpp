@@ -37,6 +37,8 @@ struct NsRuntime::Instance {
   bool stopRequested = false;
   bool registered = false;  // its output FIFO is in the I/O loop, which owns it from then on
   bool onRadio = false;
+  uid_t uid = 0;                     // the AUT's, from the runtime's pool
+  bool uidPooled = false;            // taken from the pool (and so given back at remove)
   pid_t pid = -1;                    // of init
   unsigned long long startTime = 0;  // of init, to tell it from a later process with its pid
   bool ourChild = false;             // false for instances adopted after a restart

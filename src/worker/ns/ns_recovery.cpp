@@ -132,6 +132,14 @@ VoidResult NsRuntime::adopt(InstanceId id, const nlohmann::json& state, const st
   inst->pid = state.value("pid", -1);
   inst->startTime = state.value("start_time", 0ull);
   inst->ourChild = false;
+  // Records from before uids were pooled have none: those ran as uidBase + index.
+  inst->uid = state.value("uid", config_.uidBase + id.index);
+  inst->uidPooled = uids_.claim(inst->uid);
+  if (!inst->uidPooled)
+    spdlog::warn(
+        "{}: re-adopted with uid {}, which another re-adopted instance has too (it "
+        "was made before each instance had a uid of its own)",
+        displayName(id), inst->uid);
   auto out = sys::openFile(dir + "/" + kOutputFifo, O_RDONLY | O_NONBLOCK);
   if (!out) return fail(out.error());
   inst->output = std::move(*out);

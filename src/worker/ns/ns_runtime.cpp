@@ -26,6 +26,7 @@
 #include "worker/ns/io_loop.hpp"
 #include "worker/ns/ns_instance.hpp"
 #include "worker/ns/root_skeleton.hpp"
+#include "worker/ns/seccomp_policy.hpp"
 
 namespace kuiga::worker::ns {
 
@@ -41,7 +42,7 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   if (config.runDir.size() > 400) return failMsg("ns runtime: run directory path too long");
   auto layout = sys::cgroup::detect(config.cgroupVersion);
   if (!layout) return fail(layout.error().context("ns runtime"));
-  for (const char* sub : {"", "/work", "/logs"})
+  for (const char* sub : {"", "/logs"})
     KUIGA_TRY(sys::makeDirs(config.stateDir + sub, 0700), "ns runtime state directory");
   // Instances' own files churn thousands at a time: keep them off the disk's journal.
   // Each instance keeps two small files here, a page each: 1 GiB is a limit, not a
@@ -72,10 +73,15 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
     if (rt->radio_) (void)rt->radio_->destroy();
     (void)RootSkeleton::destroy(rt->config_.runDir + "/root");
     (void)sys::unmountAndRemove(rt->config_.runDir + "/instances");
+    ::unlink(rt->seccompPath().c_str());
     ::rmdir(rt->config_.runDir.c_str());
     return fail(e.context("ns runtime"));
   };
-  auto sk = RootSkeleton::prepare(rt->config_.runDir + "/root");
+  auto sk = RootSkeleton::prepare(rt->config_.runDir + "/root", rt->config_.exposed);
+  // The instances' seccomp filter, compiled once: each init reads it for its AUT.
+  auto filter = defaultSeccompFilter();
+  if (!filter) return undo(filter.error());
+  if (auto w = sys::replaceFile(rt->seccompPath(), *filter); !w) return undo(w.error());
   if (!sk) return undo(sk.error());
   rt->skeleton_ = sk->path();
   auto radio = net::RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
@@ -85,6 +91,7 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   if (!parent) return undo(parent.error());
   auto io = IoLoop::start([r = rt.get()](uint64_t k, uint32_t e) { r->onIo(k, e); },
                           [r = rt.get()] {
+                            r->readPrologReports();
                             r->flushEvents();
                             r->pumpConsoles();
                           },
@@ -98,7 +105,8 @@ NsRuntime::NsRuntime(NsRuntimeConfig config, EventSink sink, sys::cgroup::Layout
     : config_(std::move(config)),
       sink_(std::move(sink)),
       layout_(std::move(layout)),
-      cgroupParent_("kuiga/" + config_.name) {}
+      cgroupParent_("kuiga/" + config_.name),
+      uids_(config_.uidBase, config_.uidCount) {}
 
 NsRuntime::~NsRuntime() {
   io_.reset();  // no handler runs past this point; instances outlive the worker
@@ -112,12 +120,18 @@ std::string NsRuntime::instanceDir(InstanceId id) const {
   return config_.runDir + "/instances/" + slug(id);
 }
 
+// Where instances of workers from before /work was the instance's own tmpfs kept it; removed
+// with those instances.
 std::string NsRuntime::workDir(InstanceId id) const {
   return config_.stateDir + "/work/" + slug(id);
 }
 
 int NsRuntime::radioNetnsFd() const {
   return radio_->netnsFd();
+}
+
+std::string NsRuntime::seccompPath() const {
+  return config_.runDir + "/seccomp.bpf";
 }
 
 std::string NsRuntime::logPath(InstanceId id) const {
@@ -142,6 +156,18 @@ void NsRuntime::transition(Instance& inst, InstanceState to, std::string reason)
   inst.history.push_back(ev);
   pendingEvents_.push_back(std::move(ev));
   cv_.notify_all();
+}
+
+void NsRuntime::readPrologReports() {
+  // A bulk create waits for every prolog before it reads the reports; read them meanwhile, so
+  // that each instance is booting as soon as its init is ready and a create's progress moves.
+  std::vector<std::shared_ptr<Instance>> waiting;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, inst] : instances_)
+      if (inst->state == InstanceState::Prolog && inst->registered) waiting.push_back(inst);
+  }
+  for (const auto& inst : waiting) readReport(*inst);
 }
 
 void NsRuntime::flushEvents() {
@@ -215,14 +241,21 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
       else if (struct stat st{}; ::stat(spec.appDir.c_str(), &st) < 0 || !(st.st_mode & S_IXOTH))
         why = "the app directory " + spec.appDir +
               " must be searchable by the instance's unprivileged user (mode o+x)";
+      std::optional<uid_t> uid;
+      if (why.empty() && !(uid = uids_.take()))
+        why = fmt::format("no free uid: all {} of this worker's are taken by live instances",
+                          uids_.count());
       if (!why.empty()) {
         result.failed.emplace_back(spec.id, Error::msg(why));
         continue;
       }
       auto inst = std::make_shared<Instance>();
       inst->spec = spec;
+      inst->uid = *uid;
+      inst->uidPooled = true;
       inst->serial = nextSerial_++;
-      InstanceEvent ev{spec.id, InstanceState::Pending, realtimeNs(), {}};
+      InstanceEvent ev{spec.id, InstanceState::Pending, realtimeNs(),
+                       spec.seccomp ? "" : "without the seccomp filter, as the run asks"};
       inst->history.push_back(ev);
       pendingEvents_.push_back(ev);
       instances_[spec.id] = inst;
@@ -287,12 +320,9 @@ VoidResult NsRuntime::prolog(Instance& inst) {
     std::lock_guard lock(mu_);
     transition(inst, InstanceState::Prolog);
   }
-  const std::string dir = instanceDir(spec.id), work = workDir(spec.id);
+  const std::string dir = instanceDir(spec.id);
   inst.dir = dir;
   if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return failSys("mkdir '" + dir + "'");
-  if (::mkdir(work.c_str(), 0700) < 0 && errno != EEXIST) return failSys("mkdir '" + work + "'");
-  if (::chown(work.c_str(), uidOf(spec.id), config_.gid) < 0)
-    return failSys("chown '" + work + "'");
   for (const char* f : {kOutputFifo, kConsoleFifo}) {
     std::string p = dir + "/" + f;
     if (::mkfifo(p.c_str(), 0600) < 0 && errno != EEXIST) return failSys("mkfifo '" + p + "'");
@@ -322,12 +352,16 @@ VoidResult NsRuntime::prolog(Instance& inst) {
              skeleton_,
              "--app",
              spec.appDir,
-             "--work",
-             work,
+             "--disk-size",
+             fmt::format("{}m", spec.limits.diskMb),
+             "--disk-inodes",
+             std::to_string(diskInodes(spec.limits.diskMb)),
              "--hostname",
              hostname(spec.id),
              "--uid",
-             std::to_string(uidOf(spec.id)),
+             std::to_string(inst.uid),
+             "--seccomp",
+             spec.seccomp ? seccompPath() : "",
              "--gid",
              std::to_string(config_.gid),
              "--",
@@ -369,16 +403,15 @@ VoidResult NsRuntime::prolog(Instance& inst) {
     KUIGA_TRY(radio_->attach(spec.id, netns->get(), spec.net == NetMode::Tap), "network");
     inst.onRadio = true;
   }
-  KUIGA_TRY(
-      net::configureInstanceNetwork(netns->get(), spec.id, spec.net, uidOf(spec.id), config_.gid),
-      "network");
+  KUIGA_TRY(net::configureInstanceNetwork(netns->get(), spec.id, spec.net, inst.uid, config_.gid),
+            "network");
 
   auto start = sys::processStartTime(inst.pid);
   inst.startTime = start ? *start : 0;
-  nlohmann::json state = {{"run", spec.id.run},       {"index", spec.id.index},
-                          {"pid", inst.pid},          {"start_time", inst.startTime},
-                          {"app_dir", spec.appDir},   {"executable", spec.executable},
-                          {"net", toString(spec.net)}};
+  nlohmann::json state = {{"run", spec.id.run},        {"index", spec.id.index},
+                          {"pid", inst.pid},           {"start_time", inst.startTime},
+                          {"app_dir", spec.appDir},    {"executable", spec.executable},
+                          {"net", toString(spec.net)}, {"uid", inst.uid}};
   // Recovery's record goes into init's report file rather than a file of its own: a tmpfs file
   // takes a page however small, once per instance. One write on an O_APPEND file lands whole
   // between init's records.
@@ -544,6 +577,7 @@ BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& pr
     if (inst.onRadio) radio_->released(inst.spec.id);
     if (auto rm = sys::removeTree(instanceDir(inst.spec.id)); !rm && r) r = rm;
     if (auto rm = sys::removeTree(workDir(inst.spec.id)); !rm && r) r = rm;
+    if (inst.uidPooled) uids_.release(inst.uid);  // nothing of the instance runs as it any more
     std::lock_guard lock(resultMu);
     if (r)
       ++result.ok;
@@ -668,6 +702,7 @@ VoidResult NsRuntime::destroyAll() {
   if (auto r = radio_->destroy(); !r && result) result = r;
   if (auto r = RootSkeleton::destroy(config_.runDir + "/root"); !r && result) result = r;
   if (auto r = sys::unmountAndRemove(config_.runDir + "/instances"); !r && result) result = r;
+  ::unlink(seccompPath().c_str());
   ::rmdir(config_.runDir.c_str());
   ::rmdir("/run/kuiga");  // unless another worker uses it
   auto parent = sys::cgroup::Cgroup::open(layout_, cgroupParent_);

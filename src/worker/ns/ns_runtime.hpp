@@ -12,11 +12,13 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "sys/cgroup.hpp"
 #include "worker/runtime.hpp"
+#include "worker/uid_pool.hpp"
 
 namespace kuiga::worker::net {
 class RadioNetwork;
@@ -33,12 +35,16 @@ struct NsRuntimeConfig {
   // Volatile, gone at reboot like the instances themselves: root/ (the skeleton) and
   // instances/ (a tmpfs with each instance's FIFOs and report). Default /run/kuiga/<name>.
   std::string runDir;
-  uid_t uidBase = 200000;  // instance i runs as uidBase + i
+  // Each live instance runs as a uid of its own from [uidBase, uidBase + uidCount).
+  uid_t uidBase = 200000;
+  uint32_t uidCount = 65536;
   gid_t gid = 200000;
   unsigned threads = 0;  // bulk-operation threads, 0 = two per core
   uint64_t logMaxBytes = 16ull << 20;
   std::optional<sys::cgroup::Version> cgroupVersion;  // default: detect
   std::chrono::milliseconds readyTimeout{60000};
+  // Host paths instances see read-only beside the system directories (kuiga worker --expose).
+  std::vector<std::string> exposed;
 };
 
 class NsRuntime final : public Runtime {
@@ -89,6 +95,8 @@ class NsRuntime final : public Runtime {
   void readReport(Instance& inst);
   void finish(Instance& inst);
   void flushEvents();
+  // Reads the reports of instances whose prolog is done but whose init has not said ready.
+  void readPrologReports();
   // Declared first in a bulk operation, so that it flushes after every lock is released.
   struct FlushEventsOnExit {
     NsRuntime& rt;
@@ -100,8 +108,8 @@ class NsRuntime final : public Runtime {
                                   const std::function<bool(InstanceState)>& pred,
                                   std::chrono::steady_clock::time_point deadline);
   std::string instanceDir(InstanceId id) const;
+  std::string seccompPath() const;
   std::string workDir(InstanceId id) const;
-  uid_t uidOf(InstanceId id) const { return config_.uidBase + id.index; }
 
   NsRuntimeConfig config_;
   EventSink sink_;
@@ -109,6 +117,7 @@ class NsRuntime final : public Runtime {
   std::string cgroupParent_;
   std::string skeleton_;
   std::unique_ptr<net::RadioNetwork> radio_;
+  UidPool uids_;
 
   mutable std::mutex mu_;
   std::mutex consoleSetMu_;

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,13 +35,18 @@ enum { kPathMax = 512 };
 struct options {
   const char* root; /* prepared read-only view of the host root */
   const char* app;  /* host dir shown at /app */
-  const char* work; /* host dir shown at /work */
   const char* hostname;
-  const char* tmpSize;
+  const char* diskSize;   /* the private tmpfs: /run, /tmp, /dev/shm and /work together */
+  const char* diskInodes; /* and its inode cap */
   uid_t uid;
   gid_t gid;
-  char** argv; /* AUT argv; argv[0] is the path inside the instance */
+  int seccompFd; /* the worker's filter (raw BPF), opened before the host's tree goes; -1: none */
+  char** argv;   /* AUT argv; argv[0] is the path inside the instance */
 };
+
+/* Read by the AUT's process only, right before exec: bss that init itself never touches, so it
+ * costs no instance a page. */
+static struct sock_filter seccompFilter[BPF_MAXINSNS];
 
 static void report(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 static void report(const char* fmt, ...) {
@@ -80,15 +87,12 @@ static void setupMounts(const struct options* o) {
   must(mount(o->app, p, NULL, MS_BIND, NULL) == 0, "bind-app");
   must(mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | nosuid, NULL) == 0,
        "remount-app-readonly");
-  path(p, sizeof p, o->root, "/work");
-  must(mount(o->work, p, NULL, MS_BIND, NULL) == 0, "bind-work");
-  must(mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | nosuid, NULL) == 0, "remount-work");
-
-  /* One private tmpfs per instance: /run, with /tmp and /dev/shm as symlinks into it (made in
-   * the skeleton), because every superblock costs kernel memory in each of thousands of
-   * instances. */
-  char opts[64];
-  snprintf(opts, sizeof opts, "mode=1777,size=%s", o->tmpSize);
+  /* One private tmpfs per instance, capped in bytes and inodes: /run, with /tmp and /dev/shm
+   * as symlinks into it (made in the skeleton) and /work bound from it, because every
+   * superblock costs kernel memory in each of thousands of instances. Nothing the AUT writes
+   * reaches the worker's disk, and what it writes goes with the instance. */
+  char opts[96];
+  snprintf(opts, sizeof opts, "mode=1777,size=%s,nr_inodes=%s", o->diskSize, o->diskInodes);
   path(p, sizeof p, o->root, "/run");
   must(mount("tmpfs", p, "tmpfs", nosuid, opts) == 0, "mount-run");
   static const char* const subs[] = {"/run/tmp", "/run/shm"};
@@ -97,6 +101,11 @@ static void setupMounts(const struct options* o) {
     snprintf(q, sizeof q, "%s%s", o->root, subs[i]);
     must(mkdir(q, 01777) == 0 && chmod(q, 01777) == 0, "mkdir-run");
   }
+  char work[kPathMax + 16];
+  snprintf(work, sizeof work, "%s/run/work", o->root);
+  must(mkdir(work, 0700) == 0 && chown(work, o->uid, o->gid) == 0, "mkdir-work");
+  path(p, sizeof p, o->root, "/work");
+  must(mount(work, p, NULL, MS_BIND, NULL) == 0, "bind-work");
 
   path(p, sizeof p, o->root, "/proc");
   must(mount("proc", p, "proc", nosuid | MS_NOEXEC, NULL) == 0, "mount-proc");
@@ -140,6 +149,25 @@ static _Noreturn void execAut(const struct options* o, int errPipe) {
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
   if (syscall(SYS_capset, &hdr, data) < 0) execFailed(errPipe, "capset");
+  if (o->seccompFd >= 0) {
+    size_t got = 0;
+    for (ssize_t n; got < sizeof seccompFilter; got += (size_t)n) {
+      n = read(o->seccompFd, (char*)seccompFilter + got, sizeof seccompFilter - got);
+      if (n < 0 && errno == EINTR)
+        n = 0;
+      else if (n < 0)
+        execFailed(errPipe, "read-seccomp");
+      else if (n == 0)
+        break;
+    }
+    if (got == 0 || got % sizeof seccompFilter[0]) {
+      errno = EINVAL;
+      execFailed(errPipe, "read-seccomp");
+    }
+    struct sock_fprog prog = {(unsigned short)(got / sizeof seccompFilter[0]), seccompFilter};
+    /* Last: every call before it needed what the filter refuses (setgroups, capset). */
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) execFailed(errPipe, "seccomp");
+  }
   execv(o->argv[0], o->argv);
   execFailed(errPipe, "exec");
 }
@@ -150,7 +178,9 @@ static int usage(const char* msg) {
 }
 
 int main(int argc, char** argv) {
-  struct options o = {.tmpSize = "64m", .uid = 65534, .gid = 65534};
+  struct options o = {
+      .diskSize = "64m", .diskInodes = "16384", .uid = 65534, .gid = 65534, .seccompFd = -1};
+  const char* seccompPath = NULL;
   int i = 1;
   for (; i < argc; ++i) {
     const char* a = argv[i];
@@ -164,12 +194,14 @@ int main(int argc, char** argv) {
       o.root = v;
     else if (!strcmp(a, "--app"))
       o.app = v;
-    else if (!strcmp(a, "--work"))
-      o.work = v;
     else if (!strcmp(a, "--hostname"))
       o.hostname = v;
-    else if (!strcmp(a, "--tmp-size"))
-      o.tmpSize = v;
+    else if (!strcmp(a, "--disk-size"))
+      o.diskSize = v;
+    else if (!strcmp(a, "--disk-inodes"))
+      o.diskInodes = v;
+    else if (!strcmp(a, "--seccomp"))
+      seccompPath = v;
     else if (!strcmp(a, "--uid"))
       o.uid = (uid_t)strtoul(v, NULL, 10);
     else if (!strcmp(a, "--gid"))
@@ -177,7 +209,7 @@ int main(int argc, char** argv) {
     else
       return usage("unknown option");
   }
-  if (!o.root || !o.app || !o.work || !o.hostname || i >= argc) return usage("missing arguments");
+  if (!o.root || !o.app || !o.hostname || i >= argc) return usage("missing arguments");
   if (strlen(o.root) > kPathMax - 64) return usage("--root path too long");
   o.argv = argv + i;
   if (fcntl(KUIGA_INIT_REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return usage("no report fd 3");
@@ -190,6 +222,10 @@ int main(int argc, char** argv) {
   for (size_t k = 0; k < sizeof taken / sizeof taken[0]; ++k) sigaddset(&set, taken[k]);
   sigprocmask(SIG_BLOCK, &set, NULL);
 
+  if (seccompPath && *seccompPath) {
+    o.seccompFd = open(seccompPath, O_RDONLY | O_CLOEXEC);
+    must(o.seccompFd >= 0, "open-seccomp");
+  }
   setupMounts(&o);
   must(sethostname(o.hostname, strlen(o.hostname)) == 0, "sethostname");
   report("ready");
@@ -213,6 +249,7 @@ int main(int argc, char** argv) {
     execAut(&o, errPipe[1]);
   }
   close(errPipe[1]);
+  if (o.seccompFd >= 0) close(o.seccompFd);
   char err[128] = {0};
   ssize_t n;
   while ((n = read(errPipe[0], err, sizeof err - 1)) < 0 && errno == EINTR) {

@@ -1,0 +1,55 @@
+#pragma once
+// What the REST API's route files share (internal to the master): the context handlers use,
+// JSON replies and errors, and reading ids and numbers from a request.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "http/server.hpp"
+#include "master/http_api.hpp"
+#include "master/master.hpp"
+
+namespace kuiga::master::api {
+
+using json = nlohmann::json;
+using Routes = std::vector<http::Route>;
+
+class EventHub;
+
+struct Context {
+  Master& master;
+  const HttpApiConfig& config;
+  EventHub& events;
+};
+
+http::Response reply(int status, const json& body);
+http::Response replyError(const ApiError& e);
+// The JSON error body of a status the HTTP server answers itself.
+http::Response serverError(int status, const std::string& message);
+
+template <class T, class Fn>
+http::Response answer(const ApiResult<T>& r, int okStatus, Fn&& toBody) {
+  if (!r) return replyError(r.error());
+  return reply(okStatus, toBody(*r));
+}
+
+// A path or query number: plain decimal digits, at most `max`.
+std::optional<uint64_t> number(const std::string& s, uint64_t max);
+// A query number with a default when absent; an error naming the parameter when malformed.
+ApiResult<uint64_t> queryNumber(const http::Request& req, const std::string& key, uint64_t dflt,
+                                uint64_t min, uint64_t max);
+// The run id of /runs/{id}..., and the instance of .../instances/{index}.
+ApiResult<RunId> runIdOf(const http::Request& req);
+ApiResult<InstanceId> instanceIdOf(const http::Request& req);
+ApiResult<json> parseJson(const std::string& body);
+
+Routes imageRoutes(Context& c);
+Routes runRoutes(Context& c);
+Routes instanceRoutes(Context& c);
+Routes logRoutes(Context& c);
+Routes radioRoutes(Context& c);
+Routes clusterRoutes(Context& c);
+
+}  // namespace kuiga::master::api
