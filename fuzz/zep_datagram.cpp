@@ -1,6 +1,6 @@
 // A datagram on the ZEP dispatcher's port, from any device (or anything else on the radio
-// network): zep::parse, and for a data packet the 802.15.4 source address the dispatcher
-// reads. What parse accepts, encode writes back and parse reads the same again.
+// network): zep::parse, and for a data packet the 802.15.4 MAC header the dispatcher reads. What
+// parse accepts, encode writes back and parse reads the same again.
 #include <vector>
 
 #include "fuzz/fuzz.hpp"
@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto q = zep::parse(again);
   FUZZ_CHECK(q);
   FUZZ_CHECK(q->type == p->type && q->channel == p->channel && q->deviceId == p->deviceId &&
-             q->crcMode == p->crcMode && q->sequence == p->sequence && q->psdu == p->psdu);
-  if (p->type == zep::Type::Data) (void)zep::macSource(p->psdu);
+             q->crcMode == p->crcMode && q->sequence == p->sequence && q->psdu == p->psdu &&
+             q->eui64 == p->eui64);
+  if (p->type == zep::Type::Data) (void)zep::macHeader(p->psdu);
   return 0;
 }

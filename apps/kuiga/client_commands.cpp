@@ -127,7 +127,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   common(create);
   create->add_option("--app", appPath, "the AUT (an ELF executable)")->required();
   create->add_option("--count", count, "instances (1 to 50000)")->required();
-  create->add_option("--profile", profile, "linux or riot-native");
+  create->add_option("--profile", profile, "linux, riot-native or contiki-native");
   create->add_option("--net", net, "veth, tap or none (default: the profile's)");
   create->add_option("--args", args, "argument template, e.g. \"{start_ms} {period_ms}\"");
   create->add_option("--name", name, "a name for the run");
@@ -399,21 +399,25 @@ void addClientCommands(CLI::App& app, int& exitCode) {
       if (!j["zep"].is_null()) {
         const json& z = j["zep"];
         std::cout << fmt::format(
-            "ZEP radio: {} frames on the air, {} copies delivered, {} lost on links, {} dropped "
-            "waiting for the channel, {} with no listener, {} for devices not heard yet\n",
-            z["sent"].get<uint64_t>(), z["received"].get<uint64_t>(),
-            z["lost_on_links"].get<uint64_t>(), z["dropped_channel"].get<uint64_t>(),
-            z["no_listener"].get<uint64_t>(), z["unreachable"].get<uint64_t>());
-        std::cout << fmt::format("{:<20} {:>8} {:>9} {:>8} {:>8} {:>8} {:>11}\n", "DEVICE", "SENT",
-                                 "RECEIVED", "LOST", "CHANNEL", "NOBODY", "UNREACHABLE");
-        for (const auto& d : j["devices"])
-          if (d.contains("zep"))
-            std::cout << fmt::format(
-                "{:<20} {:>8} {:>9} {:>8} {:>8} {:>8} {:>11}\n", d["name"].get<std::string>(),
-                d["zep"]["sent"].get<uint64_t>(), d["zep"]["received"].get<uint64_t>(),
-                d["zep"]["lost_on_links"].get<uint64_t>(),
-                d["zep"]["dropped_channel"].get<uint64_t>(),
-                d["zep"]["no_listener"].get<uint64_t>(), d["zep"]["unreachable"].get<uint64_t>());
+            "ZEP radio: {} frames on the air, {} copies delivered, {} acked, {} retransmitted, "
+            "{} lost on links, {} dropped waiting for the channel, {} with no listener, {} for "
+            "devices not heard yet\n",
+            z["sent"].get<uint64_t>(), z["received"].get<uint64_t>(), z.value("acks", 0ull),
+            z.value("retransmissions", 0ull), z["lost_on_links"].get<uint64_t>(),
+            z["dropped_channel"].get<uint64_t>(), z["no_listener"].get<uint64_t>(),
+            z["unreachable"].get<uint64_t>());
+        constexpr auto kRow = "{:<20} {:>8} {:>9} {:>7} {:>7} {:>8} {:>8} {:>8} {:>11} {:>6}\n";
+        std::cout << fmt::format(kRow, "DEVICE", "SENT", "RECEIVED", "ACKED", "RETRIES", "LOST",
+                                 "CHANNEL", "NOBODY", "UNREACHABLE", "HELLOS");
+        for (const auto& d : j["devices"]) {
+          if (!d.contains("zep")) continue;
+          const json& e = d["zep"];
+          auto n = [&](const char* k) { return e.value(k, 0ull); };
+          std::cout << fmt::format(kRow, d["name"].get<std::string>(), n("sent"), n("received"),
+                                   n("acks"), n("retransmissions"), n("lost_on_links"),
+                                   n("dropped_channel"), n("no_listener"), n("unreachable"),
+                                   n("hellos"));
+        }
       }
       if (j["cells"].empty()) {
         std::cout << "no way to a base station: no \"radio\" in the run spec\n";

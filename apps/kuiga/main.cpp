@@ -110,6 +110,11 @@ int main(int argc, char** argv) {
   zepBench->add_option("--radius", bz.radius, "radio range in the unit square");
   zepBench->add_option("--payload", bz.payloadBytes, "payload bytes per frame (2 to 100)");
   zepBench->add_option("--channel-queue", bz.channelQueue, "frames that may wait for the air");
+  zepBench->add_flag("--unicast", bz.unicast,
+                     "each node sends to one neighbour asking for ACKs (as RIOT's SubMAC), not "
+                     "broadcast");
+  zepBench->add_option("--acks", bz.acks, "who acknowledges: dispatcher or devices")
+      ->check(CLI::IsMember({"dispatcher", "devices"}));
   zepBench->add_flag("--json", bzJson, "print one JSON object (progress goes to stderr)");
 
   auto* workerCmd = app.add_subcommand("worker", "a worker: --master URL, or a subcommand");

@@ -62,6 +62,10 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   spec.radius = o.radius;
   spec.seed = 1;
   spec.channelQueue = o.channelQueue;
+  spec.acks =
+      o.acks == "devices" ? plexer::ZepSpec::Acks::Devices : plexer::ZepSpec::Acks::Dispatcher;
+  auto topology = spec.topology(run, o.nodes, 1);
+  if (!topology) return fail(topology.error());
   if (auto r = (*zep)->addRun(run, spec, o.nodes, 1); !r) return fail(r.error());
 
   const auto each = static_cast<uint64_t>(std::llround(o.rate * o.durationS));
@@ -74,9 +78,15 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
     s.id = ids[i];
     s.appDir = dirs->appDir;
     s.executable = dirs->executable;
-    s.args = {"-z",      gatewayIpv4(run) + ":17754",   "--eui64",    eui64String(eui64(ids[i])),
-              "--send",  std::to_string(each),          "--interval", std::to_string(intervalMs),
-              "--bytes", std::to_string(o.payloadBytes)};
+    s.args = {"-z", gatewayIpv4(run) + ":17754", "--eui64", eui64String(eui64(ids[i])), "--send",
+              std::to_string(each), "--interval", std::to_string(intervalMs), "--bytes",
+              std::to_string(o.payloadBytes),
+              // Staggered (node i's first frame i * 7 ms after its start, modulo the interval):
+              // the nodes do not all send in the same instant of every period.
+              "--index", std::to_string(i)};
+    if (o.unicast)
+      if (auto links = topology->linksFrom(i); !links.empty())
+        s.args.insert(s.args.end(), {"--to", eui64String(eui64({run, links.front().to}))});
     s.net = worker::NetMode::Veth;
   }
   nlohmann::json out = {{"nodes", o.nodes},
@@ -84,6 +94,8 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
                         {"duration_s", o.durationS},
                         {"radius", o.radius},
                         {"channel_queue", o.channelQueue},
+                        {"unicast", o.unicast},
+                        {"acks", o.acks},
                         {"frames_each", each},
                         {"offered_fps", o.nodes * o.rate}};
   addMachine(out);
@@ -100,7 +112,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   // Every node says "done N" after its last frame; then the last copies leave the air.
   std::vector<bool> done(ids.size(), false);
   size_t finished = 0;
-  uint64_t said = 0, heard = 0;
+  uint64_t said = 0, heard = 0, gaveUp = 0;
   const double patience = o.durationS * 3 + 60;
   while (finished < ids.size() && secondsSince(t1) < patience) {
     for (size_t k = 0; k < ids.size(); ++k) {
@@ -121,14 +133,18 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   for (const auto& id : ids) {
     auto text = sys::readFile(runtime.logPath(id));
     if (!text) continue;
-    for (size_t at = 0; (at = text->find(" tx ", at)) != std::string::npos; ++at) ++said;
+    for (const char* sent : {" tx ", " retx "})  // a retry is a frame on the air too
+      for (size_t at = 0; (at = text->find(sent, at)) != std::string::npos; ++at) ++said;
     for (size_t at = 0; (at = text->find(" rx ", at)) != std::string::npos; ++at) ++heard;
+    for (size_t at = 0; (at = text->find(" noack ", at)) != std::string::npos; ++at) ++gaveUp;
   }
   auto report = (*zep)->report(run);
   if (!report) return failMsg("the ZEP run is gone");
   uint64_t onAir = 0, channel = 0, received = 0, lost = 0, unreachable = 0, sendErrors = 0,
-           malformed = 0;
+           malformed = 0, acks = 0, retransmissions = 0;
   for (const auto& d : *report) {
+    acks += d.counters.acks;
+    retransmissions += d.counters.retransmissions;
     onAir += d.counters.sent;
     channel += d.counters.droppedChannel;
     received += d.counters.received;
@@ -149,7 +165,10 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   out["copies_unreachable"] = unreachable;
   out["copies_send_errors"] = sendErrors;
   out["nodes_logged_rx"] = heard;
-  out["links"] = plexer::ZepSpec(spec).topology(run, o.nodes, 1)->linkCount();
+  out["acked"] = acks;
+  out["retransmissions"] = retransmissions;
+  out["nodes_gave_up"] = gaveUp;  // frames unacked after every retry, as the nodes logged them
+  out["links"] = topology->linkCount();
   out["malformed"] = malformed;
   out["unplaceable"] = (*zep)->unplaceable();
   out["window_s"] = window;

@@ -2,7 +2,8 @@
 // `kuiga bench zep`: N zep-node instances on the ns runtime each send R IEEE 802.15.4 frames a
 // second over ZEP to the Plexer's dispatcher, on a random geometric topology; what the nodes
 // said they sent against what the dispatcher took, put on the air, dropped and delivered,
-// and the dispatcher thread's CPU.
+// and the dispatcher thread's CPU. With --unicast, each node sends to one neighbour and asks
+// for ACKs, as RIOT's SubMAC does: acknowledged frames, retransmissions and frames given up.
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -18,7 +19,9 @@ struct ZepBenchOptions {
   double radius = 0.1;    // of the random geometric topology (unit square)
   uint32_t payloadBytes = 20;
   uint32_t channelQueue = 64;  // frames waiting for the channel at most
-  std::string app;             // zep-node
+  bool unicast = false;        // each node to its first neighbour, with the ACK request bit
+  std::string acks = "dispatcher";
+  std::string app;  // zep-node
   std::string initPath;
   std::string stateDir;  // empty: a fresh directory under /tmp, removed afterwards
   std::string name;

@@ -866,12 +866,16 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
                             {"no_listener", d.zep_no_listener()},
                             {"unreachable", d.zep_unreachable()},
                             {"send_errors", d.zep_send_errors()},
-                            {"malformed", d.zep_malformed()}};
+                            {"malformed", d.zep_malformed()},
+                            {"acks", d.zep_acks()},
+                            {"retransmissions", d.zep_retransmissions()},
+                            {"hellos", d.zep_hellos()},
+                            {"own_acks", d.zep_own_acks()}};
         devices.back()["zep"] = z;
-        if (zep.is_null())
-          zep = {{"sent", 0},          {"received", 0},    {"dropped_channel", 0},
-                 {"lost_on_links", 0}, {"no_listener", 0}, {"unreachable", 0},
-                 {"send_errors", 0},   {"malformed", 0}};
+        if (zep.is_null()) {
+          zep = nlohmann::json::object();
+          for (const auto& [k, v] : z.items()) zep[k] = 0;
+        }
         for (const auto& [k, v] : z.items()) zep[k] = zep[k].get<uint64_t>() + v.get<uint64_t>();
       }
     }

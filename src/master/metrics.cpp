@@ -158,7 +158,14 @@ std::string Metrics::render(const Gauges& g) const {
   zepSeries("kuiga_zep_received_frames_total",
             "Copies of ZEP frames delivered to the run's devices.", "received");
   zepSeries("kuiga_zep_malformed_datagrams_total",
-            "Datagrams from the run's devices that were not ZEP v2 data.", "malformed");
+            "Datagrams from the run's devices that were not ZEP v2 data or hello.", "malformed");
+  zepSeries("kuiga_zep_acked_frames_total",
+            "ZEP frames of the run's devices that their destination acknowledged.", "acks");
+  zepSeries("kuiga_zep_retransmitted_frames_total",
+            "ZEP frames of the run's devices that repeated a sequence number in the MAC's retry "
+            "window.",
+            "retransmissions");
+  zepSeries("kuiga_zep_hellos_total", "ZEP hellos from the run's devices.", "hellos");
   static const char* kZepLost[] = {"dropped_channel", "no_listener", "lost_on_links", "unreachable",
                                    "send_errors"};
   bool zepHeader = false;

@@ -50,4 +50,12 @@ Medium::Decision Medium::transmit(uint32_t device, size_t bytes, int64_t now) {
   return {Verdict::Deliver, (config_.rateBps ? busyUntil_ : now) + config_.delayNs};
 }
 
+void Medium::extend(size_t bytes, int64_t at) {
+  if (!config_.rateBps) return;
+  auto airtime =
+      static_cast<int64_t>(static_cast<__int128>(bytes) * 8 * 1'000'000'000 / config_.rateBps);
+  busyUntil_ = std::max(at, busyUntil_) + airtime;
+  counters_.airtimeNs += airtime;
+}
+
 }  // namespace kuiga::plexer

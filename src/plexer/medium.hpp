@@ -42,6 +42,10 @@ class Medium {
   };
   // A frame of `bytes` for or from `device`, offered at `now`.
   Decision transmit(uint32_t device, size_t bytes, int64_t nowNs);
+  // Holds the medium `bytes` longer from `atNs` on (or from when it is free, if later): what
+  // follows a frame within its own exchange, as an 802.15.4 ACK does. It neither waits in the
+  // queue nor is drawn for loss; the frames after it start later.
+  void extend(size_t bytes, int64_t atNs);
 
   [[nodiscard]] const MediumCounters& counters() const { return counters_; }
   [[nodiscard]] const MediumConfig& config() const { return config_; }

@@ -1,5 +1,9 @@
 #include "plexer/zep_cell.hpp"
 
+#include <algorithm>
+
+#include "plexer/zep.hpp"
+
 namespace kuiga::plexer {
 
 ZepCell::ZepCell(Topology topology, ZepCellConfig config)
@@ -7,14 +11,20 @@ ZepCell::ZepCell(Topology topology, ZepCellConfig config)
       channel_(MediumConfig{
           .rateBps = config.rateBps, .queueFrames = config.channelQueue, .seed = config.seed}),
       rng_(config.seed),
-      nodes_(topology_.nodes()) {}
+      nodes_(topology_.nodes()),
+      last_(topology_.nodes()) {}
 
-ZepCell::Outcome ZepCell::send(uint32_t from, size_t psduBytes, int64_t now) {
+ZepCell::Outcome ZepCell::send(uint32_t from, const ZepFrame& frame, int64_t now) {
   Outcome out;
   if (from >= nodes_.size()) return out;
   auto& me = nodes_[from];
+  if (frame.sequence) {
+    auto& last = last_[from];
+    if (last.sequence == *frame.sequence && now - last.at <= kRetryWindowNs) ++me.retransmissions;
+    last = {now, *frame.sequence};
+  }
   // The PHY's preamble, SFD and length byte take airtime too (6 bytes).
-  auto d = channel_.transmit(from, psduBytes + 6, now);
+  auto d = channel_.transmit(from, frame.psduBytes + 6, now);
   if (d.verdict != Medium::Verdict::Deliver) {
     ++me.droppedChannel;
     return out;
@@ -34,6 +44,16 @@ ZepCell::Outcome ZepCell::send(uint32_t from, size_t psduBytes, int64_t now) {
     ++nodes_[l.to].received;
   });
   if (!anyLink) ++me.noListener;
+  if (frame.ackFrom && std::find(out.receivers.begin(), out.receivers.end(), *frame.ackFrom) !=
+                           out.receivers.end()) {
+    // The ACK holds the channel from the frame's end: the turnaround (192 us: 6 bytes' worth at
+    // 250 kbit/s) and its own airtime, PHY header included.
+    const auto turnaroundBytes = static_cast<size_t>(static_cast<__int128>(zep::kTurnaroundNs) *
+                                                     channel_.config().rateBps / 8'000'000'000);
+    channel_.extend(turnaroundBytes + zep::kImmAckBytes + 6, out.deliverAtNs);
+    ++me.acks;
+    out.acked = true;
+  }
   return out;
 }
 

@@ -6,6 +6,16 @@
 // run's ZepCell (airtime on one channel, the topology's seeded draws) and is sent on to each
 // receiver when its airtime ends. Every frame is recorded in the run's pcapng as IEEE 802.15.4
 // with one interface per device: sent on the sender's, received on each receiver's.
+//
+// ACKs: a sender's MAC waits 864 us for the ACK after its own transmission, but the frame
+// reaches its receiver only when its airtime here ends, and the receiver's ACK later still:
+// every acknowledged frame would go out four times. So the dispatcher answers for the
+// receiver (acks "dispatcher", the default): when the cell's draw delivers a frame that asks
+// for an ACK to its destination, the sender gets the imm-ACK at once, the ACK takes its
+// airtime on the channel, and the receiver's own ACK frames are dropped. A frame the draw
+// loses is not acknowledged, so the sender retries as it would over the air. With acks
+// "devices", the devices' ACKs travel like any frame (to show what a naive dispatcher does).
+// A destination is known by the addresses its device sent from or said hello with.
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -15,6 +25,7 @@
 #include <queue>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <netinet/in.h>
@@ -23,6 +34,7 @@
 #include "common/identity.hpp"
 #include "common/result.hpp"
 #include "plexer/pcapng_writer.hpp"
+#include "plexer/zep.hpp"
 #include "plexer/zep_cell.hpp"
 #include "plexer/zep_spec.hpp"
 #include "sys/fd.hpp"
@@ -34,7 +46,9 @@ struct ZepDeviceReport {
   ZepNodeCounters counters;
   uint64_t unreachable = 0;  // copies for it while it had not sent yet (its port unknown)
   uint64_t sendErrors = 0;   // copies for it the kernel would not send (its buffer full)
-  uint64_t malformed = 0;    // datagrams from it that were not ZEP v2 data packets
+  uint64_t malformed = 0;    // datagrams from it that were not ZEP v2 data or hello packets
+  uint64_t hellos = 0;       // ZEP hellos it sent (RIOT's socket_zep_hello)
+  uint64_t ownAcks = 0;      // ACK frames it sent, dropped: the dispatcher acknowledged for it
   bool learnt = false;
 };
 
@@ -69,7 +83,11 @@ class ZepDispatcher {
     RunId id;
     std::unique_ptr<ZepCell> cell;
     std::vector<std::optional<sockaddr_storage>> address;  // learnt per device
-    std::vector<uint64_t> unreachable, sendErrors, malformed;
+    std::vector<uint64_t> unreachable, sendErrors, malformed, hellos, ownAcks;
+    bool dispatcherAcks = true;
+    // 802.15.4 addresses the devices used, learnt from their frames and hellos.
+    std::unordered_map<uint64_t, uint32_t> extended;
+    std::unordered_map<uint16_t, uint32_t> shortAddr;
     std::optional<PcapngWriter> pcap;
     std::vector<std::string> earlierFiles;  // of this run before the worker restarted
   };
@@ -85,7 +103,13 @@ class ZepDispatcher {
   ZepDispatcher() = default;
   void loop(std::stop_token stop);
   void receive(int fd, int64_t now);
+  void frame(Run& r, uint32_t index, const std::shared_ptr<std::vector<uint8_t>>& datagram,
+             const zep::Packet& p, int64_t now, int64_t wall);
+  void sendTo(Run& r, uint32_t to, std::span<const uint8_t> datagram, std::span<const uint8_t> psdu,
+              int64_t wall);
   void deliver(const Delivery& d);
+  static void learn(Run& r, uint32_t index, const zep::MacAddress& a);
+  static std::optional<uint32_t> indexOf(const Run& r, const zep::MacAddress& a);
   Run* runOf(const sockaddr_storage& from, uint32_t& index);
   std::string specPath(RunId run) const;
 

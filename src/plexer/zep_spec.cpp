@@ -10,14 +10,16 @@
 namespace kuiga::plexer {
 
 namespace {
-constexpr const char* kFields[] = {"topology", "cols", "probability",  "radius",
-                                   "links",    "seed", "channel_queue"};
+constexpr const char* kFields[] = {"topology", "cols", "probability",   "radius",
+                                   "links",    "seed", "channel_queue", "acks"};
+constexpr const char* kAcks[] = {"dispatcher", "devices"};
 constexpr const char* kKinds[] = {"flat", "grid", "random", "links"};
 }  // namespace
 
 nlohmann::json ZepSpec::toJson() const {
   nlohmann::json j = {{"topology", kKinds[static_cast<int>(kind)]},
-                      {"channel_queue", channelQueue}};
+                      {"channel_queue", channelQueue},
+                      {"acks", kAcks[static_cast<int>(acks)]}};
   if (kind == Kind::Grid) {
     j["probability"] = probability;
     if (cols) j["cols"] = cols;
@@ -41,6 +43,12 @@ Result<ZepSpec> ZepSpec::fromJson(const nlohmann::json& j) {
     if (it == std::end(kKinds))
       return failMsg("'zep.topology' must be \"flat\", \"grid\", \"random\" or \"links\"");
     s.kind = static_cast<Kind>(it - std::begin(kKinds));
+  }
+  if (r.has("acks")) {
+    std::string a = j["acks"].is_string() ? j["acks"].get<std::string>() : "";
+    auto it = std::find(std::begin(kAcks), std::end(kAcks), a);
+    if (it == std::end(kAcks)) return failMsg("'zep.acks' must be \"dispatcher\" or \"devices\"");
+    s.acks = static_cast<Acks>(it - std::begin(kAcks));
   }
   uint64_t seed = 0;
   r.integer("cols", s.cols, 1, kMaxInstancesPerRun) &&

@@ -22,6 +22,10 @@ struct ZepSpec {
   std::string links;             // links: RIOT zep_dispatch's topology file, as text
   std::optional<uint64_t> seed;  // the draws (and the random placement); default: the run's
   uint32_t channelQueue = 64;    // frames waiting for the channel at most
+  // Who acknowledges frames that ask for an ACK: the dispatcher for the receiver, within the
+  // sender's ACK wait (the default), or the devices themselves, late (see zep_dispatcher.hpp).
+  enum class Acks : uint8_t { Dispatcher, Devices };
+  Acks acks = Acks::Dispatcher;
 
   // The most links a topology may hold: 32 Mi (16 bytes each in the dispatcher), far more than
   // a channel can use (each frame would reach thousands of receivers).

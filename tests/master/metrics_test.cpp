@@ -93,12 +93,16 @@ TEST(Metrics, ZepCountersArePerRunThatHasAZepRadio) {
   Metrics::Gauges::Radio plain, zep;
   plain.run = 3;
   zep.run = 9;
-  zep.zep = {{"sent", 40},         {"received", 70},   {"dropped_channel", 1}, {"no_listener", 2},
-             {"lost_on_links", 5}, {"unreachable", 0}, {"send_errors", 0},     {"malformed", 4}};
+  zep.zep = {{"sent", 40},           {"received", 70},     {"dropped_channel", 1},
+             {"no_listener", 2},     {"lost_on_links", 5}, {"unreachable", 0},
+             {"send_errors", 0},     {"malformed", 4},     {"acks", 30},
+             {"retransmissions", 6}, {"hellos", 2}};
   g.radios = {plain, zep};
   std::string text = m.render(g);
   for (const char* family : {"kuiga_zep_sent_frames_total", "kuiga_zep_received_frames_total",
-                             "kuiga_zep_malformed_datagrams_total", "kuiga_zep_lost_total"}) {
+                             "kuiga_zep_malformed_datagrams_total", "kuiga_zep_lost_total",
+                             "kuiga_zep_acked_frames_total", "kuiga_zep_retransmitted_frames_total",
+                             "kuiga_zep_hellos_total"}) {
     EXPECT_NE(text.find(std::string("# TYPE ") + family + " counter\n"), std::string::npos)
         << family;
     auto first = text.find(std::string("# HELP ") + family + " ");
@@ -109,6 +113,9 @@ TEST(Metrics, ZepCountersArePerRunThatHasAZepRadio) {
   EXPECT_NE(text.find("kuiga_zep_sent_frames_total{run=\"9\"} 40\n"), std::string::npos) << text;
   EXPECT_NE(text.find("kuiga_zep_received_frames_total{run=\"9\"} 70\n"), std::string::npos);
   EXPECT_NE(text.find("kuiga_zep_malformed_datagrams_total{run=\"9\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("kuiga_zep_acked_frames_total{run=\"9\"} 30\n"), std::string::npos);
+  EXPECT_NE(text.find("kuiga_zep_retransmitted_frames_total{run=\"9\"} 6\n"), std::string::npos);
+  EXPECT_NE(text.find("kuiga_zep_hellos_total{run=\"9\"} 2\n"), std::string::npos);
   EXPECT_NE(text.find("kuiga_zep_lost_total{run=\"9\",cause=\"lost_on_links\"} 5\n"),
             std::string::npos);
   EXPECT_NE(text.find("kuiga_zep_lost_total{run=\"9\",cause=\"no_listener\"} 2\n"),

@@ -40,6 +40,20 @@ TEST(Medium, BoundsTheFramesWaitingForTheAir) {
   EXPECT_EQ(m.counters().droppedQueueFull, 1u);
 }
 
+// An ACK after its frame: the medium stays busy for it, and the frames waiting still count
+// against the bound (charging it as a frame sent "at its end" once emptied the queue's count,
+// so a channel at twice its capacity dropped nothing).
+TEST(Medium, AnExtensionHoldsTheAirButLeavesTheQueueAsItWas) {
+  Medium m({.rateBps = 8'000, .queueFrames = 2});  // 1 byte per ms
+  auto first = m.transmit(1, 100, 0);
+  m.extend(10, first.deliverAtNs);
+  EXPECT_EQ(m.transmit(2, 100, 0).deliverAtNs, 210 * kMs);  // after the frame and its 10 ms
+  m.extend(10, 210 * kMs);
+  EXPECT_EQ(m.transmit(3, 100, 0).deliverAtNs, 320 * kMs);  // waits (2)
+  EXPECT_EQ(m.transmit(4, 100, 0).verdict, Medium::Verdict::QueueFull);
+  EXPECT_EQ(m.counters().airtimeNs, 320 * kMs);
+}
+
 TEST(Medium, CapsTheDevicesActiveAtOnce) {
   Medium m({.activeCap = 2, .activeWindowNs = 100 * kMs});
   EXPECT_EQ(m.transmit(1, 10, 0).verdict, Medium::Verdict::Deliver);

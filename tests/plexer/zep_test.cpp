@@ -75,25 +75,75 @@ TEST(Zep, MalformedPacketsAreRefusedWithTheReason) {
   EXPECT_NE(reason({}).find("preamble"), std::string::npos);
 }
 
-TEST(Zep, SourceAddressesOfMacFrames) {
+TEST(Zep, MacHeadersGiveTypeAckRequestSequenceAndAddresses) {
   uint64_t eui = 0x026b00fffe01002aull;
-  auto s = zep::macSource(dataFrame(eui, 1, {9}));
+  auto s = zep::macHeader(dataFrame(eui, 1, {9}));
   ASSERT_TRUE(s) << s.error().message;
-  ASSERT_TRUE(s->extended);
-  EXPECT_EQ(*s->extended, eui);
+  EXPECT_EQ(s->type, zep::FrameType::Data);
+  EXPECT_FALSE(s->ackRequest);
+  EXPECT_EQ(s->sequence, 1);
+  EXPECT_EQ(s->source, (zep::MacAddress{zep::MacAddress::Mode::Extended, eui}));
+  EXPECT_TRUE(s->destination.broadcast());
   EXPECT_EQ(s->pan, 0x0023);
   // 2003 frame without PAN ID compression, short source 0xbeef in PAN 0x0777.
   std::vector<uint8_t> f = {0x01, 0x88, 1, 0x23, 0x00, 0xff, 0xff, 0x77, 0x07, 0xef, 0xbe, 0, 0};
-  s = zep::macSource(f);
+  s = zep::macHeader(f);
   ASSERT_TRUE(s) << s.error().message;
-  ASSERT_TRUE(s->shortAddr);
-  EXPECT_EQ(*s->shortAddr, 0xbeef);
+  EXPECT_EQ(s->source, (zep::MacAddress{zep::MacAddress::Mode::Short, 0xbeef}));
   EXPECT_EQ(s->pan, 0x0777);
+  // A unicast data frame asking for an ACK (AR, PAN ID compression; extended both ways), as
+  // RIOT's SubMAC sends it, with sequence number 0x42.
+  std::vector<uint8_t> u = {0x61, 0xcc, 0x42, 0x23, 0x00};
+  for (int i = 0; i < 8; ++i) u.push_back(static_cast<uint8_t>(0x10 + i));  // dst, reversed
+  for (int i = 0; i < 8; ++i) u.push_back(static_cast<uint8_t>(eui >> (8 * i)));
+  s = zep::macHeader(u);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE(s->ackRequest);
+  EXPECT_EQ(s->sequence, 0x42);
+  EXPECT_EQ(s->destination, (zep::MacAddress{zep::MacAddress::Mode::Extended, 0x1716151413121110}));
+  EXPECT_EQ(s->source, (zep::MacAddress{zep::MacAddress::Mode::Extended, eui}));
+  EXPECT_FALSE(zep::macHeader(std::vector<uint8_t>(u.begin(), u.begin() + 12)));
   auto whole = dataFrame(eui, 1, {});
-  EXPECT_FALSE(zep::macSource(std::vector<uint8_t>(whole.begin(), whole.begin() + 10)));
-  EXPECT_FALSE(zep::macSource(std::vector<uint8_t>{0x41}));
+  EXPECT_FALSE(zep::macHeader(std::vector<uint8_t>(whole.begin(), whole.begin() + 10)));
+  EXPECT_FALSE(zep::macHeader(std::vector<uint8_t>{0x41}));
   // 0.032 ms per byte at 250 kbit/s, PHY header included.
   EXPECT_EQ(zep::airtimeNs(127), 133 * 32'000);
+}
+
+TEST(Zep, TheImmAckCarriesTheSequenceAndAnFcsThatChecks) {
+  auto ack = zep::immAck(0x42);
+  ASSERT_EQ(ack.size(), zep::kImmAckBytes);
+  auto h = zep::macHeader(ack);
+  ASSERT_TRUE(h) << h.error().message;
+  EXPECT_EQ(h->type, zep::FrameType::Ack);
+  EXPECT_EQ(h->sequence, 0x42);
+  EXPECT_EQ(h->destination.mode, zep::MacAddress::Mode::None);
+  // CRC-16/KERMIT's check value: "123456789" gives 0x2189.
+  const std::string check = "123456789";
+  EXPECT_EQ(zep::fcs({reinterpret_cast<const uint8_t*>(check.data()), check.size()}), 0x2189);
+  // A frame followed by its FCS (low byte first) has a residue of 0.
+  EXPECT_EQ(zep::fcs(ack), 0);
+}
+
+TEST(Zep, RiotsHelloIsParsedWithTheDevicesEui64) {
+  zep::Packet hello;
+  hello.type = zep::Type::Hello;
+  hello.eui64 = 0x5a45500000001234ull;
+  auto bytes = zep::encode(hello);
+  ASSERT_EQ(bytes.size(), 40u);
+  // The layout of RIOT's socket_zep_hello: type 255, reserved "HELLO" at 21, length 8 at 31.
+  EXPECT_EQ(bytes[3], 255);
+  EXPECT_EQ(std::string(bytes.begin() + 21, bytes.begin() + 26), "HELLO");
+  EXPECT_EQ(bytes[31], 8);
+  EXPECT_EQ(bytes[32], 0x5a);
+  auto back = zep::parse(bytes);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->type, zep::Type::Hello);
+  EXPECT_EQ(back->eui64, hello.eui64);
+  bytes.pop_back();
+  auto cut = zep::parse(bytes);
+  ASSERT_FALSE(cut);
+  EXPECT_NE(cut.error().message.find("hello"), std::string::npos);
 }
 
 TEST(Zep, Eui64sComeFromTheInstanceIdentity) {
@@ -247,6 +297,71 @@ TEST(ZepCell, SimultaneousSendersContendForAirtime) {
   // Once the air is free, a frame goes at once.
   auto e = cell.send(3, 100, 10 * airtime);
   EXPECT_EQ(e.deliverAtNs, 11 * airtime);
+}
+
+TEST(ZepCell, AFrameDeliveredToItsDestinationIsAckedAndTheAckTakesAirtime) {
+  ZepCell cell(Topology::flat(3), {.seed = 1});
+  const int64_t frame = zep::airtimeNs(40);
+  const int64_t ack = zep::kTurnaroundNs + zep::airtimeNs(zep::kImmAckBytes);
+  auto a = cell.send(0, ZepFrame{.psduBytes = 40, .sequence = 7, .ackFrom = 2}, 0);
+  ASSERT_TRUE(a.onAir);
+  EXPECT_TRUE(a.acked);
+  EXPECT_EQ(a.deliverAtNs, frame);
+  EXPECT_EQ(cell.counters(0).acks, 1u);
+  EXPECT_EQ(cell.airtimeNs(), frame + ack);
+  // The next frame waits for the ACK to leave the air.
+  auto b = cell.send(1, 40, 0);
+  EXPECT_EQ(b.deliverAtNs, 2 * frame + ack);
+  // A frame nobody is asked to acknowledge is not acked.
+  auto c = cell.send(0, ZepFrame{.psduBytes = 40, .sequence = 8}, 10 * frame);
+  EXPECT_FALSE(c.acked);
+  EXPECT_EQ(cell.counters(0).acks, 1u);
+}
+
+TEST(ZepCell, ALostFrameIsNotAckedAndItsRetriesAreCountedSeedForSeed) {
+  // A link at 0.5 each way: a SubMAC sends each frame up to 4 times until it is acked.
+  auto run = [](uint64_t seed) {
+    ZepCell cell(*Topology::parse("0 1 0.5\n", 2, noPins), {.seed = seed});
+    int64_t t = 0;
+    uint64_t delivered = 0, unacked = 0;
+    for (int k = 0; k < 200; ++k) {
+      bool acked = false;
+      for (int attempt = 0; attempt < 4 && !acked; ++attempt, t += 5'000'000) {
+        auto o = cell.send(
+            0, ZepFrame{.psduBytes = 30, .sequence = static_cast<uint8_t>(k), .ackFrom = 1}, t);
+        acked = o.acked;
+        delivered += o.receivers.size();
+      }
+      unacked += !acked;
+      t += 200'000'000;  // past the retry window
+    }
+    const auto& c = cell.counters(0);
+    EXPECT_EQ(c.acks, 200 - unacked);
+    EXPECT_EQ(cell.counters(1).received, delivered);  // every delivery was acked, once
+    EXPECT_EQ(c.acks, delivered);
+    EXPECT_EQ(c.sent, 200 + c.retransmissions);
+    return std::array<uint64_t, 3>{c.acks, c.retransmissions, unacked};
+  };
+  auto a = run(5);
+  // Half the attempts get through: about one retry per frame, 1 in 16 frames never acked.
+  EXPECT_NEAR(static_cast<double>(a[1]), 200.0, 40.0);
+  EXPECT_NEAR(static_cast<double>(a[2]), 200.0 / 16, 10.0);
+  EXPECT_EQ(run(5), a);
+  EXPECT_NE(run(6), a);
+}
+
+TEST(ZepCell, ASequenceNumberRepeatedPastTheRetryWindowIsANewFrame) {
+  ZepCell cell(Topology::flat(2), {.seed = 1});
+  cell.send(0, ZepFrame{.psduBytes = 20, .sequence = 1}, 0);
+  cell.send(0, ZepFrame{.psduBytes = 20, .sequence = 1}, 2'000'000);
+  EXPECT_EQ(cell.counters(0).retransmissions, 1u);
+  cell.send(0, ZepFrame{.psduBytes = 20, .sequence = 2}, 4'000'000);
+  cell.send(0, ZepFrame{.psduBytes = 20, .sequence = 2}, 4'000'000 + ZepCell::kRetryWindowNs + 1);
+  EXPECT_EQ(cell.counters(0).retransmissions, 1u);
+  // Frames without a sequence number (ACKs passed through) are never retransmissions.
+  cell.send(0, 20, 500'000'000);
+  cell.send(0, 20, 500'100'000);
+  EXPECT_EQ(cell.counters(0).retransmissions, 1u);
 }
 
 }  // namespace

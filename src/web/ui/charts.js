@@ -49,9 +49,12 @@ const radioSeries = [
   ['missed_frames', 'missed by capture', '#000000'],
   ['zep.sent', 'ZEP: on the air', '#283593'],
   ['zep.received', 'ZEP: copies delivered', '#558b2f'],
+  ['zep.acks', 'ZEP: acknowledged', '#1565c0'],
+  ['zep.retransmissions', 'ZEP: retransmitted', '#c62828'],
   ['zep.lost_on_links', 'ZEP: lost on links', '#ad1457'],
   ['zep.dropped_channel', 'ZEP: channel busy', '#ef6c00'],
   ['zep.malformed', 'ZEP: not ZEP v2 data', '#4e342e'],
+  ['zep.hellos', 'ZEP: hellos', '#78909c'],
 ];
 
 export function radioValue(r, key) {

@@ -211,7 +211,8 @@ export function runPage(root, id) {
     }
     radioNote.textContent = r.zep
       ? `ZEP radio (IEEE 802.15.4): ${r.zep.sent.toLocaleString()} frames on the air, ` +
-        `${r.zep.received.toLocaleString()} copies delivered, ${r.zep.lost_on_links.toLocaleString()} lost on links` +
+        `${r.zep.received.toLocaleString()} copies delivered, ${(r.zep.acks || 0).toLocaleString()} acknowledged, ` +
+        `${(r.zep.retransmissions || 0).toLocaleString()} retransmitted, ${r.zep.lost_on_links.toLocaleString()} lost on links` +
         (r.zep.malformed ? `, ${r.zep.malformed.toLocaleString()} datagrams that were not ZEP v2 data` : '')
       : r.cells.length
       ? r.cells.map((c) => `${c.worker}: ${c.leases}/${c.ues} UEs leased, queue ${c.queue_depth}, airtime ${c.airtime_ms.toFixed(0)} ms`).join(' · ')

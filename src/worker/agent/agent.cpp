@@ -611,6 +611,10 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         d->set_zep_unreachable(z.unreachable);
         d->set_zep_send_errors(z.sendErrors);
         d->set_zep_malformed(z.malformed);
+        d->set_zep_acks(z.counters.acks);
+        d->set_zep_retransmissions(z.counters.retransmissions);
+        d->set_zep_hellos(z.hellos);
+        d->set_zep_own_acks(z.ownAcks);
       }
     }
     if (auto cell = forwarder_ ? forwarder_->report(c.radio_stats().run()) : std::nullopt) {
