@@ -14,7 +14,8 @@ static void addBenchOptions(CLI::App* cmd, bench::InstancesBenchOptions& o, std:
   cmd->add_option("--count", o.count, "number of instances (1 to 50000)")
       ->check(CLI::Range(1u, 50000u));
   cmd->add_option("--app", o.app, "AUT taking START_MS PERIOD_MS (default: the periodic example)");
-  cmd->add_option("--net", net, "network mode")->check(CLI::IsMember({"veth", "tap", "none"}));
+  cmd->add_option("--net", net, "network mode")
+      ->check(CLI::IsMember({"veth", "tap", "tun", "none"}));
   cmd->add_option("--period", o.periodMs, "wakeup period in ms")->check(CLI::Range(1u, 3600000u));
   cmd->add_option("--spread", o.spreadMs, "spread start times evenly over MS (0: all at once)");
   cmd->add_option("--duration", o.durationS, "seconds to run after the start time")

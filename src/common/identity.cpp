@@ -82,6 +82,22 @@ std::string ipv6Address(InstanceId id) {
   return fmt::format("fd6b:7569:6761:{:x}::{:x}", id.run & 0xffff, id.index + 1);
 }
 
+std::string ipv6RunPrefix(RunId run) {
+  return fmt::format("fd6b:7569:6761:{:x}::/64", run & 0xffff);
+}
+
+std::string contikiPrefix(InstanceId id) {
+  return fmt::format("fd6c:7569:{:x}:{:x}::/64", id.run & 0xffff, id.index);
+}
+
+std::string contikiHostAddress(InstanceId id) {
+  return fmt::format("fd6c:7569:{:x}:{:x}::1", id.run & 0xffff, id.index);
+}
+
+std::string contikiRunPrefix(RunId run) {
+  return fmt::format("fd6c:7569:{:x}::/48", run & 0xffff);
+}
+
 std::string gatewayIpv4(RunId run) {
   return fmt::format("10.{}.255.254", run % 256);
 }
@@ -139,6 +155,8 @@ const Placeholder kPlaceholders[] = {
     {"seed", 20, [](const TemplateContext& c) { return std::to_string(c.seed); }},
     {"zep", 21, [](const TemplateContext& c) { return gatewayIpv4(c.id.run) + ":17754"; }},
     {"eui64", 23, [](const TemplateContext& c) { return eui64String(eui64(c.id)); }},
+    // Contiki-NG native's --prefix: the address of the host side of its tun0, with the length.
+    {"prefix", 25, [](const TemplateContext& c) { return contikiHostAddress(c.id) + "/64"; }},
 };
 
 // Walks a template: literal text to `literal`, each placeholder to `placeholder`. Fails on an

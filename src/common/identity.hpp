@@ -43,7 +43,15 @@ std::string ipv4Address(InstanceId id);
 constexpr int kIpv4PrefixLen = 16;
 // fd6b:7569:6761:RRRR::IIII+1/64 (ULA "kuiga").
 std::string ipv6Address(InstanceId id);
+std::string ipv6RunPrefix(RunId run);  // fd6b:7569:6761:RRRR::/64
 constexpr int kIpv6PrefixLen = 64;
+// The /64 a Contiki-NG native device numbers its own address from, fd6c:7569:RRRR:IIII::/64
+// (every Contiki native node has the same link-layer address, so the same interface
+// identifier: each needs its own prefix). The host side of its tun0 is ::1 in it.
+std::string contikiPrefix(InstanceId id);       // "fd6c:7569:7:2a::/64"
+std::string contikiHostAddress(InstanceId id);  // "fd6c:7569:7:2a::1"
+// The prefix all of a run's Contiki devices' prefixes are in, fd6c:7569:RRRR::/48.
+std::string contikiRunPrefix(RunId run);
 // fe80::6b:ffRR:feRR:IIII, the EUI-64 link-local address of macAddress(id).
 std::string linkLocalAddress(InstanceId id);
 // The devices' default gateway on the radio network, 10.R.255.254 and fd6b:7569:6761:R::fffe

@@ -16,13 +16,22 @@
 namespace kuiga::imagestore {
 
 std::string_view toString(Profile p) {
-  return p == Profile::RiotNative ? "riot-native" : "linux";
+  switch (p) {
+    case Profile::RiotNative:
+      return "riot-native";
+    case Profile::ContikiNative:
+      return "contiki-native";
+    case Profile::Linux:
+      break;
+  }
+  return "linux";
 }
 
 Result<Profile> parseProfile(std::string_view s) {
   if (s == "linux") return Profile::Linux;
   if (s == "riot-native") return Profile::RiotNative;
-  return failMsg(fmt::format("unknown profile '{}' (linux or riot-native)", s));
+  if (s == "contiki-native") return Profile::ContikiNative;
+  return failMsg(fmt::format("unknown profile '{}' (linux, riot-native or contiki-native)", s));
 }
 
 static std::string machineName(uint16_t m) {
@@ -214,7 +223,8 @@ Result<Manifest> Manifest::fromJson(const nlohmann::json& j) {
     m.elf.dynamic = j.at("elf").at("dynamic").get<bool>();
     m.defaultArgs = j.at("default_args").get<std::string>();
     m.defaultNet = j.at("default_net").get<std::string>();
-    if (m.defaultNet != "veth" && m.defaultNet != "tap" && m.defaultNet != "none")
+    if (m.defaultNet != "veth" && m.defaultNet != "tap" && m.defaultNet != "tun" &&
+        m.defaultNet != "none")
       return failMsg("manifest: bad default network '" + m.defaultNet + "'");
     return m;
   } catch (const nlohmann::json::exception& e) {

@@ -17,6 +17,8 @@ namespace kuiga::imagestore {
 enum class Profile : uint8_t {
   Linux,       // any Linux executable for this machine; veth networking by default
   RiotNative,  // a RIOT native/native64 ELF: tap networking, "{tap}" as its argument
+  // A Contiki-NG native ELF: tun networking (tun0), "--prefix {prefix}" as its argument.
+  ContikiNative,
 };
 std::string_view toString(Profile p);
 Result<Profile> parseProfile(std::string_view s);

@@ -120,6 +120,11 @@ Result<BuiltImage> buildImage(ImageStore& store, const std::string& autPath,
   if (profile == Profile::RiotNative && elf->machine != "x86_64" && elf->machine != "i386")
     return failMsg("a riot-native AUT is built for native (i386) or native64 (x86_64), not " +
                    elf->machine);
+  if (profile == Profile::ContikiNative && elf->machine != "x86_64" && elf->machine != "i386")
+    return failMsg(
+        "a contiki-native AUT is built for TARGET=native on this machine (x86_64 or "
+        "i386), not " +
+        elf->machine);
   auto autDigest = sha256File(autPath);
   if (!autDigest) return fail(autDigest.error());
   Manifest m;
@@ -128,8 +133,12 @@ Result<BuiltImage> buildImage(ImageStore& store, const std::string& autPath,
   m.autDigest = *autDigest;
   m.autSize = fs::file_size(autPath);
   m.elf = *elf;
-  m.defaultArgs = profile == Profile::RiotNative ? "{tap}" : "";
-  m.defaultNet = profile == Profile::RiotNative ? "tap" : "veth";
+  m.defaultArgs = profile == Profile::RiotNative      ? "{tap}"
+                  : profile == Profile::ContikiNative ? "--prefix {prefix}"
+                                                      : "";
+  m.defaultNet = profile == Profile::RiotNative      ? "tap"
+                 : profile == Profile::ContikiNative ? "tun"
+                                                     : "veth";
   KUIGA_TRY(store.put(m.autDigest, autPath), "store the AUT");
   std::string bytes = m.canonical();
   std::string digest = sha256Hex(bytes);

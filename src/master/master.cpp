@@ -288,6 +288,13 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
       *spec.net != worker::NetMode::Tap)
     return apiFail(ApiError::badRequest(
         "'net': a riot-native AUT talks through a tap device; use \"tap\" (the default)"));
+  if (manifest->profile == imagestore::Profile::ContikiNative && spec.net &&
+      *spec.net != worker::NetMode::Tun)
+    return apiFail(ApiError::badRequest(
+        "'net': a contiki-native AUT talks through a tun device; use \"tun\" (the default)"));
+  if (manifest->profile == imagestore::Profile::ContikiNative && spec.zep)
+    return apiFail(ApiError::badRequest(
+        "'zep': Contiki-NG's native target has no ZEP radio; its devices talk IPv6 over tun0"));
   if (spec.zep) {
     // ZEP devices reach the dispatcher over UDP on their gateway address: IP networking.
     if (spec.net && *spec.net == worker::NetMode::None)

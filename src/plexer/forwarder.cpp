@@ -6,8 +6,10 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
+#include <unordered_map>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,9 +29,6 @@ constexpr uint64_t kWakeKey = 1;
 constexpr uint64_t kCellKey = uint64_t{1} << 32;  // | run
 constexpr size_t kMaxPacket = 65536;
 constexpr int kBatch = 256;  // packets read from one tun before looking at the others
-// The routing table for packets from the devices (after the local table: the gateway
-// addresses themselves still answer).
-constexpr uint32_t kDeviceTable = 107;
 constexpr uint32_t kDeviceRulePriority = 1000;
 
 int64_t monotonicNs() {
@@ -64,6 +63,10 @@ struct Forwarder::Cell {
   }
   Cell(const Cell&) = delete;
   Cell& operator=(const Cell&) = delete;
+
+  // The IPv6 address a device last sent from, where it is not its plan address (a Contiki-NG
+  // device numbers itself in its own prefix): what comes back for its UE goes there.
+  std::unordered_map<uint32_t, IpAddress> ownSource6;
 
   DeviceRadioCounters& device(uint32_t index) {
     if (index >= counters.size()) counters.resize(index + 1);
@@ -317,12 +320,21 @@ void Forwarder::deliver(Cell& cell, bool up, uint32_t device, uint32_t ue,
   if (up) {
     auto addr = (h.family == 4 ? cell.ue4 : cell.ue6).host(ue);
     if (!addr) return;
+    if (h.family == 6) {
+      if (h.source == deviceAddress({cell.run, device}, 6))
+        cell.ownSource6.erase(device);
+      else
+        cell.ownSource6[device] = h.source;
+    }
     rewriteAddress(packet, h, true, *addr);
     fd = cell.tun.get();
     ++c.upFrames;
     c.upBytes += packet.size();
   } else {
-    rewriteAddress(packet, h, false, deviceAddress({cell.run, device}, h.family));
+    auto own = h.family == 6 ? cell.ownSource6.find(device) : cell.ownSource6.end();
+    rewriteAddress(
+        packet, h, false,
+        own != cell.ownSource6.end() ? own->second : deviceAddress({cell.run, device}, h.family));
     fd = radioTun_.get();
     ++c.downFrames;
     c.downBytes += packet.size();

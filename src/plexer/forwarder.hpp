@@ -52,6 +52,9 @@ struct CellReport {
 // Puts run's gateway addresses (gatewayIpv4/6) on `link` in the radio namespace: where the
 // devices' off-link packets go, and where the ZEP dispatcher listens for them.
 VoidResult addGatewayAddresses(int radioNetnsFd, const std::string& link, RunId run);
+// The radio namespace's routing table for packets from the devices (after the local table: the
+// gateway addresses themselves still answer).
+constexpr uint32_t kDeviceTable = 107;
 
 class Forwarder {
  public:
@@ -78,6 +81,8 @@ class Forwarder {
   };
   Restored restore();
   [[nodiscard]] std::vector<RunId> cells() const;
+  [[nodiscard]] int radioNetnsFd() const { return radioNetnsFd_; }
+  [[nodiscard]] const std::string& gatewayLink() const { return gatewayLink_; }
   // The run's lease log: one line per grant or release, kept after the cell closes.
   [[nodiscard]] std::string leaseLogPath(RunId run) const;
   [[nodiscard]] std::optional<CellReport> report(RunId run);

@@ -197,6 +197,13 @@ std::optional<InstanceId> deviceOf(const IpAddress& a) {
     if (host == 0 || host > kMaxInstancesPerRun) return std::nullopt;
     return InstanceId{a.bytes[1], host - 1};
   }
+  // A Contiki-NG device's own prefix, fd6c:7569:RUN:INDEX::/64 (contikiPrefix).
+  static const uint8_t kContiki[4] = {0xfd, 0x6c, 0x75, 0x69};
+  if (a.family == 6 && std::memcmp(a.bytes.data(), kContiki, 4) == 0) {
+    uint32_t index = uint32_t{a.bytes[6]} << 8 | a.bytes[7];
+    if (index >= kMaxInstancesPerRun) return std::nullopt;
+    return InstanceId{uint32_t{a.bytes[4]} << 8 | a.bytes[5], index};
+  }
   static const uint8_t kPrefix[6] = {0xfd, 0x6b, 0x75, 0x69, 0x67, 0x61};
   if (a.family != 6 || std::memcmp(a.bytes.data(), kPrefix, 6) != 0) return std::nullopt;
   for (size_t i = 8; i < 12; ++i)

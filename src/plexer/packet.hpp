@@ -54,8 +54,9 @@ struct Prefix {
   std::string toString() const;
 };
 
-// The device an address on the radio network belongs to. IPv4 carries the run only modulo 256
-// (ipv4Address), IPv6 modulo 65536: the caller resolves `run` among its live runs.
+// The device an address on the radio network belongs to: its plan address, or (IPv6) an
+// address in its own Contiki-NG prefix. IPv4 carries the run only modulo 256 (ipv4Address),
+// IPv6 modulo 65536: the caller resolves `run` among its live runs.
 std::optional<InstanceId> deviceOf(const IpAddress& a);
 // The device's address of `family` (ipv4Address(id) or ipv6Address(id)), as bytes.
 IpAddress deviceAddress(InstanceId id, int family);

@@ -444,46 +444,118 @@ VoidResult Netlink::addAddress(const std::string& name, const std::string& cidr)
 
 VoidResult Netlink::addRoute(const std::string& cidr, const std::string& name,
                              const std::string& gateway, uint32_t table) {
-  auto idx = linkIndex(name);
-  if (!idx) return fail(idx.error());
-  auto dstPtr = parseAddress(cidr, AF_UNSPEC, "route");
+  return addRoute(
+      Route{.to = cidr, .link = name, .via = gateway, .from = {}, .table = table, .ifindex = 0});
+}
+
+namespace {
+
+// A route object for `r` (its nexthop through `ifindex`), or the error naming what is wrong.
+Result<std::unique_ptr<rtnl_route, void (*)(rtnl_route*)>> buildRoute(const Netlink::Route& r,
+                                                                      int ifindex) {
+  auto dstPtr = parseAddress(r.to, AF_UNSPEC, "route");
   if (!dstPtr) return fail(dstPtr.error());
-  nl_addr* dst = dstPtr->p;
-  std::optional<AddrPtr> viaPtr;
-  if (!gateway.empty()) {
-    auto g = parseAddress(gateway, nl_addr_get_family(dst), "gateway");
-    if (!g) return fail(g.error());
-    viaPtr.emplace(std::move(*g));
+  const int family = nl_addr_get_family(dstPtr->p);
+  std::unique_ptr<rtnl_route, void (*)(rtnl_route*)> route(rtnl_route_alloc(), rtnl_route_put);
+  rtnl_route_set_family(route.get(), static_cast<uint8_t>(family));
+  rtnl_route_set_dst(route.get(), dstPtr->p);
+  if (!r.from.empty()) {
+    auto src = parseAddress(r.from, family, "route source");
+    if (!src) return fail(src.error());
+    rtnl_route_set_src(route.get(), src->p);
   }
-  nl_addr* via = viaPtr ? viaPtr->p : nullptr;
-  rtnl_route* route = rtnl_route_alloc();
-  rtnl_route_set_family(route, static_cast<uint8_t>(nl_addr_get_family(dst)));
-  rtnl_route_set_dst(route, dst);
-  rtnl_route_set_table(route, table ? table : RT_TABLE_MAIN);
-  rtnl_route_set_protocol(route, RTPROT_STATIC);
-  rtnl_route_set_scope(route, via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+  rtnl_route_set_table(route.get(), r.table ? r.table : RT_TABLE_MAIN);
+  rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
+  rtnl_route_set_scope(route.get(), r.via.empty() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
   rtnl_nexthop* nh = rtnl_route_nh_alloc();
-  rtnl_route_nh_set_ifindex(nh, *idx);
-  if (via) rtnl_route_nh_set_gateway(nh, via);
-  rtnl_route_add_nexthop(route, nh);  // the route owns it from here
-  int err = rtnl_route_add(sock_.get(), route, NLM_F_CREATE | NLM_F_REPLACE);
-  rtnl_route_put(route);
-  if (err < 0) return fail(nlError("add route " + cidr + " via '" + name + "'", err));
+  rtnl_route_nh_set_ifindex(nh, ifindex);
+  if (!r.via.empty()) {
+    auto g = parseAddress(r.via, family, "gateway");
+    if (!g) {
+      rtnl_route_nh_free(nh);
+      return fail(g.error());
+    }
+    // Onlink: without it the kernel validates an IPv6 gateway by looking up the prefix route
+    // of the link's address, which addrconf re-adds when the link comes up; under load, 1
+    // create in 1,000 lost that race (libnl's "Unspecific failure", an errno it does not
+    // name, as the EHOSTUNREACH of that check). Our gateways are on the link by construction.
+    rtnl_route_nh_set_gateway(nh, g->p);
+    rtnl_route_nh_set_flags(nh, RTNH_F_ONLINK);
+  }
+  rtnl_route_add_nexthop(route.get(), nh);  // the route owns it from here
+  return route;
+}
+
+}  // namespace
+
+VoidResult Netlink::addRoute(const Route& r) {
+  auto idx = linkIndex(r.link);
+  if (!idx) return fail(idx.error());
+  auto route = buildRoute(r, *idx);
+  if (!route) return fail(route.error());
+  int err = rtnl_route_add(sock_.get(), route->get(), NLM_F_CREATE | NLM_F_REPLACE);
+  if (err < 0) return fail(nlError("add route " + r.to + " via '" + r.link + "'", err));
+  return {};
+}
+
+VoidResult Netlink::deleteRoute(const Route& r) {
+  auto idx = linkIndex(r.link);
+  if (!idx) return fail(idx.error());
+  auto route = buildRoute(r, *idx);
+  if (!route) return fail(route.error());
+  int err = rtnl_route_delete(sock_.get(), route->get(), 0);
+  if (err < 0 && err != -NLE_OBJ_NOTFOUND)
+    return fail(nlError("delete route " + r.to + " via '" + r.link + "'", err));
   return {};
 }
 
 VoidResult Netlink::addRule(int family, const std::string& iif, uint32_t table, uint32_t priority) {
-  rtnl_rule* rule = rtnl_rule_alloc();
-  rtnl_rule_set_family(rule, family);
-  rtnl_rule_set_iif(rule, iif.c_str());
-  rtnl_rule_set_table(rule, table);
-  rtnl_rule_set_prio(rule, priority);
-  rtnl_rule_set_action(rule, FR_ACT_TO_TBL);
-  int err = rtnl_rule_add(sock_.get(), rule, NLM_F_CREATE | NLM_F_EXCL);
-  rtnl_rule_put(rule);
+  return addRule(Rule{
+      .family = family, .iif = iif, .from = {}, .to = {}, .table = table, .priority = priority});
+}
+
+namespace {
+
+Result<std::unique_ptr<rtnl_rule, void (*)(rtnl_rule*)>> buildRule(const Netlink::Rule& r) {
+  std::unique_ptr<rtnl_rule, void (*)(rtnl_rule*)> rule(rtnl_rule_alloc(), rtnl_rule_put);
+  rtnl_rule_set_family(rule.get(), r.family);
+  if (!r.iif.empty()) rtnl_rule_set_iif(rule.get(), r.iif.c_str());
+  for (bool source : {true, false}) {
+    const std::string& text = source ? r.from : r.to;
+    if (text.empty()) continue;
+    auto a = parseAddress(text, r.family, "rule");
+    if (!a) return fail(a.error());
+    int err = source ? rtnl_rule_set_src(rule.get(), a->p) : rtnl_rule_set_dst(rule.get(), a->p);
+    if (err < 0) return fail(nlError("rule " + text, err));
+  }
+  rtnl_rule_set_table(rule.get(), r.table);
+  rtnl_rule_set_prio(rule.get(), r.priority);
+  rtnl_rule_set_action(rule.get(), FR_ACT_TO_TBL);
+  return rule;
+}
+
+std::string describe(const Netlink::Rule& r) {
+  return "rule" + (r.iif.empty() ? "" : " iif '" + r.iif + "'") +
+         (r.from.empty() ? "" : " from " + r.from) + (r.to.empty() ? "" : " to " + r.to) +
+         " table " + std::to_string(r.table);
+}
+
+}  // namespace
+
+VoidResult Netlink::addRule(const Rule& r) {
+  auto rule = buildRule(r);
+  if (!rule) return fail(rule.error());
+  int err = rtnl_rule_add(sock_.get(), rule->get(), NLM_F_CREATE | NLM_F_EXCL);
   if (err == -NLE_EXIST) return {};
-  if (err < 0)
-    return fail(nlError("add rule iif '" + iif + "' table " + std::to_string(table), err));
+  if (err < 0) return fail(nlError("add " + describe(r), err));
+  return {};
+}
+
+VoidResult Netlink::deleteRule(const Rule& r) {
+  auto rule = buildRule(r);
+  if (!rule) return fail(rule.error());
+  int err = rtnl_rule_delete(sock_.get(), rule->get(), 0);
+  if (err < 0 && err != -NLE_OBJ_NOTFOUND) return fail(nlError("delete " + describe(r), err));
   return {};
 }
 
@@ -535,6 +607,28 @@ VoidResult Netlink::deleteNeighbour(const std::string& name, const std::string& 
   return {};
 }
 
+Result<std::vector<Netlink::Route>> Netlink::routes(int family) {
+  nl_cache* cache = nullptr;
+  if (int err = rtnl_route_alloc_cache(sock_.get(), family, 0, &cache); err < 0)
+    return fail(nlError("list routes", err));
+  auto text = [](nl_addr* a) {
+    char buf[INET6_ADDRSTRLEN + 8];
+    return a ? std::string(nl_addr2str(a, buf, sizeof buf)) : std::string();
+  };
+  std::vector<Route> out;
+  for (nl_object* o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+    auto* r = reinterpret_cast<rtnl_route*>(o);
+    if (rtnl_route_get_type(r) != RTN_UNICAST || rtnl_route_get_nnexthops(r) < 1) continue;
+    rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
+    nl_addr* from = rtnl_route_get_src(r);
+    out.push_back({text(rtnl_route_get_dst(r)), "", text(rtnl_route_nh_get_gateway(nh)),
+                   from && nl_addr_get_prefixlen(from) ? text(from) : std::string(),
+                   rtnl_route_get_table(r), rtnl_route_nh_get_ifindex(nh)});
+  }
+  nl_cache_free(cache);
+  return out;
+}
+
 Result<std::vector<Netlink::LinkInfo>> Netlink::links() {
   nl_cache* cache = nullptr;
   if (int err = rtnl_link_alloc_cache(sock_.get(), AF_UNSPEC, &cache); err < 0)
@@ -569,21 +663,22 @@ Result<std::vector<std::string>> Netlink::linkNames() {
   return names;
 }
 
-VoidResult createTap(const std::string& name, uid_t uid, gid_t gid) {
+VoidResult createTap(const std::string& name, uid_t uid, gid_t gid, bool tun) {
   int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0) return failSys("open /dev/net/tun");
   struct ifreq ifr {};
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = static_cast<short>((tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI);
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  const std::string what = std::string(tun ? "tun" : "tap") + " '" + name + "'";
   VoidResult r;
   if (::ioctl(fd, TUNSETIFF, &ifr) < 0)
-    r = failSys("create tap '" + name + "'");
+    r = failSys("create " + what);
   else if (::ioctl(fd, TUNSETOWNER, static_cast<unsigned long>(uid)) < 0)
-    r = failSys("set owner of tap '" + name + "'");
+    r = failSys("set owner of " + what);
   else if (::ioctl(fd, TUNSETGROUP, static_cast<unsigned long>(gid)) < 0)
-    r = failSys("set group of tap '" + name + "'");
+    r = failSys("set group of " + what);
   else if (::ioctl(fd, TUNSETPERSIST, 1UL) < 0)
-    r = failSys("make tap '" + name + "' persistent");
+    r = failSys("make " + what + " persistent");
   ::close(fd);
   return r;
 }

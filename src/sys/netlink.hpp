@@ -96,12 +96,33 @@ class Netlink {
   // `cidr` like "10.1.0.5/16" or "fd00::5/64". DAD is skipped so the address works at once.
   VoidResult addAddress(const std::string& name, const std::string& cidr);
   // A route to `cidr` ("10.0.0.0/8"; "0.0.0.0/0" and "::/0" for the defaults) out of link
-  // `name`, optionally via `gateway`; an existing route to the same place is replaced.
+  // `name`, optionally via `gateway`; an existing route to the same place is replaced. A gateway
+  // is taken as on the link (onlink): the kernel does not look for a route to it first.
   VoidResult addRoute(const std::string& cidr, const std::string& name,
                       const std::string& gateway = {}, uint32_t table = 0);
+  // The same with a source prefix: only packets from `from` take it (IPv6 subtrees).
+  struct Route {
+    std::string to, link, via, from;
+    uint32_t table = 0;
+    int ifindex = 0;  // as listed by routes() (which leaves `link` empty)
+  };
+  VoidResult addRoute(const Route& r);
+  // Deletes that route; one that is not there is success.
+  VoidResult deleteRoute(const Route& r);
+  // The routes of `family` in every table, with their first nexthop (unicast routes only).
+  Result<std::vector<Route>> routes(int family);
   // A policy rule: packets of `family` (AF_INET, AF_INET6) arriving on link `iif` are routed by
   // table `table`, at priority `priority`; an existing equal rule is success.
   VoidResult addRule(int family, const std::string& iif, uint32_t table, uint32_t priority);
+  // The same with a source and a destination prefix (either may be empty, as may `iif`).
+  struct Rule {
+    int family = 0;
+    std::string iif, from, to;
+    uint32_t table = 0, priority = 0;
+  };
+  VoidResult addRule(const Rule& r);
+  // Deletes that rule; one that is not there is success.
+  VoidResult deleteRule(const Rule& r);
   // A permanent neighbour entry: `ip` is at `mac` on link `name` (no ARP or ND for it).
   VoidResult addNeighbour(const std::string& name, const std::string& ip, const Mac& mac);
   // Removes a neighbour entry; a missing one is success.
@@ -129,9 +150,10 @@ class Netlink {
   std::unique_ptr<nl_sock, SockDeleter> sock_;
 };
 
-// Create a persistent tap device in the calling thread's network namespace, owned by uid/gid so
-// an unprivileged process may attach to it with TUNSETIFF.
-VoidResult createTap(const std::string& name, uid_t uid, gid_t gid);
+// Create a persistent tap (or, with `tun`, an IP-level tun, IFF_NO_PI) device in the calling
+// thread's network namespace, owned by uid/gid so an unprivileged process may attach to it
+// with TUNSETIFF.
+VoidResult createTap(const std::string& name, uid_t uid, gid_t gid, bool tun = false);
 // Create a tun device (IP packets, no packet-information header) in the calling thread's
 // network namespace, non-blocking; it goes away when the returned descriptor is closed.
 Result<UniqueFd> openTun(const std::string& name);

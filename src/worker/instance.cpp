@@ -53,6 +53,8 @@ std::string_view toString(NetMode m) {
       return "tap";
     case NetMode::None:
       return "none";
+    case NetMode::Tun:
+      return "tun";
   }
   return "?";
 }
@@ -61,7 +63,8 @@ Result<NetMode> parseNetMode(std::string_view s) {
   if (s == "veth") return NetMode::Veth;
   if (s == "tap") return NetMode::Tap;
   if (s == "none") return NetMode::None;
-  return failMsg("unknown network mode '" + std::string(s) + "' (veth, tap or none)");
+  if (s == "tun") return NetMode::Tun;
+  return failMsg("unknown network mode '" + std::string(s) + "' (veth, tap, tun or none)");
 }
 
 int64_t realtimeNs() {

@@ -32,7 +32,9 @@ bool isFinal(InstanceState s);
 // Whether the life cycle allows `from -> to` (a failure may happen from any live state).
 bool canTransition(InstanceState from, InstanceState to);
 
-enum class NetMode : uint8_t { Veth, Tap, None };
+// Tun: veth with its addresses, plus a persistent IP tun "tun0" owned by the instance's user
+// and configured for Contiki-NG native (see worker/net/instance_network.hpp).
+enum class NetMode : uint8_t { Veth, Tap, None, Tun };
 std::string_view toString(NetMode m);
 Result<NetMode> parseNetMode(std::string_view s);
 

@@ -7,7 +7,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "sys/netlink.hpp"
+#include "sys/netns.hpp"
 #include "tests/support/cluster.hpp"
+#include "tests/support/shell.hpp"
 
 namespace kuiga::test {
 namespace {
@@ -162,6 +165,76 @@ TEST_F(ApiNsTest, ROOT_ACrashingAutMakesTheRunDirty) {
   ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", id)));
   waitFor(id, [](const json& r) { return r["state"] == "deleted"; });
   EXPECT_TRUE(runtime().list().empty());
+}
+
+// tun6_node opens tun0 as Contiki-NG's native target does, unprivileged, and numbers itself from
+// its --prefix with the interface identifier every Contiki native node shares.
+TEST_F(ApiNsTest, ROOT_AContikiNativeImageGetsATunAPrefixOfItsOwnAndReachesAnotherDevice) {
+  const std::string aut = std::string(KUIGA_TEST_APPS) + "/tun6_node";
+  int solo = create(aut, {{"count", 1}, {"profile", "contiki-native"}});
+  auto ready = waitFor(solo, [](const json& r) { return r["state"] != "pending"; });
+  ASSERT_EQ(ready["state"], "ready") << ready.dump();
+  EXPECT_EQ(ready["spec"]["net"], "tun");
+  EXPECT_EQ(ready["spec"]["args"], json::array({"--prefix", "{prefix}"}));
+  EXPECT_EQ(ready["spec"]["security"]["seccomp"], "default");  // under the default filter
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", solo)));
+  auto logOf = [&](int id, int k) {
+    auto r = api().request("GET", fmt::format("/api/v1/runs/{}/instances/{}/logs", id, k));
+    return r ? r->text : std::string();
+  };
+  EXPECT_TRUE(eventually([&] {
+    return logOf(solo, 0).find(fmt::format("opened tun0 as fd6c:7569:{:x}:0:302:304:506:708",
+                                           solo)) != std::string::npos;
+  })) << logOf(solo, 0);
+  // Two devices with the same interface identifier, each in its own prefix: device 0 asks,
+  // device 1 answers, through each instance's kernel (tun0 <-> eth0) and the radio namespace.
+  int id = create(aut, {{"count", 2},
+                        {"profile", "contiki-native"},
+                        {"args", "--prefix {prefix} --ping-index 1 --count 5"}});
+  ready = waitFor(id, [](const json& r) { return r["state"] != "pending"; });
+  ASSERT_EQ(ready["state"], "ready") << ready.dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  const std::string node0 = fmt::format("fd6c:7569:{:x}:0:302:304:506:708", id);
+  const std::string node1 = fmt::format("fd6c:7569:{:x}:1:302:304:506:708", id);
+  EXPECT_TRUE(eventually(
+      [&] { return logOf(id, 0).find("reply 4 from " + node1) != std::string::npos; }, 20000))
+      << logOf(id, 0) << logOf(id, 1);
+  EXPECT_NE(logOf(id, 1).find("request 0 from " + node0), std::string::npos) << logOf(id, 1);
+  // A net other than tun is refused for the profile, and so is a ZEP radio.
+  auto bad = api().upload(
+      "/api/v1/runs", aut, "aut",
+      {{"spec", json{{"count", 1}, {"profile", "contiki-native"}, {"net", "veth"}}.dump()}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->text;
+  // Deleting the runs takes their prefixes' routes out of the radio namespace.
+  std::string listed;
+  auto prefixRoutes = [&] {
+    auto in = sys::netns::ThreadGuard::enter(runtime().radioNetnsFd());
+    auto nl = sys::Netlink::open();
+    size_t n = 0;
+    listed.clear();
+    if (in && nl)
+      if (auto all = nl->routes(AF_INET6))
+        for (const auto& r : *all)
+          if (r.to.rfind("fd6c:7569:", 0) == 0) {
+            ++n;
+            listed += fmt::format("{} from {} via {} table {}\n", r.to, r.from, r.via, r.table);
+          }
+    return n;
+  };
+  EXPECT_EQ(prefixRoutes(), 3u) << listed;  // 3 devices: a route each
+  // And two rules per run (from its addresses, from its prefixes, to its prefixes).
+  auto rules = [&] {
+    return test::commandOutput(
+        fmt::format("nsenter --net=/proc/{}/fd/{} ip -6 rule | grep -c fd6c:7569: "
+                    "|| true",
+                    ::getpid(), runtime().radioNetnsFd()));
+  };
+  EXPECT_EQ(rules(), "4\n");
+  for (int r : {solo, id}) ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", r)));
+  for (int r : {solo, id}) waitFor(r, [](const json& j) { return j["state"] == "deleted"; });
+  EXPECT_TRUE(eventually([&] { return prefixRoutes() == 0; })) << listed;
+  EXPECT_EQ(rules(), "0\n");
 }
 
 TEST_F(ApiNsTest, ROOT_ARiotNativeImageGetsTapNetworkingAndItsTapArgument) {

@@ -249,6 +249,38 @@ TEST_F(RadioTest, ROOT_RepliesComeBackOverIpv6ToTheDeviceHoldingTheUe) {
   EXPECT_NE(sink.find(fmt::format("fd6b:7569:6762:{:x}::", id)), std::string::npos) << sink;
 }
 
+// A Contiki-NG native device's stack numbers itself in its own prefix behind tun0: its requests
+// reach the base station through a UE, and the answers come back to that address (not to the
+// instance's eth0 address).
+TEST_F(RadioTest, ROOT_AContikiDeviceInItsOwnPrefixReachesTheBaseStationAndHearsBack) {
+  startSink("5686", true);
+  constexpr int kDevices = 2, kEach = 5;
+  auto r = api().upload(
+      "/api/v1/runs", std::string(KUIGA_TEST_APPS) + "/tun6_node", "aut",
+      {{"spec",
+        json{{"count", kDevices},
+             {"profile", "contiki-native"},
+             {"args", fmt::format("--prefix {{prefix}} --to 2001:db8::1 5686 --count {}", kEach)},
+             {"radio", {{"uplink", station_}, {"ues", 1}}}}
+            .dump()}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->text;
+  int id = r->body.value("id", 0);
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  for (int k = 0; k < kDevices; ++k)
+    EXPECT_TRUE(eventually(
+        [&] {
+          return instanceLog(id, k).find(fmt::format("reply {} from 2001:db8::1", kEach - 1)) !=
+                 std::string::npos;
+        },
+        20000))
+        << instanceLog(id, k) << radio(id).dump(2);
+  json rr = radio(id);
+  EXPECT_GE(rr["uplink_frames"].get<uint64_t>(), uint64_t{kDevices * kEach}) << rr.dump(2);
+  EXPECT_GE(rr["downlink_frames"].get<uint64_t>(), uint64_t{kDevices * kEach}) << rr.dump(2);
+}
+
 // libcoap's coap-server (Debian's libcoap3-bin) as the base station, its coap-client as the
 // AUT: confirmable requests that need the server's answer, four clients sharing two UEs.
 TEST_F(RadioTest, ROOT_CoapClientsGetAnswersFromARealCoapServerThroughTwoUes) {

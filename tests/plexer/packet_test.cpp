@@ -163,6 +163,12 @@ TEST(Packet, MapsAddressesToDevicesAndBack) {
   EXPECT_FALSE(deviceOf(addr("10.7.255.254")));  // the gateway
   EXPECT_FALSE(deviceOf(addr("192.0.2.1")));
   EXPECT_FALSE(deviceOf(addr("fd6b:7569:6761:7::fffe")));
+  // A Contiki-NG device's own prefix, whatever the interface identifier its stack chose.
+  auto c = deviceOf(addr("fd6c:7569:7:2a:302:304:506:708"));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->run, 7u);
+  EXPECT_EQ(c->index, 42u);
+  EXPECT_FALSE(deviceOf(addr("fd6c:7569:7:c350::1")));  // index 50,000: past any run
   for (InstanceId id : {InstanceId{7, 0}, InstanceId{263, 1234}, InstanceId{1, 49999}}) {
     EXPECT_EQ(deviceAddress(id, 4).toString(), ipv4Address(id));
     EXPECT_EQ(deviceAddress(id, 6).toString(), ipv6Address(id));

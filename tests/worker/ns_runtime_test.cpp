@@ -169,6 +169,28 @@ TEST_F(NsRuntimeTest, ROOT_TheSeccompFilterRefusesWhatContainersAreRefused) {
       << "stdin is no namespace, which only an unfiltered setns gets to say: " << unfiltered;
 }
 
+// RIOT `native` is an i386 program: it must run under the filter (which a filter for the
+// native ABI alone would kill), and the same calls must be refused through the 32-bit ABI.
+TEST_F(NsRuntimeTest, ROOT_A32BitAutRunsUnderTheFilterAndIsRefusedTheSameCalls) {
+  if (!sys::exists(std::string(KUIGA_TEST_APPS) + "/escape_probe32"))
+    GTEST_SKIP() << "no 32-bit test AUTs (Debian: gcc-multilib)";
+  auto probe = spec(0, KUIGA_TEST_APPS, "escape_probe32", {}, NetMode::None);
+  auto shell = spec(1, KUIGA_TEST_APPS, "riot_shell32", {}, NetMode::Tap);
+  ASSERT_TRUE(rt().create(std::vector{probe, shell}).allOk());
+  ASSERT_TRUE(rt().start(std::vector{probe.id, shell.id}).allOk());
+  ASSERT_TRUE(waitLog(probe.id, "probe done")) << readLog(probe.id);
+  std::string log = readLog(probe.id);
+  EXPECT_NE(log.find("fork: OK"), std::string::npos) << log;
+  for (const char* refused :
+       {"clone-user", "mount", "keyctl", "bpf", "perf_event_open", "unshare-user", "setns"})
+    EXPECT_NE(log.find(std::string(refused) + ": EPERM"), std::string::npos) << refused << "\n"
+                                                                             << log;
+  // (Its prompt is logged with the next line: wait for the line before it.)
+  ASSERT_TRUE(waitLog(shell.id, "helper ")) << readLog(shell.id);
+  ASSERT_TRUE(rt().console(shell.id, "echo from a 32-bit shell"));
+  EXPECT_TRUE(waitLog(shell.id, "echo: from a 32-bit shell")) << readLog(shell.id);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, NsRuntimeNetTest,
                          ::testing::Values(NetMode::Veth, NetMode::Tap, NetMode::None),
                          [](const auto& info) { return std::string(toString(info.param)); });

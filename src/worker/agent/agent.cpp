@@ -237,6 +237,21 @@ VoidResult Agent::openCell(RunId run, const std::string& radioJson) {
   return forwarder_->addCell(run, *spec);
 }
 
+void Agent::routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult& created) {
+  std::set<InstanceId> failed;
+  for (const auto& f : created.failed) failed.insert(f.first);
+  for (const auto& s : specs) {
+    if (s.net != NetMode::Tun || failed.count(s.id)) continue;
+    VoidResult r = forwarder_ ? plexer::routeDevicePrefix(forwarder_->radioNetnsFd(),
+                                                          forwarder_->gatewayLink(), s.id)
+                              : failMsg("this worker has no Plexer to route the device's prefix");
+    if (!r) {
+      created.failed.emplace_back(s.id, r.error().context("network"));
+      --created.ok;
+    }
+  }
+}
+
 void Agent::closeIdleCells() {
   std::set<RunId> live;
   for (const auto& st : runtime_.list()) live.insert(st.id.run);
@@ -246,6 +261,11 @@ void Agent::closeIdleCells() {
   if (zep_)
     for (RunId run : zep_->runs())
       if (!live.count(run)) zep_->removeRun(run);
+  if (forwarder_)
+    if (auto d =
+            plexer::dropDevicePrefixes(forwarder_->radioNetnsFd(), forwarder_->gatewayLink(), live);
+        !d)
+      spdlog::warn("worker {}: {}", config_.name, d.error().message);
   // A run that ended here keeps no file open: its capture stays readable until purged.
   if (capture_)
     for (RunId run : capture_->runs())
@@ -554,6 +574,7 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
             spdlog::warn("worker {}: {}", config_.name, r.error().message);
         }
       }
+      routeDevicePrefixes(specs, created);
       addFailures(created);
       spdlog::debug("worker {}: created {} instances of run {} in {:.3f} s", config_.name,
                     specs.size(), cr.run(),

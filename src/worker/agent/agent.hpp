@@ -8,11 +8,13 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <vector>
 
 #include "imagestore/image_store.hpp"
+#include "plexer/device_prefixes.hpp"
 #include "plexer/forwarder.hpp"
 #include "plexer/run_capture.hpp"
 #include "plexer/zep_dispatcher.hpp"
@@ -66,6 +68,9 @@ class Agent {
   // Opens the run's radio cell from its spec (JSON; empty: the run has none).
   VoidResult openCell(RunId run, const std::string& radioJson);
   VoidResult openZep(RunId run, const std::string& zepJson, uint32_t count);
+  // Routes the prefixes of the created tun-mode (Contiki) instances in the radio namespace; an
+  // instance whose prefix cannot be routed fails.
+  void routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult& created);
   // Closes the cells and captures of runs that have no instance here any more.
   void closeIdleCells();
   // Removes everything this worker holds of the run: its radio, capture, logs.

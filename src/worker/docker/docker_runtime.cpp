@@ -397,7 +397,7 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
   if (spec.limits.memoryBytes) host["Memory"] = spec.limits.memoryBytes;
   if (spec.limits.pids) host["PidsLimit"] = spec.limits.pids;
   if (spec.limits.cpuMilli) host["NanoCpus"] = uint64_t{spec.limits.cpuMilli} * 1000000;
-  if (spec.net == NetMode::Tap)
+  if (spec.net == NetMode::Tap || spec.net == NetMode::Tun)
     host["Devices"] = {{{"PathOnHost", "/dev/net/tun"},
                         {"PathInContainer", "/dev/net/tun"},
                         {"CgroupPermissions", "rwm"}}};
@@ -451,7 +451,7 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
     if (Clock::now() > deadline) return failMsg("container " + name + " did not become ready");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  if (spec.net == NetMode::Tap) {
+  if (spec.net == NetMode::Tap || spec.net == NetMode::Tun) {
     // The engine copies the host node's mode, 0600 on hosts without udev's rule; the
     // unprivileged AUT must open it as RIOT native does. Only this container's /dev changes.
     std::string tun = fmt::format("/proc/{}/root/dev/net/tun", pid);

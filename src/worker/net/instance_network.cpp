@@ -1,9 +1,27 @@
 #include "worker/net/instance_network.hpp"
 
+#include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 
 namespace kuiga::worker::net {
+
+namespace {
+
+// Contiki-NG native's tun0 (arch/cpu/native/net/tun6-net.c): it opens /dev/net/tun with
+// TUNSETIFF "tun0", IFF_TUN | IFF_NO_PI, which an unprivileged process may do on a persistent
+// device it owns. It then runs "ifconfig tun0 add PREFIX" through system(), which fails without
+// privileges (and without a shell in the instance's root): the address is here already.
+VoidResult configureTun(sys::Netlink& nl, InstanceId id, uid_t uid, gid_t gid) {
+  KUIGA_TRY(sys::createTap(kTunName, uid, gid, true), "create");
+  KUIGA_TRY(nl.addAddress(kTunName, contikiHostAddress(id) + "/64"), "address");
+  KUIGA_TRY(nl.setUp(kTunName, true, false), "up");
+  // The instance's kernel routes between tun0 and eth0. The cost of a /proc/sys write (O(N)
+  // over all namespaces) is paid by tun-mode instances only.
+  return sys::writeFile("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+}
+
+}  // namespace
 
 VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mode, uid_t uid,
                                     gid_t gid) {
@@ -13,7 +31,7 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
   if (!nl) return fail(nl.error());
   KUIGA_TRY(nl->setUp("lo"), "loopback");
   if (mode == NetMode::None) return {};
-  if (mode == NetMode::Veth) {
+  if (mode == NetMode::Veth || mode == NetMode::Tun) {
     KUIGA_TRY(nl->addAddress("eth0", ipv4Address(id) + "/" + std::to_string(kIpv4PrefixLen)),
               "eth0");
     KUIGA_TRY(nl->addAddress("eth0", ipv6Address(id) + "/" + std::to_string(kIpv6PrefixLen)),
@@ -33,6 +51,7 @@ VoidResult configureInstanceNetwork(int instanceNetns, InstanceId id, NetMode mo
     KUIGA_TRY(nl->addNeighbour("eth0", gatewayIpv6(id.run), kGatewayMac), "gateway");
     KUIGA_TRY(nl->addRoute("0.0.0.0/0", "eth0", gatewayIpv4(id.run)), "default route");
     KUIGA_TRY(nl->addRoute("::/0", "eth0", gatewayIpv6(id.run)), "default route");
+    if (mode == NetMode::Tun) KUIGA_TRY(configureTun(*nl, id, uid, gid), "tun");
     return {};
   }
   // tap0 and eth0 are joined like a wire: what the AUT writes to tap0 leaves through eth0 to

@@ -1,0 +1,22 @@
+#pragma once
+// Routes to the devices' own IPv6 prefixes. A Contiki-NG native device numbers itself from a
+// prefix of its own (contikiPrefix(id)), behind its instance's tun0, which the instance's
+// kernel routes to. The radio namespace routes each such prefix to its device's address on the
+// radio network, in its main table; two rules per run send packets from the run's own
+// addresses and prefixes to its prefixes there, ahead of the devices' table, so that a run's
+// devices still cannot reach another run's.
+#include <set>
+#include <string>
+
+#include "common/identity.hpp"
+#include "common/result.hpp"
+
+namespace kuiga::plexer {
+
+// Adds the routes of device `id`'s prefix (and the run's gateway addresses on `link`).
+VoidResult routeDevicePrefix(int radioNetnsFd, const std::string& link, InstanceId id);
+// Removes the prefix routes (and rules) of every run not in `live`; returns how many went.
+Result<size_t> dropDevicePrefixes(int radioNetnsFd, const std::string& link,
+                                  const std::set<RunId>& live);
+
+}  // namespace kuiga::plexer
