@@ -88,6 +88,7 @@ struct node {
   bool echo;
   int bytes, ackWaitUs, retries;
   unsigned long sent, acked, retx, noack, rx, droppedInAckWait;
+  long maxAckUs;  // the longest an ACK that came in time took
 };
 
 static void transmit(struct node* n, const uint8_t* to);
@@ -216,9 +217,10 @@ static void transmit(struct node* n, const uint8_t* to) {
       printf("retx %u\n", seq);
     }
     if (!to) return;
-    int64_t deadline = nowUs() + n->ackWaitUs;
+    int64_t sentAt = nowUs(), deadline = sentAt + n->ackWaitUs;
     while (waitReadable(n->fd, deadline))
       if (receiveOne(n, true) == seq) {
+        if (nowUs() - sentAt > n->maxAckUs) n->maxAckUs = (long)(nowUs() - sentAt);
         n->acked++;
         printf("acked %u\n", seq);
         return;
@@ -346,8 +348,10 @@ int main(int argc, char** argv) {
     }
     if (sent == count && n.rx != reported) {
       reported = n.rx;
-      printf("summary sent=%lu acked=%lu retx=%lu noack=%lu rx=%lu dropped_in_ack_wait=%lu\n",
-             n.sent, n.acked, n.retx, n.noack, n.rx, n.droppedInAckWait);
+      printf(
+          "summary sent=%lu acked=%lu retx=%lu noack=%lu rx=%lu dropped_in_ack_wait=%lu "
+          "max_ack_us=%ld\n",
+          n.sent, n.acked, n.retx, n.noack, n.rx, n.droppedInAckWait, n.maxAckUs);
     }
   }
 }

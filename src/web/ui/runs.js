@@ -129,6 +129,9 @@ function createForm(refresh) {
 
 export function runsPage(root) {
   const rows = new Map();
+  // Runs seen deleted: a list fetched before the deletion and answered after its event must not
+  // bring them back (a run id is never used again).
+  const gone = new Set();
   const tbody = el('tbody');
   const table = el('table', { id: 'runs' },
     el('thead', {}, el('tr', {}, el('th', {}, 'Run'), el('th', {}, 'State'), el('th', { class: 'num' }, 'Devices'),
@@ -145,7 +148,8 @@ export function runsPage(root) {
       el('td', { title: run.created }, age(run.created)),
       el('td', {}, runActions(run, refresh)));
     const old = rows.get(run.id);
-    if (run.state === 'deleted') {
+    if (run.state === 'deleted' || gone.has(run.id)) {
+      gone.add(run.id);
       if (old) old.remove();
       rows.delete(run.id);
     } else if (old) {
