@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "fuzz/fuzz.hpp"
-#include "plexer/packet.hpp"
+#include "plexer/uplink/packet.hpp"
 
 using namespace kuiga::plexer;
 

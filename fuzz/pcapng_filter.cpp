@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "fuzz/fuzz.hpp"
-#include "plexer/pcapng_filter.hpp"
+#include "plexer/capture/pcapng_filter.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -4,7 +4,7 @@
 
 #include "common/identity.hpp"
 #include "fuzz/fuzz.hpp"
-#include "plexer/topology.hpp"
+#include "plexer/zep/topology.hpp"
 
 using namespace kuiga;
 

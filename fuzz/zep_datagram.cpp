@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "fuzz/fuzz.hpp"
-#include "plexer/zep.hpp"
+#include "plexer/zep/datagram.hpp"
 
 using namespace kuiga::plexer;
 

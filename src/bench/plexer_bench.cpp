@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "bench/system_probe.hpp"
-#include "plexer/run_capture.hpp"
+#include "plexer/capture/run_capture.hpp"
 #include "sys/file.hpp"
 #include "worker/ns/ns_runtime.hpp"
 

@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "bench/system_probe.hpp"
-#include "plexer/zep.hpp"
-#include "plexer/zep_dispatcher.hpp"
+#include "plexer/zep/datagram.hpp"
+#include "plexer/zep/dispatcher.hpp"
 #include "sys/file.hpp"
 #include "worker/net/radio_network.hpp"
 #include "worker/ns/ns_runtime.hpp"

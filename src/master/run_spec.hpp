@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
-#include "plexer/radio_spec.hpp"
-#include "plexer/zep_spec.hpp"
+#include "plexer/uplink/radio_spec.hpp"
+#include "plexer/zep/spec.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::master {

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_number.hpp"
-#include "plexer/packet.hpp"
+#include "plexer/uplink/packet.hpp"
 
 namespace kuiga::plexer {
 

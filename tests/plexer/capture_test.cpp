@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "plexer/capture.hpp"
+#include "plexer/capture/capture.hpp"
 #include "sys/netns.hpp"
 #include "tests/support/leak_check.hpp"
 #include "tests/support/shell.hpp"

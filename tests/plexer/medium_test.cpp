@@ -1,4 +1,4 @@
-#include "plexer/medium.hpp"
+#include "plexer/uplink/medium.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "plexer/packet.hpp"
+#include "plexer/uplink/packet.hpp"
 
 #include <gtest/gtest.h>
 

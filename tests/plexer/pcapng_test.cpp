@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "plexer/pcapng_filter.hpp"
-#include "plexer/pcapng_writer.hpp"
+#include "plexer/capture/pcapng_filter.hpp"
+#include "plexer/capture/pcapng_writer.hpp"
 #include "tests/support/leak_check.hpp"
 #include "tests/support/shell.hpp"
 

@@ -1,4 +1,4 @@
-#include "plexer/ue_mux.hpp"
+#include "plexer/uplink/ue_mux.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "common/identity.hpp"
-#include "plexer/topology.hpp"
-#include "plexer/zep.hpp"
-#include "plexer/zep_cell.hpp"
-#include "plexer/zep_spec.hpp"
+#include "plexer/zep/cell.hpp"
+#include "plexer/zep/datagram.hpp"
+#include "plexer/zep/spec.hpp"
+#include "plexer/zep/topology.hpp"
 
 namespace kuiga::plexer {
 namespace {

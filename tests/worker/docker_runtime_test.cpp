@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "plexer/run_capture.hpp"
+#include "plexer/capture/run_capture.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/leak_check.hpp"
 #include "tests/support/shell.hpp"

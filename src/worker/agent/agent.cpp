@@ -19,7 +19,7 @@
 
 #include "common/digest.hpp"
 #include "common/jitter.hpp"
-#include "plexer/pcapng_filter.hpp"
+#include "plexer/capture/pcapng_filter.hpp"
 #include "rpc/control.grpc.pb.h"
 #include "sys/file.hpp"
 #include "worker/agent/run_artifacts.hpp"

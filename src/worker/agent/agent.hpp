@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "imagestore/image_store.hpp"
-#include "plexer/device_prefixes.hpp"
-#include "plexer/forwarder.hpp"
-#include "plexer/run_capture.hpp"
-#include "plexer/zep_dispatcher.hpp"
+#include "plexer/capture/run_capture.hpp"
+#include "plexer/uplink/device_prefixes.hpp"
+#include "plexer/uplink/forwarder.hpp"
+#include "plexer/zep/dispatcher.hpp"
 #include "worker/runtime.hpp"
 
 namespace kuiga::worker {

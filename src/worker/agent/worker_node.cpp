@@ -6,7 +6,7 @@
 
 #include "sys/file.hpp"
 
-#include "plexer/zep.hpp"
+#include "plexer/zep/datagram.hpp"
 #include "worker/net/radio_network.hpp"
 
 namespace kuiga::worker {

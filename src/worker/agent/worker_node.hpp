@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "imagestore/s3_store.hpp"
-#include "plexer/forwarder.hpp"
-#include "plexer/run_capture.hpp"
+#include "plexer/capture/run_capture.hpp"
+#include "plexer/uplink/forwarder.hpp"
 #include "worker/agent/agent.hpp"
 #include "worker/docker/docker_runtime.hpp"
 #include "worker/ns/ns_runtime.hpp"

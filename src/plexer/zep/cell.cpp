@@ -1,8 +1,8 @@
-#include "plexer/zep_cell.hpp"
+#include "plexer/zep/cell.hpp"
 
 #include <algorithm>
 
-#include "plexer/zep.hpp"
+#include "plexer/zep/datagram.hpp"
 
 namespace kuiga::plexer {
 

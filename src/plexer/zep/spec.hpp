@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
-#include "plexer/topology.hpp"
+#include "plexer/zep/topology.hpp"
 
 namespace kuiga::plexer {
 
@@ -23,7 +23,7 @@ struct ZepSpec {
   std::optional<uint64_t> seed;  // the draws (and the random placement); default: the run's
   uint32_t channelQueue = 64;    // frames waiting for the channel at most
   // Who acknowledges frames that ask for an ACK: the dispatcher for the receiver, within the
-  // sender's ACK wait (the default), or the devices themselves, late (see zep_dispatcher.hpp).
+  // sender's ACK wait (the default), or the devices themselves, late (see zep/dispatcher.hpp).
   enum class Acks : uint8_t { Dispatcher, Devices };
   Acks acks = Acks::Dispatcher;
 

@@ -10,9 +10,9 @@
 #include <optional>
 #include <vector>
 
-#include "plexer/medium.hpp"
 #include "plexer/splitmix.hpp"
-#include "plexer/topology.hpp"
+#include "plexer/uplink/medium.hpp"
+#include "plexer/zep/topology.hpp"
 
 namespace kuiga::plexer {
 

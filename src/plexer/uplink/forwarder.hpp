@@ -22,7 +22,7 @@
 
 #include "common/identity.hpp"
 #include "common/result.hpp"
-#include "plexer/radio_spec.hpp"
+#include "plexer/uplink/radio_spec.hpp"
 #include "sys/fd.hpp"
 
 namespace kuiga::plexer {

@@ -1,4 +1,4 @@
-#include "plexer/zep_spec.hpp"
+#include "plexer/zep/spec.hpp"
 
 #include <algorithm>
 #include <cmath>

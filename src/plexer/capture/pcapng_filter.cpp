@@ -1,4 +1,4 @@
-#include "plexer/pcapng_filter.hpp"
+#include "plexer/capture/pcapng_filter.hpp"
 
 #include <cstdint>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "plexer/zep_dispatcher.hpp"
+#include "plexer/zep/dispatcher.hpp"
 
 #include <poll.h>
 #include <sched.h>
@@ -17,8 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/identity.hpp"
-#include "plexer/forwarder.hpp"
-#include "plexer/packet.hpp"
+#include "plexer/uplink/forwarder.hpp"
+#include "plexer/uplink/packet.hpp"
 #include "sys/file.hpp"
 #include "sys/netns.hpp"
 

@@ -1,4 +1,4 @@
-#include "plexer/topology.hpp"
+#include "plexer/zep/topology.hpp"
 
 #include <algorithm>
 #include <charconv>

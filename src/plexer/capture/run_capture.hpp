@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/identity.hpp"
-#include "plexer/capture.hpp"
+#include "plexer/capture/capture.hpp"
 #include "sys/netlink.hpp"
 
 namespace kuiga::plexer {

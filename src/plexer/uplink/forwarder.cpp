@@ -1,4 +1,4 @@
-#include "plexer/forwarder.hpp"
+#include "plexer/uplink/forwarder.hpp"
 
 #include <fcntl.h>
 #include <fmt/chrono.h>

@@ -10,9 +10,9 @@
 
 #include "common/identity.hpp"
 #include "common/result.hpp"
-#include "plexer/medium.hpp"
-#include "plexer/packet.hpp"
-#include "plexer/ue_mux.hpp"
+#include "plexer/uplink/medium.hpp"
+#include "plexer/uplink/packet.hpp"
+#include "plexer/uplink/ue_mux.hpp"
 
 namespace kuiga::plexer {
 

@@ -1,4 +1,4 @@
-#include "plexer/capture.hpp"
+#include "plexer/capture/capture.hpp"
 
 #include <arpa/inet.h>
 #include <linux/filter.h>

@@ -1,4 +1,4 @@
-#include "plexer/run_capture.hpp"
+#include "plexer/capture/run_capture.hpp"
 
 #include <net/if.h>
 

@@ -17,7 +17,7 @@
 #include <string>
 
 #include "common/result.hpp"
-#include "plexer/pcapng_writer.hpp"
+#include "plexer/capture/pcapng_writer.hpp"
 #include "sys/fd.hpp"
 
 namespace kuiga::plexer {

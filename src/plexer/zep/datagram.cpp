@@ -1,4 +1,4 @@
-#include "plexer/zep.hpp"
+#include "plexer/zep/datagram.hpp"
 
 #include <fmt/format.h>
 

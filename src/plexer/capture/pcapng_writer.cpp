@@ -1,4 +1,4 @@
-#include "plexer/pcapng_writer.hpp"
+#include "plexer/capture/pcapng_writer.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "plexer/radio_spec.hpp"
+#include "plexer/uplink/radio_spec.hpp"
 
 #include <fmt/format.h>
 

@@ -33,10 +33,10 @@
 
 #include "common/identity.hpp"
 #include "common/result.hpp"
-#include "plexer/pcapng_writer.hpp"
-#include "plexer/zep.hpp"
-#include "plexer/zep_cell.hpp"
-#include "plexer/zep_spec.hpp"
+#include "plexer/capture/pcapng_writer.hpp"
+#include "plexer/zep/cell.hpp"
+#include "plexer/zep/datagram.hpp"
+#include "plexer/zep/spec.hpp"
 #include "sys/fd.hpp"
 
 namespace kuiga::plexer {

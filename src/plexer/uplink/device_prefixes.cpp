@@ -1,10 +1,10 @@
-#include "plexer/device_prefixes.hpp"
+#include "plexer/uplink/device_prefixes.hpp"
 
 #include <arpa/inet.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 
-#include "plexer/forwarder.hpp"
+#include "plexer/uplink/forwarder.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 
