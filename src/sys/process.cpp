@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -224,6 +225,14 @@ Result<Child> spawn(const SpawnOptions& opts) {
     return failSys("exec '" + opts.path + "'", childErr);
   }
   return child;
+}
+
+VoidResult raiseThreadPriority(int priority) {
+  sched_param sp{};
+  sp.sched_priority = priority;
+  if (::sched_setscheduler(0, SCHED_FIFO, &sp) == 0) return {};
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10) == 0) return {};
+  return failSys("raise the thread's priority");
 }
 
 }  // namespace kuiga::sys

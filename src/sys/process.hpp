@@ -70,4 +70,9 @@ VoidResult pidfdSignal(int pidfd, int sig);
 // it identifies a process across our own restarts.
 Result<unsigned long long> processStartTime(pid_t pid);
 
+// Runs the calling thread at SCHED_FIFO `priority` (a thread whose timing is the product's,
+// that sleeps between bursts of work: the kernel's real-time throttling stops a runaway), or,
+// without CAP_SYS_NICE, at nice -10. Fails only when neither could be set.
+VoidResult raiseThreadPriority(int priority);
+
 }  // namespace kuiga::sys

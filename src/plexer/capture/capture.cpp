@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sys/netns.hpp"
+#include "sys/process.hpp"
 
 namespace kuiga::plexer {
 
@@ -178,11 +179,8 @@ void Capture::run(std::stop_token stop) {
   // the lowest real-time priority: it preempts the instances, and it sleeps in poll() between
   // blocks (about 5% of a CPU at 50,000 frames/s), so it cannot starve them; the kernel's
   // real-time throttling would stop a runaway. Without CAP_SYS_NICE: nice -10, or the default.
-  sched_param sp{};
-  sp.sched_priority = 1;
-  if (::sched_setscheduler(0, SCHED_FIFO, &sp) < 0 &&
-      ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid_.load()), -10) < 0)
-    spdlog::debug("capture: cannot raise the reader's priority: {}", std::strerror(errno));
+  if (auto r = sys::raiseThreadPriority(1); !r)
+    spdlog::debug("capture: cannot raise the reader's priority: {}", r.error().message);
   pollfd p{fd_.get(), POLLIN | POLLERR, 0};
   while (!stop.stop_requested()) {
     if (drain() == 0) ::poll(&p, 1, 100);

@@ -320,18 +320,17 @@ void Forwarder::deliver(Cell& cell, bool up, uint32_t device, uint32_t ue,
   if (up) {
     auto addr = (h.family == 4 ? cell.ue4 : cell.ue6).host(ue);
     if (!addr) return;
-    if (h.family == 6) {
-      if (h.source == deviceAddress({cell.run, device}, 6))
-        cell.ownSource6.erase(device);
-      else
-        cell.ownSource6[device] = h.source;
-    }
+    if (h.family == 6 && h.source.bytes[1] == 0x6c)  // fd6c: a Contiki device's own prefix
+      cell.ownSource6[device] = h.source;
+    else if (h.family == 6 && !cell.ownSource6.empty())
+      cell.ownSource6.erase(device);
     rewriteAddress(packet, h, true, *addr);
     fd = cell.tun.get();
     ++c.upFrames;
     c.upBytes += packet.size();
   } else {
-    auto own = h.family == 6 ? cell.ownSource6.find(device) : cell.ownSource6.end();
+    auto own = h.family == 6 && !cell.ownSource6.empty() ? cell.ownSource6.find(device)
+                                                         : cell.ownSource6.end();
     rewriteAddress(
         packet, h, false,
         own != cell.ownSource6.end() ? own->second : deviceAddress({cell.run, device}, h.family));

@@ -1,9 +1,7 @@
 #include "plexer/zep/dispatcher.hpp"
 
 #include <poll.h>
-#include <sched.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 #include "plexer/uplink/packet.hpp"
 #include "sys/file.hpp"
 #include "sys/netns.hpp"
+#include "sys/process.hpp"
 
 namespace kuiga::plexer {
 
@@ -366,11 +365,8 @@ void ZepDispatcher::loop(std::stop_token stop) {
   // thousands of frames at once, the ZEP datagrams among them): it preempts the instances and
   // the reader, and sleeps in ppoll() between datagrams; the kernel's real-time throttling
   // would stop a runaway. Without CAP_SYS_NICE: nice -10, or the default.
-  sched_param sp{};
-  sp.sched_priority = 2;
-  if (::sched_setscheduler(0, SCHED_FIFO, &sp) < 0 &&
-      ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid_.load()), -10) < 0)
-    spdlog::debug("plexer: cannot raise the ZEP dispatcher's priority: {}", std::strerror(errno));
+  if (auto r = sys::raiseThreadPriority(2); !r)
+    spdlog::debug("plexer: cannot raise the ZEP dispatcher's priority: {}", r.error().message);
   while (!stop.stop_requested()) {
     int64_t timeoutNs = 1'000'000'000;
     {
