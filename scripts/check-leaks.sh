@@ -1,18 +1,46 @@
 #!/usr/bin/env bash
 # Fails if anything Kuiga Box makes is still on this machine: network namespaces, links,
 # cgroups, root skeleton mounts or instance processes.
+#   check-leaks.sh                 everything found counts
+#   check-leaks.sh --save F        writes what is there now to F (before a test suite) and succeeds
+#   check-leaks.sh --baseline F    what F already listed is named but not counted: the suite is
+#                                  accountable only for what it left (a machine that a killed
+#                                  earlier run left dirty does not fail a clean suite)
 set -uo pipefail
+mode=check
+file=
+case "${1:-}" in
+  --save) mode=save; file=$2 ;;
+  --baseline) file=$2 ;;
+  "") ;;
+  *) echo "usage: $0 [--save FILE | --baseline FILE]" >&2; exit 2 ;;
+esac
+
+found() {
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -iE 'kuiga|^kg|^kt' | sed 's/^/netns /'
+  ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
+    grep -E '^(kv|kgt|rbr|rcore)' | sed 's/^/link /'
+  find /sys/fs/cgroup -maxdepth 3 -type d -name 'kuiga*' 2>/dev/null | sed 's/^/cgroup /'
+  grep -E '/run/kuiga|radio\.netns' /proc/self/mountinfo | awk '{print "mount " $5}'
+  pgrep -a kuiga-init | sed 's/^/process /'
+}
+
+now=$(found | sort -u)
+if [ "$mode" = save ]; then
+  printf '%s\n' "$now" | sed '/^$/d' > "$file"
+  exit 0
+fi
+before=
+[ -n "$file" ] && [ -f "$file" ] && before=$(cat "$file")
 leaks=0
-report() { echo "leak: $*" >&2; leaks=1; }
-ns=$(ip netns list 2>/dev/null | grep -iE 'kuiga|^kg|^kt' || true)
-[ -n "$ns" ] && report "network namespaces: $ns"
-links=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(kv|kgt|rbr|rcore)' || true)
-[ -n "$links" ] && report "links: $links"
-cgroups=$(find /sys/fs/cgroup -maxdepth 3 -type d -name 'kuiga*' 2>/dev/null || true)
-[ -n "$cgroups" ] && report "cgroups: $cgroups"
-mounts=$(grep -E '/run/kuiga|radio\.netns' /proc/self/mountinfo || true)
-[ -n "$mounts" ] && report "mounts: $mounts"
-procs=$(pgrep -a kuiga-init || true)
-[ -n "$procs" ] && report "processes: $procs"
+while IFS= read -r line; do
+  [ -z "$line" ] && continue
+  if [ -n "$before" ] && grep -qxF -- "$line" <<<"$before"; then
+    echo "check-leaks: already there before the suite, not counted: $line" >&2
+  else
+    echo "leak: $line" >&2
+    leaks=1
+  fi
+done <<<"$now"
 [ "$leaks" -eq 0 ] && echo "check-leaks: nothing left behind"
 exit "$leaks"

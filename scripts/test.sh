@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 git ls-files '*.cpp' '*.hpp' '*.c' '*.h' | xargs clang-format --dry-run --Werror
+baseline=$(mktemp)
+scripts/check-leaks.sh --save "$baseline"
 (cd build && ctest --output-on-failure --timeout 600)
-scripts/check-leaks.sh
+scripts/check-leaks.sh --baseline "$baseline"
