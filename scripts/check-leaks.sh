@@ -19,7 +19,10 @@ esac
 found() {
   ip netns list 2>/dev/null | awk '{print $1}' | grep -iE 'kuiga|^kg|^kt' | sed 's/^/netns /'
   ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
-    grep -E '^(kv|kgt|rbr|rcore)' | sed 's/^/link /'
+    grep -E '^(kv|kgt|rbr|rcore|r[cbudx][0-9a-f]+(\.[0-9a-f]+)?$)' | sed 's/^/link /'
+  # A run's VXLAN port keeps its socket in the host's namespace: one left behind holds UDP 4789.
+  ip -o link show type vxlan 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 |
+    grep -E '^rx[0-9a-f]+$' | sed 's/^/vxlan /'
   find /sys/fs/cgroup -maxdepth 3 -type d -name 'kuiga*' 2>/dev/null | sed 's/^/cgroup /'
   grep -E '/run/kuiga|radio\.netns' /proc/self/mountinfo | awk '{print "mount " $5}'
   pgrep -a kuiga-init | sed 's/^/process /'

@@ -14,14 +14,14 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # Building kuiga, kuiga-init (musl) and the examples, and what they link.
 build=(build-essential musl-tools cmake ninja-build pkg-config
-  libnl-3-dev libnl-route-3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libnl-3-dev libnl-route-3-dev libnftables-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev libexpected-dev libssl-dev libcurl4-openssl-dev libtinyxml2-dev libarchive-dev
   libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev libmicrohttpd-dev zlib1g-dev libseccomp-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
 # Running it: ldd for the docker runtime's images, ps and hostname for diagnostics.
 run=(procps hostname)
 # The test suite: its framework and format check, and the real components it tests against.
-tests=(libgtest-dev libgmock-dev gcc-multilib clang-format iproute2 git tshark libcoap3-bin python3
+tests=(libgtest-dev libgmock-dev gcc-multilib clang-format iproute2 nftables git tshark libcoap3-bin python3
   python3-prometheus-client chromium curl ceph-mon ceph-osd radosgw ceph-common docker.io podman
   catatonit)
 packages=("${build[@]}" "${run[@]}")

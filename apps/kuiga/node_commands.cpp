@@ -1,5 +1,6 @@
 #include "apps/kuiga/node_commands.hpp"
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -54,6 +55,14 @@ Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions&
   cfg.capacity = o.capacity;
   cfg.removeOnExit = o.removeOnExit;
   cfg.exposed = o.exposed;
+  if (!o.underlayAddress.empty()) {
+    unsigned char buf[16];
+    if (::inet_pton(AF_INET, o.underlayAddress.c_str(), buf) != 1 &&
+        ::inet_pton(AF_INET6, o.underlayAddress.c_str(), buf) != 1)
+      return failMsg("--underlay-address '" + o.underlayAddress +
+                     "' is not an IPv4 or IPv6 address");
+    cfg.underlayAddress = o.underlayAddress;
+  }
   for (const auto& l : o.labels) {
     auto eq = l.find('=');
     if (eq == std::string::npos || eq == 0) return failMsg("label '" + l + "' is not KEY=VALUE");
@@ -301,6 +310,10 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   workerCmd->add_option("--state-dir", w.stateDir, "worker state directory");
   workerCmd->add_option("--capacity", w.capacity, "instances this worker takes (1 to 50000)");
   workerCmd->add_option("--label", w.labels, "KEY=VALUE, repeatable");
+  workerCmd->add_option("--underlay-address", w.underlayAddress,
+                        "this host's address on a trusted network between workers: a run "
+                        "spread over several workers is one radio network over VXLAN (UDP "
+                        "4789, unauthenticated; the underlay's MTU must be 1550 or more)");
   workerCmd->add_flag("--remove-on-exit", w.removeOnExit,
                       "remove every instance on SIGTERM (default: leave them for a restart)");
   w.s3.addTo(workerCmd);

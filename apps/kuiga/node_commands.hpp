@@ -38,6 +38,7 @@ struct WorkerNodeOptions {
   std::string runtime = "ns";       // or "docker"
   std::string dockerSocket = "/var/run/docker.sock";
   std::vector<std::string> exposed;  // host paths instances see read-only
+  std::string underlayAddress;       // where other workers' tunnels reach this one
 };
 
 // Adds the subcommands; each sets `exitCode` when it runs.

@@ -52,9 +52,8 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   });
   if (!rt) return fail(rt.error());
   auto& runtime = **rt;
-  auto zep =
-      plexer::ZepDispatcher::start(runtime.radioNetnsFd(), worker::net::RadioNetwork::kGatewayLink,
-                                   dirs->stateDir + "/zep", plexer::zep::kPort);
+  auto zep = plexer::ZepDispatcher::start(runtime.radioNetnsFd(), dirs->stateDir + "/zep",
+                                          plexer::zep::kPort);
   if (!zep) return fail(zep.error());
   const RunId run = 1;
   plexer::ZepSpec spec;
@@ -66,6 +65,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
       o.acks == "devices" ? plexer::ZepSpec::Acks::Devices : plexer::ZepSpec::Acks::Dispatcher;
   auto topology = spec.topology(run, o.nodes, 1);
   if (!topology) return fail(topology.error());
+  if (auto r = runtime.radioNetwork().openRun(run); !r) return fail(r.error());
   if (auto r = (*zep)->addRun(run, spec, o.nodes, 1); !r) return fail(r.error());
 
   const auto each = static_cast<uint64_t>(std::llround(o.rate * o.durationS));

@@ -118,6 +118,10 @@ std::string radioLinkName(InstanceId id) {
   return fmt::format("kv{:x}.{:x}", id.run, id.index);
 }
 
+std::string runCoreLink(RunId run) {
+  return fmt::format("rc{:x}", run);
+}
+
 std::string slug(InstanceId id) {
   return fmt::format("r{}-i{}", id.run, id.index);
 }

@@ -61,6 +61,9 @@ std::string gatewayIpv6(RunId run);
 constexpr std::array<uint8_t, 6> kGatewayMac = {0x02, 0, 0, 0xff, 0xff, 0xff};
 // Host-side veth name on the radio network, "kv7.2a" for (7, 42), in hex (at most 15 chars).
 std::string radioLinkName(InstanceId id);
+// The core bridge of run's own radio network, "rc7" for run 7: each run is a layer-2 domain of
+// its own in a worker's radio namespace, and its core carries the run's gateway addresses.
+std::string runCoreLink(RunId run);
 // "r7-i42", used for directories and cgroup names.
 std::string slug(InstanceId id);
 // Inverse of slug(); used by recovery.

@@ -405,6 +405,7 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
 
 void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW,
                       bool thenStart) {
+  syncRadioPeers(id);  // before the devices come up: they hear the others' from the start
   RunSpec spec;
   {
     std::lock_guard lock(mu_);

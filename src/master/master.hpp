@@ -199,6 +199,10 @@ class Master {
   void publish(MasterEvent ev);
   void spawn(std::function<void()> fn);
 
+  // Tells each worker holding the run's devices which other workers hold the rest, so that
+  // the run is one radio network over them (master_radio.cpp). Serialised: the last call
+  // sends the latest placement.
+  void syncRadioPeers(RunId id);
   // Tells every worker that held the run's instances to remove what it keeps of it.
   void purgeOnWorkers(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW);
 
@@ -207,7 +211,8 @@ class Master {
   MasterConfig config_;
   std::string clusterId_;
 
-  std::mutex policyMu_;  // serialises marking lost + policy with recheck()
+  std::mutex policyMu_;      // serialises marking lost + policy with recheck()
+  std::mutex radioPeersMu_;  // serialises syncRadioPeers()
   std::mutex mu_;
   Metrics metrics_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;

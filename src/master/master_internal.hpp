@@ -11,7 +11,8 @@ struct Master::Session {
   std::shared_ptr<WorkerLink> link;
   uint32_t capacity = 0;
   Clock::time_point lastSeen;
-  uint64_t zepUnplaceable = 0;                                   // from its heartbeats
+  uint64_t zepUnplaceable = 0;  // from its heartbeats
+  std::string underlay;         // where other workers' tunnels reach its radio network; "": none
   std::map<uint64_t, std::promise<Result<rpc::Reply>>> pending;  // replies awaited
 };
 
@@ -23,6 +24,7 @@ struct Master::RunMem {
   // When the last create, start and stop were asked for (for the latency metrics); 0: not
   // since this master started.
   int64_t createdNs = 0, startedNs = 0, stoppedNs = 0;
+  bool radioPeered = false;  // its workers were last told of each other (it spanned several)
 };
 
 int64_t nowNs();

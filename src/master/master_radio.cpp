@@ -124,3 +124,61 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
 }
 
 }  // namespace kuiga::master
+
+namespace kuiga::master {
+
+void Master::syncRadioPeers(RunId id) {
+  std::lock_guard serial(radioPeersMu_);
+  RunSpec spec;
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    spec = it->second->spec;
+  }
+  if (spec.net.value_or(worker::NetMode::Veth) == worker::NetMode::None) return;
+  auto byW = byWorker(id, true);
+  std::map<std::string, std::string> underlay;  // of the participants online
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    const bool spans = byW.size() > 1;
+    if (!spans && !it->second->radioPeered) return;  // alone on one worker, and always was
+    it->second->radioPeered = spans;
+    for (const auto& [w, indices] : byW)
+      if (auto s = sessions_.find(w); s != sessions_.end()) underlay[w] = s->second->underlay;
+  }
+  std::vector<std::string> without;
+  for (const auto& [w, address] : underlay)
+    if (address.empty()) without.push_back(w);
+  if (!without.empty())
+    spdlog::warn(
+        "run {}: its devices on {} are on a radio network of their own: no underlay "
+        "address (--underlay-address)",
+        id, fmt::join(without, ", "));
+  std::vector<std::jthread> perWorker;
+  for (const auto& [w, address] : underlay) {
+    rpc::Command cmd;
+    auto* p = cmd.mutable_radio_peers();
+    p->set_run(id);
+    for (const auto& [other, indices] : byW) {
+      if (other == w) continue;
+      auto a = underlay.find(other);
+      if (a == underlay.end()) continue;  // offline: its devices come back with it
+      if (a->second.empty() || address.empty()) continue;
+      auto* peer = p->add_peers();
+      peer->set_underlay_address(a->second);
+      for (uint32_t i : indices) peer->add_indices(i);
+    }
+    perWorker.emplace_back([this, id, w = w, cmd = std::move(cmd)] {
+      auto r = call(w, cmd, config_.commandTimeout);
+      if (!r)
+        spdlog::warn("run {}: radio peers of {}: {}", id, w, r.error().message);
+      else if (!r->ok())
+        spdlog::warn("run {}: radio peers of {}: {}", id, w, r->error());
+    });
+  }
+}
+
+}  // namespace kuiga::master

@@ -75,6 +75,7 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
     s->name = name;
     s->link = std::move(link);
     s->capacity = reg.capacity();
+    s->underlay = reg.underlay_address();
     s->lastSeen = Clock::now();
     if (auto it = sessions_.find(name); it != sessions_.end()) old = it->second;
     sessions_[name] = s;
@@ -152,6 +153,9 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
     spawn([this, run, byW] { bulk(run, "start", byW); });
   }
   for (RunId run : touched) evaluate(run);
+  // Its runs' radio networks, and its place in them (its underlay address may be new).
+  for (RunId run : touched)
+    if (!toCreate.count(run)) spawn([this, run] { syncRadioPeers(run); });
   return out;
 }
 
@@ -248,6 +252,8 @@ void Master::loseInstances(const std::string& worker, const std::string& why) {
   for (auto& [run, idx] : lost) {
     publish({"instances", {{"run", run}, {"lost", idx.size()}, {"worker", worker}}});
     applyPolicy(run, worker, idx);
+    // The other workers forget its devices (a rescheduled run's new places follow).
+    spawn([this, run] { syncRadioPeers(run); });
   }
 }
 

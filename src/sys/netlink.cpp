@@ -35,69 +35,17 @@
 #include <cstring>
 #include <utility>
 
+#include "sys/netlink_internal.hpp"
+
 namespace kuiga::sys {
+using detail::AddrPtr;
+using detail::LinkPtr;
+using detail::nlError;
+using detail::parseAddress;
 namespace {
 
 // IFLA_BRPORT_MCAST_MAX_GROUPS (Linux 6.3); Debian 12's kernel headers are older.
 constexpr int kIflaBrportMcastMaxGroups = 42;
-
-// libnl reports its own codes; keep the kernel's errno where libnl maps one back.
-Error nlError(const std::string& what, int err) {
-  int code = 0;
-  switch (-err) {
-    case NLE_EXIST:
-      code = EEXIST;
-      break;
-    case NLE_OBJ_NOTFOUND:
-    case NLE_NODEV:
-      code = ENODEV;
-      break;
-    case NLE_PERM:
-      code = EPERM;
-      break;
-    case NLE_BUSY:
-      code = EBUSY;
-      break;
-    case NLE_NOMEM:
-      code = ENOMEM;
-      break;
-    case NLE_RANGE:
-      code = ERANGE;
-      break;
-    default:
-      break;
-  }
-  return Error{what + ": " + nl_geterror(err), code};
-}
-
-struct LinkPtr {
-  rtnl_link* p;
-  explicit LinkPtr(rtnl_link* l) : p(l) {}
-  ~LinkPtr() {
-    if (p) rtnl_link_put(p);
-  }
-  LinkPtr(const LinkPtr&) = delete;
-  LinkPtr& operator=(const LinkPtr&) = delete;
-};
-
-struct AddrPtr {
-  nl_addr* p;
-  explicit AddrPtr(nl_addr* a) : p(a) {}
-  ~AddrPtr() {
-    if (p) nl_addr_put(p);
-  }
-  AddrPtr(AddrPtr&& o) noexcept : p(std::exchange(o.p, nullptr)) {}
-  AddrPtr(const AddrPtr&) = delete;
-  AddrPtr& operator=(const AddrPtr&) = delete;
-};
-
-// "10.0.0.1", "fd00::1/64", ... of `family` (AF_UNSPEC: either).
-Result<AddrPtr> parseAddress(const std::string& text, int family, const char* what) {
-  nl_addr* a = nullptr;
-  if (int err = nl_addr_parse(text.c_str(), family, &a); err < 0)
-    return fail(nlError(std::string("parse ") + what + " '" + text + "'", err));
-  return AddrPtr(a);
-}
 
 void setMacOn(rtnl_link* link, const Mac& mac) {
   AddrPtr a(nl_addr_build(AF_LLC, mac.data(), mac.size()));
@@ -589,6 +537,22 @@ VoidResult Netlink::addBridgeFdbEntry(int portIfindex, const Mac& mac) {
   if (err < 0)
     return fail(nlError(
         "add forwarding entry " + formatMac(mac) + " on port " + std::to_string(portIfindex), err));
+  return {};
+}
+
+VoidResult Netlink::deleteBridgeFdbEntry(int portIfindex, const Mac& mac) {
+  AddrPtr ll(nl_addr_build(AF_LLC, mac.data(), mac.size()));
+  rtnl_neigh* n = rtnl_neigh_alloc();
+  rtnl_neigh_set_family(n, AF_BRIDGE);
+  rtnl_neigh_set_ifindex(n, portIfindex);
+  rtnl_neigh_set_lladdr(n, ll.p);
+  rtnl_neigh_set_flags(n, NTF_MASTER);
+  int err = rtnl_neigh_delete(sock_.get(), n, 0);
+  rtnl_neigh_put(n);
+  if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR)
+    return fail(nlError(
+        "delete forwarding entry " + formatMac(mac) + " on port " + std::to_string(portIfindex),
+        err));
   return {};
 }
 

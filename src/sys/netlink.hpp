@@ -130,6 +130,28 @@ class Netlink {
   // A static forwarding entry on a bridge port: frames to `mac` go out of that port, learned
   // or not. It goes with the port.
   VoidResult addBridgeFdbEntry(int portIfindex, const Mac& mac);
+  // Removes that entry; a missing one is success.
+  VoidResult deleteBridgeFdbEntry(int portIfindex, const Mac& mac);
+
+  // netlink_tunnel.cpp: VXLAN devices and their forwarding entries.
+  struct VxlanSpec {
+    std::string name;
+    uint32_t vni = 0;
+    std::string local;  // the underlay address (IPv4 or IPv6) its socket binds to
+    uint16_t port = 4789;
+    int mtu = 1500;
+    int netnsFd = -1;  // create it there; its tunnel stays in this socket's namespace
+  };
+  // No learning: the forwarding entries below are all it knows.
+  VoidResult createVxlan(const VxlanSpec& spec);
+  // A permanent entry of the VXLAN device: frames to `mac` go to underlay address `dst`.
+  // The all-zero MAC is the default; `append` adds another destination for it (head-end
+  // replication: frames without an entry of their own go to each).
+  VoidResult addTunnelEntry(int vxlanIfindex, const Mac& mac, const std::string& dst,
+                            bool append = false);
+  // Removes one; a missing one is success.
+  VoidResult deleteTunnelEntry(int vxlanIfindex, const Mac& mac, const std::string& dst);
+
   Result<int> linkIndex(const std::string& name);
   Result<std::vector<std::string>> linkNames();
   struct LinkInfo {

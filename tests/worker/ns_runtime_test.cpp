@@ -317,13 +317,13 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
           test::commandOutput("nsenter --net=" + config_.stateDir +
                               "/radio.netns sh -c 'bridge mdb show; for l in " +
                               radioLinkName(sink.id) + " " + radioLinkName(sensor6.id) +
-                              " rup0 rup1 rdn0 rdn1; do bridge -d link show dev $l; done'");
+                              " ru1.0 ru1.1 rd1.0 rd1.1; do bridge -d link show dev $l; done'");
   // The querier each bridge counts: a leaf that counts none floods multicast to flooding
   // ports only, and instance ports are not.
   if (sys::UniqueFd radio(::open((config_.stateDir + "/radio.netns").c_str(), O_RDONLY)); radio) {
     auto inRadio = sys::netns::ThreadGuard::enter(radio.get());
     auto nl = inRadio ? sys::Netlink::open() : fail(inRadio.error());
-    for (const char* br : {"rcore", "rbr0", "rbr1"}) {
+    for (const char* br : {"rc1", "rb1.0", "rb1.1"}) {
       auto q = nl ? nl->bridgeMulticastQuerier(br) : fail(nl.error());
       seen += q ? fmt::format("{}: MLD querier {} on port {}, for {} cs\n", br, q->ipv6Address,
                               q->ipv6Port, q->ipv6OtherTimerCs)
@@ -344,16 +344,16 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
                                "/radio.netns bridge fdb show br " + br);
   };
   const std::string sinkMac = sys::formatMac(macAddress(sink.id));
-  const std::string leaf0 = fdb("rbr0"), leaf1 = fdb("rbr1");
-  EXPECT_NE(leaf0.find(sinkMac + " dev " + radioLinkName(sink.id) + " master rbr0 static"),
+  const std::string leaf0 = fdb("rb1.0"), leaf1 = fdb("rb1.1");
+  EXPECT_NE(leaf0.find(sinkMac + " dev " + radioLinkName(sink.id) + " master rb1.0 static"),
             std::string::npos)
       << leaf0;
-  EXPECT_EQ(leaf1.find(sinkMac), std::string::npos) << "the sink's leaf is rbr0:\n" << leaf1;
-  EXPECT_NE(leaf1.find(sys::formatMac(kGatewayMac) + " dev rup1 master rbr1 static"),
+  EXPECT_EQ(leaf1.find(sinkMac), std::string::npos) << "the sink's leaf is rb1.0:\n" << leaf1;
+  EXPECT_NE(leaf1.find(sys::formatMac(kGatewayMac) + " dev ru1.1 master rb1.1 static"),
             std::string::npos)
       << "the gateway is up the uplink:\n"
       << leaf1;
-  EXPECT_NE(leaf1.find(" master rbr1 static"), std::string::npos) << "its own devices:\n" << leaf1;
+  EXPECT_NE(leaf1.find(" master rb1.1 static"), std::string::npos) << "its own devices:\n" << leaf1;
   auto sensorLog = readLog(sensor.id);
   EXPECT_NE(sensorLog.find("sent 10 "), std::string::npos) << sensorLog;
   EXPECT_NE(sensorLog.find("reply ack reading 1 from run-1-dev-0001"), std::string::npos)

@@ -28,9 +28,9 @@ std::vector<sys::Netlink::Rule> rulesOf(RunId run) {
   return {rule(ipv6RunPrefix(run)), rule(contikiRunPrefix(run))};
 }
 
-sys::Netlink::Route routeOf(InstanceId id, const std::string& link) {
+sys::Netlink::Route routeOf(InstanceId id) {
   return {.to = contikiPrefix(id),
-          .link = link,
+          .link = runCoreLink(id.run),
           .via = ipv6Address(id),
           .from = {},
           .table = 0,
@@ -52,19 +52,18 @@ std::optional<InstanceId> deviceOfPrefix(const std::string& cidr) {
 
 }  // namespace
 
-VoidResult routeDevicePrefix(int radioNetnsFd, const std::string& link, InstanceId id) {
-  KUIGA_TRY(addGatewayAddresses(radioNetnsFd, link, id.run), "device prefix");
+VoidResult routeDevicePrefix(int radioNetnsFd, InstanceId id) {
+  KUIGA_TRY(openGateway(radioNetnsFd, id.run), "device prefix");
   auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
   if (!guard) return fail(guard.error().context("enter radio namespace"));
   auto nl = sys::Netlink::open();
   if (!nl) return fail(nl.error());
   for (const auto& r : rulesOf(id.run)) KUIGA_TRY(nl->addRule(r), "device prefix");
-  KUIGA_TRY(nl->addRoute(routeOf(id, link)), "device prefix");
+  KUIGA_TRY(nl->addRoute(routeOf(id)), "device prefix");
   return {};
 }
 
-Result<size_t> dropDevicePrefixes(int radioNetnsFd, const std::string& link,
-                                  const std::set<RunId>& live) {
+Result<size_t> dropDevicePrefixes(int radioNetnsFd, const std::set<RunId>& live) {
   auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
   if (!guard) return fail(guard.error().context("enter radio namespace"));
   auto nl = sys::Netlink::open();
@@ -78,7 +77,7 @@ Result<size_t> dropDevicePrefixes(int radioNetnsFd, const std::string& link,
   for (const auto& r : *all) {
     auto id = deviceOfPrefix(r.to);
     if (!id || r.table != RT_TABLE_MAIN || liveMod.count(id->run)) continue;
-    KUIGA_TRY(nl->deleteRoute(routeOf(*id, link)), "device prefix");
+    KUIGA_TRY(nl->deleteRoute(routeOf(*id)), "device prefix");
     gone.insert(id->run);
     ++dropped;
   }

@@ -13,10 +13,9 @@
 
 namespace kuiga::plexer {
 
-// Adds the routes of device `id`'s prefix (and the run's gateway addresses on `link`).
-VoidResult routeDevicePrefix(int radioNetnsFd, const std::string& link, InstanceId id);
+// Adds the routes of device `id`'s prefix (and the run's gateway, openGateway()).
+VoidResult routeDevicePrefix(int radioNetnsFd, InstanceId id);
 // Removes the prefix routes (and rules) of every run not in `live`; returns how many went.
-Result<size_t> dropDevicePrefixes(int radioNetnsFd, const std::string& link,
-                                  const std::set<RunId>& live);
+Result<size_t> dropDevicePrefixes(int radioNetnsFd, const std::set<RunId>& live);
 
 }  // namespace kuiga::plexer

@@ -108,11 +108,9 @@ struct Forwarder::Scheduled {
   }
 };
 
-Result<std::unique_ptr<Forwarder>> Forwarder::start(int radioNetnsFd, std::string gatewayLink,
-                                                    std::string stateDir) {
+Result<std::unique_ptr<Forwarder>> Forwarder::start(int radioNetnsFd, std::string stateDir) {
   std::unique_ptr<Forwarder> f(new Forwarder());
   f->radioNetnsFd_ = radioNetnsFd;
-  f->gatewayLink_ = std::move(gatewayLink);
   f->stateDir_ = std::move(stateDir);
   f->epoll_ = sys::UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
   if (!f->epoll_) return failSys("epoll_create1");
@@ -136,15 +134,9 @@ Result<std::unique_ptr<Forwarder>> Forwarder::start(int radioNetnsFd, std::strin
     // Whatever leaves the radio network goes to the Plexer.
     KUIGA_TRY(nl->addRoute("0.0.0.0/0", kRadioTun), "radio tun");
     KUIGA_TRY(nl->addRoute("::/0", kRadioTun), "radio tun");
-    // Also what a device sends to another run's devices: without this rule, packets arriving
-    // from the radio network would be routed straight back into it (each run's gateway
-    // address makes its /16 a connected route here), past the Plexer.
+    // Also what a device sends to another run's devices (openGateway()'s rules).
     KUIGA_TRY(nl->addRoute("0.0.0.0/0", kRadioTun, {}, kDeviceTable), "radio tun");
     KUIGA_TRY(nl->addRoute("::/0", kRadioTun, {}, kDeviceTable), "radio tun");
-    KUIGA_TRY(nl->addRule(AF_INET, f->gatewayLink_, kDeviceTable, kDeviceRulePriority),
-              "radio rule");
-    KUIGA_TRY(nl->addRule(AF_INET6, f->gatewayLink_, kDeviceTable, kDeviceRulePriority),
-              "radio rule");
   }
   for (auto [fd, key] : {std::pair{f->radioTun_.get(), kRadioKey}, {f->wake_.get(), kWakeKey}}) {
     epoll_event ev{};
@@ -201,7 +193,7 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
     KUIGA_TRY(nl->addRoute(cell->ue4.toString(), tunName), "radio uplink " + spec.uplink);
     KUIGA_TRY(nl->addRoute(cell->ue6.toString(), tunName), "radio uplink " + spec.uplink);
   }
-  KUIGA_TRY(addGatewayAddresses(radioNetnsFd_, gatewayLink_, run), "radio cell");
+  KUIGA_TRY(openGateway(radioNetnsFd_, run), "radio cell");
   if (auto w = sys::replaceFile(specPath(stateDir_, run), spec.toJson().dump()); !w)
     return fail(w.error().context("radio cell"));
   cell->leaseLog = std::fopen(leaseLogPath(run).c_str(), "ae");
@@ -218,16 +210,38 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
   return {};
 }
 
-VoidResult addGatewayAddresses(int radioNetnsFd, const std::string& link, RunId run) {
+VoidResult openGateway(int radioNetnsFd, RunId run) {
   auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
   if (!guard) return fail(guard.error().context("enter radio namespace"));
   auto nl = sys::Netlink::open();
   if (!nl) return fail(nl.error());
+  const std::string core = runCoreLink(run);
   for (const auto& a : {gatewayIpv4(run) + "/" + std::to_string(kIpv4PrefixLen),
                         gatewayIpv6(run) + "/" + std::to_string(kIpv6PrefixLen)}) {
-    auto r = nl->addAddress(link, a);
+    auto r = nl->addAddress(core, a);
     if (!r && r.error().code != EEXIST) return fail(r.error().context("radio gateway"));
   }
+  // Without these rules, what a device sends to another run's devices would be routed straight
+  // back into the radio namespace's bridges (each run's gateway address makes its /16 a
+  // connected route here), past the Plexer.
+  for (int family : {AF_INET, AF_INET6})
+    KUIGA_TRY(nl->addRule(family, core, kDeviceTable, kDeviceRulePriority), "radio rule");
+  return {};
+}
+
+VoidResult closeGateway(int radioNetnsFd, RunId run) {
+  auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
+  if (!guard) return fail(guard.error().context("enter radio namespace"));
+  auto nl = sys::Netlink::open();
+  if (!nl) return fail(nl.error());
+  for (int family : {AF_INET, AF_INET6})
+    KUIGA_TRY(nl->deleteRule({.family = family,
+                              .iif = runCoreLink(run),
+                              .from = {},
+                              .to = {},
+                              .table = kDeviceTable,
+                              .priority = kDeviceRulePriority}),
+              "radio rule");
   return {};
 }
 

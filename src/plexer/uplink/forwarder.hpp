@@ -49,9 +49,13 @@ struct CellReport {
   std::map<uint32_t, DeviceRadioCounters> devices;  // by instance index
 };
 
-// Puts run's gateway addresses (gatewayIpv4/6) on `link` in the radio namespace: where the
-// devices' off-link packets go, and where the ZEP dispatcher listens for them.
-VoidResult addGatewayAddresses(int radioNetnsFd, const std::string& link, RunId run);
+// Puts run's gateway addresses (gatewayIpv4/6) on the run's core bridge (runCoreLink(run),
+// which must exist) in the radio namespace: where the devices' off-link packets go, and where
+// the ZEP dispatcher listens for them. Packets arriving on that bridge are routed by
+// kDeviceTable, toward the Plexer. Idempotent.
+VoidResult openGateway(int radioNetnsFd, RunId run);
+// Removes what openGateway() added that does not go with the bridge (its routing rules).
+VoidResult closeGateway(int radioNetnsFd, RunId run);
 // The radio namespace's routing table for packets from the devices (after the local table: the
 // gateway addresses themselves still answer).
 constexpr uint32_t kDeviceTable = 107;
@@ -61,10 +65,9 @@ class Forwarder {
   static constexpr const char* kRadioTun = "kpx0";
 
   // Sets up the radio side inside `radioNetnsFd`: the tun, default routes to it, forwarding.
-  // `gatewayLink` is the radio network's bridge that takes the runs' gateway addresses. The
-  // cells' specs (for a restarted worker) and lease logs (`run-R.leases`) go to `stateDir`.
-  static Result<std::unique_ptr<Forwarder>> start(int radioNetnsFd, std::string gatewayLink,
-                                                  std::string stateDir);
+  // The cells' specs (for a restarted worker) and lease logs (`run-R.leases`) go to
+  // `stateDir`. Each run's gateway is on its core bridge (openGateway()).
+  static Result<std::unique_ptr<Forwarder>> start(int radioNetnsFd, std::string stateDir);
   ~Forwarder();
 
   // Opens run's cell: its gateway addresses, its UEs in network namespace `spec.uplink` (a
@@ -82,7 +85,6 @@ class Forwarder {
   Restored restore();
   [[nodiscard]] std::vector<RunId> cells() const;
   [[nodiscard]] int radioNetnsFd() const { return radioNetnsFd_; }
-  [[nodiscard]] const std::string& gatewayLink() const { return gatewayLink_; }
   // The run's lease log: one line per grant or release, kept after the cell closes.
   [[nodiscard]] std::string leaseLogPath(RunId run) const;
   [[nodiscard]] std::optional<CellReport> report(RunId run);
@@ -103,7 +105,6 @@ class Forwarder {
   Cell* cellFor(const IpAddress& source, uint32_t* index);
 
   int radioNetnsFd_ = -1;
-  std::string gatewayLink_;
   std::string stateDir_;
   sys::UniqueFd radioTun_;
   sys::UniqueFd epoll_;

@@ -71,12 +71,10 @@ IpAddress addressOf(const sockaddr_storage& ss) {
 
 }  // namespace
 
-Result<std::unique_ptr<ZepDispatcher>> ZepDispatcher::start(int radioNetnsFd,
-                                                            std::string gatewayLink,
-                                                            std::string dir, uint16_t port) {
+Result<std::unique_ptr<ZepDispatcher>> ZepDispatcher::start(int radioNetnsFd, std::string dir,
+                                                            uint16_t port) {
   std::unique_ptr<ZepDispatcher> d(new ZepDispatcher());
   d->radioNetnsFd_ = radioNetnsFd;
-  d->gatewayLink_ = std::move(gatewayLink);
   d->dir_ = std::move(dir);
   std::error_code ec;
   std::filesystem::create_directories(d->dir_, ec);
@@ -109,7 +107,7 @@ VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count,
   if (runs_.contains(run)) return {};
   auto topo = spec.topology(run, count, runSeed);
   if (!topo) return fail(topo.error());
-  KUIGA_TRY(addGatewayAddresses(radioNetnsFd_, gatewayLink_, run), "ZEP radio");
+  KUIGA_TRY(openGateway(radioNetnsFd_, run), "ZEP radio");
   auto r = std::make_unique<Run>();
   r->id = run;
   r->cell = std::make_unique<ZepCell>(

@@ -54,10 +54,10 @@ struct ZepDeviceReport {
 
 class ZepDispatcher {
  public:
-  // Binds 0.0.0.0:port (and [::]:port) inside the radio namespace; pcapng under `dir`.
-  // `gatewayLink` gets each run's gateway addresses, the ones its devices send ZEP to.
-  static Result<std::unique_ptr<ZepDispatcher>> start(int radioNetnsFd, std::string gatewayLink,
-                                                      std::string dir, uint16_t port);
+  // Binds 0.0.0.0:port (and [::]:port) inside the radio namespace; pcapng under `dir`. Each
+  // run's devices send ZEP to its gateway addresses, on its core bridge (openGateway()).
+  static Result<std::unique_ptr<ZepDispatcher>> start(int radioNetnsFd, std::string dir,
+                                                      uint16_t port);
   ~ZepDispatcher();
 
   // Opens the run's radio (idempotent: an open run keeps its state).
@@ -114,7 +114,7 @@ class ZepDispatcher {
   std::string specPath(RunId run) const;
 
   int radioNetnsFd_ = -1;
-  std::string gatewayLink_, dir_;
+  std::string dir_;
   sys::UniqueFd v4_, v6_, wake_;
   mutable std::mutex mu_;
   std::map<RunId, std::unique_ptr<Run>> runs_;

@@ -160,14 +160,15 @@ struct Agent::Conn {
 
 Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
              imagestore::BlobSource& blobs, plexer::RunCapture* capture,
-             plexer::Forwarder* forwarder, plexer::ZepDispatcher* zep)
+             plexer::Forwarder* forwarder, plexer::ZepDispatcher* zep, net::RadioNetwork* radio)
     : config_(std::move(config)),
       runtime_(runtime),
       events_(events),
       cache_(config_.cacheDir, blobs),
       capture_(capture),
       forwarder_(forwarder),
-      zep_(zep) {
+      zep_(zep),
+      radio_(radio) {
   std::error_code ec;
   fs::create_directories(config_.cacheDir, ec);
   ::chmod(config_.cacheDir.c_str(), 0755);
@@ -242,8 +243,7 @@ void Agent::routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult&
   for (const auto& f : created.failed) failed.insert(f.first);
   for (const auto& s : specs) {
     if (s.net != NetMode::Tun || failed.count(s.id)) continue;
-    VoidResult r = forwarder_ ? plexer::routeDevicePrefix(forwarder_->radioNetnsFd(),
-                                                          forwarder_->gatewayLink(), s.id)
+    VoidResult r = forwarder_ ? plexer::routeDevicePrefix(forwarder_->radioNetnsFd(), s.id)
                               : failMsg("this worker has no Plexer to route the device's prefix");
     if (!r) {
       created.failed.emplace_back(s.id, r.error().context("network"));
@@ -262,14 +262,36 @@ void Agent::closeIdleCells() {
     for (RunId run : zep_->runs())
       if (!live.count(run)) zep_->removeRun(run);
   if (forwarder_)
-    if (auto d =
-            plexer::dropDevicePrefixes(forwarder_->radioNetnsFd(), forwarder_->gatewayLink(), live);
-        !d)
+    if (auto d = plexer::dropDevicePrefixes(forwarder_->radioNetnsFd(), live); !d)
       spdlog::warn("worker {}: {}", config_.name, d.error().message);
+  if (radio_)
+    for (RunId run : radio_->runs())
+      if (!live.count(run)) closeRadio(run);
   // A run that ended here keeps no file open: its capture stays readable until purged.
   if (capture_)
     for (RunId run : capture_->runs())
       if (!live.count(run)) capture_->closeRun(run);
+}
+
+void Agent::closeRadio(RunId run) {
+  if (!radio_) return;
+  if (auto r = plexer::closeGateway(radio_->netnsFd(), run); !r)
+    spdlog::warn("worker {}: {}", config_.name, r.error().message);
+  if (auto r = radio_->closeRun(run); !r)
+    spdlog::warn("worker {}: run {}'s radio network: {}", config_.name, run, r.error().message);
+}
+
+VoidResult Agent::openRadio(RunId run, NetMode net) {
+  if (net == NetMode::None || !radio_) return {};
+  return radio_->openRun(run);
+}
+
+VoidResult Agent::setRadioPeers(const rpc::RadioPeers& p) {
+  if (!radio_) return failMsg("this worker has no radio network");
+  std::vector<net::RadioPeer> peers;
+  for (const auto& q : p.peers())
+    peers.push_back({q.underlay_address(), {q.indices().begin(), q.indices().end()}});
+  return radio_->setPeers(p.run(), peers);
 }
 
 void Agent::purgeRun(RunId run) {
@@ -279,6 +301,7 @@ void Agent::purgeRun(RunId run) {
   if (!left.empty()) (void)runtime_.remove(left);
   if (forwarder_) forwarder_->removeCell(run);
   if (zep_) zep_->removeRun(run);
+  closeRadio(run);
   if (capture_) capture_->purgeRun(run);
   size_t n = config_.stateDir.empty() ? 0 : RunArtifacts(config_.stateDir).purge(run);
   spdlog::info("worker {}: run {} purged ({} files)", config_.name, run, n);
@@ -392,6 +415,7 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   reg->set_name(config_.name);
   reg->set_capacity(config_.capacity);
   reg->set_runtime(config_.runtimeName);
+  reg->set_underlay_address(config_.underlayAddress);
   {
     std::lock_guard lock(mu_);
     reg->set_cluster_id(clusterId_);
@@ -518,7 +542,8 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     const auto& cr = c.create();
     auto img = cache_.ensure(cr.image());
     auto net = parseNetMode(cr.net());
-    VoidResult radio = openCell(cr.run(), cr.radio());
+    VoidResult radio = net ? openRadio(cr.run(), *net) : VoidResult{};
+    if (radio) radio = openCell(cr.run(), cr.radio());
     if (radio) radio = openZep(cr.run(), cr.zep(), cr.run_count());
     if (!img || !net || !radio) {
       // The runtime never saw these instances: report their failure as events ourselves.
@@ -590,6 +615,11 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
       for (auto id : list) capture_->removeInstance(id);
     addFailures(runtime_.remove(list));
     closeIdleCells();
+  } else if (c.has_radio_peers()) {
+    if (auto r = setRadioPeers(c.radio_peers()); !r) {
+      rep->set_ok(false);
+      rep->set_error(r.error().message);
+    }
   } else if (c.has_purge()) {
     if (capture_)
       for (const auto& st : runtime_.list())

@@ -18,7 +18,12 @@
 #include "plexer/uplink/device_prefixes.hpp"
 #include "plexer/uplink/forwarder.hpp"
 #include "plexer/zep/dispatcher.hpp"
+#include "worker/net/radio_network.hpp"
 #include "worker/runtime.hpp"
+
+namespace kuiga::rpc {
+class RadioPeers;
+}
 
 namespace kuiga::worker {
 
@@ -41,8 +46,9 @@ struct AgentConfig {
   uint32_t capacity = 1000;
   std::map<std::string, std::string> labels;
   std::string runtimeName = "ns";
-  std::string cacheDir;  // fetched images
-  std::string stateDir;  // the worker's: run artifacts (logs, captures) and its cluster id
+  std::string cacheDir;         // fetched images
+  std::string stateDir;         // the worker's: run artifacts (logs, captures) and its cluster id
+  std::string underlayAddress;  // where other workers' tunnels reach this one ("": none)
   std::chrono::milliseconds flushEvery{100};
   std::chrono::milliseconds reconnectEvery{1000};
 };
@@ -54,7 +60,7 @@ class Agent {
   // with a radio.
   Agent(AgentConfig config, Runtime& runtime, EventQueue& events, imagestore::BlobSource& blobs,
         plexer::RunCapture* capture = nullptr, plexer::Forwarder* forwarder = nullptr,
-        plexer::ZepDispatcher* zep = nullptr);
+        plexer::ZepDispatcher* zep = nullptr, net::RadioNetwork* radio = nullptr);
   ~Agent();
   // Runs until `stop` is requested: connects, serves, reconnects.
   void run(std::stop_token stop);
@@ -75,6 +81,11 @@ class Agent {
   void closeIdleCells();
   // Removes everything this worker holds of the run: its radio, capture, logs.
   void purgeRun(RunId run);
+  // The run's layer-2 network on this worker (its tree of bridges, its tunnel), before its
+  // cell, dispatcher or devices; closed once it has no instances here.
+  VoidResult openRadio(RunId run, NetMode net);
+  void closeRadio(RunId run);
+  VoidResult setRadioPeers(const rpc::RadioPeers& peers);
   // Removes what it holds of every run the master does not keep (deleted and purged runs).
   void keepOnly(const std::set<RunId>& keep);
   // Before registering with a master of cluster `id`: records of another cluster's master are
@@ -88,6 +99,7 @@ class Agent {
   plexer::RunCapture* capture_;
   plexer::Forwarder* forwarder_;
   plexer::ZepDispatcher* zep_;
+  net::RadioNetwork* radio_;
   // One instance's cut of a run's capture, made at offset 0 and served in chunks from here.
   struct PcapCut {
     RunId run = 0;

@@ -52,6 +52,8 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
     return failMsg("worker " + config.name + ": unknown runtime '" + config.runtime +
                    "' (ns or docker)");
   }
+  net::RadioNetwork& radio = n->ns_ ? n->ns_->radioNetwork() : n->docker_->radioNetwork();
+  radio.setUnderlayAddress(config.underlayAddress);
   auto rep = n->runtime_->recover();
   if (!rep) return fail(rep.error().context("recover worker " + config.name));
   if (rep->adopted || rep->reaped)
@@ -62,16 +64,15 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   if (!capture) return fail(capture.error().context("worker " + config.name));
   n->capture_ = std::move(*capture);
   // The Plexer's forwarding path toward the base stations of runs with a radio.
-  auto forwarder = plexer::Forwarder::start(n->radioNetnsFd_, net::RadioNetwork::kGatewayLink,
-                                            cfg.stateDir + "/radio");
+  auto forwarder = plexer::Forwarder::start(n->radioNetnsFd_, cfg.stateDir + "/radio");
   if (!forwarder) return fail(forwarder.error().context("worker " + config.name));
   n->forwarder_ = std::move(*forwarder);
   // The forwarder's tun is not a device: keep its packets out of the capture.
   if (auto r = n->capture_->refreshFilter(); !r)
     return fail(r.error().context("worker " + config.name));
   // The Plexer's ZEP dispatcher for runs with an IEEE 802.15.4 radio.
-  auto zep = plexer::ZepDispatcher::start(n->radioNetnsFd_, net::RadioNetwork::kGatewayLink,
-                                          cfg.stateDir + "/zep", plexer::zep::kPort);
+  auto zep =
+      plexer::ZepDispatcher::start(n->radioNetnsFd_, cfg.stateDir + "/zep", plexer::zep::kPort);
   if (!zep) return fail(zep.error().context("worker " + config.name));
   n->zep_ = std::move(*zep);
   for (const auto& e : n->zep_->restore()) spdlog::warn("worker {}: {}", config.name, e.message);
@@ -86,8 +87,9 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   ac.labels = config.labels;
   ac.cacheDir = cfg.stateDir + "/images";
   ac.stateDir = cfg.stateDir;
+  ac.underlayAddress = config.underlayAddress;
   n->agent_ = std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->capture_.get(),
-                                      n->forwarder_.get(), n->zep_.get());
+                                      n->forwarder_.get(), n->zep_.get(), &radio);
   n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
   return n;
 }

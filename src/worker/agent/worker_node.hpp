@@ -29,6 +29,10 @@ struct WorkerNodeConfig {
   std::string gatePath;       // kuiga-gate, for the docker runtime
   bool removeOnExit = false;  // the destructor removes every instance and the worker's objects
   std::vector<std::string> exposed;  // host paths ns instances see read-only (--expose)
+  // The address other workers' tunnels reach this one's radio network at (--underlay-address):
+  // a run whose devices are on several workers is one radio network over them. Empty: runs'
+  // radios stay on each worker.
+  std::string underlayAddress;
   // Fetch images from this S3 bucket (read-only credentials are enough) instead of the master.
   std::optional<imagestore::S3Config> s3;
 };

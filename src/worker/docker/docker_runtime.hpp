@@ -73,6 +73,8 @@ class DockerRuntime final : public Runtime {
   // Removes every container of this worker and the radio namespace.
   VoidResult destroyAll();
   [[nodiscard]] int radioNetnsFd() const;
+  // The radio network its instances are attached to (runs' trees and tunnels).
+  [[nodiscard]] net::RadioNetwork& radioNetwork() { return *radio_; }
   Result<std::vector<std::string>> radioLinks() const;
   [[nodiscard]] const Engine& engine() const { return engine_; }
   [[nodiscard]] std::string containerName(InstanceId id) const;

@@ -4,7 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <optional>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
@@ -13,41 +13,50 @@
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
+#include "sys/nftables.hpp"
+#include "worker/net/radio_socket.hpp"
 
 namespace kuiga::worker::net {
+
+detail::ThreadSocket& detail::threadSocket() {
+  thread_local ThreadSocket socket;
+  return socket;
+}
+
 namespace {
 
-std::string leafName(size_t k) {
-  return "rbr" + std::to_string(k);
-}
-constexpr const char* kCore = RadioNetwork::kGatewayLink;
+using detail::withRadioSocket;
+
 // How long listeners may take to answer a query (the kernel's minimum, 100 ms): for that long
 // after a bridge meets a new querier it floods multicast instead of snooping.
 constexpr uint64_t kQueryResponseCs = 10;
 // Two solicited-node groups per instance, 50,000 instances, and room for the AUTs' own groups.
 constexpr uint32_t kCoreMulticastGroups = 1u << 18;
-
-// A netlink socket stays in the namespace it was opened in, so each thread opens one inside
-// the radio namespace once and then works on the radio network without entering it again.
 std::atomic<uint64_t> gNextGeneration{1};
-struct ThreadSocket {
-  uint64_t generation = 0;
-  std::optional<sys::Netlink> nl;
-};
-thread_local ThreadSocket tSocket;
+// 02:00:00:00:00:00/23 holds the core's and the leaves' MACs (leafMac()).
+constexpr const char* kTunnelFilter =
+    "table bridge kuiga {\n"
+    "  chain tunnel { type filter hook prerouting priority 0; policy accept; }\n"
+    "}\n"
+    "flush chain bridge kuiga tunnel\n"
+    "add rule bridge kuiga tunnel iifname \"rx*\" "
+    "ether saddr and ff:ff:fe:00:00:00 == 02:00:00:00:00:00 counter drop\n";
 
-template <class Fn>
-auto withRadioSocket(int netnsFd, uint64_t generation, Fn&& fn)
-    -> decltype(fn(std::declval<sys::Netlink&>())) {
-  if (tSocket.generation != generation || !tSocket.nl) {
-    auto guard = sys::netns::ThreadGuard::enter(netnsFd);
-    if (!guard) return fail(guard.error().context("enter radio namespace"));
-    auto nl = sys::Netlink::open();
-    if (!nl) return fail(nl.error());
-    tSocket.nl.emplace(std::move(*nl));
-    tSocket.generation = generation;
-  }
-  return fn(*tSocket.nl);
+// A leaf's MAC, 02:00:01:00:KK:KK. With the core's (kGatewayMac, 02:00:00:ff:ff:ff) it is in
+// 02:00:00:00:00:00/23, which no device has: frames from there are the radio network's own and
+// never cross to another worker (radio_tunnel.cpp). Its link-local address is above the core's,
+// so the core wins every querier election.
+sys::Mac leafMac(size_t k) {
+  return {0x02, 0x00, 0x01, 0x00, static_cast<uint8_t>(k >> 8), static_cast<uint8_t>(k)};
+}
+
+// `name` is exactly `format` with two hex numbers ("rb%x.%x") or one ("rc%x").
+bool parseName(const std::string& name, const char* format, unsigned* a, unsigned* b = nullptr) {
+  int used = 0;
+  std::string f = std::string(format) + "%n";
+  int n = b ? std::sscanf(name.c_str(), f.c_str(), a, b, &used)
+            : std::sscanf(name.c_str(), f.c_str(), a, &used);
+  return n == (b ? 2 : 1) && static_cast<size_t>(used) == name.size();
 }
 
 // Instances send multicast unprompted (MLD reports when their addresses come up), and a bridge
@@ -73,90 +82,182 @@ VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac
 
 }  // namespace
 
-RadioNetwork::RadioNetwork(std::string pin, sys::UniqueFd fd)
-    : pinPath_(std::move(pin)), netns_(std::move(fd)), generation_(gNextGeneration++) {}
+std::string RadioNetwork::leafLink(RunId run, size_t k) {
+  return fmt::format("rb{:x}.{:x}", run, k);
+}
+std::string RadioNetwork::leafUplink(RunId run, size_t k) {
+  return fmt::format("ru{:x}.{:x}", run, k);
+}
+std::string RadioNetwork::coreDownlink(RunId run, size_t k) {
+  return fmt::format("rd{:x}.{:x}", run, k);
+}
+std::string RadioNetwork::tunnelLink(RunId run) {
+  return fmt::format("rx{:x}", run);
+}
+uint32_t RadioNetwork::vni(RunId run) {
+  return run & 0xffffff;  // 24 bits; run ids past 16,777,215 share a VNI with an older run
+}
+
+RadioNetwork::RadioNetwork(std::string pin, sys::UniqueFd fd, sys::UniqueFd underlay)
+    : pinPath_(std::move(pin)),
+      netns_(std::move(fd)),
+      underlayNetns_(std::move(underlay)),
+      generation_(gNextGeneration++) {}
 
 Result<std::unique_ptr<RadioNetwork>> RadioNetwork::open(const std::string& pinPath) {
+  auto underlay = sys::netns::current();
+  if (!underlay) return fail(underlay.error());
   if (sys::exists(pinPath)) {
-    auto fd = sys::netns::openPinned(pinPath);
-    if (fd) {
-      std::unique_ptr<RadioNetwork> net(new RadioNetwork(pinPath, std::move(*fd)));
-      // Re-learn what a previous worker process made: the leaves, and which instance links
-      // hang off each, so that port counts stay right.
-      bool hasCore = false;
-      auto found =
-          withRadioSocket(net->netnsFd(), net->generation_, [&](sys::Netlink& nl) -> VoidResult {
-            auto links = nl.links();
-            if (!links) return fail(links.error());
-            std::map<std::string, int> byName;
-            for (const auto& l : *links) byName[l.name] = l.index;
-            hasCore = byName.count(kCore) > 0;
-            for (size_t k = 0; byName.count(leafName(k)); ++k) {
-              net->leafIndex_.push_back(byName[leafName(k)]);
-              net->leafPorts_.push_back(0);
-            }
-            for (const auto& l : *links) {
-              unsigned run = 0, index = 0;
-              if (std::sscanf(l.name.c_str(), "kv%x.%x", &run, &index) != 2) continue;
-              auto leaf = std::find(net->leafIndex_.begin(), net->leafIndex_.end(), l.master);
-              if (leaf == net->leafIndex_.end()) continue;
-              auto k = static_cast<size_t>(leaf - net->leafIndex_.begin());
-              ++net->leafPorts_[k];
-              net->leafOf_[{run, index}] = static_cast<int>(k);
-            }
-            return {};
-          });
-      if (!found) return fail(found.error());
-      if (hasCore) return net;
+    if (auto fd = sys::netns::openPinned(pinPath)) {
+      std::unique_ptr<RadioNetwork> net(
+          new RadioNetwork(pinPath, std::move(*fd), std::move(*underlay)));
+      KUIGA_TRY(net->setUpNamespace(false), "set up radio namespace");
+      KUIGA_TRY(net->relearn(), "radio namespace");
+      return net;
     }
     (void)sys::netns::unpin(pinPath);  // a stale pin file without a namespace behind it
   }
   auto fd = sys::netns::create();
   if (!fd) return fail(fd.error().context("create radio namespace"));
   KUIGA_TRY(sys::netns::pin(fd->get(), pinPath), "pin radio namespace");
-  std::unique_ptr<RadioNetwork> net(new RadioNetwork(pinPath, std::move(*fd)));
-  if (auto r = net->setUpNamespace(); !r) {
+  std::unique_ptr<RadioNetwork> net(
+      new RadioNetwork(pinPath, std::move(*fd), std::move(*underlay)));
+  if (auto r = net->setUpNamespace(true); !r) {
     (void)net->destroy();
     return fail(r.error().context("set up radio namespace"));
   }
   return net;
 }
 
-VoidResult RadioNetwork::setUpNamespace() {
+VoidResult RadioNetwork::relearn() {
+  // What a previous worker process made: the runs' trees, which instance links hang off each
+  // leaf (so that port counts stay right), and the tunnels' peers.
+  std::lock_guard lock(mu_);
+  auto found = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
+    auto links = nl.links();
+    if (!links) return fail(links.error());
+    std::map<RunId, std::map<unsigned, int>> leaves;
+    for (const auto& l : *links) {
+      unsigned run = 0, k = 0;
+      if (parseName(l.name, "rc%x", &run)) trees_[run];
+      if (parseName(l.name, "rb%x.%x", &run, &k)) leaves[run][k] = l.index;
+    }
+    for (auto& [run, tree] : trees_)
+      for (unsigned k = 0; leaves[run].count(k); ++k) {
+        tree.leafIndex.push_back(leaves[run][k]);
+        tree.leafPorts.push_back(0);
+      }
+    for (const auto& l : *links) {
+      unsigned run = 0, index = 0;
+      if (!parseName(l.name, "kv%x.%x", &run, &index) || !trees_.count(run)) continue;
+      Tree& tree = trees_[run];
+      auto leaf = std::find(tree.leafIndex.begin(), tree.leafIndex.end(), l.master);
+      if (leaf == tree.leafIndex.end()) continue;
+      auto k = static_cast<size_t>(leaf - tree.leafIndex.begin());
+      ++tree.leafPorts[k];
+      leafOf_[{run, index}] = static_cast<int>(k);
+    }
+    return {};
+  });
+  if (!found) return found;
+  loadPeersLocked();
+  return {};
+}
+
+VoidResult RadioNetwork::setUpNamespace(bool fresh) {
   // sysctls below act on the namespace the thread is in.
   auto guard = sys::netns::ThreadGuard::enter(netnsFd());
   if (!guard) return fail(guard.error().context("enter radio namespace"));
   return withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
     // No IPv6 on bridges and ports: they would chatter (router solicitations, MLD) on a medium
-    // whose every frame is the devices' own.
-    (void)sys::writeFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-    (void)sys::writeFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+    // whose every frame is the devices' own. Only in a new namespace: "all" reaches the
+    // existing links too, and would take the cores' addresses of a re-adopted one.
+    if (fresh) {
+      (void)sys::writeFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+      (void)sys::writeFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+    }
     // Bridged frames skip iptables here (these keys exist only while br_netfilter is loaded).
     for (const char* k : {"arptables", "iptables", "ip6tables"})
       (void)sys::writeFile(std::string("/proc/sys/net/bridge/bridge-nf-call-") + k, "0");
     KUIGA_TRY(nl.setUp("lo"), "loopback");
-    // The lowest address of the radio network (fe80::ff:feff:ffff), so the core wins every
-    // querier election; its solicited-node group is no instance's.
-    KUIGA_TRY(startBridge(nl, kCore, kGatewayMac), "core bridge");
-    // Every instance's groups (two each) end up in the core's table.
-    KUIGA_TRY(nl.setBridgeMulticastHashMax(kCore, kCoreMulticastGroups), "core bridge");
+    // Frames from the radio network itself (its bridges' queries, the gateway's answers) are
+    // each worker's own: what another worker's tunnel brings from there is dropped.
+    KUIGA_TRY(sys::runNft(kTunnelFilter), "tunnel filter");
     return {};
   });
 }
 
-Result<int> RadioNetwork::addLeafLocked() {
-  const size_t k = leafPorts_.size();
-  auto made = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> Result<int> {
-    std::string leaf = leafName(k), up = "rup" + std::to_string(k), dn = "rdn" + std::to_string(k);
+Result<RadioNetwork::Tree*> RadioNetwork::treeLocked(RunId run) {
+  if (auto it = trees_.find(run); it != trees_.end()) return &it->second;
+  auto made = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
     auto guard = sys::netns::ThreadGuard::enter(netnsFd());  // for the bridge's sysctls
     if (!guard) return fail(guard.error().context("enter radio namespace"));
-    sys::Mac mac{0x02, 0x6b, 0xff, 0xfe, static_cast<uint8_t>(k >> 8), static_cast<uint8_t>(k)};
-    KUIGA_TRY(startBridge(nl, leaf, mac), "leaf bridge");
+    // The lowest address of the run's network (fe80::ff:feff:ffff), so the core wins every
+    // querier election; its solicited-node group is no instance's.
+    const std::string core = runCoreLink(run);
+    KUIGA_TRY(startBridge(nl, core, kGatewayMac), "run " + std::to_string(run) + " core bridge");
+    // Every instance's groups (two each) end up in the core's table.
+    KUIGA_TRY(nl.setBridgeMulticastHashMax(core, kCoreMulticastGroups), "core bridge");
+    return {};
+  });
+  if (!made) {
+    (void)withRadioSocket(netnsFd(), generation_,
+                          [&](sys::Netlink& nl) { return nl.deleteLink(runCoreLink(run)); });
+    return fail(made.error());
+  }
+  return &trees_[run];
+}
+
+VoidResult RadioNetwork::openRun(RunId run) {
+  std::lock_guard lock(mu_);
+  auto tree = treeLocked(run);
+  if (!tree) return fail(tree.error());
+  return {};
+}
+
+VoidResult RadioNetwork::closeRun(RunId run) {
+  std::lock_guard lock(mu_);
+  auto it = trees_.find(run);
+  if (it == trees_.end()) return {};
+  const size_t leaves = it->second.leafIndex.size();
+  auto r = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
+    std::vector<std::string> links{tunnelLink(run)};
+    for (size_t k = 0; k < leaves; ++k) {
+      links.push_back(leafUplink(run, k));  // its peer goes with it
+      links.push_back(leafLink(run, k));
+    }
+    links.push_back(runCoreLink(run));
+    for (const auto& l : links)
+      if (auto d = nl.deleteLink(l); !d && d.error().code != ENODEV) return d;
+    return {};
+  });
+  trees_.erase(it);
+  std::erase_if(leafOf_, [&](const auto& e) { return e.first.run == run; });
+  peers_.erase(run);
+  std::error_code ec;
+  std::filesystem::remove(peersPath(run), ec);
+  return r;
+}
+
+std::vector<RunId> RadioNetwork::runs() const {
+  std::lock_guard lock(mu_);
+  std::vector<RunId> out;
+  for (const auto& [run, tree] : trees_) out.push_back(run);
+  return out;
+}
+
+Result<int> RadioNetwork::addLeafLocked(RunId run, Tree& tree) {
+  const size_t k = tree.leafPorts.size();
+  auto made = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> Result<int> {
+    std::string leaf = leafLink(run, k), up = leafUplink(run, k), dn = coreDownlink(run, k);
+    auto guard = sys::netns::ThreadGuard::enter(netnsFd());  // for the bridge's sysctls
+    if (!guard) return fail(guard.error().context("enter radio namespace"));
+    KUIGA_TRY(startBridge(nl, leaf, leafMac(k)), "leaf bridge");
     // Past its group limit a bridge turns snooping off for good; a leaf holds few groups, but
     // the reports crossing its uplink may briefly create entries for any group.
     KUIGA_TRY(nl.setBridgeMulticastHashMax(leaf, kCoreMulticastGroups), "leaf bridge");
     auto leafIdx = nl.linkIndex(leaf);
-    auto coreIdx = nl.linkIndex(kCore);
+    auto coreIdx = nl.linkIndex(runCoreLink(run));
     if (!leafIdx || !coreIdx) return failMsg("leaf or core bridge vanished");
     KUIGA_TRY(nl.createVeth({up, std::nullopt, *leafIdx, dn, std::nullopt, -1}), "leaf uplink");
     KUIGA_TRY(nl.setMaster(dn, *coreIdx), "leaf uplink");
@@ -195,12 +296,12 @@ Result<int> RadioNetwork::addLeafLocked() {
     return *leafIdx;
   });
   if (!made) return fail(made.error());
-  leafIndex_.push_back(*made);
-  leafPorts_.push_back(0);
+  tree.leafIndex.push_back(*made);
+  tree.leafPorts.push_back(0);
   return *made;
 }
 
-VoidResult RadioNetwork::settleQueriersLocked() {
+VoidResult RadioNetwork::settleQueriersLocked(RunId run, const Tree& tree) {
   // New leaves lose the querier election to the core (it has the lowest address) when they
   // first hear its query, and then flood for one response interval. Make the core query now,
   // and let that interval pass before instances attach. Then check that every leaf counts the
@@ -208,25 +309,26 @@ VoidResult RadioNetwork::settleQueriersLocked() {
   // flooding ports only, which instance ports are not, and neighbour discovery from other
   // leaves fails. Ask again if one does not.
   const std::string coreAddress = sys::eui64LinkLocal(kGatewayMac);
+  const std::string core = runCoreLink(run);
   constexpr int kAttempts = 3;
   std::vector<std::string> lagging;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     auto r = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
-      KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, false, kQueryResponseCs), "core querier");
-      KUIGA_TRY(nl.setBridgeMulticastQuerier(kCore, true, kQueryResponseCs), "core querier");
+      KUIGA_TRY(nl.setBridgeMulticastQuerier(core, false, kQueryResponseCs), "core querier");
+      KUIGA_TRY(nl.setBridgeMulticastQuerier(core, true, kQueryResponseCs), "core querier");
       return {};
     });
     if (!r) return r;
     std::this_thread::sleep_for(std::chrono::milliseconds(kQueryResponseCs * 10 + 200));
     lagging.clear();
     auto checked = withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
-      for (size_t k = 0; k < leafIndex_.size(); ++k) {
-        auto q = nl.bridgeMulticastQuerier(leafName(k));
+      for (size_t k = 0; k < tree.leafIndex.size(); ++k) {
+        auto q = nl.bridgeMulticastQuerier(leafLink(run, k));
         if (!q) return fail(q.error());  // a kernel before 5.16 cannot tell: not checked
-        auto uplink = nl.linkIndex("rup" + std::to_string(k));
+        auto uplink = nl.linkIndex(leafUplink(run, k));
         if (q->ipv6Address != coreAddress || !uplink || q->ipv6Port != *uplink ||
             q->ipv6OtherTimerCs == 0)
-          lagging.push_back(fmt::format("{} (querier {} on port {}, for {} cs)", leafName(k),
+          lagging.push_back(fmt::format("{} (querier {} on port {}, for {} cs)", leafLink(run, k),
                                         q->ipv6Address, q->ipv6Port, q->ipv6OtherTimerCs));
       }
       return {};
@@ -249,32 +351,38 @@ std::vector<std::string> RadioNetwork::queriersLagging() const {
   return lagging_;
 }
 
-VoidResult RadioNetwork::reserve(size_t ports) {
+VoidResult RadioNetwork::reserve(RunId run, size_t ports) {
   std::lock_guard lock(mu_);
+  auto tree = treeLocked(run);
+  if (!tree) return fail(tree.error());
   size_t free = 0;
-  for (int used : leafPorts_) free += static_cast<size_t>(std::max(0, kPortsPerLeaf - used));
+  for (int used : (*tree)->leafPorts)
+    free += static_cast<size_t>(std::max(0, kPortsPerLeaf - used));
   bool added = false;
   while (free < ports) {
-    auto leaf = addLeafLocked();
+    auto leaf = addLeafLocked(run, **tree);
     if (!leaf) return fail(leaf.error());
     free += kPortsPerLeaf;
     added = true;
   }
-  return added ? settleQueriersLocked() : VoidResult{};
+  return added ? settleQueriersLocked(run, **tree) : VoidResult{};
 }
 
 Result<int> RadioNetwork::leafFor(InstanceId id) {
   std::lock_guard lock(mu_);
+  auto found = treeLocked(id.run);
+  if (!found) return fail(found.error());
+  Tree& tree = **found;
   size_t k = 0;
-  while (k < leafPorts_.size() && leafPorts_[k] >= kPortsPerLeaf) ++k;
-  if (k == leafPorts_.size()) {
-    auto leaf = addLeafLocked();
+  while (k < tree.leafPorts.size() && tree.leafPorts[k] >= kPortsPerLeaf) ++k;
+  if (k == tree.leafPorts.size()) {
+    auto leaf = addLeafLocked(id.run, tree);
     if (!leaf) return fail(leaf.error());
-    KUIGA_TRY(settleQueriersLocked(), "new leaf");
+    KUIGA_TRY(settleQueriersLocked(id.run, tree), "new leaf");
   }
-  ++leafPorts_[k];
+  ++tree.leafPorts[k];
   leafOf_[id] = static_cast<int>(k);
-  return leafIndex_[k];
+  return tree.leafIndex[k];
 }
 
 VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicastFlood) {
@@ -298,8 +406,9 @@ VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicast
     }
     // The gateway knows the device's addresses without asking: an ARP request or neighbour
     // solicitation from the core reaches every port, N^2 frames for N devices.
-    KUIGA_TRY(nl.addNeighbour(kCore, ipv4Address(id), macAddress(id)), "attach to radio network");
-    KUIGA_TRY(nl.addNeighbour(kCore, ipv6Address(id), macAddress(id)), "attach to radio network");
+    const std::string core = runCoreLink(id.run);
+    KUIGA_TRY(nl.addNeighbour(core, ipv4Address(id), macAddress(id)), "attach to radio network");
+    KUIGA_TRY(nl.addNeighbour(core, ipv6Address(id), macAddress(id)), "attach to radio network");
     // No multicast without listeners (see startBridge()), and no unicast to unknown addresses:
     // the leaf knows this device by a static entry, so what it does not know lives elsewhere
     // and goes to the uplink only, not to every device of the leaf.
@@ -326,13 +435,13 @@ void RadioNetwork::released(InstanceId id) {
     std::lock_guard lock(mu_);
     auto it = leafOf_.find(id);
     if (it == leafOf_.end()) return;
-    --leafPorts_[static_cast<size_t>(it->second)];
+    --trees_[id.run].leafPorts[static_cast<size_t>(it->second)];
     leafOf_.erase(it);
   }
   // The gateway's entries for the device (absent for devices with their own stack).
   (void)withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
-    (void)nl.deleteNeighbour(kCore, ipv4Address(id));
-    (void)nl.deleteNeighbour(kCore, ipv6Address(id));
+    (void)nl.deleteNeighbour(runCoreLink(id.run), ipv4Address(id));
+    (void)nl.deleteNeighbour(runCoreLink(id.run), ipv6Address(id));
     return {};
   });
 }

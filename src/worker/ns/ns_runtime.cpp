@@ -263,10 +263,12 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
       fresh.push_back(inst);
     }
   }
-  size_t onRadio = 0;
-  for (const auto& inst : fresh) onRadio += inst->spec.net != NetMode::None;
-  if (auto r = radio_->reserve(onRadio); !r)
-    spdlog::warn("radio network: {}; leaves will be added as needed", r.error().message);
+  std::map<RunId, size_t> onRadio;
+  for (const auto& inst : fresh)
+    if (inst->spec.net != NetMode::None) ++onRadio[inst->spec.id.run];
+  for (auto [run, ports] : onRadio)
+    if (auto r = radio_->reserve(run, ports); !r)
+      spdlog::warn("radio network: {}; leaves will be added as needed", r.error().message);
   std::mutex resultMu;
   size_t done = 0;
   parallelFor(fresh.size(), config_.threads, [&](size_t i) {

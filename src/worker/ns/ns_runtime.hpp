@@ -73,6 +73,8 @@ class NsRuntime final : public Runtime {
   [[nodiscard]] std::string cgroupPath(InstanceId id) const;
   // The radio network's namespace, for the Plexer's capture.
   [[nodiscard]] int radioNetnsFd() const;
+  // The radio network its instances are attached to (runs' trees and tunnels).
+  [[nodiscard]] net::RadioNetwork& radioNetwork() { return *radio_; }
 
   struct Instance;
 

@@ -43,34 +43,36 @@ TEST(RadioNetworkTest, ROOT_EveryLeafCountsTheCoreAsQuerierAndOneCutOffIsNamed) 
   } destroy{**net};
   const int fd = (*net)->netnsFd();
   const std::string core = sys::eui64LinkLocal(kGatewayMac);
-  ASSERT_TRUE((*net)->reserve(1));
+  const RunId run = 1;
+  const std::string leaf0 = RadioNetwork::leafLink(run, 0), leaf1 = RadioNetwork::leafLink(run, 1);
+  ASSERT_TRUE((*net)->reserve(run, 1));
   EXPECT_TRUE((*net)->queriersLagging().empty())
       << fmt::format("{}", fmt::join((*net)->queriersLagging(), "; "));
-  EXPECT_EQ(querierOf(fd, "rbr0").rfind(core + " on port ", 0), 0u) << querierOf(fd, "rbr0");
+  EXPECT_EQ(querierOf(fd, leaf0).rfind(core + " on port ", 0), 0u) << querierOf(fd, leaf0);
 
   // Cut leaf 0 off the core: its memory of a query cut to the kernel's minimum (1 s), the core
   // made to query again (so that the running timer takes it), then its uplink down.
-  ASSERT_EQ(std::system(fmt::format("nsenter --net={0} sh -e -c 'ip link set rbr0 type bridge "
+  ASSERT_EQ(std::system(fmt::format("nsenter --net={0} sh -e -c 'ip link set {1} type bridge "
                                     "mcast_querier_interval 100; "
-                                    "ip link set rcore type bridge mcast_querier 0; "
-                                    "ip link set rcore type bridge mcast_querier 1; sleep 0.2; "
-                                    "ip link set rup0 down'",
-                                    pin)
+                                    "ip link set {2} type bridge mcast_querier 0; "
+                                    "ip link set {2} type bridge mcast_querier 1; sleep 0.2; "
+                                    "ip link set {3} down'",
+                                    pin, leaf0, runCoreLink(run), RadioNetwork::leafUplink(run, 0))
                             .c_str()),
             0);
   bool forgotten = false;
   for (int i = 0; i < 50 && !forgotten; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    forgotten = querierOf(fd, "rbr0").rfind(core, 0) != 0;
+    forgotten = querierOf(fd, leaf0).rfind(core, 0) != 0;
   }
-  ASSERT_TRUE(forgotten) << querierOf(fd, "rbr0");
+  ASSERT_TRUE(forgotten) << querierOf(fd, leaf0);
 
-  // A second leaf: the core queries again, rbr1 hears it, rbr0 cannot and is named.
-  ASSERT_TRUE((*net)->reserve(RadioNetwork::kPortsPerLeaf + 1));
-  EXPECT_EQ(querierOf(fd, "rbr1").rfind(core + " on port ", 0), 0u) << querierOf(fd, "rbr1");
+  // A second leaf: the core queries again, leaf 1 hears it, leaf 0 cannot and is named.
+  ASSERT_TRUE((*net)->reserve(run, RadioNetwork::kPortsPerLeaf + 1));
+  EXPECT_EQ(querierOf(fd, leaf1).rfind(core + " on port ", 0), 0u) << querierOf(fd, leaf1);
   auto lagging = (*net)->queriersLagging();
   ASSERT_EQ(lagging.size(), 1u) << fmt::format("{}", fmt::join(lagging, "; "));
-  EXPECT_EQ(lagging[0].rfind("rbr0 (querier ", 0), 0u) << lagging[0];
+  EXPECT_EQ(lagging[0].rfind(leaf0 + " (querier ", 0), 0u) << lagging[0];
   EXPECT_EQ(lagging[0].find(core), std::string::npos) << lagging[0];
 }
 
