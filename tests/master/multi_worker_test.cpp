@@ -1,7 +1,9 @@
 // Three workers, each a separate `kuiga worker` process in its own network namespace ("host"),
 // reach a `kuiga master` process over veth links. A 300-device run is spread over them; one
 // worker is killed with SIGKILL (lost, then rescheduled); the master is killed with SIGKILL
-// and restarted (state intact); the killed worker comes back and converges.
+// and restarted (state intact); the killed worker comes back and converges. The hosts share an
+// underlay network too (a bridge in a namespace of its own, MTU 1550), where the workers' runs'
+// radio networks meet over VXLAN.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -15,7 +17,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "common/identity.hpp"
 #include "tests/support/cluster.hpp"
+#include "tests/support/shell.hpp"
 
 namespace kuiga::test {
 namespace {
@@ -91,6 +95,19 @@ class MultiWorkerTest : public ::testing::Test {
                          ns, link, ns, k, link, link, ns, k, ns, ns)),
           0);
     }
+    // The underlay: a switch (a bridge in a namespace of its own) with a port per host.
+    underlay_ = prefix_ + "ul";
+    netns_.push_back(underlay_);
+    ASSERT_EQ(sh(fmt::format("ip netns add {0} && ip -n {0} link add br0 type bridge && "
+                             "ip -n {0} link set br0 up",
+                             underlay_)),
+              0);
+    for (int k = 0; k < kWorkers; ++k)
+      ASSERT_EQ(sh(fmt::format("ip -n {0} link add u{1} mtu 1550 master br0 type veth peer name "
+                               "ul0 netns {2} mtu 1550 && ip -n {0} link set u{1} up && "
+                               "ip -n {2} addr add {3}/24 dev ul0 && ip -n {2} link set ul0 up",
+                               underlay_, k, netns_[k], underlayAddress(k))),
+                0);
     startMaster();
     for (int k = 0; k < kWorkers; ++k) startWorker(k);
     ASSERT_TRUE(eventually([&] { return online() == kWorkers; }, 30000)) << logs();
@@ -117,12 +134,14 @@ class MultiWorkerTest : public ::testing::Test {
 
   void startWorker(int k) {
     if (workers_.size() <= static_cast<size_t>(k)) workers_.resize(k + 1, -1);
-    workers_[k] =
-        spawn({"worker", "--master", fmt::format("http://10.213.{}.1:{}", k, port_), "--name",
-               names_[k], "--state-dir", fmt::format("{}/w{}", dir_.path(), k), "--capacity", "160",
-               "--remove-on-exit", "--label", fmt::format("host=h{}", k)},
-              netns_[k], fmt::format("{}/w{}.log", dir_.path(), k));
+    workers_[k] = spawn({"worker", "--master", fmt::format("http://10.213.{}.1:{}", k, port_),
+                         "--name", names_[k], "--state-dir", fmt::format("{}/w{}", dir_.path(), k),
+                         "--capacity", "160", "--remove-on-exit", "--label",
+                         fmt::format("host=h{}", k), "--underlay-address", underlayAddress(k)},
+                        netns_[k], fmt::format("{}/w{}.log", dir_.path(), k));
   }
+
+  static std::string underlayAddress(int k) { return fmt::format("10.214.0.{}", k + 1); }
 
   int online() {
     int n = 0;
@@ -155,7 +174,7 @@ class MultiWorkerTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::string prefix_;
+  std::string prefix_, underlay_;
   int port_ = 0, rpcPort_ = 0;
   std::vector<std::string> names_, netns_, links_;
   pid_t master_ = -1;
@@ -256,6 +275,81 @@ TEST_F(MultiWorkerTest, ROOT_SpreadLoseRescheduleRestartConverge) {
 
   ASSERT_TRUE(api_->del(fmt::format("/api/v1/runs/{}", id)));
   EXPECT_TRUE(eventually([&] { return run(id)["state"] == "deleted"; }, 60000)) << logs();
+}
+
+// Sends "ping" to ADDR:9000 from inside a device's network namespace and prints the sink's
+// answer ("ack ping"), or "none" after 3 s.
+constexpr const char* kPing = R"(
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for _ in range(3):
+    s.sendto(b'ping', (sys.argv[1], 9000))
+    try:
+        print(s.recv(100).decode())
+        break
+    except socket.timeout:
+        pass
+else:
+    print('none')
+)";
+
+// A run spread over the three workers is one radio network: a device on one worker reaches
+// devices on the others over IPv4 and IPv6; when a worker is lost, the others forget its
+// devices.
+TEST_F(MultiWorkerTest, ROOT_ARunSpreadOverWorkersIsOneRadioNetwork) {
+  auto created = api_->upload(
+      "/api/v1/runs", std::string(KUIGA_EXAMPLES) + "/udp-sensor", "aut",
+      {{"spec", json{{"count", 3}, {"args", "sink 9000 --echo"}, {"policy", "dirty"}}.dump()}});
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->text;
+  int id = created->body["id"];
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 60000)) << logs();
+  ASSERT_TRUE(api_->post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually([&] { return run(id)["counts"]["running"] == 3; }, 30000)) << logs();
+  std::map<uint32_t, int> hostOf;  // device index -> worker k
+  auto insts = api_->get(fmt::format("/api/v1/runs/{}/instances", id));
+  ASSERT_TRUE(insts);
+  for (const auto& i : (*insts)["items"])
+    hostOf[i["index"].get<uint32_t>()] = i["worker"].get<std::string>().back() - '0';
+  ASSERT_EQ(hostOf.size(), 3u);
+  ASSERT_NE(hostOf[0], hostOf[1]);
+  ASSERT_NE(hostOf[0], hostOf[2]);
+  const std::string ping = dir_.path() + "/ping.py";
+  std::ofstream(ping) << kPing;
+  auto initPid = [&](uint32_t index) {
+    return commandOutput(
+        fmt::format("pgrep -f -- '^kuiga-init --root /run/kuiga/{}/root .*"
+                    "--hostname run-{}-dev-{:04} '",
+                    names_[hostOf[index]], id, index));
+  };
+  auto pingFrom = [&](uint32_t from, const std::string& to) {
+    std::string pid = initPid(from);
+    while (!pid.empty() && pid.back() == '\n') pid.pop_back();
+    std::string got = commandOutput(fmt::format("nsenter -t {} -n python3 {} {}", pid, ping, to));
+    while (!got.empty() && got.back() == '\n') got.pop_back();
+    return got;
+  };
+  EXPECT_EQ(pingFrom(0, ipv4Address({static_cast<RunId>(id), 1})), "ack ping") << logs();
+  EXPECT_EQ(pingFrom(0, ipv6Address({static_cast<RunId>(id), 2})), "ack ping") << logs();
+  EXPECT_EQ(pingFrom(2, ipv4Address({static_cast<RunId>(id), 1})), "ack ping") << logs();
+
+  // Device 1's worker goes: the others drop its entries.
+  const int lost = hostOf[1];
+  const std::string radio0 = fmt::format("{}/w{}/radio.netns", dir_.path(), hostOf[0]);
+  auto tunnelEntries = [&] {
+    return commandOutput(fmt::format("nsenter --net={} bridge fdb show dev rx{:x}", radio0, id));
+  };
+  ASSERT_NE(tunnelEntries().find(underlayAddress(lost)), std::string::npos) << tunnelEntries();
+  killAndReap(workers_[lost], SIGKILL);
+  EXPECT_TRUE(eventually(
+      [&] { return tunnelEntries().find(underlayAddress(lost)) == std::string::npos; }, 20000))
+      << tunnelEntries() << logs();
+  EXPECT_EQ(pingFrom(0, ipv6Address({static_cast<RunId>(id), 2})), "ack ping") << logs();
+  ASSERT_TRUE(api_->del(fmt::format("/api/v1/runs/{}", id)));
+  EXPECT_TRUE(eventually([&] { return run(id)["state"] == "deleted"; }, 60000)) << logs();
+  // The survivors' tunnels went with the run.
+  EXPECT_EQ(commandOutput("nsenter --net=" + radio0 + " ip -o link show type vxlan"), "");
 }
 
 }  // namespace
