@@ -13,7 +13,6 @@
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
-#include "sys/nftables.hpp"
 #include "worker/net/radio_socket.hpp"
 
 namespace kuiga::worker::net {
@@ -33,14 +32,6 @@ constexpr uint64_t kQueryResponseCs = 10;
 // Two solicited-node groups per instance, 50,000 instances, and room for the AUTs' own groups.
 constexpr uint32_t kCoreMulticastGroups = 1u << 18;
 std::atomic<uint64_t> gNextGeneration{1};
-// 02:00:00:00:00:00/23 holds the core's and the leaves' MACs (leafMac()).
-constexpr const char* kTunnelFilter =
-    "table bridge kuiga {\n"
-    "  chain tunnel { type filter hook prerouting priority 0; policy accept; }\n"
-    "}\n"
-    "flush chain bridge kuiga tunnel\n"
-    "add rule bridge kuiga tunnel iifname \"rx*\" "
-    "ether saddr and ff:ff:fe:00:00:00 == 02:00:00:00:00:00 counter drop\n";
 
 // A leaf's MAC, 02:00:01:00:KK:KK. With the core's (kGatewayMac, 02:00:00:ff:ff:ff) it is in
 // 02:00:00:00:00:00/23, which no device has: frames from there are the radio network's own and
@@ -179,10 +170,12 @@ VoidResult RadioNetwork::setUpNamespace(bool fresh) {
     // Bridged frames skip iptables here (these keys exist only while br_netfilter is loaded).
     for (const char* k : {"arptables", "iptables", "ip6tables"})
       (void)sys::writeFile(std::string("/proc/sys/net/bridge/bridge-nf-call-") + k, "0");
+    // A bridge answers ARP only for addresses it holds itself: by default any link answers
+    // for any address of the namespace, so a leaf would answer for its run's gateway (on the
+    // core) with its own MAC, and the devices' packets would arrive on the leaf, past the
+    // rule that sends what arrives on the core to the Plexer.
+    KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv4/conf/all/arp_ignore", "1"), "arp_ignore");
     KUIGA_TRY(nl.setUp("lo"), "loopback");
-    // Frames from the radio network itself (its bridges' queries, the gateway's answers) are
-    // each worker's own: what another worker's tunnel brings from there is dropped.
-    KUIGA_TRY(sys::runNft(kTunnelFilter), "tunnel filter");
     return {};
   });
 }

@@ -10,6 +10,7 @@
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
+#include "sys/nftables.hpp"
 #include "worker/net/radio_network.hpp"
 #include "worker/net/radio_socket.hpp"
 
@@ -20,7 +21,18 @@ using PeerMap = std::map<std::string, std::set<uint32_t>>;
 
 namespace {
 constexpr sys::Mac kAllZero{};
-}
+// Frames from the radio network itself (its bridges' queries, the gateway's answers) are each
+// worker's own: what another worker's tunnel brings from there is dropped. 02:00:00:00:00:00/23
+// holds the core's and the leaves' MACs (radio_network.cpp). nftables, because the kernels we
+// run on have neither act_gact nor cls_flower for a tc filter.
+constexpr const char* kTunnelFilter =
+    "table bridge kuiga {\n"
+    "  chain tunnel { type filter hook prerouting priority 0; policy accept; }\n"
+    "}\n"
+    "flush chain bridge kuiga tunnel\n"
+    "add rule bridge kuiga tunnel iifname \"rx*\" "
+    "ether saddr and ff:ff:fe:00:00:00 == 02:00:00:00:00:00 counter drop\n";
+}  // namespace
 
 void RadioNetwork::setUnderlayAddress(std::string address) {
   std::lock_guard lock(mu_);
@@ -65,6 +77,11 @@ VoidResult RadioNetwork::openTunnelLocked(RunId run) {
   auto present =
       withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) { return nl.linkIndex(name); });
   if (present) return {};
+  {
+    auto inRadio = sys::netns::ThreadGuard::enter(netnsFd());
+    if (!inRadio) return fail(inRadio.error().context("enter radio namespace"));
+    KUIGA_TRY(sys::runNft(kTunnelFilter), "tunnel filter");
+  }
   {
     // Made from the underlay's namespace, where its socket stays, and put straight into the
     // radio namespace: frames enter and leave it there, packets cross the hosts' network.

@@ -174,6 +174,22 @@ TEST_F(RadioTunnelTest, ROOT_ARunIsOneNetworkOverTwoHostsAndRunsStayApart) {
   EXPECT_NE(fdb.find("00:00:00:00:00:00 dst " + hosts_[1].underlay), std::string::npos) << fdb;
   EXPECT_NE(fdb.find(mac + " master rc1 static"), std::string::npos) << fdb;
 
+  // Host 0's gateway answers its own devices, and its answers never cross: host 1's device
+  // resolves no gateway (host 1 has none here), host 0's does.
+  ASSERT_EQ(sh(fmt::format("nsenter --net={} ip addr add {}/16 dev {}", radioA, gatewayIpv4(1),
+                           runCoreLink(1))),
+            0);
+  const std::string send = script("send.py", kSender);
+  for (const auto& ns : {na1, nb1})
+    EXPECT_EQ(sh(fmt::format("ip netns exec {} python3 {} {} 9 10 3", ns, send, gatewayIpv4(1))),
+              0);
+  auto neigh = [&](const std::string& ns) {
+    return test::commandOutput(fmt::format("ip -n {} neigh show {}", ns, gatewayIpv4(1)));
+  };
+  const std::string gatewayMac = sys::formatMac(kGatewayMac);
+  EXPECT_NE(neigh(na1).find(gatewayMac), std::string::npos) << neigh(na1);
+  EXPECT_EQ(neigh(nb1).find(gatewayMac), std::string::npos) << neigh(nb1);
+
   // A restarted worker finds its tunnels and what it set.
   {
     auto fd = sys::netns::openPinned("/run/netns/" + hosts_[0].ns);
