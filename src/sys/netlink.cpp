@@ -390,6 +390,21 @@ VoidResult Netlink::addAddress(const std::string& name, const std::string& cidr)
   return {};
 }
 
+VoidResult Netlink::deleteAddress(const std::string& name, const std::string& cidr) {
+  auto idx = linkIndex(name);
+  if (!idx) return fail(idx.error());
+  auto local = parseAddress(cidr, AF_UNSPEC, "address");
+  if (!local) return fail(local.error());
+  rtnl_addr* addr = rtnl_addr_alloc();
+  rtnl_addr_set_ifindex(addr, *idx);
+  rtnl_addr_set_local(addr, local->p);
+  int err = rtnl_addr_delete(sock_.get(), addr, 0);
+  rtnl_addr_put(addr);
+  if (err == -NLE_NOADDR || err == -NLE_OBJ_NOTFOUND) return {};
+  if (err < 0) return fail(nlError("delete address " + cidr + " from '" + name + "'", err));
+  return {};
+}
+
 VoidResult Netlink::addRoute(const std::string& cidr, const std::string& name,
                              const std::string& gateway, uint32_t table) {
   return addRoute(

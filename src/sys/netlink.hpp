@@ -95,6 +95,8 @@ class Netlink {
   VoidResult moveToNetns(const std::string& name, int netnsFd);
   // `cidr` like "10.1.0.5/16" or "fd00::5/64". DAD is skipped so the address works at once.
   VoidResult addAddress(const std::string& name, const std::string& cidr);
+  // Removes the address (`cidr` as given to addAddress()); one the link does not hold is no error.
+  VoidResult deleteAddress(const std::string& name, const std::string& cidr);
   // A route to `cidr` ("10.0.0.0/8"; "0.0.0.0/0" and "::/0" for the defaults) out of link
   // `name`, optionally via `gateway`; an existing route to the same place is replaced. A gateway
   // is taken as on the link (onlink): the kernel does not look for a route to it first.

@@ -226,6 +226,7 @@ VoidResult RadioNetwork::closeRun(RunId run) {
   });
   trees_.erase(it);
   std::erase_if(leafOf_, [&](const auto& e) { return e.first.run == run; });
+  forgetRelayLocked(run);
   peers_.erase(run);
   std::error_code ec;
   std::filesystem::remove(peersPath(run), ec);

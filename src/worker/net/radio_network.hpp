@@ -6,6 +6,7 @@
 // carries the run's gateway. A run that spans workers is one layer-2 domain over all of them:
 // its core has a VXLAN port (setPeers()) toward the other workers' cores. The namespace is
 // pinned under the state directory so a restarted worker finds it, trees and tunnels included.
+#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,11 +20,14 @@
 
 namespace kuiga::worker::net {
 
-// Another worker holding some of a run's devices: where its radio network is reached, and
-// which devices (instance indices) it holds.
+// Another worker holding some of a run's devices: where its radio network is reached, which
+// devices (instance indices) it holds, and whether it holds the run's cell (its gateway, the
+// way to the base station and the ZEP dispatcher). A run has one cell: when another host has
+// it, this host's core relays the devices' frames for the gateway through the tunnel.
 struct RadioPeer {
   std::string underlay;  // IPv4 or IPv6 address
   std::vector<uint32_t> indices;
+  bool cell = false;
 };
 
 class RadioNetwork {
@@ -65,6 +69,11 @@ class RadioNetwork {
   VoidResult setPeers(RunId run, const std::vector<RadioPeer>& peers);
   // What setPeers() last set for the run, by underlay address.
   std::map<std::string, std::set<uint32_t>> peers(RunId run) const;
+  // The underlay address of the peer holding the run's cell; "" when it is here.
+  std::string cellPeer(RunId run) const;
+  // A core whose run's cell is elsewhere has this MAC, so that frames for the gateway
+  // (kGatewayMac) are not its own and cross the tunnel. In the core's range, next to it.
+  static constexpr std::array<uint8_t, 6> kRelayCoreMac = {0x02, 0, 0, 0xff, 0xff, 0xfe};
   // Creates the instance's link: radioLinkName(id) on a leaf bridge of its run here, its peer
   // "eth0" with the instance's MAC inside `instanceNetns`, down (the instance side brings it
   // up). `multicastFlood`: deliver all multicast, as RIOT's stack needs (it sends no listener
@@ -100,6 +109,16 @@ class RadioNetwork {
   VoidResult settleQueriersLocked(RunId run, const Tree& tree);
   // radio_tunnel.cpp
   VoidResult openTunnelLocked(RunId run);
+  // Makes the run's core a relay toward the cell at another peer, or the gateway again.
+  VoidResult setRelayLocked(RunId run, bool relay);
+  void forgetRelayLocked(RunId run);  // the run's tunnel is gone: not relayed any more
+  using PeerMap = std::map<std::string, std::set<uint32_t>>;
+  // setPeers()'s two halves: entries of `have` that `want` drops (`wanted`: every index still
+  // wanted), then those `want` adds; `refill`: the core's MAC changed, so its neighbours go
+  // back too.
+  VoidResult removeEntriesLocked(RunId run, const PeerMap& have, const PeerMap& want,
+                                 const std::set<uint32_t>& wanted);
+  VoidResult addEntriesLocked(RunId run, const PeerMap& have, const PeerMap& want, bool refill);
   std::string peersPath(RunId run) const;
   void loadPeersLocked();
 

@@ -211,6 +211,71 @@ TEST_F(RadioTunnelTest, ROOT_ARunIsOneNetworkOverTwoHostsAndRunsStayApart) {
   EXPECT_FALSE(sys::exists(dir_.path() + "/h0/radio-peers/run-1.json"));
 }
 
+// The run's cell (its gateway) is on one host; the other's core relays: its MAC is not the
+// gateway's, the gateway's frames come through its tunnel, and its device reaches the gateway
+// on the other host. The cell's host knows every remote device's address. Then the cell moves.
+TEST_F(RadioTunnelTest, ROOT_TheGatewayOnTheCellsHostServesTheOtherHostsDevices) {
+  const InstanceId a{1, 0}, b{1, 1};
+  addDevice(0, a);
+  const std::string nb = addDevice(1, b);
+  ASSERT_TRUE(hosts_[0].radio->setPeers(1, {{hosts_[1].underlay, {1}}}));
+  ASSERT_TRUE(hosts_[1].radio->setPeers(1, {{hosts_[0].underlay, {0}, true}}));
+  EXPECT_EQ(hosts_[1].radio->cellPeer(1), hosts_[0].underlay);
+  EXPECT_EQ(hosts_[0].radio->cellPeer(1), "");
+  const std::string radio[2] = {dir_.path() + "/h0/radio.netns", dir_.path() + "/h1/radio.netns"};
+  auto in = [&](int h, const std::string& cmd) {
+    return test::commandOutput(fmt::format("nsenter --net={} {}", radio[h], cmd));
+  };
+  auto coreMac = [&](int h) {
+    std::string l = in(h, "ip -o link show rc1");
+    auto at = l.find("link/ether ");
+    return at == std::string::npos ? l : l.substr(at + 11, 17) + "\n";
+  };
+  const std::string gatewayMac = sys::formatMac(kGatewayMac);
+  EXPECT_EQ(coreMac(0), gatewayMac + "\n");
+  EXPECT_EQ(coreMac(1), sys::formatMac(RadioNetwork::kRelayCoreMac) + "\n");
+  EXPECT_NE(in(1, "nft list set bridge kuiga relayed").find("\"rx1\""), std::string::npos);
+  EXPECT_NE(in(1, "bridge fdb show dev rx1").find(gatewayMac + " dst " + hosts_[0].underlay),
+            std::string::npos)
+      << in(1, "bridge fdb show dev rx1");
+  EXPECT_NE(in(0, "ip neigh show dev rc1")
+                .find(ipv4Address(b) + " lladdr " + sys::formatMac(macAddress(b)) + " PERMANENT"),
+            std::string::npos)
+      << in(0, "ip neigh show dev rc1");
+  ASSERT_EQ(sh(fmt::format("nsenter --net={} ip addr add {}/16 dev rc1", radio[0], gatewayIpv4(1))),
+            0);
+  // A datagram from host 1's device reaches the gateway's namespace on host 0; it resolved the
+  // gateway there, at the gateway's MAC.
+  {
+    const std::string out = dir_.path() + "/got-gateway";
+    std::string recv = script("recv.py", kReceiver), send = script("send.py", kSender);
+    EXPECT_EQ(sh(fmt::format("nsenter --net={0} python3 {1} 4 9999 4 > {2} & sleep 0.5; "
+                             "ip netns exec {3} python3 {4} {5} 9999 100 10; wait",
+                             radio[0], recv, out, nb, send, gatewayIpv4(1))),
+              0);
+    EXPECT_EQ(sys::readFile(out).value_or(""), "100\n");
+  }
+  EXPECT_NE(test::commandOutput(fmt::format("ip -n {} neigh show {}", nb, gatewayIpv4(1)))
+                .find(gatewayMac),
+            std::string::npos);
+
+  // The cell moves to host 1: its core is the gateway again, host 0's relays.
+  ASSERT_EQ(sh(fmt::format("nsenter --net={} ip addr del {}/16 dev rc1", radio[0], gatewayIpv4(1))),
+            0);
+  ASSERT_TRUE(hosts_[0].radio->setPeers(1, {{hosts_[1].underlay, {1}, true}}));
+  ASSERT_TRUE(hosts_[1].radio->setPeers(1, {{hosts_[0].underlay, {0}}}));
+  EXPECT_EQ(coreMac(0), sys::formatMac(RadioNetwork::kRelayCoreMac) + "\n");
+  EXPECT_EQ(coreMac(1), gatewayMac + "\n");
+  EXPECT_EQ(in(1, "nft list set bridge kuiga relayed").find("\"rx1\""), std::string::npos);
+  EXPECT_EQ(in(1, "bridge fdb show dev rx1").find(gatewayMac), std::string::npos);
+  // Host 1 now knows host 0's device, and its own again (the new MAC flushed them).
+  EXPECT_NE(in(1, "ip neigh show dev rc1").find(ipv4Address(a)), std::string::npos);
+  EXPECT_NE(in(1, "ip neigh show dev rc1").find(ipv4Address(b)), std::string::npos);
+  // Closing the run takes the relay's set entry with it.
+  ASSERT_TRUE(hosts_[0].radio->closeRun(1));
+  EXPECT_EQ(in(0, "nft list set bridge kuiga relayed").find("\"rx1\""), std::string::npos);
+}
+
 // Without an underlay address a worker cannot join a run to others: a clear error.
 TEST_F(RadioTunnelTest, ROOT_PeersWithoutAnUnderlayAddressAreRefused) {
   hosts_[0].radio->setUnderlayAddress("");
