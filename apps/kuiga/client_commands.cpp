@@ -65,6 +65,12 @@ void printRun(const json& r) {
                            r["created"].get<std::string>());
   if (r.value("logs", "available") != "available")
     std::cout << fmt::format("  logs: {}\n", r["logs"].get<std::string>());
+  if (r.contains("cell") && r["cell"].is_object()) {
+    const auto moves = r["cell"].value("moves", uint64_t{0});
+    std::cout << fmt::format("  cell: on {}{}\n",
+                             printable(r["cell"].value("worker", std::string())),
+                             moves ? fmt::format(" (moved {} times)", moves) : "");
+  }
   if (!r["progress"].is_null())
     std::cout << fmt::format("  {}: {}/{}\n", r["progress"]["operation"].get<std::string>(),
                              r["progress"]["done"].get<uint64_t>(),

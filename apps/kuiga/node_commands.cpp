@@ -52,7 +52,8 @@ Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions&
   cfg.gatePath = defaultGatePath();
   cfg.runtime = o.runtime;
   cfg.dockerSocket = o.dockerSocket;
-  cfg.capacity = o.capacity;
+  cfg.capacity = o.plexer ? 0 : o.capacity;
+  cfg.plexer = o.plexer;
   cfg.removeOnExit = o.removeOnExit;
   cfg.exposed = o.exposed;
   if (!o.underlayAddress.empty()) {
@@ -134,12 +135,17 @@ int runMaster(master::ServerConfig cfg, const S3Options& s3Options) {
 }
 
 int runWorkerNode(WorkerNodeOptions o) {
-  if (o.capacity == 0 || o.capacity > 50000)
+  const char* role = o.plexer ? "plexer" : "worker";
+  if (!o.plexer && (o.capacity == 0 || o.capacity > 50000))
     return std::cerr << "kuiga worker: --capacity must be 1 to 50000\n", 2;
+  if (o.plexer && o.underlayAddress.empty())
+    return std::cerr << "kuiga plexer: --underlay-address is required: the workers' devices "
+                        "reach the cells here over it\n",
+           2;
   auto signals = blockStopSignals();
   auto node = startWorker(o);
-  if (!node) return std::cerr << "kuiga worker: " << node.error().message << "\n", 1;
-  std::cout << fmt::format("Kuiga worker {}: connecting to {}\n", o.name, o.master) << std::flush;
+  if (!node) return std::cerr << "kuiga " << role << ": " << node.error().message << "\n", 1;
+  std::cout << fmt::format("Kuiga {} {}: connecting to {}\n", role, o.name, o.master) << std::flush;
   waitForStopSignal(signals);
   return 0;
 }
@@ -327,6 +333,26 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
     }
     exitCode = runWorkerNode(w);
   });
+
+  // A plexer is the same node with no instances: the runs' cells (UE leases, media toward the
+  // base stations, ZEP dispatchers) that the master places on it, reached over the underlay.
+  static WorkerNodeOptions px;
+  px.plexer = true;
+  px.name = "plexer";
+  px.stateDir = "./kuiga-data/plexer";
+  auto* p = app.add_subcommand("plexer",
+                               "a plexer: holds runs' cells, which every device of a "
+                               "run reaches over its radio network");
+  p->add_option("--master", px.master, "the master's URL, http://HOST:8750")->required();
+  p->add_option("--name", px.name, "this plexer's name (unique in the cluster)");
+  p->add_option("--state-dir", px.stateDir, "plexer state directory");
+  p->add_option("--label", px.labels, "KEY=VALUE, repeatable");
+  p->add_option("--underlay-address", px.underlayAddress,
+                "this host's address on the trusted network between workers (VXLAN, UDP 4789)")
+      ->required();
+  p->add_flag("--remove-on-exit", px.removeOnExit,
+              "remove its cells and radio namespace on SIGTERM (default: keep them for a restart)");
+  p->callback([&exitCode] { exitCode = runWorkerNode(px); });
 
   static UpOptions up;
   up.worker.stateDir.clear();

@@ -39,6 +39,7 @@ struct WorkerNodeOptions {
   std::string dockerSocket = "/var/run/docker.sock";
   std::vector<std::string> exposed;  // host paths instances see read-only
   std::string underlayAddress;       // where other workers' tunnels reach this one
+  bool plexer = false;               // `kuiga plexer`: cells only, no instances
 };
 
 // Adds the subcommands; each sets `exitCode` when it runs.

@@ -151,11 +151,15 @@ ApiResult<RunView> Master::view(RunId id) {
   if (!*rec) return apiFail(ApiError::notFound(fmt::format("no run {}", id)));
   auto counts = store_.countByState(id);
   if (!counts) return apiFail(storeError(counts.error()));
-  RunView v{**rec, *counts, {}};
+  RunView v{**rec, *counts, {}, {}, 0};
   std::string op;
   {
     std::lock_guard lock(mu_);
-    if (auto it = runs_.find(id); it != runs_.end()) op = it->second->operation;
+    if (auto it = runs_.find(id); it != runs_.end()) {
+      op = it->second->operation;
+      v.cellWorker = it->second->cellHost;
+      v.cellMoves = it->second->cellMoves;
+    }
   }
   if (!op.empty()) {
     auto n = [&](std::initializer_list<std::string_view> states) {
@@ -209,8 +213,7 @@ ApiResult<std::pair<std::vector<RunView>, uint64_t>> Master::runs(const RunQuery
   return std::make_pair(std::move(out), page->second);
 }
 
-std::vector<std::string> Master::place(uint32_t count, const std::set<std::string>& exclude,
-                                       bool together) {
+std::vector<std::string> Master::place(uint32_t count, const std::set<std::string>& exclude) {
   auto load = store_.loadPerWorker();
   if (!load) return {};
   // Greedy by free capacity: each instance goes to the worker with the most room left, which
@@ -227,11 +230,6 @@ std::vector<std::string> Master::place(uint32_t count, const std::set<std::strin
   }
   std::vector<std::string> out;
   out.reserve(count);
-  if (together) {
-    if (!free.empty() && free.top().first >= static_cast<int64_t>(count))
-      out.assign(count, free.top().second);
-    return out;
-  }
   while (out.size() < count && !free.empty()) {
     auto [f, name] = free.top();
     free.pop();
@@ -341,13 +339,7 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
                     *argBytes, kMaxArgBytes)));
   if (spec.startMs == 0) spec.startMs = nowNs() / 1000000;
   // Refuse up front what cannot fit, before anything is recorded or created.
-  auto slots = place(spec.count, {}, spec.zep.has_value());
-  if (slots.empty() && spec.zep) {
-    return apiFail(ApiError{409, "insufficient_capacity",
-                            fmt::format("a ZEP run's devices share one dispatcher, so its {} "
-                                        "instances must fit on one worker, and none has room",
-                                        spec.count)});
-  }
+  auto slots = place(spec.count);
   if (slots.empty()) {
     uint64_t free = freeCapacity();
     size_t online;
@@ -411,9 +403,12 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
     std::lock_guard lock(mu_);
     spec = runs_.at(id)->spec;
   }
+  const auto [radioJson, zepJson] = cellSpecs(spec);
   std::vector<std::jthread> perWorker;
   for (const auto& [workerName, indexes] : byW) {
-    perWorker.emplace_back([this, id, spec, workerName = workerName, indexes = indexes, thenStart] {
+    const bool cell = opensCell(id, workerName);
+    perWorker.emplace_back([this, id, spec, workerName = workerName, indexes = indexes, thenStart,
+                            cell, radioJson, zepJson] {
       for (size_t from = 0; from < indexes.size(); from += config_.createChunk) {
         rpc::Command cmd;
         auto* c = cmd.mutable_create();
@@ -425,15 +420,9 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
         c->set_seccomp_unconfined(!spec.seccomp);
         c->set_pids(spec.limits.pids);
         c->set_cpu_milli(spec.limits.cpuMilli);
-        if (spec.radio) {
-          auto radio = *spec.radio;
-          if (!radio.seed) radio.seed = spec.seed;
-          c->set_radio(radio.toJson().dump());
-        }
-        if (spec.zep) {
-          auto zep = *spec.zep;
-          if (!zep.seed) zep.seed = spec.seed;
-          c->set_zep(zep.toJson().dump());
+        if (cell) {  // the others' devices reach the run's cell over the radio network
+          c->set_radio(radioJson);
+          c->set_zep(zepJson);
         }
         c->set_run_count(spec.count);
         for (const auto& a : spec.args) c->add_args(a);
@@ -567,6 +556,13 @@ ApiResult<RunView> Master::deleteRun(RunId id, bool keepLogs) {
     // Recorded before the workers are told: a worker away now purges at its next registration.
     if (auto r = store_.setRunLogs(id, keepLogs ? "kept" : "purged"); !r)
       spdlog::error("run {}: {}", id, r.error().message);
+    // A plexer holding the run's cell holds no instance: it is told apart.
+    if (auto plexer = cellPlexer(id); !plexer.empty()) {
+      if (keepLogs)
+        closeCellOn(plexer, id);
+      else
+        byW[plexer];
+    }
     if (!keepLogs) purgeOnWorkers(id, byW);
     {
       std::lock_guard lock(mu_);
@@ -588,6 +584,7 @@ ApiResult<RunView> Master::purgeLogs(RunId id) {
                                 : fmt::format("run {}'s logs were removed with it", id)});
   if (auto r = store_.setRunLogs(id, "purged"); !r) return apiFail(storeError(r.error()));
   auto byW = byWorker(id, false);
+  if (auto plexer = cellPlexer(id); !plexer.empty()) byW[plexer];
   spawn([this, id, byW] { purgeOnWorkers(id, byW); });
   return view(id);
 }
@@ -827,6 +824,8 @@ ApiResult<std::vector<std::string>> Master::pcapWorkers(RunId id) {
   }
   std::vector<std::string> out;
   for (const auto& [w, idx] : byWorker(id, false)) out.push_back(w);
+  // The run's cell, its lease log and its ZEP capture may be on a plexer of their own.
+  if (auto plexer = cellPlexer(id); !plexer.empty()) out.push_back(plexer);
   return out;
 }
 

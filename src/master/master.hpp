@@ -56,6 +56,10 @@ struct RunView {
   RunRecord run;
   std::map<std::string, uint64_t> counts;
   RunProgress progress;
+  // Where the run's cell is (its gateway, UE leases, medium, ZEP dispatcher): "" when the run
+  // has none, or its workers each have their own (no underlay); and how often it moved.
+  std::string cellWorker;
+  uint32_t cellMoves = 0;
 };
 
 struct WorkerView {
@@ -177,9 +181,7 @@ class Master {
   ApiResult<RunView> view(RunId id);
   ApiResult<RunMem*> runMem(RunId id);  // with mu_ held
   // Places `count` instances by free capacity; empty when they do not fit.
-  // A worker per instance; `together`: all on one worker (a ZEP run shares one dispatcher).
-  std::vector<std::string> place(uint32_t count, const std::set<std::string>& exclude = {},
-                                 bool together = false);
+  std::vector<std::string> place(uint32_t count, const std::set<std::string>& exclude = {});
   void createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byWorker,
                 bool thenStart);
   void bulk(RunId id, const std::string& op,
@@ -203,6 +205,18 @@ class Master {
   // the run is one radio network over them (master_radio.cpp). Serialised: the last call
   // sends the latest placement.
   void syncRadioPeers(RunId id);
+  // Whether `worker`'s creates open the run's cell: it holds it, or it has no underlay (its
+  // devices are on a radio of their own).
+  bool opensCell(RunId id, const std::string& worker);
+  // A plexer lost (`node` names it): the runs whose cell it held follow their policy.
+  void loseCells(const std::string& node, const std::string& why);
+  // A plexer registered with the cells it holds: each is adopted, or closed there when the
+  // run is gone or its cell is elsewhere.
+  void adoptCells(const std::string& plexer, const rpc::Register& reg);
+  // Tells `node` to close what it holds of the run's radio (its cell, tree and tunnel).
+  void closeCellOn(const std::string& node, RunId id);
+  // The plexer holding the run's cell; "" when none does (a worker's cell, or none).
+  std::string cellPlexer(RunId id);
   // Tells every worker that held the run's instances to remove what it keeps of it.
   void purgeOnWorkers(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW);
 

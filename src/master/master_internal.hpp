@@ -13,6 +13,7 @@ struct Master::Session {
   Clock::time_point lastSeen;
   uint64_t zepUnplaceable = 0;  // from its heartbeats
   std::string underlay;         // where other workers' tunnels reach its radio network; "": none
+  bool plexer = false;          // holds runs' cells, takes no instances
   std::map<uint64_t, std::promise<Result<rpc::Reply>>> pending;  // replies awaited
 };
 
@@ -25,7 +26,15 @@ struct Master::RunMem {
   // since this master started.
   int64_t createdNs = 0, startedNs = 0, stoppedNs = 0;
   bool radioPeered = false;  // its workers were last told of each other (it spanned several)
+  // The worker holding the run's cell (its gateway, UE leases, medium and ZEP dispatcher):
+  // one for the whole run, whatever it spans. "": each worker its own (none has an underlay).
+  std::string cellHost;
+  uint32_t cellMoves = 0;  // times the cell was reopened elsewhere (its host was lost)
 };
+
+// The run's cell specs as the workers get them (seeded from the run when they name no seed):
+// {radio JSON, ZEP JSON}, each "" when the run has none.
+std::pair<std::string, std::string> cellSpecs(const RunSpec& spec);
 
 int64_t nowNs();
 rpc::InstanceRef toRef(InstanceId id);

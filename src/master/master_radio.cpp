@@ -14,10 +14,29 @@
 
 namespace kuiga::master {
 
+namespace {
+// Adds `from`'s counters into `into`: a device's are reported by its own worker (capture) and
+// by the run's cell host (cell, ZEP), each counter by one of them.
+void addCounters(nlohmann::json& into, const nlohmann::json& from) {
+  for (const auto& [k, v] : from.items()) {
+    if (!into.contains(k) || into[k].is_null()) {
+      into[k] = v;
+    } else if (v.is_object()) {
+      addCounters(into[k], v);
+    } else if (v.is_number_unsigned() && into[k].is_number_unsigned()) {
+      into[k] = into[k].get<uint64_t>() + v.get<uint64_t>();
+    }
+  }
+}
+}  // namespace
+
 ApiResult<nlohmann::json> Master::radio(RunId id) {
   auto workers = pcapWorkers(id);
   if (!workers) return apiFail(workers.error());
-  nlohmann::json devices = nlohmann::json::array();
+  std::map<std::string, std::string> placedOn;  // device name -> its worker
+  for (const auto& [w, indices] : byWorker(id, false))
+    for (uint32_t i : indices) placedOn[displayName({id, i})] = w;
+  std::map<std::string, nlohmann::json> byName;
   uint64_t sent = 0, delivered = 0, drops = 0, kernelSent = 0, missed = 0;
   uint64_t toStation = 0, uplink = 0, downlink = 0, queued = 0;
   nlohmann::json dropped = {{"loss", 0},  {"active_cap", 0},    {"medium_queue", 0},
@@ -66,22 +85,21 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
       delivered += d.delivered_frames();
       kernelSent += d.kernel_sent_frames();
       missed += d.missed_frames();
-      devices.push_back({{"name", d.name()},
-                         {"worker", w},
-                         {"sent_frames", d.sent_frames()},
-                         {"sent_bytes", d.sent_bytes()},
-                         {"delivered_frames", d.delivered_frames()},
-                         {"delivered_bytes", d.delivered_bytes()},
-                         {"kernel_sent_frames", d.kernel_sent_frames()},
-                         {"missed_frames", d.missed_frames()},
-                         {"to_station_frames", d.to_station_frames()},
-                         {"to_station_bytes", d.to_station_bytes()},
-                         {"uplink_frames", d.uplink_frames()},
-                         {"uplink_bytes", d.uplink_bytes()},
-                         {"downlink_frames", d.downlink_frames()},
-                         {"downlink_bytes", d.downlink_bytes()},
-                         {"queued_frames", d.queued_frames()},
-                         {"dropped", deviceDropped}});
+      nlohmann::json device = {{"name", d.name()},
+                               {"sent_frames", d.sent_frames()},
+                               {"sent_bytes", d.sent_bytes()},
+                               {"delivered_frames", d.delivered_frames()},
+                               {"delivered_bytes", d.delivered_bytes()},
+                               {"kernel_sent_frames", d.kernel_sent_frames()},
+                               {"missed_frames", d.missed_frames()},
+                               {"to_station_frames", d.to_station_frames()},
+                               {"to_station_bytes", d.to_station_bytes()},
+                               {"uplink_frames", d.uplink_frames()},
+                               {"uplink_bytes", d.uplink_bytes()},
+                               {"downlink_frames", d.downlink_frames()},
+                               {"downlink_bytes", d.downlink_bytes()},
+                               {"queued_frames", d.queued_frames()},
+                               {"dropped", deviceDropped}};
       if (d.zep()) {
         nlohmann::json z = {{"sent", d.zep_sent()},
                             {"received", d.zep_received()},
@@ -95,15 +113,21 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
                             {"retransmissions", d.zep_retransmissions()},
                             {"hellos", d.zep_hellos()},
                             {"own_acks", d.zep_own_acks()}};
-        devices.back()["zep"] = z;
+        device["zep"] = z;
         if (zep.is_null()) {
           zep = nlohmann::json::object();
           for (const auto& [k, v] : z.items()) zep[k] = 0;
         }
         for (const auto& [k, v] : z.items()) zep[k] = zep[k].get<uint64_t>() + v.get<uint64_t>();
       }
+      auto [at, fresh] = byName.try_emplace(d.name(), nlohmann::json::object());
+      addCounters(at->second, device);
+      auto placed = placedOn.find(d.name());
+      at->second["worker"] = placed != placedOn.end() ? placed->second : w;
     }
   }
+  nlohmann::json devices = nlohmann::json::array();
+  for (auto& [name, d] : byName) devices.push_back(std::move(d));
   return nlohmann::json{
       {"run", id},
       {"devices", devices},
@@ -121,64 +145,6 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
       {"cells", cells},
       {"zep", zep},
       {"unreachable_workers", unreachable}};
-}
-
-}  // namespace kuiga::master
-
-namespace kuiga::master {
-
-void Master::syncRadioPeers(RunId id) {
-  std::lock_guard serial(radioPeersMu_);
-  RunSpec spec;
-  {
-    std::lock_guard lock(mu_);
-    auto it = runs_.find(id);
-    if (it == runs_.end()) return;
-    spec = it->second->spec;
-  }
-  if (spec.net.value_or(worker::NetMode::Veth) == worker::NetMode::None) return;
-  auto byW = byWorker(id, true);
-  std::map<std::string, std::string> underlay;  // of the participants online
-  {
-    std::lock_guard lock(mu_);
-    auto it = runs_.find(id);
-    if (it == runs_.end()) return;
-    const bool spans = byW.size() > 1;
-    if (!spans && !it->second->radioPeered) return;  // alone on one worker, and always was
-    it->second->radioPeered = spans;
-    for (const auto& [w, indices] : byW)
-      if (auto s = sessions_.find(w); s != sessions_.end()) underlay[w] = s->second->underlay;
-  }
-  std::vector<std::string> without;
-  for (const auto& [w, address] : underlay)
-    if (address.empty()) without.push_back(w);
-  if (!without.empty())
-    spdlog::warn(
-        "run {}: its devices on {} are on a radio network of their own: no underlay "
-        "address (--underlay-address)",
-        id, fmt::join(without, ", "));
-  std::vector<std::jthread> perWorker;
-  for (const auto& [w, address] : underlay) {
-    rpc::Command cmd;
-    auto* p = cmd.mutable_radio_peers();
-    p->set_run(id);
-    for (const auto& [other, indices] : byW) {
-      if (other == w) continue;
-      auto a = underlay.find(other);
-      if (a == underlay.end()) continue;  // offline: its devices come back with it
-      if (a->second.empty() || address.empty()) continue;
-      auto* peer = p->add_peers();
-      peer->set_underlay_address(a->second);
-      for (uint32_t i : indices) peer->add_indices(i);
-    }
-    perWorker.emplace_back([this, id, w = w, cmd = std::move(cmd)] {
-      auto r = call(w, cmd, config_.commandTimeout);
-      if (!r)
-        spdlog::warn("run {}: radio peers of {}: {}", id, w, r.error().message);
-      else if (!r->ok())
-        spdlog::warn("run {}: radio peers of {}: {}", id, w, r->error());
-    });
-  }
 }
 
 }  // namespace kuiga::master

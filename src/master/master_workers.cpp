@@ -63,7 +63,8 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
   WorkerRecord rec;
   rec.name = name;
   rec.address = link->peer();
-  rec.capacity = reg.capacity();
+  rec.capacity = reg.role() == "plexer" ? 0 : reg.capacity();
+  rec.role = reg.role() == "plexer" ? "plexer" : "worker";
   for (const auto& [k, v] : reg.labels()) rec.labels[k] = v;
   rec.online = true;
   rec.lastSeenNs = nowNs();
@@ -74,7 +75,8 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
     auto s = std::make_shared<Session>();
     s->name = name;
     s->link = std::move(link);
-    s->capacity = reg.capacity();
+    s->capacity = rec.capacity;
+    s->plexer = rec.role == "plexer";
     s->underlay = reg.underlay_address();
     s->lastSeen = Clock::now();
     if (auto it = sessions_.find(name); it != sessions_.end()) old = it->second;
@@ -86,8 +88,8 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
     std::lock_guard lock(mu_);
     for (auto& [id, p] : old->pending) p.set_value(failMsg("worker " + name + " reconnected"));
   }
-  spdlog::info("worker {} registered from {}: capacity {}, {} instances", name, rec.address,
-               reg.capacity(), reg.instances_size());
+  spdlog::info("{} {} registered from {}: capacity {}, {} instances, {} cells", rec.role, name,
+               rec.address, rec.capacity, reg.instances_size(), reg.cells_size());
 
   // Reconcile: what the worker runs wins over our records; what it runs that we no longer want
   // is removed; what we expected it to run and it does not is gone.
@@ -156,6 +158,7 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
   // Its runs' radio networks, and its place in them (its underlay address may be new).
   for (RunId run : touched)
     if (!toCreate.count(run)) spawn([this, run] { syncRadioPeers(run); });
+  if (rec.role == "plexer") adoptCells(name, reg);
   return out;
 }
 
@@ -255,19 +258,55 @@ void Master::loseInstances(const std::string& worker, const std::string& why) {
     // The other workers forget its devices (a rescheduled run's new places follow).
     spawn([this, run] { syncRadioPeers(run); });
   }
+  loseCells(worker, why);
+}
+
+void Master::loseCells(const std::string& node, const std::string& why) {
+  std::vector<std::pair<RunId, FailurePolicy>> held;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, mem] : runs_)
+      if (mem->cellHost == node && mem->state != RunState::Deleted &&
+          mem->state != RunState::Dirty)
+        held.emplace_back(id, mem->spec.policy);
+  }
+  for (const auto& [id, policy] : held) {
+    if (policy == FailurePolicy::Dirty) {
+      setRunState(id, RunState::Dirty, fmt::format("plexer {} lost with its cell: {}", node, why));
+      continue;
+    }
+    // Reopened elsewhere (syncRadioPeers() chooses again: the lost node is no session now).
+    spawn([this, id] { syncRadioPeers(id); });
+  }
+}
+
+void Master::adoptCells(const std::string& plexer, const rpc::Register& reg) {
+  for (RunId run : reg.cells()) {
+    bool mine = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = runs_.find(run);
+      if (it != runs_.end() && it->second->state != RunState::Deleted &&
+          it->second->state != RunState::Dirty &&
+          (it->second->cellHost.empty() || it->second->cellHost == plexer)) {
+        it->second->cellHost = plexer;  // a restarted master learns where the cell is
+        mine = true;
+      }
+    }
+    // Its cell is held elsewhere now, or the run is gone: the plexer closes it.
+    spawn([this, run, plexer, mine] { mine ? syncRadioPeers(run) : closeCellOn(plexer, run); });
+  }
 }
 
 void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost) {
   RunState state;
   FailurePolicy policy;
-  bool together = false;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
     if (it == runs_.end()) return;
     state = it->second->state;
     policy = it->second->spec.policy;
-    together = it->second->spec.zep.has_value();
   }
   if (state == RunState::Stopped || state == RunState::Dirty || state == RunState::Deleted) return;
   if (policy == FailurePolicy::Dirty) {
@@ -275,7 +314,7 @@ void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<
                 fmt::format("worker {} lost with {} of its instances", worker, lost.size()));
     return;
   }
-  auto slots = place(static_cast<uint32_t>(lost.size()), {worker}, together);
+  auto slots = place(static_cast<uint32_t>(lost.size()), {worker});
   if (slots.empty()) {
     setRunState(id, RunState::Dirty,
                 fmt::format("worker {} lost and no other worker has room for its {} instances",

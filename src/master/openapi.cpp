@@ -112,6 +112,15 @@ json build() {
           {"spec", ref("RunSpec")},
           {"counts", {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}}},
           {"progress", {{"type", "object"}, {"nullable", true}}},
+          {"cell",
+           {{"type", "object"},
+            {"nullable", true},
+            {"description",
+             "The worker holding the run's one cell (gateway, UE leases, medium, ZEP "
+             "dispatcher), which every device of the run reaches over its radio network; "
+             "null when the run has no radio, or its workers have no underlay address and "
+             "each holds its own. moves: how often it was reopened on another worker."},
+            {"properties", {{"worker", {{"type", "string"}}}, {"moves", {{"type", "integer"}}}}}}},
           {"created", {{"type", "string"}}},
           {"updated", {{"type", "string"}}}}}}},
       {"Instance",
@@ -134,6 +143,10 @@ json build() {
        {{"type", "object"},
         {"properties",
          {{"name", {{"type", "string"}}},
+          {"role",
+           {{"type", "string"},
+            {"enum", {"worker", "plexer"}},
+            {"description", "a plexer holds runs' cells and takes no instances"}}},
           {"capacity", {{"type", "integer"}}},
           {"load", {{"type", "integer"}}},
           {"online", {{"type", "boolean"}}},

@@ -135,6 +135,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     for (SQLite::Statement q(*db, "PRAGMA table_info(runs)"); q.executeStep();)
       hasLogs = hasLogs || q.getColumn(1).getString() == "logs";
     if (!hasLogs) db->exec("ALTER TABLE runs ADD COLUMN logs TEXT NOT NULL DEFAULT ''");
+    // And a node's role: "worker", or "plexer" (it holds runs' cells and no instances).
+    bool hasRole = false;
+    for (SQLite::Statement q(*db, "PRAGMA table_info(workers)"); q.executeStep();)
+      hasRole = hasRole || q.getColumn(1).getString() == "role";
+    if (!hasRole) db->exec("ALTER TABLE workers ADD COLUMN role TEXT NOT NULL DEFAULT 'worker'");
     return std::unique_ptr<Store>(new Store(std::move(db)));
   });
 }
@@ -428,16 +433,17 @@ VoidResult Store::upsertWorker(const WorkerRecord& w) {
   return guard("record worker", [&]() -> VoidResult {
     SQLite::Statement q(*db_,
                         "INSERT INTO workers(name, address, capacity, labels, online, "
-                        "last_seen_ns) VALUES(?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
-                        "address=excluded.address, capacity=excluded.capacity, "
+                        "last_seen_ns, role) VALUES(?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE "
+                        "SET address=excluded.address, capacity=excluded.capacity, "
                         "labels=excluded.labels, online=excluded.online, "
-                        "last_seen_ns=excluded.last_seen_ns");
+                        "last_seen_ns=excluded.last_seen_ns, role=excluded.role");
     q.bind(1, w.name);
     q.bind(2, w.address);
     q.bind(3, static_cast<int64_t>(w.capacity));
     q.bind(4, w.labels.dump());
     q.bind(5, w.online ? 1 : 0);
     q.bind(6, static_cast<int64_t>(w.lastSeenNs));
+    q.bind(7, w.role);
     q.exec();
     return {};
   });
@@ -459,8 +465,8 @@ Result<std::vector<WorkerRecord>> Store::workers() {
   std::lock_guard lock(mu_);
   return guard("list workers", [&]() -> Result<std::vector<WorkerRecord>> {
     SQLite::Statement q(*db_,
-                        "SELECT name, address, capacity, labels, online, last_seen_ns FROM "
-                        "workers ORDER BY name");
+                        "SELECT name, address, capacity, labels, online, last_seen_ns, role "
+                        "FROM workers ORDER BY name");
     std::vector<WorkerRecord> out;
     while (q.executeStep()) {
       WorkerRecord w;
@@ -470,6 +476,7 @@ Result<std::vector<WorkerRecord>> Store::workers() {
       w.labels = nlohmann::json::parse(q.getColumn(3).getString(), nullptr, false);
       w.online = q.getColumn(4).getInt() != 0;
       w.lastSeenNs = q.getColumn(5).getInt64();
+      w.role = q.getColumn(6).getString();
       out.push_back(std::move(w));
     }
     return out;

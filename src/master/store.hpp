@@ -66,6 +66,7 @@ struct WorkerRecord {
   nlohmann::json labels = nlohmann::json::object();
   bool online = false;
   int64_t lastSeenNs = 0;
+  std::string role = "worker";  // or "plexer": it holds runs' cells, never instances
 };
 
 struct ImageRecord {

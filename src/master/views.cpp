@@ -35,6 +35,10 @@ nlohmann::json toJson(const RunView& v) {
                                       : "removed"},
       {"created", isoTime(v.run.createdNs)},
       {"updated", isoTime(v.run.updatedNs)}};
+  if (v.cellWorker.empty())
+    j["cell"] = nullptr;
+  else
+    j["cell"] = {{"worker", v.cellWorker}, {"moves", v.cellMoves}};
   if (v.progress.operation.empty())
     j["progress"] = nullptr;
   else
@@ -53,6 +57,7 @@ nlohmann::json toJson(const InstanceRecord& r) {
 
 nlohmann::json toJson(const WorkerView& w) {
   return {{"name", w.record.name},
+          {"role", w.record.role},
           {"address", w.record.address},
           {"capacity", w.record.capacity},
           {"load", w.load},

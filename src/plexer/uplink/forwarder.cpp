@@ -210,14 +210,20 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
   return {};
 }
 
+namespace {
+std::array<std::string, 2> gatewayAddresses(RunId run) {
+  return {gatewayIpv4(run) + "/" + std::to_string(kIpv4PrefixLen),
+          gatewayIpv6(run) + "/" + std::to_string(kIpv6PrefixLen)};
+}
+}  // namespace
+
 VoidResult openGateway(int radioNetnsFd, RunId run) {
   auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
   if (!guard) return fail(guard.error().context("enter radio namespace"));
   auto nl = sys::Netlink::open();
   if (!nl) return fail(nl.error());
   const std::string core = runCoreLink(run);
-  for (const auto& a : {gatewayIpv4(run) + "/" + std::to_string(kIpv4PrefixLen),
-                        gatewayIpv6(run) + "/" + std::to_string(kIpv6PrefixLen)}) {
+  for (const auto& a : gatewayAddresses(run)) {
     auto r = nl->addAddress(core, a);
     if (!r && r.error().code != EEXIST) return fail(r.error().context("radio gateway"));
   }
@@ -242,6 +248,10 @@ VoidResult closeGateway(int radioNetnsFd, RunId run) {
                               .table = kDeviceTable,
                               .priority = kDeviceRulePriority}),
               "radio rule");
+  // The addresses too: a core whose run's cell moved to another host keeps its bridge.
+  for (const auto& a : gatewayAddresses(run))
+    if (auto r = nl->deleteAddress(runCoreLink(run), a); !r && r.error().code != ENODEV)
+      return fail(r.error().context("radio gateway"));
   return {};
 }
 

@@ -169,6 +169,12 @@ Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
       forwarder_(forwarder),
       zep_(zep),
       radio_(radio) {
+  if (config_.plexer) {
+    if (forwarder_)
+      for (RunId r : forwarder_->cells()) hosted_.insert(r);
+    if (zep_)
+      for (RunId r : zep_->runs()) hosted_.insert(r);
+  }
   std::error_code ec;
   fs::create_directories(config_.cacheDir, ec);
   ::chmod(config_.cacheDir.c_str(), 0755);
@@ -218,83 +224,11 @@ static void addCellReport(const plexer::CellReport& cell, rpc::Reply& rep) {
   }
 }
 
-VoidResult Agent::openZep(RunId run, const std::string& zepJson, uint32_t count) {
-  if (zepJson.empty()) return {};
-  if (!zep_) return failMsg("this worker has no ZEP dispatcher to give the run an 802.15.4 radio");
-  auto j = nlohmann::json::parse(zepJson, nullptr, false);
-  if (j.is_discarded()) return failMsg("ZEP spec from the master is not JSON");
-  auto spec = plexer::ZepSpec::fromJson(j);
-  if (!spec) return fail(spec.error());
-  return zep_->addRun(run, *spec, count, spec->seed.value_or(0));
-}
-
-VoidResult Agent::openCell(RunId run, const std::string& radioJson) {
-  if (radioJson.empty()) return {};
-  if (!forwarder_) return failMsg("this worker has no Plexer to give run a radio");
-  auto j = nlohmann::json::parse(radioJson, nullptr, false);
-  if (j.is_discarded()) return failMsg("radio spec from the master is not JSON");
-  auto spec = plexer::RadioSpec::fromJson(j);
-  if (!spec) return fail(spec.error());
-  return forwarder_->addCell(run, *spec);
-}
-
-void Agent::routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult& created) {
-  std::set<InstanceId> failed;
-  for (const auto& f : created.failed) failed.insert(f.first);
-  for (const auto& s : specs) {
-    if (s.net != NetMode::Tun || failed.count(s.id)) continue;
-    VoidResult r = forwarder_ ? plexer::routeDevicePrefix(forwarder_->radioNetnsFd(), s.id)
-                              : failMsg("this worker has no Plexer to route the device's prefix");
-    if (!r) {
-      created.failed.emplace_back(s.id, r.error().context("network"));
-      --created.ok;
-    }
-  }
-}
-
-void Agent::closeIdleCells() {
-  std::set<RunId> live;
-  for (const auto& st : runtime_.list()) live.insert(st.id.run);
-  if (forwarder_)
-    for (RunId run : forwarder_->cells())
-      if (!live.count(run)) forwarder_->removeCell(run);
-  if (zep_)
-    for (RunId run : zep_->runs())
-      if (!live.count(run)) zep_->removeRun(run);
-  if (forwarder_)
-    if (auto d = plexer::dropDevicePrefixes(forwarder_->radioNetnsFd(), live); !d)
-      spdlog::warn("worker {}: {}", config_.name, d.error().message);
-  if (radio_)
-    for (RunId run : radio_->runs())
-      if (!live.count(run)) closeRadio(run);
-  // A run that ended here keeps no file open: its capture stays readable until purged.
-  if (capture_)
-    for (RunId run : capture_->runs())
-      if (!live.count(run)) capture_->closeRun(run);
-}
-
-void Agent::closeRadio(RunId run) {
-  if (!radio_) return;
-  if (auto r = plexer::closeGateway(radio_->netnsFd(), run); !r)
-    spdlog::warn("worker {}: {}", config_.name, r.error().message);
-  if (auto r = radio_->closeRun(run); !r)
-    spdlog::warn("worker {}: run {}'s radio network: {}", config_.name, run, r.error().message);
-}
-
-VoidResult Agent::openRadio(RunId run, NetMode net) {
-  if (net == NetMode::None || !radio_) return {};
-  return radio_->openRun(run);
-}
-
-VoidResult Agent::setRadioPeers(const rpc::RadioPeers& p) {
-  if (!radio_) return failMsg("this worker has no radio network");
-  std::vector<net::RadioPeer> peers;
-  for (const auto& q : p.peers())
-    peers.push_back({q.underlay_address(), {q.indices().begin(), q.indices().end()}});
-  return radio_->setPeers(p.run(), peers);
-}
-
 void Agent::purgeRun(RunId run) {
+  {
+    std::lock_guard lock(mu_);
+    hosted_.erase(run);
+  }
   std::vector<InstanceId> left;
   for (const auto& st : runtime_.list())
     if (st.id.run == run) left.push_back(st.id);
@@ -312,6 +246,10 @@ void Agent::keepOnly(const std::set<RunId>& keep) {
   if (!config_.stateDir.empty()) held = RunArtifacts(config_.stateDir).runs();
   if (capture_)
     for (RunId r : capture_->runs()) held.insert(r);
+  {
+    std::lock_guard lock(mu_);
+    held.insert(hosted_.begin(), hosted_.end());
+  }
   for (RunId run : held)
     if (!keep.count(run)) purgeRun(run);
 }
@@ -419,6 +357,10 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   {
     std::lock_guard lock(mu_);
     reg->set_cluster_id(clusterId_);
+    if (config_.plexer) {
+      reg->set_role("plexer");
+      for (RunId r : hosted_) reg->add_cells(r);
+    }
   }
   for (const auto& [k, v] : config_.labels) (*reg->mutable_labels())[k] = v;
   // The registration carries the whole truth, so queued events are stale from here on.

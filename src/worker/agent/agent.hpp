@@ -49,6 +49,9 @@ struct AgentConfig {
   std::string cacheDir;         // fetched images
   std::string stateDir;         // the worker's: run artifacts (logs, captures) and its cluster id
   std::string underlayAddress;  // where other workers' tunnels reach this one ("": none)
+  // A plexer (`kuiga plexer`) takes no instances: it holds the cells the master places on it,
+  // until the master closes them, not only while instances of their runs are here.
+  bool plexer = false;
   std::chrono::milliseconds flushEvery{100};
   std::chrono::milliseconds reconnectEvery{1000};
 };
@@ -86,6 +89,8 @@ class Agent {
   VoidResult openRadio(RunId run, NetMode net);
   void closeRadio(RunId run);
   VoidResult setRadioPeers(const rpc::RadioPeers& peers);
+  // Closes the run's cell, dispatcher and gateway here (its devices and tree stay).
+  void closeCell(RunId run);
   // Removes what it holds of every run the master does not keep (deleted and purged runs).
   void keepOnly(const std::set<RunId>& keep);
   // Before registering with a master of cluster `id`: records of another cluster's master are
@@ -108,6 +113,9 @@ class Agent {
   };
   std::mutex cutMu_;
   PcapCut cut_;
+  // A plexer's runs whose cells the master placed here (from RadioPeers, or found open again
+  // after a restart): kept open with no instance here.
+  std::set<RunId> hosted_;
   mutable std::mutex mu_;
   bool connected_ = false;
   std::string clusterId_;  // of the master this worker registered with last

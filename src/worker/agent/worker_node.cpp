@@ -88,6 +88,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   ac.cacheDir = cfg.stateDir + "/images";
   ac.stateDir = cfg.stateDir;
   ac.underlayAddress = config.underlayAddress;
+  ac.plexer = config.plexer;
   n->agent_ = std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->capture_.get(),
                                       n->forwarder_.get(), n->zep_.get(), &radio);
   n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });

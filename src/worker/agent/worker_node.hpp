@@ -33,6 +33,8 @@ struct WorkerNodeConfig {
   // a run whose devices are on several workers is one radio network over them. Empty: runs'
   // radios stay on each worker.
   std::string underlayAddress;
+  // A plexer (`kuiga plexer`): capacity 0, it holds the cells the master places on it.
+  bool plexer = false;
   // Fetch images from this S3 bucket (read-only credentials are enough) instead of the master.
   std::optional<imagestore::S3Config> s3;
 };

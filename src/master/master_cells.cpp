@@ -1,0 +1,192 @@
+// Where each run's cell is (its gateway, UE leases, medium and ZEP dispatcher), and the radio
+// network that joins its devices to it: the master tells every participant, as the run is
+// placed, rescheduled or shrinks, which others hold which of its devices and who holds its cell.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "master/master.hpp"
+#include "master/master_internal.hpp"
+
+namespace kuiga::master {
+
+std::pair<std::string, std::string> cellSpecs(const RunSpec& spec) {
+  std::pair<std::string, std::string> out;
+  if (spec.radio) {
+    auto radio = *spec.radio;
+    if (!radio.seed) radio.seed = spec.seed;
+    out.first = radio.toJson().dump();
+  }
+  if (spec.zep) {
+    auto zep = *spec.zep;
+    if (!zep.seed) zep.seed = spec.seed;
+    out.second = zep.toJson().dump();
+  }
+  return out;
+}
+
+namespace {
+
+struct CellChoice {
+  const std::map<std::string, std::vector<uint32_t>>& byW;  // the run's live devices
+  const std::map<std::string, std::string>& underlay;       // of the online participants
+  std::map<std::string, size_t> plexers;  // online plexers with an underlay: cells they hold
+  std::string current;
+  bool currentIsPlexer = false;  // and still a session
+};
+
+// A plexer holds the cell when there is one: the one holding it already while it is a session
+// (online, or away and not yet lost), else the one with the fewest cells. Without plexers, the
+// cell stays on its worker while that worker holds devices of the run (online or not: its
+// devices come back with it), or goes to the worker holding the lowest device index, of those
+// the others can reach (no underlay address: not): the same answer from the same placement, so
+// a restarted master puts it back where it was. A plexer tells a restarted master its cells.
+std::string chooseCellHost(const CellChoice& c) {
+  if (c.currentIsPlexer) return c.current;
+  if (!c.plexers.empty()) {
+    auto best = std::min_element(c.plexers.begin(), c.plexers.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+    return best->first;
+  }
+  if (c.byW.size() == 1) return c.byW.begin()->first;
+  if (!c.current.empty() && c.byW.count(c.current)) return c.current;
+  std::string host;
+  uint32_t lowest = UINT32_MAX;
+  for (const auto& [w, indices] : c.byW) {
+    auto a = c.underlay.find(w);
+    if ((a != c.underlay.end() && a->second.empty()) || indices.empty()) continue;
+    uint32_t first = *std::min_element(indices.begin(), indices.end());
+    if (first < lowest) lowest = first, host = w;
+  }
+  return host;
+}
+
+}  // namespace
+
+bool Master::opensCell(RunId id, const std::string& worker) {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return false;
+  const std::string& host = it->second->cellHost;
+  if (host.empty() || host == worker) return true;
+  auto s = sessions_.find(worker);
+  return s != sessions_.end() && s->second->underlay.empty();
+}
+
+std::string Master::cellPlexer(RunId id) {
+  std::string host;
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end() || it->second->cellHost.empty()) return "";
+    host = it->second->cellHost;
+    if (auto s = sessions_.find(host); s != sessions_.end()) return s->second->plexer ? host : "";
+  }
+  // Away: a worker holds devices of the run; a plexer never does.
+  auto records = store_.workers();
+  if (!records) return "";
+  for (const auto& w : *records)
+    if (w.name == host) return w.role == "plexer" ? host : "";
+  return "";
+}
+
+void Master::closeCellOn(const std::string& node, RunId id) {
+  rpc::Command cmd;
+  cmd.mutable_radio_peers()->set_run(id);  // no peers, no cell: nothing of it stays
+  auto r = call(node, cmd, config_.commandTimeout);
+  if (!r)
+    spdlog::info("run {}: close its cell on {}: {}", id, node, r.error().message);
+  else if (!r->ok())
+    spdlog::warn("run {}: close its cell on {}: {}", id, node, r->error());
+}
+
+void Master::syncRadioPeers(RunId id) {
+  std::lock_guard serial(radioPeersMu_);
+  RunSpec spec;
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    spec = it->second->spec;
+  }
+  if (spec.net.value_or(worker::NetMode::Veth) == worker::NetMode::None) return;
+  const bool hasCell = spec.radio || spec.zep;
+  auto participants = byWorker(id, true);
+  std::map<std::string, std::string> underlay;  // of the participants online
+  std::string host, moved;
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    RunMem& mem = *it->second;
+    for (const auto& [w, indices] : participants)
+      if (auto s = sessions_.find(w); s != sessions_.end()) underlay[w] = s->second->underlay;
+    if (hasCell && !participants.empty()) {
+      const bool reachable = std::any_of(underlay.begin(), underlay.end(),
+                                         [](const auto& u) { return !u.second.empty(); });
+      CellChoice c{participants, underlay, {}, mem.cellHost, false};
+      if (auto s = sessions_.find(mem.cellHost); s != sessions_.end() && s->second->plexer)
+        c.currentIsPlexer = true;
+      for (const auto& [name, s] : sessions_)
+        if (s->plexer && !s->underlay.empty() && reachable) c.plexers[name] = 0;
+      for (const auto& [other, m] : runs_)
+        if (auto p = c.plexers.find(m->cellHost); p != c.plexers.end()) ++p->second;
+      host = chooseCellHost(c);
+      if (!mem.cellHost.empty() && host != mem.cellHost && !host.empty()) {
+        moved = mem.cellHost;
+        ++mem.cellMoves;
+      }
+      mem.cellHost = host;
+      if (auto s = sessions_.find(host); s != sessions_.end() && s->second->plexer) {
+        participants[host];  // the plexer takes part with no devices
+        underlay[host] = s->second->underlay;
+      }
+    }
+    const bool spans = participants.size() > 1;
+    if (!spans && !mem.radioPeered) return;  // alone on one worker, and always was
+    mem.radioPeered = spans;
+  }
+  if (!moved.empty())
+    spdlog::warn("run {}: its cell moves from {} to {}; its radio counters start again", id, moved,
+                 host);
+  std::vector<std::string> without;
+  for (const auto& [w, address] : underlay)
+    if (address.empty()) without.push_back(w);
+  if (!without.empty())
+    spdlog::warn(
+        "run {}: its devices on {} are on a radio network of their own: no underlay "
+        "address (--underlay-address)",
+        id, fmt::join(without, ", "));
+  const auto [radioJson, zepJson] = cellSpecs(spec);
+  std::vector<std::jthread> perWorker;
+  for (const auto& [w, address] : underlay) {
+    rpc::Command cmd;
+    auto* p = cmd.mutable_radio_peers();
+    p->set_run(id);
+    if (w == host) {
+      p->set_radio(radioJson);
+      p->set_zep(zepJson);
+      p->set_run_count(spec.count);
+    }
+    for (const auto& [other, indices] : participants) {
+      if (other == w) continue;
+      auto a = underlay.find(other);
+      if (a == underlay.end()) continue;  // offline: its devices come back with it
+      if (a->second.empty() || address.empty()) continue;
+      auto* peer = p->add_peers();
+      peer->set_underlay_address(a->second);
+      peer->set_cell(other == host);
+      for (uint32_t i : indices) peer->add_indices(i);
+    }
+    perWorker.emplace_back([this, id, w = w, cmd = std::move(cmd)] {
+      auto r = call(w, cmd, config_.commandTimeout);
+      if (!r)
+        spdlog::warn("run {}: radio peers of {}: {}", id, w, r.error().message);
+      else if (!r->ok())
+        spdlog::warn("run {}: radio peers of {}: {}", id, w, r->error());
+    });
+  }
+}
+
+}  // namespace kuiga::master

@@ -1,0 +1,399 @@
+// One run, one radio, wherever its devices run: a run spread over MultiWorkerTest's three workers
+// has one cell (its UEs, medium and lease log; its ZEP dispatcher), on one worker, which the
+// devices on the others reach over the run's radio network (VXLAN over the hosts' underlay).
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "tests/master/multi_worker_fixture.hpp"
+
+namespace kuiga::test {
+namespace {
+
+std::string readAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+size_t countLines(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(part) != std::string::npos) ++n;
+  return n;
+}
+
+uint64_t totalDropped(const json& r) {
+  uint64_t n = 0;
+  for (const auto& [k, v] : r["dropped"].items()) n += v.get<uint64_t>();
+  return n;
+}
+
+class RadioAcrossWorkersTest : public MultiWorkerTest {
+ protected:
+  int create(const std::string& aut, const json& spec) {
+    auto r = api_->upload("/api/v1/runs", std::string(KUIGA_EXAMPLES) + "/" + aut, "aut",
+                          {{"spec", spec.dump()}});
+    EXPECT_TRUE(r);
+    if (!r) return 0;
+    EXPECT_EQ(r->status, 201) << r->text;
+    return r->body.value("id", 0);
+  }
+  json get(const std::string& path) {
+    auto r = api_->get(path);
+    return r ? *r : json();
+  }
+  json radio(int id) { return get(fmt::format("/api/v1/runs/{}/radio", id)); }
+  std::string instanceLog(int id, int k) {
+    auto r = api_->request("GET", fmt::format("/api/v1/runs/{}/instances/{}/logs", id, k));
+    return r ? r->text : "";
+  }
+  // Device index -> the worker holding it.
+  std::map<uint32_t, std::string> placement(int id) {
+    std::map<uint32_t, std::string> out;
+    auto insts = get(fmt::format("/api/v1/runs/{}/instances?limit=1000", id));
+    for (const auto& i : insts["items"])
+      out[i["index"].get<uint32_t>()] = i["worker"].get<std::string>();
+    return out;
+  }
+  void startRun(int id, int count) {
+    ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 120000))
+        << run(id).dump() << logs();
+    ASSERT_TRUE(api_->post(fmt::format("/api/v1/runs/{}/start", id)));
+    ASSERT_TRUE(eventually(
+        [&] {
+          auto c = run(id)["counts"];
+          return c["running"].get<int>() + c["terminated"].get<int>() == count;
+        },
+        60000))
+        << run(id).dump() << logs();
+  }
+};
+
+// 300 udp-sensors over three workers, 4 UEs: one cell for all of them. The lease log never has
+// more than 4 UEs out, what the sensors sent arrived or was counted as dropped, and the base
+// station sees UE addresses only, from devices on every worker.
+TEST_F(RadioAcrossWorkersTest, ROOT_KUesAreSharedByEveryDeviceOfARunSpreadOverWorkers) {
+  const std::string sink = startStation("5683");
+  constexpr int kDevices = 300, kEach = 4;
+  int id = create("udp-sensor", {{"count", kDevices},
+                                 {"args", fmt::format("send 192.0.2.1 5683 1000 {}", kEach)},
+                                 {"policy", "dirty"},
+                                 {"radio",
+                                  {{"uplink", station_},
+                                   {"ues", 4},
+                                   {"idle_timeout_ms", 50},
+                                   {"ue_queue", 16},
+                                   {"loss", 0.05},
+                                   {"rate_bps", 2000000},
+                                   {"seed", 3}}}});
+  ASSERT_NE(id, 0);
+  startRun(id, kDevices);
+  auto where = placement(id);
+  ASSERT_EQ(where.size(), size_t{kDevices});
+  // The cell is on the worker of device 0, and shown there.
+  const json cellAt = run(id)["cell"];
+  ASSERT_TRUE(cellAt.is_object()) << run(id).dump();
+  EXPECT_EQ(cellAt["worker"], where[0]) << cellAt.dump();
+  EXPECT_EQ(cellAt["moves"], 0);
+  ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == kDevices; }, 60000))
+      << run(id).dump() << logs();
+  json r;
+  ASSERT_TRUE(eventually(
+      [&] {
+        r = radio(id);
+        return r["cells"].size() == 1 && r["cells"][0]["queue_depth"] == 0 &&
+               r["cells"][0]["leases"] == 0;
+      },
+      20000))
+      << r.dump(2);
+  const json& cell = r["cells"][0];
+  EXPECT_EQ(cell["worker"], where[0]);
+  EXPECT_EQ(cell["ues"], 4);
+  EXPECT_EQ(cell["max_leases"], 4) << cell.dump();  // 300 devices wanted them; 4 there were
+  EXPECT_EQ(cell["grants"], cell["releases"]) << cell.dump();
+
+  uint64_t said = 0;
+  for (int k = 0; k < kDevices; ++k) said += countLines(instanceLog(id, k), "sent ");
+  EXPECT_EQ(said, uint64_t{kDevices} * kEach);
+  uint64_t arrived = 0;
+  ASSERT_TRUE(eventually([&] {
+    arrived = countLines(readAll(sink), "recv ");
+    return arrived == r["uplink_frames"].get<uint64_t>();
+  })) << arrived
+      << " arrived; " << r.dump(2);
+  EXPECT_EQ(r["to_station_frames"].get<uint64_t>(), said) << r.dump(2);
+  EXPECT_EQ(said, arrived + totalDropped(r)) << r.dump(2);
+  // One entry per device, at its own worker, and every worker's devices got through.
+  ASSERT_EQ(r["devices"].size(), size_t{kDevices}) << r.dump(2);
+  std::map<std::string, uint64_t> upByWorker;
+  for (const auto& d : r["devices"]) {
+    auto name = d["name"].get<std::string>();
+    uint32_t k = std::stoul(name.substr(name.rfind('-') + 1));
+    EXPECT_EQ(d["worker"], where[k]) << d.dump();
+    upByWorker[d["worker"]] += d["uplink_frames"].get<uint64_t>();
+  }
+  ASSERT_EQ(upByWorker.size(), 3u);
+  for (const auto& [w, n] : upByWorker) EXPECT_GT(n, 0u) << w;
+
+  // The base station saw at most 4 sources, all UE addresses.
+  std::set<std::string> sources;
+  std::istringstream in(readAll(sink));
+  const std::regex recv(R"(recv \d+ ([0-9a-f.:]+): )");
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, recv)) sources.insert(m[1]);
+  }
+  EXPECT_LE(sources.size(), 4u);
+  EXPECT_GE(sources.size(), 1u);
+  for (const auto& s : sources)
+    EXPECT_NE(s.find(fmt::format("100.{}.0.", 64 + id % 64)), std::string::npos) << s;
+
+  // One lease log, every grant and release in it, never more than 4 out at once.
+  auto leases = api_->request("GET", fmt::format("/api/v1/runs/{}/radio/leases", id));
+  ASSERT_TRUE(leases);
+  EXPECT_EQ(countLines(leases->text, " grant "), cell["grants"].get<uint64_t>());
+  EXPECT_EQ(countLines(leases->text, " release "), cell["releases"].get<uint64_t>());
+  int out = 0, most = 0;
+  std::istringstream log(leases->text);
+  for (std::string line; std::getline(log, line);) {
+    if (line.find(" grant ") != std::string::npos) most = std::max(most, ++out);
+    if (line.find(" release ") != std::string::npos) --out;
+  }
+  EXPECT_EQ(most, 4);
+  EXPECT_EQ(out, 0);
+  ASSERT_TRUE(api_->del(fmt::format("/api/v1/runs/{}", id)));
+  EXPECT_TRUE(eventually([&] { return run(id)["state"] == "deleted"; }, 60000)) << logs();
+}
+
+// The worker holding a run's cell is lost: under "reschedule" the cell opens on another
+// worker, named in the run, and every device (the moved ones too) reaches the station again.
+TEST_F(RadioAcrossWorkersTest, ROOT_WhenTheCellsWorkerIsLostTheCellMovesAndDevicesTalkAgain) {
+  const std::string sink = startStation("5684");
+  constexpr int kDevices = 6;
+  int id = create("udp-sensor", {{"count", kDevices},
+                                 {"args", "send 192.0.2.1 5684 200"},
+                                 {"policy", "reschedule"},
+                                 {"radio", {{"uplink", station_}, {"ues", kDevices}}}});
+  ASSERT_NE(id, 0);
+  startRun(id, kDevices);
+  auto where = placement(id);
+  const std::string host = run(id)["cell"]["worker"];
+  ASSERT_EQ(host, where[0]);
+  std::vector<uint32_t> moved;
+  for (const auto& [k, w] : where)
+    if (w == host) moved.push_back(k);
+  const int lost = host.back() - '0';
+  killAndReap(workers_[lost], SIGKILL);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = run(id);
+        return r["cell"].is_object() && r["cell"]["worker"] != host && r["cell"]["moves"] == 1 &&
+               r["counts"]["running"] == kDevices;
+      },
+      60000))
+      << run(id).dump() << logs();
+  // The new cell counts afresh: every device, moved or not, gets frames through it.
+  json r;
+  EXPECT_TRUE(eventually(
+      [&] {
+        r = radio(id);
+        if (r["cells"].size() != 1 || r["devices"].size() != size_t{kDevices}) return false;
+        for (const auto& d : r["devices"])
+          if (d["uplink_frames"].get<uint64_t>() == 0) return false;
+        return true;
+      },
+      30000))
+      << r.dump(2) << logs();
+  EXPECT_EQ(r["cells"][0]["worker"], run(id)["cell"]["worker"]);
+  auto now = placement(id);
+  for (uint32_t k : moved) EXPECT_NE(now[k], host) << k;
+  ASSERT_TRUE(api_->del(fmt::format("/api/v1/runs/{}", id)));
+  EXPECT_TRUE(eventually([&] { return run(id)["state"] == "deleted"; }, 60000)) << logs();
+}
+
+// A plexer of its own holds the cells of runs spread over the three workers: devices on every
+// worker reach the station through it, and one another through its ZEP dispatcher. SIGKILL of
+// the plexer: a "dirty" run goes dirty, a "reschedule" run's cell opens on a worker, and its
+// devices talk again.
+TEST_F(RadioAcrossWorkersTest, ROOT_APlexerOfItsOwnHoldsTheCellsOfRunsOnEveryWorker) {
+  startPlexer();
+  const std::string plexer = names_[kWorkers];
+  ASSERT_TRUE(eventually([&] { return online() == kWorkers + 1; }, 30000)) << logs();
+  for (const auto& w : get("/api/v1/workers"))
+    EXPECT_EQ(w["role"], w["name"] == plexer ? "plexer" : "worker") << w.dump();
+  const std::string sink = startStation("5685");
+  auto allTalk = [&](int id, int count, const std::string& at) {
+    json r = radio(id);
+    if (r["cells"].size() != 1 || r["cells"][0]["worker"] != at) return false;
+    if (r["devices"].size() != size_t(count)) return false;
+    for (const auto& d : r["devices"])
+      if (d["uplink_frames"].get<uint64_t>() == 0) return false;
+    return true;
+  };
+  int keep = create("udp-sensor", {{"count", 6},
+                                   {"args", "send 192.0.2.1 5685 200"},
+                                   {"policy", "reschedule"},
+                                   {"radio", {{"uplink", station_}, {"ues", 6}}}});
+  int lose = create("udp-sensor", {{"count", 3},
+                                   {"args", "send 192.0.2.1 5685 200"},
+                                   {"policy", "dirty"},
+                                   {"radio", {{"uplink", station_}, {"ues", 3}}}});
+  ASSERT_NE(keep, 0);
+  ASSERT_NE(lose, 0);
+  startRun(keep, 6);
+  startRun(lose, 3);
+  EXPECT_EQ(run(keep)["cell"]["worker"], plexer) << run(keep).dump();
+  EXPECT_EQ(run(lose)["cell"]["worker"], plexer) << run(lose).dump();
+  EXPECT_TRUE(eventually([&] { return allTalk(keep, 6, plexer); }, 30000))
+      << radio(keep).dump(2) << logs();
+  // No worker's core holds the gateway: each relays to the plexer's.
+  for (int k = 0; k < kWorkers; ++k) {
+    auto addresses =
+        commandOutput(fmt::format("nsenter --net={}/w{}/radio.netns ip -o addr show dev rc{:x}",
+                                  dir_.path(), k, keep));
+    EXPECT_EQ(addresses.find(gatewayIpv4(static_cast<RunId>(keep))), std::string::npos)
+        << k << ": " << addresses;
+  }
+  auto leases = api_->request("GET", fmt::format("/api/v1/runs/{}/radio/leases", keep));
+  ASSERT_TRUE(leases);
+  EXPECT_EQ(countLines(leases->text, " grant "), 6u) << leases->text;
+
+  // A ZEP grid over the three workers, its dispatcher on the plexer.
+  constexpr int kNodes = 9, kEach = 3;
+  int zep = create("zep-node",
+                   {{"count", kNodes},
+                    {"args", fmt::format("-z {{zep}} --eui64 {{eui64}} --hello --send {} "
+                                         "--interval 300 --delay 1000",
+                                         kEach)},
+                    {"zep", {{"topology", "grid"}, {"probability", 1.0}}}});
+  ASSERT_NE(zep, 0);
+  startRun(zep, kNodes);
+  EXPECT_EQ(run(zep)["cell"]["worker"], plexer);
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (int k = 0; k < kNodes; ++k)
+          if (instanceLog(zep, k).find(fmt::format("done {}", kEach)) == std::string::npos)
+            return false;
+        return true;
+      },
+      30000))
+      << logs();
+  ::usleep(300'000);
+  json z = radio(zep);
+  EXPECT_EQ(z["zep"]["sent"], kNodes * kEach) << z.dump();
+  // 12 links of a 3 by 3 grid, each way, every frame delivered.
+  EXPECT_EQ(z["zep"]["received"], 24 * kEach) << z.dump();
+  int logged = 0;
+  for (int k = 0; k < kNodes; ++k) logged += countLines(instanceLog(zep, k), " rx ");
+  EXPECT_EQ(logged, 24 * kEach);
+
+  killAndReap(workers_[kWorkers], SIGKILL);
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto r = run(lose);
+        return r["state"] == "dirty" &&
+               r["reason"].get<std::string>().find(plexer) != std::string::npos;
+      },
+      30000))
+      << run(lose).dump();
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = run(keep);
+        return r["cell"].is_object() && r["cell"]["worker"] != plexer && r["cell"]["moves"] == 1;
+      },
+      30000))
+      << run(keep).dump() << logs();
+  const std::string moved = run(keep)["cell"]["worker"];
+  EXPECT_TRUE(eventually([&] { return allTalk(keep, 6, moved); }, 30000))
+      << radio(keep).dump(2) << logs();
+}
+
+// The "rx SRC-EUI SEQ LEN" lines of a node's log, counted by source.
+std::map<std::string, int> receivedBySource(const std::string& text) {
+  std::map<std::string, int> from;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto at = line.find(" rx ");
+    if (at != std::string::npos) ++from[line.substr(at + 4, 23)];
+  }
+  return from;
+}
+
+// 60 zep-nodes on a 10-wide grid, spread over three workers, share the run's one dispatcher:
+// frames travel along the grid's links only, across hosts too, and what each node logged as
+// received is what the dispatcher delivered to it.
+TEST_F(RadioAcrossWorkersTest, ROOT_AZepGridSpreadOverWorkersHasOneDispatcher) {
+  constexpr int kNodes = 60, kCols = 10, kEach = 4;
+  int id = create("zep-node",
+                  {{"count", kNodes},
+                   {"args", fmt::format("-z {{zep}} --eui64 {{eui64}} --index {{index}} --hello "
+                                        "--send {} --interval 500 --delay 1500",
+                                        kEach)},
+                   {"zep", {{"topology", "grid"}, {"cols", kCols}, {"probability", 1.0}}}});
+  ASSERT_NE(id, 0);
+  startRun(id, kNodes);
+  auto where = placement(id);
+  std::set<std::string> workers;
+  for (const auto& [k, w] : where) workers.insert(w);
+  ASSERT_EQ(workers.size(), 3u);
+  EXPECT_EQ(run(id)["cell"]["worker"], where[0]);
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (int k = 0; k < kNodes; ++k)
+          if (instanceLog(id, k).find(fmt::format("done {}", kEach)) == std::string::npos)
+            return false;
+        return true;
+      },
+      60000))
+      << logs();
+  ::usleep(500'000);  // the last copies leave the air
+
+  std::map<std::string, uint32_t> indexOf;  // EUI-64 -> device index
+  for (uint32_t k = 0; k < kNodes; ++k)
+    indexOf[eui64String(eui64({static_cast<RunId>(id), k}))] = k;
+  auto neighbours = [&](uint32_t a, uint32_t b) {
+    uint32_t lo = std::min(a, b), hi = std::max(a, b);
+    return (hi == lo + 1 && hi % kCols != 0) || hi == lo + kCols;
+  };
+  json r = radio(id);
+  std::map<uint32_t, json> zep;
+  for (const auto& d : r["devices"]) {
+    auto name = d["name"].get<std::string>();
+    uint32_t k = std::stoul(name.substr(name.rfind('-') + 1));
+    EXPECT_EQ(d["worker"], where[k]) << d.dump();
+    if (d.contains("zep")) zep[k] = d["zep"];
+  }
+  ASSERT_EQ(zep.size(), size_t{kNodes}) << r.dump();
+  EXPECT_EQ(r["zep"]["sent"], kNodes * kEach) << r["zep"].dump();
+  int crossHost = 0, total = 0;
+  for (uint32_t k = 0; k < kNodes; ++k) {
+    EXPECT_EQ(zep[k]["sent"], kEach) << k;
+    auto rx = receivedBySource(instanceLog(id, k));
+    int logged = 0;
+    for (const auto& [src, n] : rx) {
+      auto from = indexOf.find(src);
+      ASSERT_NE(from, indexOf.end()) << k << " heard " << src;
+      EXPECT_TRUE(neighbours(k, from->second)) << k << " heard " << from->second;
+      EXPECT_EQ(n, kEach) << k << " from " << from->second;  // probability 1: all of them
+      if (where[from->second] != where[k]) crossHost += n;
+      logged += n;
+    }
+    EXPECT_EQ(logged, zep[k]["received"].get<int>() - zep[k]["unreachable"].get<int>() -
+                          zep[k]["send_errors"].get<int>())
+        << k << " " << zep[k].dump();
+    total += logged;
+  }
+  // Every link of the grid, each way.
+  constexpr int kRows = kNodes / kCols, kLinks = (kCols - 1) * kRows + kCols * (kRows - 1);
+  EXPECT_EQ(total, 2 * kLinks * kEach);
+  EXPECT_GT(crossHost, 0);
+  RecordProperty("cross_host_deliveries", crossHost);
+  ASSERT_TRUE(api_->del(fmt::format("/api/v1/runs/{}", id)));
+  EXPECT_TRUE(eventually([&] { return run(id)["state"] == "deleted"; }, 60000)) << logs();
+}
+
+}  // namespace
+}  // namespace kuiga::test
