@@ -93,6 +93,11 @@ int main(int argc, char** argv) {
   bool bpJson = false;
   auto* plexerBench =
       benchCmd->add_subcommand("plexer", "N senders at R frames/s: what the capture missed");
+  plexerBench
+      ->add_option("--workers", bp.workers,
+                   "worker hosts the senders are spread over, one radio network over "
+                   "VXLAN (1 to 8)")
+      ->check(CLI::Range(1u, 8u));
   plexerBench->add_option("--senders", bp.senders, "sender instances (1 to 50000)")
       ->check(CLI::Range(1u, 50000u));
   plexerBench->add_option("--rate", bp.rate, "frames per second per sender");
@@ -104,6 +109,11 @@ int main(int argc, char** argv) {
   bool bzJson = false;
   auto* zepBench = benchCmd->add_subcommand(
       "zep", "N ZEP nodes at R frames/s on a random topology: what the dispatcher handled");
+  zepBench
+      ->add_option("--workers", bz.workers,
+                   "worker hosts the nodes are spread over, the dispatcher on the first "
+                   "(1 to 8)")
+      ->check(CLI::Range(1u, 8u));
   zepBench->add_option("--nodes", bz.nodes, "zep-node instances (2 to 50000)")
       ->check(CLI::Range(2u, 50000u));
   zepBench->add_option("--rate", bz.rate, "frames per second per node");

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/bench_hosts.hpp"
 #include "bench/system_probe.hpp"
 #include "plexer/capture/run_capture.hpp"
 #include "sys/file.hpp"
@@ -57,15 +58,27 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   cfg.stateDir = stateDir;
   cfg.initPath = o.initPath;
   cfg.threads = o.threads;
-  auto rt = worker::ns::NsRuntime::open(cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
+  auto hosts = BenchHosts::open(o.workers, cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs) running += e.state == worker::InstanceState::Running;
   });
-  if (!rt) return fail(rt.error());
-  auto& runtime = **rt;
-  auto capture = plexer::RunCapture::start(runtime.radioNetnsFd(), stateDir + "/pcap");
-  if (!capture) return fail(capture.error());
+  if (!hosts) return fail(hosts.error());
+  auto& runtime = **hosts;
+  // The Plexer's capture on each worker, where the frames are.
+  std::vector<std::unique_ptr<plexer::RunCapture>> captures;
+  for (size_t k = 0; k < runtime.size(); ++k) {
+    auto c = plexer::RunCapture::start(runtime.runtime(k).radioNetnsFd(),
+                                       fmt::format("{}/pcap{}", stateDir, k));
+    if (!c) return fail(c.error());
+    captures.push_back(std::move(*c));
+  }
+  auto captureOf = [&](const InstanceId& id) -> plexer::RunCapture& {
+    return *captures[runtime.hostOf(id.index)];
+  };
 
   const RunId run = 1;
+  // Over several workers, one radio network whose gateway is on worker 0: the others' frames
+  // cross the underlay in the run's VXLAN tunnel.
+  if (auto j = runtime.join(run, o.senders); !j) return fail(j.error());
   // All senders begin together once all run (creating and starting take about 11 ms per
   // instance here), each at its own phase of the period: a steady load, not start-up noise
   // and not bursts in lockstep.
@@ -79,7 +92,8 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
     s.appDir = appDir;
     s.executable = exe;
     // To the run's gateway address, which nobody holds here: the frames cross the sender's
-    // port (where they are captured) to the core bridge, and end in the radio namespace.
+    // port (where they are captured) to the core bridge (worker 0's, through the tunnel from
+    // the others), and end in the radio namespace.
     s.args = {"flood",
               gatewayIpv4(run),
               "9",
@@ -90,7 +104,8 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
               fmt::format("{:.6f}", static_cast<double>(i) / o.senders)};
     s.net = worker::NetMode::Veth;
   }
-  nlohmann::json out = {{"senders", o.senders},
+  nlohmann::json out = {{"workers", o.workers},
+                        {"senders", o.senders},
                         {"rate", o.rate},
                         {"frame_bytes", o.frameBytes},
                         {"duration_s", o.durationS},
@@ -99,7 +114,7 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
 
   auto t0 = Clock::now();
   auto created = runtime.create(specs);
-  for (const auto& id : ids) (void)(*capture)->addInstance(id);
+  for (const auto& id : ids) (void)captureOf(id).addInstance(id);
   log(fmt::format("created {}/{} senders in {:.1f} s{}", created.ok, o.senders, secondsSince(t0),
                   created.failed.empty() ? ""
                                          : fmt::format(" (first failure, {}: {})",
@@ -115,8 +130,16 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
     log(fmt::format("warning: sending began {} ms before all senders ran", nowMs() - startMs));
   }
   while (nowMs() < startMs) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  // The capture thread's CPU from the first frame to the last.
-  const double cpu0 = threadCpuSeconds((*capture)->threadId());
+  // The capture threads' CPU, and the whole machine's, from the first frame to the last.
+  auto captureCpu = [&] {
+    double s = 0;
+    for (const auto& c : captures) s += threadCpuSeconds(c->threadId());
+    return s;
+  };
+  const double cpu0 = captureCpu();
+  const uint64_t busy0 = busyCpuMicros();
+  auto crossed0 = runtime.tunnelReceived(run);
+  if (!crossed0) return fail(crossed0.error());
   auto t2 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.durationS));
   // A sender that could not keep its rate (the machine is saturated) sends on until it has
@@ -143,42 +166,55 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
     if (finished < ids.size()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   const double window = secondsSince(t2);
-  const double cpu = threadCpuSeconds((*capture)->threadId()) - cpu0;
+  const double cpu = captureCpu() - cpu0;
+  const double busy = static_cast<double>(busyCpuMicros() - busy0) / 1e6;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last frames reach the ring
+  auto crossed1 = runtime.tunnelReceived(run);
+  if (!crossed1) return fail(crossed1.error());
   out["senders_finished"] = finished;
   out["senders_said_sent"] = said;
   out["senders_said_failed"] = saidFailed;
-  auto devices = (*capture)->report(run);
-  if (!devices) return fail(devices.error());
-  uint64_t sent = 0, captured = 0, missed = 0;
-  for (const auto& d : *devices) {
-    sent += d.kernelSentFrames;
-    captured += d.captured.sentFrames;
-    missed += d.missedFrames;
+  uint64_t sent = 0, captured = 0, missed = 0, ringDrops = 0;
+  for (const auto& c : captures) {
+    auto devices = c->report(run);
+    if (!devices) return fail(devices.error());
+    for (const auto& d : *devices) {
+      sent += d.kernelSentFrames;
+      captured += d.captured.sentFrames;
+      missed += d.missedFrames;
+    }
+    ringDrops += c->stats().ringDrops;
   }
   out["sent"] = sent;
   out["captured"] = captured;
   out["missed"] = missed;
   out["missed_ratio"] = sent ? static_cast<double>(missed) / static_cast<double>(sent) : 0.0;
-  out["ring_drops"] = (*capture)->stats().ringDrops;
+  out["ring_drops"] = ringDrops;
   out["capture_cpu_pct"] = 100.0 * cpu / window;
+  // Frames that reached worker 0 through the tunnel: the senders' on the other workers.
+  out["cross_worker_delivered"] = *crossed1 - *crossed0;
+  // All the machine's busy CPU time (senders, kernel, capture) per frame sent: the same load on
+  // one worker and on several gives what the VXLAN path costs a frame.
+  out["machine_cpu_s"] = busy;
+  out["machine_cpu_us_per_frame"] = sent ? busy * 1e6 / static_cast<double>(sent) : 0.0;
   out["window_s"] = window;
   out["achieved_fps"] = static_cast<double>(sent) / window;
   out["failed"] = created.failed.size() + started.failed.size();
-  log(
-      fmt::format("sent {} frames, captured {}, missed {} ({:.4f}%), ring drops {}, capture "
-                  "thread {:.1f}% of a CPU",
-                  sent, captured, missed, out["missed_ratio"].get<double>() * 100,
-                  out["ring_drops"].get<uint64_t>(), out["capture_cpu_pct"].get<double>()));
+  log(fmt::format(
+      "sent {} frames, captured {}, missed {} ({:.4f}%), ring drops {}, capture "
+      "threads {:.1f}% of a CPU, {} crossed workers, {:.2f} us of CPU per frame",
+      sent, captured, missed, out["missed_ratio"].get<double>() * 100, ringDrops,
+      out["capture_cpu_pct"].get<double>(), out["cross_worker_delivered"].get<uint64_t>(),
+      out["machine_cpu_us_per_frame"].get<double>()));
 
   auto t3 = Clock::now();
   (void)runtime.stop(ids, std::chrono::seconds(2));
-  for (const auto& id : ids) (*capture)->removeInstance(id);
+  for (const auto& id : ids) captureOf(id).removeInstance(id);
   auto removed = runtime.remove(ids);
   log(fmt::format("removed {}/{} senders in {:.1f} s", removed.ok, o.senders, secondsSince(t3)));
-  capture->reset();
+  captures.clear();
   auto destroyed = runtime.destroyAll();
-  rt->reset();
+  hosts->reset();
   if (!destroyed) log("cleanup: " + destroyed.error().message);
   if (tempState) (void)sys::removeTree(stateDir);
   return out;

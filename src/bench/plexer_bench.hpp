@@ -12,6 +12,9 @@
 namespace kuiga::bench {
 
 struct PlexerBenchOptions {
+  // Worker hosts (network namespaces on one underlay) the senders are spread over: the run is
+  // one radio network over them, its gateway on the first.
+  unsigned workers = 1;
   uint32_t senders = 100;
   double rate = 5;            // frames per second per sender
   uint32_t frameBytes = 128;  // Ethernet frame size, headers included

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <thread>
 
+#include "bench/bench_hosts.hpp"
 #include "bench/system_probe.hpp"
 #include "plexer/zep/datagram.hpp"
 #include "plexer/zep/dispatcher.hpp"
@@ -47,13 +48,15 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   cfg.stateDir = dirs->stateDir;
   cfg.initPath = o.initPath;
   cfg.threads = o.threads;
-  auto rt = worker::ns::NsRuntime::open(cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
+  auto hosts = BenchHosts::open(o.workers, cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs) running += e.state == worker::InstanceState::Running;
   });
-  if (!rt) return fail(rt.error());
-  auto& runtime = **rt;
-  auto zep = plexer::ZepDispatcher::start(runtime.radioNetnsFd(), dirs->stateDir + "/zep",
-                                          plexer::zep::kPort);
+  if (!hosts) return fail(hosts.error());
+  auto& runtime = **hosts;
+  // The run's one dispatcher, on worker 0; the other workers' nodes reach it through the run's
+  // tunnel.
+  auto zep = plexer::ZepDispatcher::start(runtime.runtime(0).radioNetnsFd(),
+                                          dirs->stateDir + "/zep", plexer::zep::kPort);
   if (!zep) return fail(zep.error());
   const RunId run = 1;
   plexer::ZepSpec spec;
@@ -65,7 +68,8 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
       o.acks == "devices" ? plexer::ZepSpec::Acks::Devices : plexer::ZepSpec::Acks::Dispatcher;
   auto topology = spec.topology(run, o.nodes, 1);
   if (!topology) return fail(topology.error());
-  if (auto r = runtime.radioNetwork().openRun(run); !r) return fail(r.error());
+  if (auto r = runtime.runtime(0).radioNetwork().openRun(run); !r) return fail(r.error());
+  if (auto r = runtime.join(run, o.nodes); !r) return fail(r.error());
   if (auto r = (*zep)->addRun(run, spec, o.nodes, 1); !r) return fail(r.error());
 
   const auto each = static_cast<uint64_t>(std::llround(o.rate * o.durationS));
@@ -89,15 +93,11 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
         s.args.insert(s.args.end(), {"--to", eui64String(eui64({run, links.front().to}))});
     s.net = worker::NetMode::Veth;
   }
-  nlohmann::json out = {{"nodes", o.nodes},
-                        {"rate", o.rate},
-                        {"duration_s", o.durationS},
-                        {"radius", o.radius},
-                        {"channel_queue", o.channelQueue},
-                        {"unicast", o.unicast},
-                        {"acks", o.acks},
-                        {"frames_each", each},
-                        {"offered_fps", o.nodes * o.rate}};
+  nlohmann::json out = {{"workers", o.workers}, {"nodes", o.nodes},
+                        {"rate", o.rate},       {"duration_s", o.durationS},
+                        {"radius", o.radius},   {"channel_queue", o.channelQueue},
+                        {"unicast", o.unicast}, {"acks", o.acks},
+                        {"frames_each", each},  {"offered_fps", o.nodes * o.rate}};
   addMachine(out);
 
   auto t0 = Clock::now();
@@ -141,8 +141,10 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   auto report = (*zep)->report(run);
   if (!report) return failMsg("the ZEP run is gone");
   uint64_t onAir = 0, channel = 0, received = 0, lost = 0, unreachable = 0, sendErrors = 0,
-           malformed = 0, acks = 0, retransmissions = 0;
+           malformed = 0, acks = 0, retransmissions = 0, crossHost = 0;
   for (const auto& d : *report) {
+    // Copies for a node on another worker than the dispatcher's cross the underlay.
+    if (runtime.hostOf(d.index) != 0) crossHost += d.counters.received;
     acks += d.counters.acks;
     retransmissions += d.counters.retransmissions;
     onAir += d.counters.sent;
@@ -161,6 +163,9 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   out["on_air"] = onAir;
   out["dropped_channel"] = channel;
   out["copies_delivered"] = received;
+  out["deliveries_per_s"] = static_cast<double>(received) / window;
+  out["cross_host_copies"] = crossHost;
+  out["cross_host_share"] = received ? static_cast<double>(crossHost) / received : 0.0;
   out["copies_lost_on_links"] = lost;
   out["copies_unreachable"] = unreachable;
   out["copies_send_errors"] = sendErrors;
@@ -186,7 +191,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   auto removed = runtime.remove(ids);
   zep->reset();
   auto destroyed = runtime.destroyAll();
-  rt->reset();
+  hosts->reset();
   if (!destroyed) log("cleanup: " + destroyed.error().message);
   if (dirs->temporary) (void)sys::removeTree(dirs->stateDir);
   return out;

@@ -13,6 +13,9 @@
 namespace kuiga::bench {
 
 struct ZepBenchOptions {
+  // Worker hosts the nodes are spread over (network namespaces on one underlay); the
+  // dispatcher is on the first.
+  unsigned workers = 1;
   uint32_t nodes = 1000;
   double rate = 0.5;      // frames per second per node
   double durationS = 20;  // sending time of each node

@@ -361,6 +361,11 @@ VoidResult Netlink::setMac(const std::string& name, const Mac& mac) {
   return modifyLink(sock_.get(), name, "set MAC of", [&](rtnl_link* l) { setMacOn(l, mac); });
 }
 
+VoidResult Netlink::setMtu(const std::string& name, unsigned mtu) {
+  return modifyLink(sock_.get(), name, "set MTU of",
+                    [=](rtnl_link* l) { rtnl_link_set_mtu(l, mtu); });
+}
+
 VoidResult Netlink::moveToNetns(const std::string& name, int netnsFd) {
   return modifyLink(sock_.get(), name, "move to namespace",
                     [=](rtnl_link* l) { rtnl_link_set_ns_fd(l, netnsFd); });

@@ -92,6 +92,7 @@ class Netlink {
   VoidResult setUp(const std::string& name, bool up = true, bool ipv6LinkLocal = true);
   VoidResult setMaster(const std::string& name, int masterIndex);
   VoidResult setMac(const std::string& name, const Mac& mac);
+  VoidResult setMtu(const std::string& name, unsigned mtu);
   VoidResult moveToNetns(const std::string& name, int netnsFd);
   // `cidr` like "10.1.0.5/16" or "fd00::5/64". DAD is skipped so the address works at once.
   VoidResult addAddress(const std::string& name, const std::string& cidr);
