@@ -266,8 +266,7 @@ void Master::loseCells(const std::string& node, const std::string& why) {
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, mem] : runs_)
-      if (mem->cellHost == node && mem->state != RunState::Deleted &&
-          mem->state != RunState::Dirty)
+      if (mem->cellHost == node && mem->state != RunState::Deleted && mem->state != RunState::Dirty)
         held.emplace_back(id, mem->spec.policy);
   }
   for (const auto& [id, policy] : held) {

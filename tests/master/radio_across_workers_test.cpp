@@ -251,9 +251,8 @@ TEST_F(RadioAcrossWorkersTest, ROOT_APlexerOfItsOwnHoldsTheCellsOfRunsOnEveryWor
       << radio(keep).dump(2) << logs();
   // No worker's core holds the gateway: each relays to the plexer's.
   for (int k = 0; k < kWorkers; ++k) {
-    auto addresses =
-        commandOutput(fmt::format("nsenter --net={}/w{}/radio.netns ip -o addr show dev rc{:x}",
-                                  dir_.path(), k, keep));
+    auto addresses = commandOutput(fmt::format(
+        "nsenter --net={}/w{}/radio.netns ip -o addr show dev rc{:x}", dir_.path(), k, keep));
     EXPECT_EQ(addresses.find(gatewayIpv4(static_cast<RunId>(keep))), std::string::npos)
         << k << ": " << addresses;
   }
@@ -263,12 +262,12 @@ TEST_F(RadioAcrossWorkersTest, ROOT_APlexerOfItsOwnHoldsTheCellsOfRunsOnEveryWor
 
   // A ZEP grid over the three workers, its dispatcher on the plexer.
   constexpr int kNodes = 9, kEach = 3;
-  int zep = create("zep-node",
-                   {{"count", kNodes},
-                    {"args", fmt::format("-z {{zep}} --eui64 {{eui64}} --hello --send {} "
-                                         "--interval 300 --delay 1000",
-                                         kEach)},
-                    {"zep", {{"topology", "grid"}, {"probability", 1.0}}}});
+  int zep =
+      create("zep-node", {{"count", kNodes},
+                          {"args", fmt::format("-z {{zep}} --eui64 {{eui64}} --hello --send {} "
+                                               "--interval 300 --delay 1000",
+                                               kEach)},
+                          {"zep", {{"topology", "grid"}, {"probability", 1.0}}}});
   ASSERT_NE(zep, 0);
   startRun(zep, kNodes);
   EXPECT_EQ(run(zep)["cell"]["worker"], plexer);
