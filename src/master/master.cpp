@@ -60,6 +60,11 @@ Master::Master(Store& store, imagestore::ImageStore& images, MasterConfig config
       runs_[r.id] = std::move(mem);
     }
   }
+  // Where the cells are: a restarted master keeps them there while their hosts come back.
+  if (auto cells = store_.runCells())
+    for (const auto& [id, cell] : *cells)
+      if (auto it = runs_.find(id); it != runs_.end())
+        std::tie(it->second->cellHost, it->second->cellMoves) = cell;
   if (auto ws = store_.workers())
     for (const auto& w : *ws)
       if (w.online) (void)store_.setWorkerOnline(w.name, false, nowNs());

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "master/master.hpp"
 #include "master/master_internal.hpp"
@@ -104,17 +105,26 @@ void Master::closeCellOn(const std::string& node, RunId id) {
 void Master::syncRadioPeers(RunId id) {
   std::lock_guard serial(radioPeersMu_);
   RunSpec spec;
+  std::string was;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
     if (it == runs_.end()) return;
     spec = it->second->spec;
+    was = it->second->cellHost;
   }
   if (spec.net.value_or(worker::NetMode::Veth) == worker::NetMode::None) return;
+  // A plexer away (a restarted master waits for it, as for workers): its cells stay there.
+  bool wasPlexer = false;
+  if (!was.empty())
+    if (auto ws = store_.workers())
+      for (const auto& w : *ws) wasPlexer = wasPlexer || (w.name == was && w.role == "plexer");
   const bool hasCell = spec.radio || spec.zep;
   auto participants = byWorker(id, true);
   std::map<std::string, std::string> underlay;  // of the participants online
   std::string host, moved;
+  std::optional<std::pair<std::string, uint32_t>> record;  // a new place, to keep
+  bool alone = false, away = false;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
@@ -126,8 +136,10 @@ void Master::syncRadioPeers(RunId id) {
       const bool reachable = std::any_of(underlay.begin(), underlay.end(),
                                          [](const auto& u) { return !u.second.empty(); });
       CellChoice c{participants, underlay, {}, mem.cellHost, false};
-      if (auto s = sessions_.find(mem.cellHost); s != sessions_.end() && s->second->plexer)
-        c.currentIsPlexer = true;
+      if (auto s = sessions_.find(mem.cellHost); s != sessions_.end())
+        c.currentIsPlexer = s->second->plexer;
+      else
+        c.currentIsPlexer = wasPlexer && mem.cellHost == was && !givenUp_.count(was);
       for (const auto& [name, s] : sessions_)
         if (s->plexer && !s->underlay.empty() && reachable) c.plexers[name] = 0;
       for (const auto& [other, m] : runs_)
@@ -137,16 +149,24 @@ void Master::syncRadioPeers(RunId id) {
         moved = mem.cellHost;
         ++mem.cellMoves;
       }
+      if (host != mem.cellHost) record = {host, mem.cellMoves};
       mem.cellHost = host;
+      // Its host away: the others are told when it is back (or lost), not told meanwhile
+      // that the cell is nowhere, which would turn their cores into gateways.
+      if (!host.empty() && !sessions_.count(host)) away = true;
       if (auto s = sessions_.find(host); s != sessions_.end() && s->second->plexer) {
         participants[host];  // the plexer takes part with no devices
         underlay[host] = s->second->underlay;
       }
     }
     const bool spans = participants.size() > 1;
-    if (!spans && !mem.radioPeered) return;  // alone on one worker, and always was
-    mem.radioPeered = spans;
+    alone = !spans && !mem.radioPeered;  // alone on one worker, and always was
+    if (!alone) mem.radioPeered = spans;
   }
+  if (record)
+    if (auto r = store_.setRunCell(id, record->first, record->second); !r)
+      spdlog::warn("run {}: {}", id, r.error().message);
+  if (alone || away) return;
   if (!moved.empty())
     spdlog::warn("run {}: its cell moves from {} to {}; its radio counters start again", id, moved,
                  host);

@@ -282,16 +282,19 @@ void Master::loseCells(const std::string& node, const std::string& why) {
 void Master::adoptCells(const std::string& plexer, const rpc::Register& reg) {
   for (RunId run : reg.cells()) {
     bool mine = false;
+    uint32_t moves = 0;
     {
       std::lock_guard lock(mu_);
       auto it = runs_.find(run);
       if (it != runs_.end() && it->second->state != RunState::Deleted &&
           it->second->state != RunState::Dirty &&
           (it->second->cellHost.empty() || it->second->cellHost == plexer)) {
-        it->second->cellHost = plexer;  // a restarted master learns where the cell is
+        it->second->cellHost = plexer;  // a master without the record learns where it is
+        moves = it->second->cellMoves;
         mine = true;
       }
     }
+    if (mine) (void)store_.setRunCell(run, plexer, moves);
     // Its cell is held elsewhere now, or the run is gone: the plexer closes it.
     spawn([this, run, plexer, mine] { mine ? syncRadioPeers(run) : closeCellOn(plexer, run); });
   }
@@ -366,8 +369,15 @@ void Master::recheck() {
         if (mine)
           for (const auto& r : *mine)
             live |= r.state != kLost && r.state != "terminated" && r.state != "failed";
+        {
+          // A plexer holds cells, not instances.
+          std::lock_guard lock(mu_);
+          for (const auto& [id, mem] : runs_)
+            live |= mem->cellHost == w.name && mem->state != RunState::Deleted &&
+                    mem->state != RunState::Dirty;
+        }
         if (!live) continue;
-        spdlog::warn("worker {} lost: it did not reconnect after the master started", w.name);
+        spdlog::warn("{} {} lost: it did not reconnect after the master started", w.role, w.name);
         {
           std::lock_guard lock(mu_);
           givenUp_.insert(w.name);

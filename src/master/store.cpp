@@ -135,6 +135,14 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     for (SQLite::Statement q(*db, "PRAGMA table_info(runs)"); q.executeStep();)
       hasLogs = hasLogs || q.getColumn(1).getString() == "logs";
     if (!hasLogs) db->exec("ALTER TABLE runs ADD COLUMN logs TEXT NOT NULL DEFAULT ''");
+    // And where each run's cell is (master_cells.cpp), and how often it moved.
+    bool hasCell = false;
+    for (SQLite::Statement q(*db, "PRAGMA table_info(runs)"); q.executeStep();)
+      hasCell = hasCell || q.getColumn(1).getString() == "cell";
+    if (!hasCell)
+      db->exec(
+          "ALTER TABLE runs ADD COLUMN cell TEXT NOT NULL DEFAULT '';"
+          "ALTER TABLE runs ADD COLUMN cell_moves INTEGER NOT NULL DEFAULT 0");
     // And a node's role: "worker", or "plexer" (it holds runs' cells and no instances).
     bool hasRole = false;
     for (SQLite::Statement q(*db, "PRAGMA table_info(workers)"); q.executeStep();)
@@ -249,6 +257,30 @@ VoidResult Store::setRunLogs(RunId id, const std::string& logs) {
     q.bind(2, static_cast<int64_t>(id));
     q.exec();
     return {};
+  });
+}
+
+VoidResult Store::setRunCell(RunId id, const std::string& host, uint32_t moves) {
+  std::lock_guard lock(mu_);
+  return guard("update run", [&]() -> VoidResult {
+    SQLite::Statement q(*db_, "UPDATE runs SET cell=?, cell_moves=? WHERE id=?");
+    q.bind(1, host);
+    q.bind(2, static_cast<int64_t>(moves));
+    q.bind(3, static_cast<int64_t>(id));
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::map<RunId, std::pair<std::string, uint32_t>>> Store::runCells() {
+  std::lock_guard lock(mu_);
+  return guard("list cells", [&]() -> Result<std::map<RunId, std::pair<std::string, uint32_t>>> {
+    SQLite::Statement q(*db_, "SELECT id, cell, cell_moves FROM runs WHERE cell <> ''");
+    std::map<RunId, std::pair<std::string, uint32_t>> out;
+    while (q.executeStep())
+      out[static_cast<RunId>(q.getColumn(0).getInt64())] = {
+          q.getColumn(1).getString(), static_cast<uint32_t>(q.getColumn(2).getInt64())};
+    return out;
   });
 }
 

@@ -96,6 +96,9 @@ class Store {
                              int64_t nowNs);
   VoidResult setRunState(RunId id, RunState s, const std::string& reason, int64_t nowNs);
   VoidResult setRunLogs(RunId id, const std::string& logs);
+  // Where the run's cell is ("" none) and how often it moved; every run's that has one.
+  VoidResult setRunCell(RunId id, const std::string& host, uint32_t moves);
+  Result<std::map<RunId, std::pair<std::string, uint32_t>>> runCells();
   // Forgets a run whose create could not be recorded whole (its instances and history too).
   VoidResult deleteRun(RunId id);
   // Runs whose records (logs, captures) workers keep: not deleted, or deleted with logs kept.
