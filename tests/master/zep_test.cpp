@@ -334,24 +334,41 @@ TEST_F(ZepTest, ROOT_AnAckedUnicastGoesOutOnceAndArrivesOnce) {
   ASSERT_EQ(zep.size(), 2u);
   auto s1 = summary(id, 1);
   // Node 1 heard every broadcast (it said hello: reachable before its first frame) and answered
-  // each once: every answer was acknowledged at once, none was sent again.
-  EXPECT_EQ(s1["rx"], kEach) << log(id, 1);
-  EXPECT_EQ(s1["sent"], kEach) << log(id, 1);
-  EXPECT_EQ(s1["acked"], kEach) << log(id, 1);
-  EXPECT_EQ(s1["retx"], 0) << log(id, 1);
-  EXPECT_EQ(zep[1]["acks"], kEach) << zep[1].dump();
-  EXPECT_EQ(zep[1]["retransmissions"], 0) << zep[1].dump();
+  // each once: every answer was acknowledged at once, none was sent again. Except when the
+  // machine did not run node 1 within the SubMAC's 864 us (the suite's load on two CPUs): then
+  // the ACK is logged as late, the answer goes again, and every count below has it once more.
+  // That may happen once or twice in 30; a dispatcher leaving ACKs to node 0 fails every time.
+  const std::string text1 = log(id, 1);
+  int late = 0;
+  for (size_t at = text1.find(" late-ack "); at != std::string::npos;
+       at = text1.find(" late-ack ", at + 1))
+    ++late;
+  const int again = s1["retx"];
+  EXPECT_LE(again, late) << text1;
+  EXPECT_LE(late * 10, kEach) << text1;
+  EXPECT_EQ(s1["rx"], kEach) << text1;
+  EXPECT_EQ(s1["sent"], kEach + again) << text1;  // zep-node counts each transmission
+  EXPECT_EQ(s1["acked"], kEach) << text1;
+  EXPECT_EQ(s1["noack"], 0) << text1;
+  EXPECT_EQ(zep[1]["acks"], kEach + again) << zep[1].dump();
+  EXPECT_EQ(zep[1]["retransmissions"], again) << zep[1].dump();
   EXPECT_EQ(zep[0]["retransmissions"], 0) << zep[0].dump();
   EXPECT_EQ(zep[0]["hellos"], 1);
   EXPECT_EQ(zep[1]["hellos"], 1);
   EXPECT_EQ(zep[0]["malformed"], 0);
   EXPECT_EQ(zep[1]["unreachable"], 0);
-  // Node 0's own ACKs came too late to matter and were dropped; each answer reached it once.
-  EXPECT_EQ(zep[0]["own_acks"], kEach);
+  // Node 0's own ACKs came too late to matter and were dropped; each answer reached it once
+  // (or again after a late ACK).
+  EXPECT_EQ(zep[0]["own_acks"], kEach + again);
   auto echoes = unicastsReceived(id, 0);
   EXPECT_EQ(echoes.size(), size_t{kEach});
-  for (const auto& [key, n] : echoes) EXPECT_EQ(n, 1) << key.first << " " << key.second;
-  EXPECT_EQ(zep[0]["received"], kEach);
+  int copies = 0;
+  for (const auto& [key, n] : echoes) {
+    EXPECT_LE(n, 2) << key.first << " " << key.second;
+    copies += n;
+  }
+  EXPECT_EQ(copies, kEach + again);
+  EXPECT_EQ(zep[0]["received"], kEach + again);
   // The ACKs are in the capture, from node 0's interface, with a good FCS and the sequence
   // numbers of node 1's answers.
   auto pcap = api().request("GET", fmt::format("/api/v1/runs/{}/pcap", id));
@@ -376,14 +393,14 @@ TEST_F(ZepTest, ROOT_AnAckedUnicastGoesOutOnceAndArrivesOnce) {
     ++acksOn[iface + ((std::stoul(direction, nullptr, 0) & 3) == 2 ? " sent" : " received")];
   }
   auto dev = [&](int k) { return fmt::format("run-{}/dev-{:04d}", id, k); };
-  EXPECT_EQ(acksOn[dev(0) + " sent"], kEach) << lines;
-  EXPECT_EQ(acksOn[dev(1) + " received"], kEach) << lines;
+  EXPECT_EQ(acksOn[dev(0) + " sent"], kEach + again) << lines;
+  EXPECT_EQ(acksOn[dev(1) + " received"], kEach + again) << lines;
   // And in kuiga radio's counters in /metrics.
   auto metrics = api().request("GET", "/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(
-      metrics->text.find(fmt::format("kuiga_zep_acked_frames_total{{run=\"{}\"}} {}\n", id, kEach)),
-      std::string::npos)
+  EXPECT_NE(metrics->text.find(
+                fmt::format("kuiga_zep_acked_frames_total{{run=\"{}\"}} {}\n", id, kEach + again)),
+            std::string::npos)
       << metrics->text;
 }
 
