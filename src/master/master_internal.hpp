@@ -37,6 +37,8 @@ struct Master::RunMem {
 std::pair<std::string, std::string> cellSpecs(const RunSpec& spec);
 
 int64_t nowNs();
+// A store failure as the API answers it: 507 when the disk is full, 500 otherwise.
+ApiError storeError(const Error& e);
 rpc::InstanceRef toRef(InstanceId id);
 InstanceId fromRef(const rpc::InstanceRef& r);
 
