@@ -66,8 +66,10 @@ Master::Master(Store& store, imagestore::ImageStore& images, MasterConfig config
       if (auto it = runs_.find(id); it != runs_.end())
         std::tie(it->second->cellHost, it->second->cellMoves) = cell;
   if (auto ws = store_.workers())
-    for (const auto& w : *ws)
+    for (const auto& w : *ws) {
       if (w.online) (void)store_.setWorkerOnline(w.name, false, nowNs());
+      if (w.role == "plexer") plexers_.insert(w.name);
+    }
   monitor_ = std::jthread([this](std::stop_token st) { monitor(st); });
 }
 

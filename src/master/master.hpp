@@ -217,6 +217,14 @@ class Master {
   void closeCellOn(const std::string& node, RunId id);
   // The plexer holding the run's cell; "" when none does (a worker's cell, or none).
   std::string cellPlexer(RunId id);
+  // Whether the node and the session it has (if any) are a plexer's; with mu_ held.
+  bool isPlexerLocked(const std::string& node) const;
+  // Chooses the run's cell host from its participants (a plexer chosen joins them, with no
+  // devices); `moved` names the host it left, when it moved. With mu_ held.
+  using Participants = std::map<std::string, std::vector<uint32_t>>;
+  std::string placeCellLocked(RunMem& mem, Participants& participants,
+                              const std::map<std::string, std::string>& underlay,
+                              std::string& moved);
   // Tells every worker that held the run's instances to remove what it keeps of it.
   void purgeOnWorkers(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW);
 
@@ -232,7 +240,8 @@ class Master {
   std::map<std::string, std::shared_ptr<Session>> sessions_;
   std::map<RunId, std::unique_ptr<RunMem>> runs_;
   Clock::time_point started_ = Clock::now();
-  std::set<std::string> givenUp_;  // workers declared lost by recheck() since they registered
+  std::set<std::string> givenUp_;  // nodes declared lost since they last registered
+  std::set<std::string> plexers_;  // nodes that registered as plexers, here or before a restart
   uint64_t nextRequest_ = 1;
 
   std::mutex subMu_;

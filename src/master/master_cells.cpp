@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <optional>
 
 #include "master/master.hpp"
 #include "master/master_internal.hpp"
@@ -75,21 +74,16 @@ bool Master::opensCell(RunId id, const std::string& worker) {
   return s != sessions_.end() && s->second->underlay.empty();
 }
 
+bool Master::isPlexerLocked(const std::string& node) const {
+  auto s = sessions_.find(node);
+  return s != sessions_.end() ? s->second->plexer : plexers_.count(node) > 0;
+}
+
 std::string Master::cellPlexer(RunId id) {
-  std::string host;
-  {
-    std::lock_guard lock(mu_);
-    auto it = runs_.find(id);
-    if (it == runs_.end() || it->second->cellHost.empty()) return "";
-    host = it->second->cellHost;
-    if (auto s = sessions_.find(host); s != sessions_.end()) return s->second->plexer ? host : "";
-  }
-  // Away: a worker holds devices of the run; a plexer never does.
-  auto records = store_.workers();
-  if (!records) return "";
-  for (const auto& w : *records)
-    if (w.name == host) return w.role == "plexer" ? host : "";
-  return "";
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(id);
+  if (it == runs_.end() || !isPlexerLocked(it->second->cellHost)) return "";
+  return it->second->cellHost;
 }
 
 void Master::closeCellOn(const std::string& node, RunId id) {
@@ -102,74 +96,100 @@ void Master::closeCellOn(const std::string& node, RunId id) {
     spdlog::warn("run {}: close its cell on {}: {}", id, node, r->error());
 }
 
+std::string Master::placeCellLocked(RunMem& mem, Participants& participants,
+                                    const std::map<std::string, std::string>& underlay,
+                                    std::string& moved) {
+  const bool reachable = std::any_of(underlay.begin(), underlay.end(),
+                                     [](const auto& u) { return !u.second.empty(); });
+  CellChoice c{participants, underlay, {}, mem.cellHost, false};
+  // A plexer away (a restarted master waits for it, as for workers) keeps its cells.
+  c.currentIsPlexer = isPlexerLocked(mem.cellHost) && !givenUp_.count(mem.cellHost);
+  for (const auto& [name, s] : sessions_)
+    if (s->plexer && !s->underlay.empty() && reachable) c.plexers[name] = 0;
+  for (const auto& [other, m] : runs_)
+    if (auto p = c.plexers.find(m->cellHost); p != c.plexers.end()) ++p->second;
+  const std::string host = chooseCellHost(c);
+  if (!mem.cellHost.empty() && host != mem.cellHost && !host.empty()) {
+    moved = mem.cellHost;
+    ++mem.cellMoves;
+  }
+  mem.cellHost = host;
+  if (auto s = sessions_.find(host); s != sessions_.end() && s->second->plexer)
+    participants[host];  // the plexer takes part with no devices
+  return host;
+}
+
+namespace {
+
+// What worker `w` is told of the run's radio network: the others (by underlay address, with
+// their devices), which of them holds the cell, and the cell's specs when it is `w` itself.
+rpc::Command peersCommand(RunId id, const std::string& w, const std::string& host,
+                          const std::map<std::string, std::vector<uint32_t>>& participants,
+                          const std::map<std::string, std::string>& underlay, const RunSpec& spec) {
+  rpc::Command cmd;
+  auto* p = cmd.mutable_radio_peers();
+  p->set_run(id);
+  if (w == host) {
+    const auto [radioJson, zepJson] = cellSpecs(spec);
+    p->set_radio(radioJson);
+    p->set_zep(zepJson);
+    p->set_run_count(spec.count);
+  }
+  const std::string& address = underlay.at(w);
+  for (const auto& [other, indices] : participants) {
+    auto a = underlay.find(other);
+    if (other == w || a == underlay.end()) continue;  // offline: its devices come back with it
+    if (a->second.empty() || address.empty()) continue;
+    auto* peer = p->add_peers();
+    peer->set_underlay_address(a->second);
+    peer->set_cell(other == host);
+    for (uint32_t i : indices) peer->add_indices(i);
+  }
+  return cmd;
+}
+
+}  // namespace
+
 void Master::syncRadioPeers(RunId id) {
   std::lock_guard serial(radioPeersMu_);
   RunSpec spec;
-  std::string was;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
     if (it == runs_.end()) return;
     spec = it->second->spec;
-    was = it->second->cellHost;
   }
   if (spec.net.value_or(worker::NetMode::Veth) == worker::NetMode::None) return;
-  // A plexer away (a restarted master waits for it, as for workers): its cells stay there.
-  bool wasPlexer = false;
-  if (!was.empty())
-    if (auto ws = store_.workers())
-      for (const auto& w : *ws) wasPlexer = wasPlexer || (w.name == was && w.role == "plexer");
-  const bool hasCell = spec.radio || spec.zep;
   auto participants = byWorker(id, true);
   std::map<std::string, std::string> underlay;  // of the participants online
-  std::string host, moved;
-  std::optional<std::pair<std::string, uint32_t>> record;  // a new place, to keep
-  bool alone = false, away = false;
+  std::string host, moved, was;
+  uint32_t moves = 0;
+  bool alone = false;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
     if (it == runs_.end()) return;
     RunMem& mem = *it->second;
+    was = mem.cellHost;
     for (const auto& [w, indices] : participants)
       if (auto s = sessions_.find(w); s != sessions_.end()) underlay[w] = s->second->underlay;
-    if (hasCell && !participants.empty()) {
-      const bool reachable = std::any_of(underlay.begin(), underlay.end(),
-                                         [](const auto& u) { return !u.second.empty(); });
-      CellChoice c{participants, underlay, {}, mem.cellHost, false};
-      if (auto s = sessions_.find(mem.cellHost); s != sessions_.end())
-        c.currentIsPlexer = s->second->plexer;
-      else
-        c.currentIsPlexer = wasPlexer && mem.cellHost == was && !givenUp_.count(was);
-      for (const auto& [name, s] : sessions_)
-        if (s->plexer && !s->underlay.empty() && reachable) c.plexers[name] = 0;
-      for (const auto& [other, m] : runs_)
-        if (auto p = c.plexers.find(m->cellHost); p != c.plexers.end()) ++p->second;
-      host = chooseCellHost(c);
-      if (!mem.cellHost.empty() && host != mem.cellHost && !host.empty()) {
-        moved = mem.cellHost;
-        ++mem.cellMoves;
-      }
-      if (host != mem.cellHost) record = {host, mem.cellMoves};
-      mem.cellHost = host;
-      // Its host away: the others are told when it is back (or lost), not told meanwhile
-      // that the cell is nowhere, which would turn their cores into gateways.
-      if (!host.empty() && !sessions_.count(host)) away = true;
-      if (auto s = sessions_.find(host); s != sessions_.end() && s->second->plexer) {
-        participants[host];  // the plexer takes part with no devices
-        underlay[host] = s->second->underlay;
-      }
-    }
+    if ((spec.radio || spec.zep) && !participants.empty())
+      host = placeCellLocked(mem, participants, underlay, moved);
+    if (auto s = sessions_.find(host); s != sessions_.end()) underlay[host] = s->second->underlay;
+    moves = mem.cellMoves;
     const bool spans = participants.size() > 1;
     alone = !spans && !mem.radioPeered;  // alone on one worker, and always was
     if (!alone) mem.radioPeered = spans;
   }
-  if (record)
-    if (auto r = store_.setRunCell(id, record->first, record->second); !r)
+  if (host != was)
+    if (auto r = store_.setRunCell(id, host, moves); !r)
       spdlog::warn("run {}: {}", id, r.error().message);
-  if (alone || away) return;
   if (!moved.empty())
     spdlog::warn("run {}: its cell moves from {} to {}; its radio counters start again", id, moved,
                  host);
+  // Its host away: the others are told when it is back (or lost), not told meanwhile that the
+  // cell is nowhere, which would turn their cores into gateways.
+  if (alone || (!host.empty() && !underlay.count(host))) return;
   std::vector<std::string> without;
   for (const auto& [w, address] : underlay)
     if (address.empty()) without.push_back(w);
@@ -178,34 +198,16 @@ void Master::syncRadioPeers(RunId id) {
         "run {}: its devices on {} are on a radio network of their own: no underlay "
         "address (--underlay-address)",
         id, fmt::join(without, ", "));
-  const auto [radioJson, zepJson] = cellSpecs(spec);
   std::vector<std::jthread> perWorker;
   for (const auto& [w, address] : underlay) {
-    rpc::Command cmd;
-    auto* p = cmd.mutable_radio_peers();
-    p->set_run(id);
-    if (w == host) {
-      p->set_radio(radioJson);
-      p->set_zep(zepJson);
-      p->set_run_count(spec.count);
-    }
-    for (const auto& [other, indices] : participants) {
-      if (other == w) continue;
-      auto a = underlay.find(other);
-      if (a == underlay.end()) continue;  // offline: its devices come back with it
-      if (a->second.empty() || address.empty()) continue;
-      auto* peer = p->add_peers();
-      peer->set_underlay_address(a->second);
-      peer->set_cell(other == host);
-      for (uint32_t i : indices) peer->add_indices(i);
-    }
-    perWorker.emplace_back([this, id, w = w, cmd = std::move(cmd)] {
-      auto r = call(w, cmd, config_.commandTimeout);
-      if (!r)
-        spdlog::warn("run {}: radio peers of {}: {}", id, w, r.error().message);
-      else if (!r->ok())
-        spdlog::warn("run {}: radio peers of {}: {}", id, w, r->error());
-    });
+    perWorker.emplace_back(
+        [this, id, w = w, cmd = peersCommand(id, w, host, participants, underlay, spec)] {
+          auto r = call(w, cmd, config_.commandTimeout);
+          if (!r)
+            spdlog::warn("run {}: radio peers of {}: {}", id, w, r.error().message);
+          else if (!r->ok())
+            spdlog::warn("run {}: radio peers of {}: {}", id, w, r->error());
+        });
   }
 }
 

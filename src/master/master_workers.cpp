@@ -77,6 +77,10 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
     s->link = std::move(link);
     s->capacity = rec.capacity;
     s->plexer = rec.role == "plexer";
+    if (s->plexer)
+      plexers_.insert(name);
+    else
+      plexers_.erase(name);
     s->underlay = reg.underlay_address();
     s->lastSeen = Clock::now();
     if (auto it = sessions_.find(name); it != sessions_.end()) old = it->second;
@@ -224,6 +228,7 @@ void Master::markLost(const std::string& worker, const std::string& why) {
     if (it == sessions_.end()) return;
     s = it->second;
     sessions_.erase(it);
+    givenUp_.insert(worker);  // a plexer's cells are chosen again, not waited for
     for (auto& [id, p] : s->pending) p.set_value(failMsg("worker " + worker + " lost: " + why));
     s->pending.clear();
   }

@@ -1,5 +1,7 @@
 #include "sys/netlink.hpp"
 
+#include <memory>
+
 // glibc's netinet/in.h first: it tells the kernel headers below not to define in6_addr again.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -380,31 +382,36 @@ Result<int> Netlink::linkIndex(const std::string& name) {
   return idx;
 }
 
+namespace {
+using RtnlAddrPtr = std::unique_ptr<rtnl_addr, void (*)(rtnl_addr*)>;
+// An address object for `cidr` on the link with index `ifindex`, for adding or deleting.
+Result<RtnlAddrPtr> buildAddress(int ifindex, const std::string& cidr) {
+  auto local = parseAddress(cidr, AF_UNSPEC, "address");
+  if (!local) return fail(local.error());
+  RtnlAddrPtr addr(rtnl_addr_alloc(), rtnl_addr_put);
+  rtnl_addr_set_ifindex(addr.get(), ifindex);
+  rtnl_addr_set_local(addr.get(), local->p);
+  if (nl_addr_get_family(local->p) == AF_INET6) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+  return addr;
+}
+}  // namespace
+
 VoidResult Netlink::addAddress(const std::string& name, const std::string& cidr) {
   auto idx = linkIndex(name);
   if (!idx) return fail(idx.error());
-  auto local = parseAddress(cidr, AF_UNSPEC, "address");
-  if (!local) return fail(local.error());
-  rtnl_addr* addr = rtnl_addr_alloc();
-  rtnl_addr_set_ifindex(addr, *idx);
-  rtnl_addr_set_local(addr, local->p);
-  if (nl_addr_get_family(local->p) == AF_INET6) rtnl_addr_set_flags(addr, IFA_F_NODAD);
-  int err = rtnl_addr_add(sock_.get(), addr, 0);
-  rtnl_addr_put(addr);
-  if (err < 0) return fail(nlError("add address " + cidr + " to '" + name + "'", err));
+  auto addr = buildAddress(*idx, cidr);
+  if (!addr) return fail(addr.error());
+  if (int err = rtnl_addr_add(sock_.get(), addr->get(), 0); err < 0)
+    return fail(nlError("add address " + cidr + " to '" + name + "'", err));
   return {};
 }
 
 VoidResult Netlink::deleteAddress(const std::string& name, const std::string& cidr) {
   auto idx = linkIndex(name);
   if (!idx) return fail(idx.error());
-  auto local = parseAddress(cidr, AF_UNSPEC, "address");
-  if (!local) return fail(local.error());
-  rtnl_addr* addr = rtnl_addr_alloc();
-  rtnl_addr_set_ifindex(addr, *idx);
-  rtnl_addr_set_local(addr, local->p);
-  int err = rtnl_addr_delete(sock_.get(), addr, 0);
-  rtnl_addr_put(addr);
+  auto addr = buildAddress(*idx, cidr);
+  if (!addr) return fail(addr.error());
+  int err = rtnl_addr_delete(sock_.get(), addr->get(), 0);
   if (err == -NLE_NOADDR || err == -NLE_OBJ_NOTFOUND) return {};
   if (err < 0) return fail(nlError("delete address " + cidr + " from '" + name + "'", err));
   return {};

@@ -5,30 +5,14 @@
 #include <set>
 #include <sstream>
 
+#include "sys/file.hpp"
 #include "tests/master/multi_worker_fixture.hpp"
 
 namespace kuiga::test {
 namespace {
 
-std::string readAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-size_t countLines(const std::string& text, const std::string& part) {
-  size_t n = 0;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (line.find(part) != std::string::npos) ++n;
-  return n;
-}
-
-uint64_t totalDropped(const json& r) {
-  uint64_t n = 0;
-  for (const auto& [k, v] : r["dropped"].items()) n += v.get<uint64_t>();
-  return n;
+std::string readText(const std::string& path) {
+  return sys::readFile(path).value_or("");
 }
 
 class RadioAcrossWorkersTest : public MultiWorkerTest {
@@ -49,6 +33,12 @@ class RadioAcrossWorkersTest : public MultiWorkerTest {
   std::string instanceLog(int id, int k) {
     auto r = api_->request("GET", fmt::format("/api/v1/runs/{}/instances/{}/logs", id, k));
     return r ? r->text : "";
+  }
+  // Whether each of the run's `count` zep-nodes logged "done N" (it sent its N frames).
+  bool allDone(int id, int count, int each) {
+    for (int k = 0; k < count; ++k)
+      if (instanceLog(id, k).find(fmt::format("done {}", each)) == std::string::npos) return false;
+    return true;
   }
   // Device index -> the worker holding it.
   std::map<uint32_t, std::string> placement(int id) {
@@ -120,7 +110,7 @@ TEST_F(RadioAcrossWorkersTest, ROOT_KUesAreSharedByEveryDeviceOfARunSpreadOverWo
   EXPECT_EQ(said, uint64_t{kDevices} * kEach);
   uint64_t arrived = 0;
   ASSERT_TRUE(eventually([&] {
-    arrived = countLines(readAll(sink), "recv ");
+    arrived = countLines(readText(sink), "recv ");
     return arrived == r["uplink_frames"].get<uint64_t>();
   })) << arrived
       << " arrived; " << r.dump(2);
@@ -140,7 +130,7 @@ TEST_F(RadioAcrossWorkersTest, ROOT_KUesAreSharedByEveryDeviceOfARunSpreadOverWo
 
   // The base station saw at most 4 sources, all UE addresses.
   std::set<std::string> sources;
-  std::istringstream in(readAll(sink));
+  std::istringstream in(readText(sink));
   const std::regex recv(R"(recv \d+ ([0-9a-f.:]+): )");
   for (std::string line; std::getline(in, line);) {
     std::smatch m;
@@ -271,15 +261,7 @@ TEST_F(RadioAcrossWorkersTest, ROOT_APlexerOfItsOwnHoldsTheCellsOfRunsOnEveryWor
   ASSERT_NE(zep, 0);
   startRun(zep, kNodes);
   EXPECT_EQ(run(zep)["cell"]["worker"], plexer);
-  ASSERT_TRUE(eventually(
-      [&] {
-        for (int k = 0; k < kNodes; ++k)
-          if (instanceLog(zep, k).find(fmt::format("done {}", kEach)) == std::string::npos)
-            return false;
-        return true;
-      },
-      30000))
-      << logs();
+  ASSERT_TRUE(eventually([&] { return allDone(zep, kNodes, kEach); }, 30000)) << logs();
   ::usleep(300'000);
   json z = radio(zep);
   EXPECT_EQ(z["zep"]["sent"], kNodes * kEach) << z.dump();
@@ -339,15 +321,7 @@ TEST_F(RadioAcrossWorkersTest, ROOT_AZepGridSpreadOverWorkersHasOneDispatcher) {
   for (const auto& [k, w] : where) workers.insert(w);
   ASSERT_EQ(workers.size(), 3u);
   EXPECT_EQ(run(id)["cell"]["worker"], where[0]);
-  ASSERT_TRUE(eventually(
-      [&] {
-        for (int k = 0; k < kNodes; ++k)
-          if (instanceLog(id, k).find(fmt::format("done {}", kEach)) == std::string::npos)
-            return false;
-        return true;
-      },
-      60000))
-      << logs();
+  ASSERT_TRUE(eventually([&] { return allDone(id, kNodes, kEach); }, 60000)) << logs();
   ::usleep(500'000);  // the last copies leave the air
 
   std::map<std::string, uint32_t> indexOf;  // EUI-64 -> device index

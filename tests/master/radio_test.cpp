@@ -15,30 +15,21 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "sys/file.hpp"
 #include "tests/support/cluster.hpp"
+#include "tests/support/shell.hpp"
 
 namespace kuiga::test {
 namespace {
+
+std::string readText(const std::string& path) {
+  return sys::readFile(path).value_or("");
+}
 
 using json = nlohmann::json;
 
 int sh(const std::string& cmd) {
   return std::system(cmd.c_str());
-}
-
-std::string readAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-size_t countLines(const std::string& text, const std::string& prefix) {
-  size_t n = 0;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (line.find(prefix) != std::string::npos) ++n;
-  return n;
 }
 
 class RadioTest : public ::testing::Test {
@@ -106,7 +97,7 @@ class RadioTest : public ::testing::Test {
     std::vector<std::string> argv = {std::string(KUIGA_EXAMPLES) + "/udp-sensor", "sink", port};
     if (echo) argv.emplace_back("--echo");
     std::string log = startServer(argv);
-    ASSERT_TRUE(eventually([&] { return readAll(log).find("listening") != std::string::npos; }));
+    ASSERT_TRUE(eventually([&] { return readText(log).find("listening") != std::string::npos; }));
   }
 
   int create(json spec) {
@@ -138,12 +129,6 @@ class RadioTest : public ::testing::Test {
   std::unique_ptr<TestMaster> master_;
   std::unique_ptr<worker::WorkerNode> node_;
 };
-
-uint64_t totalDropped(const json& r) {
-  uint64_t n = 0;
-  for (const auto& [k, v] : r["dropped"].items()) n += v.get<uint64_t>();
-  return n;
-}
 
 TEST_F(RadioTest, ROOT_WhatTheSensorsSentArrivedOrWasCountedAsDropped) {
   startSink("5683", false);
@@ -184,7 +169,7 @@ TEST_F(RadioTest, ROOT_WhatTheSensorsSentArrivedOrWasCountedAsDropped) {
   // What arrived, by the server's log.
   uint64_t arrived = 0;
   ASSERT_TRUE(eventually([&] {
-    arrived = countLines(readAll(logs_[0]), "recv ");
+    arrived = countLines(readText(logs_[0]), "recv ");
     return arrived == r["uplink_frames"].get<uint64_t>();
   })) << arrived
       << " arrived; " << r.dump(2);
@@ -203,11 +188,11 @@ TEST_F(RadioTest, ROOT_WhatTheSensorsSentArrivedOrWasCountedAsDropped) {
   EXPECT_GT(cell["grants"].get<uint64_t>(), 2u) << cell.dump();  // the UEs changed hands
   EXPECT_EQ(cell["grants"], cell["releases"]) << cell.dump();
   EXPECT_GT(cell["airtime_ms"].get<double>(), 0.0);
-  std::string sink = readAll(logs_[0]);
+  std::string sink = readText(logs_[0]);
   EXPECT_NE(sink.find(fmt::format("100.{}.0.1", 64 + id % 64)), std::string::npos) << sink;
   EXPECT_EQ(sink.find("10." + std::to_string(id % 256) + "."), std::string::npos) << sink;
   // Every grant and release is in the lease log.
-  std::string leases = readAll(fmt::format("{}/worker/radio/run-{}.leases", dir_.path(), id));
+  std::string leases = readText(fmt::format("{}/worker/radio/run-{}.leases", dir_.path(), id));
   EXPECT_EQ(countLines(leases, " grant "), cell["grants"].get<uint64_t>()) << leases;
   EXPECT_EQ(countLines(leases, " release "), cell["releases"].get<uint64_t>()) << leases;
   EXPECT_NE(leases.find(fmt::format("device=run-{}/dev-", id)), std::string::npos);
@@ -245,7 +230,7 @@ TEST_F(RadioTest, ROOT_RepliesComeBackOverIpv6ToTheDeviceHoldingTheUe) {
       }
     }
   }
-  std::string sink = readAll(logs_[0]);
+  std::string sink = readText(logs_[0]);
   EXPECT_NE(sink.find(fmt::format("fd6b:7569:6762:{:x}::", id)), std::string::npos) << sink;
 }
 
@@ -299,7 +284,7 @@ TEST_F(RadioTest, ROOT_CoapClientsGetAnswersFromARealCoapServerThroughTwoUes) {
   ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
   ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
   ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == kDevices; }, 40000))
-      << run(id).dump() << readAll(log);
+      << run(id).dump() << readText(log);
   for (int k = 0; k < kDevices; ++k) {
     // The server's greeting, as the client printed it.
     EXPECT_NE(instanceLog(id, k).find("This is a test server"), std::string::npos)
@@ -320,17 +305,17 @@ TEST_F(RadioTest, ROOT_ARestartedWorkerReopensTheCellAndTrafficFlowsOn) {
                    {"radio", {{"uplink", station_}, {"ues", 2}}}});
   ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
   ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
-  ASSERT_TRUE(eventually([&] { return countLines(readAll(logs_[0]), "recv ") >= 10; }));
+  ASSERT_TRUE(eventually([&] { return countLines(readText(logs_[0]), "recv ") >= 10; }));
   node_.reset();  // the worker process "exits": instances, radio network and pins stay
   // A spec file half-written when the worker died is not read back.
   std::ofstream(nodeConfig_.stateDir + "/radio/run-77.radio.json.tmp") << "{\"uplink\": ";
-  size_t before = countLines(readAll(logs_[0]), "recv ");
+  size_t before = countLines(readText(logs_[0]), "recv ");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   startNode();
   // The new worker process reopened the run's cell from its state directory.
   ASSERT_TRUE(
-      eventually([&] { return countLines(readAll(logs_[0]), "recv ") >= before + 10; }, 20000))
-      << readAll(logs_[0]);
+      eventually([&] { return countLines(readText(logs_[0]), "recv ") >= before + 10; }, 20000))
+      << readText(logs_[0]);
   json r = radio(id);
   ASSERT_EQ(r["cells"].size(), 1u) << r.dump(2);
   EXPECT_GT(r["uplink_frames"].get<uint64_t>(), 0u) << r.dump(2);

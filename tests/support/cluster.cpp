@@ -94,4 +94,10 @@ std::string sampleAut() {
   return std::string(KUIGA_EXAMPLES) + "/periodic";
 }
 
+uint64_t totalDropped(const nlohmann::json& radio) {
+  uint64_t n = 0;
+  for (const auto& [k, v] : radio["dropped"].items()) n += v.get<uint64_t>();
+  return n;
+}
+
 }  // namespace kuiga::test

@@ -68,5 +68,7 @@ class FakeWorker {
 
 // Path of a small real ELF executable to upload.
 std::string sampleAut();
+// The sum of a radio report's drops by cause (GET /runs/{id}/radio, "dropped").
+uint64_t totalDropped(const nlohmann::json& radio);
 
 }  // namespace kuiga::test

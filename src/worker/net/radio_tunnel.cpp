@@ -45,6 +45,18 @@ constexpr const char* kTunnelFilter =
 sys::Mac entryMac(RunId run, uint32_t i) {
   return i == kCellEntry ? kGatewayMac : macAddress({run, i});
 }
+
+// Whether one of the peers holds the run's cell (this host's core relays to it).
+bool holdsCell(const std::map<std::string, std::set<uint32_t>>& peers) {
+  return std::any_of(peers.begin(), peers.end(),
+                     [](const auto& p) { return p.second.count(kCellEntry) > 0; });
+}
+
+// Adds the run's tunnel to the set whose gateway frames are let through, or takes it out.
+VoidResult setRelayed(const std::string& tunnel, bool relayed) {
+  return sys::runNft(fmt::format("{} element bridge kuiga relayed {{ \"{}\" }}\n",
+                                 relayed ? "add" : "delete", tunnel));
+}
 }  // namespace
 
 void RadioNetwork::setUnderlayAddress(std::string address) {
@@ -143,23 +155,16 @@ VoidResult RadioNetwork::setRelayLocked(RunId run, bool relay) {
   if (!mac) return fail(mac.error().context("run " + std::to_string(run) + " core"));
   auto inRadio = sys::netns::ThreadGuard::enter(netnsFd());
   if (!inRadio) return fail(inRadio.error().context("enter radio namespace"));
-  auto r = sys::runNft(fmt::format("{} element bridge kuiga relayed {{ \"{}\" }}\n",
-                                   relay ? "add" : "delete", tunnel));
+  auto r = setRelayed(tunnel, relay);
   if (!r && relay) return fail(r.error().context("relay the run's gateway"));
   return {};  // deleting what is not there (a filter never set up) is no error
 }
 
 void RadioNetwork::forgetRelayLocked(RunId run) {
   auto it = peers_.find(run);
-  if (it == peers_.end()) return;
-  for (const auto& [address, indices] : it->second)
-    if (indices.count(kCellEntry)) {
-      auto inRadio = sys::netns::ThreadGuard::enter(netnsFd());
-      if (inRadio)
-        (void)sys::runNft(
-            fmt::format("delete element bridge kuiga relayed {{ \"{}\" }}\n", tunnelLink(run)));
-      return;
-    }
+  if (it == peers_.end() || !holdsCell(it->second)) return;
+  if (auto inRadio = sys::netns::ThreadGuard::enter(netnsFd()))
+    (void)setRelayed(tunnelLink(run), false);
 }
 
 VoidResult RadioNetwork::removeEntriesLocked(RunId run, const PeerMap& have, const PeerMap& want,
@@ -188,8 +193,7 @@ VoidResult RadioNetwork::removeEntriesLocked(RunId run, const PeerMap& have, con
 
 VoidResult RadioNetwork::addEntriesLocked(RunId run, const PeerMap& have, const PeerMap& want,
                                           bool refill) {
-  const bool relay = std::any_of(want.begin(), want.end(),
-                                 [](const auto& p) { return p.second.count(kCellEntry) > 0; });
+  const bool relay = holdsCell(want);
   return withRadioSocket(netnsFd(), generation_, [&](sys::Netlink& nl) -> VoidResult {
     auto rx = nl.linkIndex(tunnelLink(run));
     if (!rx) return fail(rx.error());
@@ -234,10 +238,6 @@ VoidResult RadioNetwork::setPeers(RunId run, const std::vector<RadioPeer>& given
   auto tree = treeLocked(run);
   if (!tree) return fail(tree.error());
   PeerMap& have = peers_[run];
-  auto holdsCell = [](const PeerMap& m) {
-    return std::any_of(m.begin(), m.end(),
-                       [](const auto& p) { return p.second.count(kCellEntry); });
-  };
   const bool wasRelay = holdsCell(have), relay = holdsCell(want);
   std::error_code ec;
   if (want.empty()) {
