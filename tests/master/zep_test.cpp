@@ -422,33 +422,60 @@ TEST_F(ZepTest, ROOT_LeftToTheDevicesAcksComeTooLateAndFramesRepeat) {
 
 // A link that loses half the frames: lost answers are not acknowledged and are sent again, what
 // each node logged is what the dispatcher delivered to it, and the same seed gives the same
-// counts.
+// counts. Each link draws from its own stream, so node 0's 40 broadcasts meet the same draws in
+// both runs whatever the host's timing: what node 0 sent and lost and what node 1 received are
+// equal, always. Node 1's answers (and so what node 0 received) are equal too unless the host's
+// timing changed what node 1 did: an ACK that came after its wait (an answer sent once more,
+// "late-ack" in its log, and an ACK the dispatcher counted that node 1 did not) or a broadcast
+// that arrived while it waited for one (dropped_in_ack_wait). The nodes wait 2 ms for an ACK,
+// as in the grid below, to make that rare; when it happens, the run says so.
 TEST_F(ZepTest, ROOT_OnALossyLinkLostFramesAreRetriedAndTheSameSeedGivesTheSameCounts) {
   constexpr int kEach = 40;
+  int timing = 0;  // late ACKs and broadcasts dropped in an ACK wait, both runs
   auto once = [&] {
-    int id = runToEnd(2, fmt::format(kEchoArgs, kEach, 30),
+    int id = runToEnd(2, fmt::format(kEchoArgs, kEach, 30) + " --ack-wait 2000",
                       {{"topology", "links"}, {"links", "0 1 0.5\n"}, {"seed", 11}}, kEach);
     auto zep = zepCounters(id);
     auto s0 = summary(id, 0), s1 = summary(id, 1);
+    const std::string text1 = log(id, 1);
+    int late = 0;
+    for (size_t at = text1.find(" late-ack "); at != std::string::npos;
+         at = text1.find(" late-ack ", at + 1))
+      ++late;
+    timing += late + s1["dropped_in_ack_wait"];
     EXPECT_GT(zep[1]["retransmissions"].get<int>(), 0) << zep[1].dump();
-    EXPECT_EQ(zep[1]["retransmissions"], s1["retx"]) << log(id, 1);
-    EXPECT_EQ(zep[1]["acks"], s1["acked"]) << log(id, 1);
+    EXPECT_EQ(zep[1]["retransmissions"], s1["retx"]) << text1;
+    EXPECT_EQ(zep[1]["acks"], s1["acked"] + late) << text1;
     EXPECT_EQ(s1["acked"] + s1["noack"], s1["rx"]);  // every broadcast heard, answered
     EXPECT_EQ(s0["rx"], zep[0]["received"]) << log(id, 0);
-    EXPECT_EQ(s1["rx"] + s1["dropped_in_ack_wait"], zep[1]["received"]) << log(id, 1);
+    EXPECT_EQ(s1["rx"] + s1["dropped_in_ack_wait"], zep[1]["received"]) << text1;
+    EXPECT_EQ(zep[0]["unreachable"], 0);
+    EXPECT_EQ(zep[1]["unreachable"], 0);
     std::vector<json> counts;
     for (int k : {0, 1}) {
       json c = zep[k];
       c.erase("unreachable");  // (none: both said hello; and no counts of time)
       counts.push_back(c);
     }
-    EXPECT_EQ(zep[0]["unreachable"], 0);
-    EXPECT_EQ(zep[1]["unreachable"], 0);
     return counts;
   };
   auto first = once();
   auto second = once();
-  EXPECT_EQ(first, second) << json(first).dump() << "\n" << json(second).dump();
+  auto node0Alone = [](json c) {
+    c.erase("received");  // node 1's answers
+    c.erase("own_acks");
+    return c;
+  };
+  EXPECT_EQ(node0Alone(first[0]), node0Alone(second[0])) << json(first).dump() << "\n"
+                                                         << json(second).dump();
+  EXPECT_EQ(first[1]["received"], second[1]["received"]);
+  EXPECT_GT(first[0]["lost_on_links"].get<int>(), kEach / 4);
+  RecordProperty("timing_events", timing);
+  if (timing == 0)
+    EXPECT_EQ(first, second) << json(first).dump() << "\n" << json(second).dump();
+  else
+    std::cerr << timing << " late ACKs or broadcasts dropped in an ACK wait: node 1's answers "
+              << "are not compared\n";
 }
 
 // A 5 x 5 grid at low load: every node broadcasts, its neighbours answer each broadcast with an

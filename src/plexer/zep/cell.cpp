@@ -10,9 +10,22 @@ ZepCell::ZepCell(Topology topology, ZepCellConfig config)
     : topology_(std::move(topology)),
       channel_(MediumConfig{
           .rateBps = config.rateBps, .queueFrames = config.channelQueue, .seed = config.seed}),
-      rng_(config.seed),
+      seed_(config.seed),
       nodes_(topology_.nodes()),
       last_(topology_.nodes()) {}
+
+bool ZepCell::delivers(uint32_t from, const Topology::Link& link) {
+  if (link.probability >= 1) return true;
+  const uint64_t key = uint64_t{from} << 32 | link.to;
+  auto it = draws_.find(key);
+  if (it == draws_.end()) {
+    // The link's stream starts from one splitmix64 step of the seed and the link: streams of
+    // neighbouring links are unrelated, and a seed still names every stream.
+    SplitMix64 start(seed_ ^ (key * 0x9e3779b97f4a7c15ull));
+    it = draws_.emplace(key, SplitMix64(start.next())).first;
+  }
+  return it->second.uniform() < link.probability;
+}
 
 ZepCell::Outcome ZepCell::send(uint32_t from, const ZepFrame& frame, int64_t now) {
   Outcome out;
@@ -33,10 +46,10 @@ ZepCell::Outcome ZepCell::send(uint32_t from, const ZepFrame& frame, int64_t now
   out.onAir = true;
   out.deliverAtNs = d.deliverAtNs;
   bool anyLink = false;
-  // One draw per link that is neither certain nor absent, in the order of the receivers.
+  // One draw from each link's stream that is neither certain nor absent.
   topology_.forEachLink(from, [&](const Topology::Link& l) {
     anyLink = true;
-    if (l.probability < 1 && rng_.uniform() >= l.probability) {
+    if (!delivers(from, l)) {
       ++me.lostOnLinks;
       return;
     }

@@ -2,12 +2,16 @@
 // The ZEP dispatcher's decisions for one run's 802.15.4 radio, apart from sockets and clocks:
 // a frame from a node takes its airtime on the one shared channel at 250 kbit/s (a sender
 // waits while another frame is on the air, and is dropped when too many wait), then reaches
-// each node the topology links it to with that link's probability, drawn from a seeded
-// generator: the same seed, topology and traffic give the same deliveries. A frame that asks
+// each node the topology links it to with that link's probability. Each link draws from its
+// own stream (a splitmix64 seeded from the run's seed and the link's two ends), so the n-th
+// frame on a link meets the same draw whatever other nodes sent in between: the same seed,
+// topology and traffic give the same deliveries, however the senders' frames happened to
+// interleave on the host's clock. A frame that asks
 // for an ACK is acknowledged when the draw delivers it to its destination (the ACK then takes
 // its airtime after the frame); a lost frame is not, so its sender retransmits as over the air.
 #include <cstdint>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "plexer/splitmix.hpp"
@@ -70,7 +74,10 @@ class ZepCell {
  private:
   Topology topology_;
   Medium channel_;
-  SplitMix64 rng_;
+  uint64_t seed_;
+  // The stream of each lossy link (by from << 32 | to) that has carried a frame.
+  std::unordered_map<uint64_t, SplitMix64> draws_;
+  bool delivers(uint32_t from, const Topology::Link& link);
   std::vector<ZepNodeCounters> nodes_;
   struct LastFrame {
     int64_t at = 0;
