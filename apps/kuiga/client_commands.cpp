@@ -122,7 +122,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
       human();
   };
 
-  auto* run = app.add_subcommand("run", "test runs: create, ls, show, start, stop, rm");
+  auto* run = app.add_subcommand("run", "test runs: create, ls, show, history, start, stop, rm");
   run->require_subcommand(1);
 
   static std::string appPath, profile = "linux", net, args, policy = "dirty";
@@ -273,6 +273,24 @@ void addClientCommands(CLI::App& app, int& exitCode) {
       exitCode = 0;
     });
   }
+
+  auto* history = run->add_subcommand("history", "a run's states, with reasons, and cell moves");
+  common(history);
+  history->add_option("RUN", runId, "run id")->required();
+  history->callback([&exitCode, print] {
+    client::ApiClient api(c.master);
+    auto r = api.get(fmt::format("/api/v1/runs/{}/history", runId));
+    if (!r) return void(exitCode = failWith("run history", r.error()));
+    print(*r, [&] {
+      for (const auto& e : (*r)["events"]) {
+        const std::string what = e.value("kind", "") == "state" ? e.value("state", "") : "cell";
+        const std::string detail = e.value("detail", "");
+        std::cout << fmt::format("{}  {:<8} {}\n", printable(e.value("time", "")), printable(what),
+                                 printable(detail));
+      }
+    });
+    exitCode = 0;
+  });
 
   static uint32_t instance = 0;
   static bool follow = false;

@@ -120,6 +120,8 @@ class Master {
   ApiResult<std::vector<InstanceRecord>> instances(RunId run, const std::string& state,
                                                    uint32_t offset, uint32_t limit);
   ApiResult<nlohmann::json> instance(InstanceId id);
+  // The run's own history: the states it entered, with their reasons, and where its cell went.
+  ApiResult<nlohmann::json> runHistory(RunId id);
   // Writes `line` to the console of each listed instance of the run (all when empty) that is
   // running or booting, `rate` instances a second, in the background; returns how many.
   ApiResult<uint32_t> consoleMany(RunId id, const std::string& line,

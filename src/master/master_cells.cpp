@@ -164,7 +164,7 @@ void Master::syncRadioPeers(RunId id) {
   std::map<std::string, std::string> underlay;  // of the participants online
   std::string host, moved, was;
   uint32_t moves = 0;
-  bool alone = false;
+  bool alone = false, movedLost = false;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
@@ -175,15 +175,23 @@ void Master::syncRadioPeers(RunId id) {
       if (auto s = sessions_.find(w); s != sessions_.end()) underlay[w] = s->second->underlay;
     if ((spec.radio || spec.zep) && !participants.empty())
       host = placeCellLocked(mem, participants, underlay, moved);
+    movedLost = !moved.empty() && (givenUp_.count(moved) || !sessions_.count(moved));
     if (auto s = sessions_.find(host); s != sessions_.end()) underlay[host] = s->second->underlay;
     moves = mem.cellMoves;
     const bool spans = participants.size() > 1;
     alone = !spans && !mem.radioPeered;  // alone on one worker, and always was
     if (!alone) mem.radioPeered = spans;
   }
-  if (host != was)
-    if (auto r = store_.setRunCell(id, host, moves); !r)
+  if (host != was) {
+    std::string event = was.empty()    ? "cell on " + host
+                        : host.empty() ? "cell on " + was + " closed: no devices"
+                                       : fmt::format(
+                                             "cell moved from {}{} to {} (move {}): its radio "
+                                             "counters start again",
+                                             was, movedLost ? " (lost)" : "", host, moves);
+    if (auto r = store_.setRunCell(id, host, moves, event, nowNs()); !r)
       spdlog::warn("run {}: {}", id, r.error().message);
+  }
   if (!moved.empty())
     spdlog::warn("run {}: its cell moves from {} to {}; its radio counters start again", id, moved,
                  host);

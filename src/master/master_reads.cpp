@@ -47,6 +47,21 @@ ApiResult<nlohmann::json> Master::instance(InstanceId id) {
   return j;
 }
 
+ApiResult<nlohmann::json> Master::runHistory(RunId id) {
+  auto v = view(id);
+  if (!v) return apiFail(v.error());
+  auto h = store_.runHistory(id);
+  if (!h) return apiFail(storeError(h.error()));
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& e : *h) {
+    nlohmann::json j = {{"time", isoTime(e.timeNs)}, {"kind", e.kind}, {"detail", e.detail}};
+    if (e.kind == "state") j["state"] = e.state;
+    if (e.kind == "cell") j["host"] = e.host;
+    events.push_back(std::move(j));
+  }
+  return nlohmann::json{{"run", id}, {"events", std::move(events)}};
+}
+
 ApiResult<uint32_t> Master::consoleMany(RunId id, const std::string& line,
                                         const std::vector<uint32_t>& indexes, uint32_t rate) {
   auto v = view(id);

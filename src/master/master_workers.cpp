@@ -286,7 +286,7 @@ void Master::loseCells(const std::string& node, const std::string& why) {
 
 void Master::adoptCells(const std::string& plexer, const rpc::Register& reg) {
   for (RunId run : reg.cells()) {
-    bool mine = false;
+    bool mine = false, learned = false;
     uint32_t moves = 0;
     {
       std::lock_guard lock(mu_);
@@ -294,12 +294,16 @@ void Master::adoptCells(const std::string& plexer, const rpc::Register& reg) {
       if (it != runs_.end() && it->second->state != RunState::Deleted &&
           it->second->state != RunState::Dirty &&
           (it->second->cellHost.empty() || it->second->cellHost == plexer)) {
+        learned = it->second->cellHost.empty();
         it->second->cellHost = plexer;  // a master without the record learns where it is
         moves = it->second->cellMoves;
         mine = true;
       }
     }
-    if (mine) (void)store_.setRunCell(run, plexer, moves);
+    if (mine)
+      (void)store_.setRunCell(run, plexer, moves,
+                              learned ? "cell on " + plexer + " (from its registration)" : "",
+                              nowNs());
     // Its cell is held elsewhere now, or the run is gone: the plexer closes it.
     spawn([this, run, plexer, mine] { mine ? syncRadioPeers(run) : closeCellOn(plexer, run); });
   }

@@ -36,6 +36,14 @@ CREATE TABLE IF NOT EXISTS history (
   worker TEXT NOT NULL,
   time_ns INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS history_instance ON history(run, idx);
+CREATE TABLE IF NOT EXISTS run_events (
+  run INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  host TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  time_ns INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS run_events_run ON run_events(run);
 -- Instances per run and state, kept by triggers in the same transactions as the instances:
 -- a run's counts are read on every API request and after every event batch, and counting
 -- 10,000 rows each time cost the ns runtime a third of the CPU it needs to create them.
@@ -87,6 +95,19 @@ auto guard(const std::string& what, Fn&& fn) -> decltype(fn()) {
   } catch (const std::exception& e) {
     return failMsg(fmt::format("state store: {}: {}", what, e.what()));
   }
+}
+
+void insertRunEvent(SQLite::Database& db, RunId run, const RunEvent& e) {
+  SQLite::Statement q(db,
+                      "INSERT INTO run_events(run, kind, state, host, detail, time_ns) "
+                      "VALUES(?,?,?,?,?,?)");
+  q.bind(1, static_cast<int64_t>(run));
+  q.bind(2, e.kind);
+  q.bind(3, e.state);
+  q.bind(4, e.host);
+  q.bind(5, e.detail);
+  q.bind(6, static_cast<int64_t>(e.timeNs));
+  q.exec();
 }
 
 RunRecord readRun(SQLite::Statement& q) {
@@ -155,6 +176,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
 Result<RunId> Store::insertRun(const RunSpec& spec, int64_t nowNs) {
   std::lock_guard lock(mu_);
   return guard("insert run", [&]() -> Result<RunId> {
+    SQLite::Transaction t(*db_);
     SQLite::Statement q(*db_,
                         "INSERT INTO runs(state, spec, created_ns, updated_ns) VALUES(?,?,?,?)");
     q.bind(1, std::string(toString(RunState::Pending)));
@@ -162,7 +184,11 @@ Result<RunId> Store::insertRun(const RunSpec& spec, int64_t nowNs) {
     q.bind(3, static_cast<int64_t>(nowNs));
     q.bind(4, static_cast<int64_t>(nowNs));
     q.exec();
-    return static_cast<RunId>(db_->getLastInsertRowid());
+    auto id = static_cast<RunId>(db_->getLastInsertRowid());
+    insertRunEvent(*db_, id,
+                   {"state", std::string(toString(RunState::Pending)), "", "created", nowNs});
+    t.commit();
+    return id;
   });
 }
 
@@ -200,12 +226,15 @@ VoidResult Store::insertInstances(RunId run,
 VoidResult Store::setRunState(RunId id, RunState s, const std::string& reason, int64_t nowNs) {
   std::lock_guard lock(mu_);
   return guard("update run", [&]() -> VoidResult {
+    SQLite::Transaction t(*db_);
     SQLite::Statement q(*db_, "UPDATE runs SET state=?, reason=?, updated_ns=? WHERE id=?");
     q.bind(1, std::string(toString(s)));
     q.bind(2, reason);
     q.bind(3, static_cast<int64_t>(nowNs));
     q.bind(4, static_cast<int64_t>(id));
     q.exec();
+    insertRunEvent(*db_, id, {"state", std::string(toString(s)), "", reason, nowNs});
+    t.commit();
     return {};
   });
 }
@@ -238,7 +267,8 @@ VoidResult Store::deleteRun(RunId id) {
   std::lock_guard lock(mu_);
   return guard("delete run", [&]() -> VoidResult {
     SQLite::Transaction t(*db_);
-    for (const char* sql : {"DELETE FROM history WHERE run=?", "DELETE FROM instances WHERE run=?",
+    for (const char* sql : {"DELETE FROM history WHERE run=?", "DELETE FROM run_events WHERE run=?",
+                            "DELETE FROM instances WHERE run=?",
                             "DELETE FROM run_counts WHERE run=?", "DELETE FROM runs WHERE id=?"}) {
       SQLite::Statement q(*db_, sql);
       q.bind(1, static_cast<int64_t>(id));
@@ -260,14 +290,18 @@ VoidResult Store::setRunLogs(RunId id, const std::string& logs) {
   });
 }
 
-VoidResult Store::setRunCell(RunId id, const std::string& host, uint32_t moves) {
+VoidResult Store::setRunCell(RunId id, const std::string& host, uint32_t moves,
+                             const std::string& event, int64_t nowNs) {
   std::lock_guard lock(mu_);
   return guard("update run", [&]() -> VoidResult {
+    SQLite::Transaction t(*db_);
     SQLite::Statement q(*db_, "UPDATE runs SET cell=?, cell_moves=? WHERE id=?");
     q.bind(1, host);
     q.bind(2, static_cast<int64_t>(moves));
     q.bind(3, static_cast<int64_t>(id));
     q.exec();
+    if (!event.empty()) insertRunEvent(*db_, id, {"cell", "", host, event, nowNs});
+    t.commit();
     return {};
   });
 }
@@ -418,6 +452,22 @@ Result<std::vector<HistoryEntry>> Store::history(InstanceId id) {
     while (q.executeStep())
       out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
                      q.getColumn(2).getString(), q.getColumn(3).getInt64()});
+    return out;
+  });
+}
+
+Result<std::vector<RunEvent>> Store::runHistory(RunId id) {
+  std::lock_guard lock(mu_);
+  return guard("read run history", [&]() -> Result<std::vector<RunEvent>> {
+    SQLite::Statement q(*db_,
+                        "SELECT kind, state, host, detail, time_ns FROM run_events WHERE run=? "
+                        "ORDER BY rowid");
+    q.bind(1, static_cast<int64_t>(id));
+    std::vector<RunEvent> out;
+    while (q.executeStep())
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
+                     q.getColumn(2).getString(), q.getColumn(3).getString(),
+                     q.getColumn(4).getInt64()});
     return out;
   });
 }

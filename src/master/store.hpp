@@ -59,6 +59,16 @@ struct HistoryEntry {
   int64_t timeNs = 0;
 };
 
+// One line of a run's own history: a state it entered (kind "state", with the reason) or
+// where its cell went (kind "cell", with the host).
+struct RunEvent {
+  std::string kind;
+  std::string state;
+  std::string host;
+  std::string detail;
+  int64_t timeNs = 0;
+};
+
 struct WorkerRecord {
   std::string name;
   std::string address;  // where it connected from
@@ -96,8 +106,10 @@ class Store {
                              int64_t nowNs);
   VoidResult setRunState(RunId id, RunState s, const std::string& reason, int64_t nowNs);
   VoidResult setRunLogs(RunId id, const std::string& logs);
-  // Where the run's cell is ("" none) and how often it moved; every run's that has one.
-  VoidResult setRunCell(RunId id, const std::string& host, uint32_t moves);
+  // Where the run's cell is ("" none) and how often it moved; every run's that has one. With
+  // `event`, the run's history says so in the same transaction.
+  VoidResult setRunCell(RunId id, const std::string& host, uint32_t moves, const std::string& event,
+                        int64_t nowNs);
   Result<std::map<RunId, std::pair<std::string, uint32_t>>> runCells();
   // Forgets a run whose create could not be recorded whole (its instances and history too).
   VoidResult deleteRun(RunId id);
@@ -117,6 +129,9 @@ class Store {
   Result<std::vector<InstanceRecord>> instances(RunId run, const std::string& state = {},
                                                 uint32_t offset = 0, uint32_t limit = UINT32_MAX);
   Result<std::vector<HistoryEntry>> history(InstanceId id);
+  // The run's states and cell moves, oldest first (the state changes are recorded with
+  // setRunState, in its transaction).
+  Result<std::vector<RunEvent>> runHistory(RunId id);
   Result<std::map<std::string, uint64_t>> countByState(RunId run);
   // Instances placed on a worker, in runs that are not deleted.
   Result<std::vector<InstanceRecord>> instancesOnWorker(const std::string& worker);

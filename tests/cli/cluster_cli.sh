@@ -113,6 +113,13 @@ expect 0 "$KUIGA" run rm 1
 for _ in $(seq 100); do "$KUIGA" run show 1 --json | grep -q '"state":"deleted"' && break; sleep 0.1; done
 expect 0 "$KUIGA" run show 1 --json
 grep -q '"deleted":3' "$DIR/out" || fail "rm: $(cat "$DIR/out")"
+# The run's history, one state a line, oldest first.
+expect 0 "$KUIGA" run history 1
+[ "$(awk '{print $2}' "$DIR/out" | tr '\n' ' ')" = "pending ready running stopped deleted " ] ||
+  fail "run history: $(cat "$DIR/out")"
+expect 0 "$KUIGA" run history 1 --json
+grep -q '"kind":"state"' "$DIR/out" || fail "run history --json: $(cat "$DIR/out")"
+expect 3 "$KUIGA" run history 999
 # A run with a radio: udp-sensor instances report to a UDP server in a namespace of our own,
 # through two UEs for three devices.
 SENSOR=$(dirname "$AUT")/udp-sensor

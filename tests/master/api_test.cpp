@@ -94,6 +94,19 @@ TEST_F(ApiTest, ARunGoesThroughTheReportsStates) {
   EXPECT_EQ(deleted["counts"]["deleted"], 5);
   EXPECT_TRUE(workers_[0]->runtime().list().empty());
   EXPECT_EQ(call("DELETE", fmt::format("/api/v1/runs/{}", id)).first, 409);
+
+  // The run's own history: every state it entered, in order, with times.
+  auto history = api().get(fmt::format("/api/v1/runs/{}/history", id));
+  ASSERT_TRUE(history) << history.error().message;
+  EXPECT_EQ((*history)["run"], id);
+  std::vector<std::string> entered;
+  for (const auto& e : (*history)["events"]) {
+    EXPECT_EQ(e["kind"], "state") << e.dump();  // no radio, so no cell
+    EXPECT_FALSE(e["time"].get<std::string>().empty());
+    entered.push_back(e["state"]);
+  }
+  EXPECT_EQ(entered,
+            (std::vector<std::string>{"pending", "ready", "running", "stopped", "deleted"}));
 }
 
 TEST_F(ApiTest, UploadsAreContentAddressedAndChecked) {
@@ -212,6 +225,7 @@ TEST_F(ApiTest, BadInputGetsAClear4xxAndChangesNothing) {
                                                         {"DELETE", "/api/v1/runs/99"},
                                                         {"GET", "/api/v1/runs/99/instances"},
                                                         {"GET", "/api/v1/runs/99/jitter"},
+                                                        {"GET", "/api/v1/runs/99/history"},
                                                         {"GET", "/api/v1/runs/abc"},
                                                         {"GET", "/api/v1/runs/99/instances/0"},
                                                         {"GET", "/api/v1/runs/99/instances/0/logs"},
@@ -261,6 +275,12 @@ TEST_F(ApiTest, AFailedInstanceMakesTheRunDirtyWithTheReason) {
             std::string::npos)
       << dirty.dump();
   EXPECT_EQ(call("POST", fmt::format("/api/v1/runs/{}/start", run["id"].get<int>())).first, 409);
+  // Its history names the reason with the state.
+  auto history = api().get(fmt::format("/api/v1/runs/{}/history", run["id"].get<int>()));
+  ASSERT_TRUE(history);
+  const auto& last = (*history)["events"].back();
+  EXPECT_EQ(last["state"], "dirty");
+  EXPECT_EQ(last["detail"], dirty["reason"]);
   ASSERT_TRUE(api().del(fmt::format("/api/v1/runs/{}", run["id"].get<int>())));
   waitRun(run["id"], "deleted");
 }

@@ -48,6 +48,15 @@ class RadioAcrossWorkersTest : public MultiWorkerTest {
       out[i["index"].get<uint32_t>()] = i["worker"].get<std::string>();
     return out;
   }
+  json history(int id) { return get(fmt::format("/api/v1/runs/{}/history", id)); }
+  // The "detail" of each cell event in the run's history, oldest first.
+  std::vector<std::string> cellEvents(int id) {
+    std::vector<std::string> out;
+    const json h = history(id);  // held: a range over a temporary's member would dangle
+    for (const auto& e : h["events"])
+      if (e["kind"] == "cell") out.push_back(e["detail"]);
+    return out;
+  }
   void startRun(int id, int count) {
     ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 120000))
         << run(id).dump() << logs();
@@ -200,6 +209,15 @@ TEST_F(RadioAcrossWorkersTest, ROOT_WhenTheCellsWorkerIsLostTheCellMovesAndDevic
   EXPECT_EQ(r["cells"][0]["worker"], run(id)["cell"]["worker"]);
   auto now = placement(id);
   for (uint32_t k : moved) EXPECT_NE(now[k], host) << k;
+  // The run's history names the move.
+  const std::string to = run(id)["cell"]["worker"];
+  EXPECT_EQ(cellEvents(id),
+            (std::vector<std::string>{
+                "cell on " + host,
+                fmt::format("cell moved from {} (lost) to {} (move 1): its radio counters start "
+                            "again",
+                            host, to)}))
+      << history(id).dump();
   ASSERT_TRUE(api_->del(fmt::format("/api/v1/runs/{}", id)));
   EXPECT_TRUE(eventually([&] { return run(id)["state"] == "deleted"; }, 60000)) << logs();
 }
@@ -290,6 +308,15 @@ TEST_F(RadioAcrossWorkersTest, ROOT_APlexerOfItsOwnHoldsTheCellsOfRunsOnEveryWor
   const std::string moved = run(keep)["cell"]["worker"];
   EXPECT_TRUE(eventually([&] { return allTalk(keep, 6, moved); }, 30000))
       << radio(keep).dump(2) << logs();
+  EXPECT_EQ(cellEvents(keep).back(),
+            fmt::format("cell moved from {} (lost) to {} (move 1): its radio counters start again",
+                        plexer, moved));
+  json lost;
+  const json lostHistory = history(lose);
+  for (const auto& e : lostHistory["events"])
+    if (e["kind"] == "state") lost = e;
+  EXPECT_EQ(lost["state"], "dirty") << lost.dump();
+  EXPECT_NE(lost["detail"].get<std::string>().find(plexer), std::string::npos) << lost.dump();
 }
 
 // The "rx SRC-EUI SEQ LEN" lines of a node's log, counted by source.

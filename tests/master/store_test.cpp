@@ -1,3 +1,4 @@
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
 #include "master/store.hpp"
@@ -98,6 +99,76 @@ TEST(Store, CountsFollowEveryChange) {
   for (const auto& r : *all) ++expected[r.state];
   EXPECT_EQ(*(*s)->countByState(id), expected);
   EXPECT_EQ(expected["prolog"], 9u);
+}
+
+TEST(Store, ARunsHistoryHoldsItsStatesAndCellMovesInOrder) {
+  test::TempDir d;
+  std::string path = d.path() + "/state.db";
+  RunId id, other;
+  {
+    auto s = Store::open(path);
+    ASSERT_TRUE(s);
+    RunSpec spec;
+    spec.count = 2;
+    id = *(*s)->insertRun(spec, 10);
+    other = *(*s)->insertRun(spec, 11);
+    ASSERT_TRUE((*s)->setRunCell(id, "w1", 0, "cell on w1", 12));
+    ASSERT_TRUE((*s)->setRunState(id, RunState::Ready, "", 13));
+    ASSERT_TRUE((*s)->setRunState(other, RunState::Dirty, "other's reason", 14));
+    // A cell record without an event (a plexer confirming what the master knew) adds none.
+    ASSERT_TRUE((*s)->setRunCell(id, "w1", 0, "", 15));
+    ASSERT_TRUE((*s)->setRunCell(id, "w2", 1, "cell moved from w1 (lost) to w2 (move 1)", 16));
+    ASSERT_TRUE((*s)->setRunState(id, RunState::Dirty, "worker w3 lost", 17));
+  }
+  auto s = Store::open(path);  // and it is all there after a reopen
+  ASSERT_TRUE(s);
+  auto h = (*s)->runHistory(id);
+  ASSERT_TRUE(h) << h.error().message;
+  ASSERT_EQ(h->size(), 5u);
+  std::vector<std::string> lines;
+  for (const auto& e : *h)
+    lines.push_back(e.kind + "|" + e.state + "|" + e.host + "|" + e.detail + "|" +
+                    std::to_string(e.timeNs));
+  EXPECT_EQ(lines, (std::vector<std::string>{
+                       "state|pending||created|10",
+                       "cell||w1|cell on w1|12",
+                       "state|ready|||13",
+                       "cell||w2|cell moved from w1 (lost) to w2 (move 1)|16",
+                       "state|dirty||worker w3 lost|17",
+                   }));
+  auto cells = (*s)->runCells();
+  ASSERT_TRUE(cells);
+  EXPECT_EQ((*cells)[id], std::make_pair(std::string("w2"), 1u));
+  ASSERT_EQ((*s)->runHistory(other)->size(), 2u);
+  // A deleted run's history goes with it; the other run's stays.
+  ASSERT_TRUE((*s)->deleteRun(id));
+  EXPECT_TRUE((*s)->runHistory(id)->empty());
+  EXPECT_EQ((*s)->runHistory(other)->size(), 2u);
+}
+
+// A state database from before run histories: its runs open with an empty history, and what
+// happens to them from then on is recorded.
+TEST(Store, ADatabaseFromBeforeRunHistoriesGainsOne) {
+  test::TempDir d;
+  std::string path = d.path() + "/state.db";
+  RunId id;
+  {
+    auto s = Store::open(path);
+    ASSERT_TRUE(s);
+    id = *(*s)->insertRun(RunSpec{}, 1);
+  }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("DROP INDEX run_events_run; DROP TABLE run_events");
+  }
+  auto s = Store::open(path);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE((*s)->runHistory(id)->empty());
+  ASSERT_TRUE((*s)->setRunState(id, RunState::Dirty, "the image is gone", 2));
+  auto h = (*s)->runHistory(id);
+  ASSERT_EQ(h->size(), 1u);
+  EXPECT_EQ(h->front().state, "dirty");
+  EXPECT_EQ(h->front().detail, "the image is gone");
 }
 
 }  // namespace

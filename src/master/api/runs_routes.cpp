@@ -1,4 +1,4 @@
-// Runs: create (with or without an upload), list, show, start, stop, delete, jitter.
+// Runs: create (with or without an upload), list, show, history, start, stop, delete, jitter.
 #include <fmt/format.h>
 
 #include "master/api/api_common.hpp"
@@ -74,6 +74,11 @@ Routes runRoutes(Context& c) {
                  auto id = runIdOf(req);
                  if (!id) return replyError(id.error());
                  return answer(m.run(*id), 200, [](const RunView& v) { return toJson(v); });
+               }});
+  r.push_back({"GET", "/api/v1/runs/{id}/history", [&m](http::Request& req) {
+                 auto id = runIdOf(req);
+                 if (!id) return replyError(id.error());
+                 return answer(m.runHistory(*id), 200, [](const json& j) { return j; });
                }});
   r.push_back({"POST", "/api/v1/runs/{id}/start", action(m, &Master::startRun)});
   r.push_back({"POST", "/api/v1/runs/{id}/stop", action(m, &Master::stopRun)});
