@@ -192,7 +192,8 @@ class Master {
   // Re-evaluates a run's state from its instances' states.
   void evaluate(RunId id);
   void setRunState(RunId id, RunState s, const std::string& reason = {});
-  void markLost(const std::string& worker, const std::string& why);
+  // Declares the worker lost, if `link` is still its session's (not one it registered since).
+  void markLost(const std::string& worker, const std::string& why, const WorkerLink* link);
   // Marks the worker's live instances lost and applies each run's policy.
   void loseInstances(const std::string& worker, const std::string& why);
   void applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost);

@@ -204,19 +204,14 @@ bool Master::onEvents(const std::string& worker, const WorkerLink* link,
 }
 
 void Master::onDisconnect(const std::string& worker, const WorkerLink* link) {
-  {
-    std::lock_guard lock(mu_);
-    auto it = sessions_.find(worker);
-    if (it == sessions_.end() || it->second->link.get() != link) return;  // superseded
-  }
-  markLost(worker, "its connection closed");
+  markLost(worker, "its connection closed", link);
 }
 
 void Master::beginShutdown() {
   shuttingDown_ = true;
 }
 
-void Master::markLost(const std::string& worker, const std::string& why) {
+void Master::markLost(const std::string& worker, const std::string& why, const WorkerLink* link) {
   if (shuttingDown_) return;
   // Marking lost and applying the policy are one step for recheck(), which repairs what a
   // master killed between the two left behind.
@@ -225,7 +220,9 @@ void Master::markLost(const std::string& worker, const std::string& why) {
   {
     std::lock_guard lock(mu_);
     auto it = sessions_.find(worker);
-    if (it == sessions_.end()) return;
+    // Checked under the lock that erases it: a worker that registered again meanwhile (a new
+    // stream, a new link) is not lost for what became of its old stream.
+    if (it == sessions_.end() || it->second->link.get() != link) return;
     s = it->second;
     sessions_.erase(it);
     givenUp_.insert(worker);  // a plexer's cells are chosen again, not waited for
@@ -422,15 +419,16 @@ void Master::monitor(std::stop_token st) {
       recheck();
       lastRecheck = Clock::now();
     }
-    std::vector<std::string> silent;
+    // Each with its link, held: no new link can take its address before markLost() compares.
+    std::vector<std::pair<std::string, std::shared_ptr<WorkerLink>>> silent;
     {
       std::lock_guard lock(mu_);
       auto now = Clock::now();
       for (const auto& [name, s] : sessions_)
-        if (now - s->lastSeen > config_.lostAfter) silent.push_back(name);
+        if (now - s->lastSeen > config_.lostAfter) silent.emplace_back(name, s->link);
     }
-    for (const auto& w : silent)
-      markLost(w, fmt::format("no heartbeat for {} ms", config_.lostAfter.count()));
+    for (const auto& [w, link] : silent)
+      markLost(w, fmt::format("no heartbeat for {} ms", config_.lostAfter.count()), link.get());
   }
 }
 

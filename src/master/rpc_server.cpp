@@ -1,5 +1,8 @@
 #include "master/rpc_server.hpp"
 
+#include <condition_variable>
+#include <mutex>
+
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -11,22 +14,36 @@ namespace {
 
 using Stream = grpc::ServerReaderWriter<rpc::MasterMessage, rpc::WorkerMessage>;
 
-// Writes to one worker's stream; usable only while Connect() for it runs.
+// Writes to one worker's stream; usable only while Connect() for it runs. Nothing goes before
+// the reply to its registration: registering spawns work (radio peers, creates, starts) that
+// sends commands at once, and a worker whose first message is not `registered` drops the
+// stream.
 class StreamLink final : public WorkerLink {
  public:
   StreamLink(Stream* stream, std::string peer) : stream_(stream), peer_(std::move(peer)) {}
   bool send(const rpc::MasterMessage& msg) override {
+    std::unique_lock lock(mu_);
+    opened_.wait(lock, [&] { return registered_ || !stream_; });
+    return stream_ && stream_->Write(msg);
+  }
+  // The reply to the registration, which opens the link to every other message.
+  bool sendRegistered(const rpc::MasterMessage& msg) {
     std::lock_guard lock(mu_);
+    registered_ = true;
+    opened_.notify_all();
     return stream_ && stream_->Write(msg);
   }
   std::string peer() const override { return peer_; }
   void close() {
     std::lock_guard lock(mu_);
     stream_ = nullptr;
+    opened_.notify_all();
   }
 
  private:
   std::mutex mu_;
+  std::condition_variable opened_;
+  bool registered_ = false;
   Stream* stream_;
   std::string peer_;
 };
@@ -52,7 +69,7 @@ class RpcServer::Service final : public rpc::Control::Service {
     auto link = std::make_shared<StreamLink>(stream, ctx->peer());
     rpc::MasterMessage out;
     *out.mutable_registered() = master_.registerWorker(in.register_(), link);
-    link->send(out);
+    link->sendRegistered(out);
     while (stream->Read(&in)) {
       bool current = true;
       if (in.has_heartbeat())

@@ -289,6 +289,25 @@ TEST_F(RadioAcrossWorkersTest, ROOT_APlexerOfItsOwnHoldsTheCellsOfRunsOnEveryWor
   for (int k = 0; k < kNodes; ++k) logged += countLines(instanceLog(zep, k), " rx ");
   EXPECT_EQ(logged, 24 * kEach);
 
+  // The master is killed and started again: the cells stay on the plexer, whichever node
+  // registers first, the devices go on talking through it, and no history gains a line.
+  killAndReap(master_, SIGKILL);
+  startMaster();
+  ASSERT_TRUE(eventually([&] { return online() == kWorkers + 1; }, 30000)) << logs();
+  for (int id : {keep, lose, zep}) {
+    EXPECT_EQ(run(id)["cell"]["worker"], plexer) << run(id).dump();
+    EXPECT_EQ(run(id)["cell"]["moves"], 0) << run(id).dump();
+    EXPECT_EQ(cellEvents(id), std::vector<std::string>{"cell on " + plexer})
+        << id << history(id).dump();
+  }
+  const uint64_t before = radio(keep)["uplink_frames"].get<uint64_t>();
+  EXPECT_TRUE(
+      eventually([&] { return radio(keep)["uplink_frames"].get<uint64_t>() > before + 30; }, 20000))
+      << radio(keep).dump(2) << logs();
+  // Every node is still online a few seconds later: none was declared lost as it reconnected.
+  ::sleep(3);
+  EXPECT_EQ(online(), kWorkers + 1) << get("/api/v1/workers").dump() << logs();
+
   killAndReap(workers_[kWorkers], SIGKILL);
   EXPECT_TRUE(eventually(
       [&] {

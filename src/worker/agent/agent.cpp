@@ -376,9 +376,19 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   }
   if (!conn.write(hello)) return;
   rpc::MasterMessage in;
-  if (!conn.stream->Read(&in) || !in.has_registered()) {
+  if (!conn.stream->Read(&in)) {
     auto status = conn.stream->Finish();
     spdlog::warn("worker {}: registration refused: {}", config_.name, status.error_message());
+    return;
+  }
+  if (!in.has_registered()) {
+    // Finish() would wait for a master that goes on serving the stream: it is cancelled.
+    conn.ctx.TryCancel();
+    (void)conn.stream->Finish();
+    spdlog::warn(
+        "worker {}: the master answered the registration with another message; "
+        "connecting again",
+        config_.name);
     return;
   }
   spdlog::info("worker {}: registered with {} ({} instances reported)", config_.name,
@@ -446,7 +456,7 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
     std::lock_guard lock(mu_);
     connected_ = false;
   }
-  spdlog::warn("worker {}: connection to the master ended", config_.name);
+  const bool ours = stop.stop_requested();
   conn.ctx.TryCancel();
   {
     std::lock_guard lock(conn.qMu);
@@ -459,7 +469,13 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   flusher.join();
   bulkThread.join();
   queryThread.join();
-  (void)conn.stream->Finish();
+  // The status the master (or the channel) ended the stream with; after a cancel of ours,
+  // CANCELLED.
+  auto status = conn.stream->Finish();
+  if (!ours)
+    spdlog::warn("worker {}: connection to the master ended (gRPC status {}{}{})", config_.name,
+                 static_cast<int>(status.error_code()), status.error_message().empty() ? "" : ": ",
+                 status.error_message());
 }
 
 void Agent::execute(Conn& conn, const CommandBox& box) {
