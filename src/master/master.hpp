@@ -196,7 +196,8 @@ class Master {
   void markLost(const std::string& worker, const std::string& why, const WorkerLink* link);
   // Marks the worker's live instances lost and applies each run's policy.
   void loseInstances(const std::string& worker, const std::string& why);
-  void applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost);
+  // Returns whether the lost instances were rescheduled (their createOn() is under way).
+  bool applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost);
   void monitor(std::stop_token st);
   // Applies the failure policy to lost instances it was never applied to, and re-evaluates
   // the active runs; runs every few seconds.

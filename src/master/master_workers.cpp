@@ -256,9 +256,9 @@ void Master::loseInstances(const std::string& worker, const std::string& why) {
   if (auto r = store_.updateInstances(ups); !r) spdlog::error("{}", r.error().message);
   for (auto& [run, idx] : lost) {
     publish({"instances", {{"run", run}, {"lost", idx.size()}, {"worker", worker}}});
-    applyPolicy(run, worker, idx);
-    // The other workers forget its devices (a rescheduled run's new places follow).
-    spawn([this, run] { syncRadioPeers(run); });
+    // The other workers forget its devices; a rescheduled run's createOn() tells them, with
+    // the devices' new places.
+    if (!applyPolicy(run, worker, idx)) spawn([this, run] { syncRadioPeers(run); });
   }
   loseCells(worker, why);
 }
@@ -306,28 +306,29 @@ void Master::adoptCells(const std::string& plexer, const rpc::Register& reg) {
   }
 }
 
-void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost) {
+bool Master::applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost) {
   RunState state;
   FailurePolicy policy;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
-    if (it == runs_.end()) return;
+    if (it == runs_.end()) return false;
     state = it->second->state;
     policy = it->second->spec.policy;
   }
-  if (state == RunState::Stopped || state == RunState::Dirty || state == RunState::Deleted) return;
+  if (state == RunState::Stopped || state == RunState::Dirty || state == RunState::Deleted)
+    return false;
   if (policy == FailurePolicy::Dirty) {
     setRunState(id, RunState::Dirty,
                 fmt::format("worker {} lost with {} of its instances", worker, lost.size()));
-    return;
+    return false;
   }
   auto slots = place(static_cast<uint32_t>(lost.size()), {worker});
   if (slots.empty()) {
     setRunState(id, RunState::Dirty,
                 fmt::format("worker {} lost and no other worker has room for its {} instances",
                             worker, lost.size()));
-    return;
+    return false;
   }
   std::vector<InstanceUpdate> ups;
   std::map<std::string, std::vector<uint32_t>> byW;
@@ -338,7 +339,7 @@ void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<
   }
   if (auto r = store_.updateInstances(ups); !r) {
     spdlog::error("{}", r.error().message);
-    return;
+    return false;
   }
   spdlog::info("run {}: rescheduling {} instances of lost worker {}", id, lost.size(), worker);
   if (state == RunState::Ready) setRunState(id, RunState::Pending, "");
@@ -349,6 +350,7 @@ void Master::applyPolicy(RunId id, const std::string& worker, const std::vector<
   }
   bool running = state == RunState::Running;
   spawn([this, id, byW, running] { createOn(id, byW, running); });
+  return true;
 }
 
 void Master::recheck() {
