@@ -38,6 +38,7 @@
 #include <utility>
 
 #include "sys/netlink_internal.hpp"
+#include "sys/netns.hpp"
 
 namespace kuiga::sys {
 using detail::AddrPtr;
@@ -90,6 +91,12 @@ Result<Netlink> Netlink::open() {
   // The socket must not leak into AUT processes forked later.
   ::fcntl(nl_socket_get_fd(s), F_SETFD, FD_CLOEXEC);
   return nl;
+}
+
+Result<Netlink> Netlink::openIn(int netnsFd) {
+  auto guard = netns::ThreadGuard::enter(netnsFd);
+  if (!guard) return fail(guard.error().context("enter network namespace"));
+  return open();
 }
 
 VoidResult Netlink::createVeth(const VethSpec& spec) {

@@ -37,6 +37,8 @@ struct VethSpec {
 class Netlink {
  public:
   static Result<Netlink> open();
+  // A socket opened in network namespace `netnsFd` (it stays there; the thread does not).
+  static Result<Netlink> openIn(int netnsFd);
   Netlink(Netlink&&) noexcept = default;
   Netlink& operator=(Netlink&&) noexcept = default;
   ~Netlink();

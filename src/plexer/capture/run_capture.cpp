@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include "sys/netlink.hpp"
-#include "sys/netns.hpp"
 
 namespace kuiga::plexer {
 
@@ -76,10 +75,7 @@ Result<sys::Netlink::LinkInfo> RunCapture::portInfo(const std::string& name) {
 }
 
 Result<sys::Netlink> RunCapture::radioNetlink() {
-  // A netlink socket stays in the namespace it was opened in.
-  auto guard = sys::netns::ThreadGuard::enter(netnsFd_);
-  if (!guard) return fail(guard.error());
-  return sys::Netlink::open();
+  return sys::Netlink::openIn(netnsFd_);
 }
 
 VoidResult RunCapture::refreshFilter() {

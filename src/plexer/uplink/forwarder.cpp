@@ -218,10 +218,8 @@ std::array<std::string, 2> gatewayAddresses(RunId run) {
 }  // namespace
 
 VoidResult openGateway(int radioNetnsFd, RunId run) {
-  auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
-  if (!guard) return fail(guard.error().context("enter radio namespace"));
-  auto nl = sys::Netlink::open();
-  if (!nl) return fail(nl.error());
+  auto nl = sys::Netlink::openIn(radioNetnsFd);
+  if (!nl) return fail(nl.error().context("radio namespace"));
   const std::string core = runCoreLink(run);
   for (const auto& a : gatewayAddresses(run)) {
     auto r = nl->addAddress(core, a);
@@ -236,10 +234,8 @@ VoidResult openGateway(int radioNetnsFd, RunId run) {
 }
 
 VoidResult closeGateway(int radioNetnsFd, RunId run) {
-  auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
-  if (!guard) return fail(guard.error().context("enter radio namespace"));
-  auto nl = sys::Netlink::open();
-  if (!nl) return fail(nl.error());
+  auto nl = sys::Netlink::openIn(radioNetnsFd);
+  if (!nl) return fail(nl.error().context("radio namespace"));
   for (int family : {AF_INET, AF_INET6})
     KUIGA_TRY(nl->deleteRule({.family = family,
                               .iif = runCoreLink(run),
