@@ -13,7 +13,7 @@
 
 #include "bench/bench_hosts.hpp"
 #include "bench/system_probe.hpp"
-#include "plexer/capture/run_capture.hpp"
+#include "plexer/plexer.hpp"
 #include "sys/file.hpp"
 #include "worker/ns/ns_runtime.hpp"
 

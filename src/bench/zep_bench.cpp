@@ -11,8 +11,7 @@
 
 #include "bench/bench_hosts.hpp"
 #include "bench/system_probe.hpp"
-#include "plexer/zep/datagram.hpp"
-#include "plexer/zep/dispatcher.hpp"
+#include "plexer/plexer.hpp"
 #include "sys/file.hpp"
 #include "worker/net/radio_network.hpp"
 #include "worker/ns/ns_runtime.hpp"

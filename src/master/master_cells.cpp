@@ -129,7 +129,9 @@ rpc::Command peersCommand(RunId id, const std::string& w, const std::string& hos
   rpc::Command cmd;
   auto* p = cmd.mutable_radio_peers();
   p->set_run(id);
+  p->set_tun(spec.net == worker::NetMode::Tun);
   if (w == host) {
+    p->set_cell(true);
     const auto [radioJson, zepJson] = cellSpecs(spec);
     p->set_radio(radioJson);
     p->set_zep(zepJson);
@@ -173,7 +175,10 @@ void Master::syncRadioPeers(RunId id) {
     was = mem.cellHost;
     for (const auto& [w, indices] : participants)
       if (auto s = sessions_.find(w); s != sessions_.end()) underlay[w] = s->second->underlay;
-    if ((spec.radio || spec.zep) && !participants.empty())
+    // A tun-mode run has one too when it has neither: its devices' prefixes are routed in
+    // one place, the cell's host, where every device of the run is known.
+    const bool tun = spec.net == worker::NetMode::Tun;
+    if ((spec.radio || spec.zep || tun) && !participants.empty())
       host = placeCellLocked(mem, participants, underlay, moved);
     movedLost = !moved.empty() && (givenUp_.count(moved) || !sessions_.count(moved));
     if (auto s = sessions_.find(host); s != sessions_.end()) underlay[host] = s->second->underlay;

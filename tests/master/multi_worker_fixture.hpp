@@ -162,8 +162,9 @@ class MultiWorkerTest : public ::testing::Test {
   }
 
   // The base station: a namespace of the test's own, its addresses (192.0.2.1, 2001:db8::1) on
-  // loopback, with a udp-sensor sink on `port`. Returns the sink's log.
-  std::string startStation(const std::string& port) {
+  // loopback, with a udp-sensor sink on `port` (answering each datagram with `echo`). Returns
+  // the sink's log.
+  std::string startStation(const std::string& port, bool echo = false) {
     station_ = prefix_ + "bs";
     netns_.push_back(station_);
     EXPECT_EQ(sh(fmt::format("ip netns add {0} && ip -n {0} link set lo up && "
@@ -173,7 +174,9 @@ class MultiWorkerTest : public ::testing::Test {
               0);
     const std::string sink = std::string(KUIGA_EXAMPLES) + "/udp-sensor";
     const std::string log = dir_.path() + "/sink.log";
-    helpers_.push_back(spawn({"sink", port}, station_, log, sink.c_str()));
+    std::vector<std::string> argv = {"sink", port};
+    if (echo) argv.emplace_back("--echo");
+    helpers_.push_back(spawn(argv, station_, log, sink.c_str()));
     EXPECT_TRUE(eventually([&] {
       std::ifstream in(log);
       std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

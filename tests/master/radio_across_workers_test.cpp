@@ -17,9 +17,10 @@ std::string readText(const std::string& path) {
 
 class RadioAcrossWorkersTest : public MultiWorkerTest {
  protected:
+  // A run of example `aut`, or of the AUT at `aut` when it is a path.
   int create(const std::string& aut, const json& spec) {
-    auto r = api_->upload("/api/v1/runs", std::string(KUIGA_EXAMPLES) + "/" + aut, "aut",
-                          {{"spec", spec.dump()}});
+    const std::string path = aut[0] == '/' ? aut : std::string(KUIGA_EXAMPLES) + "/" + aut;
+    auto r = api_->upload("/api/v1/runs", path, "aut", {{"spec", spec.dump()}});
     EXPECT_TRUE(r);
     if (!r) return 0;
     EXPECT_EQ(r->status, 201) << r->text;
@@ -412,6 +413,100 @@ TEST_F(RadioAcrossWorkersTest, ROOT_AZepGridSpreadOverWorkersHasOneDispatcher) {
   RecordProperty("cross_host_deliveries", crossHost);
   ASSERT_TRUE(api_->del(fmt::format("/api/v1/runs/{}", id)));
   EXPECT_TRUE(eventually([&] { return run(id)["state"] == "deleted"; }, 60000)) << logs();
+}
+
+// Contiki-NG native devices number themselves in IPv6 prefixes of their own behind tun0, which
+// only a router reaches: the run's cell, on one host, routes every device's prefix over the
+// run's radio network, and the other hosts route none. Devices on three workers reach the base
+// station through the cell's UEs and hear back; in a run with no radio spec (its cell is only
+// its router) every device reaches device 1, also when neither end is on the cell's host. When
+// the router's worker is lost, the cell moves and the moved devices, in their same prefixes,
+// reach device 1 again.
+TEST_F(RadioAcrossWorkersTest, ROOT_ContikiDevicesInPrefixesOfTheirOwnAreRoutedAcrossWorkers) {
+  startStation("5687", true);
+  const std::string aut = std::string(KUIGA_TEST_APPS) + "/tun6_node";
+  constexpr int kDevices = 6, kEach = 5;
+  int up = create(
+      aut, {{"count", kDevices},
+            {"profile", "contiki-native"},
+            {"args", fmt::format("--prefix {{prefix}} --to 2001:db8::1 5687 --count {}", kEach)},
+            {"radio", {{"uplink", station_}, {"ues", 2}, {"idle_timeout_ms", 100}}}});
+  int mesh =
+      create(aut, {{"count", kDevices},
+                   {"profile", "contiki-native"},
+                   {"policy", "reschedule"},
+                   {"args", fmt::format("--prefix {{prefix}} --ping-index 1 --count {}", kEach)}});
+  ASSERT_NE(up, 0);
+  ASSERT_NE(mesh, 0);
+  startRun(up, kDevices);
+  startRun(mesh, kDevices);
+  auto node = [](int id, uint32_t k) {
+    return fmt::format("fd6c:7569:{:x}:{:x}:302:304:506:708", id, k);
+  };
+  auto repliedBy = [&](int id, uint32_t k, const std::string& from) {
+    return instanceLog(id, k).find(fmt::format("reply {} from {}", kEach - 1, from)) !=
+           std::string::npos;
+  };
+  std::set<std::string> spread;
+  for (const auto& [k, w] : placement(up)) spread.insert(w);
+  ASSERT_EQ(spread.size(), 3u);
+  for (uint32_t k = 0; k < kDevices; ++k)
+    EXPECT_TRUE(eventually([&] { return repliedBy(up, k, "2001:db8::1"); }, 20000))
+        << k << ": " << instanceLog(up, k) << radio(up).dump(2);
+  json r = radio(up);
+  EXPECT_EQ(r["cells"].size(), 1u) << r.dump(2);
+  EXPECT_GE(r["uplink_frames"].get<uint64_t>(), uint64_t{kDevices * kEach}) << r.dump(2);
+
+  // The mesh run: a cell with neither radio nor ZEP, its router.
+  auto where = placement(mesh);
+  const std::string router = run(mesh)["cell"]["worker"];
+  ASSERT_EQ(router, where[0]) << run(mesh).dump();
+  ASSERT_NE(where[1], router);  // device 1 is behind a relay
+  int relayed = 0;              // pings from a relay to a relay, routed by a third host
+  for (uint32_t k = 0; k < kDevices; ++k) {
+    if (k == 1) continue;
+    relayed += where[k] != router && where[k] != where[1];
+    EXPECT_TRUE(eventually([&] { return repliedBy(mesh, k, node(mesh, 1)); }, 20000))
+        << k << " on " << where[k] << ": " << instanceLog(mesh, k) << instanceLog(mesh, 1);
+  }
+  EXPECT_GT(relayed, 0);
+  // Only the router's radio namespace routes the run's prefixes (all of them) or has its
+  // gateway address.
+  for (int w = 0; w < kWorkers; ++w) {
+    const std::string radioNs = fmt::format("nsenter --net={}/w{}/radio.netns", dir_.path(), w);
+    const std::string routes = commandOutput(radioNs + " ip -6 route show");
+    const auto routed = countLines(routes, fmt::format("fd6c:7569:{:x}:", mesh));
+    const auto addresses =
+        commandOutput(fmt::format("{} ip -o addr show dev rc{:x}", radioNs, mesh));
+    const bool isRouter = names_[w] == router;
+    EXPECT_EQ(routed, isRouter ? size_t{kDevices} : 0u) << names_[w] << ":\n" << routes;
+    EXPECT_EQ(addresses.find(gatewayIpv4(static_cast<RunId>(mesh))) != std::string::npos, isRouter)
+        << names_[w] << ": " << addresses;
+  }
+
+  // The router's worker is lost: the cell moves, and the devices that moved with it come up
+  // on the others, in their same prefixes, and reach device 1 again.
+  std::vector<uint32_t> moved;
+  for (const auto& [k, w] : where)
+    if (w == router) moved.push_back(k);
+  killAndReap(workers_[router.back() - '0'], SIGKILL);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto m = run(mesh);
+        return m["cell"].is_object() && m["cell"]["worker"] != router && m["cell"]["moves"] == 1 &&
+               m["counts"]["running"] == kDevices;
+      },
+      60000))
+      << run(mesh).dump() << logs();
+  auto now = placement(mesh);
+  for (uint32_t k : moved) {
+    EXPECT_NE(now[k], router) << k;
+    if (k == 1) continue;
+    EXPECT_TRUE(eventually([&] { return repliedBy(mesh, k, node(mesh, 1)); }, 20000))
+        << k << " now on " << now[k] << ": " << instanceLog(mesh, k);
+  }
+  ASSERT_TRUE(api_->del(fmt::format("/api/v1/runs/{}", mesh)));
+  EXPECT_TRUE(eventually([&] { return run(mesh)["state"] == "deleted"; }, 60000)) << logs();
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 
 #include "plexer/uplink/forwarder.hpp"
 #include "sys/netlink.hpp"
-#include "sys/netns.hpp"
 
 namespace kuiga::plexer {
 
@@ -54,20 +53,39 @@ std::optional<InstanceId> deviceOfPrefix(const std::string& cidr) {
 
 VoidResult routeDevicePrefix(int radioNetnsFd, InstanceId id) {
   KUIGA_TRY(openGateway(radioNetnsFd, id.run), "device prefix");
-  auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
-  if (!guard) return fail(guard.error().context("enter radio namespace"));
-  auto nl = sys::Netlink::open();
-  if (!nl) return fail(nl.error());
+  auto nl = sys::Netlink::openIn(radioNetnsFd);
+  if (!nl) return fail(nl.error().context("radio namespace"));
   for (const auto& r : rulesOf(id.run)) KUIGA_TRY(nl->addRule(r), "device prefix");
   KUIGA_TRY(nl->addRoute(routeOf(id)), "device prefix");
   return {};
 }
 
+VoidResult routeRunPrefixes(int radioNetnsFd, RunId run, const std::set<uint32_t>& indices) {
+  if (!indices.empty()) KUIGA_TRY(openGateway(radioNetnsFd, run), "device prefixes");
+  auto nl = sys::Netlink::openIn(radioNetnsFd);
+  if (!nl) return fail(nl.error().context("radio namespace"));
+  auto all = nl->routes(AF_INET6);
+  if (!all) return fail(all.error());
+  std::set<uint32_t> routed;
+  for (const auto& r : *all) {
+    auto id = deviceOfPrefix(r.to);
+    if (!id || r.table != RT_TABLE_MAIN || id->run != (run & 0xffff)) continue;
+    const InstanceId device{run, id->index};
+    if (indices.count(id->index))
+      routed.insert(id->index);
+    else
+      KUIGA_TRY(nl->deleteRoute(routeOf(device)), "device prefix");
+  }
+  for (const auto& rule : rulesOf(run))
+    KUIGA_TRY(indices.empty() ? nl->deleteRule(rule) : nl->addRule(rule), "device prefixes");
+  for (uint32_t i : indices)
+    if (!routed.count(i)) KUIGA_TRY(nl->addRoute(routeOf({run, i})), "device prefix");
+  return {};
+}
+
 Result<size_t> dropDevicePrefixes(int radioNetnsFd, const std::set<RunId>& live) {
-  auto guard = sys::netns::ThreadGuard::enter(radioNetnsFd);
-  if (!guard) return fail(guard.error().context("enter radio namespace"));
-  auto nl = sys::Netlink::open();
-  if (!nl) return fail(nl.error());
+  auto nl = sys::Netlink::openIn(radioNetnsFd);
+  if (!nl) return fail(nl.error().context("radio namespace"));
   auto all = nl->routes(AF_INET6);
   if (!all) return fail(all.error());
   std::set<uint32_t> liveMod;  // the prefix carries 16 bits of the run id

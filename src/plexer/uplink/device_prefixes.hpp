@@ -15,6 +15,11 @@ namespace kuiga::plexer {
 
 // Adds the routes of device `id`'s prefix (and the run's gateway, openGateway()).
 VoidResult routeDevicePrefix(int radioNetnsFd, InstanceId id);
+// Routes exactly the prefixes of the run's devices `indices`, wherever they run (a device on
+// another worker is reached over the run's radio network, by its static neighbour entry): the
+// host of a run's cell routes every device's. Others go, and with no index left the run's
+// rules too (a relay routes none: its devices' packets are routed by the cell's host).
+VoidResult routeRunPrefixes(int radioNetnsFd, RunId run, const std::set<uint32_t>& indices);
 // Removes the prefix routes (and rules) of every run not in `live`; returns how many went.
 Result<size_t> dropDevicePrefixes(int radioNetnsFd, const std::set<RunId>& live);
 

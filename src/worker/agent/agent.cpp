@@ -19,7 +19,6 @@
 
 #include "common/digest.hpp"
 #include "common/jitter.hpp"
-#include "plexer/capture/pcapng_filter.hpp"
 #include "rpc/control.grpc.pb.h"
 #include "sys/file.hpp"
 #include "worker/agent/run_artifacts.hpp"
@@ -159,15 +158,15 @@ struct Agent::Conn {
 };
 
 Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
-             imagestore::BlobSource& blobs, plexer::RunCapture* capture,
-             plexer::Forwarder* forwarder, plexer::ZepDispatcher* zep, net::RadioNetwork* radio)
+             imagestore::BlobSource& blobs, plexer::Plexer* plexer, net::RadioNetwork* radio)
     : config_(std::move(config)),
       runtime_(runtime),
       events_(events),
       cache_(config_.cacheDir, blobs),
-      capture_(capture),
-      forwarder_(forwarder),
-      zep_(zep),
+      plexer_(plexer),
+      capture_(plexer ? &plexer->capture() : nullptr),
+      forwarder_(plexer ? &plexer->uplink() : nullptr),
+      zep_(plexer ? &plexer->zep() : nullptr),
       radio_(radio) {
   if (config_.plexer) {
     if (forwarder_)
@@ -501,8 +500,7 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     auto img = cache_.ensure(cr.image());
     auto net = parseNetMode(cr.net());
     VoidResult radio = net ? openRadio(cr.run(), *net) : VoidResult{};
-    if (radio) radio = openCell(cr.run(), cr.radio());
-    if (radio) radio = openZep(cr.run(), cr.zep(), cr.run_count());
+    if (radio) radio = openCell(cr.run(), cr.radio(), cr.zep(), cr.run_count());
     if (!img || !net || !radio) {
       // The runtime never saw these instances: report their failure as events ourselves.
       std::string why =

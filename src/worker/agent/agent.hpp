@@ -14,10 +14,7 @@
 #include <vector>
 
 #include "imagestore/image_store.hpp"
-#include "plexer/capture/run_capture.hpp"
-#include "plexer/uplink/device_prefixes.hpp"
-#include "plexer/uplink/forwarder.hpp"
-#include "plexer/zep/dispatcher.hpp"
+#include "plexer/plexer.hpp"
 #include "worker/net/radio_network.hpp"
 #include "worker/runtime.hpp"
 
@@ -58,12 +55,10 @@ struct AgentConfig {
 
 class Agent {
  public:
-  // `capture` (may be null) is told about every instance on the radio network, and serves
-  // the master's reads of a run's capture. `forwarder` (may be null) opens the cells of runs
-  // with a radio.
+  // `plexer` (may be null) captures every instance on the radio network and serves the
+  // master's reads of it, and opens the cells the master places here.
   Agent(AgentConfig config, Runtime& runtime, EventQueue& events, imagestore::BlobSource& blobs,
-        plexer::RunCapture* capture = nullptr, plexer::Forwarder* forwarder = nullptr,
-        plexer::ZepDispatcher* zep = nullptr, net::RadioNetwork* radio = nullptr);
+        plexer::Plexer* plexer = nullptr, net::RadioNetwork* radio = nullptr);
   ~Agent();
   // Runs until `stop` is requested: connects, serves, reconnects.
   void run(std::stop_token stop);
@@ -74,12 +69,15 @@ class Agent {
   struct Conn;
   void serve(Conn& conn, std::stop_token stop);
   void execute(Conn& conn, const struct CommandBox& cmd);
-  // Opens the run's radio cell from its spec (JSON; empty: the run has none).
-  VoidResult openCell(RunId run, const std::string& radioJson);
-  VoidResult openZep(RunId run, const std::string& zepJson, uint32_t count);
+  // Opens the run's cell from its radio and ZEP specs (JSON; empty: the run has none).
+  VoidResult openCell(RunId run, const std::string& radioJson, const std::string& zepJson,
+                      uint32_t count);
   // Routes the prefixes of the created tun-mode (Contiki) instances in the radio namespace; an
   // instance whose prefix cannot be routed fails.
   void routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult& created);
+  // A tun-mode run's prefixes after its peers changed: all of them on the cell's host, none
+  // on a relay.
+  VoidResult routeRunPrefixes(const rpc::RadioPeers& p, bool relay);
   // Closes the cells and captures of runs that have no instance here any more.
   void closeIdleCells();
   // Removes everything this worker holds of the run: its radio, capture, logs.
@@ -101,6 +99,8 @@ class Agent {
   Runtime& runtime_;
   EventQueue& events_;
   imagestore::ImageCache cache_;
+  plexer::Plexer* plexer_;
+  // Its parts, for what they count and capture (null without a Plexer).
   plexer::RunCapture* capture_;
   plexer::Forwarder* forwarder_;
   plexer::ZepDispatcher* zep_;

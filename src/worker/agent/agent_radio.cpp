@@ -10,24 +10,11 @@
 
 namespace kuiga::worker {
 
-VoidResult Agent::openZep(RunId run, const std::string& zepJson, uint32_t count) {
-  if (zepJson.empty()) return {};
-  if (!zep_) return failMsg("this worker has no ZEP dispatcher to give the run an 802.15.4 radio");
-  auto j = nlohmann::json::parse(zepJson, nullptr, false);
-  if (j.is_discarded()) return failMsg("ZEP spec from the master is not JSON");
-  auto spec = plexer::ZepSpec::fromJson(j);
-  if (!spec) return fail(spec.error());
-  return zep_->addRun(run, *spec, count, spec->seed.value_or(0));
-}
-
-VoidResult Agent::openCell(RunId run, const std::string& radioJson) {
-  if (radioJson.empty()) return {};
-  if (!forwarder_) return failMsg("this worker has no Plexer to give run a radio");
-  auto j = nlohmann::json::parse(radioJson, nullptr, false);
-  if (j.is_discarded()) return failMsg("radio spec from the master is not JSON");
-  auto spec = plexer::RadioSpec::fromJson(j);
-  if (!spec) return fail(spec.error());
-  return forwarder_->addCell(run, *spec);
+VoidResult Agent::openCell(RunId run, const std::string& radioJson, const std::string& zepJson,
+                           uint32_t count) {
+  if (radioJson.empty() && zepJson.empty()) return {};
+  if (!plexer_) return failMsg("this worker has no Plexer to give the run a radio");
+  return plexer_->openCell(run, radioJson, zepJson, count);
 }
 
 void Agent::routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult& created) {
@@ -35,8 +22,11 @@ void Agent::routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult&
   for (const auto& f : created.failed) failed.insert(f.first);
   for (const auto& s : specs) {
     if (s.net != NetMode::Tun || failed.count(s.id)) continue;
-    VoidResult r = forwarder_ ? plexer::routeDevicePrefix(forwarder_->radioNetnsFd(), s.id)
-                              : failMsg("this worker has no Plexer to route the device's prefix");
+    // A relay routes none: its devices' packets go to the cell's host, which routes them all
+    // (setRadioPeers()). Opening the gateway here would make this core answer for it.
+    if (radio_ && !radio_->cellPeer(s.id.run).empty()) continue;
+    VoidResult r = plexer_ ? plexer_->routeDevice(s.id)
+                           : failMsg("this worker has no Plexer to route the device's prefix");
     if (!r) {
       created.failed.emplace_back(s.id, r.error().context("network"));
       --created.ok;
@@ -51,22 +41,10 @@ void Agent::closeIdleCells() {
     live = hosted_;
   }
   for (const auto& st : runtime_.list()) live.insert(st.id.run);
-  if (forwarder_)
-    for (RunId run : forwarder_->cells())
-      if (!live.count(run)) forwarder_->removeCell(run);
-  if (zep_)
-    for (RunId run : zep_->runs())
-      if (!live.count(run)) zep_->removeRun(run);
-  if (forwarder_)
-    if (auto d = plexer::dropDevicePrefixes(forwarder_->radioNetnsFd(), live); !d)
-      spdlog::warn("worker {}: {}", config_.name, d.error().message);
+  if (plexer_) plexer_->closeIdle(live);
   if (radio_)
     for (RunId run : radio_->runs())
       if (!live.count(run)) closeRadio(run);
-  // A run that ended here keeps no file open: its capture stays readable until purged.
-  if (capture_)
-    for (RunId run : capture_->runs())
-      if (!live.count(run)) capture_->closeRun(run);
 }
 
 void Agent::closeRadio(RunId run) {
@@ -90,7 +68,7 @@ VoidResult Agent::setRadioPeers(const rpc::RadioPeers& p) {
     peers.push_back({q.underlay_address(), {q.indices().begin(), q.indices().end()}, q.cell()});
     elsewhere = elsewhere || q.cell();
   }
-  const bool here = !p.radio().empty() || !p.zep().empty();
+  const bool here = p.cell() || !p.radio().empty() || !p.zep().empty();
   // The cell moved to another host (this one was lost meanwhile, or the master chose again):
   // it closes here before the core stops being the gateway. A plexer told of no cell here
   // holds nothing of the run any more.
@@ -108,17 +86,25 @@ VoidResult Agent::setRadioPeers(const rpc::RadioPeers& p) {
     std::lock_guard lock(mu_);
     hosted_.insert(p.run());
   }
+  if (p.tun()) KUIGA_TRY(routeRunPrefixes(p, elsewhere), "the run's device prefixes");
+  if (elsewhere) return {};
   // The cell is here (idempotent when it already was): the core is the gateway again.
-  KUIGA_TRY(openCell(p.run(), p.radio()), "the run's cell");
-  return openZep(p.run(), p.zep(), p.run_count());
+  return openCell(p.run(), p.radio(), p.zep(), p.run_count());
+}
+
+VoidResult Agent::routeRunPrefixes(const rpc::RadioPeers& p, bool relay) {
+  std::set<uint32_t> indices;
+  if (!relay) {  // this core is the run's router: every device's prefix, here or elsewhere
+    for (const auto& q : p.peers()) indices.insert(q.indices().begin(), q.indices().end());
+    for (const auto& st : runtime_.list())
+      if (st.id.run == p.run()) indices.insert(st.id.index);
+  }
+  if (!plexer_) return failMsg("this worker has no Plexer to route the run's prefixes");
+  return plexer_->routeRun(p.run(), indices);
 }
 
 void Agent::closeCell(RunId run) {
-  if (forwarder_) forwarder_->removeCell(run);
-  if (zep_) zep_->removeRun(run);
-  if (radio_)
-    if (auto r = plexer::closeGateway(radio_->netnsFd(), run); !r)
-      spdlog::warn("worker {}: {}", config_.name, r.error().message);
+  if (plexer_) plexer_->closeCell(run);
 }
 
 }  // namespace kuiga::worker

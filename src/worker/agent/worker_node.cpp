@@ -6,7 +6,6 @@
 
 #include "sys/file.hpp"
 
-#include "plexer/zep/datagram.hpp"
 #include "worker/net/radio_network.hpp"
 
 namespace kuiga::worker {
@@ -59,27 +58,10 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   if (rep->adopted || rep->reaped)
     spdlog::info("worker {}: re-adopted {} instances, reaped {}", config.name, rep->adopted,
                  rep->reaped);
-  // The Plexer's capture of the radio network: a pcapng file set per run.
-  auto capture = plexer::RunCapture::start(n->radioNetnsFd_, cfg.stateDir + "/pcap");
-  if (!capture) return fail(capture.error().context("worker " + config.name));
-  n->capture_ = std::move(*capture);
-  // The Plexer's forwarding path toward the base stations of runs with a radio.
-  auto forwarder = plexer::Forwarder::start(n->radioNetnsFd_, cfg.stateDir + "/radio");
-  if (!forwarder) return fail(forwarder.error().context("worker " + config.name));
-  n->forwarder_ = std::move(*forwarder);
-  // The forwarder's tun is not a device: keep its packets out of the capture.
-  if (auto r = n->capture_->refreshFilter(); !r)
-    return fail(r.error().context("worker " + config.name));
-  // The Plexer's ZEP dispatcher for runs with an IEEE 802.15.4 radio.
-  auto zep =
-      plexer::ZepDispatcher::start(n->radioNetnsFd_, cfg.stateDir + "/zep", plexer::zep::kPort);
-  if (!zep) return fail(zep.error().context("worker " + config.name));
-  n->zep_ = std::move(*zep);
-  for (const auto& e : n->zep_->restore()) spdlog::warn("worker {}: {}", config.name, e.message);
-  auto restored = n->forwarder_->restore();
-  for (const auto& e : restored.failed) spdlog::warn("worker {}: {}", config.name, e.message);
-  if (restored.cells)
-    spdlog::info("worker {}: reopened {} radio cells", config.name, restored.cells);
+  // The Plexer of the radio network: its capture, its cells' uplinks, its ZEP dispatcher.
+  auto plexer = plexer::Plexer::start(n->radioNetnsFd_, cfg.stateDir, "worker " + config.name);
+  if (!plexer) return fail(plexer.error().context("worker " + config.name));
+  n->plexer_ = std::move(*plexer);
   AgentConfig ac;
   ac.masterUrl = config.master;
   ac.name = config.name;
@@ -89,8 +71,8 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   ac.stateDir = cfg.stateDir;
   ac.underlayAddress = config.underlayAddress;
   ac.plexer = config.plexer;
-  n->agent_ = std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->capture_.get(),
-                                      n->forwarder_.get(), n->zep_.get(), &radio);
+  n->agent_ =
+      std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->plexer_.get(), &radio);
   n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
   return n;
 }
@@ -98,9 +80,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
 void WorkerNode::disconnect() {
   thread_.request_stop();
   if (thread_.joinable()) thread_.join();
-  capture_.reset();  // before the radio namespace may go
-  forwarder_.reset();
-  zep_.reset();
+  plexer_.reset();  // before the radio namespace may go
 }
 
 VoidResult WorkerNode::destroy() {

@@ -9,8 +9,7 @@
 #include <thread>
 
 #include "imagestore/s3_store.hpp"
-#include "plexer/capture/run_capture.hpp"
-#include "plexer/uplink/forwarder.hpp"
+#include "plexer/plexer.hpp"
 #include "worker/agent/agent.hpp"
 #include "worker/docker/docker_runtime.hpp"
 #include "worker/ns/ns_runtime.hpp"
@@ -61,9 +60,7 @@ class WorkerNode {
   ns::NsRuntime* ns_ = nullptr;
   docker::DockerRuntime* docker_ = nullptr;
   int radioNetnsFd_ = -1;  // the runtime's radio network, for the Plexer
-  std::unique_ptr<plexer::RunCapture> capture_;
-  std::unique_ptr<plexer::Forwarder> forwarder_;
-  std::unique_ptr<plexer::ZepDispatcher> zep_;
+  std::unique_ptr<plexer::Plexer> plexer_;
   std::unique_ptr<imagestore::BlobSource> blobs_;
   std::unique_ptr<Agent> agent_;
   std::jthread thread_;

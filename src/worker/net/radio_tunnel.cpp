@@ -241,6 +241,11 @@ VoidResult RadioNetwork::setPeers(RunId run, const std::vector<RadioPeer>& given
   const bool wasRelay = holdsCell(have), relay = holdsCell(want);
   std::error_code ec;
   if (want.empty()) {
+    // The remote devices' permanent neighbours are the core's, not the tunnel's: they go first
+    // (the tunnel's entries would go with it).
+    if (!have.empty())
+      if (auto gone = removeEntriesLocked(run, have, want, {}); !gone)
+        spdlog::warn("radio network: run {}: {}", run, gone.error().message);
     auto r = withRadioSocket(netnsFd(), generation_,
                              [&](sys::Netlink& nl) { return nl.deleteLink(tunnelLink(run)); });
     if (wasRelay) KUIGA_TRY(setRelayLocked(run, false), "the run's gateway back here");

@@ -201,8 +201,18 @@ TEST_F(RadioTunnelTest, ROOT_ARunIsOneNetworkOverTwoHostsAndRunsStayApart) {
               (std::map<std::string, std::set<uint32_t>>{{hosts_[1].underlay, {1}}}));
     EXPECT_EQ((*again)->runs(), (std::vector<RunId>{1, 2}));
   }
-  // A peer gone: its entries go, and with no peer left, the tunnel.
+  // A peer gone: its entries go, and with no peer left, the tunnel, and the core's permanent
+  // neighbours of the remote device (its own device's stay).
+  auto coreNeighbours = [&] {
+    return test::commandOutput("nsenter --net=" + radioA + " ip neigh show dev rc1");
+  };
+  ASSERT_NE(coreNeighbours().find(ipv6Address(b1) + " lladdr"), std::string::npos)
+      << coreNeighbours();
   ASSERT_TRUE(hosts_[0].radio->setPeers(1, {}));
+  for (const auto& ip : {ipv4Address(b1), ipv6Address(b1)})
+    EXPECT_EQ(coreNeighbours().find(ip + " lladdr"), std::string::npos) << coreNeighbours();
+  EXPECT_NE(coreNeighbours().find(ipv4Address(a1) + " lladdr"), std::string::npos)
+      << coreNeighbours();
   EXPECT_EQ(exchange(nb1, 4, na1, ipv4Address(b1), 100), "none");
   EXPECT_EQ(
       test::commandOutput("nsenter --net=" + radioA + " ip -o link show type vxlan").find("rx1"),
