@@ -558,38 +558,6 @@ VoidResult Netlink::addNeighbour(const std::string& name, const std::string& ip,
   return {};
 }
 
-VoidResult Netlink::addBridgeFdbEntry(int portIfindex, const Mac& mac) {
-  AddrPtr ll(nl_addr_build(AF_LLC, mac.data(), mac.size()));
-  rtnl_neigh* n = rtnl_neigh_alloc();
-  rtnl_neigh_set_family(n, AF_BRIDGE);
-  rtnl_neigh_set_ifindex(n, portIfindex);
-  rtnl_neigh_set_lladdr(n, ll.p);
-  rtnl_neigh_set_state(n, NUD_NOARP);  // "static": a port's, not the bridge's own
-  rtnl_neigh_set_flags(n, NTF_MASTER);
-  int err = rtnl_neigh_add(sock_.get(), n, NLM_F_CREATE | NLM_F_REPLACE);
-  rtnl_neigh_put(n);
-  if (err < 0)
-    return fail(nlError(
-        "add forwarding entry " + formatMac(mac) + " on port " + std::to_string(portIfindex), err));
-  return {};
-}
-
-VoidResult Netlink::deleteBridgeFdbEntry(int portIfindex, const Mac& mac) {
-  AddrPtr ll(nl_addr_build(AF_LLC, mac.data(), mac.size()));
-  rtnl_neigh* n = rtnl_neigh_alloc();
-  rtnl_neigh_set_family(n, AF_BRIDGE);
-  rtnl_neigh_set_ifindex(n, portIfindex);
-  rtnl_neigh_set_lladdr(n, ll.p);
-  rtnl_neigh_set_flags(n, NTF_MASTER);
-  int err = rtnl_neigh_delete(sock_.get(), n, 0);
-  rtnl_neigh_put(n);
-  if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR)
-    return fail(nlError(
-        "delete forwarding entry " + formatMac(mac) + " on port " + std::to_string(portIfindex),
-        err));
-  return {};
-}
-
 VoidResult Netlink::deleteNeighbour(const std::string& name, const std::string& ip) {
   auto idx = linkIndex(name);
   if (!idx) return fail(idx.error());

@@ -1,4 +1,5 @@
-// VXLAN devices and their forwarding entries, through libnl-route.
+// VXLAN devices and their forwarding entries, and bridge ports' static forwarding entries,
+// through libnl-route.
 #include <linux/if_bridge.h>
 #include <linux/neighbour.h>
 #include <netlink/netlink.h>
@@ -42,6 +43,16 @@ struct NeighPtr {
   }
 };
 
+// A bridge port's static entry (NTF_MASTER: the bridge's table): `mac` is behind the port.
+void bridgeEntry(NeighPtr& n, int portIfindex, const Mac& mac) {
+  AddrPtr ll(nl_addr_build(AF_LLC, mac.data(), mac.size()));
+  rtnl_neigh_set_family(n.p, AF_BRIDGE);
+  rtnl_neigh_set_ifindex(n.p, portIfindex);
+  rtnl_neigh_set_lladdr(n.p, ll.p);
+  rtnl_neigh_set_state(n.p, NUD_NOARP);  // "static": a port's, not the bridge's own
+  rtnl_neigh_set_flags(n.p, NTF_MASTER);
+}
+
 // A VXLAN device's own entry (NTF_SELF): `mac` is behind underlay address `dst`.
 Result<bool> tunnelEntry(NeighPtr& n, int ifindex, const Mac& mac, const std::string& dst) {
   auto to = parseAddress(dst, AF_UNSPEC, "underlay address");
@@ -78,6 +89,28 @@ VoidResult Netlink::deleteTunnelEntry(int vxlanIfindex, const Mac& mac, const st
   if (!n.p) return failMsg(what + ": out of memory");
   auto made = tunnelEntry(n, vxlanIfindex, mac, dst);
   if (!made) return fail(made.error().context(what));
+  int err = rtnl_neigh_delete(sock_.get(), n.p, 0);
+  if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR) return fail(nlError(what, err));
+  return {};
+}
+
+VoidResult Netlink::addBridgeFdbEntry(int portIfindex, const Mac& mac) {
+  const std::string what =
+      "add forwarding entry " + formatMac(mac) + " on port " + std::to_string(portIfindex);
+  NeighPtr n;
+  if (!n.p) return failMsg(what + ": out of memory");
+  bridgeEntry(n, portIfindex, mac);
+  if (int err = rtnl_neigh_add(sock_.get(), n.p, NLM_F_CREATE | NLM_F_REPLACE); err < 0)
+    return fail(nlError(what, err));
+  return {};
+}
+
+VoidResult Netlink::deleteBridgeFdbEntry(int portIfindex, const Mac& mac) {
+  const std::string what =
+      "delete forwarding entry " + formatMac(mac) + " on port " + std::to_string(portIfindex);
+  NeighPtr n;
+  if (!n.p) return failMsg(what + ": out of memory");
+  bridgeEntry(n, portIfindex, mac);
   int err = rtnl_neigh_delete(sock_.get(), n.p, 0);
   if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR) return fail(nlError(what, err));
   return {};
