@@ -337,6 +337,27 @@ TEST_F(RadioAcrossWorkersTest, ROOT_APlexerOfItsOwnHoldsTheCellsOfRunsOnEveryWor
     if (e["kind"] == "state") lost = e;
   EXPECT_EQ(lost["state"], "dirty") << lost.dump();
   EXPECT_NE(lost["detail"].get<std::string>().find(plexer), std::string::npos) << lost.dump();
+
+  // The plexer comes back (its radio namespace re-adopted) holding the three cells it had:
+  // each moved or ended meanwhile, so the master has it close them all, and they stay where
+  // they are.
+  const std::string pxRadio =
+      fmt::format("nsenter --net={}/w{}/radio.netns", dir_.path(), kWorkers);
+  std::string tunnels = commandOutput(pxRadio + " ip -o link show type vxlan");
+  EXPECT_NE(tunnels.find(" rx"), std::string::npos) << tunnels;  // what SIGKILL left there
+  startPlexer();
+  ASSERT_TRUE(eventually([&] { return online() == kWorkers + 1; }, 30000)) << logs();
+  EXPECT_TRUE(eventually(
+      [&] {
+        tunnels = commandOutput(pxRadio + " ip -o link show type vxlan");
+        return tunnels.find(" rx") == std::string::npos;
+      },
+      20000))
+      << tunnels << logs();
+  EXPECT_EQ(run(keep)["cell"]["worker"], moved);
+  EXPECT_EQ(run(keep)["cell"]["moves"], 1);
+  EXPECT_TRUE(eventually([&] { return allTalk(keep, 6, moved); }, 30000))
+      << radio(keep).dump(2) << logs();
 }
 
 // The "rx SRC-EUI SEQ LEN" lines of a node's log, counted by source.

@@ -286,6 +286,28 @@ TEST_F(RadioTunnelTest, ROOT_TheGatewayOnTheCellsHostServesTheOtherHostsDevices)
   EXPECT_EQ(in(0, "nft list set bridge kuiga relayed").find("\"rx1\""), std::string::npos);
 }
 
+// Peers that cannot all be set (an address that is none) leave nothing half set: the tunnel
+// goes with the entries made before the failure, the peers are forgotten, and the next call
+// sets them all.
+TEST_F(RadioTunnelTest, ROOT_PeersThatFailPartwayLeaveNoHalfSetTunnel) {
+  const InstanceId a{1, 0}, b{1, 1};
+  const std::string na = addDevice(0, a), nb = addDevice(1, b);
+  ASSERT_TRUE(hosts_[1].radio->setPeers(1, {{hosts_[0].underlay, {0}}}));
+  // The good peer sorts first: its entries are made before the bad one fails.
+  auto bad = hosts_[0].radio->setPeers(1, {{hosts_[1].underlay, {1}}, {"not-an-address", {2}}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("not-an-address"), std::string::npos) << bad.error().message;
+  const std::string radioA = dir_.path() + "/h0/radio.netns";
+  EXPECT_EQ(
+      test::commandOutput("nsenter --net=" + radioA + " ip -o link show type vxlan").find("rx1"),
+      std::string::npos);
+  EXPECT_TRUE(hosts_[0].radio->peers(1).empty());
+  EXPECT_FALSE(sys::exists(dir_.path() + "/h0/radio-peers/run-1.json"));
+  EXPECT_EQ(exchange(nb, 4, na, ipv4Address(b), 100), "none");
+  ASSERT_TRUE(hosts_[0].radio->setPeers(1, {{hosts_[1].underlay, {1}}}));
+  EXPECT_EQ(exchange(nb, 4, na, ipv4Address(b), 100), "100");
+}
+
 // Without an underlay address a worker cannot join a run to others: a clear error.
 TEST_F(RadioTunnelTest, ROOT_PeersWithoutAnUnderlayAddressAreRefused) {
   hosts_[0].radio->setUnderlayAddress("");
