@@ -164,15 +164,12 @@ Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
       events_(events),
       cache_(config_.cacheDir, blobs),
       plexer_(plexer),
-      capture_(plexer ? &plexer->capture() : nullptr),
-      forwarder_(plexer ? &plexer->uplink() : nullptr),
-      zep_(plexer ? &plexer->zep() : nullptr),
       radio_(radio) {
   if (config_.plexer) {
-    if (forwarder_)
-      for (RunId r : forwarder_->cells()) hosted_.insert(r);
-    if (zep_)
-      for (RunId r : zep_->runs()) hosted_.insert(r);
+    if (plexer_) {
+      for (RunId r : plexer_->uplink().cells()) hosted_.insert(r);
+      for (RunId r : plexer_->zep().runs()) hosted_.insert(r);
+    }
   }
   std::error_code ec;
   fs::create_directories(config_.cacheDir, ec);
@@ -232,10 +229,8 @@ void Agent::purgeRun(RunId run) {
   for (const auto& st : runtime_.list())
     if (st.id.run == run) left.push_back(st.id);
   if (!left.empty()) (void)runtime_.remove(left);
-  if (forwarder_) forwarder_->removeCell(run);
-  if (zep_) zep_->removeRun(run);
   closeRadio(run);
-  if (capture_) capture_->purgeRun(run);
+  if (plexer_) plexer_->capture().purgeRun(run);
   size_t n = config_.stateDir.empty() ? 0 : RunArtifacts(config_.stateDir).purge(run);
   spdlog::info("worker {}: run {} purged ({} files)", config_.name, run, n);
 }
@@ -243,8 +238,8 @@ void Agent::purgeRun(RunId run) {
 void Agent::keepOnly(const std::set<RunId>& keep) {
   std::set<RunId> held;
   if (!config_.stateDir.empty()) held = RunArtifacts(config_.stateDir).runs();
-  if (capture_)
-    for (RunId r : capture_->runs()) held.insert(r);
+  if (plexer_)
+    for (RunId r : plexer_->capture().runs()) held.insert(r);
   {
     std::lock_guard lock(mu_);
     held.insert(hosted_.begin(), hosted_.end());
@@ -267,13 +262,14 @@ VoidResult Agent::adoptCluster(const std::string& id) {
         "worker {}: the master is of cluster {}, this worker's records of cluster {}: "
         "removing its {} instances, keeping its logs and captures in {}",
         config_.name, id, mine, ids.size(), dest);
-    if (capture_)
-      for (auto i : ids) capture_->removeInstance(i);
+    if (plexer_)
+      for (auto i : ids) plexer_->capture().removeInstance(i);
     if (!ids.empty()) (void)runtime_.remove(ids);
     closeIdleCells();
     KUIGA_TRY(RunArtifacts(config_.stateDir).moveAll(dest), "keep the old cluster's records");
-    if (capture_)
-      for (RunId r : capture_->runs()) capture_->purgeRun(r);  // moved away already
+    if (plexer_)
+      for (RunId r : plexer_->capture().runs())
+        plexer_->capture().purgeRun(r);  // moved away already
   }
   return storeClusterId(config_.stateDir, id);
 }
@@ -366,7 +362,7 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   (void)events_.take();
   for (const auto& st : runtime_.list()) {
     // Re-adopted instances on the radio network are captured again.
-    if (capture_ && !isFinal(st.state)) (void)capture_->addInstance(st.id);
+    if (plexer_ && !isFinal(st.state)) (void)plexer_->capture().addInstance(st.id);
     auto* s = reg->add_instances();
     *s->mutable_id() = ref(st.id);
     s->set_state(std::string(toString(st.state)));
@@ -420,7 +416,7 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
       if (std::chrono::steady_clock::now() - lastBeat >= heartbeat) {
         rpc::WorkerMessage m;
         m.mutable_heartbeat()->set_time_ns(realtimeNs());
-        if (zep_) m.mutable_heartbeat()->set_zep_unplaceable(zep_->unplaceable());
+        if (plexer_) m.mutable_heartbeat()->set_zep_unplaceable(plexer_->zep().unplaceable());
         if (!conn.write(m)) return;
         lastBeat = std::chrono::steady_clock::now();
       }
@@ -546,12 +542,12 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
       }
       auto t0 = std::chrono::steady_clock::now();
       auto created = runtime_.create(specs);
-      if (capture_) {
+      if (plexer_) {
         std::set<InstanceId> failed;
         for (const auto& f : created.failed) failed.insert(f.first);
         for (const auto& s : specs) {
           if (s.net == NetMode::None || failed.count(s.id)) continue;
-          if (auto r = capture_->addInstance(s.id); !r)
+          if (auto r = plexer_->capture().addInstance(s.id); !r)
             spdlog::warn("worker {}: {}", config_.name, r.error().message);
         }
       }
@@ -567,8 +563,8 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     addFailures(runtime_.stop(ids(c.stop()), std::chrono::milliseconds(c.stop().grace_ms())));
   } else if (c.has_remove()) {
     auto list = ids(c.remove());
-    if (capture_)
-      for (auto id : list) capture_->removeInstance(id);
+    if (plexer_)
+      for (auto id : list) plexer_->capture().removeInstance(id);
     addFailures(runtime_.remove(list));
     closeIdleCells();
   } else if (c.has_radio_peers()) {
@@ -577,13 +573,13 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
       rep->set_error(r.error().message);
     }
   } else if (c.has_purge()) {
-    if (capture_)
+    if (plexer_)
       for (const auto& st : runtime_.list())
-        if (st.id.run == c.purge().run()) capture_->removeInstance(st.id);
+        if (st.id.run == c.purge().run()) plexer_->capture().removeInstance(st.id);
     purgeRun(c.purge().run());
   } else if (c.has_radio_stats()) {
-    if (capture_) {
-      auto devices = capture_->report(c.radio_stats().run());
+    if (plexer_) {
+      auto devices = plexer_->capture().report(c.radio_stats().run());
       if (!devices) {
         rep->set_ok(false);
         rep->set_error(devices.error().message);
@@ -599,9 +595,9 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
           out->set_missed_frames(d.missedFrames);
         }
       }
-      rep->set_ring_drops(capture_->stats().ringDrops);
+      rep->set_ring_drops(plexer_->capture().stats().ringDrops);
     }
-    if (auto zep = zep_ ? zep_->report(c.radio_stats().run()) : std::nullopt) {
+    if (auto zep = plexer_ ? plexer_->zep().report(c.radio_stats().run()) : std::nullopt) {
       RunId run = c.radio_stats().run();
       std::map<std::string, rpc::DeviceCounters*> byName;
       for (auto& d : *rep->mutable_devices()) byName[d.name()] = &d;
@@ -624,13 +620,13 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         d->set_zep_own_acks(z.ownAcks);
       }
     }
-    if (auto cell = forwarder_ ? forwarder_->report(c.radio_stats().run()) : std::nullopt) {
+    if (auto cell = plexer_ ? plexer_->uplink().report(c.radio_stats().run()) : std::nullopt) {
       addCellReport(*cell, *rep);
     }
   } else if (c.has_read_leases()) {
     const auto& rl = c.read_leases();
-    if (forwarder_) {
-      auto path = forwarder_->leaseLogPath(rl.run());
+    if (plexer_) {
+      auto path = plexer_->uplink().leaseLogPath(rl.run());
       struct stat st {};
       uint64_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
       auto r = sys::readConcatenated({{path, size}}, rl.offset(),
@@ -648,10 +644,11 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
   } else if (c.has_read_pcap()) {
     const auto& rp = c.read_pcap();
     std::vector<std::pair<std::string, uint64_t>> files;
-    if (capture_) files = capture_->files(rp.run());
-    // The ZEP radio's pcapng (802.15.4, its own section) follows the Ethernet capture.
-    if (zep_)
-      for (auto& f : zep_->files(rp.run())) files.push_back(std::move(f));
+    if (plexer_) {
+      files = plexer_->capture().files(rp.run());
+      // The ZEP radio's pcapng (802.15.4, its own section) follows the Ethernet capture.
+      for (auto& f : plexer_->zep().files(rp.run())) files.push_back(std::move(f));
+    }
     uint32_t max = std::min<uint32_t>(rp.max_bytes(), 8u << 20);
     Result<std::pair<std::string, bool>> r = std::make_pair(std::string(), true);
     uint64_t total = 0;

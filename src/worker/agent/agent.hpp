@@ -99,11 +99,7 @@ class Agent {
   Runtime& runtime_;
   EventQueue& events_;
   imagestore::ImageCache cache_;
-  plexer::Plexer* plexer_;
-  // Its parts, for what they count and capture (null without a Plexer).
-  plexer::RunCapture* capture_;
-  plexer::Forwarder* forwarder_;
-  plexer::ZepDispatcher* zep_;
+  plexer::Plexer* plexer_;  // null: no radio network here (a test's worker)
   net::RadioNetwork* radio_;
   // One instance's cut of a run's capture, made at offset 0 and served in chunks from here.
   struct PcapCut {

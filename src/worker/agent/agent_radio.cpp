@@ -48,9 +48,8 @@ void Agent::closeIdleCells() {
 }
 
 void Agent::closeRadio(RunId run) {
+  closeCell(run);  // its cell, dispatcher and gateway first, then the tree they were on
   if (!radio_) return;
-  if (auto r = plexer::closeGateway(radio_->netnsFd(), run); !r)
-    spdlog::warn("worker {}: {}", config_.name, r.error().message);
   if (auto r = radio_->closeRun(run); !r)
     spdlog::warn("worker {}: run {}'s radio network: {}", config_.name, run, r.error().message);
 }
@@ -93,13 +92,13 @@ VoidResult Agent::setRadioPeers(const rpc::RadioPeers& p) {
 }
 
 VoidResult Agent::routeRunPrefixes(const rpc::RadioPeers& p, bool relay) {
+  if (!plexer_) return failMsg("this worker has no Plexer to route the run's prefixes");
   std::set<uint32_t> indices;
   if (!relay) {  // this core is the run's router: every device's prefix, here or elsewhere
     for (const auto& q : p.peers()) indices.insert(q.indices().begin(), q.indices().end());
     for (const auto& st : runtime_.list())
       if (st.id.run == p.run()) indices.insert(st.id.index);
   }
-  if (!plexer_) return failMsg("this worker has no Plexer to route the run's prefixes");
   return plexer_->routeRun(p.run(), indices);
 }
 
