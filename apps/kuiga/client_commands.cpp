@@ -1,6 +1,5 @@
-// `kuiga run ...`, `logs`, `console`, `jitter`, `workers`: clients of the REST API.
-// Exit codes: 0 done, 1 the system failed (unreachable, 5xx), 2 bad input (4xx), 3 no such run
-// or instance (404), 4 not allowed now (409: state, capacity).
+// `kuiga run ...`, `logs`, `console`, `jitter`, `workers`: clients of the REST API (exit
+// codes: cli_common.hpp).
 #include <unistd.h>
 
 #include <cstdlib>
@@ -11,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "apps/kuiga/cli_common.hpp"
 #include "apps/kuiga/node_commands.hpp"
 #include "client/api_client.hpp"
 
@@ -19,32 +19,6 @@ namespace kuiga::app {
 namespace {
 
 using json = nlohmann::json;
-
-struct Common {
-  std::string master;
-  bool json = false;
-};
-
-int codeOf(const std::string& message) {
-  if (message.find("(HTTP 404)") != std::string::npos) return 3;
-  if (message.find("(HTTP 409)") != std::string::npos) return 4;
-  if (message.find("(HTTP 4") != std::string::npos) return 2;
-  return 1;
-}
-
-int failWith(const std::string& cmd, const Error& e) {
-  std::cerr << "kuiga " << cmd << ": " << e.message << "\n";
-  return codeOf(e.message);
-}
-
-// A name as the terminal should show it: control characters (which could move the cursor or
-// fake rows) as \xNN. The master refuses such names; older records may still hold them.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char ch : s)
-    out += ch < 0x20 || ch == 0x7f ? fmt::format("\\x{:02x}", ch) : std::string(1, char(ch));
-  return out;
-}
 
 std::string countsLine(const json& run) {
   std::string s;
@@ -108,13 +82,8 @@ Result<json> watch(client::ApiClient& api, int id, const std::function<bool(cons
 }  // namespace
 
 void addClientCommands(CLI::App& app, int& exitCode) {
-  static Common c;
-  const char* env = std::getenv("KUIGA_MASTER");
-  c.master = env ? env : "http://127.0.0.1:8750";
-  auto common = [](CLI::App* cmd) {
-    cmd->add_option("--master", c.master, "the master's URL (env KUIGA_MASTER)");
-    cmd->add_flag("--json", c.json, "print JSON for scripts");
-  };
+  static ClientOptions c;
+  auto common = [](CLI::App* cmd) { addClientOptions(cmd, c); };
   auto print = [](const json& j, const std::function<void()>& human) {
     if (c.json)
       std::cout << j.dump() << "\n";
@@ -148,7 +117,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
                      "a topology file in RIOT zep_dispatch's format (\"A B [p_ab] [p_ba]\")");
   create->add_flag("--start", start, "start the run once it is ready");
   create->callback([&exitCode, print] {
-    client::ApiClient api(c.master);
+    client::ApiClient api = apiFor(c);
     json spec = {{"count", count}, {"profile", profile}, {"policy", policy}};
     if (!net.empty()) spec["net"] = net;
     if (!args.empty()) spec["args"] = args;
@@ -221,7 +190,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   ls->add_option("--limit", limit, "at most this many runs (1 to 1000)")
       ->check(CLI::Range(1u, 1000u));
   ls->callback([&exitCode, print] {
-    client::ApiClient api(c.master);
+    client::ApiClient api = apiFor(c);
     auto r = api.get(fmt::format("/api/v1/runs?offset={}&limit={}&deleted={}{}", offset, limit,
                                  withDeleted ? 1 : 0, state.empty() ? "" : "&state=" + state));
     if (!r) return void(exitCode = failWith("run ls", r.error()));
@@ -262,7 +231,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
       cmd->add_flag("--keep-logs", keepLogs,
                     "keep its logs and captures readable (kuiga run rm-logs removes them)");
     cmd->callback([&exitCode, print, a] {
-      client::ApiClient api(c.master);
+      client::ApiClient api = apiFor(c);
       std::string path = fmt::format("/api/v1/runs/{}{}{}", runId, a.suffix,
                                      std::string(a.name) == "rm" && keepLogs ? "?keep_logs=1" : "");
       auto r = std::string(a.method) == "GET"    ? api.get(path)
@@ -278,7 +247,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   common(history);
   history->add_option("RUN", runId, "run id")->required();
   history->callback([&exitCode, print] {
-    client::ApiClient api(c.master);
+    client::ApiClient api = apiFor(c);
     auto r = api.get(fmt::format("/api/v1/runs/{}/history", runId));
     if (!r) return void(exitCode = failWith("run history", r.error()));
     print(*r, [&] {
@@ -302,7 +271,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   logs->add_flag("-f,--follow", follow, "keep printing what is added");
   logs->callback([&exitCode, instOpt] {
     hasInstance = instOpt->count() > 0;
-    client::ApiClient api(c.master);
+    client::ApiClient api = apiFor(c);
     std::string path = hasInstance
                            ? fmt::format("/api/v1/runs/{}/instances/{}/logs", runId, instance)
                            : fmt::format("/api/v1/runs/{}/logs", runId);
@@ -327,7 +296,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   console->add_option("--rate", rate, "with --all: instances a second (default 100)");
   console->add_option("LINE", line, "the line")->required();
   console->callback([&exitCode, one] {
-    client::ApiClient api(c.master);
+    client::ApiClient api = apiFor(c);
     if (!all && one->count() == 0) {
       std::cerr << "kuiga console: give --instance K or --all\n";
       return void(exitCode = 2);
@@ -349,7 +318,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   common(jitter);
   jitter->add_option("RUN", runId, "run id")->required();
   jitter->callback([&exitCode, print] {
-    client::ApiClient api(c.master);
+    client::ApiClient api = apiFor(c);
     auto r = api.get(fmt::format("/api/v1/runs/{}/jitter", runId));
     if (!r) return void(exitCode = failWith("jitter", r.error()));
     print(*r, [&] {
@@ -372,7 +341,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   });
 
   auto* pcap = app.add_subcommand("pcap", "a run's frames as pcapng (one interface per device)");
-  pcap->add_option("--master", c.master, "the master's URL (env KUIGA_MASTER)");
+  common(pcap);
   pcap->add_option("RUN", runId, "run id")->required();
   static std::optional<uint32_t> pcapInstance;
   pcap->add_option("--instance", pcapInstance, "only this instance's interface and frames");
@@ -382,7 +351,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
       exitCode = 2;
       return;
     }
-    client::ApiClient api(c.master);
+    client::ApiClient api = apiFor(c);
     std::string path = fmt::format("/api/v1/runs/{}/pcap", runId);
     if (pcapInstance) path += fmt::format("?instance={}", *pcapInstance);
     auto r = api.stream(path, [](std::string_view d) {
@@ -400,7 +369,7 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   static bool leases = false;
   radioCmd->add_flag("--leases", leases, "print the UE lease log instead");
   radioCmd->callback([&exitCode, print] {
-    client::ApiClient api(c.master);
+    client::ApiClient api = apiFor(c);
     if (leases) {
       auto r =
           api.stream(fmt::format("/api/v1/runs/{}/radio/leases", runId), [](std::string_view d) {
@@ -470,10 +439,12 @@ void addClientCommands(CLI::App& app, int& exitCode) {
     exitCode = 0;
   });
 
-  auto* workers = app.add_subcommand("workers", "the cluster's workers");
+  auto* workers = app.add_subcommand("workers", "the cluster's workers (rm: an admin's)");
   common(workers);
-  workers->callback([&exitCode, print] {
-    client::ApiClient api(c.master);
+  addWorkerAdminCommands(workers, exitCode);
+  workers->callback([workers, &exitCode, print] {
+    if (!workers->get_subcommands().empty()) return;
+    client::ApiClient api = apiFor(c);
     auto r = api.get("/api/v1/workers");
     if (!r) return void(exitCode = failWith("workers", r.error()));
     print(*r, [&] {

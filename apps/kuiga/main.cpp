@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 3600.0));
   apiBench->add_option("--master", ba.masterUrl,
                        "a master that is up (http://IPv4:PORT), instead of one in this process");
+  apiBench
+      ->add_option("--token", ba.token, "a user token for --master (default: the client config's)")
+      ->envname("KUIGA_TOKEN");
   apiBench->add_flag("--json", baJson, "print one JSON object (progress goes to stderr)");
 
   bench::MasterBenchOptions bm;
@@ -151,6 +154,7 @@ int main(int argc, char** argv) {
   int exitCode = -1;  // set by the commands that run as CLI11 callbacks
   app::addNodeCommands(app, workerCmd, exitCode);
   app::addClientCommands(app, exitCode);
+  app::addAccessCommands(app, exitCode);
 
   CLI11_PARSE(app, argc, argv);
   if (exitCode >= 0) return exitCode;

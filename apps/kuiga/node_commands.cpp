@@ -13,7 +13,9 @@
 
 #include "apps/kuiga/commands.hpp"
 #include "client/api_client.hpp"
+#include "client/config.hpp"
 #include "master/server.hpp"
+#include "sys/file.hpp"
 #include "worker/agent/worker_node.hpp"
 
 namespace kuiga::app {
@@ -47,6 +49,13 @@ Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions&
   cfg.s3 = *s3;
   cfg.master = o.master;
   cfg.name = o.name;
+  cfg.joinToken = o.joinToken;
+  cfg.credentials = o.credentials;
+  if (!o.masterCaFile.empty()) {
+    auto ca = sys::readFile(o.masterCaFile);
+    if (!ca) return fail(ca.error().context("--master-ca"));
+    cfg.apiCaPem = *ca;
+  }
   cfg.stateDir = o.stateDir;
   cfg.initPath = defaultInitPath();
   cfg.gatePath = defaultGatePath();
@@ -82,7 +91,7 @@ struct UpOptions {
   S3Options s3;
 };
 
-int runDemoRun(const std::string& url, const UpOptions& o);
+int runDemoRun(const client::ClientConfig& conf, const UpOptions& o);
 
 int runUp(UpOptions o) {
   auto s3 = o.s3.config();
@@ -91,9 +100,14 @@ int runUp(UpOptions o) {
   o.worker.s3 = o.s3;  // one process: the worker reads with the same credentials
   auto signals = blockStopSignals();
   o.server.rpcAddress = "127.0.0.1:0";
+  o.server.installUserConfig = true;
   auto server = master::Server::start(o.server);
   if (!server) return std::cerr << "kuiga up: " << server.error().message << "\n", 1;
   o.worker.master = (*server)->url();
+  // Its own worker is in its own process: its certificate is issued here, no join token.
+  auto creds = (*server)->issueNode(o.worker.name);
+  if (!creds) return std::cerr << "kuiga up: " << creds.error().message << "\n", 1;
+  o.worker.credentials = worker::NodeCredentials{creds->keyPem, creds->certPem, creds->caPem};
   o.worker.removeOnExit = !o.keepOnExit || o.demo > 0;  // a demo leaves nothing behind
   if (o.worker.stateDir.empty()) o.worker.stateDir = o.server.dataDir + "/worker";
   auto node = startWorker(o.worker);
@@ -103,8 +117,10 @@ int runUp(UpOptions o) {
                            fs::absolute(o.server.dataDir).lexically_normal().string())
             << std::flush;
   if (o.demo > 0) {
-    int rc = runDemoRun((*server)->url(), o);
-    return rc;
+    auto conf = client::readConfig((*server)->clientConfigPath());
+    if (!conf) return std::cerr << "kuiga up: " << conf.error().message << "\n", 1;
+    conf->master = (*server)->url();
+    return runDemoRun(*conf, o);
   }
   waitForStopSignal(signals);
   size_t left = (*node)->runtime().list().size();
@@ -125,6 +141,7 @@ int runMaster(master::ServerConfig cfg, const S3Options& s3Options) {
   if (!s3) return std::cerr << "kuiga master: " << s3.error().message << "\n", 2;
   cfg.s3 = *s3;
   auto signals = blockStopSignals();
+  cfg.installUserConfig = true;
   auto server = master::Server::start(cfg);
   if (!server) return std::cerr << "kuiga master: " << server.error().message << "\n", 1;
   std::cout << fmt::format("Kuiga master: API {}/api/v1/ , workers connect through it\n",
@@ -151,8 +168,8 @@ int runWorkerNode(WorkerNodeOptions o) {
 }
 
 // The README's main job: a real run through the whole stack, watched from the API.
-int runDemoRun(const std::string& url, const UpOptions& o) {
-  client::ApiClient api(url);
+int runDemoRun(const client::ClientConfig& conf, const UpOptions& o) {
+  client::ApiClient api(conf);
   auto say = [](const std::string& s) { std::cout << s << std::endl; };
   for (int i = 0; i < 100; ++i) {
     auto ws = api.get("/api/v1/workers");
@@ -245,6 +262,33 @@ static void addConnectionOptions(CLI::App* cmd, master::ServerConfig& cfg) {
       ->check(CLI::Range(1u, 16384u));
 }
 
+// How a master serves its API: TLS, or plain HTTP on a loopback address (or --insecure).
+static void addTlsOptions(CLI::App* cmd, master::ServerConfig& cfg) {
+  static std::string tls;
+  cmd->add_option("--tls", tls,
+                  "auto: HTTPS with a certificate from the cluster CA (DATA/pki/) for this "
+                  "host's names and addresses")
+      ->check(CLI::IsMember({"auto"}))
+      ->each([&cfg](const std::string& v) { cfg.tlsAuto = v == "auto"; });
+  cmd->add_option("--tls-cert", cfg.tlsCertFile, "HTTPS with this certificate (PEM, chain)");
+  cmd->add_option("--tls-key", cfg.tlsKeyFile, "and this key (PEM)");
+  cmd->add_flag("--insecure", cfg.insecure,
+                "serve plain HTTP on a non-loopback address (tokens and uploads in clear)");
+  cmd->add_option("--public-url", cfg.publicUrl,
+                  "the URL clients and nodes reach the API at, for DATA/kuiga.conf");
+}
+
+// How a worker or plexer joins its master.
+static void addJoinOptions(CLI::App* cmd, WorkerNodeOptions& w) {
+  cmd->add_option("--join-token", w.joinToken,
+                  "a join token (kuiga token create --role join), to enroll once; the "
+                  "certificate is kept in STATE/pki/")
+      ->envname("KUIGA_JOIN_TOKEN");
+  cmd->add_option("--master-ca", w.masterCaFile,
+                  "the CA of the master's HTTPS certificate, when it is the operator's own "
+                  "(default: the cluster CA)");
+}
+
 static void addRuntimeOptions(CLI::App* cmd, WorkerNodeOptions& w) {
   cmd->add_option("--expose", w.exposed,
                   "a host path instances see read-only, beside the system directories "
@@ -306,12 +350,13 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   m->add_option("--rpc", masterCfg.rpcAddress, "where workers connect, HOST:PORT");
   m->add_option("--max-upload", masterCfg.maxUploadBytes, "largest AUT upload in bytes");
   addConnectionOptions(m, masterCfg);
+  addTlsOptions(m, masterCfg);
   static S3Options masterS3;
   masterS3.addTo(m);
   m->callback([&exitCode] { exitCode = runMaster(masterCfg, masterS3); });
 
   static WorkerNodeOptions w;
-  workerCmd->add_option("--master", w.master, "the master's URL, http://HOST:8750");
+  workerCmd->add_option("--master", w.master, "the master's URL, https://HOST:8750");
   workerCmd->add_option("--name", w.name, "this worker's name (unique in the cluster)");
   workerCmd->add_option("--state-dir", w.stateDir, "worker state directory");
   workerCmd->add_option("--capacity", w.capacity, "instances this worker takes (1 to 50000)");
@@ -324,6 +369,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
                       "remove every instance on SIGTERM (default: leave them for a restart)");
   w.s3.addTo(workerCmd);
   addRuntimeOptions(workerCmd, w);
+  addJoinOptions(workerCmd, w);
   workerCmd->callback([workerCmd, &exitCode] {
     if (!workerCmd->get_subcommands().empty()) return;
     if (w.master.empty()) {
@@ -343,7 +389,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   auto* p = app.add_subcommand("plexer",
                                "a plexer: holds runs' cells, which every device of a "
                                "run reaches over its radio network");
-  p->add_option("--master", px.master, "the master's URL, http://HOST:8750")->required();
+  p->add_option("--master", px.master, "the master's URL, https://HOST:8750")->required();
   p->add_option("--name", px.name, "this plexer's name (unique in the cluster)");
   p->add_option("--state-dir", px.stateDir, "plexer state directory");
   p->add_option("--label", px.labels, "KEY=VALUE, repeatable");
@@ -352,6 +398,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
       ->required();
   p->add_flag("--remove-on-exit", px.removeOnExit,
               "remove its cells and radio namespace on SIGTERM (default: keep them for a restart)");
+  addJoinOptions(p, px);
   p->callback([&exitCode] { exitCode = runWorkerNode(px); });
 
   static UpOptions up;
@@ -363,6 +410,7 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   u->add_option("--name", up.worker.name, "the worker's name");
   u->add_option("--max-upload", up.server.maxUploadBytes, "largest AUT upload in bytes");
   addConnectionOptions(u, up.server);
+  addTlsOptions(u, up.server);
   u->add_option("--capacity", up.worker.capacity, "instances the worker takes");
   u->add_option("--demo", up.demo, "run a demo of N devices, print its jitter, delete it, exit")
       ->check(CLI::Range(1u, 50000u));

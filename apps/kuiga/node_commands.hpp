@@ -9,6 +9,7 @@
 
 #include "common/result.hpp"
 #include "imagestore/s3_store.hpp"
+#include "worker/agent/master_link.hpp"
 
 namespace kuiga::app {
 
@@ -40,10 +41,17 @@ struct WorkerNodeOptions {
   std::vector<std::string> exposed;  // host paths instances see read-only
   std::string underlayAddress;       // where other workers' tunnels reach this one
   bool plexer = false;               // `kuiga plexer`: cells only, no instances
+  std::string joinToken;             // to enroll when it has no certificate yet
+  std::string masterCaFile;          // the CA of the master's HTTPS certificate, if not its own
+  std::optional<worker::NodeCredentials> credentials;  // given by kuiga up's own master
 };
 
 // Adds the subcommands; each sets `exitCode` when it runs.
 void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode);
 void addClientCommands(CLI::App& app, int& exitCode);
+// kuiga token create|ls|rm.
+void addAccessCommands(CLI::App& app, int& exitCode);
+// kuiga workers rm NAME [--revoke].
+void addWorkerAdminCommands(CLI::App* workers, int& exitCode);
 
 }  // namespace kuiga::app

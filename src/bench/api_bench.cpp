@@ -33,6 +33,7 @@ Result<json> runApiBench(const ApiBenchOptions& o,
   std::unique_ptr<master::Server> server;
   std::unique_ptr<worker::WorkerNode> node;
   std::string url = o.masterUrl;
+  client::ClientConfig conf;
   if (url.empty()) {
     master::ServerConfig sc;
     sc.dataDir = dir + "/master";
@@ -41,10 +42,16 @@ Result<json> runApiBench(const ApiBenchOptions& o,
     if (!s) return fail(s.error());
     server = std::move(*s);
     url = server->url();
+    auto c = client::readConfig(server->clientConfigPath());
+    if (!c) return fail(c.error());
+    conf = *c;
     // The worker as kuiga up runs it, the Plexer's capture included.
     worker::WorkerNodeConfig wc;
     wc.master = url;
     wc.name = name;
+    auto creds = server->issueNode(name);  // in this process, as kuiga up's worker
+    if (!creds) return fail(creds.error());
+    wc.credentials = worker::NodeCredentials{creds->keyPem, creds->certPem, creds->caPem};
     wc.stateDir = dir + "/worker";
     wc.initPath = o.initPath;
     wc.capacity = o.count + 1;  // one more for the runs the load creates and deletes
@@ -53,7 +60,13 @@ Result<json> runApiBench(const ApiBenchOptions& o,
     node = std::move(*n);
   }
 
-  client::ApiClient api(url);
+  if (!server) {
+    auto c = client::resolveConfig({"", url, o.token});
+    if (!c) return fail(c.error());
+    conf = *c;
+  }
+  conf.master = url;
+  client::ApiClient api(conf);
   json out = {{"count", o.count}};
   auto finish = [&](Result<json> r) -> Result<json> {
     if (node)
@@ -109,7 +122,7 @@ Result<json> runApiBench(const ApiBenchOptions& o,
     lo.sse = o.sse;
     lo.durationS = o.holdS;
     lo.image = img->body["digest"];
-    auto held = holdAndMeasure(url, id, lo, log);
+    auto held = holdAndMeasure(url, conf.token, id, lo, log);
     if (!held) return finish(fail(held.error()));
     log(fmt::format("ordinary requests while held: p50 {:.1f} ms, p99 {:.1f} ms, {} of {} failed",
                     (*held)["p50_ms"].get<double>(), (*held)["p99_ms"].get<double>(),

@@ -25,8 +25,10 @@ struct ApiBenchOptions {
   unsigned slowClients = 0;
   unsigned sse = 0;
   double holdS = 10;
-  // A master that is already up (with a worker of room), instead of one in this process.
+  // A master that is already up (with a worker of room), instead of one in this process, and
+  // a token for it (else the client config's, as the CLI finds it).
   std::string masterUrl;
+  std::string token;
 };
 
 Result<nlohmann::json> runApiBench(const ApiBenchOptions& opts,

@@ -80,10 +80,12 @@ double percentile(std::vector<double> v, double p) {
 
 }  // namespace
 
-Result<json> holdAndMeasure(const std::string& url, int runId, const LoadOptions& o,
+Result<json> holdAndMeasure(const std::string& url, const std::string& token, int runId,
+                            const LoadOptions& o,
                             const std::function<void(const std::string&)>& log) {
   auto t = targetOf(url);
   if (!t) return fail(t.error());
+  const std::string auth = "Authorization: Bearer " + token + "\r\n";
   const std::string slowHead = "GET /api/v1/runs HTTP/1.1\r\nHost: bench\r\nX-Slow: ";
   std::vector<sys::UniqueFd> slow(o.slowClients), sse(o.sse);
   std::atomic<uint64_t> reconnects{0};
@@ -96,7 +98,7 @@ Result<json> holdAndMeasure(const std::string& url, int runId, const LoadOptions
   for (unsigned k = 0; k < o.sse; ++k) {
     auto fd = connectFrom(*t, 2, k);
     if (!fd) return fail(fd.error().context("event stream"));
-    if (!sendAll(fd->get(), "GET /api/v1/events HTTP/1.1\r\nHost: bench\r\n\r\n"))
+    if (!sendAll(fd->get(), "GET /api/v1/events HTTP/1.1\r\nHost: bench\r\n" + auth + "\r\n"))
       return failMsg("event stream: send failed");
     sse[k] = std::move(*fd);
   }
@@ -144,7 +146,7 @@ Result<json> holdAndMeasure(const std::string& url, int runId, const LoadOptions
       if (!fd) return fail(fd.error().context("POST without a length"));
       (void)sendAll(
           fd->get(),
-          fmt::format("POST /api/v1/runs/{}/start HTTP/1.1\r\nHost: bench\r\n\r\n", runId));
+          fmt::format("POST /api/v1/runs/{}/start HTTP/1.1\r\nHost: bench\r\n{}\r\n", runId, auth));
       posts.push_back(std::move(*fd));
     }
     auto until = Clock::now() + std::chrono::seconds(5);
@@ -163,7 +165,7 @@ Result<json> holdAndMeasure(const std::string& url, int runId, const LoadOptions
   std::atomic<uint64_t> churned{0};
   std::jthread churn([&](std::stop_token st) {
     if (o.image.empty()) return;
-    client::ApiClient c(url);
+    client::ApiClient c(url, token);
     while (!st.stop_requested()) {
       auto r = c.request("POST", "/api/v1/runs", json{{"image", o.image}, {"count", 1}}.dump());
       if (!r || r->status != 201) return;
@@ -180,7 +182,7 @@ Result<json> holdAndMeasure(const std::string& url, int runId, const LoadOptions
   });
 
   // Ordinary requests, one after the other on fresh connections.
-  client::ApiClient api(url);
+  client::ApiClient api(url, token);
   std::vector<double> ms;
   uint64_t failed = 0;
   std::string firstFailure;

@@ -20,8 +20,10 @@ struct LoadOptions {
   std::string image;   // runs of it are created and deleted meanwhile (events); empty: none
 };
 
-// `runId`: a run the ordinary requests read (and the length-less POSTs try to start).
-Result<nlohmann::json> holdAndMeasure(const std::string& url, int runId, const LoadOptions& o,
+// `runId`: a run the ordinary requests read (and the length-less POSTs try to start); every
+// complete request carries `token`.
+Result<nlohmann::json> holdAndMeasure(const std::string& url, const std::string& token, int runId,
+                                      const LoadOptions& o,
                                       const std::function<void(const std::string&)>& log);
 
 }  // namespace kuiga::bench

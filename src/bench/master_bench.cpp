@@ -42,7 +42,8 @@ uint64_t rssKiB(pid_t pid) {
 struct Hollow {
   worker::EventQueue events;
   std::unique_ptr<HollowRuntime> runtime;
-  std::unique_ptr<worker::HttpBlobSource> blobs;
+  std::unique_ptr<worker::MasterLink> link;
+  std::unique_ptr<worker::LinkBlobSource> blobs;
   std::unique_ptr<worker::Agent> agent;
   std::jthread thread;
 };
@@ -55,7 +56,8 @@ Result<std::pair<sys::Child, std::string>> startMaster(const std::string& dataDi
   sys::SpawnOptions so;
   so.path = "/proc/self/exe";
   so.argv = {"kuiga", "master", "--data", dataDir, "--port", "0", "--rpc", "127.0.0.1:0"};
-  so.env = {"PATH=/usr/bin:/bin"};
+  // Its client config stays in its data directory: the user's own is not the bench's to write.
+  so.env = {"PATH=/usr/bin:/bin", "XDG_CONFIG_HOME=" + dataDir + "/xdg"};
   // The C library's allocator settings, when the bench is asked to compare them.
   for (const char* k : {"MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_"})
     if (const char* v = std::getenv(k)) so.env.push_back(std::string(k) + "=" + v);
@@ -164,22 +166,28 @@ Result<json> runMasterBench(const MasterBenchOptions& o,
   if (!master) return cleanup(fail(master.error()));
   const pid_t pid = master->first.pid();
   const std::string url = master->second;
+  auto conf = client::readConfig(dir + "/data/kuiga.conf");
+  if (!conf) return cleanup(fail(conf.error()));
+  client::ApiClient api(url, conf->token);
+  // The hollow workers enroll as real ones do.
+  auto join = api.post("/api/v1/tokens", {{"name", "bench"}, {"role", "join"}});
+  if (!join) return cleanup(fail(join.error()));
   std::vector<std::unique_ptr<Hollow>> hollow;
   for (uint32_t k = 0; k < o.workers; ++k) {
     auto h = std::make_unique<Hollow>();
     h->runtime = std::make_unique<HollowRuntime>(h->events.sink());
-    h->blobs = std::make_unique<worker::HttpBlobSource>(url);
     worker::AgentConfig ac;
-    ac.masterUrl = url;
     ac.name = fmt::format("hollow{}", k);
+    h->link = std::make_unique<worker::MasterLink>(worker::MasterLinkConfig{
+        url, ac.name, fmt::format("{}/w{}", dir, k), (*join)["token"], {}, std::nullopt});
+    h->blobs = std::make_unique<worker::LinkBlobSource>(*h->link);
     ac.capacity = o.count / o.workers + 1;
     ac.cacheDir = fmt::format("{}/w{}/images", dir, k);
     ac.runtimeName = "hollow";
-    h->agent = std::make_unique<worker::Agent>(ac, *h->runtime, h->events, *h->blobs);
+    h->agent = std::make_unique<worker::Agent>(ac, *h->link, *h->runtime, h->events, *h->blobs);
     h->thread = std::jthread([a = h->agent.get()](std::stop_token st) { a->run(st); });
     hollow.push_back(std::move(h));
   }
-  client::ApiClient api(url);
   auto all = waitFor(
       api, "/api/v1/workers",
       [&](const json& ws) {

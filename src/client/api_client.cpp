@@ -5,26 +5,52 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 namespace kuiga::client {
 
-ApiClient::ApiClient(std::string url) : url_(std::move(url)) {
+ApiClient::ApiClient(std::string url, std::string token, std::string caPem)
+    : url_(std::move(url)), token_(std::move(token)), caPem_(std::move(caPem)) {
   while (!url_.empty() && url_.back() == '/') url_.pop_back();
 }
 
 ApiClient::~ApiClient() = default;
 
-static std::unique_ptr<httplib::Client> makeClient(const std::string& url) {
-  auto c = std::make_unique<httplib::Client>(url);
+// A CA certificate store holding the PEM's certificates (null when it holds none).
+static X509_STORE* storeOf(const std::string& pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), int(pem.size())),
+                                                &BIO_free);
+  X509_STORE* store = X509_STORE_new();
+  int n = 0;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    n += X509_STORE_add_cert(store, cert);
+    X509_free(cert);
+  }
+  if (n == 0) X509_STORE_free(store), store = nullptr;
+  return store;
+}
+
+std::unique_ptr<httplib::Client> ApiClient::makeClient() const {
+  auto c = std::make_unique<httplib::Client>(url_);
   c->set_connection_timeout(5);
   c->set_read_timeout(600);
   c->set_write_timeout(600);
+  if (!token_.empty()) c->set_bearer_token_auth(token_);
+  c->enable_server_certificate_verification(verify_);
+  if (!caPem_.empty())
+    if (X509_STORE* s = storeOf(caPem_)) c->set_ca_cert_store(s);  // the client owns it now
   return c;
 }
 
 static Response toResponse(const httplib::Response& r) {
   Response out;
   out.status = r.status;
+  for (const auto& [k, v] : r.headers) {
+    std::string name = k;
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers[name] = v;
+  }
   out.text = r.body;
   out.body = nlohmann::json::parse(r.body, nullptr, false);
   if (out.body.is_discarded()) out.body = nullptr;
@@ -43,12 +69,14 @@ Error errorOf(const Response& r) {
 }
 
 Result<Response> ApiClient::request(const std::string& method, const std::string& path,
-                                    const std::string& body, const std::string& contentType) {
-  auto c = makeClient(url_);
-  httplib::Result r = method == "GET"      ? c->Get(path)
-                      : method == "POST"   ? c->Post(path, body, contentType)
-                      : method == "DELETE" ? c->Delete(path)
-                                           : c->Put(path, body, contentType);
+                                    const std::string& body, const std::string& contentType,
+                                    const std::map<std::string, std::string>& headers) {
+  auto c = makeClient();
+  httplib::Headers h(headers.begin(), headers.end());
+  httplib::Result r = method == "GET"      ? c->Get(path, h)
+                      : method == "POST"   ? c->Post(path, h, body, contentType)
+                      : method == "DELETE" ? c->Delete(path, h)
+                                           : c->Put(path, h, body, contentType);
   if (!r) return fail(transport(url_, r.error()));
   return toResponse(*r);
 }
@@ -89,7 +117,7 @@ Result<Response> ApiClient::upload(const std::string& path, const std::string& f
                        },
                        std::filesystem::path(filePath).filename().string(),
                        "application/octet-stream"});
-  auto c = makeClient(url_);
+  auto c = makeClient();
   auto r = c->Post(path, {}, items, providers);
   if (!r) return fail(transport(url_, r.error()));
   return toResponse(*r);
@@ -97,7 +125,7 @@ Result<Response> ApiClient::upload(const std::string& path, const std::string& f
 
 VoidResult ApiClient::stream(const std::string& path,
                              const std::function<bool(std::string_view)>& sink) {
-  auto c = makeClient(url_);
+  auto c = makeClient();
   c->set_read_timeout(24 * 3600);
   int status = 0;
   std::string errorBody;

@@ -362,6 +362,16 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config, std::vector<R
   impl->port = boundPort(fd->get());
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                    MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+  // HTTPS: libmicrohttpd's TLS (GnuTLS underneath, as Debian builds it), on the same loops.
+  MHD_OptionItem tls[] = {
+      {MHD_OPTION_END, 0, nullptr}, {MHD_OPTION_END, 0, nullptr}, {MHD_OPTION_END, 0, nullptr}};
+  if (!cfg.tlsCert.empty()) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+      return failMsg("this libmicrohttpd has no TLS: HTTPS cannot be served");
+    flags |= MHD_USE_TLS;
+    tls[0] = {MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(cfg.tlsKey.c_str())};
+    tls[1] = {MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(cfg.tlsCert.c_str())};
+  }
   Impl* p = impl.get();
   impl->daemon = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &onAccess, p,                                       //
@@ -374,8 +384,12 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config, std::vector<R
       MHD_OPTION_NOTIFY_COMPLETED, &onCompleted, p,                                   //
       MHD_OPTION_NOTIFY_CONNECTION, &onConnection, p,                                 //
       MHD_OPTION_EXTERNAL_LOGGER, &logFromMhd, p,                                     //
+      MHD_OPTION_ARRAY, tls,                                                          //
       MHD_OPTION_END);
-  if (!impl->daemon) return failMsg(fmt::format("cannot start the HTTP server on {}", cfg.host));
+  if (!impl->daemon)
+    return failMsg(fmt::format("cannot start the HTTP{} server on {}{}",
+                               cfg.tlsCert.empty() ? "" : "S", cfg.host,
+                               cfg.tlsCert.empty() ? "" : " (is the certificate and key a pair?)"));
   (void)fd->release();  // the daemon's now
   impl->timer.at(Clock::now() + std::chrono::seconds(1), [p] { p->sweep(); });
   return std::unique_ptr<Server>(new Server(std::move(impl)));

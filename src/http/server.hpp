@@ -114,6 +114,9 @@ struct ServerConfig {
   uint64_t maxBody = 256ull << 20;    // any body, by Content-Length or as it arrives
   uint64_t maxUpload = 256ull << 20;  // the spooled file part
   std::string uploadDir;              // where file parts are spooled
+  // PEM: serve HTTPS with this certificate (chain) and key, through libmicrohttpd's own TLS.
+  std::string tlsCert;
+  std::string tlsKey;
   // Makes the error responses the server answers itself (404, 405, 413, 400, 500).
   std::function<Response(int status, const std::string& message)> error;
   // Told about every finished request: route label ("other" when none matched), method,

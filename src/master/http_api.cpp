@@ -8,9 +8,11 @@
 
 namespace kuiga::master {
 
-HttpApi::HttpApi(Master& master, HttpApiConfig config)
+HttpApi::HttpApi(Master& master, Tokens& tokens, Enrollment& enrollment, HttpApiConfig config)
     : master_(master),
+      enrollment_(enrollment),
       config_(std::move(config)),
+      gate_(tokens, config_.gate),
       events_(std::make_unique<api::EventHub>(master_)) {}
 
 HttpApi::~HttpApi() {
@@ -25,13 +27,17 @@ void HttpApi::stop() {
   if (server_) server_->stop();
 }
 
-Result<std::unique_ptr<HttpApi>> HttpApi::start(Master& master, HttpApiConfig config) {
-  std::unique_ptr<HttpApi> a(new HttpApi(master, std::move(config)));
-  api::Context ctx{a->master_, a->config_, *a->events_};
-  api::Routes routes;
-  for (auto part : {&api::clusterRoutes, &api::imageRoutes, &api::runRoutes, &api::instanceRoutes,
-                    &api::logRoutes, &api::radioRoutes})
-    for (auto& r : part(ctx)) routes.push_back(std::move(r));
+Result<std::unique_ptr<HttpApi>> HttpApi::start(Master& master, Tokens& tokens,
+                                                Enrollment& enrollment, HttpApiConfig config) {
+  std::unique_ptr<HttpApi> a(new HttpApi(master, tokens, enrollment, std::move(config)));
+  api::Context ctx{a->master_, a->config_, *a->events_, a->gate_, enrollment, a->openapi_};
+  api::Routes table;
+  for (auto part : {&api::clusterRoutes, &api::workerRoutes, &api::accessRoutes, &api::imageRoutes,
+                    &api::runRoutes, &api::instanceRoutes, &api::logRoutes, &api::radioRoutes})
+    for (auto& r : part(ctx)) table.push_back(std::move(r));
+  a->openapi_ = api::openApiDocument(table).dump(2);
+  std::vector<http::Route> routes;
+  for (auto& r : table) routes.push_back(api::authorized(std::move(r), a->gate_, a->master_));
   http::ServerConfig sc;
   sc.host = a->config_.host;
   sc.port = a->config_.port;
@@ -40,6 +46,8 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(Master& master, HttpApiConfig co
   sc.connectionsPerAddress = a->config_.connectionsPerAddress;
   sc.connections = a->config_.connections;
   sc.error = &api::serverError;
+  sc.tlsCert = a->config_.tlsCert;
+  sc.tlsKey = a->config_.tlsKey;
   Master* m = &a->master_;
   sc.done = [m](const std::string& label, const std::string& method, int status, double s) {
     m->metrics().request(method, label, status, s);
@@ -47,8 +55,9 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(Master& master, HttpApiConfig co
   auto server = http::Server::start(std::move(sc), std::move(routes));
   if (!server) return fail(server.error().context("REST API"));
   a->server_ = std::move(*server);
-  spdlog::info("API on http://{}:{}/api/v1/, Kuiga Web on http://{}:{}/", a->config_.host,
-               a->port(), a->config_.host, a->port());
+  const char* scheme = a->config_.tlsCert.empty() ? "http" : "https";
+  spdlog::info("API on {}://{}:{}/api/v1/, Kuiga Web on {}://{}:{}/", scheme, a->config_.host,
+               a->port(), scheme, a->config_.host, a->port());
   return a;
 }
 

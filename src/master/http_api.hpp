@@ -1,12 +1,14 @@
 #pragma once
 // The REST API (/api/v1), Kuiga Web and /metrics over the HTTP server of src/http/. Every error
 // is JSON {"error", "message"} with its status; uploads stream to disk under a size cap; logs,
-// captures and events stream. The routes are a table (src/master/api/, a file per resource).
+// captures and events stream. The routes are a table (src/master/api/, a file per resource),
+// and every route but the public ones needs a token of its role.
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "common/result.hpp"
+#include "master/auth/gate.hpp"
 #include "master/master.hpp"
 
 namespace kuiga::http {
@@ -14,6 +16,8 @@ class Server;
 }
 
 namespace kuiga::master {
+
+class Enrollment;
 
 namespace api {
 class EventHub;
@@ -24,29 +28,31 @@ struct HttpApiConfig {
   int port = 8750;        // 0 picks a free port
   std::string uploadDir;  // where uploads are spooled before they become images
   uint64_t maxUploadBytes = 256ull << 20;
-  int rpcPort = 0;                               // told to workers through GET /api/v1/cluster
-  imagestore::LocalImageStore* blobs = nullptr;  // serves GET /api/v1/blobs/{digest}
-  std::string blobsElsewhere;  // else: where workers get images instead (said in the 404)
+  int rpcPort = 0;  // told to workers through GET /api/v1/cluster/join
   unsigned connectionsPerAddress = 256;
   unsigned connections = 4096;
+  GateConfig gate;
+  std::string caPin;            // the hash of the cluster CA's public key, for join tokens
+  std::string tlsCert, tlsKey;  // PEM: serve HTTPS
 };
 
 class HttpApi {
  public:
-  static Result<std::unique_ptr<HttpApi>> start(Master& master, HttpApiConfig config);
+  static Result<std::unique_ptr<HttpApi>> start(Master& master, Tokens& tokens,
+                                                Enrollment& enrollment, HttpApiConfig config);
   ~HttpApi();
   [[nodiscard]] int port() const;
   void stop();
 
  private:
-  HttpApi(Master& master, HttpApiConfig config);
+  HttpApi(Master& master, Tokens& tokens, Enrollment& enrollment, HttpApiConfig config);
   Master& master_;
+  Enrollment& enrollment_;
   HttpApiConfig config_;
+  Gate gate_;
+  std::string openapi_;
   std::unique_ptr<api::EventHub> events_;
   std::unique_ptr<http::Server> server_;
 };
-
-// The OpenAPI 3 document of this API.
-const std::string& openApiDocument();
 
 }  // namespace kuiga::master

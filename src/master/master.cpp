@@ -55,6 +55,7 @@ Master::Master(Store& store, imagestore::ImageStore& images, MasterConfig config
       auto mem = std::make_unique<RunMem>();
       mem->state = r.state;
       mem->spec = r.spec;
+      mem->owner = r.owner;
       if (auto img = store_.image(r.spec.image); img && *img)
         if (auto m = imagestore::Manifest::fromJson((*img)->manifest)) mem->manifest = *m;
       runs_[r.id] = std::move(mem);
@@ -107,7 +108,7 @@ void Master::spawn(std::function<void()> fn) {
 // ---- images ----
 
 ApiResult<ImageRecord> Master::addImage(const std::string& autPath, const std::string& fileName,
-                                        const std::string& profileName) {
+                                        const std::string& profileName, const std::string& owner) {
   auto profile = imagestore::parseProfile(profileName);
   if (!profile) return apiFail(ApiError::badRequest(profile.error().message));
   std::string exe = std::filesystem::path(fileName).filename().string();
@@ -125,6 +126,8 @@ ApiResult<ImageRecord> Master::addImage(const std::string& autPath, const std::s
                   built->manifest.toJson(), nowNs()};
   auto isNew = store_.insertImage(rec);
   if (!isNew) return apiFail(storeError(isNew.error().context("record image " + rec.digest)));
+  if (auto owned = store_.addImageOwner(rec.digest, owner); !owned)
+    return apiFail(storeError(owned.error().context("record image " + rec.digest)));
   if (!*isNew) return image(built->digest);
   spdlog::info("image {} stored ({} {}, {} bytes)", rec.digest, rec.profile, exe,
                built->manifest.autSize);
@@ -138,10 +141,15 @@ ApiResult<ImageRecord> Master::image(const std::string& digest) {
   return **r;
 }
 
-ApiResult<std::vector<ImageRecord>> Master::images() {
-  auto r = store_.images();
+ApiResult<std::vector<ImageRecord>> Master::images(const std::string& owner) {
+  auto r = owner.empty() ? store_.images() : store_.imagesOf(owner);
   if (!r) return apiFail(storeError(r.error()));
   return *r;
+}
+
+bool Master::ownsImage(const std::string& digest, const std::string& user) {
+  auto r = store_.imageOwnedBy(digest, user);
+  return r && *r;
 }
 
 // ---- runs ----
@@ -191,6 +199,13 @@ ApiResult<RunView> Master::view(RunId id) {
 
 ApiResult<RunView> Master::run(RunId id) {
   return view(id);
+}
+
+ApiResult<std::string> Master::runOwner(RunId id) {
+  std::lock_guard lock(mu_);
+  auto mem = runMem(id);
+  if (!mem) return apiFail(mem.error());
+  return (*mem)->owner;
 }
 
 ApiResult<std::vector<RunView>> Master::runs() {
@@ -280,7 +295,7 @@ static bool printableUtf8(const std::string& s) {
   return true;
 }
 
-ApiResult<RunView> Master::createRun(RunSpec spec) {
+ApiResult<RunView> Master::createRun(RunSpec spec, const std::string& owner) {
   if (!printableUtf8(spec.name))
     return apiFail(ApiError::badRequest(
         "'name' may hold printable characters only (UTF-8, no control characters)"));
@@ -359,7 +374,7 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
                                         "{} more ({} workers online)",
                                         spec.count, free, online)});
   }
-  auto id = store_.insertRun(spec, nowNs());
+  auto id = store_.insertRun(spec, owner, nowNs());
   if (!id) return apiFail(storeError(id.error()));
   std::vector<std::pair<uint32_t, std::string>> placed;
   std::map<std::string, std::vector<uint32_t>> byW;
@@ -375,6 +390,7 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
       std::lock_guard lock(mu_);
       auto mem = std::make_unique<RunMem>();
       mem->spec = spec;
+      mem->owner = owner;
       mem->manifest = *manifest;
       mem->state = RunState::Dirty;
       runs_[*id] = std::move(mem);
@@ -386,6 +402,7 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
     std::lock_guard lock(mu_);
     auto mem = std::make_unique<RunMem>();
     mem->spec = spec;
+    mem->owner = owner;
     mem->manifest = *manifest;
     mem->operation = "create";
     mem->createdNs = nowNs();
@@ -398,7 +415,7 @@ ApiResult<RunView> Master::createRun(RunSpec spec) {
   RunId rid = *id;
   spawn([this, rid, byW] { createOn(rid, byW, false); });
   auto v = view(rid);
-  if (v) publish({"run", toJson(*v)});
+  if (v) publish({"run", toJson(*v), v->run.owner});
   return v;
 }
 
@@ -619,7 +636,7 @@ void Master::setRunState(RunId id, RunState s, const std::string& reason) {
   if (auto r = store_.setRunState(id, s, reason, nowNs()); !r)
     spdlog::error("run {}: {}", id, r.error().message);
   spdlog::info("run {}: {}{}", id, toString(s), reason.empty() ? "" : " (" + reason + ")");
-  if (auto v = view(id)) publish({"run", toJson(*v)});
+  if (auto v = view(id)) publish({"run", toJson(*v), v->run.owner});
 }
 
 void Master::evaluate(RunId id) {
@@ -672,6 +689,13 @@ void Master::unsubscribe(uint64_t id) {
 }
 
 void Master::publish(MasterEvent ev) {
+  if (ev.owner.empty() && ev.data.contains("run") && ev.data["run"].is_number_unsigned()) {
+    std::lock_guard lock(mu_);
+    if (auto it = runs_.find(ev.data["run"].get<RunId>()); it != runs_.end())
+      ev.owner = it->second->owner;
+  } else if (ev.owner.empty() && ev.data.contains("owner") && ev.data["owner"].is_string()) {
+    ev.owner = ev.data["owner"].get<std::string>();
+  }
   std::lock_guard lock(subMu_);
   for (auto& [id, s] : subscribers_) s(ev);
 }

@@ -73,6 +73,7 @@ struct WorkerView {
 struct MasterEvent {
   std::string kind;  // "run" or "instances"
   nlohmann::json data;
+  std::string owner;  // the run's (set by the master as it publishes)
 };
 using EventSubscriber = std::function<void(const MasterEvent&)>;
 
@@ -98,15 +99,20 @@ class Master {
   Master(const Master&) = delete;
   Master& operator=(const Master&) = delete;
 
-  // Images: builds and stores the image of an uploaded AUT (deduplicated by content).
+  // Images: builds and stores the image of an uploaded AUT (deduplicated by content), and
+  // records `owner` as one of the users who may use it.
   ApiResult<ImageRecord> addImage(const std::string& autPath, const std::string& fileName,
-                                  const std::string& profile);
+                                  const std::string& profile, const std::string& owner);
   ApiResult<ImageRecord> image(const std::string& digest);
-  ApiResult<std::vector<ImageRecord>> images();
+  // `owner`'s images; every image when `owner` is empty.
+  ApiResult<std::vector<ImageRecord>> images(const std::string& owner = {});
+  bool ownsImage(const std::string& digest, const std::string& user);
 
   // Runs. create() answers once every instance is placed and recorded; creating them on the
   // workers continues in the background (the run is pending until all are booting).
-  ApiResult<RunView> createRun(RunSpec spec);
+  ApiResult<RunView> createRun(RunSpec spec, const std::string& owner);
+  // Who created the run (404 when there is no such run).
+  ApiResult<std::string> runOwner(RunId id);
   ApiResult<RunView> startRun(RunId id);
   ApiResult<RunView> stopRun(RunId id);
   // Removes the run's instances; its logs and captures go too, unless `keepLogs` (they stay
@@ -147,6 +153,10 @@ class Master {
                                                    std::optional<uint32_t> instance = {});
 
   ApiResult<std::vector<WorkerView>> workers();
+  // Ends the node's session now (its instances and cells follow their runs' policies).
+  void dropWorker(const std::string& worker, const std::string& why);
+  // Forgets an offline worker that holds no live instance (409 otherwise).
+  ApiResult<void> forgetWorker(const std::string& worker);
   // Total free capacity of the online workers.
   uint64_t freeCapacity();
 

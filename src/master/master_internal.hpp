@@ -20,6 +20,7 @@ struct Master::Session {
 struct Master::RunMem {
   RunState state = RunState::Pending;
   RunSpec spec;
+  std::string owner;      // the user who created it
   std::string operation;  // bulk operation in flight, "" when none
   imagestore::Manifest manifest;
   // When the last create, start and stop were asked for (for the latency metrics); 0: not

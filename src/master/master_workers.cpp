@@ -197,7 +197,7 @@ bool Master::onEvents(const std::string& worker, const WorkerLink* link,
     return true;
   }
   for (auto& [run, list] : changes) {
-    publish({"instances", {{"run", run}, {"changes", std::move(list)}}});
+    publish({"instances", {{"run", run}, {"changes", std::move(list)}}, {}});
     evaluate(run);
   }
   return true;
@@ -205,6 +205,40 @@ bool Master::onEvents(const std::string& worker, const WorkerLink* link,
 
 void Master::onDisconnect(const std::string& worker, const WorkerLink* link) {
   markLost(worker, "its connection closed", link);
+}
+
+void Master::dropWorker(const std::string& worker, const std::string& why) {
+  const WorkerLink* link = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = sessions_.find(worker); it != sessions_.end()) link = it->second->link.get();
+  }
+  if (link) markLost(worker, why, link);  // its stream ends with its next message
+}
+
+ApiResult<void> Master::forgetWorker(const std::string& worker) {
+  {
+    std::lock_guard lock(mu_);
+    if (sessions_.contains(worker))
+      return apiFail(ApiError::conflict("worker " + worker +
+                                        " is online: stop it first, or revoke it (--revoke)"));
+  }
+  auto ws = store_.workers();
+  if (!ws) return apiFail(storeError(ws.error()));
+  if (std::none_of(ws->begin(), ws->end(), [&](const auto& w) { return w.name == worker; }))
+    return apiFail(ApiError::notFound("no worker " + worker));
+  if (auto live = store_.instancesOnWorker(worker); live && !live->empty())
+    for (const auto& i : *live)
+      if (i.state != kLost && i.state != kDeleted && i.state != "terminated" && i.state != "failed")
+        return apiFail(ApiError::conflict(fmt::format(
+            "worker {} still holds instances of run {}: delete the run first", worker, i.id.run)));
+  if (auto r = store_.deleteWorker(worker); !r) return apiFail(storeError(r.error()));
+  {
+    std::lock_guard lock(mu_);
+    plexers_.erase(worker);
+  }
+  spdlog::info("worker {} forgotten", worker);
+  return {};
 }
 
 void Master::beginShutdown() {
@@ -255,7 +289,7 @@ void Master::loseInstances(const std::string& worker, const std::string& why) {
   }
   if (auto r = store_.updateInstances(ups); !r) spdlog::error("{}", r.error().message);
   for (auto& [run, idx] : lost) {
-    publish({"instances", {{"run", run}, {"lost", idx.size()}, {"worker", worker}}});
+    publish({"instances", {{"run", run}, {"lost", idx.size()}, {"worker", worker}}, {}});
     // The other workers forget its devices; a rescheduled run's createOn() tells them, with
     // the devices' new places.
     if (!applyPolicy(run, worker, idx)) spawn([this, run] { syncRadioPeers(run); });

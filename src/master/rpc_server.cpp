@@ -1,11 +1,14 @@
 #include "master/rpc_server.hpp"
 
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "common/digest.hpp"
+#include "master/auth/enrollment.hpp"
 #include "rpc/control.grpc.pb.h"
 
 namespace kuiga::master {
@@ -52,7 +55,32 @@ class StreamLink final : public WorkerLink {
 
 class RpcServer::Service final : public rpc::Control::Service {
  public:
-  explicit Service(Master& m) : master_(m) {}
+  Service(Master& m, RpcServerConfig config) : master_(m), config_(std::move(config)) {}
+
+  // A blob in 1 MiB chunks, read as the node takes them (gRPC's flow control paces Write).
+  grpc::Status Blob(grpc::ServerContext* ctx, const rpc::BlobRequest* req,
+                    grpc::ServerWriter<rpc::BlobChunk>* out) override {
+    if (auto who = authenticate(*ctx, ""); !who.ok()) return who;
+    const std::string& digest = req->digest();
+    if (!config_.blobs)
+      return {grpc::StatusCode::NOT_FOUND,
+              "this master keeps images in " + config_.blobsElsewhere +
+                  ": nodes fetch them from there (kuiga worker --s3-endpoint ...)"};
+    if (!isDigest(digest)) return {grpc::StatusCode::INVALID_ARGUMENT, "bad digest " + digest};
+    std::ifstream in(config_.blobs->blobPath(digest), std::ios::binary);
+    if (!in) return {grpc::StatusCode::NOT_FOUND, "no blob " + digest};
+    rpc::BlobChunk chunk;
+    std::string buf(1 << 20, '\0');
+    while (!ctx->IsCancelled()) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      if (in.gcount() <= 0) break;
+      chunk.set_data(buf.data(), static_cast<size_t>(in.gcount()));
+      if (!out->Write(chunk)) return {grpc::StatusCode::CANCELLED, "the node went away"};
+    }
+    if (in.bad()) return {grpc::StatusCode::INTERNAL, "read blob " + digest};
+    spdlog::debug("blob {} sent to {}", digest, req->node());
+    return grpc::Status::OK;
+  }
 
   grpc::Status Connect(grpc::ServerContext* ctx, Stream* stream) override {
     rpc::WorkerMessage in;
@@ -60,6 +88,10 @@ class RpcServer::Service final : public rpc::Control::Service {
     if (!in.has_register_() || in.register_().name().empty())
       return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must register a named worker"};
     const std::string name = in.register_().name();
+    if (auto who = authenticate(*ctx, name); !who.ok()) {
+      spdlog::warn("node '{}' from {} refused: {}", name, ctx->peer(), who.error_message());
+      return who;
+    }
     // A worker holding records of another master's runs must not mix them with ours: it takes
     // this master's cluster id (GET /api/v1/cluster) and sets them aside before it registers.
     if (const auto& cid = in.register_().cluster_id(); !cid.empty() && cid != master_.clusterId())
@@ -90,14 +122,32 @@ class RpcServer::Service final : public rpc::Control::Service {
   }
 
  private:
+  // The peer's client certificate (verified against the cluster CA by TLS) must be the one
+  // `name` holds now (any node's, for "").
+  grpc::Status authenticate(const grpc::ServerContext& ctx, const std::string& name) {
+    auto certs = ctx.auth_context()->FindPropertyValues("x509_pem_cert");
+    std::string pem = certs.empty() ? std::string() : std::string(certs[0].data(), certs[0].size());
+    auto who = config_.enrollment->check(pem, name);
+    if (who) return grpc::Status::OK;
+    return {who.error().status == 401 ? grpc::StatusCode::UNAUTHENTICATED
+                                      : grpc::StatusCode::PERMISSION_DENIED,
+            who.error().message};
+  }
   Master& master_;
+  RpcServerConfig config_;
 };
 
-Result<std::unique_ptr<RpcServer>> RpcServer::start(Master& master, const std::string& address) {
+Result<std::unique_ptr<RpcServer>> RpcServer::start(Master& master, RpcServerConfig config) {
   std::unique_ptr<RpcServer> s(new RpcServer());
-  s->service_ = std::make_unique<Service>(master);
+  const std::string address = config.address;
+  if (!config.enrollment) return failMsg("the worker endpoint needs the cluster's certificates");
+  grpc::SslServerCredentialsOptions tls(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  const ClusterPki& pki = config.enrollment->pki();
+  tls.pem_root_certs = pki.ca().certPem;
+  tls.pem_key_cert_pairs.push_back({pki.rpcKey(), pki.rpcCert()});
+  s->service_ = std::make_unique<Service>(master, std::move(config));
   grpc::ServerBuilder b;
-  b.AddListeningPort(address, grpc::InsecureServerCredentials(), &s->port_);
+  b.AddListeningPort(address, grpc::SslServerCredentials(tls), &s->port_);
   b.RegisterService(s->service_.get());
   // Keepalive pings find a worker whose host vanished without closing its connection.
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
@@ -110,7 +160,7 @@ Result<std::unique_ptr<RpcServer>> RpcServer::start(Master& master, const std::s
   s->server_ = b.BuildAndStart();
   if (!s->server_ || s->port_ == 0)
     return failMsg("cannot listen for workers on " + address + " (address in use?)");
-  spdlog::info("listening for workers on port {}", s->port_);
+  spdlog::info("listening for workers on port {} (mutual TLS)", s->port_);
   return s;
 }
 

@@ -12,10 +12,23 @@ class Server;
 
 namespace kuiga::master {
 
+class Enrollment;
+
+// Nodes hold their streams over mutual TLS: the endpoint's certificate is the cluster CA's
+// (for the name "kuiga-master"), and a node's client certificate must be the one its name
+// holds now.
+struct RpcServerConfig {
+  std::string address;  // "0.0.0.0:8751"; port 0 picks a free one
+  Enrollment* enrollment = nullptr;
+  // Where nodes' blob downloads are served from; null when images live elsewhere, which
+  // `blobsElsewhere` then names.
+  imagestore::LocalImageStore* blobs = nullptr;
+  std::string blobsElsewhere;
+};
+
 class RpcServer {
  public:
-  // Listens on `address` ("0.0.0.0:8751"; port 0 picks a free one).
-  static Result<std::unique_ptr<RpcServer>> start(Master& master, const std::string& address);
+  static Result<std::unique_ptr<RpcServer>> start(Master& master, RpcServerConfig config);
   ~RpcServer();
   [[nodiscard]] int port() const { return port_; }
   // Ends every stream; workers see their connection close and reconnect elsewhere or later.

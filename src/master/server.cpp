@@ -1,58 +1,158 @@
 #include "master/server.hpp"
 
+#include <arpa/inet.h>
+
 #include <filesystem>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "client/config.hpp"
 #include "sys/file.hpp"
 
 namespace kuiga::master {
 
-Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
-  std::unique_ptr<Server> s(new Server());
-  namespace fs = std::filesystem;
+namespace {
+
+bool loopback(const std::string& host) {
+  in_addr a4{};
+  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  return host == "::1" || host == "localhost";
+}
+
+// A host as a URL holds it: an IPv6 literal in brackets.
+std::string urlHost(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+}  // namespace
+
+Result<std::string> Server::openState() {
   // The data directory holds every user's AUTs and the state: an instance must not reach it,
   // and neither may other users of the host.
-  KUIGA_TRY(sys::makePrivateDir(config.dataDir), "master data directory");
-  auto store = Store::open(config.dataDir + "/state.db");
+  KUIGA_TRY(sys::makePrivateDir(config_.dataDir), "master data directory");
+  auto store = Store::open(config_.dataDir + "/state.db");
   if (!store) return fail(store.error());
-  s->store_ = std::move(*store);
+  store_ = std::move(*store);
+  auto tokens = Tokens::open(*store_);
+  if (!tokens) return fail(tokens.error());
+  tokens_ = std::move(*tokens);
+  auto pki = ClusterPki::open(config_.dataDir + "/pki");
+  if (!pki) return fail(pki.error());
+  pki_ = std::move(*pki);
+  enrollment_ = std::make_unique<Enrollment>(*pki_, *store_);
+  if (tokens_->hasRole(Role::Admin)) return std::string();
+  auto admin = tokens_->create("admin", Role::Admin, "admin", 0);
+  if (!admin) return failMsg("make the first admin token: " + admin.error().message);
+  return admin->secret;
+}
+
+VoidResult Server::tlsMaterial(HttpApiConfig& api) {
+  const bool files = !config_.tlsCertFile.empty() || !config_.tlsKeyFile.empty();
+  if (files && config_.tlsAuto) return failMsg("--tls auto or --tls-cert/--tls-key, not both");
+  if (files) {
+    auto cert = sys::readFile(config_.tlsCertFile);
+    auto key = sys::readFile(config_.tlsKeyFile);
+    if (!cert) return fail(cert.error().context("--tls-cert"));
+    if (!key) return fail(key.error().context("--tls-key"));
+    if (!pki::keyMatches(*key, *cert))
+      return failMsg(fmt::format("--tls-key {} is not the key of --tls-cert {}", config_.tlsKeyFile,
+                                 config_.tlsCertFile));
+    api.tlsCert = *cert;
+    api.tlsKey = *key;
+  } else if (config_.tlsAuto) {
+    std::vector<std::string> names, addresses;
+    hostNamesAndAddresses(names, addresses);
+    if (!loopback(config_.host) && config_.host != "0.0.0.0" && config_.host != "::" &&
+        std::find(addresses.begin(), addresses.end(), config_.host) == addresses.end())
+      addresses.push_back(config_.host);
+    auto pair = pki_->apiCertificate(names, addresses);
+    if (!pair) return fail(pair.error());
+    std::tie(api.tlsKey, api.tlsCert) = *pair;
+    apiCa_ = pki_->ca().certPem;
+  } else if (!loopback(config_.host)) {
+    if (!config_.insecure)
+      return failMsg(fmt::format(
+          "refusing to serve the API on {} without TLS: tokens and uploads would cross the "
+          "network in clear. Give --tls auto (or --tls-cert and --tls-key), or --insecure on a "
+          "network you trust",
+          config_.host));
+    spdlog::warn(
+        "INSECURE: the API on {} is plain HTTP (--insecure): anyone on the network "
+        "can read its tokens and uploads",
+        config_.host);
+  }
+  api.gate.secureCookies = !api.tlsCert.empty();
+  return {};
+}
+
+Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
+  std::unique_ptr<Server> s(new Server());
+  s->config_ = std::move(config);
+  const ServerConfig& cfg = s->config_;
+  auto adminToken = s->openState();
+  if (!adminToken) return fail(adminToken.error());
+  HttpApiConfig api;
+  api.gate = cfg.gate;
+  KUIGA_TRY(s->tlsMaterial(api), "the API's TLS");
   imagestore::LocalImageStore* local = nullptr;
-  if (config.s3) {
-    auto images = imagestore::S3ImageStore::open(*config.s3);
+  if (cfg.s3) {
+    auto images = imagestore::S3ImageStore::open(*cfg.s3);
     if (!images) return fail(images.error());
     s->images_ = std::move(*images);
   } else {
-    auto images = imagestore::LocalImageStore::open(config.dataDir + "/images");
+    auto images = imagestore::LocalImageStore::open(cfg.dataDir + "/images");
     if (!images) return fail(images.error());
     local = images->get();
     s->images_ = std::move(*images);
   }
   spdlog::info("images in {}", s->images_->describe());
-  s->master_ = std::make_unique<Master>(*s->store_, *s->images_, config.master);
-  auto rpc = RpcServer::start(*s->master_, config.rpcAddress);
+  s->master_ = std::make_unique<Master>(*s->store_, *s->images_, cfg.master);
+  auto rpc = RpcServer::start(*s->master_, {cfg.rpcAddress, s->enrollment_.get(), local,
+                                            local ? std::string() : s->images_->describe()});
   if (!rpc) return fail(rpc.error());
   s->rpc_ = std::move(*rpc);
-  HttpApiConfig api;
-  api.host = config.host;
-  api.port = config.port;
-  api.uploadDir = config.dataDir + "/uploads";
-  api.maxUploadBytes = config.maxUploadBytes;
-  api.connectionsPerAddress = config.connectionsPerAddress;
-  api.connections = config.connections;
+  api.host = cfg.host;
+  api.port = cfg.port;
+  api.uploadDir = cfg.dataDir + "/uploads";
+  api.maxUploadBytes = cfg.maxUploadBytes;
+  api.connectionsPerAddress = cfg.connectionsPerAddress;
+  api.connections = cfg.connections;
   api.rpcPort = s->rpc_->port();
-  api.blobs = local;
-  if (!local) api.blobsElsewhere = s->images_->describe();
-  auto http = HttpApi::start(*s->master_, api);
+  api.caPin = s->pki_->pin();
+  auto http = HttpApi::start(*s->master_, *s->tokens_, *s->enrollment_, api);
   if (!http) return fail(http.error());
   s->api_ = std::move(*http);
-  s->config_ = std::move(config);
+  if (!adminToken->empty()) KUIGA_TRY(s->firstStart(*adminToken), "first start");
   return s;
 }
 
+VoidResult Server::firstStart(const std::string& adminToken) {
+  client::ClientConfig c{
+      config_.publicUrl.empty() ? url() : config_.publicUrl, adminToken, apiCa_, {}};
+  KUIGA_TRY(client::writeConfig(clientConfigPath(), c), "write the client config");
+  spdlog::info("first start: an admin token is in {} (mode 0600)", clientConfigPath());
+  if (!config_.installUserConfig) return {};
+  std::string user = client::userConfigPath();
+  std::error_code ec;
+  if (user.empty() || std::filesystem::exists(user, ec)) {
+    if (!user.empty())
+      spdlog::info("{} exists and stays as it is: to use this master, export KUIGA_CONFIG={}", user,
+                   clientConfigPath());
+    return {};
+  }
+  KUIGA_TRY(client::writeConfig(user, c), "install the client config");
+  spdlog::info("and installed as {}, where kuiga run ... reads it", user);
+  return {};
+}
+
 std::string Server::url() const {
-  return fmt::format("http://{}:{}", config_.host, api_->port());
+  // A local address a client can dial, whatever the API listens on.
+  std::string host = config_.host == "0.0.0.0" ? "127.0.0.1"
+                     : config_.host == "::"    ? "::1"
+                                               : config_.host;
+  const char* scheme = apiCa_.empty() && config_.tlsCertFile.empty() ? "http" : "https";
+  return fmt::format("{}://{}:{}", scheme, urlHost(host), api_->port());
 }
 
 Server::~Server() {

@@ -7,6 +7,7 @@
 
 #include "common/result.hpp"
 #include "imagestore/s3_store.hpp"
+#include "master/auth/enrollment.hpp"
 #include "master/http_api.hpp"
 #include "master/master.hpp"
 #include "master/rpc_server.hpp"
@@ -25,6 +26,18 @@ struct ServerConfig {
   // bucket with their own (read-only) credentials; the master does not serve them.
   std::optional<imagestore::S3Config> s3;
   MasterConfig master;
+  GateConfig gate;
+  // At the first start, besides DATA/kuiga.conf, install the client config as the user's
+  // (~/.config/kuiga/config) when they have none (kuiga up and kuiga master do; tests do not).
+  bool installUserConfig = false;
+  // HTTPS for the API: "auto" (a certificate from the cluster CA for this host's names and
+  // addresses, in DATA/pki/), or the certificate and key files given; neither: plain HTTP,
+  // which only a loopback address may serve unless `insecure`.
+  bool tlsAuto = false;
+  std::string tlsCertFile, tlsKeyFile;
+  bool insecure = false;
+  // The URL clients and nodes use (in DATA/kuiga.conf); empty: made from the host and port.
+  std::string publicUrl;
 };
 
 class Server {
@@ -32,13 +45,33 @@ class Server {
   static Result<std::unique_ptr<Server>> start(ServerConfig config);
   ~Server();
   [[nodiscard]] int port() const { return api_->port(); }
+  // The URL to reach the API at from this host ("https://127.0.0.1:PORT" and such).
   [[nodiscard]] std::string url() const;
+  // The CA of the API's certificate ("" for plain HTTP or an operator's own certificate).
+  [[nodiscard]] const std::string& apiCaPem() const { return apiCa_; }
   Master& master() { return *master_; }
+  Tokens& tokens() { return *tokens_; }
+  // Credentials for a worker in this process (kuiga up), recorded as enrolled.
+  Result<NodeCredentials> issueNode(const std::string& name) {
+    return enrollment_->issueLocal(name);
+  }
+  // DATA/kuiga.conf: the client config with the first admin token.
+  [[nodiscard]] std::string clientConfigPath() const { return config_.dataDir + "/kuiga.conf"; }
 
  private:
   Server() = default;
   ServerConfig config_;
+  // The first start: an admin token, written with the URL to DATA/kuiga.conf.
+  VoidResult firstStart(const std::string& adminToken);
+  // The state, the tokens (the first admin's made now: returned) and the certificates.
+  Result<std::string> openState();
+  // The API's certificate and key, as the configuration asks (none: plain HTTP).
+  VoidResult tlsMaterial(HttpApiConfig& api);
   std::unique_ptr<Store> store_;
+  std::unique_ptr<Tokens> tokens_;
+  std::unique_ptr<ClusterPki> pki_;
+  std::unique_ptr<Enrollment> enrollment_;
+  std::string apiCa_;
   std::unique_ptr<imagestore::ImageStore> images_;
   std::unique_ptr<Master> master_;
   std::unique_ptr<RpcServer> rpc_;

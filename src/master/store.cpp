@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "master/store_internal.hpp"
+
 namespace kuiga::master {
 
 namespace {
@@ -81,21 +83,27 @@ CREATE TABLE IF NOT EXISTS images (
   profile TEXT NOT NULL,
   manifest TEXT NOT NULL,
   created_ns INTEGER NOT NULL);
+-- Who uploaded an image: a user sees the images they uploaded (the same AUT uploaded by two
+-- users is one image of both).
+CREATE TABLE IF NOT EXISTS image_owners (
+  digest TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  PRIMARY KEY (digest, owner)) WITHOUT ROWID;
+-- The certificate each worker or plexer holds now (its serial); a revoked one is refused.
+CREATE TABLE IF NOT EXISTS node_certs (
+  name TEXT PRIMARY KEY,
+  serial TEXT NOT NULL,
+  issued_ns INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0);
+-- API tokens, by the SHA-256 of their secret (never the secret itself).
+CREATE TABLE IF NOT EXISTS tokens (
+  name TEXT PRIMARY KEY,
+  user TEXT NOT NULL,
+  role TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_ns INTEGER NOT NULL,
+  expires_ns INTEGER NOT NULL);
 )sql";
-
-// SQLiteCpp reports failures by exception; they end at this boundary as Results. A full disk
-// carries ENOSPC, so that the API can say 507 rather than 500.
-template <class Fn>
-auto guard(const std::string& what, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const SQLite::Exception& e) {
-    bool full = e.getErrorCode() == SQLITE_FULL;
-    return fail(Error{fmt::format("state store: {}: {}", what, e.what()), full ? ENOSPC : 0});
-  } catch (const std::exception& e) {
-    return failMsg(fmt::format("state store: {}: {}", what, e.what()));
-  }
-}
 
 void insertRunEvent(SQLite::Database& db, RunId run, const RunEvent& e) {
   SQLite::Statement q(db,
@@ -120,6 +128,7 @@ RunRecord readRun(SQLite::Statement& q) {
   r.createdNs = q.getColumn(4).getInt64();
   r.updatedNs = q.getColumn(5).getInt64();
   r.logs = q.getColumn(6).getString();
+  r.owner = q.getColumn(7).getString();
   return r;
 }
 
@@ -152,37 +161,39 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     db->exec(kSchema);
     // Added after the first schema: what became of a run's logs ("" while it lives, "kept" or
     // "purged" once deleted).
-    bool hasLogs = false;
-    for (SQLite::Statement q(*db, "PRAGMA table_info(runs)"); q.executeStep();)
-      hasLogs = hasLogs || q.getColumn(1).getString() == "logs";
-    if (!hasLogs) db->exec("ALTER TABLE runs ADD COLUMN logs TEXT NOT NULL DEFAULT ''");
+    if (!hasColumn(*db, "runs", "logs"))
+      db->exec("ALTER TABLE runs ADD COLUMN logs TEXT NOT NULL DEFAULT ''");
     // And where each run's cell is (master_cells.cpp), and how often it moved.
-    bool hasCell = false;
-    for (SQLite::Statement q(*db, "PRAGMA table_info(runs)"); q.executeStep();)
-      hasCell = hasCell || q.getColumn(1).getString() == "cell";
-    if (!hasCell)
+    if (!hasColumn(*db, "runs", "cell"))
       db->exec(
           "ALTER TABLE runs ADD COLUMN cell TEXT NOT NULL DEFAULT '';"
           "ALTER TABLE runs ADD COLUMN cell_moves INTEGER NOT NULL DEFAULT 0");
     // And a node's role: "worker", or "plexer" (it holds runs' cells and no instances).
-    bool hasRole = false;
-    for (SQLite::Statement q(*db, "PRAGMA table_info(workers)"); q.executeStep();)
-      hasRole = hasRole || q.getColumn(1).getString() == "role";
-    if (!hasRole) db->exec("ALTER TABLE workers ADD COLUMN role TEXT NOT NULL DEFAULT 'worker'");
+    if (!hasColumn(*db, "workers", "role"))
+      db->exec("ALTER TABLE workers ADD COLUMN role TEXT NOT NULL DEFAULT 'worker'");
+    // And who created a run: its owner. Runs of a master from before tokens are the first
+    // admin's ("admin").
+    if (!hasColumn(*db, "runs", "owner"))
+      db->exec("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT 'admin'");
+    // Images from before owners are the first admin's too.
+    db->exec(
+        "INSERT OR IGNORE INTO image_owners(digest, owner) SELECT digest, 'admin' FROM images "
+        "WHERE digest NOT IN (SELECT digest FROM image_owners)");
     return std::unique_ptr<Store>(new Store(std::move(db)));
   });
 }
 
-Result<RunId> Store::insertRun(const RunSpec& spec, int64_t nowNs) {
+Result<RunId> Store::insertRun(const RunSpec& spec, const std::string& owner, int64_t nowNs) {
   std::lock_guard lock(mu_);
   return guard("insert run", [&]() -> Result<RunId> {
     SQLite::Transaction t(*db_);
-    SQLite::Statement q(*db_,
-                        "INSERT INTO runs(state, spec, created_ns, updated_ns) VALUES(?,?,?,?)");
+    SQLite::Statement q(
+        *db_, "INSERT INTO runs(state, spec, created_ns, updated_ns, owner) VALUES(?,?,?,?,?)");
     q.bind(1, std::string(toString(RunState::Pending)));
     q.bind(2, spec.toJson().dump());
     q.bind(3, static_cast<int64_t>(nowNs));
     q.bind(4, static_cast<int64_t>(nowNs));
+    q.bind(5, owner);
     q.exec();
     auto id = static_cast<RunId>(db_->getLastInsertRowid());
     insertRunEvent(*db_, id,
@@ -242,9 +253,10 @@ VoidResult Store::setRunState(RunId id, RunState s, const std::string& reason, i
 Result<std::optional<RunRecord>> Store::run(RunId id) {
   std::lock_guard lock(mu_);
   return guard("read run", [&]() -> Result<std::optional<RunRecord>> {
-    SQLite::Statement q(*db_,
-                        "SELECT id, state, reason, spec, created_ns, updated_ns, logs FROM runs "
-                        "WHERE id=?");
+    SQLite::Statement q(
+        *db_,
+        "SELECT id, state, reason, spec, created_ns, updated_ns, logs, owner FROM runs "
+        "WHERE id=?");
     q.bind(1, static_cast<int64_t>(id));
     if (!q.executeStep()) return std::nullopt;
     return readRun(q);
@@ -254,9 +266,10 @@ Result<std::optional<RunRecord>> Store::run(RunId id) {
 Result<std::vector<RunRecord>> Store::runs() {
   std::lock_guard lock(mu_);
   return guard("list runs", [&]() -> Result<std::vector<RunRecord>> {
-    SQLite::Statement q(*db_,
-                        "SELECT id, state, reason, spec, created_ns, updated_ns, logs FROM runs "
-                        "ORDER BY id");
+    SQLite::Statement q(
+        *db_,
+        "SELECT id, state, reason, spec, created_ns, updated_ns, logs, owner FROM runs "
+        "ORDER BY id");
     std::vector<RunRecord> out;
     while (q.executeStep()) out.push_back(readRun(q));
     return out;
@@ -344,14 +357,17 @@ Result<std::string> Store::clusterId(const std::function<std::string()>& make) {
 Result<std::pair<std::vector<RunRecord>, uint64_t>> Store::runs(const RunQuery& rq) {
   std::lock_guard lock(mu_);
   return guard("list runs", [&]() -> Result<std::pair<std::vector<RunRecord>, uint64_t>> {
-    const char* where = "WHERE (?1 = '' OR state = ?1) AND (?1 <> '' OR ?2 OR state <> 'deleted')";
+    const char* where =
+        "WHERE (?1 = '' OR state = ?1) AND (?1 <> '' OR ?2 OR state <> 'deleted') AND "
+        "(?5 = '' OR owner = ?5)";
     SQLite::Statement q(*db_, std::string("SELECT id, state, reason, spec, created_ns, "
-                                          "updated_ns, logs FROM runs ") +
+                                          "updated_ns, logs, owner FROM runs ") +
                                   where + " ORDER BY id LIMIT ?3 OFFSET ?4");
     SQLite::Statement n(*db_, std::string("SELECT count(*) FROM runs ") + where);
     for (auto* st : {&q, &n}) {
       st->bind(1, rq.state);
       st->bind(2, rq.withDeleted ? 1 : 0);
+      st->bind(5, rq.owner);
     }
     q.bind(3, static_cast<int64_t>(rq.limit));
     q.bind(4, static_cast<int64_t>(rq.offset));
@@ -580,7 +596,7 @@ Result<bool> Store::insertImage(const ImageRecord& img) {
   });
 }
 
-static ImageRecord readImage(SQLite::Statement& q) {
+ImageRecord readImage(SQLite::Statement& q) {
   return {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
           nlohmann::json::parse(q.getColumn(3).getString(), nullptr, false),
           q.getColumn(4).getInt64()};

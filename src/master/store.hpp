@@ -15,6 +15,7 @@
 
 #include "common/identity.hpp"
 #include "common/result.hpp"
+#include "master/auth/tokens.hpp"
 #include "master/run_spec.hpp"
 
 namespace SQLite {
@@ -30,7 +31,8 @@ struct RunRecord {
   RunSpec spec;
   int64_t createdNs = 0;
   int64_t updatedNs = 0;
-  std::string logs;  // "" while the run lives; once deleted "kept" or "purged"
+  std::string logs;   // "" while the run lives; once deleted "kept" or "purged"
+  std::string owner;  // the user who created it
 };
 
 struct InstanceRecord {
@@ -93,6 +95,7 @@ struct RunQuery {
   uint32_t limit = 100;
   std::string state;
   bool withDeleted = false;
+  std::string owner;  // only this user's runs; "" every user's
 };
 
 class Store {
@@ -100,7 +103,7 @@ class Store {
   static Result<std::unique_ptr<Store>> open(const std::string& path);
   ~Store();
 
-  Result<RunId> insertRun(const RunSpec& spec, int64_t nowNs);
+  Result<RunId> insertRun(const RunSpec& spec, const std::string& owner, int64_t nowNs);
   // Instances of a new run, with the worker each was placed on, in one transaction.
   VoidResult insertInstances(RunId run, const std::vector<std::pair<uint32_t, std::string>>& placed,
                              int64_t nowNs);
@@ -146,6 +149,25 @@ class Store {
   Result<bool> insertImage(const ImageRecord& img);
   Result<std::optional<ImageRecord>> image(const std::string& digest);
   Result<std::vector<ImageRecord>> images();
+
+  // Who may use an image: the users who uploaded it (store_access.cpp).
+  VoidResult addImageOwner(const std::string& digest, const std::string& owner);
+  Result<bool> imageOwnedBy(const std::string& digest, const std::string& owner);
+  Result<std::vector<ImageRecord>> imagesOf(const std::string& owner);
+  // API tokens, kept by the hash of their secret. insertToken is false when the name is taken.
+  Result<bool> insertToken(const Token& t, const std::string& hash);
+  VoidResult deleteToken(const std::string& name);
+  Result<std::vector<std::pair<Token, std::string>>> tokens();
+  // The certificate a node holds now: its serial, and whether it was revoked.
+  struct NodeCert {
+    std::string serial;
+    bool revoked = false;
+  };
+  VoidResult setNodeCert(const std::string& name, const std::string& serial, int64_t nowNs);
+  Result<std::optional<NodeCert>> nodeCert(const std::string& name);
+  VoidResult revokeNodeCert(const std::string& name);
+  // Forgets a worker's record (its certificate's stays, revoked or not).
+  VoidResult deleteWorker(const std::string& name);
 
  private:
   explicit Store(std::unique_ptr<SQLite::Database> db);

@@ -27,6 +27,7 @@ nlohmann::json toJson(const RunView& v) {
       {"name", v.run.spec.name.empty() ? fmt::format("run-{}", v.run.id) : v.run.spec.name},
       {"state", toString(v.run.state)},
       {"reason", v.run.reason},
+      {"owner", v.run.owner},
       {"count", v.run.spec.count},
       {"spec", v.run.spec.toJson()},
       {"counts", counts},

@@ -176,9 +176,11 @@ Result<std::pair<std::string, uint64_t>> readConcatenated(
   return std::make_pair(std::move(out), std::min(offset, pos));
 }
 
-VoidResult replaceFile(const std::string& path, const std::string& data) {
+VoidResult replaceFile(const std::string& path, const std::string& data, int mode) {
   KUIGA_TRY(makeDirs(std::filesystem::path(path).parent_path()), "save " + path);
-  auto fd = openFile(path + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
+  std::error_code ec;  // a .tmp left by a crash would keep its old mode
+  std::filesystem::remove(path + ".tmp", ec);
+  auto fd = openFile(path + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (!fd) return fail(fd.error());
   KUIGA_TRY(writeAll(fd->get(), data.data(), data.size()), "save " + path);
   if (::fsync(fd->get()) < 0 || ::rename((path + ".tmp").c_str(), path.c_str()) < 0)

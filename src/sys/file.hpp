@@ -16,7 +16,8 @@ VoidResult writeFile(const std::string& path, const std::string& data);
 VoidResult writeAll(int fd, const void* data, size_t len);
 // Writes `path` whole or not at all: into "path.tmp", fsync, then rename over `path`
 // (creating its directory). A crash leaves the old file or the new one, and maybe a .tmp.
-VoidResult replaceFile(const std::string& path, const std::string& data);
+// `mode` applies to a new file (0600 for keys and tokens).
+VoidResult replaceFile(const std::string& path, const std::string& data, int mode = 0644);
 VoidResult makeDirs(const std::string& path, int mode = 0755);
 // A directory only its owner may enter: made (with its parents) as 0700, or refused when it
 // exists and its group or others have any access to it, naming its mode.

@@ -25,6 +25,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "$url" ] || fail "kuiga up did not say where its API is"
+export KUIGA_CONFIG=$work/data/kuiga.conf  # its first admin token
 out=$("$kuiga" bench api --master "$url" --count 5 --slow-clients 300 --sse 300 --hold 20 --json \
   2>"$work/bench.log") || fail "bench: $(tail -5 "$work/bench.log")"
 echo "$out"

@@ -36,6 +36,10 @@ for _ in $(seq 100); do grep -q "Kuiga Box is up" "$DIR/up.log" && break; sleep 
 PORT=$(sed -n 's|.*Kuiga Box is up: API http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$DIR/up.log")
 [ -n "$PORT" ] || fail "kuiga up did not start"
 export KUIGA_MASTER=http://127.0.0.1:$PORT
+# Its first admin token is in its client config.
+export KUIGA_CONFIG=$DIR/data/kuiga.conf
+KUIGA_TOKEN=$(sed -n 's/^token: //p' "$KUIGA_CONFIG")
+export KUIGA_TOKEN
 for _ in $(seq 100); do "$KUIGA" workers --json 2>/dev/null | grep -q '"online":true' && break; sleep 0.1; done
 
 expect 0 "$KUIGA" run create --app "$AUT" --count 3 --args "{start_ms} {period_ms}" --period 100 \
@@ -44,8 +48,25 @@ grep -q '"state":"running"' "$DIR/out" || fail "run create --start: $(cat "$DIR/
 grep -q '"running":3' "$DIR/out" || fail "not all running: $(cat "$DIR/out")"
 expect 0 "$KUIGA" run ls
 grep -q "cli" "$DIR/out" || fail "run ls: $(cat "$DIR/out")"
-# GET /metrics, read by the Prometheus client library's own parser.
-/usr/bin/python3 "$(dirname "$0")/metrics_check.py" "$KUIGA_MASTER/metrics" 3 || fail "metrics"
+# GET /metrics with a metrics token, read by the Prometheus client library's own parser.
+expect 0 "$KUIGA" token create --name prometheus --role metrics
+METRICS_TOKEN=$(cat "$DIR/out")
+KUIGA_TOKEN=$METRICS_TOKEN /usr/bin/python3 "$(dirname "$0")/metrics_check.py" \
+  "$KUIGA_MASTER/metrics" 3 || fail "metrics"
+KUIGA_TOKEN=$METRICS_TOKEN expect 2 "$KUIGA" run ls  # 403: a metrics token reads /metrics only
+expect 0 "$KUIGA" token ls
+grep -q "^prometheus  *metrics" "$DIR/out" || fail "token ls: $(cat "$DIR/out")"
+grep -qF "$METRICS_TOKEN" "$DIR/out" && fail "token ls shows a secret"
+# Another user sees none of the admin's runs.
+expect 0 "$KUIGA" token create --name bob --role user --expires 1h
+BOB=$(cat "$DIR/out")
+KUIGA_TOKEN=$BOB expect 3 "$KUIGA" run show 1
+KUIGA_TOKEN=$BOB expect 0 "$KUIGA" run ls --json
+grep -q '"total":0' "$DIR/out" || fail "bob lists the admin's runs: $(cat "$DIR/out")"
+expect 2 "$KUIGA" token create --name bad --role root
+expect 4 "$KUIGA" token create --name bob --role user
+# An online worker is not forgotten without --revoke.
+expect 4 "$KUIGA" workers rm "$NAME"
 expect 0 "$KUIGA" run show 1
 grep -q "run 1 (cli): running" "$DIR/out" || fail "run show: $(cat "$DIR/out")"
 sleep 1
@@ -55,8 +76,9 @@ expect 0 "$KUIGA" logs 1
 grep -q "run-1/dev-0000 " "$DIR/out" || fail "merged logs: $(head -3 "$DIR/out")"
 # A browser accepts brotli; the master answers gzip (its brotli is too slow for big listings).
 /usr/bin/python3 - "$KUIGA_MASTER/api/v1/runs/1/instances" <<'PY' || fail "content encoding"
-import gzip, json, sys, urllib.request
-req = urllib.request.Request(sys.argv[1], headers={"Accept-Encoding": "gzip, deflate, br"})
+import gzip, json, os, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], headers={"Accept-Encoding": "gzip, deflate, br",
+                             "Authorization": "Bearer " + os.environ["KUIGA_TOKEN"]})
 res = urllib.request.urlopen(req)
 assert res.headers.get("Content-Encoding") == "gzip", res.headers.get("Content-Encoding")
 assert len(json.loads(gzip.decompress(res.read()))["items"]) == 3
@@ -64,8 +86,10 @@ PY
 # The logs download the web UI offers: a tar.gz with one file per instance, read by Python's
 # tarfile; each file is that instance's log.
 /usr/bin/python3 - "$KUIGA_MASTER/api/v1/runs/1/logs?format=tar.gz" <<'PY' || fail "logs tar.gz"
-import io, sys, tarfile, urllib.request
-tar = tarfile.open(fileobj=io.BytesIO(urllib.request.urlopen(sys.argv[1]).read()), mode="r:gz")
+import io, os, sys, tarfile, urllib.request
+req = urllib.request.Request(sys.argv[1],
+                             headers={"Authorization": "Bearer " + os.environ["KUIGA_TOKEN"]})
+tar = tarfile.open(fileobj=io.BytesIO(urllib.request.urlopen(req).read()), mode="r:gz")
 names = sorted(tar.getnames())
 assert names == ["run-1/dev-0000.log", "run-1/dev-0001.log", "run-1/dev-0002.log"], names
 for n in names:
@@ -120,6 +144,10 @@ expect 0 "$KUIGA" run history 1
 expect 0 "$KUIGA" run history 1 --json
 grep -q '"kind":"state"' "$DIR/out" || fail "run history --json: $(cat "$DIR/out")"
 expect 3 "$KUIGA" run history 999
+# No token ever reaches the master's log.
+for t in "$KUIGA_TOKEN" "$METRICS_TOKEN" "$BOB"; do
+  grep -qF "${t#kgt_}" "$DIR/up.log" && fail "a token is in the master's log"
+done
 # A run with a radio: udp-sensor instances report to a UDP server in a namespace of our own,
 # through two UEs for three devices.
 SENSOR=$(dirname "$AUT")/udp-sensor

@@ -2,13 +2,16 @@
 """Reads GET /metrics with the Prometheus project's own parser (Debian's
 python3-prometheus-client) and checks what a run of N running instances must show.
 usage: metrics_check.py URL RUNNING_INSTANCES"""
+import os
 import sys
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 url, running = sys.argv[1], int(sys.argv[2])
-text = urllib.request.urlopen(url, timeout=10).read().decode()
+# A token of the metrics role, as Prometheus scrapes with.
+req = urllib.request.Request(url, headers={"Authorization": "Bearer " + os.environ["KUIGA_TOKEN"]})
+text = urllib.request.urlopen(req, timeout=10).read().decode()
 families = {f.name: f for f in text_string_to_metric_families(text)}
 
 

@@ -8,6 +8,7 @@ work=${3:?work directory}
 name="ktupexit$$"
 rm -rf "$work"
 mkdir -p "$work"
+export KUIGA_CONFIG=$work/data/kuiga.conf  # the first start writes it, with an admin token
 fail() {
   echo "up_exit: $*" >&2
   exit 1

@@ -250,6 +250,7 @@ TEST_F(S3ClusterTest, ROOT_AWorkerRunsARunFromAnImageInS3) {
   worker::WorkerNodeConfig wc;
   wc.master = master.url();
   wc.name = test::uniqueName();
+  wc.credentials = test::credentialsFor(master.server(), wc.name);
   wc.stateDir = dir_.path() + "/worker";
   wc.initPath = ::kuiga::test::initPath();
   wc.capacity = 10;
@@ -270,10 +271,13 @@ TEST_F(S3ClusterTest, ROOT_AWorkerRunsARunFromAnImageInS3) {
   EXPECT_TRUE(*bucket->has(image));
   EXPECT_FALSE(fs::exists(master.dataDir() + "/data/images"));
   // The master does not serve blobs it does not hold; it says where they are.
-  auto blob = master.api().request("GET", "/api/v1/blobs/" + image);
-  ASSERT_TRUE(blob);
-  EXPECT_EQ(blob->status, 404);
-  EXPECT_NE(blob->text.find("S3 bucket '" + bucket_ + "'"), std::string::npos) << blob->text;
+  TempDir d;
+  worker::MasterLink link(
+      {master.url(), "w-test", d.path(), {}, {}, test::credentialsFor(master.server(), "w-test")});
+  auto blob = worker::LinkBlobSource(link).fetch(image, d.path() + "/blob");
+  ASSERT_FALSE(blob);
+  EXPECT_NE(blob.error().message.find("S3 bucket '" + bucket_ + "'"), std::string::npos)
+      << blob.error().message;
 
   auto state = [&] {
     auto r = master.api().get(fmt::format("/api/v1/runs/{}", id));

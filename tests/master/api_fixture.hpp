@@ -10,14 +10,17 @@ namespace kuiga::test {
 class ApiTest : public ::testing::Test {
  protected:
   using json = nlohmann::json;
+  // A fixture's own changes to the master's configuration.
+  virtual void configure(master::ServerConfig& cfg) { (void)cfg; }
   void SetUp() override {
     master::ServerConfig cfg;
     cfg.maxUploadBytes = 256 << 10;
+    configure(cfg);
     master_ = std::make_unique<TestMaster>(cfg);
     addWorker("w1", 100);
   }
   FakeWorker& addWorker(const std::string& name, uint32_t capacity) {
-    workers_.push_back(std::make_unique<FakeWorker>(name, master_->url(), capacity));
+    workers_.push_back(std::make_unique<FakeWorker>(name, master_->server(), capacity));
     auto& w = *workers_.back();
     EXPECT_TRUE(eventually([&] { return w.connected(); }));
     EXPECT_TRUE(eventually([&] {

@@ -26,6 +26,7 @@ class ApiNsTest : public ::testing::Test {
     master_ = std::make_unique<TestMaster>();
     worker::WorkerNodeConfig cfg;
     cfg.master = master_->url();
+    cfg.joinToken = master_->joinToken();  // it enrolls, as a worker on another host does
     cfg.name = uniqueName();
     cfg.stateDir = dir_.path() + "/worker";
     cfg.initPath = ::kuiga::test::initPath();

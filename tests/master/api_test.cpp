@@ -148,7 +148,14 @@ TEST_F(ApiTest, WorkersRefuseABlobThatDoesNotMatchItsDigest) {
   auto manifest = api().get("/api/v1/images/" + digest);
   std::string aut = (*manifest)["manifest"]["aut"]["digest"];
   TempDir d;
-  worker::HttpBlobSource blobs(master_->url());
+  TempDir state;
+  worker::MasterLink link({master_->url(),
+                           "w-test",
+                           state.path(),
+                           {},
+                           {},
+                           credentialsFor(master_->server(), "w-test")});
+  worker::LinkBlobSource blobs(link);
   ASSERT_TRUE(blobs.fetch(aut, d.path() + "/good"));
   // Corrupt the stored AUT: the master serves it, the worker checks and refuses it.
   std::ofstream(master_->dataDir() + "/data/images/sha256/" + aut.substr(7)) << "tampered";

@@ -65,8 +65,10 @@ class DiskFullTest : public ::testing::Test {
     auto s = master::Server::start(cfg);
     ASSERT_TRUE(s) << s.error().message;
     server_ = std::move(*s);
-    api_ = std::make_unique<client::ApiClient>(server_->url());
-    worker_ = std::make_unique<FakeWorker>("w1", server_->url(), 10);
+    auto conf = client::readConfig(server_->clientConfigPath());
+    ASSERT_TRUE(conf) << conf.error().message;
+    api_ = std::make_unique<client::ApiClient>(server_->url(), conf->token);
+    worker_ = std::make_unique<FakeWorker>("w1", *server_, 10);
     ASSERT_TRUE(eventually([&] { return worker_->connected(); }));
   }
   void TearDown() override {
@@ -134,7 +136,13 @@ TEST_F(DiskFullTest, ROOT_AWorkerWithAFullCacheNamesTheCause) {
   SmallDisk cacheDisk(dir_.path() + "/cache");
   ASSERT_FALSE(cacheDisk.path.empty());
   cacheDisk.fill(8);  // room for the manifest, not the AUT
-  worker::HttpBlobSource blobs(server_->url());
+  worker::MasterLink link({server_->url(),
+                           "w-test",
+                           dir_.path() + "/w-test",
+                           {},
+                           {},
+                           credentialsFor(*server_, "w-test")});
+  worker::LinkBlobSource blobs(link);
   imagestore::ImageCache cache(cacheDisk.path, blobs);
   auto got = cache.ensure(img->body["digest"]);
   ASSERT_FALSE(got);

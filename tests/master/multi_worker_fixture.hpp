@@ -126,10 +126,11 @@ class MultiWorkerTest : public ::testing::Test {
       joinUnderlay(k);
     }
     if (workers_.size() <= static_cast<size_t>(k)) workers_.resize(k + 1, -1);
-    workers_[k] = spawn({"plexer", "--master", fmt::format("http://10.213.{}.1:{}", k, port_),
-                         "--name", names_[k], "--state-dir", fmt::format("{}/w{}", dir_.path(), k),
-                         "--remove-on-exit", "--underlay-address", underlayAddress(k)},
-                        hostNs_[k], fmt::format("{}/w{}.log", dir_.path(), k));
+    workers_[k] = spawn(
+        {"plexer", "--master", fmt::format("https://10.213.{}.1:{}", k, port_), "--join-token",
+         joinToken_, "--name", names_[k], "--state-dir", fmt::format("{}/w{}", dir_.path(), k),
+         "--remove-on-exit", "--underlay-address", underlayAddress(k)},
+        hostNs_[k], fmt::format("{}/w{}.log", dir_.path(), k));
   }
 
   void TearDown() override {
@@ -144,21 +145,38 @@ class MultiWorkerTest : public ::testing::Test {
   }
 
   void startMaster() {
-    master_ = spawn({"master", "--data", dir_.path() + "/master", "--host", "0.0.0.0", "--port",
-                     std::to_string(port_), "--rpc", fmt::format("0.0.0.0:{}", rpcPort_)},
-                    "", dir_.path() + "/master.log");
-    api_ = std::make_unique<client::ApiClient>(fmt::format("http://127.0.0.1:{}", port_));
+    // On every address, so over TLS: a certificate from its cluster CA for the host's addresses
+    // (the hosts' veths among them), which its nodes and the test trust.
+    master_ = spawn(
+        {"master", "--data", dir_.path() + "/master", "--host", "0.0.0.0", "--port",
+         std::to_string(port_), "--rpc", fmt::format("0.0.0.0:{}", rpcPort_), "--tls", "auto"},
+        "", dir_.path() + "/master.log");
+    // Its first admin token and CA are in its client config once it is up.
+    ASSERT_TRUE(eventually([&] { return static_cast<bool>(client::readConfig(confPath())); }))
+        << logs();
+    auto conf = client::readConfig(confPath());
+    api_ = std::make_unique<client::ApiClient>(fmt::format("https://127.0.0.1:{}", port_),
+                                               conf->token, conf->caPem);
     ASSERT_TRUE(eventually([&] { return static_cast<bool>(api_->get("/api/v1/cluster")); }))
         << logs();
+    // The workers and the plexer enroll with a join token (once: a restarted master keeps it).
+    if (joinToken_.empty()) {
+      auto join = api_->post("/api/v1/tokens", {{"name", "hosts"}, {"role", "join"}});
+      ASSERT_TRUE(join) << join.error().message;
+      joinToken_ = (*join)["token"];
+    }
   }
+
+  std::string confPath() const { return dir_.path() + "/master/kuiga.conf"; }
 
   void startWorker(int k) {
     if (workers_.size() <= static_cast<size_t>(k)) workers_.resize(k + 1, -1);
-    workers_[k] = spawn({"worker", "--master", fmt::format("http://10.213.{}.1:{}", k, port_),
-                         "--name", names_[k], "--state-dir", fmt::format("{}/w{}", dir_.path(), k),
-                         "--capacity", "160", "--remove-on-exit", "--label",
-                         fmt::format("host=h{}", k), "--underlay-address", underlayAddress(k)},
-                        hostNs_[k], fmt::format("{}/w{}.log", dir_.path(), k));
+    workers_[k] =
+        spawn({"worker", "--master", fmt::format("https://10.213.{}.1:{}", k, port_),
+               "--join-token", joinToken_, "--name", names_[k], "--state-dir",
+               fmt::format("{}/w{}", dir_.path(), k), "--capacity", "160", "--remove-on-exit",
+               "--label", fmt::format("host=h{}", k), "--underlay-address", underlayAddress(k)},
+              hostNs_[k], fmt::format("{}/w{}.log", dir_.path(), k));
   }
 
   // The base station: a namespace of the test's own, its addresses (192.0.2.1, 2001:db8::1) on
@@ -226,6 +244,7 @@ class MultiWorkerTest : public ::testing::Test {
   std::vector<pid_t> workers_;
   std::vector<pid_t> helpers_;  // the station's sink
   std::unique_ptr<client::ApiClient> api_;
+  std::string joinToken_;
 };
 
 }  // namespace kuiga::test

@@ -48,6 +48,7 @@ class RadioTest : public ::testing::Test {
     master_ = std::make_unique<TestMaster>();
     nodeConfig_.master = master_->url();
     nodeConfig_.name = uniqueName();
+    nodeConfig_.credentials = credentialsFor(master_->server(), nodeConfig_.name);
     nodeConfig_.stateDir = dir_.path() + "/worker";
     nodeConfig_.initPath = ::kuiga::test::initPath();
     nodeConfig_.capacity = 50;

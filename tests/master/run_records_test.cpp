@@ -2,6 +2,7 @@
 // run's records go with it unless kept, and a worker never mixes in another master's.
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -80,9 +81,16 @@ TEST_F(RunRecordsTest, AFreshMasterNeverShowsAWorkersRecordsOfAnotherCluster) {
   std::string oldCluster = (*api().get("/api/v1/cluster"))["cluster_id"];
   ASSERT_FALSE(oldCluster.empty());
 
-  master_->startFresh();  // new data directory, same address: the worker reconnects to it
+  master_->startFresh();  // new data directory, same address
   std::string newCluster = (*api().get("/api/v1/cluster"))["cluster_id"];
   EXPECT_NE(newCluster, oldCluster);
+  // A new cluster has a new CA: the worker gets nowhere with its old certificate...
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_TRUE(api().get("/api/v1/workers")->empty());
+  // ... until the operator gives it a join token of the new master; it enrolls anew.
+  w.disconnect();
+  w.link().rejoin(master_->joinToken());
+  w.connect();
   EXPECT_TRUE(eventually([&] {
     auto ws = api().get("/api/v1/workers");
     return ws && ws->size() == 1 && (*ws)[0]["online"] == true;

@@ -17,7 +17,7 @@ TEST(Store, KeepsEverythingAcrossReopen) {
     RunSpec spec;
     spec.count = 3;
     spec.image = "sha256:abc";
-    auto r = (*s)->insertRun(spec, 1);
+    auto r = (*s)->insertRun(spec, "admin", 1);
     ASSERT_TRUE(r);
     id = *r;
     ASSERT_TRUE((*s)->insertInstances(id, {{0, "w1"}, {1, "w1"}, {2, "w2"}}, 1));
@@ -66,7 +66,7 @@ TEST(Store, AReportFromAWorkerNoLongerHoldingTheInstanceIsIgnored) {
   ASSERT_TRUE(s);
   RunSpec spec;
   spec.count = 1;
-  auto id = *(*s)->insertRun(spec, 1);
+  auto id = *(*s)->insertRun(spec, "admin", 1);
   ASSERT_TRUE((*s)->insertInstances(id, {{0, "old"}}, 1));
   ASSERT_TRUE((*s)->updateInstances({{{id, 0}, "pending", "rescheduled", 2, "new", {}}}));
   ASSERT_TRUE((*s)->updateInstances({{{id, 0}, "running", "", 3, {}, "old"}}));
@@ -82,7 +82,7 @@ TEST(Store, CountsFollowEveryChange) {
   ASSERT_TRUE(s);
   RunSpec spec;
   spec.count = 50;
-  auto id = *(*s)->insertRun(spec, 1);
+  auto id = *(*s)->insertRun(spec, "admin", 1);
   std::vector<std::pair<uint32_t, std::string>> placed;
   for (uint32_t i = 0; i < 50; ++i) placed.emplace_back(i, i % 2 ? "a" : "b");
   ASSERT_TRUE((*s)->insertInstances(id, placed, 1));
@@ -110,8 +110,8 @@ TEST(Store, ARunsHistoryHoldsItsStatesAndCellMovesInOrder) {
     ASSERT_TRUE(s);
     RunSpec spec;
     spec.count = 2;
-    id = *(*s)->insertRun(spec, 10);
-    other = *(*s)->insertRun(spec, 11);
+    id = *(*s)->insertRun(spec, "admin", 10);
+    other = *(*s)->insertRun(spec, "admin", 11);
     ASSERT_TRUE((*s)->setRunCell(id, "w1", 0, "cell on w1", 12));
     ASSERT_TRUE((*s)->setRunState(id, RunState::Ready, "", 13));
     ASSERT_TRUE((*s)->setRunState(other, RunState::Dirty, "other's reason", 14));
@@ -155,7 +155,7 @@ TEST(Store, ADatabaseFromBeforeRunHistoriesGainsOne) {
   {
     auto s = Store::open(path);
     ASSERT_TRUE(s);
-    id = *(*s)->insertRun(RunSpec{}, 1);
+    id = *(*s)->insertRun(RunSpec{}, "admin", 1);
   }
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);

@@ -32,6 +32,7 @@ class ZepTest : public ::testing::Test {
     master_ = std::make_unique<TestMaster>();
     config_.master = master_->url();
     config_.name = uniqueName();
+    config_.credentials = credentialsFor(master_->server(), config_.name);
     config_.stateDir = dir_.path() + "/worker";
     config_.initPath = ::kuiga::test::initPath();
     config_.capacity = 30;

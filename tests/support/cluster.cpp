@@ -24,7 +24,14 @@ TestMaster::TestMaster(master::ServerConfig cfg) : cfg_(std::move(cfg)) {
   if (!s) throw std::runtime_error(s.error().message);
   server_ = std::move(*s);
   cfg_.port = server_->port();  // a restart comes back on the same port
-  api_ = std::make_unique<client::ApiClient>(server_->url());
+  useAdminToken();
+}
+
+void TestMaster::useAdminToken() {
+  auto conf = client::readConfig(server_->clientConfigPath());
+  if (!conf) throw std::runtime_error(conf.error().message);
+  adminToken_ = conf->token;
+  api_ = std::make_unique<client::ApiClient>(server_->url(), adminToken_, conf->caPem);
 }
 
 TestMaster::~TestMaster() = default;
@@ -38,6 +45,7 @@ void TestMaster::startFresh() {
   stop();
   cfg_.dataDir = fmt::format("{}/data{}", dir_.path(), ++generation_);
   start();
+  useAdminToken();  // a new cluster, a new first admin
 }
 
 void TestMaster::stop() {
@@ -60,20 +68,45 @@ std::string TestMaster::url() const {
   return server_->url();
 }
 
-FakeWorker::FakeWorker(const std::string& name, const std::string& masterUrl, uint32_t capacity)
-    : name_(name), url_(masterUrl) {
+std::string TestMaster::joinToken(const std::string& name) {
+  auto made = api_->post("/api/v1/tokens", {{"name", name}, {"role", "join"}});
+  if (!made) throw std::runtime_error("make join token " + name + ": " + made.error().message);
+  return (*made)["token"];
+}
+
+client::ApiClient TestMaster::client(const std::string& role, const std::string& name) {
+  auto made = api_->post("/api/v1/tokens", {{"name", name}, {"role", role}});
+  if (!made) throw std::runtime_error("make token " + name + ": " + made.error().message);
+  return client::ApiClient(server_->url(), (*made)["token"].get<std::string>());
+}
+
+worker::NodeCredentials credentialsFor(master::Server& master, const std::string& name) {
+  auto c = master.issueNode(name);
+  if (!c) throw std::runtime_error("credentials for " + name + ": " + c.error().message);
+  return {c->keyPem, c->certPem, c->caPem};
+}
+
+FakeWorker::FakeWorker(const std::string& name, master::Server& master, uint32_t capacity)
+    : FakeWorker(
+          worker::MasterLinkConfig{
+              master.url(), name, "", {}, master.apiCaPem(), credentialsFor(master, name)},
+          capacity) {}
+
+FakeWorker::FakeWorker(worker::MasterLinkConfig link, uint32_t capacity)
+    : name_(link.name), url_(link.url) {
   runtime_ = std::make_unique<FakeRuntime>(dir_.path() + "/logs", events_.sink());
-  blobs_ = std::make_unique<worker::HttpBlobSource>(masterUrl);
+  link.stateDir = dir_.path();
+  link_ = std::make_unique<worker::MasterLink>(std::move(link));
+  blobs_ = std::make_unique<worker::LinkBlobSource>(*link_);
   worker::AgentConfig ac;
-  ac.masterUrl = masterUrl;
-  ac.name = name;
+  ac.name = name_;
   ac.capacity = capacity;
   ac.cacheDir = dir_.path() + "/images";
   ac.stateDir = dir_.path();
   ac.flushEvery = std::chrono::milliseconds(20);
   ac.reconnectEvery = std::chrono::milliseconds(200);
   ac.runtimeName = "fake";
-  agent_ = std::make_unique<worker::Agent>(ac, *runtime_, events_, *blobs_);
+  agent_ = std::make_unique<worker::Agent>(ac, *link_, *runtime_, events_, *blobs_);
   connect();
 }
 

@@ -32,7 +32,13 @@ class TestMaster {
   // an operator starts over with a fresh --data.
   void startFresh();
   std::string url() const;
+  // A client with the first admin's token (from DATA/kuiga.conf).
   client::ApiClient& api() { return *api_; }
+  [[nodiscard]] const std::string& adminToken() const { return adminToken_; }
+  // A client with a new token of that role (for a user: `user` owns what it makes).
+  client::ApiClient client(const std::string& role, const std::string& name);
+  // A join token (role join), for nodes that enroll.
+  std::string joinToken(const std::string& name = "join");
   master::Server& server() { return *server_; }
   const std::string& dataDir() const { return dir_.path(); }
 
@@ -40,15 +46,21 @@ class TestMaster {
   TempDir dir_;
   master::ServerConfig cfg_;
   std::unique_ptr<master::Server> server_;
+  void useAdminToken();
   std::unique_ptr<client::ApiClient> api_;
+  std::string adminToken_;
   int generation_ = 0;
 };
 
 class FakeWorker {
  public:
-  FakeWorker(const std::string& name, const std::string& masterUrl, uint32_t capacity);
+  // Its credentials are issued by the master in this process, as kuiga up's worker's are.
+  FakeWorker(const std::string& name, master::Server& master, uint32_t capacity);
+  // Its link as given (enrolling with a join token, say); its state directory is its own.
+  FakeWorker(worker::MasterLinkConfig link, uint32_t capacity);
   ~FakeWorker();
   FakeRuntime& runtime() { return *runtime_; }
+  worker::MasterLink& link() { return *link_; }
   bool connected() const { return agent_->connected(); }
   // Ends the agent (the master sees the stream close); the fake instances stay.
   void disconnect();
@@ -61,10 +73,14 @@ class FakeWorker {
   std::string name_, url_;
   worker::EventQueue events_;
   std::unique_ptr<FakeRuntime> runtime_;
-  std::unique_ptr<worker::HttpBlobSource> blobs_;
+  std::unique_ptr<worker::MasterLink> link_;
+  std::unique_ptr<worker::LinkBlobSource> blobs_;
   std::unique_ptr<worker::Agent> agent_;
   std::jthread thread_;
 };
+
+// A node's credentials issued by `master` (as for a worker in its process).
+worker::NodeCredentials credentialsFor(master::Server& master, const std::string& name);
 
 // Path of a small real ELF executable to upload.
 std::string sampleAut();

@@ -2,13 +2,20 @@
 // a refused create shows the master's reason; upload the sample AUT as a 50-device run that
 // starts when ready; the counts reach 50 running; open an instance from the grid and see its
 // log; send a console line; the jitter box plot, the radio counters and the logs download;
-// stop and delete the run; the workers page. Saves screenshots of the run page as artefacts.
-// usage: node ui_test.mjs URL AUT WORKDIR WEB_DIR WORKER_NAME
+// stop and delete the run; the workers page. Before all that: the page without a session is the
+// login page, a wrong token is refused there, and the admin's token logs in; at the end, a
+// user's session sees neither the admin's runs nor the metrics, and logging out shows the login
+// page again. Saves screenshots of the run page as artefacts.
+// usage: KUIGA_TOKEN=admin-token node ui_test.mjs URL AUT WORKDIR WEB_DIR WORKER_NAME
+// (KUIGA_USER_TOKEN: a user's token)
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const [url, aut, dir, webDir, workerName] = process.argv.slice(2);
+const token = process.env.KUIGA_TOKEN;
+const userToken = process.env.KUIGA_USER_TOKEN;
+const auth = { headers: { Authorization: `Bearer ${token}` } };
 const require = createRequire(path.resolve(webDir, 'package.json'));
 const { chromium } = require('playwright-core');
 
@@ -29,9 +36,31 @@ async function main() {
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('dialog', (d) => d.accept());
 
-  step('the runs page, empty');
+  step('without a session, the page is the login page');
   await page.goto(url + '/');
+  await page.getByRole('heading', { name: 'Log in to Kuiga Box' }).waitFor();
+  if (await page.locator('#page h1', { hasText: 'Test runs' }).count())
+    throw new Error('the runs page shows without a session');
+  if ((await fetch(`${url}/api/v1/runs`)).status !== 401) throw new Error('the API answers without a token');
+  step('a wrong token is refused with the reason');
+  await page.locator('#token').fill('kgt_not-a-token');
+  await page.locator('#login').click();
+  await page.locator('#error-text', { hasText: 'Not logged in' }).waitFor();
+  await page.locator('#error-close').click();
+  step('the admin token logs in');
+  await page.locator('#token').fill(token);
+  await page.locator('#login').click();
+
+  step('the runs page, empty');
   await page.getByRole('heading', { name: 'Test runs' }).waitFor();
+  await page.locator('#user', { hasText: 'admin (admin)' }).waitFor();
+  const cookies = await context.cookies();
+  const sessionCookie = cookies.find((c) => c.name === 'kuiga_session');
+  if (!sessionCookie || !sessionCookie.httpOnly || sessionCookie.sameSite !== 'Strict')
+    throw new Error(`the session cookie is not HttpOnly and SameSite=Strict: ${JSON.stringify(cookies)}`);
+  // The cookie alone cannot change anything: a change needs the session's CSRF token.
+  const forged = await page.evaluate(async () => (await fetch('/api/v1/runs/1/stop', { method: 'POST' })).status);
+  if (forged !== 403) throw new Error(`a change without the CSRF token answered ${forged}`);
   await page.locator('.empty', { hasText: 'No runs yet' }).waitFor();
   await page.locator('#live.on').waitFor();
 
@@ -68,7 +97,7 @@ async function main() {
   step(`run ${runId}: waiting for 50 running`);
   await page.locator('#counts [data-state=running] b', { hasText: /^50$/ }).waitFor({ timeout: 120000 });
   await page.locator('#run-state', { hasText: 'running' }).waitFor();
-  const api = await (await fetch(`${url}/api/v1/runs/${runId}`)).json();
+  const api = await (await fetch(`${url}/api/v1/runs/${runId}`, auth)).json();
   if (api.counts.running !== 50) throw new Error(`the API says ${api.counts.running} running`);
 
   step('open instance 7 from the grid and see its log');
@@ -130,7 +159,7 @@ async function main() {
   // Delete is accepted at once (202) and done in the background: the API says so soon.
   let after;
   for (let i = 0; i < 300; ++i) {
-    after = await (await fetch(`${url}/api/v1/runs/${runId}`)).json();
+    after = await (await fetch(`${url}/api/v1/runs/${runId}`, auth)).json();
     if (after.state === 'deleted') break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -141,6 +170,26 @@ async function main() {
   const row = page.locator(`#workers tr[data-worker="${workerName}"]`);
   await row.waitFor();
   if (!(await row.textContent()).includes('healthy')) throw new Error('the worker is not shown healthy');
+
+  step("a user's session sees none of the admin's runs, and no metrics");
+  const image = (await (await fetch(`${url}/api/v1/runs/${runId}`, auth)).json()).spec.image;
+  const kept = await (await fetch(`${url}/api/v1/runs`, {
+    method: 'POST',
+    headers: { ...auth.headers, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ image, count: 1, name: 'admins-own' }),
+  })).json();
+  await page.getByRole('link', { name: 'Runs' }).click();
+  await page.locator('#runs tbody tr', { hasText: 'admins-own' }).waitFor();
+  await page.locator('#logout').click();
+  await page.getByRole('heading', { name: 'Log in to Kuiga Box' }).waitFor();
+  await page.locator('#token').fill(userToken);
+  await page.locator('#login').click();
+  await page.locator('.empty', { hasText: 'No runs yet' }).waitFor();
+  await page.locator('#user', { hasText: '(user)' }).waitFor();
+  if (await page.locator('#metrics-link').isVisible()) throw new Error('a user sees the metrics link');
+  const theirs = await page.evaluate(async (id) => (await fetch(`/api/v1/runs/${id}`)).status, kept.id);
+  if (theirs !== 404) throw new Error(`a user reading the admin's run got ${theirs}, not 404`);
+  await fetch(`${url}/api/v1/runs/${kept.id}`, { method: 'DELETE', ...auth });
 
   if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join('; ')}`);
   step('passed');

@@ -22,6 +22,11 @@ if [ -z "$PORT" ]; then
   cat "$DIR/up.log" >&2
   exit 1
 fi
+# The first admin token, from the config the master wrote; and a user's, made with it.
+KUIGA_TOKEN=$(sed -n 's/^token: //p' "$DIR/data/kuiga.conf")
+KUIGA_USER_TOKEN=$("$KUIGA" token create --master "http://127.0.0.1:$PORT" --token "$KUIGA_TOKEN" \
+  --name webuser --role user)
+export KUIGA_TOKEN KUIGA_USER_TOKEN
 node "$(dirname "$0")/ui_test.mjs" "http://127.0.0.1:$PORT" "$AUT" "$DIR" "$WEB" "$NAME"
 rc=$?
 if [ $rc -ne 0 ]; then

@@ -44,6 +44,21 @@ static std::vector<std::string> linksOf(pid_t pid) {
   return nl ? nl->linkNames().value_or(std::vector<std::string>{}) : std::vector<std::string>{};
 }
 
+// Whether the kernel executes i386 programs (IA32 emulation): the 32-bit loader answers.
+bool kernelRunsI386() {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl("/lib32/ld-linux.so.2", "ld-linux.so.2", "--version", nullptr);
+    _exit(errno == ENOEXEC ? 126 : 127);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 class NsRuntimeNetTest : public test::RuntimeFixture,
                          public ::testing::WithParamInterface<NetMode> {};
 
@@ -66,7 +81,10 @@ TEST_P(NsRuntimeNetTest, ROOT_HundredInstancesLiveAndDie) {
   auto started = rt().start(ids);
   ASSERT_TRUE(started.allOk()) << started.failed.front().second.message;
   for (const auto& s : rt().list()) EXPECT_EQ(s.state, S::Running) << displayName(s.id);
-  for (const auto& id : ids) EXPECT_TRUE(waitLog(id, " 1\n")) << displayName(id);
+  // A wakeup line each (not necessarily the first: periodic skips a deadline it woke too late
+  // for, as 100 instances starting at once on two CPUs may).
+  for (const auto& id : ids)
+    EXPECT_TRUE(waitLog(id, "\n")) << displayName(id) << ": " << rt().status(id)->reason;
 
   // Network as the mode says, seen from inside instance 7.
   auto links = linksOf(rt().status(ids[7])->pid);
@@ -174,6 +192,7 @@ TEST_F(NsRuntimeTest, ROOT_TheSeccompFilterRefusesWhatContainersAreRefused) {
 TEST_F(NsRuntimeTest, ROOT_A32BitAutRunsUnderTheFilterAndIsRefusedTheSameCalls) {
   if (!sys::exists(std::string(KUIGA_TEST_APPS) + "/escape_probe32"))
     GTEST_SKIP() << "no 32-bit test AUTs (Debian: gcc-multilib)";
+  if (!kernelRunsI386()) GTEST_SKIP() << "this kernel does not run i386 programs (ENOEXEC)";
   auto probe = spec(0, KUIGA_TEST_APPS, "escape_probe32", {}, NetMode::None);
   auto shell = spec(1, KUIGA_TEST_APPS, "riot_shell32", {}, NetMode::Tap);
   ASSERT_TRUE(rt().create(std::vector{probe, shell}).allOk());

@@ -8,20 +8,34 @@
 #include <nlohmann/json.hpp>
 
 #include "http/server.hpp"
+#include "master/api/route.hpp"
 #include "master/http_api.hpp"
 #include "master/master.hpp"
 
 namespace kuiga::master::api {
 
 using json = nlohmann::json;
-using Routes = std::vector<http::Route>;
 
 class EventHub;
+}  // namespace kuiga::master::api
 
+namespace kuiga::master {
+class Enrollment;
+}
+
+namespace kuiga::master::api {
+
+// What the route files make their handlers from. It lives only while the table is made: a
+// handler captures the references it holds, never the Context itself.
 struct Context {
   Master& master;
   const HttpApiConfig& config;
   EventHub& events;
+  Gate& gate;
+  Enrollment& enrollment;
+  const std::string& openapi;  // the document made from the whole table
+  // The hash of the cluster CA's public key, which join tokens carry.
+  [[nodiscard]] const std::string& joinPin() const { return config.caPin; }
 };
 
 http::Response reply(int status, const json& body);
@@ -45,11 +59,20 @@ ApiResult<RunId> runIdOf(const http::Request& req);
 ApiResult<InstanceId> instanceIdOf(const http::Request& req);
 ApiResult<json> parseJson(const std::string& body);
 
+// Whether a token of role `has` may call a route that needs `needed`.
+bool allows(Role needed, Role has);
+// The server's route for a table entry: the handler behind the authorization check.
+http::Route authorized(ApiRoute r, Gate& gate, Master& m);
+// The multipart body of an upload, for the operations that take one.
+json uploadRequestBody();
+
+Routes accessRoutes(Context& c);
 Routes imageRoutes(Context& c);
 Routes runRoutes(Context& c);
 Routes instanceRoutes(Context& c);
 Routes logRoutes(Context& c);
 Routes radioRoutes(Context& c);
 Routes clusterRoutes(Context& c);
+Routes workerRoutes(Context& c);
 
 }  // namespace kuiga::master::api

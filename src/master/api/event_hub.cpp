@@ -8,15 +8,15 @@ namespace {
 
 class EventStream final : public http::Source {
  public:
-  EventStream(EventHub& hub, std::chrono::milliseconds keepAlive)
-      : hub_(hub), keepAlive_(keepAlive), seq_(hub.next()) {}
+  EventStream(EventHub& hub, std::chrono::milliseconds keepAlive, std::string owner)
+      : hub_(hub), keepAlive_(keepAlive), owner_(std::move(owner)), seq_(hub.next()) {}
   ~EventStream() override {
     if (watch_) hub_.unwatch(watch_);
   }
   void attach(std::function<void()> wake) override { watch_ = hub_.watch(std::move(wake)); }
   Pull pull(std::string& out) override {
     bool overflow = false;
-    seq_ = hub_.read(seq_, out, 1u << 20, overflow);
+    seq_ = hub_.read(seq_, owner_, out, 1u << 20, overflow);
     if (overflow) out.insert(0, "event: overflow\ndata: {}\n\n");
     auto now = std::chrono::steady_clock::now();
     if (!out.empty()) {
@@ -32,6 +32,7 @@ class EventStream final : public http::Source {
  private:
   EventHub& hub_;
   std::chrono::milliseconds keepAlive_;
+  std::string owner_;
   uint64_t seq_;
   uint64_t watch_ = 0;
   bool first_ = true;
@@ -57,9 +58,9 @@ void EventHub::publish(const MasterEvent& ev) {
   {
     std::lock_guard lock(mu_);
     bytes_ += frame.size();
-    log_.push_back(std::move(frame));
+    log_.push_back({ev.owner, std::move(frame)});
     while (log_.size() > 1 && (log_.size() > keepEvents_ || bytes_ > keepBytes_)) {
-      bytes_ -= log_.front().size();
+      bytes_ -= log_.front().frame.size();
       log_.pop_front();
       ++first_;
     }
@@ -68,12 +69,15 @@ void EventHub::publish(const MasterEvent& ev) {
   for (auto& w : wake) w();
 }
 
-uint64_t EventHub::read(uint64_t seq, std::string& out, size_t maxBytes, bool& overflow) {
+uint64_t EventHub::read(uint64_t seq, const std::string& owner, std::string& out, size_t maxBytes,
+                        bool& overflow) {
   std::lock_guard lock(mu_);
   overflow = seq < first_;
   if (overflow) seq = first_;
-  while (seq < first_ + log_.size() && (out.empty() || out.size() < maxBytes))
-    out += log_[seq++ - first_];
+  while (seq < first_ + log_.size() && (out.empty() || out.size() < maxBytes)) {
+    const auto& e = log_[seq++ - first_];
+    if (owner.empty() || e.owner == owner) out += e.frame;
+  }
   return seq;
 }
 
@@ -93,8 +97,9 @@ void EventHub::unwatch(uint64_t id) {
   watchers_.erase(id);
 }
 
-std::shared_ptr<http::Source> EventHub::open(std::chrono::milliseconds keepAlive) {
-  return std::make_shared<EventStream>(*this, keepAlive);
+std::shared_ptr<http::Source> EventHub::open(std::chrono::milliseconds keepAlive,
+                                             std::string owner) {
+  return std::make_shared<EventStream>(*this, keepAlive, std::move(owner));
 }
 
 }  // namespace kuiga::master::api

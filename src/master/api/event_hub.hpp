@@ -22,12 +22,14 @@ class EventHub {
   ~EventHub();
   EventHub(const EventHub&) = delete;
   EventHub& operator=(const EventHub&) = delete;
-  // A stream of the events from now on, with a keep-alive comment every `keepAlive`.
-  std::shared_ptr<http::Source> open(std::chrono::milliseconds keepAlive);
+  // A stream of the events from now on, with a keep-alive comment every `keepAlive`: those of
+  // `owner`'s runs, or every run's when `owner` is empty.
+  std::shared_ptr<http::Source> open(std::chrono::milliseconds keepAlive, std::string owner);
 
-  // For the streams: the events from `seq` on (at most `maxBytes`, at least one), and the
-  // sequence number after them; `overflow` when events before the oldest kept were asked for.
-  uint64_t read(uint64_t seq, std::string& out, size_t maxBytes, bool& overflow);
+  // For the streams: `owner`'s events from `seq` on (at most `maxBytes`), and the sequence
+  // number after those read; `overflow` when events before the oldest kept were asked for.
+  uint64_t read(uint64_t seq, const std::string& owner, std::string& out, size_t maxBytes,
+                bool& overflow);
   uint64_t next();
   uint64_t watch(std::function<void()> wake);
   void unwatch(uint64_t id);
@@ -38,7 +40,11 @@ class EventHub {
   uint64_t subscription_ = 0;
   const size_t keepEvents_, keepBytes_;
   std::mutex mu_;
-  std::deque<std::string> log_;
+  struct Entry {
+    std::string owner;
+    std::string frame;
+  };
+  std::deque<Entry> log_;
   uint64_t first_ = 0;  // sequence number of log_.front()
   size_t bytes_ = 0;
   std::map<uint64_t, std::function<void()>> watchers_;

@@ -1,57 +1,71 @@
-// Images: uploads of AUTs, their records, and the blobs workers fetch.
-#include <filesystem>
-
+// Images: uploads of AUTs and their records. An image belongs to the users who uploaded it;
+// another user's image is a 404 to them. Workers fetch the blobs over their own gRPC link.
 #include <fmt/format.h>
 
-#include "common/digest.hpp"
 #include "master/api/api_common.hpp"
 #include "master/views.hpp"
 
 namespace kuiga::master::api {
 
+namespace {
+
+using namespace doc;
+
+json uploadBody() {
+  return {{"content",
+           {{"multipart/form-data",
+             {{"schema",
+               {{"type", "object"},
+                {"properties",
+                 {{"aut", {{"type", "string"}, {"format", "binary"}}},
+                  {"spec", {{"type", "string"}, {"description", "RunSpec as JSON"}}},
+                  {"profile", {{"type", "string"}}}}}}}}}}}};
+}
+
+http::Response upload(Master& m, http::Request& req, const Caller& who) {
+  if (!req.multipart || !req.upload)
+    return replyError(
+        ApiError::badRequest("upload the AUT as multipart/form-data with a part named 'aut'"));
+  if (req.upload->field != "aut")
+    return replyError(ApiError::badRequest("no 'aut' part in the upload (the file came as '" +
+                                           req.upload->field + "')"));
+  std::string profile = req.fields.contains("profile") ? req.fields["profile"] : "linux";
+  auto img = m.addImage(req.upload->path, req.upload->fileName, profile, who.user);
+  return answer(img, 201, [](const ImageRecord& i) { return toJson(i); });
+}
+
+}  // namespace
+
+json uploadRequestBody() {
+  return uploadBody();
+}
+
 Routes imageRoutes(Context& c) {
   Master& m = c.master;
-  const HttpApiConfig& cfg = c.config;
   Routes r;
-  r.push_back(
-      {"POST", "/api/v1/images",
-       [&m](http::Request& req) {
-         if (!req.multipart || !req.upload)
-           return replyError(ApiError::badRequest(
-               "upload the AUT as multipart/form-data with a part named 'aut'"));
-         if (req.upload->field != "aut")
-           return replyError(ApiError::badRequest(
-               "no 'aut' part in the upload (the file came as '" + req.upload->field + "')"));
-         std::string profile = req.fields.contains("profile") ? req.fields["profile"] : "linux";
-         auto img = m.addImage(req.upload->path, req.upload->fileName, profile);
-         return answer(img, 201, [](const ImageRecord& i) { return toJson(i); });
-       },
-       http::Body::Multipart});
-  r.push_back({"GET", "/api/v1/images", [&m](http::Request&) {
-                 return answer(m.images(), 200, [](const std::vector<ImageRecord>& v) {
-                   json a = json::array();
-                   for (const auto& i : v) a.push_back(toJson(i));
-                   return a;
-                 });
+  r.push_back({"POST", "/api/v1/images", Role::User, Scope::None,
+               op("Upload an AUT and build its image",
+                  with({{"201", ok("image", ref("Image"))}}, {400, 413, 507}),
+                  {{"requestBody", uploadBody()}}),
+               [&m](http::Request& req, const Caller& who) { return upload(m, req, who); },
+               http::Body::Multipart});
+  r.push_back({"GET", "/api/v1/images", Role::User, Scope::None,
+               op("The images the caller uploaded (every image, for an admin)",
+                  {{"200", ok("images", {{"type", "array"}, {"items", ref("Image")}})}}),
+               [&m](http::Request&, const Caller& who) {
+                 return answer(m.images(who.ownerFilter()), 200,
+                               [](const std::vector<ImageRecord>& v) {
+                                 json a = json::array();
+                                 for (const auto& i : v) a.push_back(toJson(i));
+                                 return a;
+                               });
                }});
-  r.push_back({"GET", "/api/v1/images/{digest}", [&m](http::Request& req) {
+  r.push_back({"GET", "/api/v1/images/{digest}", Role::User, Scope::Image,
+               op("One image", with({{"200", ok("image", ref("Image"))}}, {404}),
+                  {{"parameters", {param("digest", "path", "string")}}}),
+               [&m](http::Request& req, const Caller&) {
                  return answer(m.image(req.params[0]), 200,
                                [](const ImageRecord& i) { return toJson(i); });
-               }});
-  // Sent by the kernel from the file (sendfile), so a fetch by many workers costs no copies.
-  r.push_back({"GET", "/api/v1/blobs/{digest}", [&cfg](http::Request& req) {
-                 const std::string& digest = req.params[0];
-                 if (!cfg.blobs && !cfg.blobsElsewhere.empty())
-                   return replyError(ApiError::notFound(
-                       "this master keeps images in " + cfg.blobsElsewhere +
-                       ": workers fetch them from there (kuiga worker --s3-endpoint ...)"));
-                 if (!isDigest(digest) || !cfg.blobs ||
-                     !std::filesystem::exists(cfg.blobs->blobPath(digest)))
-                   return replyError(ApiError::notFound("no blob " + digest));
-                 http::Response res;
-                 res.type = "application/octet-stream";
-                 res.file = cfg.blobs->blobPath(digest);
-                 return res;
                }});
   return r;
 }

@@ -48,47 +48,80 @@ http::Response consoleMany(Master& m, const http::Request& req) {
   return reply(202, {{"instances", *n}, {"rate", rate}});
 }
 
+http::Response listInstances(Master& m, const http::Request& req) {
+  auto id = runIdOf(req);
+  if (!id) return replyError(id.error());
+  auto offset = queryNumber(req, "offset", 0, 0, UINT32_MAX);
+  auto limit = queryNumber(req, "limit", 1000, 1, 10000);
+  if (!offset || !limit)
+    return replyError(ApiError::badRequest("'offset' must be 0 or more and 'limit' 1 to 10000"));
+  auto list = m.instances(*id, req.arg("state"), static_cast<uint32_t>(*offset),
+                          static_cast<uint32_t>(*limit));
+  return answer(list, 200, [&](const std::vector<InstanceRecord>& v) {
+    json items = json::array();
+    for (const auto& i : v) items.push_back(toJson(i));
+    return json{{"offset", *offset}, {"limit", *limit}, {"items", items}};
+  });
+}
+
+http::Response consoleOne(Master& m, const http::Request& req) {
+  auto id = instanceIdOf(req);
+  if (!id) return replyError(id.error());
+  auto j = parseJson(req.body);
+  if (!j) return replyError(j.error());
+  auto line = consoleLine(*j, R"({"line": "..."})");
+  if (!line) return replyError(line.error());
+  if (auto sent = m.console(*id, *line); !sent) return replyError(sent.error());
+  return reply(200, {{"sent", true}});
+}
+
+json consoleManyDoc() {
+  using namespace doc;
+  json body = {{"type", "object"},
+               {"properties",
+                {{"line", {{"type", "string"}}},
+                 {"instances", {{"type", "array"}, {"items", {{"type", "integer"}}}}},
+                 {"rate", {{"type", "integer"}}}}}};
+  return op("Write a line to many instances' stdin (all running ones by default), paced",
+            with({{"202", ok("accepted", {{"type", "object"}})}}, {400, 404, 409}),
+            {{"parameters", {runId()}}, {"requestBody", jsonBody(body)}});
+}
+
 }  // namespace
 
 Routes instanceRoutes(Context& c) {
+  using namespace doc;
   Master& m = c.master;
   Routes r;
-  r.push_back({"GET", "/api/v1/runs/{id}/instances", [&m](http::Request& req) {
-                 auto id = runIdOf(req);
-                 if (!id) return replyError(id.error());
-                 auto offset = queryNumber(req, "offset", 0, 0, UINT32_MAX);
-                 auto limit = queryNumber(req, "limit", 1000, 1, 10000);
-                 if (!offset || !limit)
-                   return replyError(
-                       ApiError::badRequest("'offset' must be 0 or more and 'limit' 1 to 10000"));
-                 auto list = m.instances(*id, req.arg("state"), static_cast<uint32_t>(*offset),
-                                         static_cast<uint32_t>(*limit));
-                 return answer(list, 200, [&](const std::vector<InstanceRecord>& v) {
-                   json items = json::array();
-                   for (const auto& i : v) items.push_back(toJson(i));
-                   return json{{"offset", *offset}, {"limit", *limit}, {"items", items}};
-                 });
-               }});
-  r.push_back({"GET", "/api/v1/runs/{id}/instances/{index}", [&m](http::Request& req) {
-                 auto id = instanceIdOf(req);
-                 if (!id) return replyError(id.error());
-                 return answer(m.instance(*id), 200, [](const json& j) { return j; });
-               }});
-  r.push_back({"POST", "/api/v1/runs/{id}/instances/{index}/console",
-               [&m](http::Request& req) {
-                 auto id = instanceIdOf(req);
-                 if (!id) return replyError(id.error());
-                 auto j = parseJson(req.body);
-                 if (!j) return replyError(j.error());
-                 auto line = consoleLine(*j, R"({"line": "..."})");
-                 if (!line) return replyError(line.error());
-                 if (auto sent = m.console(*id, *line); !sent) return replyError(sent.error());
-                 return reply(200, {{"sent", true}});
-               },
-               http::Body::Text});
+  r.push_back({"GET", "/api/v1/runs/{id}/instances", Role::User, Scope::Run,
+               op("Instances, by state and page",
+                  with({{"200", ok("page", {{"type", "object"}})}}, {400, 404}),
+                  {{"parameters",
+                    {runId(), param("state", "query", "string", false),
+                     param("offset", "query", "integer", false),
+                     param("limit", "query", "integer", false)}}}),
+               [&m](http::Request& req, const Caller&) { return listInstances(m, req); }});
+  r.push_back(
+      {"GET", "/api/v1/runs/{id}/instances/{index}", Role::User, Scope::Run,
+       op("One instance with its history", with({{"200", ok("instance", ref("Instance"))}}, {404}),
+          {{"parameters", {runId(), instanceIndex()}}}),
+       [&m](http::Request& req, const Caller&) {
+         auto id = instanceIdOf(req);
+         if (!id) return replyError(id.error());
+         return answer(m.instance(*id), 200, [](const json& j) { return j; });
+       }});
+  r.push_back(
+      {"POST", "/api/v1/runs/{id}/instances/{index}/console", Role::User, Scope::Run,
+       op("Write a line to the instance's stdin",
+          with({{"200", ok("sent", {{"type", "object"}})}}, {400, 404, 409, 502}),
+          {{"parameters", {runId(), instanceIndex()}},
+           {"requestBody",
+            jsonBody({{"type", "object"}, {"properties", {{"line", {{"type", "string"}}}}}})}}),
+       [&m](http::Request& req, const Caller&) { return consoleOne(m, req); }, http::Body::Text});
   // One line to many consoles (all of the run's by default), paced.
-  r.push_back({"POST", "/api/v1/runs/{id}/console",
-               [&m](http::Request& req) { return consoleMany(m, req); }, http::Body::Text});
+  r.push_back({"POST", "/api/v1/runs/{id}/console", Role::User, Scope::Run, consoleManyDoc(),
+               [&m](http::Request& req, const Caller&) { return consoleMany(m, req); },
+               http::Body::Text});
   return r;
 }
 

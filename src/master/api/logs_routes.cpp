@@ -208,10 +208,17 @@ http::Response runLogs(Master& m, const http::Request& req) {
 }  // namespace
 
 Routes logRoutes(Context& c) {
+  using namespace doc;
   Master& m = c.master;
+  json follow = param("follow", "query", "integer", false);
+  json text = {{"description", "text"},
+               {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
   Routes r;
   // One instance: the raw log; ?follow=1 keeps the response open and streams what is added.
-  r.push_back({"GET", "/api/v1/runs/{id}/instances/{index}/logs", [&m](http::Request& req) {
+  r.push_back({"GET", "/api/v1/runs/{id}/instances/{index}/logs", Role::User, Scope::Run,
+               op("The instance's log", with({{"200", text}}, {404, 502}),
+                  {{"parameters", {runId(), instanceIndex(), follow}}}),
+               [&m](http::Request& req, const Caller&) {
                  auto id = instanceIdOf(req);
                  if (!id) return replyError(id.error());
                  if (auto inst = m.instance(*id); !inst) return replyError(inst.error());
@@ -220,8 +227,12 @@ Routes logRoutes(Context& c) {
                  bool follow = req.arg("follow") == "1";
                  return stream(std::make_shared<InstanceLog>(m, *id, follow), streamType(follow));
                }});
-  r.push_back(
-      {"GET", "/api/v1/runs/{id}/logs", [&m](http::Request& req) { return runLogs(m, req); }});
+  r.push_back({"GET", "/api/v1/runs/{id}/logs", Role::User, Scope::Run,
+               op("Every instance's log, merged by time; format=tar.gz: a tar.gz of one file "
+                  "per instance",
+                  with({{"200", text}}, {400, 404}),
+                  {{"parameters", {runId(), follow, param("format", "query", "string", false)}}}),
+               [&m](http::Request& req, const Caller&) { return runLogs(m, req); }});
   return r;
 }
 

@@ -102,21 +102,36 @@ http::Response pcap(Master& m, const http::Request& req) {
 }  // namespace
 
 Routes radioRoutes(Context& c) {
+  using namespace doc;
   Master& m = c.master;
   Routes r;
-  r.push_back({"GET", "/api/v1/runs/{id}/pcap", [&m](http::Request& req) { return pcap(m, req); }});
-  r.push_back({"GET", "/api/v1/runs/{id}/radio/leases", [&m](http::Request& req) {
+  r.push_back({"GET", "/api/v1/runs/{id}/pcap", Role::User, Scope::Run,
+               op("Every frame of the run's devices as pcapng, one interface per device",
+                  with({{"200", raw("application/vnd.tcpdump.pcap")}}, {404, 502}),
+                  {{"parameters", {runId(), param("instance", "query", "integer", false)}}}),
+               [&m](http::Request& req, const Caller&) { return pcap(m, req); }});
+  r.push_back({"GET", "/api/v1/runs/{id}/radio/leases", Role::User, Scope::Run,
+               op("The run's UE lease log, one line per grant or release: "
+                  "\"TIME grant|release ue=K device=run-R/dev-NNNN\"",
+                  with({{"200", raw("text/plain")}}, {404, 502}), {{"parameters", {runId()}}}),
+               [&m](http::Request& req, const Caller&) {
                  auto id = runIdOf(req);
                  if (!id) return replyError(id.error());
                  auto text = m.leases(*id);
                  if (!text) return replyError(text.error());
                  return http::Response::text(200, "text/plain; charset=utf-8", std::move(*text));
                }});
-  r.push_back({"GET", "/api/v1/runs/{id}/radio", [&m](http::Request& req) {
-                 auto id = runIdOf(req);
-                 if (!id) return replyError(id.error());
-                 return answer(m.radio(*id), 200, [](const json& j) { return j; });
-               }});
+  r.push_back(
+      {"GET", "/api/v1/runs/{id}/radio", Role::User, Scope::Run,
+       op("What the Plexer counted: per device the capture (sent, delivered, missed) "
+          "and the forwarding path (to the base station, forwarded, back, dropped by "
+          "cause); per worker the run's cell (UEs, leases, queue, airtime)",
+          with({{"200", ok("radio", {{"type", "object"}})}}, {404}), {{"parameters", {runId()}}}),
+       [&m](http::Request& req, const Caller&) {
+         auto id = runIdOf(req);
+         if (!id) return replyError(id.error());
+         return answer(m.radio(*id), 200, [](const json& j) { return j; });
+       }});
   return r;
 }
 

@@ -1,9 +1,20 @@
 // Talking to the master: every API error becomes a sentence a person can act on.
 
 export class ApiError extends Error {}
+// The session ended (or never began): the page shows the login form.
+export class LoginNeeded extends ApiError {}
+
+// Who is logged in, with the session's CSRF token, which every call that changes something
+// carries (the session cookie itself is HttpOnly: scripts never see it).
+export const session = { token: null, user: null, role: null, csrf: null };
+let onLoginNeeded = () => {};
+export function whenLoginNeeded(fn) {
+  onLoginNeeded = fn;
+}
 
 const prefix = {
   400: 'The master refused the request',
+  403: 'Not allowed',
   404: 'Not found',
   409: 'Not possible now',
   413: 'Too large',
@@ -20,6 +31,7 @@ function sentence(status, body, text) {
 // method, path under /api/v1, and a JSON value or a FormData body.
 export async function api(method, path, body) {
   const opts = { method, headers: {} };
+  if (method !== 'GET' && session.csrf) opts.headers['X-CSRF-Token'] = session.csrf;
   if (body instanceof FormData) {
     opts.body = body;
   } else if (body !== undefined) {
@@ -39,8 +51,48 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
+  if (res.status === 401) {
+    onLoginNeeded();
+    throw new LoginNeeded(sentence(res.status, data, text));
+  }
   if (!res.ok) throw new ApiError(sentence(res.status, data, text));
   return data === null ? text : data;
+}
+
+// Logs in with a token: the master answers with a session cookie and the CSRF token.
+export async function logIn(token) {
+  let res;
+  try {
+    res = await fetch('/api/v1/session', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
+  } catch (e) {
+    throw new ApiError(`Cannot reach the Kuiga master (${e.message}). Is it running?`);
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const msg = data && data.message ? data.message : `the master answered ${res.status}`;
+    throw new ApiError(`Not logged in: ${msg}`);
+  }
+  Object.assign(session, data);
+  return data;
+}
+
+// Who the session is, or null when there is none.
+export async function currentSession() {
+  try {
+    Object.assign(session, await api('GET', '/session'));
+    return session;
+  } catch (e) {
+    if (e instanceof LoginNeeded) return null;
+    throw e;
+  }
+}
+
+export async function logOut() {
+  await api('DELETE', '/session');
+  Object.assign(session, { token: null, user: null, role: null, csrf: null });
 }
 
 // Shows an error in the banner at the top until dismissed.
@@ -55,12 +107,12 @@ export function clearError() {
   document.getElementById('error').hidden = true;
 }
 
-// Runs `fn` and shows what it throws.
+// Runs `fn` and shows what it throws (a lapsed session shows the login form instead).
 export async function guarded(fn) {
   try {
     return await fn();
   } catch (e) {
-    showError(e);
+    if (!(e instanceof LoginNeeded)) showError(e);
     return undefined;
   }
 }
@@ -72,9 +124,17 @@ export function onEvent(fn) {
   return () => listeners.delete(fn);
 }
 
+let events = null;
+export function disconnectEvents() {
+  if (events) events.close();
+  events = null;
+}
+
 export function connectEvents() {
+  disconnectEvents();
   const live = document.getElementById('live');
   const es = new EventSource('/api/v1/events');
+  events = es;
   const dispatch = (kind) => (ev) => {
     let data = {};
     try {

@@ -13,7 +13,6 @@
 
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -66,48 +65,6 @@ static rpc::InstanceStatus toProto(const InstanceEvent& e) {
 
 // ---- blobs and logs ----
 
-VoidResult HttpBlobSource::fetch(const std::string& digest, const std::string& destPath) {
-  if (!isDigest(digest)) return failMsg("bad digest '" + digest + "'");
-  httplib::Client cli(url_);
-  cli.set_connection_timeout(10);
-  cli.set_read_timeout(300);
-  std::string tmp = destPath + ".part";
-  auto out = sys::openFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (!out) return fail(out.error().context("fetch blob " + digest));
-  Sha256 h;
-  int writeErr = 0;  // errno of a failed write: the real cause (a full disk, say)
-  auto res = cli.Get("/api/v1/blobs/" + digest, [&](const char* data, size_t len) {
-    h.update(data, len);
-    if (auto w = sys::writeAll(out->get(), data, len); !w)
-      writeErr = w.error().code ? w.error().code : EIO;
-    return writeErr == 0;
-  });
-  if (writeErr == 0 && ::close(out->release()) < 0) writeErr = errno;
-  std::error_code ec;
-  if (writeErr) {
-    fs::remove(tmp, ec);
-    return fail(
-        Error{fmt::format("{} while writing blob {} to '{}'", std::strerror(writeErr), digest, tmp),
-              writeErr});
-  }
-  if (!res) {
-    fs::remove(tmp, ec);
-    return failMsg(
-        fmt::format("GET {}/api/v1/blobs/{}: {}", url_, digest, httplib::to_string(res.error())));
-  }
-  if (res->status != 200) {
-    fs::remove(tmp, ec);
-    return failMsg(fmt::format("GET {}/api/v1/blobs/{}: HTTP {}", url_, digest, res->status));
-  }
-  if (std::string got = h.finish(); got != digest) {
-    fs::remove(tmp, ec);
-    return failMsg(fmt::format("blob {} arrived with digest {}: refused", digest, got));
-  }
-  fs::rename(tmp, destPath, ec);
-  if (ec) return failMsg(fmt::format("rename '{}': {}", tmp, ec.message()));
-  return {};
-}
-
 Result<std::pair<std::string, uint64_t>> readLog(const std::string& path, uint64_t offset,
                                                  uint32_t max) {
   std::vector<std::pair<std::string, uint64_t>> parts;
@@ -157,9 +114,10 @@ struct Agent::Conn {
   bool closing = false;
 };
 
-Agent::Agent(AgentConfig config, Runtime& runtime, EventQueue& events,
+Agent::Agent(AgentConfig config, MasterLink& link, Runtime& runtime, EventQueue& events,
              imagestore::BlobSource& blobs, plexer::Plexer* plexer, net::RadioNetwork* radio)
     : config_(std::move(config)),
+      link_(link),
       runtime_(runtime),
       events_(events),
       cache_(config_.cacheDir, blobs),
@@ -274,57 +232,23 @@ VoidResult Agent::adoptCluster(const std::string& id) {
   return storeClusterId(config_.stateDir, id);
 }
 
-struct MasterEndpoint {
-  std::string rpc;        // HOST:PORT of its gRPC endpoint
-  std::string clusterId;  // "" from a master older than cluster ids
-};
-
-static Result<MasterEndpoint> rpcTarget(const std::string& masterUrl) {
-  httplib::Client cli(masterUrl);
-  cli.set_connection_timeout(3);
-  cli.set_read_timeout(10);
-  auto res = cli.Get("/api/v1/cluster");
-  if (!res) return failMsg(fmt::format("{}: {}", masterUrl, httplib::to_string(res.error())));
-  if (res->status != 200) return failMsg(fmt::format("{}: HTTP {}", masterUrl, res->status));
-  auto j = nlohmann::json::parse(res->body, nullptr, false);
-  if (!j.is_object() || !j.contains("rpc_port") || !j["rpc_port"].is_number_integer())
-    return failMsg(masterUrl + " is not a Kuiga master");
-  std::string host = masterUrl;
-  if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
-  if (auto p = host.find('/'); p != std::string::npos) host = host.substr(0, p);
-  if (auto p = host.rfind(':'); p != std::string::npos && host.find(']') == std::string::npos)
-    host = host.substr(0, p);
-  std::string cluster = j.contains("cluster_id") && j["cluster_id"].is_string()
-                            ? j["cluster_id"].get<std::string>()
-                            : "";
-  return MasterEndpoint{fmt::format("{}:{}", host, j["rpc_port"].get<int>()), cluster};
-}
-
 void Agent::run(std::stop_token stop) {
   bool warned = false;
   while (!stop.stop_requested()) {
-    auto target = rpcTarget(config_.masterUrl);
+    auto target = link_.discover();
     if (target) {
       if (auto adopted = adoptCluster(target->clusterId); !adopted) {
         spdlog::error("worker {}: {}", config_.name, adopted.error().message);
         target = fail(adopted.error());
       }
     }
-    if (target) {
+    auto channel = target ? link_.channel() : fail(target.error());
+    if (channel) {
       {
         std::lock_guard lock(mu_);
         clusterId_ = target->clusterId;
       }
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
-      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
-      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-      args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-      args.SetMaxReceiveMessageSize(256 << 20);
-      args.SetMaxSendMessageSize(256 << 20);
-      auto channel =
-          grpc::CreateCustomChannel(target->rpc, grpc::InsecureChannelCredentials(), args);
-      auto stub = rpc::Control::NewStub(channel);
+      auto stub = rpc::Control::NewStub(*channel);
       Conn conn;
       conn.stream = stub->Connect(&conn.ctx);
       std::stop_callback cancel(stop, [&] { conn.ctx.TryCancel(); });
@@ -332,7 +256,7 @@ void Agent::run(std::stop_token stop) {
       warned = false;
     } else if (!warned) {
       spdlog::warn("worker {}: master unreachable ({}); retrying", config_.name,
-                   target.error().message);
+                   channel.error().message);
       warned = true;
     }
     std::mutex m;
@@ -386,8 +310,8 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
         config_.name);
     return;
   }
-  spdlog::info("worker {}: registered with {} ({} instances reported)", config_.name,
-               config_.masterUrl, reg->instances_size());
+  spdlog::info("worker {}: registered with {} ({} instances reported)", config_.name, link_.url(),
+               reg->instances_size());
   {
     std::lock_guard lock(mu_);
     connected_ = true;

@@ -15,6 +15,7 @@
 
 #include "imagestore/image_store.hpp"
 #include "plexer/plexer.hpp"
+#include "worker/agent/master_link.hpp"
 #include "worker/net/radio_network.hpp"
 #include "worker/runtime.hpp"
 
@@ -38,7 +39,6 @@ class EventQueue {
 };
 
 struct AgentConfig {
-  std::string masterUrl;  // the master's API, "http://127.0.0.1:8750"
   std::string name;
   uint32_t capacity = 1000;
   std::map<std::string, std::string> labels;
@@ -57,8 +57,9 @@ class Agent {
  public:
   // `plexer` (may be null) captures every instance on the radio network and serves the
   // master's reads of it, and opens the cells the master places here.
-  Agent(AgentConfig config, Runtime& runtime, EventQueue& events, imagestore::BlobSource& blobs,
-        plexer::Plexer* plexer = nullptr, net::RadioNetwork* radio = nullptr);
+  Agent(AgentConfig config, MasterLink& link, Runtime& runtime, EventQueue& events,
+        imagestore::BlobSource& blobs, plexer::Plexer* plexer = nullptr,
+        net::RadioNetwork* radio = nullptr);
   ~Agent();
   // Runs until `stop` is requested: connects, serves, reconnects.
   void run(std::stop_token stop);
@@ -96,6 +97,7 @@ class Agent {
   VoidResult adoptCluster(const std::string& id);
 
   AgentConfig config_;
+  MasterLink& link_;
   Runtime& runtime_;
   EventQueue& events_;
   imagestore::ImageCache cache_;
@@ -115,16 +117,6 @@ class Agent {
   mutable std::mutex mu_;
   bool connected_ = false;
   std::string clusterId_;  // of the master this worker registered with last
-};
-
-// Fetches blobs from the master's API (GET /api/v1/blobs/{digest}) and verifies them.
-class HttpBlobSource final : public imagestore::BlobSource {
- public:
-  explicit HttpBlobSource(std::string masterUrl) : url_(std::move(masterUrl)) {}
-  VoidResult fetch(const std::string& digest, const std::string& destPath) override;
-
- private:
-  std::string url_;
 };
 
 // Reads up to `max` bytes of an instance log at `offset`, counting the rotated part

@@ -16,6 +16,9 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   // Its logs, captures and images are runs' (and so users') own.
   KUIGA_TRY(sys::makePrivateDir(config.stateDir), "worker " + config.name + " state directory");
   n->config_ = config;
+  n->link_ = std::make_unique<MasterLink>(MasterLinkConfig{config.master, config.name,
+                                                           config.stateDir, config.joinToken,
+                                                           config.apiCaPem, config.credentials});
   // Where images come from, first: a wrong bucket or key stops the worker before it sets up.
   if (config.s3) {
     auto s3 = imagestore::S3ImageStore::open(*config.s3);
@@ -23,7 +26,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
     spdlog::info("worker {}: images from {}", config.name, (*s3)->describe());
     n->blobs_ = std::move(*s3);
   } else {
-    n->blobs_ = std::make_unique<HttpBlobSource>(config.master);
+    n->blobs_ = std::make_unique<LinkBlobSource>(*n->link_);
   }
   ns::NsRuntimeConfig cfg;
   cfg.name = config.name;
@@ -63,7 +66,6 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   if (!plexer) return fail(plexer.error().context("worker " + config.name));
   n->plexer_ = std::move(*plexer);
   AgentConfig ac;
-  ac.masterUrl = config.master;
   ac.name = config.name;
   ac.capacity = config.capacity;
   ac.labels = config.labels;
@@ -71,8 +73,8 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   ac.stateDir = cfg.stateDir;
   ac.underlayAddress = config.underlayAddress;
   ac.plexer = config.plexer;
-  n->agent_ =
-      std::make_unique<Agent>(ac, *n->runtime_, n->events_, *n->blobs_, n->plexer_.get(), &radio);
+  n->agent_ = std::make_unique<Agent>(ac, *n->link_, *n->runtime_, n->events_, *n->blobs_,
+                                      n->plexer_.get(), &radio);
   n->thread_ = std::jthread([a = n->agent_.get()](std::stop_token st) { a->run(st); });
   return n;
 }

@@ -18,6 +18,11 @@ namespace kuiga::worker {
 
 struct WorkerNodeConfig {
   std::string master;  // the master's URL
+  // Its link's credentials: given (a worker in the master's process), else kept in
+  // STATE/pki/, else got by enrolling with `joinToken` (master_link.hpp).
+  std::optional<NodeCredentials> credentials;
+  std::string joinToken;
+  std::string apiCaPem;  // the CA of the master's HTTPS certificate, when not the cluster's
   std::string name = "local";
   std::string stateDir;
   std::string initPath;  // kuiga-init
@@ -61,6 +66,7 @@ class WorkerNode {
   docker::DockerRuntime* docker_ = nullptr;
   int radioNetnsFd_ = -1;  // the runtime's radio network, for the Plexer
   std::unique_ptr<plexer::Plexer> plexer_;
+  std::unique_ptr<MasterLink> link_;
   std::unique_ptr<imagestore::BlobSource> blobs_;
   std::unique_ptr<Agent> agent_;
   std::jthread thread_;
