@@ -8,12 +8,11 @@
 
 namespace kuiga::master {
 
-HttpApi::HttpApi(Master& master, Tokens& tokens, Enrollment& enrollment, HttpApiConfig config)
-    : master_(master),
-      enrollment_(enrollment),
+HttpApi::HttpApi(Parts parts, HttpApiConfig config)
+    : parts_(parts),
       config_(std::move(config)),
-      gate_(tokens, config_.gate),
-      events_(std::make_unique<api::EventHub>(master_)) {}
+      gate_(parts_.tokens, config_.gate),
+      events_(std::make_unique<api::EventHub>(parts_.runs)) {}
 
 HttpApi::~HttpApi() {
   stop();
@@ -27,17 +26,18 @@ void HttpApi::stop() {
   if (server_) server_->stop();
 }
 
-Result<std::unique_ptr<HttpApi>> HttpApi::start(Master& master, Tokens& tokens,
-                                                Enrollment& enrollment, HttpApiConfig config) {
-  std::unique_ptr<HttpApi> a(new HttpApi(master, tokens, enrollment, std::move(config)));
-  api::Context ctx{a->master_, a->config_, *a->events_, a->gate_, enrollment, a->openapi_};
+Result<std::unique_ptr<HttpApi>> HttpApi::start(Parts parts, HttpApiConfig config) {
+  std::unique_ptr<HttpApi> a(new HttpApi(parts, std::move(config)));
+  api::Context ctx{parts.runs, parts.images,     a->config_, *a->events_,
+                   a->gate_,   parts.enrollment, a->openapi_};
   api::Routes table;
   for (auto part : {&api::clusterRoutes, &api::workerRoutes, &api::accessRoutes, &api::imageRoutes,
                     &api::runRoutes, &api::instanceRoutes, &api::logRoutes, &api::radioRoutes})
     for (auto& r : part(ctx)) table.push_back(std::move(r));
   a->openapi_ = api::openApiDocument(table).dump(2);
   std::vector<http::Route> routes;
-  for (auto& r : table) routes.push_back(api::authorized(std::move(r), a->gate_, a->master_));
+  for (auto& r : table)
+    routes.push_back(api::authorized(std::move(r), a->gate_, parts.runs, parts.images));
   http::ServerConfig sc;
   sc.host = a->config_.host;
   sc.port = a->config_.port;
@@ -48,7 +48,7 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(Master& master, Tokens& tokens,
   sc.error = &api::serverError;
   sc.tlsCert = a->config_.tlsCert;
   sc.tlsKey = a->config_.tlsKey;
-  Master* m = &a->master_;
+  RunService* m = &parts.runs;
   sc.done = [m](const std::string& label, const std::string& method, int status, double s) {
     m->metrics().request(method, label, status, s);
   };

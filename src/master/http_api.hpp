@@ -9,7 +9,7 @@
 
 #include "common/result.hpp"
 #include "master/auth/gate.hpp"
-#include "master/master.hpp"
+#include "master/run_service.hpp"
 
 namespace kuiga::http {
 class Server;
@@ -18,6 +18,7 @@ class Server;
 namespace kuiga::master {
 
 class Enrollment;
+class ImageService;
 
 namespace api {
 class EventHub;
@@ -38,16 +39,21 @@ struct HttpApiConfig {
 
 class HttpApi {
  public:
-  static Result<std::unique_ptr<HttpApi>> start(Master& master, Tokens& tokens,
-                                                Enrollment& enrollment, HttpApiConfig config);
+  // The master's parts the API serves.
+  struct Parts {
+    RunService& runs;
+    ImageService& images;
+    Tokens& tokens;
+    Enrollment& enrollment;
+  };
+  static Result<std::unique_ptr<HttpApi>> start(Parts parts, HttpApiConfig config);
   ~HttpApi();
   [[nodiscard]] int port() const;
   void stop();
 
  private:
-  HttpApi(Master& master, Tokens& tokens, Enrollment& enrollment, HttpApiConfig config);
-  Master& master_;
-  Enrollment& enrollment_;
+  HttpApi(Parts parts, HttpApiConfig config);
+  Parts parts_;
   HttpApiConfig config_;
   Gate gate_;
   std::string openapi_;

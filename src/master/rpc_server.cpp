@@ -51,11 +51,52 @@ class StreamLink final : public WorkerLink {
   std::string peer_;
 };
 
+InstanceId idOf(const rpc::InstanceRef& r) {
+  return {r.run(), r.index()};
+}
+
+InstanceStatus fromProto(const rpc::InstanceStatus& s) {
+  return {idOf(s.id()), s.state(), s.reason(), s.time_ns()};
+}
+
+std::vector<InstanceStatus> fromProto(const rpc::EventBatch& batch) {
+  std::vector<InstanceStatus> out;
+  out.reserve(static_cast<size_t>(batch.events_size()));
+  for (const auto& e : batch.events()) out.push_back(fromProto(e));
+  return out;
+}
+
+Registration fromProto(const rpc::Register& r) {
+  Registration reg;
+  reg.name = r.name();
+  reg.capacity = r.capacity();
+  for (const auto& [k, v] : r.labels()) reg.labels[k] = v;
+  reg.runtime = r.runtime();
+  for (const auto& st : r.instances()) reg.instances.push_back(fromProto(st));
+  reg.underlay = r.underlay_address();
+  reg.plexer = r.role() == "plexer";
+  reg.cells.assign(r.cells().begin(), r.cells().end());
+  return reg;
+}
+
+rpc::Registered toProto(const RegistrationAnswer& a) {
+  rpc::Registered out;
+  out.set_heartbeat_ms(a.heartbeatMs);
+  out.set_cluster_id(a.clusterId);
+  for (RunId r : a.keepRuns) out.add_keep_runs(r);
+  for (const auto& id : a.remove) {
+    auto* ref = out.add_remove();
+    ref->set_run(id.run);
+    ref->set_index(id.index);
+  }
+  return out;
+}
+
 }  // namespace
 
 class RpcServer::Service final : public rpc::Control::Service {
  public:
-  Service(Master& m, RpcServerConfig config) : master_(m), config_(std::move(config)) {}
+  Service(RunService& m, RpcServerConfig config) : master_(m), config_(std::move(config)) {}
 
   // A blob in 1 MiB chunks, read as the node takes them (gRPC's flow control paces Write).
   grpc::Status Blob(grpc::ServerContext* ctx, const rpc::BlobRequest* req,
@@ -100,16 +141,16 @@ class RpcServer::Service final : public rpc::Control::Service {
                                                          master_.clusterId()};
     auto link = std::make_shared<StreamLink>(stream, ctx->peer());
     rpc::MasterMessage out;
-    *out.mutable_registered() = master_.registerWorker(in.register_(), link);
+    *out.mutable_registered() = toProto(master_.registerNode(fromProto(in.register_()), link));
     link->sendRegistered(out);
     while (stream->Read(&in)) {
       bool current = true;
       if (in.has_heartbeat())
-        current = master_.onHeartbeat(name, link.get(), &in.heartbeat());
+        current = master_.onHeartbeat(name, link.get(), in.heartbeat().zep_unplaceable());
       else if (in.has_events())
-        current = master_.onEvents(name, link.get(), in.events());
+        current = master_.onEvents(name, link.get(), fromProto(in.events()));
       else if (in.has_reply())
-        master_.onReply(name, in.reply());
+        master_.nodes().onReply(name, in.reply());
       if (!current) {
         spdlog::warn("worker {}: stream superseded or declared lost; closing it", name);
         ctx->TryCancel();
@@ -133,11 +174,11 @@ class RpcServer::Service final : public rpc::Control::Service {
                                       : grpc::StatusCode::PERMISSION_DENIED,
             who.error().message};
   }
-  Master& master_;
+  RunService& master_;
   RpcServerConfig config_;
 };
 
-Result<std::unique_ptr<RpcServer>> RpcServer::start(Master& master, RpcServerConfig config) {
+Result<std::unique_ptr<RpcServer>> RpcServer::start(RunService& master, RpcServerConfig config) {
   std::unique_ptr<RpcServer> s(new RpcServer());
   const std::string address = config.address;
   if (!config.enrollment) return failMsg("the worker endpoint needs the cluster's certificates");

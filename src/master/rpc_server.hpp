@@ -1,10 +1,12 @@
 #pragma once
-// The master's gRPC endpoint: workers dial it and hold one Connect stream each.
+// The master's gRPC endpoint, the adapter at the edge: nodes dial it and hold one Connect
+// stream each; it reads their messages into the master's own types (a Registration, instance
+// statuses) and writes the master's answers and commands back. Nothing past it sees gRPC.
 #include <memory>
 #include <string>
 
 #include "common/result.hpp"
-#include "master/master.hpp"
+#include "master/run_service.hpp"
 
 namespace grpc {
 class Server;
@@ -28,7 +30,7 @@ struct RpcServerConfig {
 
 class RpcServer {
  public:
-  static Result<std::unique_ptr<RpcServer>> start(Master& master, RpcServerConfig config);
+  static Result<std::unique_ptr<RpcServer>> start(RunService& master, RpcServerConfig config);
   ~RpcServer();
   [[nodiscard]] int port() const { return port_; }
   // Ends every stream; workers see their connection close and reconnect elsewhere or later.

@@ -107,7 +107,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
     s->images_ = std::move(*images);
   }
   spdlog::info("images in {}", s->images_->describe());
-  s->master_ = std::make_unique<Master>(*s->store_, *s->images_, cfg.master);
+  s->master_ = std::make_unique<RunService>(*s->store_, cfg.master);
+  s->imageService_ = std::make_unique<ImageService>(*s->store_, *s->images_);
   auto rpc = RpcServer::start(*s->master_, {cfg.rpcAddress, s->enrollment_.get(), local,
                                             local ? std::string() : s->images_->describe()});
   if (!rpc) return fail(rpc.error());
@@ -120,7 +121,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   api.connections = cfg.connections;
   api.rpcPort = s->rpc_->port();
   api.caPin = s->pki_->pin();
-  auto http = HttpApi::start(*s->master_, *s->tokens_, *s->enrollment_, api);
+  auto http = HttpApi::start({*s->master_, *s->imageService_, *s->tokens_, *s->enrollment_}, api);
   if (!http) return fail(http.error());
   s->api_ = std::move(*http);
   if (!adminToken->empty()) KUIGA_TRY(s->firstStart(*adminToken), "first start");

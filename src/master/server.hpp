@@ -9,8 +9,9 @@
 #include "imagestore/s3_store.hpp"
 #include "master/auth/enrollment.hpp"
 #include "master/http_api.hpp"
-#include "master/master.hpp"
+#include "master/images.hpp"
 #include "master/rpc_server.hpp"
+#include "master/run_service.hpp"
 
 namespace kuiga::master {
 
@@ -49,7 +50,7 @@ class Server {
   [[nodiscard]] std::string url() const;
   // The CA of the API's certificate ("" for plain HTTP or an operator's own certificate).
   [[nodiscard]] const std::string& apiCaPem() const { return apiCa_; }
-  Master& master() { return *master_; }
+  RunService& master() { return *master_; }
   Tokens& tokens() { return *tokens_; }
   // Credentials for a worker in this process (kuiga up), recorded as enrolled.
   Result<NodeCredentials> issueNode(const std::string& name) {
@@ -73,7 +74,8 @@ class Server {
   std::unique_ptr<Enrollment> enrollment_;
   std::string apiCa_;
   std::unique_ptr<imagestore::ImageStore> images_;
-  std::unique_ptr<Master> master_;
+  std::unique_ptr<ImageService> imageService_;
+  std::unique_ptr<RunService> master_;
   std::unique_ptr<RpcServer> rpc_;
   std::unique_ptr<HttpApi> api_;
 };

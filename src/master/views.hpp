@@ -2,7 +2,7 @@
 // JSON forms of the master's records, shared by the REST API and the event stream.
 #include <nlohmann/json.hpp>
 
-#include "master/master.hpp"
+#include "master/run_service.hpp"
 
 namespace kuiga::master {
 

@@ -10,7 +10,8 @@
 #include "http/server.hpp"
 #include "master/api/route.hpp"
 #include "master/http_api.hpp"
-#include "master/master.hpp"
+#include "master/images.hpp"
+#include "master/run_service.hpp"
 
 namespace kuiga::master::api {
 
@@ -28,7 +29,8 @@ namespace kuiga::master::api {
 // What the route files make their handlers from. It lives only while the table is made: a
 // handler captures the references it holds, never the Context itself.
 struct Context {
-  Master& master;
+  RunService& runs;
+  ImageService& images;
   const HttpApiConfig& config;
   EventHub& events;
   Gate& gate;
@@ -62,7 +64,7 @@ ApiResult<json> parseJson(const std::string& body);
 // Whether a token of role `has` may call a route that needs `needed`.
 bool allows(Role needed, Role has);
 // The server's route for a table entry: the handler behind the authorization check.
-http::Route authorized(ApiRoute r, Gate& gate, Master& m);
+http::Route authorized(ApiRoute r, Gate& gate, RunService& m, ImageService& images);
 // The multipart body of an upload, for the operations that take one.
 json uploadRequestBody();
 

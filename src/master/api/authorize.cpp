@@ -26,7 +26,8 @@ bool allows(Role needed, Role has) {
 namespace {
 
 // 404 when what the path names is not the caller's: to them it does not exist.
-ApiResult<void> inScope(Master& m, Scope scope, const http::Request& req, const Caller& who) {
+ApiResult<void> inScope(RunService& m, ImageService& images, Scope scope, const http::Request& req,
+                        const Caller& who) {
   if (scope == Scope::None || who.admin()) return {};
   if (scope == Scope::Run) {
     auto id = runIdOf(req);
@@ -37,20 +38,20 @@ ApiResult<void> inScope(Master& m, Scope scope, const http::Request& req, const 
     return {};
   }
   const std::string& digest = req.params.at(0);
-  if (!m.ownsImage(digest, who.user)) return apiFail(ApiError::notFound("no image " + digest));
+  if (!images.ownsImage(digest, who.user)) return apiFail(ApiError::notFound("no image " + digest));
   return {};
 }
 
 }  // namespace
 
-http::Route authorized(ApiRoute r, Gate& gate, Master& m) {
+http::Route authorized(ApiRoute r, Gate& gate, RunService& m, ImageService& images) {
   http::Route out{r.method, r.pattern, {}, r.body, r.inlined};
   if (r.role == Role::Public) {
     out.handler = [h = std::move(r.handler)](http::Request& req) { return h(req, Caller{}); };
     return out;
   }
-  out.handler = [h = std::move(r.handler), role = r.role, scope = r.scope, &gate,
-                 &m](http::Request& req) {
+  out.handler = [h = std::move(r.handler), role = r.role, scope = r.scope, &gate, &m,
+                 &images](http::Request& req) {
     auto who = gate.authenticate(req);
     if (!who) return replyError(who.error());
     if (!allows(role, who->role))
@@ -59,7 +60,7 @@ http::Route authorized(ApiRoute r, Gate& gate, Master& m) {
                    fmt::format("{} {} needs a token of role {} (this one is {})", req.method,
                                req.label, toString(role), toString(who->role))});
     if (auto csrf = gate.checkCsrf(req, *who); !csrf) return replyError(csrf.error());
-    if (auto mine = inScope(m, scope, req, *who); !mine) return replyError(mine.error());
+    if (auto mine = inScope(m, images, scope, req, *who); !mine) return replyError(mine.error());
     return h(req, *who);
   };
   return out;

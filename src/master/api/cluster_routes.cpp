@@ -41,7 +41,7 @@ json object() {
 }  // namespace
 
 Routes clusterRoutes(Context& c) {
-  Master& m = c.master;
+  RunService& m = c.runs;
   const HttpApiConfig& cfg = c.config;
   EventHub& hub = c.events;
   const std::string& openapi = c.openapi;

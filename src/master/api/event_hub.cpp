@@ -41,7 +41,7 @@ class EventStream final : public http::Source {
 
 }  // namespace
 
-EventHub::EventHub(Master& master, size_t keepEvents, size_t keepBytes)
+EventHub::EventHub(RunService& master, size_t keepEvents, size_t keepBytes)
     : master_(master), keepEvents_(keepEvents), keepBytes_(keepBytes) {
   subscription_ = master_.subscribe([this](const MasterEvent& ev) { publish(ev); });
 }

@@ -12,13 +12,13 @@
 #include <string>
 
 #include "http/server.hpp"
-#include "master/master.hpp"
+#include "master/run_service.hpp"
 
 namespace kuiga::master::api {
 
 class EventHub {
  public:
-  explicit EventHub(Master& master, size_t keepEvents = 4096, size_t keepBytes = 8u << 20);
+  explicit EventHub(RunService& master, size_t keepEvents = 4096, size_t keepBytes = 8u << 20);
   ~EventHub();
   EventHub(const EventHub&) = delete;
   EventHub& operator=(const EventHub&) = delete;
@@ -36,7 +36,7 @@ class EventHub {
 
  private:
   void publish(const MasterEvent& ev);
-  Master& master_;
+  RunService& master_;
   uint64_t subscription_ = 0;
   const size_t keepEvents_, keepBytes_;
   std::mutex mu_;

@@ -22,7 +22,7 @@ json uploadBody() {
                   {"profile", {{"type", "string"}}}}}}}}}}}};
 }
 
-http::Response upload(Master& m, http::Request& req, const Caller& who) {
+http::Response upload(ImageService& m, http::Request& req, const Caller& who) {
   if (!req.multipart || !req.upload)
     return replyError(
         ApiError::badRequest("upload the AUT as multipart/form-data with a part named 'aut'"));
@@ -41,7 +41,7 @@ json uploadRequestBody() {
 }
 
 Routes imageRoutes(Context& c) {
-  Master& m = c.master;
+  ImageService& m = c.images;
   Routes r;
   r.push_back({"POST", "/api/v1/images", Role::User, Scope::None,
                op("Upload an AUT and build its image",

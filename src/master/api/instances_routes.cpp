@@ -18,7 +18,7 @@ ApiResult<std::string> consoleLine(const json& j, const char* usage) {
   return line;
 }
 
-http::Response consoleMany(Master& m, const http::Request& req) {
+http::Response consoleMany(RunService& m, const http::Request& req) {
   auto id = runIdOf(req);
   if (!id) return replyError(id.error());
   auto j = parseJson(req.body);
@@ -48,7 +48,7 @@ http::Response consoleMany(Master& m, const http::Request& req) {
   return reply(202, {{"instances", *n}, {"rate", rate}});
 }
 
-http::Response listInstances(Master& m, const http::Request& req) {
+http::Response listInstances(RunService& m, const http::Request& req) {
   auto id = runIdOf(req);
   if (!id) return replyError(id.error());
   auto offset = queryNumber(req, "offset", 0, 0, UINT32_MAX);
@@ -64,7 +64,7 @@ http::Response listInstances(Master& m, const http::Request& req) {
   });
 }
 
-http::Response consoleOne(Master& m, const http::Request& req) {
+http::Response consoleOne(RunService& m, const http::Request& req) {
   auto id = instanceIdOf(req);
   if (!id) return replyError(id.error());
   auto j = parseJson(req.body);
@@ -91,7 +91,7 @@ json consoleManyDoc() {
 
 Routes instanceRoutes(Context& c) {
   using namespace doc;
-  Master& m = c.master;
+  RunService& m = c.runs;
   Routes r;
   r.push_back({"GET", "/api/v1/runs/{id}/instances", Role::User, Scope::Run,
                op("Instances, by state and page",

@@ -19,7 +19,7 @@ const char* streamType(bool follow) {
 
 class InstanceLog final : public http::Source {
  public:
-  InstanceLog(Master& m, InstanceId id, bool follow) : m_(m), id_(id), follow_(follow) {}
+  InstanceLog(RunService& m, InstanceId id, bool follow) : m_(m), id_(id), follow_(follow) {}
   Pull pull(std::string& out) override {
     auto r = m_.readLogs({{id_, offset_}}, 1u << 20);
     if (!r || r->empty()) return done();  // its worker is gone: the log ends here
@@ -31,7 +31,7 @@ class InstanceLog final : public http::Source {
   }
 
  private:
-  Master& m_;
+  RunService& m_;
   InstanceId id_;
   bool follow_;
   uint64_t offset_ = 0;
@@ -50,7 +50,7 @@ std::vector<std::string> takeLines(std::string& buf) {
 // Every line as "<time> <instance> <line>", ordered by the workers' receive time in each round.
 class MergedLog final : public http::Source {
  public:
-  MergedLog(Master& m, const std::vector<InstanceRecord>& insts, bool follow)
+  MergedLog(RunService& m, const std::vector<InstanceRecord>& insts, bool follow)
       : m_(m), follow_(follow) {
     for (const auto& i : insts) cursors_.push_back({{i.id, 0}, {}});
   }
@@ -93,7 +93,7 @@ class MergedLog final : public http::Source {
     LogCursor c;
     std::string partial;
   };
-  Master& m_;
+  RunService& m_;
   bool follow_;
   std::vector<Cursor> cursors_;
 };
@@ -103,7 +103,7 @@ class MergedLog final : public http::Source {
 // are listed in "run-R/UNAVAILABLE.txt" rather than left out silently.
 class LogArchiveSource final : public http::Source {
  public:
-  LogArchiveSource(Master& m, RunId run, std::unique_ptr<LogArchive> a,
+  LogArchiveSource(RunService& m, RunId run, std::unique_ptr<LogArchive> a,
                    const std::vector<InstanceRecord>& insts)
       : m_(m), run_(run), archive_(std::move(a)) {
     for (const auto& i : insts) ids_.push_back(i.id);
@@ -160,7 +160,7 @@ class LogArchiveSource final : public http::Source {
     }
     return data;
   }
-  Master& m_;
+  RunService& m_;
   RunId run_;
   std::unique_ptr<LogArchive> archive_;
   std::vector<InstanceId> ids_;
@@ -175,7 +175,7 @@ http::Response stream(std::shared_ptr<http::Source> s, std::string type) {
   return r;
 }
 
-http::Response runLogs(Master& m, const http::Request& req) {
+http::Response runLogs(RunService& m, const http::Request& req) {
   auto id = runIdOf(req);
   if (!id) return replyError(id.error());
   auto insts = m.instances(*id, "", 0, UINT32_MAX);
@@ -209,7 +209,7 @@ http::Response runLogs(Master& m, const http::Request& req) {
 
 Routes logRoutes(Context& c) {
   using namespace doc;
-  Master& m = c.master;
+  RunService& m = c.runs;
   json follow = param("follow", "query", "integer", false);
   json text = {{"description", "text"},
                {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};

@@ -11,7 +11,7 @@ namespace {
 // concatenation is one pcapng file with an interface per device.
 class PcapSource final : public http::Source {
  public:
-  PcapSource(Master& m, RunId run, std::optional<uint32_t> instance,
+  PcapSource(RunService& m, RunId run, std::optional<uint32_t> instance,
              std::vector<std::string> workers, size_t worker, uint64_t offset, std::string first)
       : m_(m),
         run_(run),
@@ -43,7 +43,7 @@ class PcapSource final : public http::Source {
   }
 
  private:
-  Master& m_;
+  RunService& m_;
   RunId run_;
   std::optional<uint32_t> instance_;
   std::vector<std::string> workers_;
@@ -52,7 +52,7 @@ class PcapSource final : public http::Source {
   std::string first_;
 };
 
-http::Response pcap(Master& m, const http::Request& req) {
+http::Response pcap(RunService& m, const http::Request& req) {
   auto id = runIdOf(req);
   if (!id) return replyError(id.error());
   auto workers = m.pcapWorkers(*id);
@@ -103,7 +103,7 @@ http::Response pcap(Master& m, const http::Request& req) {
 
 Routes radioRoutes(Context& c) {
   using namespace doc;
-  Master& m = c.master;
+  RunService& m = c.runs;
   Routes r;
   r.push_back({"GET", "/api/v1/runs/{id}/pcap", Role::User, Scope::Run,
                op("Every frame of the run's devices as pcapng, one interface per device",

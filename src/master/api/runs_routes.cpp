@@ -13,7 +13,8 @@ namespace {
 using namespace doc;
 
 // POST /runs: a JSON spec, or multipart with the spec as part "spec" and the AUT as "aut".
-http::Response createRun(Master& m, http::Request& req, const Caller& who) {
+http::Response createRun(RunService& m, ImageService& images, http::Request& req,
+                         const Caller& who) {
   std::string body = req.body;
   if (req.multipart) {
     if (!req.fields.contains("spec"))
@@ -28,8 +29,9 @@ http::Response createRun(Master& m, http::Request& req, const Caller& who) {
   auto spec = RunSpec::fromJson(*j);
   if (!spec) return replyError(ApiError::badRequest(spec.error().message));
   if (req.upload) {
-    auto img = m.addImage(req.upload->path, spec->uploadExecutable.value_or(req.upload->fileName),
-                          spec->uploadProfile.value_or("linux"), who.user);
+    auto img =
+        images.addImage(req.upload->path, spec->uploadExecutable.value_or(req.upload->fileName),
+                        spec->uploadProfile.value_or("linux"), who.user);
     if (!img) return replyError(img.error());
     if (!spec->image.empty() && spec->image != img->digest)
       return replyError(ApiError::badRequest("both an upload and a different 'image'"));
@@ -40,13 +42,13 @@ http::Response createRun(Master& m, http::Request& req, const Caller& who) {
   } else if (spec->uploadProfile || spec->uploadExecutable) {
     return replyError(ApiError::badRequest(
         "'profile' and 'executable' belong to an upload; the image already has them"));
-  } else if (!who.admin() && !m.ownsImage(spec->image, who.user)) {
+  } else if (!who.admin() && !images.ownsImage(spec->image, who.user)) {
     return replyError(ApiError::notFound("no image " + spec->image));
   }
   return answer(m.createRun(*spec, who.user), 201, [](const RunView& v) { return toJson(v); });
 }
 
-http::Response listRuns(Master& m, const http::Request& req, const Caller& who) {
+http::Response listRuns(RunService& m, const http::Request& req, const Caller& who) {
   auto offset = queryNumber(req, "offset", 0, 0, UINT32_MAX);
   if (!offset) return replyError(offset.error());
   auto limit = queryNumber(req, "limit", 100, 1, 1000);
@@ -60,7 +62,7 @@ http::Response listRuns(Master& m, const http::Request& req, const Caller& who) 
   });
 }
 
-Handler action(Master& m, ApiResult<RunView> (Master::*fn)(RunId)) {
+Handler action(RunService& m, ApiResult<RunView> (RunService::*fn)(RunId)) {
   return [&m, fn](http::Request& req, const Caller&) {
     auto id = runIdOf(req);
     if (!id) return replyError(id.error());
@@ -68,7 +70,7 @@ Handler action(Master& m, ApiResult<RunView> (Master::*fn)(RunId)) {
   };
 }
 
-http::Response jitter(Master& m, const http::Request& req) {
+http::Response jitter(RunService& m, const http::Request& req) {
   auto id = runIdOf(req);
   if (!id) return replyError(id.error());
   return answer(m.jitter(*id), 200, [](const JitterReport& rep) {
@@ -139,10 +141,12 @@ json runAction(const std::string& summary, std::initializer_list<int> errs,
 }  // namespace
 
 Routes runRoutes(Context& c) {
-  Master& m = c.master;
+  RunService& m = c.runs;
   Routes r;
   r.push_back({"POST", "/api/v1/runs", Role::User, Scope::None, createDoc(),
-               [&m](http::Request& req, const Caller& who) { return createRun(m, req, who); },
+               [&m, &images = c.images](http::Request& req, const Caller& who) {
+                 return createRun(m, images, req, who);
+               },
                http::Body::Multipart});
   r.push_back({"GET", "/api/v1/runs", Role::User, Scope::None, listDoc(),
                [&m](http::Request& req, const Caller& who) { return listRuns(m, req, who); }});
@@ -161,10 +165,10 @@ Routes runRoutes(Context& c) {
                  return answer(m.runHistory(*id), 200, [](const json& j) { return j; });
                }});
   r.push_back({"POST", "/api/v1/runs/{id}/start", Role::User, Scope::Run,
-               runAction("Start a ready run", {404, 409}), action(m, &Master::startRun)});
+               runAction("Start a ready run", {404, 409}), action(m, &RunService::startRun)});
   r.push_back({"POST", "/api/v1/runs/{id}/stop", Role::User, Scope::Run,
                runAction("Stop a running (or dirty) run", {404, 409}),
-               action(m, &Master::stopRun)});
+               action(m, &RunService::stopRun)});
   r.push_back({"DELETE", "/api/v1/runs/{id}", Role::User, Scope::Run,
                runAction("Delete a run and all its instances; its logs and captures go too, "
                          "unless keep_logs=1",
@@ -178,7 +182,7 @@ Routes runRoutes(Context& c) {
                }});
   r.push_back({"DELETE", "/api/v1/runs/{id}/logs", Role::User, Scope::Run,
                runAction("Remove the logs and captures a deleted run kept", {404, 409}),
-               action(m, &Master::purgeLogs)});
+               action(m, &RunService::purgeLogs)});
   r.push_back({"GET", "/api/v1/runs/{id}/jitter", Role::User, Scope::Run, jitterDoc(),
                [&m](http::Request& req, const Caller&) { return jitter(m, req); }});
   return r;

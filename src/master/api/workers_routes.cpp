@@ -18,8 +18,8 @@ json object() {
 }
 
 // POST /enroll {"name": ..., "csr": PEM}: the node's certificate, signed by the cluster CA.
-http::Response enroll(Master& m, Enrollment& e, const HttpApiConfig& cfg, const http::Request& req,
-                      const Caller& who) {
+http::Response enroll(RunService& m, Enrollment& e, const HttpApiConfig& cfg,
+                      const http::Request& req, const Caller& who) {
   auto j = parseJson(req.body);
   if (!j) return replyError(j.error());
   if (!j->is_object() || !j->contains("name") || !(*j)["name"].is_string() || !j->contains("csr") ||
@@ -36,7 +36,7 @@ http::Response enroll(Master& m, Enrollment& e, const HttpApiConfig& cfg, const 
                      {"cluster_id", m.clusterId()}});
 }
 
-http::Response removeWorker(Master& m, Enrollment& e, const http::Request& req) {
+http::Response removeWorker(RunService& m, Enrollment& e, const http::Request& req) {
   const std::string& name = req.params[0];
   if (req.arg("revoke") == "1" || req.arg("revoke") == "true") {
     if (auto r = e.revoke(name); !r) return replyError(r.error());
@@ -49,7 +49,7 @@ http::Response removeWorker(Master& m, Enrollment& e, const http::Request& req) 
 }  // namespace
 
 Routes workerRoutes(Context& c) {
-  Master& m = c.master;
+  RunService& m = c.runs;
   Enrollment& e = c.enrollment;
   const HttpApiConfig& cfg = c.config;
   Routes r;

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "master/master_internal.hpp"
+#include "master/run_service_internal.hpp"
 #include "master/store.hpp"
 
 namespace kuiga::master {

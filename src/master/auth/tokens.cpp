@@ -10,7 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/digest.hpp"
-#include "master/master_internal.hpp"
+#include "master/run_service_internal.hpp"
 #include "master/store.hpp"
 
 namespace kuiga::master {

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 
-#include "master/master.hpp"
-#include "master/master_internal.hpp"
+#include "master/run_service.hpp"
+#include "master/run_service_internal.hpp"
 
 namespace kuiga::master {
 
@@ -26,86 +26,47 @@ std::pair<std::string, std::string> cellSpecs(const RunSpec& spec) {
   return out;
 }
 
-namespace {
-
-struct CellChoice {
-  const std::map<std::string, std::vector<uint32_t>>& byW;  // the run's live devices
-  const std::map<std::string, std::string>& underlay;       // of the online participants
-  std::map<std::string, size_t> plexers;  // online plexers with an underlay: cells they hold
-  std::string current;
-  bool currentIsPlexer = false;  // and still a session
-};
-
-// A plexer holds the cell when there is one: the one holding it already while it is a session
-// (online, or away and not yet lost), else the one with the fewest cells. Without plexers, the
-// cell stays on its worker while that worker holds devices of the run (online or not: its
-// devices come back with it), or goes to the worker holding the lowest device index, of those
-// the others can reach (no underlay address: not): the same answer from the same placement, so
-// a restarted master puts it back where it was. A plexer tells a restarted master its cells.
-std::string chooseCellHost(const CellChoice& c) {
-  if (c.currentIsPlexer) return c.current;
-  if (!c.plexers.empty()) {
-    auto best = std::min_element(c.plexers.begin(), c.plexers.end(),
-                                 [](const auto& a, const auto& b) { return a.second < b.second; });
-    return best->first;
-  }
-  if (c.byW.size() == 1) return c.byW.begin()->first;
-  if (!c.current.empty() && c.byW.count(c.current)) return c.current;
+bool RunService::opensCell(RunId id, const std::string& worker) {
   std::string host;
-  uint32_t lowest = UINT32_MAX;
-  for (const auto& [w, indices] : c.byW) {
-    auto a = c.underlay.find(w);
-    if ((a != c.underlay.end() && a->second.empty()) || indices.empty()) continue;
-    uint32_t first = *std::min_element(indices.begin(), indices.end());
-    if (first < lowest) lowest = first, host = w;
+  {
+    std::lock_guard lock(mu_);
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return false;
+    host = it->second->cellHost;
   }
-  return host;
-}
-
-}  // namespace
-
-bool Master::opensCell(RunId id, const std::string& worker) {
-  std::lock_guard lock(mu_);
-  auto it = runs_.find(id);
-  if (it == runs_.end()) return false;
-  const std::string& host = it->second->cellHost;
   if (host.empty() || host == worker) return true;
-  auto s = sessions_.find(worker);
-  return s != sessions_.end() && s->second->underlay.empty();
+  auto s = nodes_.find(worker);
+  return s && s->underlay.empty();
 }
 
-bool Master::isPlexerLocked(const std::string& node) const {
-  auto s = sessions_.find(node);
-  return s != sessions_.end() ? s->second->plexer : plexers_.count(node) > 0;
-}
-
-std::string Master::cellPlexer(RunId id) {
+std::string RunService::cellPlexer(RunId id) {
   std::lock_guard lock(mu_);
   auto it = runs_.find(id);
-  if (it == runs_.end() || !isPlexerLocked(it->second->cellHost)) return "";
+  if (it == runs_.end() || !nodes_.isPlexer(it->second->cellHost)) return "";
   return it->second->cellHost;
 }
 
-void Master::closeCellOn(const std::string& node, RunId id) {
+void RunService::closeCellOn(const std::string& node, RunId id) {
   rpc::Command cmd;
   cmd.mutable_radio_peers()->set_run(id);  // no peers, no cell: nothing of it stays
-  auto r = call(node, cmd, config_.commandTimeout);
+  auto r = nodes_.call(node, cmd, config_.commandTimeout);
   if (!r)
     spdlog::info("run {}: close its cell on {}: {}", id, node, r.error().message);
   else if (!r->ok())
     spdlog::warn("run {}: close its cell on {}: {}", id, node, r->error());
 }
 
-std::string Master::placeCellLocked(RunMem& mem, Participants& participants,
-                                    const std::map<std::string, std::string>& underlay,
-                                    std::string& moved) {
+std::string RunService::placeCellLocked(RunMem& mem, Participants& participants,
+                                        const std::map<std::string, std::string>& underlay,
+                                        std::string& moved) {
   const bool reachable = std::any_of(underlay.begin(), underlay.end(),
                                      [](const auto& u) { return !u.second.empty(); });
   CellChoice c{participants, underlay, {}, mem.cellHost, false};
   // A plexer away (a restarted master waits for it, as for workers) keeps its cells.
-  c.currentIsPlexer = isPlexerLocked(mem.cellHost) && !givenUp_.count(mem.cellHost);
-  for (const auto& [name, s] : sessions_)
-    if (s->plexer && !s->underlay.empty() && reachable) c.plexers[name] = 0;
+  c.currentIsPlexer = nodes_.isPlexer(mem.cellHost) && !nodes_.givenUp(mem.cellHost);
+  const auto online = nodes_.all();
+  for (const auto& n : online)
+    if (n.plexer && !n.underlay.empty() && reachable) c.plexers[n.name] = 0;
   for (const auto& [other, m] : runs_)
     if (auto p = c.plexers.find(m->cellHost); p != c.plexers.end()) ++p->second;
   const std::string host = chooseCellHost(c);
@@ -114,8 +75,8 @@ std::string Master::placeCellLocked(RunMem& mem, Participants& participants,
     ++mem.cellMoves;
   }
   mem.cellHost = host;
-  if (auto s = sessions_.find(host); s != sessions_.end() && s->second->plexer)
-    participants[host];  // the plexer takes part with no devices
+  for (const auto& n : online)
+    if (n.name == host && n.plexer) participants[host];  // the plexer takes part with no devices
   return host;
 }
 
@@ -152,7 +113,7 @@ rpc::Command peersCommand(RunId id, const std::string& w, const std::string& hos
 
 }  // namespace
 
-void Master::syncRadioPeers(RunId id) {
+void RunService::syncRadioPeers(RunId id) {
   std::lock_guard serial(radioPeersMu_);
   RunSpec spec;
   {
@@ -174,14 +135,14 @@ void Master::syncRadioPeers(RunId id) {
     RunMem& mem = *it->second;
     was = mem.cellHost;
     for (const auto& [w, indices] : participants)
-      if (auto s = sessions_.find(w); s != sessions_.end()) underlay[w] = s->second->underlay;
+      if (auto n = nodes_.find(w)) underlay[w] = n->underlay;
     // A tun-mode run has one too when it has neither: its devices' prefixes are routed in
     // one place, the cell's host, where every device of the run is known.
     const bool tun = spec.net == worker::NetMode::Tun;
     if ((spec.radio || spec.zep || tun) && !participants.empty())
       host = placeCellLocked(mem, participants, underlay, moved);
-    movedLost = !moved.empty() && (givenUp_.count(moved) || !sessions_.count(moved));
-    if (auto s = sessions_.find(host); s != sessions_.end()) underlay[host] = s->second->underlay;
+    movedLost = !moved.empty() && (nodes_.givenUp(moved) || !nodes_.online(moved));
+    if (auto n = nodes_.find(host)) underlay[host] = n->underlay;
     moves = mem.cellMoves;
     const bool spans = participants.size() > 1;
     alone = !spans && !mem.radioPeered;  // alone on one worker, and always was
@@ -215,7 +176,7 @@ void Master::syncRadioPeers(RunId id) {
   for (const auto& [w, address] : underlay) {
     perWorker.emplace_back(
         [this, id, w = w, cmd = peersCommand(id, w, host, participants, underlay, spec)] {
-          auto r = call(w, cmd, config_.commandTimeout);
+          auto r = nodes_.call(w, cmd, config_.commandTimeout);
           if (!r)
             spdlog::warn("run {}: radio peers of {}: {}", id, w, r.error().message);
           else if (!r->ok())

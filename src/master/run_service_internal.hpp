@@ -2,22 +2,12 @@
 // Private parts of Master shared by its source files.
 #include <future>
 
-#include "master/master.hpp"
+#include "master/run_service.hpp"
+#include "rpc/control.pb.h"
 
 namespace kuiga::master {
 
-struct Master::Session {
-  std::string name;
-  std::shared_ptr<WorkerLink> link;
-  uint32_t capacity = 0;
-  Clock::time_point lastSeen;
-  uint64_t zepUnplaceable = 0;  // from its heartbeats
-  std::string underlay;         // where other workers' tunnels reach its radio network; "": none
-  bool plexer = false;          // holds runs' cells, takes no instances
-  std::map<uint64_t, std::promise<Result<rpc::Reply>>> pending;  // replies awaited
-};
-
-struct Master::RunMem {
+struct RunService::RunMem {
   RunState state = RunState::Pending;
   RunSpec spec;
   std::string owner;      // the user who created it

@@ -7,15 +7,15 @@
 #include <spdlog/spdlog.h>
 
 #include "common/identity.hpp"
-#include "master/master.hpp"
-#include "master/master_internal.hpp"
+#include "master/run_service.hpp"
+#include "master/run_service_internal.hpp"
 #include "master/views.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::master {
 
-ApiResult<std::vector<InstanceRecord>> Master::instances(RunId id, const std::string& state,
-                                                         uint32_t offset, uint32_t limit) {
+ApiResult<std::vector<InstanceRecord>> RunService::instances(RunId id, const std::string& state,
+                                                             uint32_t offset, uint32_t limit) {
   {
     std::lock_guard lock(mu_);
     if (auto m = runMem(id); !m) return apiFail(m.error());
@@ -28,7 +28,7 @@ ApiResult<std::vector<InstanceRecord>> Master::instances(RunId id, const std::st
   return *r;
 }
 
-ApiResult<nlohmann::json> Master::instance(InstanceId id) {
+ApiResult<nlohmann::json> RunService::instance(InstanceId id) {
   auto r = store_.instance(id);
   if (!r) return apiFail(storeError(r.error()));
   if (!*r) return apiFail(ApiError::notFound("no instance " + displayName(id)));
@@ -47,7 +47,7 @@ ApiResult<nlohmann::json> Master::instance(InstanceId id) {
   return j;
 }
 
-ApiResult<nlohmann::json> Master::runHistory(RunId id) {
+ApiResult<nlohmann::json> RunService::runHistory(RunId id) {
   auto v = view(id);
   if (!v) return apiFail(v.error());
   auto h = store_.runHistory(id);
@@ -62,8 +62,8 @@ ApiResult<nlohmann::json> Master::runHistory(RunId id) {
   return nlohmann::json{{"run", id}, {"events", std::move(events)}};
 }
 
-ApiResult<uint32_t> Master::consoleMany(RunId id, const std::string& line,
-                                        const std::vector<uint32_t>& indexes, uint32_t rate) {
+ApiResult<uint32_t> RunService::consoleMany(RunId id, const std::string& line,
+                                            const std::vector<uint32_t>& indexes, uint32_t rate) {
   auto v = view(id);
   if (!v) return apiFail(v.error());
   if (v->run.state != RunState::Running && v->run.state != RunState::Ready)
@@ -96,7 +96,7 @@ ApiResult<uint32_t> Master::consoleMany(RunId id, const std::string& line,
   return static_cast<uint32_t>(targets.size());
 }
 
-ApiResult<void> Master::console(InstanceId id, const std::string& line) {
+ApiResult<void> RunService::console(InstanceId id, const std::string& line) {
   auto r = store_.instance(id);
   if (!r) return apiFail(storeError(r.error()));
   if (!*r) return apiFail(ApiError::notFound("no instance " + displayName(id)));
@@ -108,14 +108,14 @@ ApiResult<void> Master::console(InstanceId id, const std::string& line) {
   rpc::Command cmd;
   *cmd.mutable_console()->mutable_id() = toRef(id);
   cmd.mutable_console()->set_line(line);
-  auto rep = call((*r)->worker, cmd, std::chrono::seconds(10));
+  auto rep = nodes_.call((*r)->worker, cmd, std::chrono::seconds(10));
   if (!rep) return apiFail(ApiError{502, "worker_unavailable", rep.error().message});
   if (!rep->ok()) return apiFail(ApiError{502, "worker_error", rep->error()});
   return {};
 }
 
-ApiResult<std::vector<LogChunk>> Master::readLogs(const std::vector<LogCursor>& cursors,
-                                                  uint32_t maxBytesEach) {
+ApiResult<std::vector<LogChunk>> RunService::readLogs(const std::vector<LogCursor>& cursors,
+                                                      uint32_t maxBytesEach) {
   std::map<std::string, rpc::Command> perWorker;
   for (const auto& c : cursors) {
     auto r = store_.instance(c.id);
@@ -130,7 +130,7 @@ ApiResult<std::vector<LogChunk>> Master::readLogs(const std::vector<LogCursor>& 
   std::vector<LogChunk> out;
   std::string unavailable;
   for (auto& [w, cmd] : perWorker) {
-    auto rep = call(w, cmd, std::chrono::seconds(30));
+    auto rep = nodes_.call(w, cmd, std::chrono::seconds(30));
     if (!rep) {
       unavailable = w + ": " + rep.error().message;
       continue;  // that worker's logs are out of reach for now; the others still count
@@ -143,7 +143,7 @@ ApiResult<std::vector<LogChunk>> Master::readLogs(const std::vector<LogCursor>& 
   return out;
 }
 
-ApiResult<JitterReport> Master::jitter(RunId id) {
+ApiResult<JitterReport> RunService::jitter(RunId id) {
   auto v = view(id);
   if (!v) return apiFail(v.error());
   const auto& spec = v->run.spec;
@@ -156,7 +156,7 @@ ApiResult<JitterReport> Master::jitter(RunId id) {
     rpc::Command cmd;
     cmd.mutable_jitter()->set_period_ms(spec.periodMs);
     for (uint32_t i : idx) *cmd.mutable_jitter()->add_ids() = toRef({id, i});
-    auto r = call(w, cmd, std::chrono::seconds(60));
+    auto r = nodes_.call(w, cmd, std::chrono::seconds(60));
     if (!r) return apiFail(ApiError{502, "worker_unavailable", w + ": " + r.error().message});
     size_t pos = 0;
     for (int k = 0; k < r->sample_counts_size() && k < static_cast<int>(idx.size()); ++k) {
@@ -171,7 +171,7 @@ ApiResult<JitterReport> Master::jitter(RunId id) {
   return rep;
 }
 
-ApiResult<std::string> Master::leases(RunId id) {
+ApiResult<std::string> RunService::leases(RunId id) {
   auto workers = pcapWorkers(id);
   if (!workers) return apiFail(workers.error());
   std::string out;
@@ -182,7 +182,7 @@ ApiResult<std::string> Master::leases(RunId id) {
       cmd.mutable_read_leases()->set_run(id);
       cmd.mutable_read_leases()->set_offset(offset);
       cmd.mutable_read_leases()->set_max_bytes(4u << 20);
-      auto r = call(w, cmd, std::chrono::seconds(30));
+      auto r = nodes_.call(w, cmd, std::chrono::seconds(30));
       if (!r) return apiFail(ApiError{502, "worker_unavailable", w + ": " + r.error().message});
       if (!r->ok()) return apiFail(ApiError{502, "worker_error", w + ": " + r->error()});
       out += r->text();
@@ -193,7 +193,7 @@ ApiResult<std::string> Master::leases(RunId id) {
   return out;
 }
 
-ApiResult<std::vector<std::string>> Master::pcapWorkers(RunId id) {
+ApiResult<std::vector<std::string>> RunService::pcapWorkers(RunId id) {
   {
     std::lock_guard lock(mu_);
     if (auto m = runMem(id); !m) return apiFail(m.error());
@@ -205,9 +205,9 @@ ApiResult<std::vector<std::string>> Master::pcapWorkers(RunId id) {
   return out;
 }
 
-ApiResult<std::pair<std::string, bool>> Master::readPcap(const std::string& worker, RunId id,
-                                                         uint64_t offset, uint32_t maxBytes,
-                                                         std::optional<uint32_t> instance) {
+ApiResult<std::pair<std::string, bool>> RunService::readPcap(const std::string& worker, RunId id,
+                                                             uint64_t offset, uint32_t maxBytes,
+                                                             std::optional<uint32_t> instance) {
   rpc::Command cmd;
   cmd.mutable_read_pcap()->set_run(id);
   if (instance) {
@@ -216,7 +216,7 @@ ApiResult<std::pair<std::string, bool>> Master::readPcap(const std::string& work
   }
   cmd.mutable_read_pcap()->set_offset(offset);
   cmd.mutable_read_pcap()->set_max_bytes(maxBytes);
-  auto r = call(worker, cmd, std::chrono::seconds(60));
+  auto r = nodes_.call(worker, cmd, std::chrono::seconds(60));
   if (!r) return apiFail(ApiError{502, "worker_unavailable", worker + ": " + r.error().message});
   if (!r->ok()) return apiFail(ApiError{502, "worker_error", worker + ": " + r->error()});
   return std::make_pair(r->pcap(), r->pcap_end());

@@ -1,4 +1,4 @@
-#include "master/master.hpp"
+#include "master/run_service.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "common/identity.hpp"
-#include "master/master_internal.hpp"
+#include "master/admission.hpp"
+#include "master/run_service_internal.hpp"
+#include "master/scheduler.hpp"
 #include "master/views.hpp"
 #include "worker/instance.hpp"
 
@@ -41,8 +43,7 @@ static std::string newClusterId() {
   return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
 }
 
-Master::Master(Store& store, imagestore::ImageStore& images, MasterConfig config)
-    : store_(store), images_(images), config_(config) {
+RunService::RunService(Store& store, MasterConfig config) : store_(store), config_(config) {
   auto cid = store_.clusterId(&newClusterId);
   clusterId_ = cid ? *cid : newClusterId();
   if (!cid)
@@ -69,12 +70,12 @@ Master::Master(Store& store, imagestore::ImageStore& images, MasterConfig config
   if (auto ws = store_.workers())
     for (const auto& w : *ws) {
       if (w.online) (void)store_.setWorkerOnline(w.name, false, nowNs());
-      if (w.role == "plexer") plexers_.insert(w.name);
+      if (w.role == "plexer") nodes_.rememberRole(w.name, true);
     }
   monitor_ = std::jthread([this](std::stop_token st) { monitor(st); });
 }
 
-Master::~Master() {
+RunService::~RunService() {
   monitor_.request_stop();
   if (monitor_.joinable()) monitor_.join();
   std::vector<Task> tasks;
@@ -83,17 +84,11 @@ Master::~Master() {
     stopping_ = true;
     tasks.swap(tasks_);
   }
-  {
-    // Fail every awaited reply so that background operations end.
-    std::lock_guard lock(mu_);
-    for (auto& [name, s] : sessions_)
-      for (auto& [id, p] : s->pending) p.set_value(failMsg("master shutting down"));
-    sessions_.clear();
-  }
-  tasks.clear();  // joins
+  nodes_.failAll("master shutting down");  // so that background operations end
+  tasks.clear();                           // joins
 }
 
-void Master::spawn(std::function<void()> fn) {
+void RunService::spawn(std::function<void()> fn) {
   std::lock_guard lock(tasksMu_);
   if (stopping_) return;
   // Join finished tasks (a finished thread keeps its stack until joined).
@@ -105,62 +100,15 @@ void Master::spawn(std::function<void()> fn) {
                     })});
 }
 
-// ---- images ----
-
-ApiResult<ImageRecord> Master::addImage(const std::string& autPath, const std::string& fileName,
-                                        const std::string& profileName, const std::string& owner) {
-  auto profile = imagestore::parseProfile(profileName);
-  if (!profile) return apiFail(ApiError::badRequest(profile.error().message));
-  std::string exe = std::filesystem::path(fileName).filename().string();
-  if (exe.empty()) exe = "aut";
-  auto built = imagestore::buildImage(images_, autPath, exe, *profile);
-  if (!built) {
-    // Everything buildImage refuses is about the upload itself, except a failing store.
-    if (built.error().code == ENOSPC || built.error().code == EDQUOT)
-      return apiFail(storeError(built.error()));
-    bool storeFault = built.error().message.find("store") != std::string::npos;
-    return apiFail(storeFault ? ApiError::internal(built.error().message)
-                              : ApiError{400, "bad_aut", built.error().message});
-  }
-  ImageRecord rec{built->digest, exe, std::string(imagestore::toString(*profile)),
-                  built->manifest.toJson(), nowNs()};
-  auto isNew = store_.insertImage(rec);
-  if (!isNew) return apiFail(storeError(isNew.error().context("record image " + rec.digest)));
-  if (auto owned = store_.addImageOwner(rec.digest, owner); !owned)
-    return apiFail(storeError(owned.error().context("record image " + rec.digest)));
-  if (!*isNew) return image(built->digest);
-  spdlog::info("image {} stored ({} {}, {} bytes)", rec.digest, rec.profile, exe,
-               built->manifest.autSize);
-  return rec;
-}
-
-ApiResult<ImageRecord> Master::image(const std::string& digest) {
-  auto r = store_.image(digest);
-  if (!r) return apiFail(storeError(r.error()));
-  if (!*r) return apiFail(ApiError::notFound("no image " + digest));
-  return **r;
-}
-
-ApiResult<std::vector<ImageRecord>> Master::images(const std::string& owner) {
-  auto r = owner.empty() ? store_.images() : store_.imagesOf(owner);
-  if (!r) return apiFail(storeError(r.error()));
-  return *r;
-}
-
-bool Master::ownsImage(const std::string& digest, const std::string& user) {
-  auto r = store_.imageOwnedBy(digest, user);
-  return r && *r;
-}
-
 // ---- runs ----
 
-ApiResult<Master::RunMem*> Master::runMem(RunId id) {
+ApiResult<RunService::RunMem*> RunService::runMem(RunId id) {
   auto it = runs_.find(id);
   if (it == runs_.end()) return apiFail(ApiError::notFound(fmt::format("no run {}", id)));
   return it->second.get();
 }
 
-ApiResult<RunView> Master::view(RunId id) {
+ApiResult<RunView> RunService::view(RunId id) {
   auto rec = store_.run(id);
   if (!rec) return apiFail(storeError(rec.error()));
   if (!*rec) return apiFail(ApiError::notFound(fmt::format("no run {}", id)));
@@ -197,18 +145,18 @@ ApiResult<RunView> Master::view(RunId id) {
   return v;
 }
 
-ApiResult<RunView> Master::run(RunId id) {
+ApiResult<RunView> RunService::run(RunId id) {
   return view(id);
 }
 
-ApiResult<std::string> Master::runOwner(RunId id) {
+ApiResult<std::string> RunService::runOwner(RunId id) {
   std::lock_guard lock(mu_);
   auto mem = runMem(id);
   if (!mem) return apiFail(mem.error());
   return (*mem)->owner;
 }
 
-ApiResult<std::vector<RunView>> Master::runs() {
+ApiResult<std::vector<RunView>> RunService::runs() {
   auto rs = store_.runs();
   if (!rs) return apiFail(storeError(rs.error()));
   std::vector<RunView> out;
@@ -220,7 +168,7 @@ ApiResult<std::vector<RunView>> Master::runs() {
   return out;
 }
 
-ApiResult<std::pair<std::vector<RunView>, uint64_t>> Master::runs(const RunQuery& q) {
+ApiResult<std::pair<std::vector<RunView>, uint64_t>> RunService::runs(const RunQuery& q) {
   if (!q.state.empty() && !parseRunState(q.state))
     return apiFail(ApiError::badRequest(fmt::format(
         "unknown run state '{}' (pending, ready, running, stopped, deleted, dirty)", q.state)));
@@ -235,140 +183,37 @@ ApiResult<std::pair<std::vector<RunView>, uint64_t>> Master::runs(const RunQuery
   return std::make_pair(std::move(out), page->second);
 }
 
-std::vector<std::string> Master::place(uint32_t count, const std::set<std::string>& exclude) {
+std::vector<NodeRoom> RunService::rooms(const std::set<std::string>& exclude) {
+  std::vector<NodeRoom> out;
   auto load = store_.loadPerWorker();
-  if (!load) return {};
-  // Greedy by free capacity: each instance goes to the worker with the most room left, which
-  // spreads a run evenly over equal workers and fills bigger ones more.
-  using Slot = std::pair<int64_t, std::string>;
-  std::priority_queue<Slot> free;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [name, s] : sessions_) {
-      if (exclude.contains(name)) continue;
-      int64_t f = static_cast<int64_t>(s->capacity) - static_cast<int64_t>((*load)[name]);
-      if (f > 0) free.push({f, name});
-    }
-  }
-  std::vector<std::string> out;
-  out.reserve(count);
-  while (out.size() < count && !free.empty()) {
-    auto [f, name] = free.top();
-    free.pop();
-    out.push_back(name);
-    if (f > 1) free.push({f - 1, name});
-  }
-  if (out.size() < count) out.clear();
+  if (!load) return out;
+  for (const auto& n : nodes_.all())
+    if (!exclude.contains(n.name)) out.push_back({n.name, n.capacity, (*load)[n.name]});
   return out;
 }
 
-uint64_t Master::freeCapacity() {
-  auto load = store_.loadPerWorker();
-  if (!load) return 0;
-  std::lock_guard lock(mu_);
-  uint64_t total = 0;
-  for (const auto& [name, s] : sessions_)
-    total += s->capacity > (*load)[name] ? s->capacity - (*load)[name] : 0;
-  return total;
+std::vector<std::string> RunService::place(uint32_t count, const std::set<std::string>& exclude) {
+  return placeInstances(count, rooms(exclude));
 }
 
-// Whether `s` is valid UTF-8 without control characters: a name is printed in listings, and one
-// with newlines or escape sequences could fake their rows.
-static bool printableUtf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size() || c < 0x20 || c == 0x7f) return false;
-    uint32_t cp = n == 1 ? c : c & (0x7f >> n);
-    for (size_t k = 1; k < n; ++k) {
-      auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d >> 6) != 2) return false;
-      cp = cp << 6 | (d & 0x3f);
-    }
-    // Overlong forms, surrogates, C1 controls and past U+10FFFF.
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0) ||
-        cp > 0x10ffff)
-      return false;
-    i += n;
-  }
-  return true;
+uint64_t RunService::freeCapacity() {
+  return freeRoom(rooms());
 }
 
-ApiResult<RunView> Master::createRun(RunSpec spec, const std::string& owner) {
-  if (!printableUtf8(spec.name))
-    return apiFail(ApiError::badRequest(
-        "'name' may hold printable characters only (UTF-8, no control characters)"));
-  auto img = store_.image(spec.image);
+ApiResult<RunView> RunService::createRun(RunSpec requested, const std::string& owner) {
+  auto img = store_.image(requested.image);
   if (!img) return apiFail(storeError(img.error()));
-  if (!*img) return apiFail(ApiError::notFound("no image " + spec.image + "; upload the AUT"));
+  if (!*img) return apiFail(ApiError::notFound("no image " + requested.image + "; upload the AUT"));
   auto manifest = imagestore::Manifest::fromJson((*img)->manifest);
   if (!manifest) return apiFail(ApiError::internal(manifest.error().message));
-  if (manifest->profile == imagestore::Profile::RiotNative && !spec.zep && spec.net &&
-      *spec.net != worker::NetMode::Tap)
-    return apiFail(ApiError::badRequest(
-        "'net': a riot-native AUT talks through a tap device; use \"tap\" (the default)"));
-  if (manifest->profile == imagestore::Profile::ContikiNative && spec.net &&
-      *spec.net != worker::NetMode::Tun)
-    return apiFail(ApiError::badRequest(
-        "'net': a contiki-native AUT talks through a tun device; use \"tun\" (the default)"));
-  if (manifest->profile == imagestore::Profile::ContikiNative && spec.zep)
-    return apiFail(ApiError::badRequest(
-        "'zep': Contiki-NG's native target has no ZEP radio; its devices talk IPv6 over tun0"));
-  if (spec.zep) {
-    // ZEP devices reach the dispatcher over UDP on their gateway address: IP networking.
-    if (spec.net && *spec.net == worker::NetMode::None)
-      return apiFail(ApiError::badRequest("'net': ZEP devices need a network (veth or tap)"));
-    if (!spec.net) spec.net = worker::NetMode::Veth;
-    // A topology too large to hold is refused now, not by the worker when the run is created
-    // there (a create-time rule, not part of the spec: runs stored before it still load).
-    if (auto fits = spec.zep->checkSize(spec.count); !fits)
-      return apiFail(ApiError::badRequest(fits.error().message));
-    // A topology file that does not fit the run is refused now, not by every instance later.
-    if (spec.zep->kind == plexer::ZepSpec::Kind::Links) {
-      auto t = plexer::Topology::parse(
-          spec.zep->links, spec.count, [&](uint64_t e) -> std::optional<uint32_t> {
-            auto iid = instanceOfEui64(e);  // its run is not known yet: its index must fit
-            if (!iid || iid->index >= spec.count) return std::nullopt;
-            return iid->index;
-          });
-      if (!t) return apiFail(ApiError::badRequest("'zep.links': " + t.error().message));
-    }
-    // RIOT's ZEP mode: socket_zep to the dispatcher, with the device's own EUI-64.
-    if (!spec.argsGiven && manifest->profile == imagestore::Profile::RiotNative) {
-      spec.args = {"-z", "{zep}", "--eui64", "{eui64}"};
-      spec.argsGiven = true;
-    }
-  }
-  if (!spec.net)
-    spec.net = worker::parseNetMode(manifest->defaultNet).value_or(worker::NetMode::Veth);
-  if (!spec.argsGiven) {
-    // The stored spec is the effective one: it shows the image's default arguments.
-    spec.args = splitArgs(manifest->defaultArgs);
-    spec.argsGiven = true;
-  }
-  // One device's arguments are bounded, whatever the template: a template that repeats a
-  // placeholder would otherwise cost every worker (and, expanded, the master) its size N times.
-  if (spec.args.size() > kMaxArgCount)
-    return apiFail(ApiError::badRequest(fmt::format(
-        "'args': {} arguments; a device takes at most {}", spec.args.size(), kMaxArgCount)));
-  auto argBytes = maxExpandedSize(spec.args);
-  if (!argBytes) return apiFail(ApiError::badRequest("'args': " + argBytes.error().message));
-  if (*argBytes > kMaxArgBytes)
-    return apiFail(ApiError::badRequest(
-        fmt::format("'args': one device's arguments can take up to {} bytes once expanded "
-                    "(each placeholder at its widest); the limit is {} bytes",
-                    *argBytes, kMaxArgBytes)));
-  if (spec.startMs == 0) spec.startMs = nowNs() / 1000000;
+  auto admitted = admit(std::move(requested), *manifest, nowNs() / 1000000);
+  if (!admitted) return apiFail(admitted.error());
+  RunSpec spec = std::move(*admitted);
   // Refuse up front what cannot fit, before anything is recorded or created.
   auto slots = place(spec.count);
   if (slots.empty()) {
     uint64_t free = freeCapacity();
-    size_t online;
-    {
-      std::lock_guard lock(mu_);
-      online = sessions_.size();
-    }
+    size_t online = nodes_.count();
     return apiFail(ApiError{409, "insufficient_capacity",
                             fmt::format("the run needs {} instances but the cluster has room for "
                                         "{} more ({} workers online)",
@@ -419,8 +264,8 @@ ApiResult<RunView> Master::createRun(RunSpec spec, const std::string& owner) {
   return v;
 }
 
-void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW,
-                      bool thenStart) {
+void RunService::createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW,
+                          bool thenStart) {
   syncRadioPeers(id);  // before the devices come up: they hear the others' from the start
   RunSpec spec;
   {
@@ -455,7 +300,7 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
         c->set_seed(spec.seed);
         size_t to = std::min(indexes.size(), from + config_.createChunk);
         for (size_t k = from; k < to; ++k) c->add_instances()->set_index(indexes[k]);
-        auto r = call(workerName, cmd, config_.commandTimeout);
+        auto r = nodes_.call(workerName, cmd, config_.commandTimeout);
         if (!r) {
           spdlog::warn("run {}: create on {}: {}", id, workerName, r.error().message);
           return;  // the worker is gone; losing it applies the run's policy
@@ -464,7 +309,7 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
       if (thenStart) {
         rpc::Command cmd;
         for (uint32_t i : indexes) *cmd.mutable_start()->add_ids() = toRef({id, i});
-        if (auto r = call(workerName, cmd, config_.commandTimeout); !r)
+        if (auto r = nodes_.call(workerName, cmd, config_.commandTimeout); !r)
           spdlog::warn("run {}: start on {}: {}", id, workerName, r.error().message);
       }
     });
@@ -478,7 +323,7 @@ void Master::createOn(RunId id, const std::map<std::string, std::vector<uint32_t
   evaluate(id);
 }
 
-std::map<std::string, std::vector<uint32_t>> Master::byWorker(RunId id, bool liveOnly) {
+std::map<std::string, std::vector<uint32_t>> RunService::byWorker(RunId id, bool liveOnly) {
   std::map<std::string, std::vector<uint32_t>> out;
   auto all = store_.instances(id);
   if (!all) return out;
@@ -489,8 +334,8 @@ std::map<std::string, std::vector<uint32_t>> Master::byWorker(RunId id, bool liv
   return out;
 }
 
-void Master::bulk(RunId id, const std::string& op,
-                  const std::map<std::string, std::vector<uint32_t>>& byW) {
+void RunService::bulk(RunId id, const std::string& op,
+                      const std::map<std::string, std::vector<uint32_t>>& byW) {
   std::vector<std::jthread> perWorker;
   for (const auto& [workerName, indexes] : byW) {
     perWorker.emplace_back([this, id, op, workerName = workerName, indexes = indexes] {
@@ -500,14 +345,14 @@ void Master::bulk(RunId id, const std::string& op,
                                              : cmd.mutable_remove();
       ids->set_grace_ms(5000);
       for (uint32_t i : indexes) *ids->add_ids() = toRef({id, i});
-      auto r = call(workerName, cmd, config_.commandTimeout);
+      auto r = nodes_.call(workerName, cmd, config_.commandTimeout);
       if (!r) spdlog::warn("run {}: {} on {}: {}", id, op, workerName, r.error().message);
     });
   }
   perWorker.clear();
 }
 
-ApiResult<RunView> Master::startRun(RunId id) {
+ApiResult<RunView> RunService::startRun(RunId id) {
   {
     std::lock_guard lock(mu_);
     auto mem = runMem(id);
@@ -531,7 +376,7 @@ ApiResult<RunView> Master::startRun(RunId id) {
   return view(id);
 }
 
-ApiResult<RunView> Master::stopRun(RunId id) {
+ApiResult<RunView> RunService::stopRun(RunId id) {
   {
     std::lock_guard lock(mu_);
     auto mem = runMem(id);
@@ -554,7 +399,7 @@ ApiResult<RunView> Master::stopRun(RunId id) {
   return view(id);
 }
 
-ApiResult<RunView> Master::deleteRun(RunId id, bool keepLogs) {
+ApiResult<RunView> RunService::deleteRun(RunId id, bool keepLogs) {
   {
     std::lock_guard lock(mu_);
     auto mem = runMem(id);
@@ -597,7 +442,7 @@ ApiResult<RunView> Master::deleteRun(RunId id, bool keepLogs) {
   return view(id);
 }
 
-ApiResult<RunView> Master::purgeLogs(RunId id) {
+ApiResult<RunView> RunService::purgeLogs(RunId id) {
   auto v = view(id);
   if (!v) return apiFail(v.error());
   if (v->run.state != RunState::Deleted || v->run.logs != "kept")
@@ -613,17 +458,17 @@ ApiResult<RunView> Master::purgeLogs(RunId id) {
   return view(id);
 }
 
-void Master::purgeOnWorkers(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW) {
+void RunService::purgeOnWorkers(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW) {
   for (const auto& [w, idx] : byW) {
     rpc::Command cmd;
     cmd.mutable_purge()->set_run(id);
-    if (auto r = call(w, cmd, config_.commandTimeout); !r)
+    if (auto r = nodes_.call(w, cmd, config_.commandTimeout); !r)
       spdlog::info("run {}: purge on {}: {} (it purges when it registers again)", id, w,
                    r.error().message);
   }
 }
 
-void Master::setRunState(RunId id, RunState s, const std::string& reason) {
+void RunService::setRunState(RunId id, RunState s, const std::string& reason) {
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
@@ -639,7 +484,7 @@ void Master::setRunState(RunId id, RunState s, const std::string& reason) {
   if (auto v = view(id)) publish({"run", toJson(*v), v->run.owner});
 }
 
-void Master::evaluate(RunId id) {
+void RunService::evaluate(RunId id) {
   RunState state;
   RunSpec spec;
   std::string op;
@@ -677,18 +522,18 @@ void Master::evaluate(RunId id) {
 
 // ---- events ----
 
-uint64_t Master::subscribe(EventSubscriber s) {
+uint64_t RunService::subscribe(EventSubscriber s) {
   std::lock_guard lock(subMu_);
   subscribers_[nextSubscriber_] = std::move(s);
   return nextSubscriber_++;
 }
 
-void Master::unsubscribe(uint64_t id) {
+void RunService::unsubscribe(uint64_t id) {
   std::lock_guard lock(subMu_);
   subscribers_.erase(id);
 }
 
-void Master::publish(MasterEvent ev) {
+void RunService::publish(MasterEvent ev) {
   if (ev.owner.empty() && ev.data.contains("run") && ev.data["run"].is_number_unsigned()) {
     std::lock_guard lock(mu_);
     if (auto it = runs_.find(ev.data["run"].get<RunId>()); it != runs_.end())

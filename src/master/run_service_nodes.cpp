@@ -3,111 +3,47 @@
 #include <spdlog/spdlog.h>
 
 #include "common/parallel.hpp"
-#include "master/master.hpp"
-#include "master/master_internal.hpp"
+#include "master/run_service.hpp"
+#include "master/run_service_internal.hpp"
 #include "master/views.hpp"
 
 namespace kuiga::master {
 
-Result<rpc::Reply> Master::call(const std::string& worker, rpc::Command cmd,
-                                std::chrono::milliseconds timeout) {
-  std::future<Result<rpc::Reply>> fut;
-  uint64_t req;
-  std::shared_ptr<WorkerLink> link;
-  {
-    std::lock_guard lock(mu_);
-    auto it = sessions_.find(worker);
-    if (it == sessions_.end()) return failMsg("worker " + worker + " is not connected");
-    req = nextRequest_++;
-    fut = it->second->pending[req].get_future();
-    link = it->second->link;
-  }
-  cmd.set_request(req);
-  rpc::MasterMessage msg;
-  *msg.mutable_command() = std::move(cmd);
-  if (!link->send(msg)) {
-    std::lock_guard lock(mu_);
-    if (auto it = sessions_.find(worker); it != sessions_.end()) it->second->pending.erase(req);
-    return failMsg("worker " + worker + " is not connected");
-  }
-  if (fut.wait_for(timeout) != std::future_status::ready) {
-    std::lock_guard lock(mu_);
-    if (auto it = sessions_.find(worker); it != sessions_.end()) it->second->pending.erase(req);
-    return failMsg(fmt::format("worker {} did not answer within {} ms", worker, timeout.count()));
-  }
-  return fut.get();
+bool RunService::onHeartbeat(const std::string& worker, const WorkerLink* link,
+                             std::optional<uint64_t> zepUnplaceable) {
+  return nodes_.touch(worker, link, zepUnplaceable);
 }
 
-void Master::onReply(const std::string& worker, const rpc::Reply& reply) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(worker);
-  if (it == sessions_.end()) return;
-  auto p = it->second->pending.find(reply.request());
-  if (p == it->second->pending.end()) return;  // timed out already
-  p->second.set_value(reply);
-  it->second->pending.erase(p);
-}
-
-bool Master::onHeartbeat(const std::string& worker, const WorkerLink* link,
-                         const rpc::Heartbeat* beat) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(worker);
-  if (it == sessions_.end() || it->second->link.get() != link) return false;
-  it->second->lastSeen = Clock::now();
-  if (beat) it->second->zepUnplaceable = beat->zep_unplaceable();
-  return true;
-}
-
-rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr<WorkerLink> link) {
-  const std::string& name = reg.name();
+RegistrationAnswer RunService::registerNode(const Registration& reg,
+                                            std::shared_ptr<WorkerLink> link) {
+  const std::string& name = reg.name;
   WorkerRecord rec;
   rec.name = name;
   rec.address = link->peer();
-  rec.capacity = reg.role() == "plexer" ? 0 : reg.capacity();
-  rec.role = reg.role() == "plexer" ? "plexer" : "worker";
-  for (const auto& [k, v] : reg.labels()) rec.labels[k] = v;
+  rec.capacity = reg.plexer ? 0 : reg.capacity;
+  rec.role = reg.plexer ? "plexer" : "worker";
+  for (const auto& [k, v] : reg.labels) rec.labels[k] = v;
   rec.online = true;
   rec.lastSeenNs = nowNs();
   (void)store_.upsertWorker(rec);
-  std::shared_ptr<Session> old;
-  {
-    std::lock_guard lock(mu_);
-    auto s = std::make_shared<Session>();
-    s->name = name;
-    s->link = std::move(link);
-    s->capacity = rec.capacity;
-    s->plexer = rec.role == "plexer";
-    if (s->plexer)
-      plexers_.insert(name);
-    else
-      plexers_.erase(name);
-    s->underlay = reg.underlay_address();
-    s->lastSeen = Clock::now();
-    if (auto it = sessions_.find(name); it != sessions_.end()) old = it->second;
-    sessions_[name] = s;
-    givenUp_.erase(name);
-  }
-  if (old) {
+  if (nodes_.online(name))
     spdlog::warn("worker {} reconnected; its previous stream is dropped", name);
-    std::lock_guard lock(mu_);
-    for (auto& [id, p] : old->pending) p.set_value(failMsg("worker " + name + " reconnected"));
-  }
+  nodes_.open({name, rec.capacity, reg.underlay, reg.plexer, Clock::now(), 0}, std::move(link));
   spdlog::info("{} {} registered from {}: capacity {}, {} instances, {} cells", rec.role, name,
-               rec.address, rec.capacity, reg.instances_size(), reg.cells_size());
+               rec.address, rec.capacity, reg.instances.size(), reg.cells.size());
 
   // Reconcile: what the worker runs wins over our records; what it runs that we no longer want
   // is removed; what we expected it to run and it does not is gone.
-  rpc::Registered out;
-  out.set_heartbeat_ms(static_cast<uint32_t>(config_.heartbeat.count()));
-  out.set_cluster_id(clusterId_);
-  if (auto keep = store_.runsWithRecords())
-    for (RunId r : *keep) out.add_keep_runs(r);
+  RegistrationAnswer out;
+  out.heartbeatMs = static_cast<uint32_t>(config_.heartbeat.count());
+  out.clusterId = clusterId_;
+  if (auto keep = store_.runsWithRecords()) out.keepRuns = *keep;
   std::vector<InstanceUpdate> ups;
   std::set<InstanceId> reported;
   std::set<RunId> touched;
   std::map<RunId, std::vector<uint32_t>> toStart;
-  for (const auto& st : reg.instances()) {
-    InstanceId id = fromRef(st.id());
+  for (const auto& st : reg.instances) {
+    const InstanceId id = st.id;
     reported.insert(id);
     auto rec2 = store_.instance(id);
     bool wanted = rec2 && *rec2 && (*rec2)->worker == name && (*rec2)->state != kDeleted;
@@ -117,14 +53,14 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
       if (auto it = runs_.find(id.run); it != runs_.end()) rs = it->second->state;
     }
     if (!wanted || rs == RunState::Deleted) {
-      *out.add_remove() = st.id();
+      out.remove.push_back(id);
       continue;
     }
-    if ((*rec2)->state != st.state())
-      ups.push_back({id, st.state(), st.reason(), st.time_ns() ? st.time_ns() : nowNs(), {}, {}});
+    if ((*rec2)->state != st.state)
+      ups.push_back({id, st.state, st.reason, st.timeNs ? st.timeNs : nowNs(), {}, {}});
     touched.insert(id.run);
     // Started while this worker was away (or the master restarted between create and start).
-    if (rs == RunState::Running && st.state() == "booting") toStart[id.run].push_back(id.index);
+    if (rs == RunState::Running && st.state == "booting") toStart[id.run].push_back(id.index);
   }
   std::map<RunId, std::vector<uint32_t>> toCreate;
   if (auto mine = store_.instancesOnWorker(name)) {
@@ -162,35 +98,35 @@ rpc::Registered Master::registerWorker(const rpc::Register& reg, std::shared_ptr
   // Its runs' radio networks, and its place in them (its underlay address may be new).
   for (RunId run : touched)
     if (!toCreate.count(run)) spawn([this, run] { syncRadioPeers(run); });
-  if (rec.role == "plexer") adoptCells(name, reg);
+  if (reg.plexer) adoptCells(name, reg.cells);
   return out;
 }
 
-bool Master::onEvents(const std::string& worker, const WorkerLink* link,
-                      const rpc::EventBatch& batch) {
+bool RunService::onEvents(const std::string& worker, const WorkerLink* link,
+                          const std::vector<InstanceStatus>& events) {
   if (!onHeartbeat(worker, link)) return false;
   std::vector<InstanceUpdate> ups;
   std::map<RunId, nlohmann::json> changes;
   std::map<RunId, std::array<int64_t, 3>> asked;  // create, start, stop request times
   {
     std::lock_guard lock(mu_);
-    for (const auto& e : batch.events())
-      if (auto it = runs_.find(e.id().run()); it != runs_.end())
-        asked[e.id().run()] = {it->second->createdNs, it->second->startedNs, it->second->stoppedNs};
+    for (const auto& e : events)
+      if (auto it = runs_.find(e.id.run); it != runs_.end())
+        asked[e.id.run] = {it->second->createdNs, it->second->startedNs, it->second->stoppedNs};
   }
-  for (const auto& e : batch.events()) {
-    InstanceId id = fromRef(e.id());
+  for (const auto& e : events) {
+    const InstanceId id = e.id;
     if (auto a = asked.find(id.run); a != asked.end()) {
       auto observe = [&](Metrics::Phase p, int64_t from) {
-        if (from > 0 && e.time_ns() >= from)
-          metrics_.instance(p, static_cast<double>(e.time_ns() - from) / 1e9);
+        if (from > 0 && e.timeNs >= from)
+          metrics_.instance(p, static_cast<double>(e.timeNs - from) / 1e9);
       };
-      if (e.state() == "booting") observe(Metrics::Phase::Create, a->second[0]);
-      if (e.state() == "running") observe(Metrics::Phase::Start, a->second[1]);
-      if (e.state() == "terminated") observe(Metrics::Phase::Stop, a->second[2]);
+      if (e.state == "booting") observe(Metrics::Phase::Create, a->second[0]);
+      if (e.state == "running") observe(Metrics::Phase::Start, a->second[1]);
+      if (e.state == "terminated") observe(Metrics::Phase::Stop, a->second[2]);
     }
-    ups.push_back({id, e.state(), e.reason(), e.time_ns(), {}, worker});
-    changes[id.run].push_back({{"index", id.index}, {"state", e.state()}, {"reason", e.reason()}});
+    ups.push_back({id, e.state, e.reason, e.timeNs, {}, worker});
+    changes[id.run].push_back({{"index", id.index}, {"state", e.state}, {"reason", e.reason}});
   }
   if (auto r = store_.updateInstances(ups); !r) {
     spdlog::error("events from {}: {}", worker, r.error().message);
@@ -203,26 +139,19 @@ bool Master::onEvents(const std::string& worker, const WorkerLink* link,
   return true;
 }
 
-void Master::onDisconnect(const std::string& worker, const WorkerLink* link) {
+void RunService::onDisconnect(const std::string& worker, const WorkerLink* link) {
   markLost(worker, "its connection closed", link);
 }
 
-void Master::dropWorker(const std::string& worker, const std::string& why) {
-  const WorkerLink* link = nullptr;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = sessions_.find(worker); it != sessions_.end()) link = it->second->link.get();
-  }
-  if (link) markLost(worker, why, link);  // its stream ends with its next message
+void RunService::dropWorker(const std::string& worker, const std::string& why) {
+  if (auto link = nodes_.link(worker))
+    markLost(worker, why, link.get());  // its stream ends with its next message
 }
 
-ApiResult<void> Master::forgetWorker(const std::string& worker) {
-  {
-    std::lock_guard lock(mu_);
-    if (sessions_.contains(worker))
-      return apiFail(ApiError::conflict("worker " + worker +
-                                        " is online: stop it first, or revoke it (--revoke)"));
-  }
+ApiResult<void> RunService::forgetWorker(const std::string& worker) {
+  if (nodes_.online(worker))
+    return apiFail(ApiError::conflict("worker " + worker +
+                                      " is online: stop it first, or revoke it (--revoke)"));
   auto ws = store_.workers();
   if (!ws) return apiFail(storeError(ws.error()));
   if (std::none_of(ws->begin(), ws->end(), [&](const auto& w) { return w.name == worker; }))
@@ -233,42 +162,29 @@ ApiResult<void> Master::forgetWorker(const std::string& worker) {
         return apiFail(ApiError::conflict(fmt::format(
             "worker {} still holds instances of run {}: delete the run first", worker, i.id.run)));
   if (auto r = store_.deleteWorker(worker); !r) return apiFail(storeError(r.error()));
-  {
-    std::lock_guard lock(mu_);
-    plexers_.erase(worker);
-  }
+  nodes_.forget(worker);
   spdlog::info("worker {} forgotten", worker);
   return {};
 }
 
-void Master::beginShutdown() {
+void RunService::beginShutdown() {
   shuttingDown_ = true;
 }
 
-void Master::markLost(const std::string& worker, const std::string& why, const WorkerLink* link) {
+void RunService::markLost(const std::string& worker, const std::string& why,
+                          const WorkerLink* link) {
   if (shuttingDown_) return;
   // Marking lost and applying the policy are one step for recheck(), which repairs what a
   // master killed between the two left behind.
   std::lock_guard policyLock(policyMu_);
-  std::shared_ptr<Session> s;
-  {
-    std::lock_guard lock(mu_);
-    auto it = sessions_.find(worker);
-    // Checked under the lock that erases it: a worker that registered again meanwhile (a new
-    // stream, a new link) is not lost for what became of its old stream.
-    if (it == sessions_.end() || it->second->link.get() != link) return;
-    s = it->second;
-    sessions_.erase(it);
-    givenUp_.insert(worker);  // a plexer's cells are chosen again, not waited for
-    for (auto& [id, p] : s->pending) p.set_value(failMsg("worker " + worker + " lost: " + why));
-    s->pending.clear();
-  }
+  // A node that registered again meanwhile (a new link) is not lost for its old stream.
+  if (!nodes_.close(worker, link, why)) return;
   spdlog::warn("worker {} lost: {}", worker, why);
   (void)store_.setWorkerOnline(worker, false, nowNs());
   loseInstances(worker, why);
 }
 
-void Master::loseInstances(const std::string& worker, const std::string& why) {
+void RunService::loseInstances(const std::string& worker, const std::string& why) {
   auto mine = store_.instancesOnWorker(worker);
   if (!mine) return;
   std::vector<InstanceUpdate> ups;
@@ -297,7 +213,7 @@ void Master::loseInstances(const std::string& worker, const std::string& why) {
   loseCells(worker, why);
 }
 
-void Master::loseCells(const std::string& node, const std::string& why) {
+void RunService::loseCells(const std::string& node, const std::string& why) {
   std::vector<std::pair<RunId, FailurePolicy>> held;
   {
     std::lock_guard lock(mu_);
@@ -315,8 +231,8 @@ void Master::loseCells(const std::string& node, const std::string& why) {
   }
 }
 
-void Master::adoptCells(const std::string& plexer, const rpc::Register& reg) {
-  for (RunId run : reg.cells()) {
+void RunService::adoptCells(const std::string& plexer, const std::vector<RunId>& cells) {
+  for (RunId run : cells) {
     bool mine = false, learned = false;
     uint32_t moves = 0;
     {
@@ -340,7 +256,8 @@ void Master::adoptCells(const std::string& plexer, const rpc::Register& reg) {
   }
 }
 
-bool Master::applyPolicy(RunId id, const std::string& worker, const std::vector<uint32_t>& lost) {
+bool RunService::applyPolicy(RunId id, const std::string& worker,
+                             const std::vector<uint32_t>& lost) {
   RunState state;
   FailurePolicy policy;
   {
@@ -387,7 +304,7 @@ bool Master::applyPolicy(RunId id, const std::string& worker, const std::vector<
   return true;
 }
 
-void Master::recheck() {
+void RunService::recheck() {
   std::lock_guard policyLock(policyMu_);
   std::vector<RunId> active;
   {
@@ -402,10 +319,7 @@ void Master::recheck() {
   if (Clock::now() - started_ > 2 * config_.lostAfter) {
     if (auto ws = store_.workers()) {
       for (const auto& w : *ws) {
-        {
-          std::lock_guard lock(mu_);
-          if (sessions_.contains(w.name) || givenUp_.contains(w.name)) continue;
-        }
+        if (nodes_.online(w.name) || nodes_.givenUp(w.name)) continue;
         auto mine = store_.instancesOnWorker(w.name);
         bool live = false;
         if (mine)
@@ -420,10 +334,7 @@ void Master::recheck() {
         }
         if (!live) continue;
         spdlog::warn("{} {} lost: it did not reconnect after the master started", w.role, w.name);
-        {
-          std::lock_guard lock(mu_);
-          givenUp_.insert(w.name);
-        }
+        nodes_.giveUp(w.name);
         loseInstances(w.name, "it did not reconnect after the master started");
       }
     }
@@ -436,18 +347,13 @@ void Master::recheck() {
     if (lost)
       for (const auto& r : *lost) byW[r.worker].push_back(r.id.index);
     for (auto& [w, idx] : byW) {
-      bool online;
-      {
-        std::lock_guard lock(mu_);
-        online = sessions_.contains(w);
-      }
-      if (!online) applyPolicy(id, w, idx);
+      if (!nodes_.online(w)) applyPolicy(id, w, idx);
     }
     evaluate(id);
   }
 }
 
-void Master::monitor(std::stop_token st) {
+void RunService::monitor(std::stop_token st) {
   auto lastRecheck = Clock::now();
   while (!st.stop_requested()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
@@ -456,19 +362,12 @@ void Master::monitor(std::stop_token st) {
       lastRecheck = Clock::now();
     }
     // Each with its link, held: no new link can take its address before markLost() compares.
-    std::vector<std::pair<std::string, std::shared_ptr<WorkerLink>>> silent;
-    {
-      std::lock_guard lock(mu_);
-      auto now = Clock::now();
-      for (const auto& [name, s] : sessions_)
-        if (now - s->lastSeen > config_.lostAfter) silent.emplace_back(name, s->link);
-    }
-    for (const auto& [w, link] : silent)
+    for (const auto& [w, link] : nodes_.silent(config_.lostAfter))
       markLost(w, fmt::format("no heartbeat for {} ms", config_.lostAfter.count()), link.get());
   }
 }
 
-std::string Master::metricsText() {
+std::string RunService::metricsText() {
   Metrics::Gauges g;
   std::vector<RunId> live;
   {
@@ -517,21 +416,20 @@ std::string Master::metricsText() {
   return metrics_.render(g);
 }
 
-ApiResult<std::vector<WorkerView>> Master::workers() {
+ApiResult<std::vector<WorkerView>> RunService::workers() {
   auto ws = store_.workers();
   if (!ws) return apiFail(ApiError::internal(ws.error().message));
   auto load = store_.loadPerWorker();
   if (!load) return apiFail(ApiError::internal(load.error().message));
   std::vector<WorkerView> out;
-  std::lock_guard lock(mu_);
   auto now = Clock::now();
   for (auto& w : *ws) {
     WorkerView v{w, (*load)[w.name], -1, 0};
-    if (auto it = sessions_.find(w.name); it != sessions_.end()) {
+    if (auto n = nodes_.find(w.name)) {
       v.record.online = true;
       v.heartbeatAgeMs =
-          std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second->lastSeen).count();
-      v.zepUnplaceable = it->second->zepUnplaceable;
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - n->lastSeen).count();
+      v.zepUnplaceable = n->zepUnplaceable;
     } else {
       v.record.online = false;
     }

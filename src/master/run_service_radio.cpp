@@ -7,8 +7,8 @@
 #include <queue>
 #include <random>
 #include "common/identity.hpp"
-#include "master/master.hpp"
-#include "master/master_internal.hpp"
+#include "master/run_service.hpp"
+#include "master/run_service_internal.hpp"
 #include "master/views.hpp"
 #include "worker/instance.hpp"
 
@@ -30,7 +30,7 @@ void addCounters(nlohmann::json& into, const nlohmann::json& from) {
 }
 }  // namespace
 
-ApiResult<nlohmann::json> Master::radio(RunId id) {
+ApiResult<nlohmann::json> RunService::radio(RunId id) {
   auto workers = pcapWorkers(id);
   if (!workers) return apiFail(workers.error());
   std::map<std::string, std::string> placedOn;  // device name -> its worker
@@ -47,7 +47,7 @@ ApiResult<nlohmann::json> Master::radio(RunId id) {
   for (const auto& w : *workers) {
     rpc::Command cmd;
     cmd.mutable_radio_stats()->set_run(id);
-    auto r = call(w, cmd, std::chrono::seconds(10));
+    auto r = nodes_.call(w, cmd, std::chrono::seconds(10));
     if (!r || !r->ok()) {
       unreachable.push_back(w);  // its counts are missing; say so rather than fail
       continue;

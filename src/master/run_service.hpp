@@ -1,7 +1,10 @@
 #pragma once
-// Kuiga Master: test runs, their placement on workers, and the workers themselves. It keeps
-// every record in the Store first and acts second, so a restarted master picks up where the
-// old one stopped; what a reconnecting worker reports it runs wins over a stale record.
+// The master's runs: their transitions, their records in the Store and the events they raise.
+// It keeps every record first and acts second, so a restarted master picks up where the old one
+// stopped; what a reconnecting worker reports it runs wins over a stale record. Where instances
+// and cells go is the Scheduler's (scheduler.hpp), the links to the nodes are WorkerSessions'
+// (worker_sessions.hpp), and the gRPC adapter (rpc_server.hpp) turns the nodes' messages into
+// the plain types below: no protobuf here.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -21,8 +24,9 @@
 #include "imagestore/image_store.hpp"
 #include "master/api_error.hpp"
 #include "master/metrics.hpp"
+#include "master/scheduler.hpp"
 #include "master/store.hpp"
-#include "rpc/control.pb.h"
+#include "master/worker_sessions.hpp"
 
 namespace kuiga::master {
 
@@ -36,13 +40,32 @@ struct MasterConfig {
   uint32_t createChunk = 50000;
 };
 
-// The master's end of one connected worker: the RPC layer implements it.
-class WorkerLink {
- public:
-  virtual ~WorkerLink() = default;
-  // Queues a message to the worker; false once the stream is gone.
-  virtual bool send(const rpc::MasterMessage& msg) = 0;
-  virtual std::string peer() const = 0;
+// An instance's state as a node reports it (in its registration, or an event).
+struct InstanceStatus {
+  InstanceId id;
+  std::string state;
+  std::string reason;
+  int64_t timeNs = 0;
+};
+
+// What a node tells the master when it connects (the gRPC adapter reads it off the stream).
+struct Registration {
+  std::string name;
+  uint32_t capacity = 0;
+  std::map<std::string, std::string> labels;
+  std::string runtime;
+  std::vector<InstanceStatus> instances;  // what it runs now, after its own recovery
+  std::string underlay;                   // where other nodes' tunnels reach it; "": none
+  bool plexer = false;
+  std::vector<RunId> cells;  // a plexer's: the runs whose cells it holds now
+};
+
+// The master's answer: how often to beat, what to remove, which runs it keeps records of.
+struct RegistrationAnswer {
+  uint32_t heartbeatMs = 0;
+  std::string clusterId;
+  std::vector<InstanceId> remove;
+  std::vector<RunId> keepRuns;
 };
 
 // Progress of a bulk operation on a run, for the API.
@@ -92,21 +115,12 @@ struct JitterReport {
   std::map<uint32_t, JitterStats> perInstance;
 };
 
-class Master {
+class RunService {
  public:
-  Master(Store& store, imagestore::ImageStore& images, MasterConfig config = {});
-  ~Master();
-  Master(const Master&) = delete;
-  Master& operator=(const Master&) = delete;
-
-  // Images: builds and stores the image of an uploaded AUT (deduplicated by content), and
-  // records `owner` as one of the users who may use it.
-  ApiResult<ImageRecord> addImage(const std::string& autPath, const std::string& fileName,
-                                  const std::string& profile, const std::string& owner);
-  ApiResult<ImageRecord> image(const std::string& digest);
-  // `owner`'s images; every image when `owner` is empty.
-  ApiResult<std::vector<ImageRecord>> images(const std::string& owner = {});
-  bool ownsImage(const std::string& digest, const std::string& user);
+  explicit RunService(Store& store, MasterConfig config = {});
+  ~RunService();
+  RunService(const RunService&) = delete;
+  RunService& operator=(const RunService&) = delete;
 
   // Runs. create() answers once every instance is placed and recorded; creating them on the
   // workers continues in the background (the run is pending until all are booting).
@@ -164,16 +178,18 @@ class Master {
   uint64_t subscribe(EventSubscriber s);
   void unsubscribe(uint64_t id);
 
-  // Called by the RPC layer.
-  rpc::Registered registerWorker(const rpc::Register& reg, std::shared_ptr<WorkerLink> link);
-  // Both return false when `link` is no longer the worker's session (it was declared lost or
-  // reconnected): the RPC layer then ends that stream, and the worker registers anew.
-  // Any message from the worker counts as a sign of life; a heartbeat also carries its counts.
+  // Called by the gRPC adapter (rpc_server.cpp): a node's registration (reconciled with what
+  // the master expects it to run), its signs of life and events, its stream's end. onHeartbeat
+  // and onEvents return false when `link` is no longer the node's session (it was declared lost
+  // or reconnected): the adapter then ends that stream, and the node registers anew.
+  RegistrationAnswer registerNode(const Registration& reg, std::shared_ptr<WorkerLink> link);
   bool onHeartbeat(const std::string& worker, const WorkerLink* link,
-                   const rpc::Heartbeat* beat = nullptr);
-  bool onEvents(const std::string& worker, const WorkerLink* link, const rpc::EventBatch& batch);
-  void onReply(const std::string& worker, const rpc::Reply& reply);
+                   std::optional<uint64_t> zepUnplaceable = std::nullopt);
+  bool onEvents(const std::string& worker, const WorkerLink* link,
+                const std::vector<InstanceStatus>& events);
   void onDisconnect(const std::string& worker, const WorkerLink* link);
+  // The nodes' sessions: their calls and replies.
+  WorkerSessions& nodes() { return nodes_; }
 
   [[nodiscard]] const MasterConfig& config() const { return config_; }
   // This master's cluster: made at its first start and kept in its store. Workers keep
@@ -183,17 +199,15 @@ class Master {
   void beginShutdown();
 
  private:
-  struct Session;
   struct RunMem;
   using Clock = std::chrono::steady_clock;
 
-  // Sends a command and waits for its reply (or an error when the worker is gone).
-  Result<rpc::Reply> call(const std::string& worker, rpc::Command cmd,
-                          std::chrono::milliseconds timeout);
   ApiResult<RunView> view(RunId id);
   ApiResult<RunMem*> runMem(RunId id);  // with mu_ held
-  // Places `count` instances by free capacity; empty when they do not fit.
+  // Places `count` instances by free capacity (Scheduler); empty when they do not fit.
   std::vector<std::string> place(uint32_t count, const std::set<std::string>& exclude = {});
+  // The online workers' room (capacity and load), for the Scheduler.
+  std::vector<NodeRoom> rooms(const std::set<std::string>& exclude = {});
   void createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byWorker,
                 bool thenStart);
   void bulk(RunId id, const std::string& op,
@@ -226,13 +240,11 @@ class Master {
   void loseCells(const std::string& node, const std::string& why);
   // A plexer registered with the cells it holds: each is adopted, or closed there when the
   // run is gone or its cell is elsewhere.
-  void adoptCells(const std::string& plexer, const rpc::Register& reg);
+  void adoptCells(const std::string& plexer, const std::vector<RunId>& cells);
   // Tells `node` to close what it holds of the run's radio (its cell, tree and tunnel).
   void closeCellOn(const std::string& node, RunId id);
   // The plexer holding the run's cell; "" when none does (a worker's cell, or none).
   std::string cellPlexer(RunId id);
-  // Whether the node and the session it has (if any) are a plexer's; with mu_ held.
-  bool isPlexerLocked(const std::string& node) const;
   // Chooses the run's cell host from its participants (a plexer chosen joins them, with no
   // devices); `moved` names the host it left, when it moved. With mu_ held.
   using Participants = std::map<std::string, std::vector<uint32_t>>;
@@ -243,20 +255,16 @@ class Master {
   void purgeOnWorkers(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW);
 
   Store& store_;
-  imagestore::ImageStore& images_;
   MasterConfig config_;
   std::string clusterId_;
 
   std::mutex policyMu_;      // serialises marking lost + policy with recheck()
   std::mutex radioPeersMu_;  // serialises syncRadioPeers()
-  std::mutex mu_;
+  std::mutex mu_;            // runs_; may be held while nodes_ is called, never the other way round
   Metrics metrics_;
-  std::map<std::string, std::shared_ptr<Session>> sessions_;
+  WorkerSessions nodes_;
   std::map<RunId, std::unique_ptr<RunMem>> runs_;
   Clock::time_point started_ = Clock::now();
-  std::set<std::string> givenUp_;  // nodes declared lost since they last registered
-  std::set<std::string> plexers_;  // nodes that registered as plexers, here or before a restart
-  uint64_t nextRequest_ = 1;
 
   std::mutex subMu_;
   std::map<uint64_t, EventSubscriber> subscribers_;
