@@ -6,6 +6,7 @@
 #include "fuzz/fuzz.hpp"
 #include "plexer/uplink/packet.hpp"
 
+using namespace kuiga;
 using namespace kuiga::plexer;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -4,22 +4,23 @@
 // wrong).
 #include <nlohmann/json.hpp>
 
-#include "common/identity.hpp"
 #include "fuzz/fuzz.hpp"
-#include "master/run_spec.hpp"
+#include "plexer/zep/topology.hpp"
+#include "spec/identity.hpp"
+#include "spec/run_spec.hpp"
 
 using namespace kuiga;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto j = nlohmann::json::parse(data, data + size, nullptr, false);
   if (j.is_discarded()) return 0;
-  auto spec = master::RunSpec::fromJson(j);
+  auto spec = RunSpec::fromJson(j);
   if (!spec) {
     FUZZ_CHECK(!spec.error().message.empty());
     return 0;
   }
   FUZZ_CHECK(spec->count >= 1);
-  auto again = master::RunSpec::fromJson(spec->toJson());
+  auto again = RunSpec::fromJson(spec->toJson());
   FUZZ_CHECK(again);
   FUZZ_CHECK(again->toJson() == spec->toJson());
   for (uint32_t index : {0u, spec->count - 1})
@@ -31,6 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(e || !e.error().message.empty());
     }
   // A ZEP radio's topology for a small run (a large one only costs time here).
-  if (spec->zep && spec->count <= 64) (void)spec->zep->topology(7, spec->count, spec->seed);
+  if (spec->zep && spec->count <= 64)
+    (void)plexer::topologyOf(*spec->zep, 7, spec->count, spec->seed);
   return 0;
 }

@@ -2,9 +2,9 @@
 // it: parsed for 16 devices whose EUI-64s are the run's; errors name their line.
 #include <string_view>
 
-#include "common/identity.hpp"
 #include "fuzz/fuzz.hpp"
 #include "plexer/zep/topology.hpp"
+#include "spec/identity.hpp"
 
 using namespace kuiga;
 

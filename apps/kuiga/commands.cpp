@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "common/identity.hpp"
+#include "spec/identity.hpp"
 #include "sys/file.hpp"
 #include "worker/ns/ns_runtime.hpp"
 
@@ -50,7 +50,7 @@ int runDemo(bench::InstancesBenchOptions opts) {
   std::cout << fmt::format(
       "Kuiga Box demo: {} devices running the periodic AUT (period {} ms) for {} s on the ns "
       "runtime, network {}\n",
-      opts.count, opts.periodMs, opts.durationS, worker::toString(opts.net));
+      opts.count, opts.periodMs, opts.durationS, toString(opts.net));
   auto r = bench::runInstancesBench(
       opts, [](const std::string& line) { std::cout << "  " << line << std::endl; });
   if (!r) {
@@ -120,13 +120,13 @@ int runZepBench(bench::ZepBenchOptions opts, bool json) {
 static worker::EventSink printEvents() {
   return [](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs)
-      spdlog::info("{} {}{}", displayName(e.id), worker::toString(e.state),
+      spdlog::info("{} {}{}", displayName(e.id), toString(e.state),
                    e.reason.empty() ? "" : ": " + e.reason);
   };
 }
 
 int runWorker(const WorkerRunOptions& o) {
-  auto net = worker::parseNetMode(o.net);
+  auto net = parseNetMode(o.net);
   if (!net) return std::cerr << "kuiga worker run: " << net.error().message << "\n", 2;
   if (o.count == 0 || o.count > kMaxInstancesPerRun)
     return std::cerr << "kuiga worker run: --count must be 1 to " << kMaxInstancesPerRun << "\n", 2;

@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
   for (auto* o : {&demo, &bi}) {
     o->initPath = app::defaultInitPath();
     o->gatePath = app::defaultGatePath();
-    o->net = worker::parseNetMode(o == &demo ? demoNet : biNet).value();
+    o->net = parseNetMode(o == &demo ? demoNet : biNet).value();
     if (o->app.empty()) o->app = app::defaultExample("periodic");
   }
   if (*demoCmd) return app::runDemo(demo);

@@ -2,8 +2,6 @@
 
 namespace kuiga::bench {
 
-using worker::InstanceState;
-
 worker::BulkResult HollowRuntime::move(std::span<const InstanceId> ids,
                                        std::initializer_list<InstanceState> through) {
   worker::BulkResult r;

@@ -29,10 +29,10 @@ class HollowRuntime final : public worker::Runtime {
  private:
   // Moves every id to `to`, telling the sink in one batch.
   worker::BulkResult move(std::span<const InstanceId> ids,
-                          std::initializer_list<worker::InstanceState> through);
+                          std::initializer_list<InstanceState> through);
   worker::EventSink sink_;
   mutable std::mutex mu_;
-  std::map<InstanceId, worker::InstanceState> states_;
+  std::map<InstanceId, InstanceState> states_;
 };
 
 }  // namespace kuiga::bench

@@ -33,13 +33,13 @@ int64_t nowMs() {
 }
 
 std::string stateSummary(const worker::Runtime& rt) {
-  size_t counts[worker::kInstanceStateCount] = {};
+  size_t counts[kInstanceStateCount] = {};
   for (const auto& s : rt.list()) ++counts[static_cast<size_t>(s.state)];
   std::string out;
-  for (size_t i = 0; i < worker::kInstanceStateCount; ++i)
+  for (size_t i = 0; i < kInstanceStateCount; ++i)
     if (counts[i])
       out += fmt::format("{}{} {}", out.empty() ? "" : ", ", counts[i],
-                         worker::toString(static_cast<worker::InstanceState>(i)));
+                         toString(static_cast<InstanceState>(i)));
   return out.empty() ? "no instances" : out;
 }
 
@@ -99,7 +99,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   cfg.threads = o.threads;
   auto sink = [&](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs)
-      if (e.state == worker::InstanceState::Running) {
+      if (e.state == InstanceState::Running) {
         ++runningEvents;
         int64_t cur = lastRunningNs.load();
         while (e.timeNs > cur && !lastRunningNs.compare_exchange_weak(cur, e.timeNs)) {
@@ -155,7 +155,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   out["runtime"] = o.runtime;
   if (docker)
     out["engine"] = docker->engine().engineName() + " " + docker->engine().engineVersion();
-  out["net"] = worker::toString(o.net);
+  out["net"] = toString(o.net);
   out["period_ms"] = o.periodMs;
   out["memory_limit_mib"] = o.memoryLimitMiB;
   out["pids_limit"] = o.limits.pids;

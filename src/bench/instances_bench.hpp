@@ -16,7 +16,7 @@ namespace kuiga::bench {
 struct InstancesBenchOptions {
   uint32_t count = 100;
   std::string app;  // the periodic AUT, or any program taking the arguments START_MS PERIOD_MS
-  worker::NetMode net = worker::NetMode::Veth;
+  NetMode net = NetMode::Veth;
   uint32_t periodMs = 1000;
   uint32_t spreadMs = 0;  // start times spread evenly over this many ms
   double durationS = 10;  // running time after the (last) start time
@@ -28,7 +28,7 @@ struct InstancesBenchOptions {
   std::string gatePath;  // kuiga-gate, for docker
   unsigned threads = 0;
   RunId run = 1;
-  worker::Limits limits;
+  Limits limits;
   uint64_t memoryLimitMiB = 0;  // sets limits.memoryBytes
 };
 

@@ -59,7 +59,7 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   cfg.initPath = o.initPath;
   cfg.threads = o.threads;
   auto hosts = BenchHosts::open(o.workers, cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
-    for (const auto& e : evs) running += e.state == worker::InstanceState::Running;
+    for (const auto& e : evs) running += e.state == InstanceState::Running;
   });
   if (!hosts) return fail(hosts.error());
   auto& runtime = **hosts;
@@ -102,7 +102,7 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
               std::to_string(o.frameBytes - kHeaderBytes),
               std::to_string(startMs),
               fmt::format("{:.6f}", static_cast<double>(i) / o.senders)};
-    s.net = worker::NetMode::Veth;
+    s.net = NetMode::Veth;
   }
   nlohmann::json out = {{"workers", o.workers},
                         {"senders", o.senders},

@@ -48,7 +48,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   cfg.initPath = o.initPath;
   cfg.threads = o.threads;
   auto hosts = BenchHosts::open(o.workers, cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
-    for (const auto& e : evs) running += e.state == worker::InstanceState::Running;
+    for (const auto& e : evs) running += e.state == InstanceState::Running;
   });
   if (!hosts) return fail(hosts.error());
   auto& runtime = **hosts;
@@ -58,14 +58,13 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
                                           dirs->stateDir + "/zep", plexer::zep::kPort);
   if (!zep) return fail(zep.error());
   const RunId run = 1;
-  plexer::ZepSpec spec;
-  spec.kind = plexer::ZepSpec::Kind::Random;
+  ZepSpec spec;
+  spec.kind = ZepSpec::Kind::Random;
   spec.radius = o.radius;
   spec.seed = 1;
   spec.channelQueue = o.channelQueue;
-  spec.acks =
-      o.acks == "devices" ? plexer::ZepSpec::Acks::Devices : plexer::ZepSpec::Acks::Dispatcher;
-  auto topology = spec.topology(run, o.nodes, 1);
+  spec.acks = o.acks == "devices" ? ZepSpec::Acks::Devices : ZepSpec::Acks::Dispatcher;
+  auto topology = plexer::topologyOf(spec, run, o.nodes, 1);
   if (!topology) return fail(topology.error());
   if (auto r = runtime.runtime(0).radioNetwork().openRun(run); !r) return fail(r.error());
   if (auto r = runtime.join(run, o.nodes); !r) return fail(r.error());
@@ -90,7 +89,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
     if (o.unicast)
       if (auto links = topology->linksFrom(i); !links.empty())
         s.args.insert(s.args.end(), {"--to", eui64String(eui64({run, links.front().to}))});
-    s.net = worker::NetMode::Veth;
+    s.net = NetMode::Veth;
   }
   nlohmann::json out = {{"workers", o.workers}, {"nodes", o.nodes},
                         {"rate", o.rate},       {"duration_s", o.durationS},

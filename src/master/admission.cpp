@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "common/identity.hpp"
 #include "plexer/zep/topology.hpp"
+#include "spec/identity.hpp"
 
 namespace kuiga::master {
 
@@ -33,11 +33,10 @@ namespace {
 // What the image's profile allows of the network.
 ApiResult<void> profileRules(const RunSpec& spec, const imagestore::Manifest& image) {
   if (image.profile == imagestore::Profile::RiotNative && !spec.zep && spec.net &&
-      *spec.net != worker::NetMode::Tap)
+      *spec.net != NetMode::Tap)
     return apiFail(ApiError::badRequest(
         "'net': a riot-native AUT talks through a tap device; use \"tap\" (the default)"));
-  if (image.profile == imagestore::Profile::ContikiNative && spec.net &&
-      *spec.net != worker::NetMode::Tun)
+  if (image.profile == imagestore::Profile::ContikiNative && spec.net && *spec.net != NetMode::Tun)
     return apiFail(ApiError::badRequest(
         "'net': a contiki-native AUT talks through a tun device; use \"tun\" (the default)"));
   if (image.profile == imagestore::Profile::ContikiNative && spec.zep)
@@ -50,15 +49,15 @@ ApiResult<void> profileRules(const RunSpec& spec, const imagestore::Manifest& im
 // arguments by default.
 ApiResult<void> zepRules(RunSpec& spec, const imagestore::Manifest& image) {
   // ZEP devices reach the dispatcher over UDP on their gateway address: IP networking.
-  if (spec.net && *spec.net == worker::NetMode::None)
+  if (spec.net && *spec.net == NetMode::None)
     return apiFail(ApiError::badRequest("'net': ZEP devices need a network (veth or tap)"));
-  if (!spec.net) spec.net = worker::NetMode::Veth;
+  if (!spec.net) spec.net = NetMode::Veth;
   // A topology too large to hold is refused now, not by the worker when the run is created
   // there (a create-time rule, not part of the spec: runs stored before it still load).
   if (auto fits = spec.zep->checkSize(spec.count); !fits)
     return apiFail(ApiError::badRequest(fits.error().message));
   // A topology file that does not fit the run is refused now, not by every instance later.
-  if (spec.zep->kind == plexer::ZepSpec::Kind::Links) {
+  if (spec.zep->kind == ZepSpec::Kind::Links) {
     auto t = plexer::Topology::parse(
         spec.zep->links, spec.count, [&](uint64_t e) -> std::optional<uint32_t> {
           auto iid = instanceOfEui64(e);  // its run is not known yet: its index must fit
@@ -100,7 +99,7 @@ ApiResult<RunSpec> admit(RunSpec spec, const imagestore::Manifest& image, int64_
   if (auto r = profileRules(spec, image); !r) return apiFail(r.error());
   if (spec.zep)
     if (auto r = zepRules(spec, image); !r) return apiFail(r.error());
-  if (!spec.net) spec.net = worker::parseNetMode(image.defaultNet).value_or(worker::NetMode::Veth);
+  if (!spec.net) spec.net = parseNetMode(image.defaultNet).value_or(NetMode::Veth);
   if (!spec.argsGiven) {
     // The stored spec is the effective one: it shows the image's default arguments.
     spec.args = splitArgs(image.defaultArgs);

@@ -8,7 +8,7 @@
 
 #include "imagestore/image.hpp"
 #include "master/api_error.hpp"
-#include "master/run_spec.hpp"
+#include "spec/run_spec.hpp"
 
 namespace kuiga::master {
 

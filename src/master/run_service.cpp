@@ -8,11 +8,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "common/identity.hpp"
 #include "master/admission.hpp"
 #include "master/run_service_internal.hpp"
 #include "master/scheduler.hpp"
 #include "master/views.hpp"
+#include "spec/identity.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::master {
@@ -283,7 +283,7 @@ void RunService::createOn(RunId id, const std::map<std::string, std::vector<uint
         auto* c = cmd.mutable_create();
         c->set_run(id);
         c->set_image(spec.image);
-        c->set_net(std::string(worker::toString(spec.net.value_or(worker::NetMode::Veth))));
+        c->set_net(std::string(toString(spec.net.value_or(NetMode::Veth))));
         c->set_memory_bytes(spec.limits.memoryBytes);
         c->set_disk_mb(spec.limits.diskMb);
         c->set_seccomp_unconfined(!spec.seccomp);

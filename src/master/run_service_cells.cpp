@@ -90,7 +90,7 @@ rpc::Command peersCommand(RunId id, const std::string& w, const std::string& hos
   rpc::Command cmd;
   auto* p = cmd.mutable_radio_peers();
   p->set_run(id);
-  p->set_tun(spec.net == worker::NetMode::Tun);
+  p->set_tun(spec.net == NetMode::Tun);
   if (w == host) {
     p->set_cell(true);
     const auto [radioJson, zepJson] = cellSpecs(spec);
@@ -122,7 +122,7 @@ void RunService::syncRadioPeers(RunId id) {
     if (it == runs_.end()) return;
     spec = it->second->spec;
   }
-  if (spec.net.value_or(worker::NetMode::Veth) == worker::NetMode::None) return;
+  if (spec.net.value_or(NetMode::Veth) == NetMode::None) return;
   auto participants = byWorker(id, true);
   std::map<std::string, std::string> underlay;  // of the participants online
   std::string host, moved, was;
@@ -138,7 +138,7 @@ void RunService::syncRadioPeers(RunId id) {
       if (auto n = nodes_.find(w)) underlay[w] = n->underlay;
     // A tun-mode run has one too when it has neither: its devices' prefixes are routed in
     // one place, the cell's host, where every device of the run is known.
-    const bool tun = spec.net == worker::NetMode::Tun;
+    const bool tun = spec.net == NetMode::Tun;
     if ((spec.radio || spec.zep || tun) && !participants.empty())
       host = placeCellLocked(mem, participants, underlay, moved);
     movedLost = !moved.empty() && (nodes_.givenUp(moved) || !nodes_.online(moved));

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <queue>
 #include <random>
-#include "common/identity.hpp"
 #include "master/run_service.hpp"
 #include "master/run_service_internal.hpp"
 #include "master/views.hpp"
+#include "spec/identity.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::master {

@@ -6,10 +6,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "common/identity.hpp"
 #include "master/run_service.hpp"
 #include "master/run_service_internal.hpp"
 #include "master/views.hpp"
+#include "spec/identity.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::master {

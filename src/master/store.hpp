@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
 #include "master/auth/tokens.hpp"
-#include "master/run_spec.hpp"
+#include "spec/identity.hpp"
+#include "spec/run_spec.hpp"
 
 namespace SQLite {
 class Database;

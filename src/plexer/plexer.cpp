@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "plexer/uplink/device_prefixes.hpp"
-#include "plexer/uplink/radio_spec.hpp"
-#include "plexer/zep/spec.hpp"
+#include "spec/radio.hpp"
+#include "spec/zep.hpp"
 
 namespace kuiga::plexer {
 

@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
 #include "plexer/capture/pcapng_filter.hpp"
 #include "plexer/capture/run_capture.hpp"
 #include "plexer/uplink/forwarder.hpp"
 #include "plexer/zep/datagram.hpp"
 #include "plexer/zep/dispatcher.hpp"
+#include "spec/identity.hpp"
 
 namespace kuiga::plexer {
 

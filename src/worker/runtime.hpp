@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
+#include "spec/identity.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::worker {

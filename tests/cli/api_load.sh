@@ -15,16 +15,8 @@ fail() {
   [ -f "$work/up.log" ] && sed -n '1,40p' "$work/up.log" >&2
   exit 1
 }
-"$kuiga" up --port 0 --data "$work/data" --name "ktload$$" >"$work/up.log" 2>&1 &
-up=$!
-trap 'kill -TERM $up 2>/dev/null; wait $up 2>/dev/null || true' EXIT
-url=
-for _ in $(seq 100); do
-  url=$(grep -o 'API http://[0-9.:]*' "$work/up.log" | head -1 | cut -d' ' -f2) || true
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || fail "kuiga up did not say where its API is"
+. "$(dirname "$0")/lib.sh"
+start_up "$kuiga" "$work" "ktload$$"
 export KUIGA_CONFIG=$work/data/kuiga.conf  # its first admin token
 out=$("$kuiga" bench api --master "$url" --count 5 --slow-clients 300 --sse 300 --hold 20 --json \
   2>"$work/bench.log") || fail "bench: $(tail -5 "$work/bench.log")"

@@ -18,16 +18,8 @@ fail() {
   [ -f "$work/up.log" ] && tail -20 "$work/up.log" >&2
   exit 1
 }
-"$kuiga" up --port 0 --data "$work/data" --name "$name" >"$work/up.log" 2>&1 &
-up=$!
-trap 'kill -TERM $up 2>/dev/null; wait $up 2>/dev/null || true' EXIT
-url=
-for _ in $(seq 100); do
-  url=$(grep -o 'API http://[0-9.:]*' "$work/up.log" | head -1 | cut -d' ' -f2) || true
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || fail "kuiga up did not start"
+. "$(dirname "$0")/lib.sh"
+start_up "$kuiga" "$work" "$name"
 [ -f "$HOME/.config/kuiga/config" ] || fail "no ~/.config/kuiga/config after the first start"
 [ "$(stat -c %a "$HOME/.config/kuiga/config")" = 600 ] || fail "the user's config is not 0600"
 [ "$(stat -c %a "$work/data/kuiga.conf")" = 600 ] || fail "DATA/kuiga.conf is not 0600"

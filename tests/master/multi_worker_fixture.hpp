@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "common/identity.hpp"
+#include "spec/identity.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/shell.hpp"
 

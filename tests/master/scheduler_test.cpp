@@ -72,18 +72,18 @@ RunSpec spec(const std::string& json) {
 TEST(Admission, FillsTheImagesDefaultsAndTheStartTime) {
   auto linux = admit(spec(R"({"count": 2})"), image(imagestore::Profile::Linux), 1234);
   ASSERT_TRUE(linux) << linux.error().message;
-  EXPECT_EQ(linux->net, worker::NetMode::Veth);
+  EXPECT_EQ(linux->net, NetMode::Veth);
   EXPECT_EQ(linux->startMs, 1234);
   auto riot =
       admit(spec(R"({"count": 2})"), image(imagestore::Profile::RiotNative, "tap", "{tap}"), 1);
   ASSERT_TRUE(riot);
-  EXPECT_EQ(riot->net, worker::NetMode::Tap);
+  EXPECT_EQ(riot->net, NetMode::Tap);
   EXPECT_EQ(riot->args, std::vector<std::string>{"{tap}"});
   // RIOT over ZEP: veth and socket_zep's arguments.
   auto zep = admit(spec(R"({"count": 2, "zep": {"topology": "flat"}})"),
                    image(imagestore::Profile::RiotNative, "tap", "{tap}"), 1);
   ASSERT_TRUE(zep) << zep.error().message;
-  EXPECT_EQ(zep->net, worker::NetMode::Veth);
+  EXPECT_EQ(zep->net, NetMode::Veth);
   EXPECT_EQ(zep->args, (std::vector<std::string>{"-z", "{zep}", "--eui64", "{eui64}"}));
   // A start time given stays.
   EXPECT_EQ(

@@ -557,8 +557,7 @@ TEST_F(ZepTest, BadZepSpecsAreRefused) {
   const double fits = std::stod(big.second.substr(at + 8));
   EXPECT_GT(fits, 0.01);
   EXPECT_LT(fits, 0.1);
-  EXPECT_TRUE(
-      plexer::ZepSpec::fromJson({{"topology", "random"}, {"radius", fits}})->checkSize(50000));
+  EXPECT_TRUE(ZepSpec::fromJson({{"topology", "random"}, {"radius", fits}})->checkSize(50000));
 }
 
 }  // namespace

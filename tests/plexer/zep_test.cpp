@@ -1,11 +1,11 @@
 // ZEP v2 packets, 802.15.4 source addresses, topologies and the dispatcher's decisions.
 #include <gtest/gtest.h>
 
-#include "common/identity.hpp"
 #include "plexer/zep/cell.hpp"
 #include "plexer/zep/datagram.hpp"
-#include "plexer/zep/spec.hpp"
 #include "plexer/zep/topology.hpp"
+#include "spec/identity.hpp"
+#include "spec/zep.hpp"
 
 namespace kuiga::plexer {
 namespace {
@@ -243,9 +243,9 @@ TEST(Topology, ExpectedLinksOfARandomTopologyMatchWhatIsBuilt) {
   ZepSpec s;
   s.kind = ZepSpec::Kind::Random;
   s.radius = 0.5;
-  EXPECT_TRUE(s.checkSize(5000));          // 12 million links
-  EXPECT_FALSE(s.checkSize(10000));        // 48 million
-  auto refused = s.topology(7, 10000, 1);  // the worker refuses it too, without building it
+  EXPECT_TRUE(s.checkSize(5000));             // 12 million links
+  EXPECT_FALSE(s.checkSize(10000));           // 48 million
+  auto refused = topologyOf(s, 7, 10000, 1);  // the worker refuses it too, without building it
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("at most"), std::string::npos) << refused.error().message;
   s.kind = ZepSpec::Kind::Flat;  // implicit: no links are stored

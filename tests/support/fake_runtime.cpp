@@ -8,8 +8,6 @@
 
 namespace kuiga::test {
 
-using worker::InstanceState;
-
 FakeRuntime::FakeRuntime(std::string logDir, worker::EventSink sink)
     : logDir_(std::move(logDir)), sink_(std::move(sink)) {
   std::filesystem::create_directories(logDir_);
@@ -75,7 +73,7 @@ worker::BulkResult FakeRuntime::stop(std::span<const InstanceId> ids, std::chron
   worker::BulkResult r;
   for (auto id : ids) {
     auto st = status(id);
-    if (st && !worker::isFinal(st->state)) {
+    if (st && !isFinal(st->state)) {
       transition(id, InstanceState::ShuttingDown);
       transition(id, InstanceState::Terminated, "stopped");
     }

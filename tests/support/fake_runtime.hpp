@@ -35,7 +35,7 @@ class FakeRuntime final : public worker::Runtime {
   std::vector<worker::InstanceSpec> created() const;
 
  private:
-  void transition(InstanceId id, worker::InstanceState s, const std::string& reason = {});
+  void transition(InstanceId id, InstanceState s, const std::string& reason = {});
   std::string logDir_;
   worker::EventSink sink_;
   mutable std::mutex mu_;

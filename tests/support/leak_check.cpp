@@ -156,12 +156,12 @@ void RuntimeFixture::TearDown() {
 
 worker::InstanceSpec RuntimeFixture::spec(uint32_t index, const std::string& dir,
                                           const std::string& exe, std::vector<std::string> args,
-                                          worker::NetMode net) {
+                                          NetMode net) {
   return instanceSpec(index, dir, exe, std::move(args), net);
 }
 
 worker::InstanceSpec instanceSpec(uint32_t index, const std::string& dir, const std::string& exe,
-                                  std::vector<std::string> args, worker::NetMode net) {
+                                  std::vector<std::string> args, NetMode net) {
   worker::InstanceSpec s;
   s.id = {1, index};
   s.appDir = dir;
@@ -183,14 +183,12 @@ void expectThreeConsoleLinesWhole(const std::string& log) {
   EXPECT_LT(log.find("echo: second"), log.find("echo: third"));
 }
 
-worker::InstanceState RuntimeFixture::waitState(InstanceId id, worker::InstanceState state,
-                                                int timeoutMs) {
+InstanceState RuntimeFixture::waitState(InstanceId id, InstanceState state, int timeoutMs) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   for (;;) {
     auto st = runtime_->status(id);
-    if (!st) return worker::InstanceState::Pending;
-    if (st->state == state || worker::isFinal(st->state) ||
-        std::chrono::steady_clock::now() > deadline)
+    if (!st) return InstanceState::Pending;
+    if (st->state == state || isFinal(st->state) || std::chrono::steady_clock::now() > deadline)
       return st->state;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

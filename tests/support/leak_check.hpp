@@ -42,8 +42,7 @@ std::vector<std::string> findLeaks();
 
 // Instance `index` of run 1 running `exe` from `dir`.
 worker::InstanceSpec instanceSpec(uint32_t index, const std::string& dir, const std::string& exe,
-                                  std::vector<std::string> args = {},
-                                  worker::NetMode net = worker::NetMode::Veth);
+                                  std::vector<std::string> args = {}, NetMode net = NetMode::Veth);
 
 // Three console lines for `riot_shell` (which reads 64 bytes at a time and loses the rest): a
 // 206-byte one, then "echo second" and "echo third".
@@ -60,11 +59,9 @@ class RuntimeFixture : public ::testing::Test {
   worker::ns::NsRuntime& rt() { return *runtime_; }
   // A spec for instance `index` of run 1 running test app or example `exe` from `dir`.
   worker::InstanceSpec spec(uint32_t index, const std::string& dir, const std::string& exe,
-                            std::vector<std::string> args = {},
-                            worker::NetMode net = worker::NetMode::Veth);
+                            std::vector<std::string> args = {}, NetMode net = NetMode::Veth);
   // Waits until the instance reaches `state` (or any final state); returns the state reached.
-  worker::InstanceState waitState(InstanceId id, worker::InstanceState state,
-                                  int timeoutMs = 10000);
+  InstanceState waitState(InstanceId id, InstanceState state, int timeoutMs = 10000);
   std::string readLog(InstanceId id);
   // Waits until the log holds `needle`.
   bool waitLog(InstanceId id, const std::string& needle, int timeoutMs = 10000);

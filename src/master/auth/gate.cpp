@@ -1,7 +1,9 @@
 #include "master/auth/gate.hpp"
 
 #include <fmt/format.h>
+
 #include <spdlog/spdlog.h>
+#include "http/server.hpp"
 
 namespace kuiga::master {
 

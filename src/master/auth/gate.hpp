@@ -11,8 +11,11 @@
 #include <optional>
 #include <string>
 
-#include "http/server.hpp"
 #include "master/auth/tokens.hpp"
+
+namespace kuiga::http {
+struct Request;
+}
 
 namespace kuiga::master {
 

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/identity.hpp"
 #include "plexer/capture/capture.hpp"
+#include "spec/identity.hpp"
 #include "sys/netlink.hpp"
 
 namespace kuiga::plexer {

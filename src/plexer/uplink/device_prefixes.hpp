@@ -8,8 +8,8 @@
 #include <set>
 #include <string>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
+#include "spec/identity.hpp"
 
 namespace kuiga::plexer {
 

@@ -20,9 +20,12 @@
 #include <thread>
 #include <vector>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
-#include "plexer/uplink/radio_spec.hpp"
+#include "plexer/uplink/medium.hpp"
+#include "plexer/uplink/packet.hpp"
+#include "plexer/uplink/ue_mux.hpp"
+#include "spec/identity.hpp"
+#include "spec/radio.hpp"
 #include "sys/fd.hpp"
 
 namespace kuiga::plexer {

@@ -12,18 +12,9 @@
 #include <unordered_map>
 
 #include "plexer/splitmix.hpp"
+#include "spec/radio.hpp"
 
 namespace kuiga::plexer {
-
-struct MediumConfig {
-  uint64_t rateBps = 0;    // bits per second of airtime; 0: frames take no airtime
-  int64_t delayNs = 0;     // added after the airtime
-  double loss = 0;         // probability that a frame is lost on the air (it still takes airtime)
-  uint32_t activeCap = 0;  // devices active at once; 0: no cap
-  int64_t activeWindowNs = 1'000'000'000;  // a device is active this long after its last frame
-  uint32_t queueFrames = 1000;             // frames waiting for the medium at most
-  uint64_t seed = 0;
-};
 
 struct MediumCounters {
   uint64_t frames = 0, bytes = 0;  // delivered

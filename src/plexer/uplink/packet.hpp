@@ -9,19 +9,11 @@
 #include <span>
 #include <string>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
+#include "spec/address.hpp"
+#include "spec/identity.hpp"
 
 namespace kuiga::plexer {
-
-// An address of either family: IPv4 uses the first four bytes.
-struct IpAddress {
-  int family = 0;  // 4 or 6
-  std::array<uint8_t, 16> bytes{};
-  auto operator<=>(const IpAddress&) const = default;
-  std::string toString() const;
-  static Result<IpAddress> parse(const std::string& text);
-};
 
 // Where a packet's addresses are; nullopt when it is not a whole IPv4/IPv6 header.
 struct IpHeader {
@@ -41,18 +33,6 @@ void rewriteAddress(std::span<uint8_t> packet, const IpHeader& header, bool sour
 
 // The Internet checksum of `data` with `initial` folded in (for building test packets).
 uint16_t internetChecksum(std::span<const uint8_t> data, uint32_t initial = 0);
-
-// An address block: `base` and the number of leading bits that are fixed.
-struct Prefix {
-  IpAddress base;
-  int length = 0;
-  static Result<Prefix> parse(const std::string& cidr);
-  // The k-th host (k from 0): base + k + 1. nullopt when it does not fit.
-  std::optional<IpAddress> host(uint32_t k) const;
-  // Inverse of host().
-  std::optional<uint32_t> hostIndex(const IpAddress& a) const;
-  std::string toString() const;
-};
 
 // The device an address on the radio network belongs to: its plan address, or (IPv6) an
 // address in its own Contiki-NG prefix. IPv4 carries the run only modulo 256 (ipv4Address),

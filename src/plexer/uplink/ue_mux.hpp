@@ -11,16 +11,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "spec/radio.hpp"
+
 namespace kuiga::plexer {
-
-enum class UePolicy : uint8_t { Queue, Drop };
-
-struct UeConfig {
-  uint32_t ues = 1;
-  int64_t idleTimeoutNs = 5'000'000'000;
-  UePolicy policy = UePolicy::Queue;
-  uint32_t queueFrames = 1024;  // frames waiting for a UE, all devices together
-};
 
 struct UeCounters {
   uint64_t grants = 0, releases = 0;

@@ -14,9 +14,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "common/identity.hpp"
 #include "plexer/uplink/forwarder.hpp"
 #include "plexer/uplink/packet.hpp"
+#include "spec/identity.hpp"
 #include "sys/file.hpp"
 #include "sys/netns.hpp"
 #include "sys/process.hpp"
@@ -105,7 +105,7 @@ ZepDispatcher::~ZepDispatcher() {
 VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count, uint64_t runSeed) {
   std::lock_guard lock(mu_);
   if (runs_.contains(run)) return {};
-  auto topo = spec.topology(run, count, runSeed);
+  auto topo = topologyOf(spec, run, count, runSeed);
   if (!topo) return fail(topo.error());
   KUIGA_TRY(openGateway(radioNetnsFd_, run), "ZEP radio");
   auto r = std::make_unique<Run>();

@@ -31,12 +31,12 @@
 #include <netinet/in.h>
 #include <sys/types.h>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
 #include "plexer/capture/pcapng_writer.hpp"
 #include "plexer/zep/cell.hpp"
 #include "plexer/zep/datagram.hpp"
-#include "plexer/zep/spec.hpp"
+#include "spec/identity.hpp"
+#include "spec/zep.hpp"
 #include "sys/fd.hpp"
 
 namespace kuiga::plexer {

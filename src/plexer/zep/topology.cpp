@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "common/identity.hpp"
 #include "plexer/splitmix.hpp"
+#include "spec/identity.hpp"
 
 namespace kuiga::plexer {
 
@@ -149,6 +149,31 @@ size_t Topology::linkCount() const {
   size_t n = 0;
   for (const auto& l : out_) n += l.size();
   return n;
+}
+
+Result<Topology> topologyOf(const ZepSpec& spec, uint32_t run, uint32_t count, uint64_t runSeed) {
+  KUIGA_TRY(spec.checkSize(count), "ZEP topology");
+  const uint64_t sd = spec.seed.value_or(runSeed);
+  switch (spec.kind) {
+    case ZepSpec::Kind::Flat:
+      return Topology::flat(count);
+    case ZepSpec::Kind::Grid: {
+      uint32_t c = spec.cols ? spec.cols : static_cast<uint32_t>(std::ceil(std::sqrt(count)));
+      return Topology::grid(count, c, spec.probability);
+    }
+    case ZepSpec::Kind::Random:
+      return Topology::randomGeometric(count, spec.radius, sd);
+    case ZepSpec::Kind::Links: {
+      auto t = Topology::parse(spec.links, count, [run](uint64_t eui) -> std::optional<uint32_t> {
+        auto id = instanceOfEui64(eui);
+        if (!id || id->run != run) return std::nullopt;
+        return id->index;
+      });
+      if (!t) return fail(t.error().context("'zep.links'"));
+      return t;
+    }
+  }
+  return failMsg("unknown ZEP topology");
 }
 
 }  // namespace kuiga::plexer

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "spec/zep.hpp"
 
 namespace kuiga::plexer {
 
@@ -63,5 +64,9 @@ class Topology {
   bool flat_ = false;
   std::vector<std::vector<Link>> out_;
 };
+
+// The topology a run's ZEP spec asks for, over its `count` devices (device k is node k); `run`
+// resolves pinned EUI-64s to this run's devices.
+Result<Topology> topologyOf(const ZepSpec& spec, uint32_t run, uint32_t count, uint64_t runSeed);
 
 }  // namespace kuiga::plexer

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
+#include "spec/identity.hpp"
 
 namespace kuiga::worker {
 

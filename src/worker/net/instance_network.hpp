@@ -12,8 +12,8 @@
 //   none: loopback only.
 #include <sys/types.h>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
+#include "spec/identity.hpp"
 #include "worker/instance.hpp"
 
 namespace kuiga::worker::net {

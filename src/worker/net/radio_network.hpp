@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
+#include "spec/identity.hpp"
 #include "sys/fd.hpp"
 
 namespace kuiga::worker::net {

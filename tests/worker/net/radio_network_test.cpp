@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "common/identity.hpp"
+#include "spec/identity.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 #include "tests/support/leak_check.hpp"

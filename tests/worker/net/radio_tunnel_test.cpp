@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "common/identity.hpp"
+#include "spec/identity.hpp"
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"

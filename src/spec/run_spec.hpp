@@ -9,11 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
-#include "plexer/uplink/radio_spec.hpp"
-#include "plexer/zep/spec.hpp"
-#include "worker/instance.hpp"
+#include "spec/net_mode.hpp"
+#include "spec/radio.hpp"
+#include "spec/zep.hpp"
 
-namespace kuiga::master {
+namespace kuiga {
 
 enum class RunState : uint8_t { Pending, Ready, Running, Stopped, Deleted, Dirty };
 std::string_view toString(RunState s);
@@ -37,20 +37,20 @@ struct RunSpec {
   std::string name;
   std::string image;  // image digest
   uint32_t count = 0;
-  std::vector<std::string> args;       // argument template, one entry per argv element
-  bool argsGiven = false;              // false: the image's default arguments
-  std::optional<worker::NetMode> net;  // nullopt: the image's default
-  worker::Limits limits;
+  std::vector<std::string> args;  // argument template, one entry per argv element
+  bool argsGiven = false;         // false: the image's default arguments
+  std::optional<NetMode> net;     // nullopt: the image's default
+  Limits limits;
   FailurePolicy policy = FailurePolicy::Dirty;
   int64_t startMs = 0;    // common start time for timed AUTs ({start_ms}); 0 = set at create
   uint32_t periodMs = 0;  // period of a timed AUT, for jitter; 0 = not timed
   uint64_t seed = 0;
   // How the devices reach a base station through the Plexer; nullopt: they reach nothing
   // off the radio network.
-  std::optional<plexer::RadioSpec> radio;
+  std::optional<RadioSpec> radio;
   // An IEEE 802.15.4 radio among the devices over ZEP, through the Plexer's dispatcher;
   // nullopt: none. Its devices are placed on one worker.
-  std::optional<plexer::ZepSpec> zep;
+  std::optional<ZepSpec> zep;
   // security.seccomp: the default filter (true), or "unconfined" (false), which the run's
   // instances' history records.
   bool seccomp = true;
@@ -67,4 +67,4 @@ struct RunSpec {
 // Splits an argument string on white space ("--period {period_ms} {tap}").
 std::vector<std::string> splitArgs(const std::string& s);
 
-}  // namespace kuiga::master
+}  // namespace kuiga

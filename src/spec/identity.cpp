@@ -1,4 +1,4 @@
-#include "common/identity.hpp"
+#include "spec/identity.hpp"
 
 #include <cctype>
 

@@ -1,12 +1,12 @@
-#include "plexer/uplink/radio_spec.hpp"
+#include "spec/radio.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "plexer/spec_reader.hpp"
+#include "spec/reader.hpp"
 
-namespace kuiga::plexer {
+namespace kuiga {
 namespace {
 
 constexpr const char* kFields[] = {
@@ -43,7 +43,7 @@ Result<RadioSpec> RadioSpec::fromJson(const nlohmann::json& j) {
     if (std::find(std::begin(kFields), std::end(kFields), k) == std::end(kFields))
       return failMsg(fmt::format("unknown field 'radio.{}'", k));
   RadioSpec s;
-  Reader r{j, {}};
+  FieldReader r{j, {}};
   if (!r.has("uplink"))
     return failMsg("'radio.uplink' is required: the network namespace of the base station");
   if (!j["uplink"].is_string())
@@ -93,4 +93,4 @@ Prefix defaultUeIpv6(RunId run) {
   return *Prefix::parse(fmt::format("fd6b:7569:6762:{:x}::/64", run & 0xffff));
 }
 
-}  // namespace kuiga::plexer
+}  // namespace kuiga

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "master/run_spec.hpp"
+#include "spec/run_spec.hpp"
 
-namespace kuiga::master {
+namespace kuiga {
 namespace {
 
 using json = nlohmann::json;
@@ -19,7 +19,7 @@ TEST(RunSpec, ParsesEveryField) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->count, 3u);
   EXPECT_EQ(r->args, (std::vector<std::string>{"{start_ms}", "{period_ms}"}));
-  EXPECT_EQ(r->net, worker::NetMode::Tap);
+  EXPECT_EQ(r->net, NetMode::Tap);
   EXPECT_EQ(r->limits.memoryBytes, 64ull << 20);
   EXPECT_EQ(r->limits.pids, 10u);
   EXPECT_EQ(r->policy, FailurePolicy::Reschedule);
@@ -67,4 +67,4 @@ TEST(RunState, OnlyTheReportsTransitionsAreAllowed) {
 }
 
 }  // namespace
-}  // namespace kuiga::master
+}  // namespace kuiga

@@ -1,13 +1,14 @@
-#include "master/run_spec.hpp"
+#include "spec/run_spec.hpp"
 
 #include <sstream>
 
 #include <fmt/format.h>
 
-#include "common/identity.hpp"
 #include "common/json_number.hpp"
+#include "spec/identity.hpp"
+#include "spec/instance_state.hpp"
 
-namespace kuiga::master {
+namespace kuiga {
 
 static constexpr std::string_view kRunStates[] = {"pending", "ready",   "running",
                                                   "stopped", "deleted", "dirty"};
@@ -61,8 +62,8 @@ std::optional<std::string> refuse(RunState s, RunAction a) {
 const std::vector<std::string>& instanceStateNames() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
-    for (size_t i = 0; i < worker::kInstanceStateCount; ++i)
-      v.emplace_back(worker::toString(static_cast<worker::InstanceState>(i)));
+    for (size_t i = 0; i < kInstanceStateCount; ++i)
+      v.emplace_back(toString(static_cast<InstanceState>(i)));
     v.emplace_back(kLost);
     v.emplace_back(kDeleted);
     return v;
@@ -91,7 +92,7 @@ nlohmann::json RunSpec::toJson() const {
                         {"pids", limits.pids},
                         {"cpu_milli", limits.cpuMilli}}}};
   j["args"] = argsGiven ? nlohmann::json(args) : nlohmann::json(nullptr);
-  j["net"] = net ? nlohmann::json(std::string(worker::toString(*net))) : nlohmann::json(nullptr);
+  j["net"] = net ? nlohmann::json(std::string(toString(*net))) : nlohmann::json(nullptr);
   j["radio"] = radio ? radio->toJson() : nlohmann::json(nullptr);
   j["zep"] = zep ? zep->toJson() : nlohmann::json(nullptr);
   j["security"] = {{"seccomp", seccomp ? "default" : "unconfined"}};
@@ -179,7 +180,7 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
   if (r.has("net")) {
     std::string n;
     if (!r.string("net", n)) return fail(err);
-    auto m = worker::parseNetMode(n);
+    auto m = parseNetMode(n);
     if (!m) return failMsg("'net': " + m.error().message);
     s.net = *m;
   }
@@ -218,16 +219,16 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
     }
   }
   if (r.has("radio")) {
-    auto radio = plexer::RadioSpec::fromJson(j["radio"]);
+    auto radio = RadioSpec::fromJson(j["radio"]);
     if (!radio) return fail(radio.error());
     s.radio = std::move(*radio);
   }
   if (r.has("zep")) {
-    auto zep = plexer::ZepSpec::fromJson(j["zep"]);
+    auto zep = ZepSpec::fromJson(j["zep"]);
     if (!zep) return fail(zep.error());
     s.zep = std::move(*zep);
   }
   return s;
 }
 
-}  // namespace kuiga::master
+}  // namespace kuiga

@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_number.hpp"
-#include "plexer/uplink/packet.hpp"
+#include "spec/address.hpp"
 
-namespace kuiga::plexer {
+namespace kuiga {
 
-struct Reader {
+struct FieldReader {
   const nlohmann::json& j;
   std::string error;
   const char* scope = "radio";  // the run spec's object the fields are in
@@ -54,4 +54,4 @@ struct Reader {
   }
 };
 
-}  // namespace kuiga::plexer
+}  // namespace kuiga

@@ -1,13 +1,13 @@
-#include "plexer/zep/spec.hpp"
+#include "spec/zep.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 
-#include "common/identity.hpp"
-#include "plexer/spec_reader.hpp"
+#include "spec/identity.hpp"
+#include "spec/reader.hpp"
 
-namespace kuiga::plexer {
+namespace kuiga {
 
 namespace {
 constexpr const char* kFields[] = {"topology", "cols", "probability",   "radius",
@@ -36,7 +36,7 @@ Result<ZepSpec> ZepSpec::fromJson(const nlohmann::json& j) {
     if (std::find(std::begin(kFields), std::end(kFields), k) == std::end(kFields))
       return failMsg(fmt::format("unknown field 'zep.{}'", k));
   ZepSpec s;
-  Reader r{j, {}, "zep"};
+  FieldReader r{j, {}, "zep"};
   if (r.has("topology")) {
     std::string t = j["topology"].is_string() ? j["topology"].get<std::string>() : "";
     auto it = std::find(std::begin(kKinds), std::end(kKinds), t);
@@ -100,29 +100,4 @@ VoidResult ZepSpec::checkSize(uint32_t count) const {
       radius, count, links / 1e6, kMaxLinks / 1000000, std::floor(lo * 1000) / 1000));
 }
 
-Result<Topology> ZepSpec::topology(uint32_t run, uint32_t count, uint64_t runSeed) const {
-  KUIGA_TRY(checkSize(count), "ZEP topology");
-  uint64_t sd = seed.value_or(runSeed);
-  switch (kind) {
-    case Kind::Flat:
-      return Topology::flat(count);
-    case Kind::Grid: {
-      uint32_t c = cols ? cols : static_cast<uint32_t>(std::ceil(std::sqrt(count)));
-      return Topology::grid(count, c, probability);
-    }
-    case Kind::Random:
-      return Topology::randomGeometric(count, radius, sd);
-    case Kind::Links: {
-      auto t = Topology::parse(links, count, [run](uint64_t eui) -> std::optional<uint32_t> {
-        auto id = instanceOfEui64(eui);
-        if (!id || id->run != run) return std::nullopt;
-        return id->index;
-      });
-      if (!t) return fail(t.error().context("'zep.links'"));
-      return t;
-    }
-  }
-  return failMsg("unknown ZEP topology");
-}
-
-}  // namespace kuiga::plexer
+}  // namespace kuiga

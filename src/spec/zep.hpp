@@ -9,9 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
-#include "plexer/zep/topology.hpp"
 
-namespace kuiga::plexer {
+namespace kuiga {
 
 struct ZepSpec {
   enum class Kind : uint8_t { Flat, Grid, Random, Links };
@@ -38,9 +37,6 @@ struct ZepSpec {
   VoidResult checkSize(uint32_t count) const;
   // The expected number of (directed) links of a random topology of `count` devices.
   static double expectedRandomLinks(uint32_t count, double radius);
-  // The topology over the run's `count` devices (device k is node k); `run` resolves pinned
-  // EUI-64s to this run's devices.
-  Result<Topology> topology(uint32_t run, uint32_t count, uint64_t seed) const;
 };
 
-}  // namespace kuiga::plexer
+}  // namespace kuiga

@@ -8,13 +8,32 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/identity.hpp"
 #include "common/result.hpp"
-#include "plexer/uplink/medium.hpp"
-#include "plexer/uplink/packet.hpp"
-#include "plexer/uplink/ue_mux.hpp"
+#include "spec/address.hpp"
+#include "spec/identity.hpp"
 
-namespace kuiga::plexer {
+namespace kuiga {
+
+// How the K UEs are shared (uplink/ue_mux.hpp).
+enum class UePolicy : uint8_t { Queue, Drop };
+
+struct UeConfig {
+  uint32_t ues = 1;
+  int64_t idleTimeoutNs = 5'000'000'000;
+  UePolicy policy = UePolicy::Queue;
+  uint32_t queueFrames = 1024;  // frames waiting for a UE, all devices together
+};
+
+// The shared medium toward the base station (uplink/medium.hpp).
+struct MediumConfig {
+  uint64_t rateBps = 0;    // bits per second of airtime; 0: frames take no airtime
+  int64_t delayNs = 0;     // added after the airtime
+  double loss = 0;         // probability that a frame is lost on the air (it still takes airtime)
+  uint32_t activeCap = 0;  // devices active at once; 0: no cap
+  int64_t activeWindowNs = 1'000'000'000;  // a device is active this long after its last frame
+  uint32_t queueFrames = 1000;             // frames waiting for the medium at most
+  uint64_t seed = 0;
+};
 
 struct RadioSpec {
   // The network namespace (a name under /run/netns, as `ip netns` makes) where the base station
@@ -36,4 +55,4 @@ struct RadioSpec {
 Prefix defaultUeIpv4(RunId run);
 Prefix defaultUeIpv6(RunId run);
 
-}  // namespace kuiga::plexer
+}  // namespace kuiga

@@ -1,8 +1,8 @@
-#include "plexer/uplink/radio_spec.hpp"
+#include "spec/radio.hpp"
 
 #include <gtest/gtest.h>
 
-namespace kuiga::plexer {
+namespace kuiga {
 namespace {
 
 using nlohmann::json;
@@ -82,4 +82,4 @@ TEST(RadioSpec, RefusesBadFieldsNamingThem) {
 }
 
 }  // namespace
-}  // namespace kuiga::plexer
+}  // namespace kuiga

@@ -1,0 +1,27 @@
+#include "spec/net_mode.hpp"
+
+namespace kuiga {
+
+std::string_view toString(NetMode m) {
+  switch (m) {
+    case NetMode::Veth:
+      return "veth";
+    case NetMode::Tap:
+      return "tap";
+    case NetMode::None:
+      return "none";
+    case NetMode::Tun:
+      return "tun";
+  }
+  return "?";
+}
+
+Result<NetMode> parseNetMode(std::string_view s) {
+  if (s == "veth") return NetMode::Veth;
+  if (s == "tap") return NetMode::Tap;
+  if (s == "none") return NetMode::None;
+  if (s == "tun") return NetMode::Tun;
+  return failMsg("unknown network mode '" + std::string(s) + "' (veth, tap, tun or none)");
+}
+
+}  // namespace kuiga
