@@ -6,6 +6,7 @@
 
 #include "apps/kuiga/cli_common.hpp"
 #include "apps/kuiga/node_commands.hpp"
+#include "master/auth/tokens.hpp"
 
 namespace kuiga::app {
 
@@ -70,6 +71,15 @@ void addAccessCommands(CLI::App& app, int& exitCode) {
     auto r = api.del("/api/v1/tokens/" + rmName);
     if (!r) return void(exitCode = failWith("token rm", r.error()));
     if (!c.json) std::cout << fmt::format("token '{}' removed\n", rmName);
+    exitCode = 0;
+  });
+
+  // Offline: a secret for `kuiga master --admin-token-file`, for a deployment that must hold the
+  // first admin token (in a Kubernetes Secret, say) before the master starts.
+  auto* secret = token->add_subcommand(
+      "secret", "print a new random token secret, for kuiga master --admin-token-file");
+  secret->callback([&exitCode] {
+    std::cout << "kgt_" << master::randomToken(32) << "\n";
     exitCode = 0;
   });
 }

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   app::limitAllocatorArenas();
   CLI::App app{"Kuiga Box: thousands of virtual IoT devices on Linux"};
+  app.set_version_flag("--version", std::string("kuiga ") + KUIGA_VERSION);
   app.require_subcommand(1);
   // Logs go to stderr; stdout carries results (JSON, summaries) for scripts.
   spdlog::set_default_logger(spdlog::stderr_color_mt("kuiga"));

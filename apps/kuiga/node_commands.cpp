@@ -64,6 +64,16 @@ Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions&
   cfg.capacity = o.plexer ? 0 : o.capacity;
   cfg.plexer = o.plexer;
   cfg.removeOnExit = o.removeOnExit;
+  // The first process of its PID namespace (a container's entrypoint): the kernel ends every
+  // process of the namespace with it, the instances of the ns runtime and a plexer's cells too.
+  // Leaving them "for a restart" would leave them to be killed unreported; remove them instead.
+  if (::getpid() == 1 && !cfg.removeOnExit && (o.plexer || o.runtime != "docker")) {
+    spdlog::warn(
+        "{} is the first process of its PID namespace (a container's): what it runs "
+        "ends with it, so it removes its {} when stopped (as --remove-on-exit)",
+        o.name, o.plexer ? "cells" : "instances");
+    cfg.removeOnExit = true;
+  }
   cfg.exposed = o.exposed;
   if (!o.underlayAddress.empty()) {
     unsigned char buf[16];
@@ -270,6 +280,9 @@ static void addTlsOptions(CLI::App* cmd, master::ServerConfig& cfg) {
                   "host's names and addresses")
       ->check(CLI::IsMember({"auto"}))
       ->each([&cfg](const std::string& v) { cfg.tlsAuto = v == "auto"; });
+  cmd->add_option("--tls-name", cfg.tlsNames,
+                  "with --tls auto, a name or address the certificate is also for (repeatable: "
+                  "a Kubernetes Service's, a DNS alias)");
   cmd->add_option("--tls-cert", cfg.tlsCertFile, "HTTPS with this certificate (PEM, chain)");
   cmd->add_option("--tls-key", cfg.tlsKeyFile, "and this key (PEM)");
   cmd->add_flag("--insecure", cfg.insecure,
@@ -349,6 +362,10 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode) {
   m->add_option("--port", masterCfg.port, "API port")->check(CLI::Range(0, 65535));
   m->add_option("--rpc", masterCfg.rpcAddress, "where workers connect, HOST:PORT");
   m->add_option("--max-upload", masterCfg.maxUploadBytes, "largest AUT upload in bytes");
+  m->add_option("--admin-token-file", masterCfg.adminTokenFile,
+                "at first start, the admin token is this file's, if it exists (kuiga token secret "
+                "makes one)")
+      ->envname("KUIGA_ADMIN_TOKEN_FILE");
   addConnectionOptions(m, masterCfg);
   addTlsOptions(m, masterCfg);
   static S3Options masterS3;

@@ -1,7 +1,11 @@
 #include "master/server.hpp"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -25,6 +29,22 @@ std::string urlHost(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
+// The operator's admin token in `path`, if there is such a file: an optional Kubernetes Secret
+// that was not made is no file, and the master makes a token of its own.
+Result<std::optional<std::string>> operatorToken(const std::string& path) {
+  struct stat st {};
+  if (path.empty()) return std::optional<std::string>();
+  if (::stat(path.c_str(), &st) < 0 && errno == ENOENT) {
+    spdlog::info("no admin token in {}: the master makes one", path);
+    return std::optional<std::string>();
+  }
+  auto secret = sys::readFile(path);
+  if (!secret) return fail(secret.error().context("--admin-token-file"));
+  while (!secret->empty() && std::isspace(static_cast<unsigned char>(secret->back())))
+    secret->pop_back();
+  return std::optional<std::string>(std::move(*secret));
+}
+
 }  // namespace
 
 Result<std::string> Server::openState() {
@@ -42,6 +62,15 @@ Result<std::string> Server::openState() {
   pki_ = std::move(*pki);
   enrollment_ = std::make_unique<Enrollment>(*pki_, *store_);
   if (tokens_->hasRole(Role::Admin)) return std::string();
+  auto given = operatorToken(config_.adminTokenFile);
+  if (!given) return fail(given.error());
+  if (*given) {
+    auto adopted = tokens_->adopt("admin", Role::Admin, **given);
+    if (!adopted)
+      return failMsg("--admin-token-file " + config_.adminTokenFile + ": " +
+                     adopted.error().message);
+    return adopted->secret;
+  }
   auto admin = tokens_->create("admin", Role::Admin, "admin", 0);
   if (!admin) return failMsg("make the first admin token: " + admin.error().message);
   return admin->secret;
@@ -63,6 +92,14 @@ VoidResult Server::tlsMaterial(HttpApiConfig& api) {
   } else if (config_.tlsAuto) {
     std::vector<std::string> names, addresses;
     hostNamesAndAddresses(names, addresses);
+    // The names clients use besides the host's own (a Kubernetes Service's, a DNS alias).
+    for (const auto& n : config_.tlsNames) {
+      in6_addr a6{};
+      bool address =
+          ::inet_pton(AF_INET, n.c_str(), &a6) == 1 || ::inet_pton(AF_INET6, n.c_str(), &a6) == 1;
+      auto& list = address ? addresses : names;
+      if (std::find(list.begin(), list.end(), n) == list.end()) list.push_back(n);
+    }
     if (!loopback(config_.host) && config_.host != "0.0.0.0" && config_.host != "::" &&
         std::find(addresses.begin(), addresses.end(), config_.host) == addresses.end())
       addresses.push_back(config_.host);

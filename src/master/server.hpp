@@ -35,6 +35,10 @@ struct ServerConfig {
   // addresses, in DATA/pki/), or the certificate and key files given; neither: plain HTTP,
   // which only a loopback address may serve unless `insecure`.
   bool tlsAuto = false;
+  // At first start, the admin token is this file's secret (kuiga token secret makes one)
+  // rather than a new one: the operator holds it before the master runs.
+  std::string adminTokenFile;
+  std::vector<std::string> tlsNames;  // more names or addresses for the auto certificate
   std::string tlsCertFile, tlsKeyFile;
   bool insecure = false;
   // The URL clients and nodes use (in DATA/kuiga.conf); empty: made from the host and port.

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "sys/file.hpp"
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -60,6 +62,21 @@ uint64_t keyedValue(const std::string& text, const std::string& key) {
   return 0;
 }
 
+// Moves every process of `root`'s own group into `root`/init, so that `root` may enable
+// controllers for its children.
+VoidResult evacuateRoot(const std::string& root) {
+  const std::string leaf = root + "/init";
+  if (::mkdir(leaf.c_str(), 0755) < 0 && errno != EEXIST) return failSys("mkdir '" + leaf + "'");
+  auto procs = readFile(root + "/cgroup.procs");
+  if (!procs) return fail(procs.error());
+  std::istringstream in(*procs);
+  std::string pid;
+  while (in >> pid)
+    if (auto r = writeFile(leaf + "/cgroup.procs", pid); !r && r.error().code != ESRCH)
+      return fail(r.error().context("move process " + pid + " to '" + leaf + "'"));
+  return {};
+}
+
 }  // namespace
 
 std::string findV2Mount() {
@@ -88,6 +105,32 @@ Result<Layout> detect(std::optional<Version> prefer) {
         "no usable cgroups: cgroup2 lacks the memory and pids controllers and cgroup v1 has "
         "them not mounted");
   return l;
+}
+
+std::string describe(const Layout& l) {
+  std::vector<std::string> cannot;
+  std::string where;
+  if (l.version == Version::V2) {
+    auto ctl = readFile(l.v2Root + "/cgroup.controllers");
+    std::string have = ctl ? *ctl : "";
+    while (!have.empty() && (have.back() == '\n' || have.back() == ' ')) have.pop_back();
+    // In a cgroup namespace (a container's), the process sees its own group as "/".
+    auto self = readFile("/proc/self/cgroup");
+    bool nsRoot = self && self->find("0::/\n") != std::string::npos;
+    where = fmt::format("cgroup v2 at {} ({}), controllers: {}", l.v2Root,
+                        nsRoot ? "the root of this cgroup namespace" : "the host's hierarchy",
+                        have.empty() ? "none" : have);
+    if (!hasWord(have, "cpu")) cannot.push_back("limits.cpu_milli (no cpu controller)");
+  } else {
+    where = fmt::format("cgroup v1: memory at {}, pids at {}, cpu at {}", l.memory, l.pids,
+                        l.cpu.empty() ? "(not mounted)" : l.cpu);
+    if (l.cpu.empty()) cannot.push_back("limits.cpu_milli (the cpu controller is not mounted)");
+  }
+  std::string out = where + "; enforces limits.memory_mb and limits.pids";
+  if (cannot.empty()) return out + " and limits.cpu_milli";
+  out += "; cannot enforce ";
+  for (size_t i = 0; i < cannot.size(); ++i) out += (i ? ", " : "") + cannot[i];
+  return out;
 }
 
 std::vector<std::string> Cgroup::dirs() const {
@@ -128,6 +171,13 @@ Result<Cgroup> Cgroup::create(const Layout& layout, const std::string& relPath,
         while (e >> w) need |= !(cur && hasWord(*cur, w.substr(1)));
         if (need) {
           auto r = writeFile(path + "/cgroup.subtree_control", enable);
+          // The root of a container's cgroup namespace holds its processes, and a cgroup with
+          // processes may not give controllers to its children (cgroup v2's "no internal
+          // processes" rule): they move to a leaf of their own first.
+          if (!r && r.error().code == EBUSY && path == layout.v2Root) {
+            KUIGA_TRY(evacuateRoot(layout.v2Root), "enable controllers in '" + path + "'");
+            r = writeFile(path + "/cgroup.subtree_control", enable);
+          }
           if (!r) return fail(r.error().context("enable controllers in '" + path + "'"));
         }
       }

@@ -28,6 +28,10 @@ struct Layout {
 Result<Layout> detect(std::optional<Version> prefer = std::nullopt);
 // The cgroup2 mount point, whether or not it has controllers ("" if none is mounted).
 std::string findV2Mount();
+// What a layout lets a worker enforce, in words for its log: the version, where, the
+// controllers it has, whether it is the root of a cgroup namespace (a container's), and which
+// limits it cannot enforce.
+std::string describe(const Layout& layout);
 
 struct Limits {
   uint64_t memoryBytes = 0;  // 0 = unlimited

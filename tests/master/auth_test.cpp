@@ -287,5 +287,45 @@ TEST(FirstStart, WritesAPrivateClientConfigAndInstallsItForTheUserOnlyWhenTheyHa
     ::unsetenv("XDG_CONFIG_HOME");
 }
 
+// A deployment holds its first admin token before the master starts (a Kubernetes Secret): the
+// master takes that secret as its admin token, only at first start, and refuses a weak one.
+TEST(FirstStart, TakesTheOperatorsAdminTokenAndRefusesAWeakOne) {
+  TempDir dir;
+  std::string secret = "kgt_" + master::randomToken(32);
+  auto write = [&](const std::string& s) {
+    std::ofstream(dir.path() + "/admin-token") << s << "\n";
+  };
+  master::ServerConfig weak;
+  weak.dataDir = dir.path() + "/weak";
+  weak.port = 0;
+  weak.rpcAddress = "127.0.0.1:0";
+  weak.adminTokenFile = dir.path() + "/admin-token";
+  write("kgt_short");
+  auto refused = master::Server::start(weak);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--admin-token-file"), std::string::npos);
+
+  // No file (an optional Secret not made): the master makes its own token.
+  master::ServerConfig none;
+  none.adminTokenFile = dir.path() + "/none";
+  TestMaster own(none);
+  EXPECT_EQ(own.adminToken().rfind("kgt_", 0), 0u);
+
+  write(secret);
+  master::ServerConfig cfg;
+  cfg.adminTokenFile = dir.path() + "/admin-token";
+  TestMaster m(cfg);
+  EXPECT_EQ(m.adminToken(), secret);
+  client::ApiClient given(m.url(), secret, {});
+  auto tokens = given.get("/api/v1/tokens");
+  ASSERT_TRUE(tokens) << tokens.error().message;
+  EXPECT_EQ((*tokens)[0]["role"], "admin");
+  // Restarted with another secret in the file, the master keeps the admin it has.
+  write("kgt_" + master::randomToken(32));
+  m.restart();
+  EXPECT_EQ(client::ApiClient(m.url(), secret, {}).request("GET", "/api/v1/tokens")->status, 200);
+  EXPECT_EQ(m.api().get("/api/v1/tokens")->size(), 1u);
+}
+
 }  // namespace
 }  // namespace kuiga::test

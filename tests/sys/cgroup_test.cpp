@@ -111,6 +111,31 @@ TEST_P(CgroupTest, ROOT_CloneIntoCgroupOnV2) {
 INSTANTIATE_TEST_SUITE_P(Versions, CgroupTest, ::testing::Values(Version::V1, Version::V2),
                          [](const auto& info) { return info.param == Version::V1 ? "v1" : "v2"; });
 
+// A worker's log says what its cgroups let it enforce: on v1, where each controller is; on v2,
+// the controllers the hierarchy has and whether it is a cgroup namespace's root; and, when the
+// cpu controller is missing, that limits.cpu_milli cannot be enforced.
+TEST_P(CgroupTest, DescribeSaysWhereAndWhatItCanEnforce) {
+  std::string said = describe(layout_);
+  EXPECT_NE(said.find("enforces limits.memory_mb and limits.pids"), std::string::npos) << said;
+  if (layout_.version == Version::V1) {
+    EXPECT_NE(said.find("cgroup v1: memory at " + layout_.memory), std::string::npos) << said;
+    EXPECT_EQ(said.find("cannot enforce") == std::string::npos, !layout_.cpu.empty()) << said;
+    return;
+  }
+  EXPECT_NE(said.find("cgroup v2 at " + layout_.v2Root), std::string::npos) << said;
+  auto have = readFile(layout_.v2Root + "/cgroup.controllers");
+  bool cpu = have && (" " + *have + " ").find(" cpu ") != std::string::npos;
+  bool cpuNewline = have && have->find("cpu\n") != std::string::npos;
+  EXPECT_EQ(said.find("cannot enforce limits.cpu_milli") == std::string::npos, cpu || cpuNewline)
+      << said;
+  // Outside a container this test sees the host's hierarchy, not a namespace's root.
+  auto self = readFile("/proc/self/cgroup");
+  bool nsRoot = self && self->find("0::/\n") != std::string::npos;
+  EXPECT_NE(said.find(nsRoot ? "the root of this cgroup namespace" : "the host's hierarchy"),
+            std::string::npos)
+      << said;
+}
+
 TEST(Cgroup, DetectPrefersAUsableHierarchy) {
   auto l = detect();
   if (!l) GTEST_SKIP() << l.error().message;

@@ -98,13 +98,37 @@ ApiResult<NewToken> Tokens::create(const std::string& name, Role role, const std
   std::string pinHex = joinPin.rfind("sha256:", 0) == 0 ? joinPin.substr(7) : joinPin;
   t.secret = role == Role::Join ? fmt::format("kgj_{}_{}", pinHex, randomToken(32))
                                 : "kgt_" + randomToken(32);
+  return insert(std::move(t));
+}
+
+ApiResult<NewToken> Tokens::adopt(const std::string& name, Role role, const std::string& secret) {
+  if (!validTokenName(name))
+    return apiFail(ApiError::badRequest("a token's name is 1 to 64 of A-Z a-z 0-9 . _ @ -"));
+  if (role == Role::Public || role == Role::Join)
+    return apiFail(ApiError::badRequest("only an admin, user or metrics token can be given"));
+  // As strong as a token the master makes: "kgt_" and 256 bits of base64url.
+  bool b64url =
+      std::all_of(secret.begin() + std::min<size_t>(4, secret.size()), secret.end(),
+                  [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
+  if (secret.rfind("kgt_", 0) != 0 || secret.size() < 4 + 43 || !b64url)
+    return apiFail(ApiError::badRequest(
+        "a given token is kgt_ and 43 or more of A-Z a-z 0-9 - _ (256 random bits; kuiga token "
+        "secret makes one)"));
+  NewToken t;
+  t.token = {name, name, role, nowNs(), 0};
+  t.secret = secret;
+  return insert(std::move(t));
+}
+
+ApiResult<NewToken> Tokens::insert(NewToken t) {
+  const std::string& name = t.token.name;
   std::string hash = sha256Hex(t.secret);
   auto added = store_.insertToken(t.token, hash);
   if (!added) return apiFail(storeError(added.error()));
   if (!*added) return apiFail(ApiError::conflict("a token named '" + name + "' exists"));
   std::lock_guard lock(mu_);
   byHash_[hash] = t.token;
-  spdlog::info("token '{}' made (role {}, user {})", name, toString(role), t.token.user);
+  spdlog::info("token '{}' made (role {}, user {})", name, toString(t.token.role), t.token.user);
   return t;
 }
 

@@ -54,6 +54,10 @@ class Tokens {
   // cluster CA's public key) in front, for the node to check the master with.
   ApiResult<NewToken> create(const std::string& name, Role role, const std::string& user,
                              int64_t ttlSeconds, const std::string& joinPin = {});
+  // A token whose secret the operator made (a deployment that must know the first admin token
+  // before the master starts, from a Kubernetes Secret say): "kgt_" and 43 or more base64url
+  // characters, as strong as one the master makes. Never expires.
+  ApiResult<NewToken> adopt(const std::string& name, Role role, const std::string& secret);
   // Refuses to remove the last admin token, which would lock everyone out.
   ApiResult<void> remove(const std::string& name);
   std::vector<Token> list();
@@ -65,6 +69,7 @@ class Tokens {
 
  private:
   explicit Tokens(Store& store) : store_(store) {}
+  ApiResult<NewToken> insert(NewToken t);
   Store& store_;
   std::mutex mu_;
   std::map<std::string, Token> byHash_;  // sha256 hex of the secret -> token

@@ -42,6 +42,8 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   if (config.runDir.size() > 400) return failMsg("ns runtime: run directory path too long");
   auto layout = sys::cgroup::detect(config.cgroupVersion);
   if (!layout) return fail(layout.error().context("ns runtime"));
+  // What it can enforce where it runs (on a host, or in a container's cgroup namespace).
+  spdlog::info("worker {}: {}", config.name, sys::cgroup::describe(*layout));
   for (const char* sub : {"", "/logs"})
     KUIGA_TRY(sys::makeDirs(config.stateDir + sub, 0700), "ns runtime state directory");
   // Instances' own files churn thousands at a time: keep them off the disk's journal.
