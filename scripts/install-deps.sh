@@ -24,10 +24,16 @@ run=(procps hostname)
 # The test suite: its framework and format check, and the real components it tests against.
 tests=(libgtest-dev libgmock-dev gcc-multilib clang-format iproute2 nftables git tshark libcoap3-bin python3
   python3-prometheus-client chromium curl ceph-mon ceph-osd radosgw ceph-common docker.io podman
-  catatonit)
+  catatonit
+  mmdebstrap python3-yaml systemd)
 packages=("${build[@]}" "${run[@]}")
 [ "$main_job" -eq 0 ] && packages+=("${tests[@]}")
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# The Kubernetes manifests are rendered with kubectl kustomize: Debian's kubectl (1.20), unless
+# the machine has a kubectl of its own.
+if [ "$main_job" -eq 0 ] && ! command -v kubectl >/dev/null; then
+  apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+fi
 # Kuiga Web is bundled at build time with npm. Use the machine's Node.js if it has one (the
 # browser tests' playwright-core wants Node.js 20 or later); else Debian's.
 if ! command -v npm >/dev/null; then
