@@ -25,7 +25,7 @@ run=(procps hostname)
 tests=(libgtest-dev libgmock-dev gcc-multilib clang-format iproute2 nftables git tshark libcoap3-bin python3
   python3-prometheus-client chromium curl ceph-mon ceph-osd radosgw ceph-common docker.io podman
   catatonit
-  mmdebstrap python3-yaml systemd)
+  mmdebstrap python3-yaml systemd python3-junitparser)
 packages=("${build[@]}" "${run[@]}")
 [ "$main_job" -eq 0 ] && packages+=("${tests[@]}")
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
   app::addNodeCommands(app, workerCmd, exitCode);
   app::addClientCommands(app, exitCode);
   app::addAccessCommands(app, exitCode);
+  app::addTestCommand(app, exitCode);
 
   CLI11_PARSE(app, argc, argv);
   if (exitCode >= 0) return exitCode;

@@ -51,6 +51,8 @@ void addNodeCommands(CLI::App& app, CLI::App* workerCmd, int& exitCode);
 void addClientCommands(CLI::App& app, int& exitCode);
 // kuiga token create|ls|rm.
 void addAccessCommands(CLI::App& app, int& exitCode);
+// `kuiga test FILE`: a scenario for a verdict (test_command.cpp).
+void addTestCommand(CLI::App& app, int& exitCode);
 // kuiga workers rm NAME [--revoke].
 void addWorkerAdminCommands(CLI::App* workers, int& exitCode);
 

@@ -1,0 +1,327 @@
+// Reading a scenario file: YAML through yaml-cpp, every error with its line and column.
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "scenario/scenario.hpp"
+#include "spec/identity.hpp"
+
+namespace kuiga::scenario {
+
+namespace {
+
+// An error about a node, or about the file when there is no node.
+struct Where {
+  std::string file;
+  std::string at(const YAML::Node& n) const {
+    auto m = n.Mark();
+    if (m.is_null()) return file;
+    return fmt::format("{}:{}:{}", file, m.line + 1, m.column + 1);
+  }
+};
+
+struct BadScenario {
+  std::string message;
+};
+
+[[noreturn]] void bad(const Where& w, const YAML::Node& n, const std::string& what) {
+  throw BadScenario{w.at(n) + ": " + what};
+}
+
+Place placeOf(const YAML::Node& n) {
+  auto m = n.Mark();
+  return m.is_null() ? Place{} : Place{m.line + 1, m.column + 1};
+}
+
+void onlyKeys(const Where& w, const YAML::Node& map, const std::set<std::string>& allowed,
+              const std::string& what) {
+  if (!map.IsMap()) bad(w, map, what + " is a map of keys");
+  for (const auto& kv : map) {
+    auto key = kv.first.as<std::string>();
+    if (allowed.count(key)) continue;
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    bad(w, kv.first, fmt::format("unknown key '{}' in {} (known: {})", key, what, list));
+  }
+}
+
+std::string text(const Where& w, const YAML::Node& n, const std::string& what) {
+  if (!n.IsScalar()) bad(w, n, what + " is a string");
+  return n.as<std::string>();
+}
+
+double number(const Where& w, const YAML::Node& n, const std::string& what) {
+  double v = 0;
+  if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v))
+    bad(w, n, what + " is a number");
+  return v;
+}
+
+// "10s", "250ms", "2m", "1h" or a number of seconds.
+double seconds(const Where& w, const YAML::Node& n, const std::string& what) {
+  if (!n.IsScalar()) bad(w, n, what + " is a duration (10s, 250ms, 2m)");
+  std::string s = n.as<std::string>();
+  double v = 0;
+  if (YAML::convert<double>::decode(n, v) && v >= 0) return v;
+  static const std::regex re(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*$)");
+  std::smatch m;
+  if (!std::regex_match(s, m, re)) bad(w, n, what + " is a duration (10s, 250ms, 2m): '" + s + "'");
+  double x = std::stod(m[1]);
+  const std::string unit = m[2];
+  return unit == "ms" ? x / 1000 : unit == "s" ? x : unit == "m" ? x * 60 : x * 3600;
+}
+
+std::string regexOf(const Where& w, const YAML::Node& n, const std::string& what) {
+  std::string r = text(w, n, what);
+  try {
+    std::regex check(r);
+  } catch (const std::regex_error& e) {
+    bad(w, n, fmt::format("{} /{}/ is not a regular expression: {}", what, r, e.what()));
+  }
+  return r;
+}
+
+// YAML as the API's JSON: plain scalars are numbers or booleans when they read as one.
+nlohmann::json toJson(const YAML::Node& n) {
+  if (n.IsMap()) {
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& kv : n) o[kv.first.as<std::string>()] = toJson(kv.second);
+    return o;
+  }
+  if (n.IsSequence()) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& e : n) a.push_back(toJson(e));
+    return a;
+  }
+  if (!n.IsScalar()) return nullptr;
+  if (n.Tag() == "!") return n.as<std::string>();  // quoted: a string
+  int64_t i = 0;
+  double d = 0;
+  bool b = false;
+  if (YAML::convert<int64_t>::decode(n, i)) return i;
+  if (YAML::convert<double>::decode(n, d)) return d;
+  if (YAML::convert<bool>::decode(n, b)) return b;
+  return n.as<std::string>();
+}
+
+void readRun(const Where& w, const YAML::Node& run, Scenario& s) {
+  onlyKeys(
+      w, run,
+      {"count", "profile", "net", "args", "period_ms", "radio", "zep", "limits", "policy", "name"},
+      "run");
+  if (!run["count"]) bad(w, run, "run needs a count (1 to 50000)");
+  double count = number(w, run["count"], "run.count");
+  if (count < 1 || count > kMaxInstancesPerRun || count != std::floor(count))
+    bad(w, run["count"],
+        fmt::format("run.count is a whole number from 1 to {}", kMaxInstancesPerRun));
+  s.spec = toJson(run);
+}
+
+Devices devicesOf(const Where& w, const YAML::Node& n) {
+  if (!n || (n.IsScalar() && n.as<std::string>() == "all")) return {};
+  if (!n.IsSequence()) bad(w, n, "devices is 'all' or a list of device indexes");
+  Devices d{false, {}};
+  for (const auto& e : n) {
+    double i = number(w, e, "a device index");
+    if (i < 0 || i != std::floor(i) || i >= kMaxInstancesPerRun)
+      bad(w, e, "a device index is a whole number from 0");
+    d.indexes.push_back(static_cast<uint32_t>(i));
+  }
+  return d;
+}
+
+void readTimeline(const Where& w, const YAML::Node& t, Scenario& s) {
+  if (!t.IsSequence()) bad(w, t, "timeline is a list of actions");
+  for (const auto& e : t) {
+    onlyKeys(w, e, {"at", "console", "devices"}, "a timeline action");
+    if (!e["at"]) bad(w, e, "an action needs 'at' (a time after the start)");
+    if (!e["console"]) bad(w, e, "an action needs what to do: 'console'");
+    Action a;
+    a.atSeconds = seconds(w, e["at"], "at");
+    a.console = text(w, e["console"], "console");
+    if (a.console.find('\n') != std::string::npos)
+      bad(w, e["console"], "a console line is one line");
+    a.devices = devicesOf(w, e["devices"]);
+    a.place = placeOf(e);
+    s.timeline.push_back(a);
+  }
+  std::stable_sort(s.timeline.begin(), s.timeline.end(),
+                   [](const Action& x, const Action& y) { return x.atSeconds < y.atSeconds; });
+}
+
+// A bound: a number (with the assertion's usual sense) or {at_most|at_least|equal: N}.
+Bound boundOf(const Where& w, const YAML::Node& n, Op usual, const std::string& what) {
+  if (n.IsScalar()) return {usual, number(w, n, what)};
+  onlyKeys(w, n, {"at_most", "at_least", "equal"}, what);
+  if (n.size() != 1) bad(w, n, what + " has one of at_most, at_least, equal");
+  auto kv = *n.begin();
+  auto key = kv.first.as<std::string>();
+  Op op = key == "at_most" ? Op::AtMost : key == "at_least" ? Op::AtLeast : Op::Equal;
+  return {op, number(w, kv.second, what + "." + key)};
+}
+
+Assertion readAssertion(const Where& w, const YAML::Node& e) {
+  using K = Assertion::Kind;
+  static const std::map<std::string, std::pair<K, Op>> measures = {
+      {"jitter_p99_ms", {K::JitterP99, Op::AtMost}},
+      {"delivery_ratio", {K::DeliveryRatio, Op::AtLeast}},
+      {"zep_delivery", {K::ZepDelivery, Op::AtLeast}},
+      {"missed_frames", {K::MissedFrames, Op::AtMost}},
+      {"leases_max", {K::LeasesMax, Op::AtMost}}};
+  Assertion a;
+  a.place = placeOf(e);
+  if (!e.IsMap()) bad(w, e, "an assertion is a map, such as {no_failed: true}");
+  if (e["logs"]) {
+    onlyKeys(w, e, {"logs", "within", "devices"}, "a logs assertion");
+    a.kind = K::Logs;
+    a.regex = regexOf(w, e["logs"], "logs");
+    if (e["within"]) a.withinSeconds = seconds(w, e["within"], "within");
+    if (auto d = e["devices"]; d && text(w, d, "devices") != "every") {
+      static const std::regex pct(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$)");
+      std::smatch m;
+      std::string v = d.as<std::string>();
+      if (!std::regex_match(v, m, pct) || std::stod(m[1]) > 100)
+        bad(w, d, "devices is 'every' or a share such as '90%'");
+      a.share = std::stod(m[1]) / 100;
+    }
+    a.title = fmt::format(
+        "{} logs /{}/{}",
+        a.share >= 1 ? std::string("every device")
+                     : fmt::format("at least {:g}% of devices", a.share * 100),
+        a.regex,
+        a.withinSeconds > 0 ? fmt::format(" within {:g} s", a.withinSeconds) : std::string());
+    return a;
+  }
+  if (e["log_count"]) {
+    onlyKeys(w, e, {"log_count", "per", "at_most", "at_least", "equal"}, "a log_count assertion");
+    a.kind = K::LogCount;
+    a.regex = regexOf(w, e["log_count"], "log_count");
+    if (e["per"]) {
+      std::string per = text(w, e["per"], "per");
+      if (per != "device" && per != "total") bad(w, e["per"], "per is 'device' or 'total'");
+      a.perDevice = per == "device";
+    }
+    YAML::Node b;
+    for (const char* k : {"at_most", "at_least", "equal"})
+      if (e[k]) b[k] = e[k];
+    if (b.size() != 1) bad(w, e, "log_count needs one of at_most, at_least, equal");
+    a.bound = boundOf(w, b, Op::Equal, "log_count");
+    a.title = fmt::format("lines matching /{}/ {} {}", a.regex,
+                          a.perDevice ? "on every device" : "in total", a.bound.text());
+    return a;
+  }
+  if (e["no_failed"]) {
+    onlyKeys(w, e, {"no_failed"}, "a no_failed assertion");
+    bool yes = false;
+    if (!YAML::convert<bool>::decode(e["no_failed"], yes) || !yes)
+      bad(w, e["no_failed"], "no_failed is true");
+    a.kind = K::NoFailed;
+    a.title = "no instance failed";
+    return a;
+  }
+  if (!e.IsMap() || e.size() != 1)
+    bad(w, e,
+        "an assertion is one of logs, log_count, no_failed, " +
+            std::string("jitter_p99_ms, delivery_ratio, "
+                        "zep_delivery, missed_frames, "
+                        "leases_max"));
+  auto kv = *e.begin();
+  auto key = kv.first.as<std::string>();
+  auto it = measures.find(key);
+  if (it == measures.end()) bad(w, kv.first, "unknown assertion '" + key + "'");
+  a.kind = it->second.first;
+  a.bound = boundOf(w, kv.second, it->second.second, key);
+  a.title = key + " " + a.bound.text();
+  return a;
+}
+
+// "a.b.c=value": the value (YAML) at that path, maps made on the way.
+void applySet(YAML::Node root, const std::string& set) {
+  auto eq = set.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw BadScenario{"--set " + set + ": not KEY=VALUE (run.count=100, say)"};
+  std::vector<std::string> path;
+  std::stringstream keys(set.substr(0, eq));
+  for (std::string k; std::getline(keys, k, '.');) {
+    if (k.empty()) throw BadScenario{"--set " + set + ": an empty key"};
+    path.push_back(k);
+  }
+  YAML::Node value;
+  try {
+    value = YAML::Load(set.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw BadScenario{"--set " + set + ": " + e.msg};
+  }
+  YAML::Node cur = root;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    if (!cur[path[i]] || !cur[path[i]].IsMap()) cur[path[i]] = YAML::Node(YAML::NodeType::Map);
+    cur.reset(cur[path[i]]);  // (not `cur = ...`, which would overwrite what cur is)
+  }
+  cur[path.back()] = value;
+}
+
+Scenario read(const YAML::Node& root, const Where& w) {
+  Scenario s;
+  s.file = w.file;
+  if (!root.IsMap())
+    bad(w, root, "a scenario is a map (name, app, run, duration, timeline, assert)");
+  onlyKeys(w, root, {"name", "app", "image", "run", "duration", "timeline", "assert"},
+           "a scenario");
+  if (root["name"]) s.name = text(w, root["name"], "name");
+  if (root["app"]) s.app = text(w, root["app"], "app");
+  if (root["image"]) s.image = text(w, root["image"], "image");
+  if (s.app.empty() == s.image.empty())
+    bad(w, root, "a scenario names its AUT: app (a path) or image (a digest)");
+  if (!s.app.empty() && !w.file.empty() && std::filesystem::path(s.app).is_relative())
+    s.app = (std::filesystem::path(w.file).parent_path() / s.app).lexically_normal().string();
+  if (!root["run"]) bad(w, root, "a scenario needs run (count, profile, ...)");
+  readRun(w, root["run"], s);
+  if (root["duration"]) s.durationSeconds = seconds(w, root["duration"], "duration");
+  if (root["timeline"]) readTimeline(w, root["timeline"], s);
+  for (const auto& a : s.timeline)
+    if (a.atSeconds > s.durationSeconds)
+      throw BadScenario{fmt::format("{}:{}:{}: an action at {:g} s is after the end ({:g} s)",
+                                    w.file, a.place.line, a.place.column, a.atSeconds,
+                                    s.durationSeconds)};
+  if (!root["assert"] || !root["assert"].IsSequence() || root["assert"].size() == 0)
+    bad(w, root["assert"] ? root["assert"] : root, "a scenario needs assert: a list of assertions");
+  for (const auto& e : root["assert"]) s.assertions.push_back(readAssertion(w, e));
+  return s;
+}
+
+}  // namespace
+
+Result<Scenario> parse(const std::string& text, const std::string& file,
+                       const std::vector<std::string>& sets) {
+  Where w{file.empty() ? "scenario" : file};
+  try {
+    YAML::Node root = YAML::Load(text);
+    for (const auto& set : sets) applySet(root, set);
+    Scenario s = read(root, w);
+    s.file = file;
+    return s;
+  } catch (const YAML::ParserException& e) {
+    return failMsg(fmt::format("{}:{}:{}: {}", w.file, e.mark.line + 1, e.mark.column + 1, e.msg));
+  } catch (const YAML::Exception& e) {
+    return failMsg(w.file + ": " + e.what());
+  } catch (const BadScenario& e) {
+    return failMsg(e.message);
+  }
+}
+
+Result<Scenario> load(const std::string& path, const std::vector<std::string>& sets) {
+  std::ifstream in(path);
+  if (!in) return failMsg("cannot read scenario " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path, sets);
+}
+
+}  // namespace kuiga::scenario

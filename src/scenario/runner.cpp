@@ -1,0 +1,225 @@
+// Running a scenario against a master through its REST API: create (uploading the AUT), start,
+// follow the timeline, measure, evaluate, stop and delete. Times in the timeline and in the
+// assertions are from the moment the test started the run, on this machine's clock (a log
+// line's time is its worker's: keep the clocks in sync, as NTP does).
+#include <time.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "client/api_client.hpp"
+#include "scenario/scenario.hpp"
+
+namespace kuiga::scenario {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+int64_t realtimeNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "2026-11-27T22:33:17.123456Z" -> ns since the epoch; -1 if it is not one.
+int64_t parseTime(const std::string& s) {
+  struct tm tm {};
+  int micro = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &micro) != 7)
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1'000'000'000 + int64_t{micro} * 1000;
+}
+
+// The merged log, "<time> run-R/dev-N <line>", into each device's lines.
+void readLogs(const std::string& text, int64_t startNs, Measured& m) {
+  std::istringstream in(text);
+  static const std::regex head(R"(^(\S+) run-\d+/dev-(\d+) ?(.*)$)");
+  std::smatch g;
+  for (std::string line; std::getline(in, line);) {
+    if (!std::regex_match(line, g, head)) continue;
+    int64_t at = parseTime(g[1]);
+    if (at < 0) continue;
+    m.logs[static_cast<uint32_t>(std::stoul(g[2]))].push_back(
+        {static_cast<double>(at - startNs) / 1e9, g[3]});
+  }
+}
+
+class Test {
+ public:
+  Test(client::ApiClient& api, const Scenario& s, const RunOptions& o) : api_(api), s_(s), o_(o) {}
+
+  Result<Report> run();
+
+ private:
+  Result<int64_t> create();
+  VoidResult waitFor(const std::function<bool(const json&)>& done, double seconds,
+                     const std::string& what);
+  VoidResult followTimeline();
+  VoidResult measure(Measured& m);
+  void keepEvidence();
+  void finish();
+  std::string path(const std::string& rest = {}) const {
+    return fmt::format("/api/v1/runs/{}{}", rep_.run, rest);
+  }
+
+  client::ApiClient& api_;
+  const Scenario& s_;
+  const RunOptions& o_;
+  Report rep_;
+  Clock::time_point started_;
+  int64_t startedNs_ = 0;
+};
+
+Result<int64_t> Test::create() {
+  json spec = s_.spec;
+  if (!s_.image.empty()) spec["image"] = s_.image;
+  if (!spec.contains("name") && !s_.name.empty()) spec["name"] = s_.name;
+  auto made = s_.app.empty() ? api_.request("POST", "/api/v1/runs", spec.dump())
+                             : api_.upload("/api/v1/runs", s_.app, "aut", {{"spec", spec.dump()}});
+  if (!made) return fail(made.error());
+  // What the master refuses in the spec or the AUT is the scenario's fault.
+  if (made->status == 400 || made->status == 404 || made->status == 413)
+    return failMsg("the master refuses the scenario: " + client::errorOf(*made).message);
+  if (made->status != 201) {
+    rep_.error = "create: " + client::errorOf(*made).message;
+    return int64_t{0};
+  }
+  return made->body.value("id", int64_t{0});
+}
+
+VoidResult Test::waitFor(const std::function<bool(const json&)>& done, double seconds,
+                         const std::string& what) {
+  const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+  for (;;) {
+    auto r = api_.get(path());
+    if (!r) return fail(r.error().context(what));
+    if (done(*r)) return {};
+    if ((*r)["state"] == "dirty")
+      return failMsg(fmt::format("{}: the run is dirty: {}", what, (*r).value("reason", "")));
+    if (Clock::now() > until) return failMsg(fmt::format("{}: not done in {:g} s", what, seconds));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+VoidResult Test::followTimeline() {
+  for (const auto& a : s_.timeline) {
+    std::this_thread::sleep_until(started_ + std::chrono::duration<double>(a.atSeconds));
+    json body = {{"line", a.console}};
+    if (!a.devices.all) body["instances"] = a.devices.indexes;
+    auto sent = api_.post(path("/console"), body);
+    if (!sent) return fail(sent.error().context(fmt::format("console at {:g} s", a.atSeconds)));
+    o_.progress(fmt::format("{:7.2f} s  console \"{}\" to {}", a.atSeconds, a.console,
+                            a.devices.all ? std::string("every device")
+                                          : fmt::format("{} devices", a.devices.indexes.size())));
+  }
+  std::this_thread::sleep_until(started_ + std::chrono::duration<double>(s_.durationSeconds));
+  return {};
+}
+
+VoidResult Test::measure(Measured& m) {
+  m.count = s_.spec.value("count", 0u);
+  for (uint32_t offset = 0; offset < m.count; offset += 10000) {
+    auto page = api_.get(path(fmt::format("/instances?offset={}&limit=10000", offset)));
+    if (!page) return fail(page.error().context("instances"));
+    for (const auto& i : (*page)["items"]) {
+      uint32_t index = i["index"];
+      m.states[index] = i.value("state", "");
+      if (!i.value("reason", "").empty()) m.reasons[index] = i["reason"];
+    }
+  }
+  auto logs = api_.request("GET", path("/logs"));
+  if (!logs || logs->status != 200)
+    return failMsg("logs: " + (logs ? client::errorOf(*logs).message : logs.error().message));
+  readLogs(logs->text, startedNs_, m);
+  // A run without timed wakeups has no jitter, and one without a radio no counters: the
+  // assertions that need them say so.
+  if (auto j = api_.get(path("/jitter"))) m.jitter = *j;
+  if (auto r = api_.get(path("/radio"))) m.radio = *r;
+  return {};
+}
+
+// The run's evidence beside the results: its logs (a file per device) and its frames.
+void Test::keepEvidence() {
+  if (o_.outDir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(o_.outDir, ec);
+  for (const auto& [rest, file] :
+       {std::pair<std::string, std::string>{"/logs?format=tar.gz", "logs.tar.gz"},
+        {"/pcap", "run.pcapng"}}) {
+    auto got = api_.request("GET", path(rest));
+    if (!got || got->status != 200) continue;  // a run with no radio has no frames
+    std::ofstream(o_.outDir + "/" + file, std::ios::binary | std::ios::trunc) << got->text;
+  }
+}
+
+void Test::finish() {
+  if (rep_.run == 0) return;
+  keepEvidence();
+  if (auto stopped = api_.post(path("/stop")); stopped) {
+    auto down = waitFor([](const json& r) { return r["state"] == "stopped"; }, 120, "stop");
+    if (!down && rep_.error.empty()) rep_.error = down.error().message;
+  } else if (rep_.error.empty()) {
+    rep_.error = "stop: " + stopped.error().message;
+  }
+  if (o_.keep) {
+    o_.progress(fmt::format("run {} kept", rep_.run));
+    return;
+  }
+  if (auto gone = api_.del(path()); !gone && rep_.error.empty())
+    rep_.error = "delete: " + gone.error().message;
+}
+
+Result<Report> Test::run() {
+  rep_.scenario = &s_;
+  const auto t0 = Clock::now();
+  auto id = create();
+  if (!id) return fail(id.error());
+  rep_.run = *id;
+  if (rep_.run > 0) {
+    o_.progress(fmt::format("run {}: {} devices", rep_.run, s_.spec.value("count", 0)));
+    const uint64_t n = s_.spec.value("count", 0u);
+    VoidResult went = waitFor([](const json& r) { return r["state"] != "pending"; }, 600, "create");
+    if (went)
+      if (auto st = api_.post(path("/start")); !st) went = fail(st.error().context("start"));
+    started_ = Clock::now();
+    startedNs_ = realtimeNs();
+    if (went)
+      went = waitFor(
+          [n](const json& r) {
+            uint64_t up = 0;
+            for (const char* k : {"running", "terminated", "failed"})
+              up += r["counts"][k].get<uint64_t>();
+            return up >= n;
+          },
+          600, "start");
+    if (went) o_.progress(fmt::format("running; the test lasts {:g} s", s_.durationSeconds));
+    if (went) went = followTimeline();
+    Measured m;
+    if (went) went = measure(m);
+    if (went) rep_.outcomes = evaluate(s_, m);
+    if (!went) rep_.error = went.error().message;
+    finish();
+  }
+  rep_.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!o_.outDir.empty()) KUIGA_TRY(writeReport(rep_, o_.outDir), "kuiga test");
+  return rep_;
+}
+
+}  // namespace
+
+Result<Report> run(client::ApiClient& api, const Scenario& s, const RunOptions& o) {
+  return Test(api, s, o).run();
+}
+
+}  // namespace kuiga::scenario

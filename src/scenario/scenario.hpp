@@ -1,0 +1,145 @@
+#pragma once
+// A test as a file: a scenario names the AUT, its run spec, a duration, a timeline of actions
+// and assertions over what Kuiga Box measures. `kuiga test FILE` runs it against a master and
+// gives a verdict, results.json and junit.xml.
+//
+// Scenarios are YAML, read with yaml-cpp (Debian's): the client config is YAML already, and its
+// marks give every error the line and column it is about. The run spec's fields keep the API's
+// names (count, profile, net, args, period_ms, radio, zep, limits): the master checks them, in
+// the one place run specs are checked.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
+
+namespace kuiga::client {
+class ApiClient;
+}
+
+namespace kuiga::scenario {
+
+struct Place {
+  int line = 0, column = 0;  // 1-based; 0: not from a file
+};
+
+// Devices an action is for: all of them, or these indexes.
+struct Devices {
+  bool all = true;
+  std::vector<uint32_t> indexes;
+};
+
+struct Action {
+  double atSeconds = 0;  // after the run started
+  std::string console;   // the line written to the devices' stdin
+  Devices devices;
+  Place place;
+};
+
+enum class Op { AtMost, AtLeast, Equal };
+
+struct Bound {
+  Op op = Op::AtMost;
+  double value = 0;
+  [[nodiscard]] bool holds(double measured) const;
+  [[nodiscard]] std::string text() const;  // "<= 5"
+};
+
+struct Assertion {
+  enum class Kind {
+    Logs,           // devices log a line matching `regex` within `withinSeconds`
+    LogCount,       // lines matching `regex`, per device or in total, against `bound`
+    NoFailed,       // no instance failed
+    JitterP99,      // the run's deadline jitter p99 in ms, against `bound`
+    DeliveryRatio,  // of the frames devices sent toward the base station, the share forwarded
+    ZepDelivery,    // of the ZEP copies the medium decided, the share delivered
+    MissedFrames,   // frames the capture missed
+    LeasesMax,      // the most UE leases held at once
+  };
+  Kind kind = Kind::NoFailed;
+  std::string title;  // for the report: "every device logs /ready/ within 5 s"
+  std::string regex;
+  double withinSeconds = 0;  // Logs: 0 is by the end of the run
+  double share = 1.0;        // Logs: the share of devices that must (1: every one)
+  bool perDevice = false;    // LogCount: each device against the bound, not the total
+  Bound bound;
+  Place place;
+};
+
+struct Scenario {
+  std::string file;  // where it was read from ("" for text)
+  std::string name;
+  std::string app;    // an AUT path (relative paths are the file's directory's)...
+  std::string image;  // ...or an image digest already uploaded
+  nlohmann::json spec = nlohmann::json::object();  // the run spec, as POST /api/v1/runs takes it
+  double durationSeconds = 10;
+  std::vector<Action> timeline;  // in time order
+  std::vector<Assertion> assertions;
+};
+
+// Reads a scenario; `sets` are "path.to.key=value" overrides (a YAML value), applied first.
+// Errors name the place: "FILE:LINE:COLUMN: what".
+Result<Scenario> parse(const std::string& text, const std::string& file,
+                       const std::vector<std::string>& sets = {});
+Result<Scenario> load(const std::string& path, const std::vector<std::string>& sets = {});
+
+// What a run measured, as the assertions read it.
+struct LogLine {
+  double atSeconds = 0;  // after the run started
+  std::string text;
+};
+struct Measured {
+  uint32_t count = 0;
+  std::map<uint32_t, std::string> states;         // index -> instance state
+  std::map<uint32_t, std::string> reasons;        // index -> why it ended, when it did
+  std::map<uint32_t, std::vector<LogLine>> logs;  // index -> its lines
+  nlohmann::json jitter;                          // GET /runs/{id}/jitter
+  nlohmann::json radio;                           // GET /runs/{id}/radio
+};
+
+enum class Verdict { Passed, Failed, Error };
+const char* toString(Verdict v);
+
+struct Outcome {
+  const Assertion* assertion = nullptr;
+  Verdict verdict = Verdict::Passed;
+  std::string measured;  // the value, in words: "p99 3.2 ms", "97 of 100 devices"
+  // For a failed one: the devices that failed it, with what was wrong (their log tail).
+  std::map<uint32_t, std::string> evidence;
+};
+
+// Each assertion against what was measured (pure: no I/O).
+std::vector<Outcome> evaluate(const Scenario& s, const Measured& m);
+
+// A whole test: its outcomes, and why it could not run when it could not.
+struct Report {
+  const Scenario* scenario = nullptr;
+  int64_t run = 0;
+  double seconds = 0;  // how long it took
+  std::vector<Outcome> outcomes;
+  std::string error;  // set: the test could not run to its end (verdict error)
+  [[nodiscard]] Verdict verdict() const;
+};
+
+// results.json and junit.xml in `dir` (made if missing).
+VoidResult writeReport(const Report& r, const std::string& dir);
+nlohmann::json resultsJson(const Report& r);
+std::string junitXml(const Report& r);
+
+struct RunOptions {
+  bool keep = false;  // leave the run (stopped) rather than delete it
+  std::string outDir;
+  // Progress for a person, one line at a time.
+  std::function<void(const std::string&)> progress = [](const std::string&) {};
+};
+
+// Uploads, creates, starts, follows the timeline, measures, evaluates, stops and deletes.
+// A failure of the system (the master, a worker) is a report with `error` set; a scenario the
+// master refuses is an error result (a bad scenario).
+Result<Report> run(client::ApiClient& api, const Scenario& s, const RunOptions& o);
+
+}  // namespace kuiga::scenario
