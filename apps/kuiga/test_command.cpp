@@ -42,52 +42,78 @@ void printReport(const scenario::Report& r) {
                            scenario::toString(r.verdict()), r.seconds);
 }
 
+int exitCodeOf(scenario::Verdict v) {
+  switch (v) {
+    case scenario::Verdict::Passed:
+      return 0;
+    case scenario::Verdict::Failed:
+      return 1;
+    case scenario::Verdict::Error:
+      return 3;
+  }
+  return 3;
+}
+
+struct TestOptions {
+  ClientOptions client;
+  std::string file, out;
+  std::vector<std::string> sets;
+  bool keep = false;
+};
+TestOptions t;
+
+// Every point of the scenario (itself alone without a sweep), one after another.
+int runTest() {
+  auto points = scenario::loadPoints(t.file, t.sets);
+  if (!points) {
+    std::cerr << "kuiga test: " << points.error().message << "\n";
+    return 2;
+  }
+  auto api = apiFor(t.client);
+  const bool sweep = !points->front().point.empty();
+  std::vector<scenario::Report> reports;
+  for (size_t i = 0; i < points->size(); ++i) {
+    const auto& s = (*points)[i];
+    scenario::RunOptions o;
+    o.keep = t.keep;
+    if (!t.out.empty()) o.outDir = sweep ? fmt::format("{}/point-{}", t.out, i + 1) : t.out;
+    if (!t.client.json)
+      o.progress = [&s](const std::string& line) {
+        std::cerr << (s.point.empty() ? "" : "[" + s.point + "] ") << line << "\n";
+      };
+    auto r = scenario::run(api, s, o);
+    if (!r) {
+      std::cerr << "kuiga test: " << (s.point.empty() ? "" : s.point + ": ") << r.error().message
+                << "\n";
+      return 2;
+    }
+    if (!t.client.json) printReport(*r);
+    reports.push_back(std::move(*r));
+  }
+  if (sweep && !t.out.empty())
+    if (auto w = scenario::writeSweep(reports, t.out); !w) {
+      std::cerr << "kuiga test: " << w.error().message << "\n";
+      return 3;
+    }
+  if (t.client.json)
+    std::cout << (sweep ? scenario::sweepJson(reports) : scenario::resultsJson(reports[0])).dump()
+              << "\n";
+  else if (sweep)
+    std::cout << scenario::sweepCsv(reports);
+  return exitCodeOf(scenario::worst(reports));
+}
+
 }  // namespace
 
 void addTestCommand(CLI::App& app, int& exitCode) {
-  static ClientOptions c;
-  static std::string file, out;
-  static std::vector<std::string> sets;
-  static bool keep = false;
   auto* test = app.add_subcommand(
       "test", "run a scenario file for a verdict (docs/usage.md, Tests as files)");
-  addClientOptions(test, c);
-  test->add_option("FILE", file, "the scenario (YAML)")->required();
-  test->add_option("--out", out, "write results.json and junit.xml here");
-  test->add_option("--set", sets, "KEY=VALUE: override a scenario field, e.g. run.count=500");
-  test->add_flag("--keep", keep, "leave the run (stopped) instead of deleting it");
-  test->callback([&exitCode] {
-    auto s = scenario::load(file, sets);
-    if (!s) {
-      std::cerr << "kuiga test: " << s.error().message << "\n";
-      return void(exitCode = 2);
-    }
-    auto api = apiFor(c);
-    scenario::RunOptions o;
-    o.keep = keep;
-    o.outDir = out;
-    if (!c.json) o.progress = [](const std::string& line) { std::cerr << line << "\n"; };
-    auto r = scenario::run(api, *s, o);
-    if (!r) {
-      std::cerr << "kuiga test: " << r.error().message << "\n";
-      return void(exitCode = 2);
-    }
-    if (c.json)
-      std::cout << scenario::resultsJson(*r).dump() << "\n";
-    else
-      printReport(*r);
-    switch (r->verdict()) {
-      case scenario::Verdict::Passed:
-        exitCode = 0;
-        break;
-      case scenario::Verdict::Failed:
-        exitCode = 1;
-        break;
-      case scenario::Verdict::Error:
-        exitCode = 3;
-        break;
-    }
-  });
+  addClientOptions(test, t.client);
+  test->add_option("FILE", t.file, "the scenario (YAML)")->required();
+  test->add_option("--out", t.out, "write results.json and junit.xml (and sweep.csv) here");
+  test->add_option("--set", t.sets, "KEY=VALUE: override a scenario field, e.g. run.count=500");
+  test->add_flag("--keep", t.keep, "leave the run (stopped) instead of deleting it");
+  test->callback([&exitCode] { exitCode = runTest(); });
 }
 
 }  // namespace kuiga::app

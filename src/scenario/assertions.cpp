@@ -51,6 +51,7 @@ Outcome logs(const Assertion& a, const Measured& m, Outcome o) {
       missing.push_back(i);
   }
   o.measured = fmt::format("{} of {} devices", matched, m.count);
+  o.value = m.count ? static_cast<double>(matched) / m.count : 0;
   if (m.count > 0 && matched >= a.share * m.count - 1e-9) return o;
   o = failWith(o, o.measured);
   for (size_t k = 0; k < missing.size() && k < kEvidenceDevices; ++k)
@@ -71,12 +72,14 @@ Outcome logCount(const Assertion& a, const Measured& m, Outcome o) {
   }
   if (!a.perDevice) {
     o.measured = fmt::format("{} lines", total);
+    o.value = static_cast<double>(total);
     return a.bound.holds(static_cast<double>(total)) ? o : failWith(o, o.measured);
   }
   std::vector<uint32_t> off;
   for (const auto& [i, n] : per)
     if (!a.bound.holds(static_cast<double>(n))) off.push_back(i);
   o.measured = fmt::format("{} of {} devices within the bound", m.count - off.size(), m.count);
+  o.value = m.count ? static_cast<double>(m.count - off.size()) / m.count : 0;
   if (off.empty() && m.count > 0) return o;
   o = failWith(o, o.measured);
   for (size_t k = 0; k < off.size() && k < kEvidenceDevices; ++k)
@@ -90,6 +93,7 @@ Outcome noFailed(const Measured& m, Outcome o) {
   for (const auto& [i, st] : m.states)
     if (st == "failed") failed.push_back(i);
   o.measured = fmt::format("{} failed", failed.size());
+  o.value = static_cast<double>(failed.size());
   if (failed.empty()) return o;
   o = failWith(o, o.measured);
   for (size_t k = 0; k < failed.size() && k < kEvidenceDevices; ++k) {
@@ -203,6 +207,7 @@ std::vector<Outcome> evaluate(const Scenario& s, const Measured& m) {
           break;
         }
         o.measured = fmt::format("{:g}", v.value);
+        o.value = v.value;
         out.push_back(a.bound.holds(v.value) ? o : failWith(o, o.measured));
       }
     }

@@ -242,6 +242,27 @@ Assertion readAssertion(const Where& w, const YAML::Node& e) {
   return a;
 }
 
+// {FIELD: [V1, V2, ...]}: a field of the run by its name (count) or any by its path (run.count,
+// duration).
+Sweep readSweep(const Where& w, const YAML::Node& n) {
+  if (!n.IsMap() || n.size() != 1)
+    bad(w, n, "a sweep is one field and its values: {count: [10, 100]}");
+  auto kv = *n.begin();
+  Sweep sw;
+  sw.field = kv.first.as<std::string>();
+  sw.place = placeOf(kv.first);
+  static const std::set<std::string> runFields = {
+      "count", "profile", "net", "args", "period_ms", "radio", "zep", "limits", "policy"};
+  if (runFields.count(sw.field)) sw.field = "run." + sw.field;
+  if (!kv.second.IsSequence() || kv.second.size() == 0 || kv.second.size() > 100)
+    bad(w, kv.second, "a sweep's values are a list of 1 to 100");
+  for (const auto& v : kv.second) {
+    if (!v.IsScalar()) bad(w, v, "a sweep's value is a number or a string");
+    sw.values.push_back(YAML::Dump(v));  // (quoted where a string needs it)
+  }
+  return sw;
+}
+
 // "a.b.c=value": the value (YAML) at that path, maps made on the way.
 void applySet(YAML::Node root, const std::string& set) {
   auto eq = set.find('=');
@@ -272,8 +293,9 @@ Scenario read(const YAML::Node& root, const Where& w) {
   s.file = w.file;
   if (!root.IsMap())
     bad(w, root, "a scenario is a map (name, app, run, duration, timeline, assert)");
-  onlyKeys(w, root, {"name", "app", "image", "run", "duration", "timeline", "assert"},
+  onlyKeys(w, root, {"name", "app", "image", "run", "duration", "timeline", "assert", "sweep"},
            "a scenario");
+  if (root["sweep"] && !root["sweep"].IsNull()) s.sweep = readSweep(w, root["sweep"]);
   if (root["name"]) s.name = text(w, root["name"], "name");
   if (root["app"]) s.app = text(w, root["app"], "app");
   if (root["image"]) s.image = text(w, root["image"], "image");
@@ -314,6 +336,36 @@ Result<Scenario> parse(const std::string& text, const std::string& file,
   } catch (const BadScenario& e) {
     return failMsg(e.message);
   }
+}
+
+Result<std::vector<Scenario>> parsePoints(const std::string& text, const std::string& file,
+                                          const std::vector<std::string>& sets) {
+  auto base = parse(text, file, sets);
+  if (!base) return fail(base.error());
+  if (base->sweep.field.empty()) return std::vector<Scenario>{*base};
+  std::vector<Scenario> out;
+  for (const auto& v : base->sweep.values) {
+    // Each point is the scenario read again with the field set (and checked again: a value can
+    // make it wrong, as a count of 0 would).
+    auto set = sets;
+    set.push_back(base->sweep.field + "=" + v);
+    set.push_back("sweep=~");
+    auto p = parse(text, file, set);
+    if (!p) return failMsg(fmt::format("at {}={}: {}", base->sweep.field, v, p.error().message));
+    p->sweep = base->sweep;
+    p->point = base->sweep.field + "=" + v;
+    out.push_back(std::move(*p));
+  }
+  return out;
+}
+
+Result<std::vector<Scenario>> loadPoints(const std::string& path,
+                                         const std::vector<std::string>& sets) {
+  std::ifstream in(path);
+  if (!in) return failMsg("cannot read scenario " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return parsePoints(text.str(), path, sets);
 }
 
 Result<Scenario> load(const std::string& path, const std::vector<std::string>& sets) {

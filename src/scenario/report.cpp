@@ -3,6 +3,7 @@
 // with tinyxml2 so that every name and log line is escaped as XML wants).
 #include <tinyxml2.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -51,14 +52,14 @@ nlohmann::json resultsJson(const Report& r) {
           {"assertions", assertions}};
 }
 
-std::string junitXml(const Report& r) {
-  tinyxml2::XMLDocument doc;
-  doc.InsertFirstChild(doc.NewDeclaration());
-  auto* suites = doc.NewElement("testsuites");
-  doc.InsertEndChild(suites);
+namespace {
+
+// One report's test suite: a test case per assertion, and an error case when it could not run.
+void addSuite(tinyxml2::XMLDocument& doc, tinyxml2::XMLElement* suites, const Report& r) {
   auto* suite = doc.NewElement("testsuite");
   suites->InsertEndChild(suite);
-  const std::string name = r.scenario->name.empty() ? r.scenario->file : r.scenario->name;
+  std::string name = r.scenario->name.empty() ? r.scenario->file : r.scenario->name;
+  if (!r.scenario->point.empty()) name += " [" + r.scenario->point + "]";
   int failures = 0;
   suite->SetAttribute("name", name.c_str());
   suite->SetAttribute("time", fmt::format("{:.3f}", r.seconds).c_str());
@@ -80,7 +81,6 @@ std::string junitXml(const Report& r) {
   }
   int errors = 0;
   if (!r.error.empty()) {
-    // The test could not run to its end: one case says why.
     auto* tc = doc.NewElement("testcase");
     tc->SetAttribute("classname", name.c_str());
     tc->SetAttribute("name", "the run");
@@ -93,9 +93,82 @@ std::string junitXml(const Report& r) {
   suite->SetAttribute("tests", static_cast<int>(r.outcomes.size()) + errors);
   suite->SetAttribute("failures", failures);
   suite->SetAttribute("errors", errors);
+}
+
+std::string csvField(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string junitXml(const std::vector<Report>& points) {
+  tinyxml2::XMLDocument doc;
+  doc.InsertFirstChild(doc.NewDeclaration());
+  auto* suites = doc.NewElement("testsuites");
+  doc.InsertEndChild(suites);
+  for (const auto& r : points) addSuite(doc, suites, r);
   tinyxml2::XMLPrinter printer;
   doc.Print(&printer);
   return printer.CStr();
+}
+
+std::string junitXml(const Report& r) {
+  return junitXml(std::vector<Report>{r});
+}
+
+Verdict worst(const std::vector<Report>& points) {
+  Verdict v = Verdict::Passed;
+  for (const auto& r : points) {
+    if (r.verdict() == Verdict::Error) return Verdict::Error;
+    if (r.verdict() == Verdict::Failed) v = Verdict::Failed;
+  }
+  return v;
+}
+
+nlohmann::json sweepJson(const std::vector<Report>& points) {
+  nlohmann::json each = nlohmann::json::array();
+  for (const auto& r : points) {
+    auto j = resultsJson(r);
+    j["point"] = r.scenario->point;
+    each.push_back(std::move(j));
+  }
+  const Scenario& s = *points.front().scenario;
+  return {{"scenario", s.name},
+          {"file", s.file},
+          {"verdict", toString(worst(points))},
+          {"sweep", {{"field", s.sweep.field}, {"values", s.sweep.values}}},
+          {"points", each}};
+}
+
+std::string sweepCsv(const std::vector<Report>& points) {
+  const Scenario& s = *points.front().scenario;
+  std::string out = csvField(s.sweep.field) + ",\"verdict\"";
+  for (const auto& a : s.assertions) out += "," + csvField(a.title);
+  out += "\n";
+  for (size_t i = 0; i < points.size(); ++i) {
+    const Report& r = points[i];
+    out += csvField(i < s.sweep.values.size() ? s.sweep.values[i] : "") + "," +
+           csvField(toString(r.verdict()));
+    for (size_t k = 0; k < s.assertions.size(); ++k) {
+      out += ",";
+      if (k < r.outcomes.size() && !std::isnan(r.outcomes[k].value))
+        out += fmt::format("{:g}", r.outcomes[k].value);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+VoidResult writeSweep(const std::vector<Report>& points, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return failMsg("cannot make " + dir + ": " + ec.message());
+  KUIGA_TRY(writeFile(dir + "/results.json", sweepJson(points).dump(2) + "\n"), "results");
+  KUIGA_TRY(writeFile(dir + "/junit.xml", junitXml(points)), "results");
+  KUIGA_TRY(writeFile(dir + "/sweep.csv", sweepCsv(points)), "results");
+  return {};
 }
 
 VoidResult writeReport(const Report& r, const std::string& dir) {

@@ -9,6 +9,7 @@
 // the one place run specs are checked.
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -70,9 +71,18 @@ struct Assertion {
   Place place;
 };
 
+// One field at several values: the scenario runs once per value (a point of the sweep).
+struct Sweep {
+  std::string field;                // a dotted path from the top ("run.count")
+  std::vector<std::string> values;  // each a YAML value
+  Place place;
+};
+
 struct Scenario {
   std::string file;  // where it was read from ("" for text)
   std::string name;
+  Sweep sweep;        // no field: none
+  std::string point;  // a point of a sweep: "run.count=100"
   std::string app;    // an AUT path (relative paths are the file's directory's)...
   std::string image;  // ...or an image digest already uploaded
   nlohmann::json spec = nlohmann::json::object();  // the run spec, as POST /api/v1/runs takes it
@@ -86,6 +96,11 @@ struct Scenario {
 Result<Scenario> parse(const std::string& text, const std::string& file,
                        const std::vector<std::string>& sets = {});
 Result<Scenario> load(const std::string& path, const std::vector<std::string>& sets = {});
+// The scenario at each point of its sweep, in the sweep's order; itself alone without one.
+Result<std::vector<Scenario>> parsePoints(const std::string& text, const std::string& file,
+                                          const std::vector<std::string>& sets = {});
+Result<std::vector<Scenario>> loadPoints(const std::string& path,
+                                         const std::vector<std::string>& sets = {});
 
 // What a run measured, as the assertions read it.
 struct LogLine {
@@ -107,7 +122,10 @@ const char* toString(Verdict v);
 struct Outcome {
   const Assertion* assertion = nullptr;
   Verdict verdict = Verdict::Passed;
-  std::string measured;  // the value, in words: "p99 3.2 ms", "97 of 100 devices"
+  std::string measured;  // the value, in words: "3.2", "97 of 100 devices"
+  // The value as a number, for sweeps' tables and plots: a share of devices for logs and
+  // per-device counts, a count or the measured value otherwise; NaN when there is none.
+  double value = std::numeric_limits<double>::quiet_NaN();
   // For a failed one: the devices that failed it, with what was wrong (their log tail).
   std::map<uint32_t, std::string> evidence;
 };
@@ -129,6 +147,14 @@ struct Report {
 VoidResult writeReport(const Report& r, const std::string& dir);
 nlohmann::json resultsJson(const Report& r);
 std::string junitXml(const Report& r);
+// A sweep's points: results.json (every point's), junit.xml (a test suite per point) and
+// sweep.csv (a row per point: the field's value, the verdict, each assertion's value).
+VoidResult writeSweep(const std::vector<Report>& points, const std::string& dir);
+nlohmann::json sweepJson(const std::vector<Report>& points);
+std::string junitXml(const std::vector<Report>& points);
+std::string sweepCsv(const std::vector<Report>& points);
+// The worst verdict of several: an error, else a failure, else passed.
+Verdict worst(const std::vector<Report>& points);
 
 struct RunOptions {
   bool keep = false;  // leave the run (stopped) rather than delete it

@@ -4,12 +4,15 @@
 # exits 1 and names the devices that failed it; a console timeline reaches the devices it names,
 # in order; a bad scenario exits 2 naming the line; a run the cluster cannot hold is an error
 # (exit 3), not a failure.
-# usage: test_scenario.sh KUIGA PERIODIC_AUT ECHO_CONSOLE_AUT WORKDIR
+# A sweep runs a point per value and tables them; the shipped scenarios run (made small).
+# usage: test_scenario.sh KUIGA PERIODIC_AUT ECHO_CONSOLE_AUT ZEP_NODE_AUT WORKDIR
 set -euo pipefail
 kuiga=${1:?kuiga binary}
 periodic=${2:?periodic example}
 echo_aut=${3:?echo console AUT}
-work=${4:?work directory}
+zepnode=${4:?zep-node example}
+work=${5:?work directory}
+scenarios=$(cd "$(dirname "$0")/../../examples/scenarios" && pwd)
 name="ktscen$$"
 rm -rf "$work"
 mkdir -p "$work"
@@ -109,4 +112,24 @@ code=0
 "$kuiga" test "$work/pass.yaml" --set run.count=500 --out "$work/big" >"$work/big.out" 2>&1 || code=$?
 [ "$code" = 3 ] || fail "a run the cluster cannot hold exited $code: $(cat "$work/big.out")"
 grep -q '"verdict": "error"' "$work/big/results.json" || fail "not an error: $(cat "$work/big/results.json")"
+# The report's jitter sweep, at three small points: a row per point, a JUnit suite per point.
+code=0
+"$kuiga" test "$scenarios/report-5.2.1-jitter.yaml" --set app="$periodic" --set duration=2s \
+  --set 'sweep.count=[1, 2, 3]' --out "$work/sweep" >"$work/sweep.out" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "the jitter sweep exited $code: $(cat "$work/sweep.out")"
+[ "$(wc -l <"$work/sweep/sweep.csv")" = 4 ] || fail "sweep.csv: $(cat "$work/sweep/sweep.csv")"
+head -1 "$work/sweep/sweep.csv" | grep -q '^"run.count","verdict","no instance failed"' ||
+  fail "sweep.csv's header: $(head -1 "$work/sweep/sweep.csv")"
+/usr/bin/python3 - "$work/sweep/junit.xml" <<'PY' || fail "junit.xml of the sweep"
+import sys
+from junitparser import JUnitXml
+suites = [s.name for s in JUnitXml.fromfile(sys.argv[1])]
+assert suites == ["report 5.2.1 worker-node load [run.count=%d]" % n for n in (1, 2, 3)], suites
+PY
+[ -f "$work/sweep/point-3/results.json" ] || fail "no results of the third point"
+# The ZEP grid, 3 x 3 for a few seconds.
+code=0
+"$kuiga" test "$scenarios/zep-grid.yaml" --set app="$zepnode" --set duration=4s \
+  --set run.count=9 --set run.zep.cols=3 --out "$work/zep" >"$work/zep.out" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "the ZEP grid exited $code: $(cat "$work/zep.out")"
 echo "test_scenario: ok"

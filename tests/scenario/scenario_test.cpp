@@ -243,5 +243,65 @@ TEST(ScenarioReport, ResultsAndJUnitSayTheVerdicts) {
       "worker lost");
 }
 
+TEST(ScenarioSweep, APointPerValueEachCheckedAndTabled) {
+  const std::string text =
+      "name: sw\napp: x\nrun: {count: 1, args: '{start_ms}'}\nduration: 2s\n"
+      "sweep: {count: [1, 20, 300]}\nassert:\n  - no_failed: true\n  - jitter_p99_ms: 5\n";
+  auto points = parsePoints(text, "t.yaml");
+  ASSERT_TRUE(points) << points.error().message;
+  ASSERT_EQ(points->size(), 3u);
+  EXPECT_EQ((*points)[1].spec["count"], 20);
+  EXPECT_EQ((*points)[1].spec["args"], "{start_ms}");
+  EXPECT_EQ((*points)[2].point, "run.count=300");
+  EXPECT_EQ((*points)[0].sweep.field, "run.count");
+  // Any field by its path, strings kept as strings.
+  auto args = parsePoints(
+      "app: x\nrun: {count: 1}\nsweep: {run.args: ['{start_ms} 1', '2']}\n"
+      "assert: [{no_failed: true}]\n",
+      "t.yaml");
+  ASSERT_TRUE(args) << args.error().message;
+  EXPECT_EQ((*args)[0].spec["args"], "{start_ms} 1");
+  // A value that makes the scenario wrong names the point and the place.
+  auto zero = parsePoints(
+      "app: x\nrun: {count: 1}\nsweep: {count: [2, 0]}\n"
+      "assert: [{no_failed: true}]\n",
+      "t.yaml");
+  ASSERT_FALSE(zero);
+  EXPECT_NE(zero.error().message.find("at run.count=0: t.yaml"), std::string::npos)
+      << zero.error().message;
+  EXPECT_NE(errorOf("app: x\nrun: {count: 1}\nsweep: {count: [], profile: [a]}\n"
+                    "assert: [{no_failed: true}]\n")
+                .find("t.yaml:3:8: a sweep is one field"),
+            std::string::npos);
+
+  // The table: a row per point, each assertion's value as a number.
+  std::vector<Report> reports;
+  for (const auto& p : *points) {
+    Report r;
+    r.scenario = &p;
+    Measured m = fourDevices();
+    m.jitter["run"]["p99"] = 2.0 * p.spec["count"].get<double>();
+    r.outcomes = evaluate(p, m);
+    reports.push_back(r);
+  }
+  EXPECT_EQ(sweepCsv(reports),
+            "\"run.count\",\"verdict\",\"no instance failed\",\"jitter_p99_ms <= 5\"\n"
+            "\"1\",\"failed\",1,2\n\"20\",\"failed\",1,40\n\"300\",\"failed\",1,600\n");
+  EXPECT_EQ(worst(reports), Verdict::Failed);
+  reports[1].error = "lost";
+  EXPECT_EQ(worst(reports), Verdict::Error);
+  tinyxml2::XMLDocument doc;
+  ASSERT_EQ(doc.Parse(junitXml(reports).c_str()), tinyxml2::XML_SUCCESS);
+  int suites = 0;
+  for (auto* e = doc.FirstChildElement("testsuites")->FirstChildElement("testsuite"); e;
+       e = e->NextSiblingElement("testsuite"))
+    ++suites;
+  EXPECT_EQ(suites, 3);
+  EXPECT_STREQ(
+      doc.FirstChildElement("testsuites")->FirstChildElement("testsuite")->Attribute("name"),
+      "sw [run.count=1]");
+  EXPECT_EQ(sweepJson(reports)["points"].size(), 3u);
+}
+
 }  // namespace
 }  // namespace kuiga::scenario
