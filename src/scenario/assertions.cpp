@@ -41,7 +41,7 @@ Outcome logs(const Assertion& a, const Measured& m, Outcome o) {
     if (auto it = m.logs.find(i); it != m.logs.end())
       for (const auto& l : it->second)
         if ((a.withinSeconds <= 0 || l.atSeconds <= a.withinSeconds) &&
-            std::regex_search(l.text, re)) {
+            l.atSeconds >= a.afterSeconds && std::regex_search(l.text, re)) {
           found = true;
           break;
         }

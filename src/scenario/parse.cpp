@@ -179,10 +179,13 @@ Assertion readAssertion(const Where& w, const YAML::Node& e) {
   a.place = placeOf(e);
   if (!e.IsMap()) bad(w, e, "an assertion is a map, such as {no_failed: true}");
   if (e["logs"]) {
-    onlyKeys(w, e, {"logs", "within", "devices"}, "a logs assertion");
+    onlyKeys(w, e, {"logs", "within", "after", "devices"}, "a logs assertion");
     a.kind = K::Logs;
     a.regex = regexOf(w, e["logs"], "logs");
     if (e["within"]) a.withinSeconds = seconds(w, e["within"], "within");
+    if (e["after"]) a.afterSeconds = seconds(w, e["after"], "after");
+    if (a.withinSeconds > 0 && a.afterSeconds >= a.withinSeconds)
+      bad(w, e["after"], "after is before within");
     if (auto d = e["devices"]; d && text(w, d, "devices") != "every") {
       static const std::regex pct(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$)");
       std::smatch m;
@@ -191,12 +194,17 @@ Assertion readAssertion(const Where& w, const YAML::Node& e) {
         bad(w, d, "devices is 'every' or a share such as '90%'");
       a.share = std::stod(m[1]) / 100;
     }
-    a.title = fmt::format(
-        "{} logs /{}/{}",
-        a.share >= 1 ? std::string("every device")
-                     : fmt::format("at least {:g}% of devices", a.share * 100),
-        a.regex,
-        a.withinSeconds > 0 ? fmt::format(" within {:g} s", a.withinSeconds) : std::string());
+    std::string when;
+    if (a.afterSeconds > 0 && a.withinSeconds > 0)
+      when = fmt::format(" between {:g} s and {:g} s", a.afterSeconds, a.withinSeconds);
+    else if (a.afterSeconds > 0)
+      when = fmt::format(" after {:g} s", a.afterSeconds);
+    else if (a.withinSeconds > 0)
+      when = fmt::format(" within {:g} s", a.withinSeconds);
+    a.title = fmt::format("{} logs /{}/{}",
+                          a.share >= 1 ? std::string("every device")
+                                       : fmt::format("at least {:g}% of devices", a.share * 100),
+                          a.regex, when);
     return a;
   }
   if (e["log_count"]) {

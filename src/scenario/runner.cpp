@@ -129,6 +129,11 @@ VoidResult Test::followTimeline() {
 
 VoidResult Test::measure(Measured& m) {
   m.count = s_.spec.value("count", 0u);
+  // A run that went dirty (a worker lost, with the dirty policy) did not run the test.
+  auto run = api_.get(path());
+  if (!run) return fail(run.error().context("the run"));
+  if ((*run)["state"] == "dirty")
+    return failMsg("the run went dirty: " + (*run).value("reason", std::string()));
   for (uint32_t offset = 0; offset < m.count; offset += 10000) {
     auto page = api_.get(path(fmt::format("/instances?offset={}&limit=10000", offset)));
     if (!page) return fail(page.error().context("instances"));

@@ -65,6 +65,7 @@ struct Assertion {
   std::string title;  // for the report: "every device logs /ready/ within 5 s"
   std::string regex;
   double withinSeconds = 0;  // Logs: 0 is by the end of the run
+  double afterSeconds = 0;   // Logs: lines from this time on
   double share = 1.0;        // Logs: the share of devices that must (1: every one)
   bool perDevice = false;    // LogCount: each device against the bound, not the total
   Bound bound;

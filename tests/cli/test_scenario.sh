@@ -72,6 +72,15 @@ assert:
   - log_count: 'got: (one|two)'
     equal: 4
   - logs: 'got: two'
+  # Each line lands within 100 ms of its time.
+  - logs: 'got: one'
+    after: 0.5s
+    within: 0.6s
+    devices: 66%
+  - logs: 'got: two'
+    after: 1s
+    within: 1.1s
+    devices: 66%
 YAML
 code=0
 "$kuiga" test "$work/fail.yaml" --out "$work/fail" --keep >"$work/fail.out" 2>&1 || code=$?
@@ -79,6 +88,8 @@ code=0
 grep -q "FAIL   every device logs /got: two/  (2 of 3 devices)" "$work/fail.out" ||
   fail "no failure line: $(cat "$work/fail.out")"
 grep -q "PASS   lines matching" "$work/fail.out" || fail "the count did not hold: $(cat "$work/fail.out")"
+[ "$(grep -c "PASS   at least 66% of devices logs /got: [a-z]*/ between" "$work/fail.out")" = 2 ] ||
+  fail "the console lines were not on time: $(cat "$work/fail.out")"
 /usr/bin/python3 - "$work/fail/results.json" "$work/fail/junit.xml" <<'PY' || fail "results of the failing test"
 import json, sys
 from junitparser import JUnitXml, Failure

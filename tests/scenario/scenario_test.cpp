@@ -173,6 +173,9 @@ TEST(ScenarioAssertions, EachKindPassesAndFails) {
   EXPECT_NE(o.evidence.at(3).find("no matching line"), std::string::npos);
   EXPECT_EQ(verdictOf("{logs: ping, within: 0.6s, devices: '75%'}", m), Verdict::Passed);
   EXPECT_EQ(verdictOf("{logs: ping, within: 0.4s, devices: '1%'}", m), Verdict::Failed);
+  EXPECT_EQ(verdictOf("{logs: ping, after: 0.6s, within: 1s, devices: '75%'}", m, &o),
+            Verdict::Passed);
+  EXPECT_EQ(verdictOf("{logs: ready, after: 0.3s, devices: '1%'}", m), Verdict::Failed);
 
   EXPECT_EQ(verdictOf("{log_count: ping, at_least: 6}", m), Verdict::Passed);
   EXPECT_EQ(verdictOf("{log_count: ping, equal: 7}", m, &o), Verdict::Failed);
