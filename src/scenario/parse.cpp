@@ -336,6 +336,7 @@ Result<Scenario> parse(const std::string& text, const std::string& file,
     for (const auto& set : sets) applySet(root, set);
     Scenario s = read(root, w);
     s.file = file;
+    s.source = text;
     return s;
   } catch (const YAML::ParserException& e) {
     return failMsg(fmt::format("{}:{}:{}: {}", w.file, e.mark.line + 1, e.mark.column + 1, e.msg));

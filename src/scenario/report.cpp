@@ -168,6 +168,7 @@ VoidResult writeSweep(const std::vector<Report>& points, const std::string& dir)
   KUIGA_TRY(writeFile(dir + "/results.json", sweepJson(points).dump(2) + "\n"), "results");
   KUIGA_TRY(writeFile(dir + "/junit.xml", junitXml(points)), "results");
   KUIGA_TRY(writeFile(dir + "/sweep.csv", sweepCsv(points)), "results");
+  KUIGA_TRY(writeFile(dir + "/report.html", reportHtml(points, true)), "results");
   return {};
 }
 
@@ -177,6 +178,7 @@ VoidResult writeReport(const Report& r, const std::string& dir) {
   if (ec) return failMsg("cannot make " + dir + ": " + ec.message());
   KUIGA_TRY(writeFile(dir + "/results.json", resultsJson(r).dump(2) + "\n"), "results");
   KUIGA_TRY(writeFile(dir + "/junit.xml", junitXml(r)), "results");
+  KUIGA_TRY(writeFile(dir + "/report.html", reportHtml({r}, false)), "results");
   return {};
 }
 

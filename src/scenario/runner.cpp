@@ -4,6 +4,7 @@
 // line's time is its worker's: keep the clocks in sync, as NTP does).
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -66,6 +67,9 @@ class Test {
   VoidResult waitFor(const std::function<bool(const json&)>& done, double seconds,
                      const std::string& what);
   VoidResult followTimeline();
+  void sample();
+  void sampleUntil(double t);
+  void keepTails(const Measured& m);
   VoidResult measure(Measured& m);
   void keepEvidence();
   void finish();
@@ -78,6 +82,7 @@ class Test {
   const RunOptions& o_;
   Report rep_;
   Clock::time_point started_;
+  Clock::time_point nextSample_;
   int64_t startedNs_ = 0;
 };
 
@@ -112,9 +117,33 @@ VoidResult Test::waitFor(const std::function<bool(const json&)>& done, double se
   }
 }
 
+// The run's counts and radio counters now, for the report's charts over time.
+void Test::sample() {
+  auto run = api_.get(path());
+  if (!run) return;
+  json s = {{"t", std::chrono::duration<double>(Clock::now() - started_).count()},
+            {"counts", (*run)["counts"]}};
+  if (auto radio = api_.get(path("/radio"))) s["radio"] = *radio;
+  rep_.samples.push_back(std::move(s));
+}
+
+// Samples the run once a second until `t` seconds after the start.
+void Test::sampleUntil(double t) {
+  const auto until =
+      started_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(t));
+  while (Clock::now() < until) {
+    if (Clock::now() >= nextSample_) {
+      sample();
+      nextSample_ += std::chrono::seconds(1);
+    }
+    std::this_thread::sleep_until(std::min(until, nextSample_));
+  }
+}
+
 VoidResult Test::followTimeline() {
+  nextSample_ = started_;
   for (const auto& a : s_.timeline) {
-    std::this_thread::sleep_until(started_ + std::chrono::duration<double>(a.atSeconds));
+    sampleUntil(a.atSeconds);
     json body = {{"line", a.console}};
     if (!a.devices.all) body["instances"] = a.devices.indexes;
     auto sent = api_.post(path("/console"), body);
@@ -123,7 +152,8 @@ VoidResult Test::followTimeline() {
                             a.devices.all ? std::string("every device")
                                           : fmt::format("{} devices", a.devices.indexes.size())));
   }
-  std::this_thread::sleep_until(started_ + std::chrono::duration<double>(s_.durationSeconds));
+  sampleUntil(s_.durationSeconds);
+  sample();
   return {};
 }
 
@@ -150,6 +180,7 @@ VoidResult Test::measure(Measured& m) {
   // A run without timed wakeups has no jitter, and one without a radio no counters: the
   // assertions that need them say so.
   if (auto j = api_.get(path("/jitter"))) m.jitter = *j;
+  rep_.jitter = m.jitter;
   if (auto r = api_.get(path("/radio"))) m.radio = *r;
   return {};
 }
@@ -165,6 +196,33 @@ void Test::keepEvidence() {
     auto got = api_.request("GET", path(rest));
     if (!got || got->status != 200) continue;  // a run with no radio has no frames
     std::ofstream(o_.outDir + "/" + file, std::ios::binary | std::ios::trunc) << got->text;
+  }
+}
+
+// The log tails of the report's worst devices: those that failed an assertion, then those with
+// the worst jitter.
+void Test::keepTails(const Measured& m) {
+  constexpr size_t kDevices = 10, kLines = 10;
+  std::vector<uint32_t> worst;
+  for (const auto& o : rep_.outcomes)
+    for (const auto& [index, what] : o.evidence) worst.push_back(index);
+  if (m.jitter.is_object() && m.jitter.contains("instances")) {
+    std::vector<std::pair<double, uint32_t>> byP99;
+    for (const auto& i : m.jitter["instances"])
+      byP99.emplace_back(i.value("p99", 0.0), i.value("index", 0u));
+    std::sort(byP99.rbegin(), byP99.rend());
+    for (const auto& [p99, index] : byP99) worst.push_back(index);
+  }
+  for (uint32_t index : worst) {
+    if (rep_.tails.size() >= kDevices) break;
+    if (rep_.tails.count(index)) continue;
+    std::string text;
+    if (auto it = m.logs.find(index); it != m.logs.end()) {
+      const auto& lines = it->second;
+      for (size_t k = lines.size() > kLines ? lines.size() - kLines : 0; k < lines.size(); ++k)
+        text += fmt::format("{:.3f}s {}\n", lines[k].atSeconds, lines[k].text);
+    }
+    rep_.tails[index] = text.empty() ? "(no output)" : text;
   }
 }
 
@@ -213,6 +271,7 @@ Result<Report> Test::run() {
     Measured m;
     if (went) went = measure(m);
     if (went) rep_.outcomes = evaluate(s_, m);
+    if (went) keepTails(m);
     if (!went) rep_.error = went.error().message;
     finish();
   }

@@ -82,10 +82,11 @@ struct Sweep {
 struct Scenario {
   std::string file;  // where it was read from ("" for text)
   std::string name;
-  Sweep sweep;        // no field: none
-  std::string point;  // a point of a sweep: "run.count=100"
-  std::string app;    // an AUT path (relative paths are the file's directory's)...
-  std::string image;  // ...or an image digest already uploaded
+  Sweep sweep;         // no field: none
+  std::string point;   // a point of a sweep: "run.count=100"
+  std::string source;  // the file's text, for the report
+  std::string app;     // an AUT path (relative paths are the file's directory's)...
+  std::string image;   // ...or an image digest already uploaded
   nlohmann::json spec = nlohmann::json::object();  // the run spec, as POST /api/v1/runs takes it
   double durationSeconds = 10;
   std::vector<Action> timeline;  // in time order
@@ -141,6 +142,11 @@ struct Report {
   double seconds = 0;  // how long it took
   std::vector<Outcome> outcomes;
   std::string error;  // set: the test could not run to its end (verdict error)
+  // For report.html: the run sampled during the test ({t, counts, radio} a second), its jitter
+  // (GET /runs/{id}/jitter) and the log tails of its worst devices.
+  nlohmann::json samples = nlohmann::json::array();
+  nlohmann::json jitter;
+  std::map<uint32_t, std::string> tails;
   [[nodiscard]] Verdict verdict() const;
 };
 
@@ -154,6 +160,9 @@ VoidResult writeSweep(const std::vector<Report>& points, const std::string& dir)
 nlohmann::json sweepJson(const std::vector<Report>& points);
 std::string junitXml(const std::vector<Report>& points);
 std::string sweepCsv(const std::vector<Report>& points);
+// report.html: one self-contained page (Kuiga Web's charts and styles inlined) for a test, or
+// for a sweep (`sweep`: its points).
+std::string reportHtml(const std::vector<Report>& points, bool sweep);
 // The worst verdict of several: an error, else a failure, else passed.
 Verdict worst(const std::vector<Report>& points);
 

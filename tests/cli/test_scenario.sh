@@ -4,7 +4,8 @@
 # exits 1 and names the devices that failed it; a console timeline reaches the devices it names,
 # in order; a bad scenario exits 2 naming the line; a run the cluster cannot hold is an error
 # (exit 3), not a failure.
-# A sweep runs a point per value and tables them; the shipped scenarios run (made small).
+# A sweep runs a point per value and tables them; the shipped scenarios run (made small); each
+# report.html opens in headless chromium with its charts drawn.
 # usage: test_scenario.sh KUIGA PERIODIC_AUT ECHO_CONSOLE_AUT ZEP_NODE_AUT WORKDIR
 set -euo pipefail
 kuiga=${1:?kuiga binary}
@@ -143,4 +144,9 @@ code=0
 "$kuiga" test "$scenarios/zep-grid.yaml" --set app="$zepnode" --set duration=4s \
   --set run.count=9 --set run.zep.cols=3 --out "$work/zep" >"$work/zep.out" 2>&1 || code=$?
 [ "$code" = 0 ] || fail "the ZEP grid exited $code: $(cat "$work/zep.out")"
+# The reports open in a real browser with every chart drawn (Kuiga Web's own chart code).
+for f in pass fail sweep zep; do [ -s "$work/$f/report.html" ] || fail "no $f/report.html"; done
+node "$(dirname "$0")/../web/report_test.mjs" "$(dirname "$0")/../../src/web" \
+  "$work/pass/report.html" passed "$work/fail/report.html" failed \
+  "$work/sweep/report.html" passed "$work/zep/report.html" passed || fail "the HTML reports"
 echo "test_scenario: ok"

@@ -100,3 +100,27 @@ export class RadioChart {
 }
 
 export { radioSeries };
+
+// Lines over a common x axis: `series` is [{label, colour, data}] (numbers, one per label).
+export function lineChart(canvas, labels, series, yTitle, xTitle) {
+  return new Chart(canvas, {
+    type: 'line',
+    data: {
+      labels,
+      datasets: series.map((s) => ({
+        label: s.label, data: s.data, borderColor: s.colour, backgroundColor: s.colour,
+        pointRadius: labels.length > 40 ? 0 : 2, borderWidth: 1.5, tension: 0,
+      })),
+    },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      interaction: { mode: 'index', intersect: false },
+      scales: {
+        x: { title: { display: !!xTitle, text: xTitle } },
+        y: { beginAtZero: true, title: { display: !!yTitle, text: yTitle } },
+      },
+      plugins: { legend: { display: series.length > 1, position: 'right', labels: { boxWidth: 10 } } },
+    },
+  });
+}
