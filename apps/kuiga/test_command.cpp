@@ -81,6 +81,13 @@ int runTest() {
       o.progress = [&s](const std::string& line) {
         std::cerr << (s.point.empty() ? "" : "[" + s.point + "] ") << line << "\n";
       };
+    if (!t.client.json && ::isatty(STDERR_FILENO))
+      o.bar = [](const std::string& phase, uint64_t done, uint64_t total) {
+        int width = 40, filled = total ? static_cast<int>(width * done / total) : width;
+        std::cerr << fmt::format("\r{:<7} [{}{}] {}/{}", phase, std::string(filled, '#'),
+                                 std::string(width - filled, ' '), done, total)
+                  << (done >= total ? "\n" : "") << std::flush;
+      };
     auto r = scenario::run(api, s, o);
     if (!r) {
       std::cerr << "kuiga test: " << (s.point.empty() ? "" : s.point + ": ") << r.error().message

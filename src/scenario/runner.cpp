@@ -109,6 +109,13 @@ VoidResult Test::waitFor(const std::function<bool(const json&)>& done, double se
   for (;;) {
     auto r = api_.get(path());
     if (!r) return fail(r.error().context(what));
+    if (what == "create" || what == "start") {
+      uint64_t through = 0;
+      for (const char* k : {"booting", "running", "terminated", "failed"})
+        if (what == "create" || std::string_view(k) != "booting")
+          through += (*r)["counts"].value(k, uint64_t{0});
+      o_.bar(what, through, (*r).value("count", uint64_t{0}));
+    }
     if (done(*r)) return {};
     if ((*r)["state"] == "dirty")
       return failMsg(fmt::format("{}: the run is dirty: {}", what, (*r).value("reason", "")));

@@ -171,6 +171,9 @@ struct RunOptions {
   std::string outDir;
   // Progress for a person, one line at a time.
   std::function<void(const std::string&)> progress = [](const std::string&) {};
+  // Instances through a phase ("create", "start"), as `kuiga run create` draws its bar.
+  std::function<void(const std::string& phase, uint64_t done, uint64_t total)> bar =
+      [](const std::string&, uint64_t, uint64_t) {};
 };
 
 // Uploads, creates, starts, follows the timeline, measures, evaluates, stops and deletes.
