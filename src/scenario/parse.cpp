@@ -315,11 +315,17 @@ Scenario read(const YAML::Node& root, const Where& w) {
   readRun(w, root["run"], s);
   if (root["duration"]) s.durationSeconds = seconds(w, root["duration"], "duration");
   if (root["timeline"]) readTimeline(w, root["timeline"], s);
-  for (const auto& a : s.timeline)
+  const uint32_t count = s.spec["count"].get<uint32_t>();
+  for (const auto& a : s.timeline) {
     if (a.atSeconds > s.durationSeconds)
       throw BadScenario{fmt::format("{}:{}:{}: an action at {:g} s is after the end ({:g} s)",
                                     w.file, a.place.line, a.place.column, a.atSeconds,
                                     s.durationSeconds)};
+    for (uint32_t i : a.devices.indexes)
+      if (i >= count)
+        throw BadScenario{fmt::format("{}:{}:{}: device {} is not in a run of {} (0 to {})", w.file,
+                                      a.place.line, a.place.column, i, count, count - 1)};
+  }
   if (!root["assert"] || !root["assert"].IsSequence() || root["assert"].size() == 0)
     bad(w, root["assert"] ? root["assert"] : root, "a scenario needs assert: a list of assertions");
   for (const auto& e : root["assert"]) s.assertions.push_back(readAssertion(w, e));

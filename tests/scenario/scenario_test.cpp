@@ -119,6 +119,11 @@ TEST(ScenarioParse, EveryErrorNamesItsPlace) {
       "assert: [{no_failed: true}]\n");
   EXPECT_NE(late.find("t.yaml:5:5: an action at 3 s is after the end (2 s)"), std::string::npos)
       << late;
+  std::string beyond = errorOf(
+      "app: x\nrun: {count: 2}\ntimeline:\n  - {at: 1s, console: hi, devices: [0, 2]}\n"
+      "assert: [{no_failed: true}]\n");
+  EXPECT_NE(beyond.find("t.yaml:4:5: device 2 is not in a run of 2 (0 to 1)"), std::string::npos)
+      << beyond;
   std::string what = errorOf("app: x\nrun: {count: 1}\nassert:\n  - jitter_p50_ms: 3\n");
   EXPECT_NE(what.find("t.yaml:4:5: unknown assertion 'jitter_p50_ms'"), std::string::npos) << what;
   EXPECT_NE(errorOf("app: x\nrun: {count: 1}\nduration: soon\nassert: [{no_failed: true}]\n")
