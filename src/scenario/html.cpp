@@ -24,6 +24,15 @@ std::string inert(std::string_view text, std::string_view tag) {
   return out;
 }
 
+// The data carries what AUTs printed (log tails) and the scenario's text: every '<' is
+// escaped (\u003c, the same string to JSON.parse), so that no case of "</script" or "<!--"
+// can end the element or inject markup.
+std::string jsonInHtml(const json& data) {
+  std::string out;
+  for (char c : data.dump()) out += c == '<' ? std::string("\\u003c") : std::string(1, c);
+  return out;
+}
+
 json pointJson(const Report& r) {
   json values = json::array();
   for (const auto& o : r.outcomes) values.push_back(std::isnan(o.value) ? json() : json(o.value));
@@ -59,8 +68,7 @@ std::string reportHtml(const std::vector<Report>& points, bool sweep) {
       "<main id=\"report\"></main>\n"
       "<script type=\"application/json\" id=\"kuiga-report\">{}</script>\n"
       "<script>{}</script>\n</body>\n</html>\n",
-      inert(asset("/style.css"), "style"), inert(data.dump(), "script"),
-      inert(asset("/report.js"), "script"));
+      inert(asset("/style.css"), "style"), jsonInHtml(data), inert(asset("/report.js"), "script"));
 }
 
 }  // namespace kuiga::scenario

@@ -239,6 +239,12 @@ TEST(ScenarioReport, ResultsAndJUnitSayTheVerdicts) {
   EXPECT_EQ(suite->IntAttribute("tests"), 2);
   EXPECT_EQ(suite->IntAttribute("failures"), 2);
   EXPECT_EQ(suite->IntAttribute("errors"), 0);
+  // What an AUT printed cannot end the report's script element, whatever its case.
+  r.tails[3] = "</SCRIPT><script>alert(1)</script><!--";
+  std::string html = reportHtml({r}, false);
+  EXPECT_EQ(html.find("</SCRIPT>"), std::string::npos);
+  EXPECT_EQ(html.find("alert(1)</script>"), std::string::npos);
+  EXPECT_NE(html.find("\\u003c/SCRIPT>\\u003cscript>alert(1)"), std::string::npos);
   // A test that could not run to its end is an error, not a failure.
   r.outcomes.clear();
   r.error = "worker lost";
