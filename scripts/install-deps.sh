@@ -17,7 +17,7 @@ build=(build-essential musl-tools cmake ninja-build pkg-config
   libnl-3-dev libnl-route-3-dev libnftables-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev libexpected-dev libssl-dev libcurl4-openssl-dev libtinyxml2-dev libarchive-dev
   libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev libmicrohttpd-dev zlib1g-dev libseccomp-dev
-  libyaml-cpp-dev
+  libyaml-cpp-dev libcoap3-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
 # Running it: ldd for the docker runtime's images, ps and hostname for diagnostics.
 run=(procps hostname)

@@ -230,8 +230,29 @@ void addClientCommands(CLI::App& app, int& exitCode) {
     if (std::string(a.name) == "rm")
       cmd->add_flag("--keep-logs", keepLogs,
                     "keep its logs and captures readable (kuiga run rm-logs removes them)");
-    cmd->callback([&exitCode, print, a] {
+    // Churn: some devices of a running run stopped, or started again.
+    static std::vector<uint32_t> devices;
+    const bool churn = std::string(a.name) == "start" || std::string(a.name) == "stop";
+    if (churn)
+      cmd->add_option(
+             "--instances", devices,
+             std::string("only these devices of a running run, e.g. 3,4 (") +
+                 (std::string(a.name) == "stop" ? "stopped: SIGTERM, then SIGKILL after 5 s)"
+                                                : "started again: a terminated one is made anew)"))
+          ->delimiter(',');
+    cmd->callback([&exitCode, print, a, churn] {
       client::ApiClient api = apiFor(c);
+      if (churn && !devices.empty()) {
+        auto r = api.post(fmt::format("/api/v1/runs/{}/instances{}", runId, a.suffix),
+                          {{"instances", devices}});
+        if (!r) return void(exitCode = failWith(fmt::format("run {}", a.name), r.error()));
+        print(*r, [&] {
+          std::cout << fmt::format("{} {} of {} devices\n",
+                                   std::string(a.name) == "stop" ? "stopping" : "starting",
+                                   (*r)["instances"].get<uint32_t>(), devices.size());
+        });
+        return void(exitCode = 0);
+      }
       std::string path = fmt::format("/api/v1/runs/{}{}{}", runId, a.suffix,
                                      std::string(a.name) == "rm" && keepLogs ? "?keep_logs=1" : "");
       auto r = std::string(a.method) == "GET"    ? api.get(path)

@@ -69,39 +69,28 @@ int runTest() {
     std::cerr << "kuiga test: " << points.error().message << "\n";
     return 2;
   }
-  auto api = apiFor(t.client);
+  auto client = apiFor(t.client);
+  auto api = scenario::httpApi(client);
   const bool sweep = !points->front().point.empty();
-  std::vector<scenario::Report> reports;
-  for (size_t i = 0; i < points->size(); ++i) {
-    const auto& s = (*points)[i];
-    scenario::RunOptions o;
-    o.keep = t.keep;
-    if (!t.out.empty()) o.outDir = sweep ? fmt::format("{}/point-{}", t.out, i + 1) : t.out;
-    if (!t.client.json)
-      o.progress = [&s](const std::string& line) {
-        std::cerr << (s.point.empty() ? "" : "[" + s.point + "] ") << line << "\n";
-      };
-    if (!t.client.json && ::isatty(STDERR_FILENO))
-      o.bar = [](const std::string& phase, uint64_t done, uint64_t total) {
-        int width = 40, filled = total ? static_cast<int>(width * done / total) : width;
-        std::cerr << fmt::format("\r{:<7} [{}{}] {}/{}", phase, std::string(filled, '#'),
-                                 std::string(width - filled, ' '), done, total)
-                  << (done >= total ? "\n" : "") << std::flush;
-      };
-    auto r = scenario::run(api, s, o);
-    if (!r) {
-      std::cerr << "kuiga test: " << (s.point.empty() ? "" : s.point + ": ") << r.error().message
-                << "\n";
-      return 2;
-    }
-    if (!t.client.json) printReport(*r);
-    reports.push_back(std::move(*r));
+  scenario::RunOptions o;
+  o.keep = t.keep;
+  o.outDir = t.out;
+  if (!t.client.json) o.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  if (!t.client.json && ::isatty(STDERR_FILENO))
+    o.bar = [](const std::string& phase, uint64_t done, uint64_t total) {
+      int width = 40, filled = total ? static_cast<int>(width * done / total) : width;
+      std::cerr << fmt::format("\r{:<7} [{}{}] {}/{}", phase, std::string(filled, '#'),
+                               std::string(width - filled, ' '), done, total)
+                << (done >= total ? "\n" : "") << std::flush;
+    };
+  auto run = scenario::runPoints(*api, *points, o);
+  if (!run) {
+    std::cerr << "kuiga test: " << run.error().message << "\n";
+    return 2;
   }
-  if (sweep && !t.out.empty())
-    if (auto w = scenario::writeSweep(reports, t.out); !w) {
-      std::cerr << "kuiga test: " << w.error().message << "\n";
-      return 3;
-    }
+  const auto& reports = *run;
+  if (!t.client.json)
+    for (const auto& r : reports) printReport(r);
   if (t.client.json)
     std::cout << (sweep ? scenario::sweepJson(reports) : scenario::resultsJson(reports[0])).dump()
               << "\n";

@@ -3,14 +3,17 @@
  *   udp-sensor send HOST PORT [PERIOD_MS [COUNT]] [--replies]
  *       every period sends the datagram "reading N from HOSTNAME" and logs
  *       "sent N BYTES HOST:PORT"; with --replies it also logs each reply as "reply N ...".
- *   udp-sensor sink PORT [--echo]
- *       logs every datagram as "recv BYTES FROM: TEXT"; with --echo it answers "ack TEXT".
+ *   udp-sensor sink PORT [--echo] [--quiet]
+ *       logs every datagram as "recv BYTES FROM: TEXT"; with --echo it answers "ack TEXT";
+ *       with --quiet it logs only "received N datagrams, B bytes" once a second when N grew,
+ *       and once more when SIGTERM stops it (a base station under load, whose own log must not
+ *       be the bottleneck).
  *   udp-sensor flood HOST PORT RATE SECONDS [BYTES [START_MS [PHASE]]]
  *       a load generator: sends RATE datagrams per second (evenly spaced) of BYTES bytes
  *       (default 64) for SECONDS, logs "sent N failed M" once, then stays idle until it is
  *       stopped, so that its interface and counters outlive the sending. With START_MS (Unix
- *       time in ms) it begins then, plus PHASE (0 to 1) of a period, so that many senders can
- *       start together without sending in lockstep.
+ *       time in ms) it begins then, plus PHASE (0 to 1, or I/N: I Nths) of a period, so that
+ *       many senders can start together without sending in lockstep.
  *
  * HOST is an IPv4 or IPv6 address. COUNT 0 (the default) means forever.
  */
@@ -18,6 +21,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +38,7 @@ static long long now_ms(void) {
 static int usage(const char* argv0) {
   fprintf(stderr,
           "usage: %s send HOST PORT [PERIOD_MS [COUNT]] [--replies]\n"
-          "       %s sink PORT [--echo]\n"
+          "       %s sink PORT [--echo] [--quiet]\n"
           "       %s flood HOST PORT RATE SECONDS [BYTES [START_MS [PHASE]]]\n",
           argv0, argv0, argv0);
   return 2;
@@ -46,7 +50,17 @@ static int has_flag(int argc, char** argv, const char* flag) {
   return 0;
 }
 
-static int sink(const char* port, int echo) {
+static volatile sig_atomic_t terminated;
+static void on_term(int sig) {
+  (void)sig;
+  terminated = 1;
+}
+
+static int sink(const char* port, int echo, int quiet) {
+  if (quiet) {
+    struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: poll() returns */
+    sigaction(SIGTERM, &sa, NULL);
+  }
   struct addrinfo hints = {
       .ai_family = AF_INET6, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE};
   struct addrinfo* ai;
@@ -58,17 +72,37 @@ static int sink(const char* port, int echo) {
   freeaddrinfo(ai);
   printf("listening on port %s\n", port);
   char buf[2048], from[INET6_ADDRSTRLEN];
+  unsigned long long count = 0, bytes = 0, told = 0;
+  long long next = now_ms() + 1000;
   for (;;) {
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
+    if (quiet && terminated) {
+      printf("received %llu datagrams, %llu bytes\n", count, bytes);
+      return 0;
+    }
+    if (quiet) {
+      struct pollfd p = {.fd = fd, .events = POLLIN};
+      long long wait = next - now_ms();
+      int ready = poll(&p, 1, wait > 0 ? (int)wait : 0);
+      if (terminated) continue;
+      if (now_ms() >= next) {
+        if (count != told) printf("received %llu datagrams, %llu bytes\n", count, bytes);
+        told = count;
+        next += 1000;
+      }
+      if (ready <= 0) continue;
+    }
     ssize_t n = recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr*)&peer, &len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return perror("recvfrom"), 1;
     }
     buf[n] = 0;
+    ++count;
+    bytes += (unsigned long long)n;
     inet_ntop(AF_INET6, &((struct sockaddr_in6*)&peer)->sin6_addr, from, sizeof from);
-    printf("recv %zd %s: %s\n", n, from, buf);
+    if (!quiet) printf("recv %zd %s: %s\n", n, from, buf);
     if (echo) {
       char reply[2100];
       int m = snprintf(reply, sizeof reply, "ack %s", buf);
@@ -161,7 +195,8 @@ static int flood(const char* host, const char* port, double rate, double seconds
 
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc >= 3 && !strcmp(argv[1], "sink")) return sink(argv[2], has_flag(argc, argv, "--echo"));
+  if (argc >= 3 && !strcmp(argv[1], "sink"))
+    return sink(argv[2], has_flag(argc, argv, "--echo"), has_flag(argc, argv, "--quiet"));
   if (argc >= 4 && !strcmp(argv[1], "send")) {
     long long period = argc > 4 && argv[4][0] != '-' ? atoll(argv[4]) : 1000;
     long long count = argc > 5 && argv[5][0] != '-' ? atoll(argv[5]) : 0;
@@ -173,6 +208,8 @@ int main(int argc, char** argv) {
     long bytes = argc > 6 ? atol(argv[6]) : 64;
     long long startMs = argc > 7 ? atoll(argv[7]) : 0;
     double phase = argc > 8 ? atof(argv[8]) : 0;
+    const char* slash = argc > 8 ? strchr(argv[8], '/') : NULL;
+    if (slash) phase = atof(slash + 1) > 0 ? phase / atof(slash + 1) : -1; /* "{index}/{count}" */
     if (rate <= 0 || rate > 1e6 || seconds <= 0 || bytes < 1 || bytes > 65507 || startMs < 0 ||
         phase < 0 || phase >= 1)
       return usage(argv[0]);

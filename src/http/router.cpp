@@ -22,21 +22,28 @@ Router::Router(std::vector<Route> routes) {
   }
 }
 
+bool matchSegments(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+                   std::vector<std::string>& params) {
+  if (pattern.size() != path.size()) return false;
+  params.clear();
+  for (size_t i = 0; i < path.size(); ++i) {
+    const auto& p = pattern[i];
+    if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+      if (path[i].empty()) return false;
+      params.push_back(path[i]);
+    } else if (p != path[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Router::Match Router::match(const std::string& method, const std::string& path) const {
   Match m;
   const auto segs = splitPath(path);
   for (const auto& c : routes_) {
-    if (c.segments.size() != segs.size()) continue;
     std::vector<std::string> params;
-    bool ok = true;
-    for (size_t i = 0; i < segs.size() && ok; ++i) {
-      const auto& p = c.segments[i];
-      if (p.size() > 2 && p.front() == '{' && p.back() == '}')
-        ok = !segs[i].empty(), params.push_back(segs[i]);
-      else
-        ok = p == segs[i];
-    }
-    if (!ok) continue;
+    if (!matchSegments(c.segments, segs, params)) continue;
     m.pathKnown = true;
     if (c.route.method != method) continue;
     m.route = &c.route;

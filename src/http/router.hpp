@@ -28,5 +28,9 @@ class Router {
 
 // "/a/b/" -> {"a", "b"}; empty segments (a doubled slash) are kept, so they match nothing.
 std::vector<std::string> splitPath(const std::string& path);
+// Whether a path's segments match a pattern's ("{name}" matches one non-empty segment), with
+// the captures in `params`.
+bool matchSegments(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+                   std::vector<std::string>& params);
 
 }  // namespace kuiga::http

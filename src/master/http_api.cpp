@@ -5,6 +5,8 @@
 #include "http/server.hpp"
 #include "master/api/api_common.hpp"
 #include "master/api/event_hub.hpp"
+#include "master/api/local_api.hpp"
+#include "master/test_service.hpp"
 
 namespace kuiga::master {
 
@@ -28,16 +30,20 @@ void HttpApi::stop() {
 
 Result<std::unique_ptr<HttpApi>> HttpApi::start(Parts parts, HttpApiConfig config) {
   std::unique_ptr<HttpApi> a(new HttpApi(parts, std::move(config)));
-  api::Context ctx{parts.runs, parts.images,     a->config_, *a->events_,
-                   a->gate_,   parts.enrollment, a->openapi_};
-  api::Routes table;
+  api::Context ctx{parts.runs, parts.images,     a->config_,  *a->events_,
+                   a->gate_,   parts.enrollment, parts.tests, a->openapi_};
+  api::Routes& table = a->table_;
   for (auto part : {&api::clusterRoutes, &api::workerRoutes, &api::accessRoutes, &api::imageRoutes,
-                    &api::runRoutes, &api::instanceRoutes, &api::logRoutes, &api::radioRoutes})
+                    &api::runRoutes, &api::instanceRoutes, &api::logRoutes, &api::radioRoutes,
+                    &api::testRoutes})
     for (auto& r : part(ctx)) table.push_back(std::move(r));
   a->openapi_ = api::openApiDocument(table).dump(2);
+  const api::Owners owners{parts.runs, parts.images, parts.tests};
   std::vector<http::Route> routes;
-  for (auto& r : table)
-    routes.push_back(api::authorized(std::move(r), a->gate_, parts.runs, parts.images));
+  for (const auto& r : table) routes.push_back(api::authorized(r, a->gate_, owners));
+  parts.tests.setApi([&table, owners](const Caller& who) -> std::unique_ptr<scenario::Api> {
+    return std::make_unique<api::LocalApi>(table, owners, who);
+  });
   http::ServerConfig sc;
   sc.host = a->config_.host;
   sc.port = a->config_.port;

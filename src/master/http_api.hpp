@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "master/api/route.hpp"
 #include "master/auth/gate.hpp"
 #include "master/run_service.hpp"
 
@@ -19,6 +20,7 @@ namespace kuiga::master {
 
 class Enrollment;
 class ImageService;
+class TestService;
 
 namespace api {
 class EventHub;
@@ -45,6 +47,7 @@ class HttpApi {
     ImageService& images;
     Tokens& tokens;
     Enrollment& enrollment;
+    TestService& tests;  // told how to reach this API as a test's owner
   };
   static Result<std::unique_ptr<HttpApi>> start(Parts parts, HttpApiConfig config);
   ~HttpApi();
@@ -58,6 +61,7 @@ class HttpApi {
   Gate gate_;
   std::string openapi_;
   std::unique_ptr<api::EventHub> events_;
+  api::Routes table_;  // also called in process, by the tests the master runs
   std::unique_ptr<http::Server> server_;
 };
 

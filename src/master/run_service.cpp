@@ -264,6 +264,31 @@ ApiResult<RunView> RunService::createRun(RunSpec requested, const std::string& o
   return v;
 }
 
+rpc::Command createCommand(RunId id, const RunSpec& spec, const std::vector<uint32_t>& indexes,
+                           const std::string& radioJson, const std::string& zepJson) {
+  rpc::Command cmd;
+  auto* c = cmd.mutable_create();
+  c->set_run(id);
+  c->set_image(spec.image);
+  c->set_net(std::string(toString(spec.net.value_or(NetMode::Veth))));
+  c->set_memory_bytes(spec.limits.memoryBytes);
+  c->set_disk_mb(spec.limits.diskMb);
+  c->set_seccomp_unconfined(!spec.seccomp);
+  c->set_pids(spec.limits.pids);
+  c->set_cpu_milli(spec.limits.cpuMilli);
+  // Set for the worker holding the run's cell: the others' devices reach it over the radio
+  // network.
+  c->set_radio(radioJson);
+  c->set_zep(zepJson);
+  c->set_run_count(spec.count);
+  for (const auto& a : spec.args) c->add_args(a);
+  c->set_start_ms(spec.startMs);
+  c->set_period_ms(spec.periodMs);
+  c->set_seed(spec.seed);
+  for (uint32_t i : indexes) c->add_instances()->set_index(i);
+  return cmd;
+}
+
 void RunService::createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byW,
                           bool thenStart) {
   syncRadioPeers(id);  // before the devices come up: they hear the others' from the start
@@ -279,27 +304,11 @@ void RunService::createOn(RunId id, const std::map<std::string, std::vector<uint
     perWorker.emplace_back([this, id, spec, workerName = workerName, indexes = indexes, thenStart,
                             cell, radioJson, zepJson] {
       for (size_t from = 0; from < indexes.size(); from += config_.createChunk) {
-        rpc::Command cmd;
-        auto* c = cmd.mutable_create();
-        c->set_run(id);
-        c->set_image(spec.image);
-        c->set_net(std::string(toString(spec.net.value_or(NetMode::Veth))));
-        c->set_memory_bytes(spec.limits.memoryBytes);
-        c->set_disk_mb(spec.limits.diskMb);
-        c->set_seccomp_unconfined(!spec.seccomp);
-        c->set_pids(spec.limits.pids);
-        c->set_cpu_milli(spec.limits.cpuMilli);
-        if (cell) {  // the others' devices reach the run's cell over the radio network
-          c->set_radio(radioJson);
-          c->set_zep(zepJson);
-        }
-        c->set_run_count(spec.count);
-        for (const auto& a : spec.args) c->add_args(a);
-        c->set_start_ms(spec.startMs);
-        c->set_period_ms(spec.periodMs);
-        c->set_seed(spec.seed);
         size_t to = std::min(indexes.size(), from + config_.createChunk);
-        for (size_t k = from; k < to; ++k) c->add_instances()->set_index(indexes[k]);
+        std::vector<uint32_t> chunk(indexes.begin() + static_cast<ptrdiff_t>(from),
+                                    indexes.begin() + static_cast<ptrdiff_t>(to));
+        rpc::Command cmd =
+            createCommand(id, spec, chunk, cell ? radioJson : "", cell ? zepJson : "");
         auto r = nodes_.call(workerName, cmd, config_.commandTimeout);
         if (!r) {
           spdlog::warn("run {}: create on {}: {}", id, workerName, r.error().message);
@@ -377,6 +386,7 @@ ApiResult<RunView> RunService::startRun(RunId id) {
 }
 
 ApiResult<RunView> RunService::stopRun(RunId id) {
+  std::shared_ptr<std::mutex> churn;
   {
     std::lock_guard lock(mu_);
     auto mem = runMem(id);
@@ -387,8 +397,10 @@ ApiResult<RunView> RunService::stopRun(RunId id) {
       return apiFail(ApiError{409, "busy", "the run is busy: " + (*mem)->operation});
     (*mem)->operation = "stop";
     (*mem)->stoppedNs = nowNs();
+    churn = (*mem)->churn;
   }
-  spawn([this, id] {
+  spawn([this, id, churn] {
+    std::lock_guard hold(*churn);  // devices being started again come up first
     bulk(id, "stop", byWorker(id, true));
     {
       std::lock_guard lock(mu_);
@@ -400,6 +412,7 @@ ApiResult<RunView> RunService::stopRun(RunId id) {
 }
 
 ApiResult<RunView> RunService::deleteRun(RunId id, bool keepLogs) {
+  std::shared_ptr<std::mutex> churn;
   {
     std::lock_guard lock(mu_);
     auto mem = runMem(id);
@@ -409,8 +422,10 @@ ApiResult<RunView> RunService::deleteRun(RunId id, bool keepLogs) {
     if ((*mem)->operation == "delete")
       return apiFail(ApiError{409, "busy", "the run is already being deleted"});
     (*mem)->operation = "delete";
+    churn = (*mem)->churn;
   }
-  spawn([this, id, keepLogs] {
+  spawn([this, id, keepLogs, churn] {
+    std::lock_guard hold(*churn);
     auto byW = byWorker(id, false);
     bulk(id, "remove", byW);
     // Instances of an offline worker are deleted here too; when it reconnects and reports

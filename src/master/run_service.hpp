@@ -147,6 +147,13 @@ class RunService {
   ApiResult<uint32_t> consoleMany(RunId id, const std::string& line,
                                   const std::vector<uint32_t>& indexes, uint32_t rate);
   ApiResult<void> console(InstanceId id, const std::string& line);
+  // Churn in a running run (run_service_churn.cpp): stops the listed devices (all when empty)
+  // that boot or run, SIGTERM then SIGKILL after `grace`; or starts them again: a booting one
+  // is started, a terminated one is made anew with its identity and started. Returns how many
+  // it acts on; the work goes on in the background, and the devices' events tell its end.
+  ApiResult<uint32_t> stopInstances(RunId id, const std::vector<uint32_t>& indexes,
+                                    std::chrono::milliseconds grace);
+  ApiResult<uint32_t> startInstances(RunId id, const std::vector<uint32_t>& indexes);
   // Reads logs from the workers that hold the instances; missing instances are skipped.
   ApiResult<std::vector<LogChunk>> readLogs(const std::vector<LogCursor>& cursors,
                                             uint32_t maxBytesEach);
@@ -177,6 +184,8 @@ class RunService {
   // Event subscribers; the returned id unsubscribes.
   uint64_t subscribe(EventSubscriber s);
   void unsubscribe(uint64_t id);
+  // Tells the subscribers (the runs' own events, and the test service's).
+  void publish(MasterEvent ev);
 
   // Called by the gRPC adapter (rpc_server.cpp): a node's registration (reconciled with what
   // the master expects it to run), its signs of life and events, its stream's end. onHeartbeat
@@ -204,6 +213,14 @@ class RunService {
 
   ApiResult<RunView> view(RunId id);
   ApiResult<RunMem*> runMem(RunId id);  // with mu_ held
+  // The records and spec of a running run's devices that churn acts on, and its churn lock.
+  struct Churn {
+    RunSpec spec;
+    std::vector<InstanceRecord> records;
+    std::shared_ptr<std::mutex> lock;
+  };
+  ApiResult<Churn> churnTargets(RunId id, const std::vector<uint32_t>& indexes);
+  bool stillRunning(RunId id);  // running, with no bulk operation in flight
   // Places `count` instances by free capacity (Scheduler); empty when they do not fit.
   std::vector<std::string> place(uint32_t count, const std::set<std::string>& exclude = {});
   // The online workers' room (capacity and load), for the Scheduler.
@@ -226,7 +243,6 @@ class RunService {
   // Applies the failure policy to lost instances it was never applied to, and re-evaluates
   // the active runs; runs every few seconds.
   void recheck();
-  void publish(MasterEvent ev);
   void spawn(std::function<void()> fn);
 
   // Tells each worker holding the run's devices which other workers hold the rest, so that

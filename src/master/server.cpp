@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client/config.hpp"
+#include "master/test_service.hpp"
 #include "sys/file.hpp"
 
 namespace kuiga::master {
@@ -146,6 +147,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   spdlog::info("images in {}", s->images_->describe());
   s->master_ = std::make_unique<RunService>(*s->store_, cfg.master);
   s->imageService_ = std::make_unique<ImageService>(*s->store_, *s->images_);
+  s->tests_ = std::make_unique<TestService>(*s->store_, *s->master_, cfg.dataDir + "/tests");
   auto rpc = RpcServer::start(*s->master_, {cfg.rpcAddress, s->enrollment_.get(), local,
                                             local ? std::string() : s->images_->describe()});
   if (!rpc) return fail(rpc.error());
@@ -158,7 +160,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   api.connections = cfg.connections;
   api.rpcPort = s->rpc_->port();
   api.caPin = s->pki_->pin();
-  auto http = HttpApi::start({*s->master_, *s->imageService_, *s->tokens_, *s->enrollment_}, api);
+  auto http = HttpApi::start(
+      {*s->master_, *s->imageService_, *s->tokens_, *s->enrollment_, *s->tests_}, api);
   if (!http) return fail(http.error());
   s->api_ = std::move(*http);
   if (!adminToken->empty()) KUIGA_TRY(s->firstStart(*adminToken), "first start");
@@ -200,6 +203,8 @@ std::string Server::url() const {
 Server::~Server() {
   // Stop taking requests first, then drop the workers' streams, then the state.
   if (api_) api_->stop();
+  // Tests under way end (their runs stopped and deleted) while the workers are still here.
+  tests_.reset();
   if (master_) master_->beginShutdown();
   if (rpc_) rpc_->shutdown();
   rpc_.reset();

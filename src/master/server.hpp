@@ -15,6 +15,8 @@
 
 namespace kuiga::master {
 
+class TestService;
+
 struct ServerConfig {
   std::string dataDir = "kuiga-data";  // state.db, images/, uploads/
   std::string host = "127.0.0.1";
@@ -80,6 +82,7 @@ class Server {
   std::unique_ptr<imagestore::ImageStore> images_;
   std::unique_ptr<ImageService> imageService_;
   std::unique_ptr<RunService> master_;
+  std::unique_ptr<TestService> tests_;
   std::unique_ptr<RpcServer> rpc_;
   std::unique_ptr<HttpApi> api_;
 };

@@ -103,6 +103,16 @@ CREATE TABLE IF NOT EXISTS tokens (
   hash TEXT NOT NULL UNIQUE,
   created_ns INTEGER NOT NULL,
   expires_ns INTEGER NOT NULL);
+-- Tests the master runs (POST /api/v1/tests); their files are under DATA/tests/ID.
+CREATE TABLE IF NOT EXISTS tests (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner TEXT NOT NULL,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  error TEXT NOT NULL DEFAULT '',
+  summary TEXT NOT NULL DEFAULT '{}',
+  created_ns INTEGER NOT NULL,
+  finished_ns INTEGER NOT NULL DEFAULT 0);
 )sql";
 
 void insertRunEvent(SQLite::Database& db, RunId run, const RunEvent& e) {

@@ -35,6 +35,18 @@ struct RunRecord {
   std::string owner;  // the user who created it
 };
 
+// A test the master runs (test_service.hpp). State: queued, running, passed, failed, error.
+struct TestRecord {
+  uint64_t id = 0;
+  std::string owner;
+  std::string name;
+  std::string state = "queued";
+  std::string error;                                  // why it is an error
+  nlohmann::json summary = nlohmann::json::object();  // its points' verdicts and runs
+  int64_t createdNs = 0;
+  int64_t finishedNs = 0;
+};
+
 struct InstanceRecord {
   InstanceId id;
   std::string worker;
@@ -168,6 +180,12 @@ class Store {
   VoidResult revokeNodeCert(const std::string& name);
   // Forgets a worker's record (its certificate's stays, revoked or not).
   VoidResult deleteWorker(const std::string& name);
+  // Tests (store_tests.cpp). `owner` "" lists everyone's, newest first.
+  Result<uint64_t> insertTest(const TestRecord& t);
+  VoidResult updateTest(const TestRecord& t);
+  Result<std::optional<TestRecord>> test(uint64_t id);
+  Result<std::vector<TestRecord>> tests(const std::string& owner, uint32_t limit);
+  VoidResult deleteTest(uint64_t id);
 
  private:
   explicit Store(std::unique_ptr<SQLite::Database> db);

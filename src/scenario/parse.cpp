@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -137,21 +138,52 @@ Devices devicesOf(const Where& w, const YAML::Node& n) {
   return d;
 }
 
-void readTimeline(const Where& w, const YAML::Node& t, Scenario& s) {
-  if (!t.IsSequence()) bad(w, t, "timeline is a list of actions");
-  for (const auto& e : t) {
-    onlyKeys(w, e, {"at", "console", "devices"}, "a timeline action");
-    if (!e["at"]) bad(w, e, "an action needs 'at' (a time after the start)");
-    if (!e["console"]) bad(w, e, "an action needs what to do: 'console'");
-    Action a;
-    a.atSeconds = seconds(w, e["at"], "at");
+std::string devicesText(const Devices& d) {
+  if (d.all) return "every device";
+  std::string out = d.indexes.size() == 1 ? "device " : "devices ";
+  for (size_t k = 0; k < d.indexes.size(); ++k) {
+    if (k == 8) return out + fmt::format(" and {} more", d.indexes.size() - k);
+    out += (k ? ", " : "") + std::to_string(d.indexes[k]);
+  }
+  return out;
+}
+
+// One action: exactly one of console (with devices), stop, start (each naming its devices,
+// with grace for a stop) and server.
+Action actionOf(const Where& w, const YAML::Node& e) {
+  onlyKeys(w, e, {"at", "console", "devices", "stop", "start", "grace", "server"},
+           "a timeline action");
+  if (!e["at"]) bad(w, e, "an action needs 'at' (a time after the start)");
+  int what = 0;
+  for (const char* k : {"console", "stop", "start", "server"}) what += e[k] ? 1 : 0;
+  if (what != 1) bad(w, e, "an action does one thing: console, stop, start or server");
+  Action a;
+  a.atSeconds = seconds(w, e["at"], "at");
+  a.place = placeOf(e);
+  if (e["devices"] && !e["console"])
+    bad(w, e["devices"], "devices goes with console; stop and start name their devices");
+  if (e["grace"] && !e["stop"]) bad(w, e["grace"], "grace goes with stop");
+  if (e["console"]) {
     a.console = text(w, e["console"], "console");
     if (a.console.find('\n') != std::string::npos)
       bad(w, e["console"], "a console line is one line");
     a.devices = devicesOf(w, e["devices"]);
-    a.place = placeOf(e);
-    s.timeline.push_back(a);
+  } else if (e["stop"] || e["start"]) {
+    a.kind = e["stop"] ? Action::Kind::Stop : Action::Kind::Start;
+    a.devices = devicesOf(w, e["stop"] ? e["stop"] : e["start"]);
+    if (e["grace"]) a.graceSeconds = seconds(w, e["grace"], "grace");
+    if (a.graceSeconds > 600) bad(w, e["grace"], "grace is at most 10 minutes");
+  } else {
+    a.kind = Action::Kind::Server;
+    a.command = text(w, e["server"], "server");
+    if (a.command.empty()) bad(w, e["server"], "server is a command line");
   }
+  return a;
+}
+
+void readTimeline(const Where& w, const YAML::Node& t, Scenario& s) {
+  if (!t.IsSequence()) bad(w, t, "timeline is a list of actions");
+  for (const auto& e : t) s.timeline.push_back(actionOf(w, e));
   std::stable_sort(s.timeline.begin(), s.timeline.end(),
                    [](const Action& x, const Action& y) { return x.atSeconds < y.atSeconds; });
 }
@@ -288,12 +320,29 @@ void applySet(YAML::Node root, const std::string& set) {
   } catch (const YAML::Exception& e) {
     throw BadScenario{"--set " + set + ": " + e.msg};
   }
+  // A number in a list is an entry of it: timeline.0.server=... sets the first action's.
+  auto entry = [&](const YAML::Node& n, const std::string& k) -> std::optional<size_t> {
+    if (!n.IsSequence()) return std::nullopt;
+    if (k.find_first_not_of("0123456789") != std::string::npos || k.size() > 6 ||
+        std::stoul(k) >= n.size())
+      throw BadScenario{
+          fmt::format("--set {}: '{}' is not an entry of a list of {}", set, k, n.size())};
+    return std::stoul(k);
+  };
   YAML::Node cur = root;
   for (size_t i = 0; i + 1 < path.size(); ++i) {
-    if (!cur[path[i]] || !cur[path[i]].IsMap()) cur[path[i]] = YAML::Node(YAML::NodeType::Map);
+    if (auto at = entry(cur, path[i])) {
+      cur.reset(cur[*at]);
+      continue;
+    }
+    if (!cur[path[i]] || !(cur[path[i]].IsMap() || cur[path[i]].IsSequence()))
+      cur[path[i]] = YAML::Node(YAML::NodeType::Map);
     cur.reset(cur[path[i]]);  // (not `cur = ...`, which would overwrite what cur is)
   }
-  cur[path.back()] = value;
+  if (auto at = entry(cur, path.back()))
+    cur[*at] = value;
+  else
+    cur[path.back()] = value;
 }
 
 Scenario read(const YAML::Node& root, const Where& w) {
@@ -316,7 +365,19 @@ Scenario read(const YAML::Node& root, const Where& w) {
   if (root["duration"]) s.durationSeconds = seconds(w, root["duration"], "duration");
   if (root["timeline"]) readTimeline(w, root["timeline"], s);
   const uint32_t count = s.spec["count"].get<uint32_t>();
-  for (const auto& a : s.timeline) {
+  std::string uplink;
+  if (s.spec.contains("radio") && s.spec["radio"].is_object() &&
+      s.spec["radio"].contains("uplink") && s.spec["radio"]["uplink"].is_string())
+    uplink = s.spec["radio"]["uplink"].get<std::string>();
+  for (auto& a : s.timeline) {
+    if (a.kind == Action::Kind::Server) {
+      if (uplink.empty())
+        throw BadScenario{fmt::format(
+            "{}:{}:{}: a server runs in the base station's network namespace: the run needs "
+            "radio.uplink",
+            w.file, a.place.line, a.place.column)};
+      a.netns = uplink;
+    }
     if (a.atSeconds > s.durationSeconds)
       throw BadScenario{fmt::format("{}:{}:{}: an action at {:g} s is after the end ({:g} s)",
                                     w.file, a.place.line, a.place.column, a.atSeconds,
@@ -333,6 +394,20 @@ Scenario read(const YAML::Node& root, const Where& w) {
 }
 
 }  // namespace
+
+std::string Action::text() const {
+  switch (kind) {
+    case Kind::Console:
+      return fmt::format("console \"{}\" to {}", console, devicesText(devices));
+    case Kind::Stop:
+      return "stop " + devicesText(devices);
+    case Kind::Start:
+      return "start " + devicesText(devices);
+    case Kind::Server:
+      return fmt::format("server \"{}\" in {}", command, netns);
+  }
+  return {};
+}
 
 Result<Scenario> parse(const std::string& text, const std::string& file,
                        const std::vector<std::string>& sets) {

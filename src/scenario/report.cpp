@@ -42,6 +42,10 @@ nlohmann::json resultsJson(const Report& r) {
                           {"measured", o.measured},
                           {"failed_devices", devices}});
   }
+  // The timeline's base-station servers, with their output's end.
+  nlohmann::json servers = nlohmann::json::array();
+  for (const auto& [command, tail] : r.servers)
+    servers.push_back({{"command", command}, {"tail", tail}});
   return {{"scenario", r.scenario->name},
           {"file", r.scenario->file},
           {"run", r.run},
@@ -49,7 +53,8 @@ nlohmann::json resultsJson(const Report& r) {
           {"error", r.error.empty() ? nlohmann::json() : nlohmann::json(r.error)},
           {"seconds", r.seconds},
           {"spec", r.scenario->spec},
-          {"assertions", assertions}};
+          {"assertions", assertions},
+          {"servers", servers}};
 }
 
 namespace {

@@ -14,8 +14,8 @@
 
 #include <fmt/format.h>
 
-#include "client/api_client.hpp"
 #include "scenario/scenario.hpp"
+#include "scenario/station_server.hpp"
 
 namespace kuiga::scenario {
 
@@ -58,7 +58,7 @@ void readLogs(const std::string& text, int64_t startNs, Measured& m) {
 
 class Test {
  public:
-  Test(client::ApiClient& api, const Scenario& s, const RunOptions& o) : api_(api), s_(s), o_(o) {}
+  Test(Api& api, const Scenario& s, const RunOptions& o) : api_(api), s_(s), o_(o) {}
 
   Result<Report> run();
 
@@ -67,8 +67,13 @@ class Test {
   VoidResult waitFor(const std::function<bool(const json&)>& done, double seconds,
                      const std::string& what);
   VoidResult followTimeline();
+  VoidResult act(const Action& a);
+  VoidResult startServer(const Action& a);
+  // An error when a base-station server ended before the test did.
+  VoidResult serversUp() const;
+  void stopServers();
   void sample();
-  void sampleUntil(double t);
+  VoidResult sampleUntil(double t);
   void keepTails(const Measured& m);
   VoidResult measure(Measured& m);
   void keepEvidence();
@@ -77,13 +82,14 @@ class Test {
     return fmt::format("/api/v1/runs/{}{}", rep_.run, rest);
   }
 
-  client::ApiClient& api_;
+  Api& api_;
   const Scenario& s_;
   const RunOptions& o_;
   Report rep_;
   Clock::time_point started_;
   Clock::time_point nextSample_;
   int64_t startedNs_ = 0;
+  std::vector<std::unique_ptr<StationServer>> servers_;
 };
 
 Result<int64_t> Test::create() {
@@ -95,9 +101,9 @@ Result<int64_t> Test::create() {
   if (!made) return fail(made.error());
   // What the master refuses in the spec or the AUT is the scenario's fault.
   if (made->status == 400 || made->status == 404 || made->status == 413)
-    return failMsg("the master refuses the scenario: " + client::errorOf(*made).message);
+    return failMsg("the master refuses the scenario: " + errorText(*made));
   if (made->status != 201) {
-    rep_.error = "create: " + client::errorOf(*made).message;
+    rep_.error = "create: " + errorText(*made);
     return int64_t{0};
   }
   return made->body.value("id", int64_t{0});
@@ -120,6 +126,7 @@ VoidResult Test::waitFor(const std::function<bool(const json&)>& done, double se
     if ((*r)["state"] == "dirty")
       return failMsg(fmt::format("{}: the run is dirty: {}", what, (*r).value("reason", "")));
     if (Clock::now() > until) return failMsg(fmt::format("{}: not done in {:g} s", what, seconds));
+    if (what != "stop" && o_.cancelled()) return failMsg(what + ": cancelled");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
@@ -134,34 +141,96 @@ void Test::sample() {
   rep_.samples.push_back(std::move(s));
 }
 
-// Samples the run once a second until `t` seconds after the start.
-void Test::sampleUntil(double t) {
+// Samples the run once a second until `t` seconds after the start, watching the servers.
+VoidResult Test::sampleUntil(double t) {
   const auto until =
       started_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(t));
   while (Clock::now() < until) {
+    if (o_.cancelled()) return failMsg("cancelled");
     if (Clock::now() >= nextSample_) {
       sample();
+      if (auto up = serversUp(); !up) return up;
       nextSample_ += std::chrono::seconds(1);
     }
-    std::this_thread::sleep_until(std::min(until, nextSample_));
+    // Woken at least every 200 ms to notice a cancel.
+    std::this_thread::sleep_until(
+        std::min({until, nextSample_, Clock::now() + std::chrono::milliseconds(200)}));
   }
+  return {};
+}
+
+VoidResult Test::serversUp() const {
+  for (const auto& s : servers_)
+    if (auto end = s->ended()) {
+      std::string tail = s->tail();
+      while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+      return failMsg(fmt::format("the base-station server \"{}\" {} before the test ended{}{}",
+                                 s->command(), *end, tail.empty() ? "" : ": ", tail));
+    }
+  return {};
+}
+
+VoidResult Test::startServer(const Action& a) {
+  if (!o_.servers)
+    return failMsg(
+        "base-station servers run only in an admin's tests on the master (they run "
+        "as the master's user there), or with kuiga test on the plexer's host");
+  std::string log;
+  if (!o_.outDir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o_.outDir, ec);
+    log = fmt::format("{}/server-{}.log", o_.outDir, servers_.size() + 1);
+  }
+  std::string dir = o_.serverDir;
+  if (dir.empty() && !s_.file.empty())
+    dir = std::filesystem::absolute(s_.file).parent_path().string();
+  auto s = StationServer::start(a.command, a.netns, dir, log);
+  if (!s) return fail(s.error());
+  servers_.push_back(std::move(*s));
+  return {};
+}
+
+VoidResult Test::act(const Action& a) {
+  switch (a.kind) {
+    case Action::Kind::Console: {
+      json body = {{"line", a.console}};
+      if (!a.devices.all) body["instances"] = a.devices.indexes;
+      return api_.post(path("/console"), body).map([](const json&) {});
+    }
+    case Action::Kind::Stop:
+    case Action::Kind::Start: {
+      json body = json::object();
+      if (!a.devices.all) body["instances"] = a.devices.indexes;
+      if (a.kind == Action::Kind::Stop) body["grace_ms"] = std::llround(a.graceSeconds * 1000);
+      const char* what = a.kind == Action::Kind::Stop ? "/instances/stop" : "/instances/start";
+      return api_.post(path(what), body).map([](const json&) {});
+    }
+    case Action::Kind::Server:
+      return startServer(a);
+  }
+  return {};
 }
 
 VoidResult Test::followTimeline() {
   nextSample_ = started_;
   for (const auto& a : s_.timeline) {
-    sampleUntil(a.atSeconds);
-    json body = {{"line", a.console}};
-    if (!a.devices.all) body["instances"] = a.devices.indexes;
-    auto sent = api_.post(path("/console"), body);
-    if (!sent) return fail(sent.error().context(fmt::format("console at {:g} s", a.atSeconds)));
-    o_.progress(fmt::format("{:7.2f} s  console \"{}\" to {}", a.atSeconds, a.console,
-                            a.devices.all ? std::string("every device")
-                                          : fmt::format("{} devices", a.devices.indexes.size())));
+    if (a.kind == Action::Kind::Server && a.atSeconds == 0) continue;  // up before the start
+    if (auto on = sampleUntil(a.atSeconds); !on) return on;
+    if (auto done = act(a); !done)
+      return fail(done.error().context(fmt::format("{} at {:g} s", a.text(), a.atSeconds)));
+    o_.progress(fmt::format("{:7.2f} s  {}", a.atSeconds, a.text()));
   }
-  sampleUntil(s_.durationSeconds);
+  if (auto on = sampleUntil(s_.durationSeconds); !on) return on;
   sample();
-  return {};
+  return serversUp();
+}
+
+void Test::stopServers() {
+  for (auto& s : servers_) {
+    s->stop();
+    rep_.servers.emplace_back(s->command(), s->tail());
+  }
+  servers_.clear();
 }
 
 VoidResult Test::measure(Measured& m) {
@@ -182,7 +251,7 @@ VoidResult Test::measure(Measured& m) {
   }
   auto logs = api_.request("GET", path("/logs"));
   if (!logs || logs->status != 200)
-    return failMsg("logs: " + (logs ? client::errorOf(*logs).message : logs.error().message));
+    return failMsg("logs: " + (logs ? errorText(*logs) : logs.error().message));
   readLogs(logs->text, startedNs_, m);
   // A run without timed wakeups has no jitter, and one without a radio no counters: the
   // assertions that need them say so.
@@ -262,6 +331,12 @@ Result<Report> Test::run() {
     o_.progress(fmt::format("run {}: {} devices", rep_.run, s_.spec.value("count", 0)));
     const uint64_t n = s_.spec.value("count", 0u);
     VoidResult went = waitFor([](const json& r) { return r["state"] != "pending"; }, 600, "create");
+    // Servers at 0 s come up before the devices, which find them from their first frame.
+    for (const auto& a : s_.timeline)
+      if (went && a.kind == Action::Kind::Server && a.atSeconds == 0) {
+        went = startServer(a);
+        if (went) o_.progress(fmt::format("   0.00 s  {}", a.text()));
+      }
     if (went)
       if (auto st = api_.post(path("/start")); !st) went = fail(st.error().context("start"));
     started_ = Clock::now();
@@ -282,6 +357,7 @@ Result<Report> Test::run() {
     if (went) rep_.outcomes = evaluate(s_, m);
     if (went) keepTails(m);
     if (!went) rep_.error = went.error().message;
+    stopServers();
     finish();
   }
   rep_.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -291,8 +367,32 @@ Result<Report> Test::run() {
 
 }  // namespace
 
-Result<Report> run(client::ApiClient& api, const Scenario& s, const RunOptions& o) {
+Result<Report> run(Api& api, const Scenario& s, const RunOptions& o) {
   return Test(api, s, o).run();
+}
+
+Result<std::vector<Report>> runPoints(Api& api, const std::vector<Scenario>& points,
+                                      const RunOptions& o) {
+  const bool sweep = !points.empty() && !points.front().point.empty();
+  std::vector<Report> reports;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto& s = points[i];
+    RunOptions po = o;
+    if (!o.outDir.empty())
+      po.outDir = sweep ? fmt::format("{}/point-{}", o.outDir, i + 1) : o.outDir;
+    if (sweep)
+      po.progress = [&o, &s](const std::string& line) { o.progress("[" + s.point + "] " + line); };
+    auto r = run(api, s, po);
+    if (!r) return fail(sweep ? r.error().context(s.point) : r.error());
+    reports.push_back(std::move(*r));
+    if (o.cancelled()) break;  // the points after it are not run
+  }
+  // Files that cannot be written (a full disk) make the test an error, not a bad scenario.
+  if (sweep && !o.outDir.empty())
+    if (auto w = writeSweep(reports, o.outDir);
+        !w && !reports.empty() && reports.back().error.empty())
+      reports.back().error = w.error().message;
+  return reports;
 }
 
 }  // namespace kuiga::scenario

@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,34 @@ class ApiClient;
 
 namespace kuiga::scenario {
 
+// What a test asks of a master: its REST API, over HTTP for `kuiga test` (httpApi), or in the
+// master's own process, as the test's owner, for POST /api/v1/tests.
+struct Reply {
+  int status = 0;
+  nlohmann::json body;  // null when the body is not JSON
+  std::string text;
+};
+// "CODE (HTTP S): message" of an error reply.
+std::string errorText(const Reply& r);
+
+class Api {
+ public:
+  virtual ~Api() = default;
+  // Any answer is a Reply; only failing to ask is an error.
+  virtual Result<Reply> request(const std::string& method, const std::string& path,
+                                const std::string& body = {}) = 0;
+  // POST multipart/form-data: the file as part `field`, plus text fields.
+  virtual Result<Reply> upload(const std::string& path, const std::string& file,
+                               const std::string& field,
+                               const std::map<std::string, std::string>& fields) = 0;
+  // 2xx: the JSON body; otherwise an error saying why.
+  Result<nlohmann::json> get(const std::string& path);
+  Result<nlohmann::json> post(const std::string& path, const nlohmann::json& body = {});
+  Result<nlohmann::json> del(const std::string& path);
+};
+// The API of the master `client` talks to.
+std::unique_ptr<Api> httpApi(client::ApiClient& client);
+
 struct Place {
   int line = 0, column = 0;  // 1-based; 0: not from a file
 };
@@ -35,10 +64,21 @@ struct Devices {
 };
 
 struct Action {
+  enum class Kind {
+    Console,  // `console` written to the devices' stdin
+    Stop,     // the devices stopped (SIGTERM, then SIGKILL after `graceSeconds`)
+    Start,    // the devices started again (a stopped one is made anew, as it was)
+    Server,   // `command` run by /bin/sh in the base station's network namespace until the end
+  };
+  Kind kind = Kind::Console;
   double atSeconds = 0;  // after the run started
-  std::string console;   // the line written to the devices' stdin
+  std::string console;   // Console: the line
+  std::string command;   // Server: the shell command line
+  std::string netns;     // Server: where (run.radio.uplink)
+  double graceSeconds = 5;
   Devices devices;
   Place place;
+  [[nodiscard]] std::string text() const;  // for progress: "stop devices 3, 4"
 };
 
 enum class Op { AtMost, AtLeast, Equal };
@@ -147,6 +187,8 @@ struct Report {
   nlohmann::json samples = nlohmann::json::array();
   nlohmann::json jitter;
   std::map<uint32_t, std::string> tails;
+  // The base-station servers the timeline started: their command and output's last lines.
+  std::vector<std::pair<std::string, std::string>> servers;
   [[nodiscard]] Verdict verdict() const;
 };
 
@@ -169,6 +211,14 @@ Verdict worst(const std::vector<Report>& points);
 struct RunOptions {
   bool keep = false;  // leave the run (stopped) rather than delete it
   std::string outDir;
+  // Asked while the test waits: true ends it as an error ("cancelled"), the run stopped and
+  // deleted as usual.
+  std::function<bool()> cancelled = [] { return false; };
+  // Whether the timeline may start base-station servers here (`kuiga test` runs them; the
+  // master only for an admin's test).
+  bool servers = true;
+  // Where servers run: "" is the scenario file's directory.
+  std::string serverDir;
   // Progress for a person, one line at a time.
   std::function<void(const std::string&)> progress = [](const std::string&) {};
   // Instances through a phase ("create", "start"), as `kuiga run create` draws its bar.
@@ -179,6 +229,12 @@ struct RunOptions {
 // Uploads, creates, starts, follows the timeline, measures, evaluates, stops and deletes.
 // A failure of the system (the master, a worker) is a report with `error` set; a scenario the
 // master refuses is an error result (a bad scenario).
-Result<Report> run(client::ApiClient& api, const Scenario& s, const RunOptions& o);
+Result<Report> run(Api& api, const Scenario& s, const RunOptions& o);
+// Every point of a scenario (parsePoints), one after another: `o.outDir` gets a directory per
+// point and the sweep's files (writeSweep), or a lone point's files; `o.progress` lines carry
+// the point. The reports point into `points`, which must outlive them. An error result: a
+// point the master refused (a bad scenario), or the sweep's files could not be written.
+Result<std::vector<Report>> runPoints(Api& api, const std::vector<Scenario>& points,
+                                      const RunOptions& o);
 
 }  // namespace kuiga::scenario

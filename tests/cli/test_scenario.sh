@@ -126,8 +126,10 @@ code=0
 grep -q '"verdict": "error"' "$work/big/results.json" || fail "not an error: $(cat "$work/big/results.json")"
 # The report's jitter sweep, at three small points: a row per point, a JUnit suite per point.
 code=0
+# (The rows are what this checks, not the jitter of a machine busy with other tests: its bound
+# is set wide.)
 "$kuiga" test "$scenarios/report-5.2.1-jitter.yaml" --set app="$periodic" --set duration=2s \
-  --set 'sweep.count=[1, 2, 3]' --out "$work/sweep" >"$work/sweep.out" 2>&1 || code=$?
+  --set 'sweep.count=[1, 2, 3]' --set assert.2.jitter_p99_ms=1000 --out "$work/sweep" >"$work/sweep.out" 2>&1 || code=$?
 [ "$code" = 0 ] || fail "the jitter sweep exited $code: $(cat "$work/sweep.out")"
 [ "$(wc -l <"$work/sweep/sweep.csv")" = 4 ] || fail "sweep.csv: $(cat "$work/sweep/sweep.csv")"
 head -1 "$work/sweep/sweep.csv" | grep -q '^"run.count","verdict","no instance failed"' ||

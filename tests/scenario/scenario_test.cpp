@@ -25,6 +25,9 @@ timeline:
     devices: [1, 2]
   - at: 500ms
     console: first
+  - {at: 2.5s, stop: [3], grace: 250ms}
+  - {at: 2.75s, start: all}
+  - {at: 0s, server: "coap-server -A 192.0.2.1"}
 assert:
   - logs: wake(up)?
     within: 1.5s
@@ -56,12 +59,22 @@ TEST(ScenarioParse, AFullScenarioReadsAsWritten) {
   EXPECT_EQ(s->spec, json::parse(R"({"count": 4, "args": "{start_ms} {period_ms}",
       "period_ms": 100, "radio": {"uplink": "bs", "ues": 2}})"));
   EXPECT_DOUBLE_EQ(s->durationSeconds, 3);
-  ASSERT_EQ(s->timeline.size(), 2u);  // in time order
-  EXPECT_EQ(s->timeline[0].console, "first");
-  EXPECT_TRUE(s->timeline[0].devices.all);
-  EXPECT_DOUBLE_EQ(s->timeline[1].atSeconds, 2);
-  EXPECT_EQ(s->timeline[1].devices.indexes, (std::vector<uint32_t>{1, 2}));
-  EXPECT_EQ(s->timeline[1].place.line, 10);
+  ASSERT_EQ(s->timeline.size(), 5u);                     // in time order
+  EXPECT_EQ(s->timeline[0].kind, Action::Kind::Server);  // in the base station's namespace
+  EXPECT_EQ(s->timeline[0].command, "coap-server -A 192.0.2.1");
+  EXPECT_EQ(s->timeline[0].netns, "bs");
+  EXPECT_EQ(s->timeline[0].text(), "server \"coap-server -A 192.0.2.1\" in bs");
+  EXPECT_EQ(s->timeline[1].console, "first");
+  EXPECT_TRUE(s->timeline[1].devices.all);
+  EXPECT_EQ(s->timeline[1].text(), "console \"first\" to every device");
+  EXPECT_DOUBLE_EQ(s->timeline[2].atSeconds, 2);
+  EXPECT_EQ(s->timeline[2].devices.indexes, (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(s->timeline[2].place.line, 10);
+  EXPECT_EQ(s->timeline[3].kind, Action::Kind::Stop);
+  EXPECT_DOUBLE_EQ(s->timeline[3].graceSeconds, 0.25);
+  EXPECT_EQ(s->timeline[3].text(), "stop device 3");
+  EXPECT_EQ(s->timeline[4].kind, Action::Kind::Start);
+  EXPECT_TRUE(s->timeline[4].devices.all);
   ASSERT_EQ(s->assertions.size(), 9u);
   EXPECT_EQ(s->assertions[0].title, "every device logs /wake(up)?/ within 1.5 s");
   EXPECT_EQ(s->assertions[1].title, "at least 75% of devices logs /ready/");
@@ -71,7 +84,7 @@ TEST(ScenarioParse, AFullScenarioReadsAsWritten) {
   EXPECT_EQ(s->assertions[4].title, "jitter_p99_ms <= 5");  // a number: its usual sense
   EXPECT_EQ(s->assertions[6].title, "zep_delivery >= 0.5");
   EXPECT_EQ(s->assertions[8].title, "leases_max <= 2");
-  EXPECT_EQ(s->assertions[8].place.line, 28);
+  EXPECT_EQ(s->assertions[8].place.line, 31);
 }
 
 TEST(ScenarioParse, SetsOverrideFieldsBeforeTheyAreRead) {
@@ -80,6 +93,14 @@ TEST(ScenarioParse, SetsOverrideFieldsBeforeTheyAreRead) {
   EXPECT_EQ(s->spec["count"], 50);
   EXPECT_EQ(s->spec["limits"]["memory_mb"], 64);
   EXPECT_DOUBLE_EQ(s->durationSeconds, 60);
+  // An entry of a list, by its number.
+  auto entry = parse(kFull, "t.yaml", {"timeline.4.server=other -v 9", "timeline.0.at=0.25s"});
+  ASSERT_TRUE(entry) << entry.error().message;
+  EXPECT_EQ(entry->timeline[0].command, "other -v 9");
+  EXPECT_DOUBLE_EQ(entry->timeline[1].atSeconds, 0.25);  // "second", now before "first"
+  EXPECT_EQ(entry->timeline[1].console, "second");
+  EXPECT_NE(errorOf(kFull, {"timeline.5.at=1s"}).find("'5' is not an entry of a list of 5"),
+            std::string::npos);
   EXPECT_NE(errorOf(kFull, {"run.count"}).find("not KEY=VALUE"), std::string::npos);
   EXPECT_NE(errorOf(kFull, {"run.count=0"}).find("run.count is a whole number from 1 to 50000"),
             std::string::npos);
@@ -124,6 +145,29 @@ TEST(ScenarioParse, EveryErrorNamesItsPlace) {
       "assert: [{no_failed: true}]\n");
   EXPECT_NE(beyond.find("t.yaml:4:5: device 2 is not in a run of 2 (0 to 1)"), std::string::npos)
       << beyond;
+  // Churn and servers: one thing per action, each with what it needs.
+  const std::string head = "app: x\nrun: {count: 2}\ntimeline:\n";
+  const std::string tail = "assert: [{no_failed: true}]\n";
+  EXPECT_NE(errorOf(head + "  - {at: 1s, stop: [0], start: [1]}\n" + tail)
+                .find("t.yaml:4:5: an action does one thing: console, stop, start or server"),
+            std::string::npos);
+  EXPECT_NE(errorOf(head + "  - {at: 1s, stop: [0], devices: [1]}\n" + tail)
+                .find("t.yaml:4:34: devices goes with console"),
+            std::string::npos);
+  EXPECT_NE(errorOf(head + "  - {at: 1s, start: all, grace: 1s}\n" + tail)
+                .find("t.yaml:4:33: grace goes with stop"),
+            std::string::npos);
+  EXPECT_NE(errorOf(head + "  - {at: 1s, stop: [3]}\n" + tail)
+                .find("t.yaml:4:5: device 3 is not in a run of 2"),
+            std::string::npos);
+  EXPECT_NE(errorOf(head + "  - {at: 1s, stop: some}\n" + tail)
+                .find("t.yaml:4:20: devices is 'all' or a list"),
+            std::string::npos);
+  std::string server = errorOf(head + "  - {at: 0s, server: coap-server}\n" + tail);
+  EXPECT_NE(server.find("t.yaml:4:5: a server runs in the base station's network namespace: the "
+                        "run needs radio.uplink"),
+            std::string::npos)
+      << server;
   std::string what = errorOf("app: x\nrun: {count: 1}\nassert:\n  - jitter_p50_ms: 3\n");
   EXPECT_NE(what.find("t.yaml:4:5: unknown assertion 'jitter_p50_ms'"), std::string::npos) << what;
   EXPECT_NE(errorOf("app: x\nrun: {count: 1}\nduration: soon\nassert: [{no_failed: true}]\n")

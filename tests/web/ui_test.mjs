@@ -2,7 +2,8 @@
 // a refused create shows the master's reason; upload the sample AUT as a 50-device run that
 // starts when ready; the counts reach 50 running; open an instance from the grid and see its
 // log; send a console line; the jitter box plot, the radio counters and the logs download;
-// stop and delete the run; the workers page. Before all that: the page without a session is the
+// stop and delete the run; the workers page; the tests page runs an uploaded scenario to its
+// verdict and opens its report. Before all that: the page without a session is the
 // login page, a wrong token is refused there, and the admin's token logs in; at the end, a
 // user's session sees neither the admin's runs nor the metrics, and logging out shows the login
 // page again. Saves screenshots of the run page as artefacts.
@@ -170,6 +171,37 @@ async function main() {
   const row = page.locator(`#workers tr[data-worker="${workerName}"]`);
   await row.waitFor();
   if (!(await row.textContent()).includes('healthy')) throw new Error('the worker is not shown healthy');
+
+  step('the tests page: a scenario and its AUT uploaded, run to its verdict, its report opened');
+  await page.getByRole('link', { name: 'Tests' }).click();
+  await page.locator('.empty', { hasText: 'No tests yet' }).waitFor();
+  const scenarioFile = path.join(dir, 'web-smoke.yaml');
+  fs.writeFileSync(scenarioFile, [
+    'name: web smoke', 'app: periodic', 'run:', '  count: 3', '  args: "{start_ms} {period_ms}"',
+    '  period_ms: 100', 'duration: 2s', 'assert:', '  - no_failed: true',
+    "  - log_count: '^[0-9.]+ '", '    per: device', '    at_least: 5', ''].join('\n'));
+  await page.locator('#test-form input[name=scenario]').setInputFiles(scenarioFile);
+  await page.locator('#test-form input[name=aut]').setInputFiles(aut);
+  await page.locator('#test-form textarea[name=set]').fill('run.count=4');
+  await page.locator('#test-form button[type=submit]').click();
+  const testRow = page.locator('#tests tbody tr', { hasText: 'web smoke' });
+  // Its verdict arrives by the event stream: no reload.
+  await testRow.locator('.state.passed').waitFor();
+  if (!(await testRow.textContent()).includes('2 of 2 assertions held'))
+    throw new Error(`the test's row: ${await testRow.textContent()}`);
+  const reportHref = await testRow.getByRole('link', { name: 'Report' }).getAttribute('href');
+  const report = await context.newPage();
+  report.on('pageerror', (e) => pageErrors.push(`report: ${e.message}`));
+  await report.goto(url + reportHref);
+  await report.locator('h1', { hasText: 'passed' }).waitFor();
+  await report.locator('canvas').first().waitFor();
+  await report.screenshot({ path: path.join(dir, 'test-report.png'), fullPage: true });
+  await report.close();
+  const tests = await (await fetch(`${url}/api/v1/tests`, auth)).json();
+  const submitted = await (await fetch(`${url}/api/v1/tests/${tests.items[0].id}/files/results.json`, auth)).json();
+  if (submitted.spec.count !== 4) throw new Error(`the override did not reach the test: ${JSON.stringify(submitted.spec)}`);
+  await testRow.locator('button[data-action=delete]').click();
+  await page.locator('.empty', { hasText: 'No tests yet' }).waitFor();
 
   step("a user's session sees none of the admin's runs, and no metrics");
   const image = (await (await fetch(`${url}/api/v1/runs/${runId}`, auth)).json()).spec.image;

@@ -22,7 +22,8 @@ class EventHub;
 
 namespace kuiga::master {
 class Enrollment;
-}
+class TestService;
+}  // namespace kuiga::master
 
 namespace kuiga::master::api {
 
@@ -35,6 +36,7 @@ struct Context {
   EventHub& events;
   Gate& gate;
   Enrollment& enrollment;
+  TestService& tests;
   const std::string& openapi;  // the document made from the whole table
   // The hash of the cluster CA's public key, which join tokens carry.
   [[nodiscard]] const std::string& joinPin() const { return config.caPin; }
@@ -64,7 +66,19 @@ ApiResult<json> parseJson(const std::string& body);
 // Whether a token of role `has` may call a route that needs `needed`.
 bool allows(Role needed, Role has);
 // The server's route for a table entry: the handler behind the authorization check.
-http::Route authorized(ApiRoute r, Gate& gate, RunService& m, ImageService& images);
+// Who owns what a route's path names (Scope), for the check.
+struct Owners {
+  RunService& runs;
+  ImageService& images;
+  TestService& tests;
+};
+// The route for the HTTP server: the caller from their token or session (Gate), their role,
+// their session's CSRF token, and their ownership of what the path names, checked before the
+// handler runs.
+http::Route authorized(ApiRoute r, Gate& gate, const Owners& owners);
+// The same checks, and the handler, for a caller already known (LocalApi).
+http::Response authorizedCall(const ApiRoute& r, const Owners& owners, http::Request& req,
+                              const Caller& who);
 // The multipart body of an upload, for the operations that take one.
 json uploadRequestBody();
 
@@ -76,5 +90,6 @@ Routes logRoutes(Context& c);
 Routes radioRoutes(Context& c);
 Routes clusterRoutes(Context& c);
 Routes workerRoutes(Context& c);
+Routes testRoutes(Context& c);
 
 }  // namespace kuiga::master::api

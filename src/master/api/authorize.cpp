@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "master/api/api_common.hpp"
+#include "master/test_service.hpp"
 
 namespace kuiga::master::api {
 
@@ -26,9 +27,18 @@ bool allows(Role needed, Role has) {
 namespace {
 
 // 404 when what the path names is not the caller's: to them it does not exist.
-ApiResult<void> inScope(RunService& m, ImageService& images, Scope scope, const http::Request& req,
-                        const Caller& who) {
+ApiResult<void> inScope(const Owners& o, Scope scope, const http::Request& req, const Caller& who) {
   if (scope == Scope::None || who.admin()) return {};
+  RunService& m = o.runs;
+  ImageService& images = o.images;
+  if (scope == Scope::Test) {
+    auto id = number(req.params.at(0), UINT32_MAX);
+    if (!id) return apiFail(ApiError::badRequest("a test id is a number"));
+    auto owner = o.tests.owner(*id);
+    if (!owner) return apiFail(owner.error());
+    if (*owner != who.user) return apiFail(ApiError::notFound(fmt::format("no test {}", *id)));
+    return {};
+  }
   if (scope == Scope::Run) {
     auto id = runIdOf(req);
     if (!id) return apiFail(id.error());
@@ -44,24 +54,33 @@ ApiResult<void> inScope(RunService& m, ImageService& images, Scope scope, const 
 
 }  // namespace
 
-http::Route authorized(ApiRoute r, Gate& gate, RunService& m, ImageService& images) {
+http::Response authorizedCall(const ApiRoute& r, const Owners& owners, http::Request& req,
+                              const Caller& who) {
+  if (r.role != Role::Public && !allows(r.role, who.role))
+    return replyError(
+        ApiError{403, "forbidden",
+                 fmt::format("{} {} needs a token of role {} (this one is {})", req.method,
+                             req.label, toString(r.role), toString(who.role))});
+  if (auto mine = inScope(owners, r.scope, req, who); !mine) return replyError(mine.error());
+  return r.handler(req, who);
+}
+
+http::Route authorized(ApiRoute r, Gate& gate, const Owners& owners) {
   http::Route out{r.method, r.pattern, {}, r.body, r.inlined};
   if (r.role == Role::Public) {
     out.handler = [h = std::move(r.handler)](http::Request& req) { return h(req, Caller{}); };
     return out;
   }
-  out.handler = [h = std::move(r.handler), role = r.role, scope = r.scope, &gate, &m,
-                 &images](http::Request& req) {
+  out.handler = [r = std::move(r), &gate, owners](http::Request& req) {
     auto who = gate.authenticate(req);
     if (!who) return replyError(who.error());
-    if (!allows(role, who->role))
+    if (!allows(r.role, who->role))
       return replyError(
           ApiError{403, "forbidden",
                    fmt::format("{} {} needs a token of role {} (this one is {})", req.method,
-                               req.label, toString(role), toString(who->role))});
+                               req.label, toString(r.role), toString(who->role))});
     if (auto csrf = gate.checkCsrf(req, *who); !csrf) return replyError(csrf.error());
-    if (auto mine = inScope(m, images, scope, req, *who); !mine) return replyError(mine.error());
-    return h(req, *who);
+    return authorizedCall(r, owners, req, *who);
   };
   return out;
 }

@@ -22,6 +22,7 @@ enum class Scope : uint8_t {
   None,
   Run,    // the first path parameter is a run id
   Image,  // the first path parameter is an image digest
+  Test,   // the first path parameter is a test id
 };
 
 using Handler = std::function<http::Response(http::Request&, const Caller&)>;

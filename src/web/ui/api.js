@@ -146,6 +146,7 @@ export function connectEvents() {
   };
   es.addEventListener('run', dispatch('run'));
   es.addEventListener('instances', dispatch('instances'));
+  es.addEventListener('test', dispatch('test'));
   es.addEventListener('overflow', dispatch('overflow'));
   es.onopen = () => {
     live.textContent = 'live';

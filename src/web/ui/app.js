@@ -1,4 +1,4 @@
-// Kuiga Web's entry point: a hash router over three pages, one live event stream, and the
+// Kuiga Web's entry point: a hash router over four pages, one live event stream, and the
 // login page whenever there is no session.
 import {
   clearError, connectEvents, currentSession, disconnectEvents, el, guarded, logOut, session,
@@ -7,6 +7,7 @@ import {
 import { loginPage } from './login.js';
 import { runsPage } from './runs.js';
 import { runPage } from './run.js';
+import { testsPage } from './tests.js';
 import { workersPage } from './workers.js';
 
 let leave = null;
@@ -30,6 +31,9 @@ function route() {
   } else if (hash === '#/workers') {
     nav = 'workers';
     show(workersPage);
+  } else if (hash === '#/tests') {
+    nav = 'tests';
+    show(testsPage);
   } else {
     show(runsPage);
   }

@@ -84,6 +84,11 @@ function testPoint(root, point) {
     root.append(card('Worst devices and the end of their logs',
       ...tails.map(([index, text]) => el('div', {}, el('h3', {}, `device ${index}`), el('pre', {}, text)))));
   }
+  const servers = (point.results && point.results.servers) || [];
+  if (servers.length) {
+    root.append(card('Base-station servers and the end of their output',
+      ...servers.map((s) => el('div', {}, el('h3', {}, s.command), el('pre', {}, s.tail || '(no output)')))));
+  }
 }
 
 function sweep(root, data) {
