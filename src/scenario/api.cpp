@@ -32,6 +32,10 @@ class HttpApi final : public Api {
                        const std::map<std::string, std::string>& fields) override {
     return reply(c_.upload(path, file, field, fields));
   }
+  VoidResult stream(const std::string& path,
+                    const std::function<bool(std::string_view)>& sink) override {
+    return c_.stream(path, sink);
+  }
 
  private:
   static Result<Reply> reply(Result<client::Response> r) {

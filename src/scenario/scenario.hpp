@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,10 @@ class Api {
   virtual Result<Reply> upload(const std::string& path, const std::string& file,
                                const std::string& field,
                                const std::map<std::string, std::string>& fields) = 0;
+  // A GET whose body goes to `sink` piece by piece, as it comes (a run's merged log is large);
+  // an error when the answer is not 2xx.
+  virtual VoidResult stream(const std::string& path,
+                            const std::function<bool(std::string_view)>& sink) = 0;
   // 2xx: the JSON body; otherwise an error saying why.
   Result<nlohmann::json> get(const std::string& path);
   Result<nlohmann::json> post(const std::string& path, const nlohmann::json& body = {});

@@ -24,23 +24,27 @@ void splitTarget(const std::string& target, http::Request& req) {
   }
 }
 
-// A response's body, whichever way it comes: in memory, a file, or a source read to its end.
-Result<std::string> bodyOf(const http::Response& r) {
+// A response's body, whichever way it comes, to `sink` (false from it: stop reading): in
+// memory, a file, or a source read to its end.
+VoidResult readBody(const http::Response& r, const std::function<bool(std::string_view)>& sink) {
   if (!r.file.empty()) {
     std::ifstream in(r.file, std::ios::binary);
     if (!in) return failSys("open " + r.file);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
+    char buf[1 << 16];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0)
+      if (!sink({buf, static_cast<size_t>(in.gcount())})) break;
+    return {};
   }
-  if (!r.source) return r.body;
-  std::string out;
+  if (!r.source) {
+    sink(r.body);
+    return {};
+  }
   r.source->attach([] {});
   for (;;) {
     std::string chunk;  // a source pulls into an empty buffer, as the server gives it
     auto p = r.source->pull(chunk);
-    out += chunk;
-    if (p.next == http::Source::Pull::Next::Done) return out;
+    if (!chunk.empty() && !sink(chunk)) return {};
+    if (p.next == http::Source::Pull::Next::Done) return {};
     if (p.next == http::Source::Pull::Next::Wait)
       std::this_thread::sleep_for(std::max(p.wait, std::chrono::milliseconds(1)));
   }
@@ -76,28 +80,48 @@ Result<scenario::Reply> LocalApi::upload(const std::string& path, const std::str
   return call(req);
 }
 
-Result<scenario::Reply> LocalApi::call(http::Request& req) {
+Result<http::Response> LocalApi::answer(http::Request& req) {
   // The route, as the HTTP server's router would find it.
-  const ApiRoute* route = nullptr;
   const auto segs = http::splitPath(req.path);
   for (const auto& r : routes_) {
     std::vector<std::string> params;
     if (r.method != req.method || !http::matchSegments(http::splitPath(r.pattern), segs, params))
       continue;
-    route = &r;
     req.params = std::move(params);
     req.label = r.pattern;
-    break;
+    return authorizedCall(r, owners_, req, caller_);
   }
-  if (!route) return failMsg(fmt::format("no route {} {}", req.method, req.path));
-  http::Response res = authorizedCall(*route, owners_, req, caller_);
-  auto body = bodyOf(res);
-  if (!body) return fail(body.error());
-  scenario::Reply out{res.status, nullptr, std::move(*body)};
-  if (res.type == "application/json" && !out.text.empty())
+  return failMsg(fmt::format("no route {} {}", req.method, req.path));
+}
+
+Result<scenario::Reply> LocalApi::call(http::Request& req) {
+  auto res = answer(req);
+  if (!res) return fail(res.error());
+  scenario::Reply out{res->status, nullptr, {}};
+  KUIGA_TRY(readBody(*res,
+                     [&](std::string_view d) {
+                       out.text.append(d);
+                       return true;
+                     }),
+            "read the answer");
+  if (res->type == "application/json" && !out.text.empty())
     out.body = nlohmann::json::parse(out.text, nullptr, false);
   if (out.body.is_discarded()) out.body = nullptr;
   return out;
+}
+
+VoidResult LocalApi::stream(const std::string& path,
+                            const std::function<bool(std::string_view)>& sink) {
+  http::Request req;
+  req.method = "GET";
+  splitTarget(path, req);
+  auto res = answer(req);
+  if (!res) return fail(res.error());
+  if (res->status / 100 != 2) {
+    scenario::Reply r{res->status, nlohmann::json::parse(res->body, nullptr, false), res->body};
+    return failMsg(scenario::errorText(r));
+  }
+  return readBody(*res, sink);
 }
 
 }  // namespace kuiga::master::api

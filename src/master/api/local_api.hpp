@@ -20,8 +20,12 @@ class LocalApi final : public scenario::Api {
   Result<scenario::Reply> upload(const std::string& path, const std::string& file,
                                  const std::string& field,
                                  const std::map<std::string, std::string>& fields) override;
+  VoidResult stream(const std::string& path,
+                    const std::function<bool(std::string_view)>& sink) override;
 
  private:
+  // The route's answer (the body not read yet), or an error when no route matches.
+  Result<http::Response> answer(http::Request& req);
   Result<scenario::Reply> call(http::Request& req);
   const Routes& routes_;
   Owners owners_;
