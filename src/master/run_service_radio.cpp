@@ -37,7 +37,7 @@ ApiResult<nlohmann::json> RunService::radio(RunId id) {
   for (const auto& [w, indices] : byWorker(id, false))
     for (uint32_t i : indices) placedOn[displayName({id, i})] = w;
   std::map<std::string, nlohmann::json> byName;
-  uint64_t sent = 0, delivered = 0, drops = 0, kernelSent = 0, missed = 0;
+  uint64_t sent = 0, delivered = 0, drops = 0, kernelSent = 0, missed = 0, gatewayDrops = 0;
   uint64_t toStation = 0, uplink = 0, downlink = 0, queued = 0;
   nlohmann::json dropped = {{"loss", 0},  {"active_cap", 0},    {"medium_queue", 0},
                             {"no_ue", 0}, {"ue_queue_full", 0}, {"no_lease", 0}};
@@ -53,6 +53,7 @@ ApiResult<nlohmann::json> RunService::radio(RunId id) {
       continue;
     }
     drops += r->ring_drops();
+    gatewayDrops += r->gateway_drops();
     if (r->has_cell()) {
       const auto& c = r->cell();
       dropped["no_lease"] = dropped["no_lease"].get<uint64_t>() + c.dropped_no_lease();
@@ -134,6 +135,9 @@ ApiResult<nlohmann::json> RunService::radio(RunId id) {
       {"sent_frames", sent},
       {"delivered_frames", delivered},
       {"ring_drops", drops},
+      // Toward a base station, dropped by a worker's kernel before its Plexer read them (all
+      // runs of those workers together).
+      {"gateway_drops", gatewayDrops},
       {"kernel_sent_frames", kernelSent},
       {"missed_frames", missed},
       {"missed_ratio", kernelSent ? static_cast<double>(missed) / kernelSent : 0.0},

@@ -604,7 +604,8 @@ Result<std::vector<Netlink::LinkInfo>> Netlink::links() {
     auto* l = reinterpret_cast<rtnl_link*>(o);
     out.push_back({rtnl_link_get_name(l), rtnl_link_get_ifindex(l), rtnl_link_get_master(l),
                    rtnl_link_get_stat(l, RTNL_LINK_RX_PACKETS),
-                   rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS)});
+                   rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS),
+                   rtnl_link_get_stat(l, RTNL_LINK_TX_DROPPED)});
   }
   nl_cache_free(cache);
   return out;
@@ -614,9 +615,12 @@ Result<Netlink::LinkInfo> Netlink::link(const std::string& name) {
   rtnl_link* l = nullptr;
   int err = rtnl_link_get_kernel(sock_.get(), 0, name.c_str(), &l);
   if (err < 0) return fail(nlError("find link '" + name + "'", err));
-  LinkInfo info{rtnl_link_get_name(l), rtnl_link_get_ifindex(l), rtnl_link_get_master(l),
+  LinkInfo info{rtnl_link_get_name(l),
+                rtnl_link_get_ifindex(l),
+                rtnl_link_get_master(l),
                 rtnl_link_get_stat(l, RTNL_LINK_RX_PACKETS),
-                rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS)};
+                rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS),
+                rtnl_link_get_stat(l, RTNL_LINK_TX_DROPPED)};
   rtnl_link_put(l);
   return info;
 }

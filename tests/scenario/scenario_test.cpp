@@ -243,6 +243,13 @@ TEST(ScenarioAssertions, EachKindPassesAndFails) {
   EXPECT_EQ(o.measured, "2.5");
   EXPECT_EQ(verdictOf("{delivery_ratio: 0.95}", m), Verdict::Passed);
   EXPECT_EQ(verdictOf("{delivery_ratio: 0.96}", m), Verdict::Failed);
+  // What the kernel dropped before the Plexer read it was sent toward the station too.
+  Measured dropped = m;
+  dropped.radio["gateway_drops"] = 90;
+  Outcome viaGateway;
+  EXPECT_EQ(verdictOf("{delivery_ratio: 0.5}", dropped, &viaGateway), Verdict::Passed);
+  EXPECT_DOUBLE_EQ(viaGateway.value, 0.5);  // 95 / (100 + 90)
+  EXPECT_EQ(verdictOf("{delivery_ratio: 0.51}", dropped), Verdict::Failed);
   EXPECT_EQ(verdictOf("{zep_delivery: 0.6}", m), Verdict::Passed);
   EXPECT_EQ(verdictOf("{zep_delivery: {at_least: 0.61}}", m), Verdict::Failed);
   EXPECT_EQ(verdictOf("{missed_frames: 0}", m), Verdict::Passed);

@@ -263,6 +263,14 @@ void Forwarder::removeCell(RunId run) {
   std::make_heap(schedule_.begin(), schedule_.end());
 }
 
+Result<uint64_t> Forwarder::gatewayDrops() const {
+  auto nl = sys::Netlink::openIn(radioNetnsFd_);
+  if (!nl) return fail(nl.error());
+  auto tun = nl->link(kRadioTun);
+  if (!tun) return fail(tun.error());
+  return tun->txDropped;
+}
+
 std::optional<CellReport> Forwarder::report(RunId run) {
   std::lock_guard lock(mu_);
   auto it = cells_.find(run);

@@ -91,6 +91,11 @@ class Forwarder {
   // The run's lease log: one line per grant or release, kept after the cell closes.
   [[nodiscard]] std::string leaseLogPath(RunId run) const;
   [[nodiscard]] std::optional<CellReport> report(RunId run);
+  // Packets the radio namespace's kernel routed toward the Plexer (into kpx0) but dropped
+  // because the Plexer had not read the ones before (the tun's queue was full): sent toward a
+  // base station, never forwarded, and invisible to the cells' counters. All runs of this
+  // worker together, as the kernel counts them.
+  [[nodiscard]] Result<uint64_t> gatewayDrops() const;
 
  private:
   struct Cell;

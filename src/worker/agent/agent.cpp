@@ -520,6 +520,7 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         }
       }
       rep->set_ring_drops(plexer_->capture().stats().ringDrops);
+      if (auto g = plexer_->uplink().gatewayDrops()) rep->set_gateway_drops(*g);
     }
     if (auto zep = plexer_ ? plexer_->zep().report(c.radio_stats().run()) : std::nullopt) {
       RunId run = c.radio_stats().run();
