@@ -438,9 +438,11 @@ void addClientCommands(CLI::App& app, int& exitCode) {
         return;
       }
       std::cout << fmt::format(
-          "base station: {} sent toward it, {} forwarded, {} back, {} queued for a UE\n",
+          "base station: {} sent toward it, {} forwarded, {} back, {} queued for a UE; {} "
+          "dropped by the kernel before the Plexer read them\n",
           j["to_station_frames"].get<uint64_t>(), j["uplink_frames"].get<uint64_t>(),
-          j["downlink_frames"].get<uint64_t>(), j["queued_frames"].get<uint64_t>());
+          j["downlink_frames"].get<uint64_t>(), j["queued_frames"].get<uint64_t>(),
+          j.value("gateway_drops", uint64_t{0}));
       std::string drops;
       for (const auto& [k, v] : j["dropped"].items())
         drops += fmt::format("{}{} {}", drops.empty() ? "" : ", ", k, v.get<uint64_t>());
