@@ -124,10 +124,9 @@ ApiResult<TestRecord> TestService::submit(const TestSubmission& sub, const Calle
 }
 
 void TestService::startQueued() {
-  while (!stopping_ && running_ < parallel_ && !queue_.empty() && api_) {
+  while (!stopping_ && threads_.size() < parallel_ && !queue_.empty() && api_) {
     auto job = queue_.front();
     queue_.pop_front();
-    ++running_;
     threads_[job->record.id] = std::jthread([this, job] { runJob(job); });
   }
 }
@@ -155,7 +154,6 @@ void TestService::runJob(std::shared_ptr<Job> job) {
   finish(*job, reports ? *reports : std::vector<scenario::Report>{},
          reports ? std::string() : reports.error().message);
   std::lock_guard lock(mu_);
-  --running_;
   active_.erase(job->record.id);
   if (auto it = threads_.find(job->record.id); it != threads_.end()) {
     finished_.push_back(std::move(it->second));  // joined by the next submit, or at the end

@@ -73,9 +73,8 @@ class TestService {
   std::mutex mu_;
   std::deque<std::shared_ptr<Job>> queue_;
   std::map<uint64_t, std::shared_ptr<Job>> active_;  // queued or running
-  std::map<uint64_t, std::jthread> threads_;
-  std::vector<std::jthread> finished_;  // joined on the next start or at the end
-  unsigned running_ = 0;
+  std::map<uint64_t, std::jthread> threads_;         // the running tests'
+  std::vector<std::jthread> finished_;               // joined on the next start or at the end
   bool stopping_ = false;
 };
 

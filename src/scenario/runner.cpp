@@ -41,8 +41,7 @@ int64_t parseTime(const std::string& s) {
 }
 
 // The merged log, "<time> run-R/dev-N <line>" a line, into each device's lines, as it comes:
-// the log of a large run is never held whole. (Our own format, read by hand: a regular
-// expression a line is the slowest part at 50,000 devices.)
+// the log of a large run is never held whole. (Our own format, split by hand.)
 class LogReader {
  public:
   LogReader(int64_t startNs, Measured& m) : startNs_(startNs), m_(m) {}

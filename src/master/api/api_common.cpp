@@ -47,6 +47,12 @@ ApiResult<RunId> runIdOf(const http::Request& req) {
   return static_cast<RunId>(*v);
 }
 
+ApiResult<uint64_t> testIdOf(const http::Request& req) {
+  auto id = number(req.params.at(0), UINT32_MAX);
+  if (!id) return apiFail(ApiError::badRequest("a test id is a number"));
+  return *id;
+}
+
 ApiResult<InstanceId> instanceIdOf(const http::Request& req) {
   auto run = runIdOf(req);
   if (!run) return apiFail(run.error());

@@ -61,6 +61,8 @@ ApiResult<uint64_t> queryNumber(const http::Request& req, const std::string& key
 // The run id of /runs/{id}..., and the instance of .../instances/{index}.
 ApiResult<RunId> runIdOf(const http::Request& req);
 ApiResult<InstanceId> instanceIdOf(const http::Request& req);
+// The test id of /tests/{id}...
+ApiResult<uint64_t> testIdOf(const http::Request& req);
 ApiResult<json> parseJson(const std::string& body);
 
 // Whether a token of role `has` may call a route that needs `needed`.

@@ -32,8 +32,8 @@ ApiResult<void> inScope(const Owners& o, Scope scope, const http::Request& req, 
   RunService& m = o.runs;
   ImageService& images = o.images;
   if (scope == Scope::Test) {
-    auto id = number(req.params.at(0), UINT32_MAX);
-    if (!id) return apiFail(ApiError::badRequest("a test id is a number"));
+    auto id = testIdOf(req);
+    if (!id) return apiFail(id.error());
     auto owner = o.tests.owner(*id);
     if (!owner) return apiFail(owner.error());
     if (*owner != who.user) return apiFail(ApiError::notFound(fmt::format("no test {}", *id)));
@@ -54,13 +54,17 @@ ApiResult<void> inScope(const Owners& o, Scope scope, const http::Request& req, 
 
 }  // namespace
 
+// 403 when the caller's role may not call the route.
+ApiResult<void> mayCall(const ApiRoute& r, const http::Request& req, const Caller& who) {
+  if (r.role == Role::Public || allows(r.role, who.role)) return {};
+  return apiFail(ApiError{403, "forbidden",
+                          fmt::format("{} {} needs a token of role {} (this one is {})", req.method,
+                                      req.label, toString(r.role), toString(who.role))});
+}
+
 http::Response authorizedCall(const ApiRoute& r, const Owners& owners, http::Request& req,
                               const Caller& who) {
-  if (r.role != Role::Public && !allows(r.role, who.role))
-    return replyError(
-        ApiError{403, "forbidden",
-                 fmt::format("{} {} needs a token of role {} (this one is {})", req.method,
-                             req.label, toString(r.role), toString(who.role))});
+  if (auto may = mayCall(r, req, who); !may) return replyError(may.error());
   if (auto mine = inScope(owners, r.scope, req, who); !mine) return replyError(mine.error());
   return r.handler(req, who);
 }
@@ -74,11 +78,8 @@ http::Route authorized(ApiRoute r, Gate& gate, const Owners& owners) {
   out.handler = [r = std::move(r), &gate, owners](http::Request& req) {
     auto who = gate.authenticate(req);
     if (!who) return replyError(who.error());
-    if (!allows(r.role, who->role))
-      return replyError(
-          ApiError{403, "forbidden",
-                   fmt::format("{} {} needs a token of role {} (this one is {})", req.method,
-                               req.label, toString(r.role), toString(who->role))});
+    // The role first, then the session's CSRF token, then the rest (authorizedCall).
+    if (auto may = mayCall(r, req, *who); !may) return replyError(may.error());
     if (auto csrf = gate.checkCsrf(req, *who); !csrf) return replyError(csrf.error());
     return authorizedCall(r, owners, req, *who);
   };

@@ -22,12 +22,6 @@ json toJson(const TestRecord& t) {
           {"finished", t.finishedNs ? json(isoTime(t.finishedNs)) : json()}};
 }
 
-ApiResult<uint64_t> testIdOf(const http::Request& req) {
-  auto id = number(req.params.at(0), UINT32_MAX);
-  if (!id) return apiFail(ApiError::badRequest("a test id is a number"));
-  return *id;
-}
-
 // Multipart: the scenario's text in part "scenario" (its file name in "file_name"), the AUT as
 // the file part "aut", overrides as a JSON list of "KEY=VALUE" in "set". Or the scenario alone
 // as the body.
