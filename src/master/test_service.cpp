@@ -91,17 +91,22 @@ ApiResult<TestRecord> TestService::submit(const TestSubmission& sub, const Calle
   const std::string dir = dirOf(t.id);
   std::error_code ec;
   fs::create_directories(dir + "/aut", ec);
-  if (!ec) std::ofstream(dir + "/scenario.yaml") << sub.scenario;
+  if (!ec) {
+    std::ofstream out(dir + "/scenario.yaml");
+    if (!(out << sub.scenario) || !out.flush())
+      ec = std::error_code(errno ? errno : EIO, std::generic_category());
+  }
   std::string aut;
   if (!ec && !sub.autPath.empty()) {
     aut = dir + "/aut/" + (sub.autName.empty() ? "aut" : fs::path(sub.autName).filename().string());
     fs::copy_file(sub.autPath, aut, fs::copy_options::overwrite_existing, ec);
   }
   if (ec) {
+    const Error why{"keep the test's files in " + dir + ": " + ec.message(), ec.value()};
     (void)store_.deleteTest(t.id);
-    fs::remove_all(dir, ec);
-    return apiFail(
-        storeError(Error{"keep the test's files in " + dir + ": " + ec.message(), ec.value()}));
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+    return apiFail(storeError(why));  // a full disk: 507
   }
   auto job = std::make_shared<Job>();
   job->record = t;
