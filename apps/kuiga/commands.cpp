@@ -80,7 +80,8 @@ int runBench(const bench::InstancesBenchOptions& opts, bool json) {
     return 1;
   }
   std::cout << r->dump(json ? -1 : 2) << std::endl;
-  return 0;
+  // A lost instance is a failed benchmark, whatever its figures (the first reasons are above).
+  return r->value("failed", size_t{0}) == 0 ? 0 : 1;
 }
 
 // Runs a benchmark with its default AUT: progress to stdout (stderr with --json), then the

@@ -187,4 +187,13 @@ std::string BenchHosts::logPath(InstanceId id) const {
   return hosts_[hostOf(id.index)].runtime->logPath(id);
 }
 
+std::vector<worker::InstanceStatus> BenchHosts::list() const {
+  std::vector<worker::InstanceStatus> all;
+  for (const auto& h : hosts_) {
+    auto mine = h.runtime->list();
+    std::move(mine.begin(), mine.end(), std::back_inserter(all));
+  }
+  return all;
+}
+
 }  // namespace kuiga::bench

@@ -41,6 +41,8 @@ class BenchHosts {
   worker::BulkResult stop(std::span<const InstanceId> ids, std::chrono::milliseconds grace);
   worker::BulkResult remove(std::span<const InstanceId> ids);
   [[nodiscard]] std::string logPath(InstanceId id) const;
+  // Every host's instances.
+  [[nodiscard]] std::vector<worker::InstanceStatus> list() const;
   VoidResult destroyAll();
 
  private:

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "bench/bench_failures.hpp"
 #include "bench/system_probe.hpp"
 #include "common/jitter.hpp"
 #include "sys/file.hpp"
@@ -94,6 +95,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   std::atomic<size_t> runningEvents{0};
   worker::ns::NsRuntimeConfig cfg;
   cfg.name = name;
+  cfg.capacity = o.count;
   cfg.stateDir = stateDir;
   cfg.initPath = o.initPath;
   cfg.threads = o.threads;
@@ -179,7 +181,9 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   out["all_running_s"] = runningEvents.load() == o.count
                              ? nlohmann::json((lastRunningNs.load() - t0Ns) / 1e9)
                              : nlohmann::json(nullptr);
-  out["failed"] = created.failed.size() + started.failed.size();
+  FailureTally failures;
+  failures.add(created, "create");
+  failures.add(started, "start");
   if (!docker && nowMs() > startMs)
     log(fmt::format("warning: the common start time passed {} ms before all instances ran",
                     nowMs() - startMs));
@@ -213,6 +217,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
       if (aut > 0) autPss += pssKiB(aut), ++autCount;
     }
     log(fmt::format("running: {}", stateSummary(runtime)));
+    failures.addNotRunning(runtime.list(), ids);
   };
   while (nowMs() < endMs) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -281,6 +286,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   }
   if (sys::isMountPoint(stateDir + "/radio.netns")) ++netns;
   size_t procs = left.processes;
+  failures.write(out, log);
   out["leaked"] = {{"netns", netns}, {"links", links}, {"cgroups", cgroups}, {"processes", procs}};
   if (docker) out["leaked"]["containers"] = containers;
   if (!destroyed) log("cleanup: " + destroyed.error().message);

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/bench_failures.hpp"
 #include "bench/bench_hosts.hpp"
 #include "bench/system_probe.hpp"
 #include "plexer/plexer.hpp"
@@ -199,7 +200,11 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   out["machine_cpu_us_per_frame"] = sent ? busy * 1e6 / static_cast<double>(sent) : 0.0;
   out["window_s"] = window;
   out["achieved_fps"] = static_cast<double>(sent) / window;
-  out["failed"] = created.failed.size() + started.failed.size();
+  FailureTally failures;
+  failures.add(created, "create");
+  failures.add(started, "start");
+  failures.addNotRunning(runtime.list(), ids, true);  // senders end when done
+  failures.write(out, log);
   log(fmt::format(
       "sent {} frames, captured {}, missed {} ({:.4f}%), ring drops {}, capture "
       "threads {:.1f}% of a CPU, {} crossed workers, {:.2f} us of CPU per frame",

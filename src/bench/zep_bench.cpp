@@ -9,6 +9,7 @@
 #include <cmath>
 #include <thread>
 
+#include "bench/bench_failures.hpp"
 #include "bench/bench_hosts.hpp"
 #include "bench/system_probe.hpp"
 #include "plexer/plexer.hpp"
@@ -179,7 +180,11 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
                         static_cast<double>(plexer::zep::airtimeNs(15 + o.payloadBytes + 2)) / 1e9 /
                         window;
   out["dispatcher_cpu_pct"] = 100.0 * cpu / window;
-  out["failed"] = created.failed.size() + started.failed.size();
+  FailureTally failures;
+  failures.add(created, "create");
+  failures.add(started, "start");
+  failures.addNotRunning(runtime.list(), ids);
+  failures.write(out, log);
   log(fmt::format(
       "nodes said {} sent; dispatcher took {} ({} on the air, {} channel drops), "
       "delivered {} copies ({} logged by the nodes), dispatcher {:.1f}% of a CPU",

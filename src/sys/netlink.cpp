@@ -90,6 +90,7 @@ Result<Netlink> Netlink::open() {
     return fail(nlError("connect rtnetlink", err));
   // The socket must not leak into AUT processes forked later.
   ::fcntl(nl_socket_get_fd(s), F_SETFD, FD_CLOEXEC);
+  detail::watchKernelErrors(s);
   return nl;
 }
 

@@ -4,7 +4,6 @@
 #include <netlink/errno.h>
 #include <netlink/route/link.h>
 
-#include <cerrno>
 #include <string>
 #include <utility>
 
@@ -12,34 +11,14 @@
 
 namespace kuiga::sys::detail {
 
-// libnl reports its own codes; keep the kernel's errno where libnl maps one back.
-inline Error nlError(const std::string& what, int err) {
-  int code = 0;
-  switch (-err) {
-    case NLE_EXIST:
-      code = EEXIST;
-      break;
-    case NLE_OBJ_NOTFOUND:
-    case NLE_NODEV:
-      code = ENODEV;
-      break;
-    case NLE_PERM:
-      code = EPERM;
-      break;
-    case NLE_BUSY:
-      code = EBUSY;
-      break;
-    case NLE_NOMEM:
-      code = ENOMEM;
-      break;
-    case NLE_RANGE:
-      code = ERANGE;
-      break;
-    default:
-      break;
-  }
-  return Error{what + ": " + nl_geterror(err), code};
-}
+// libnl reports its own codes, and folds every errno it does not know (ENETDOWN, EHOSTUNREACH,
+// ENOSPC, ...) into NLE_FAILURE, "Unspecific failure", dropping the kernel's extended-ack
+// message too. The socket's error callback (watchKernelErrors) keeps both for the thread that
+// made the request, and nlError names them: "add route ::/0 via 'eth0': Unspecific failure
+// (kernel: ENETDOWN, Network is down: Nexthop device is not up)", with the errno as the code.
+Error nlError(const std::string& what, int err);
+// Asks the kernel for extended acks on `sock` and records each error it answers.
+void watchKernelErrors(nl_sock* sock);
 
 struct LinkPtr {
   rtnl_link* p;

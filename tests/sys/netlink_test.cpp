@@ -128,6 +128,30 @@ TEST_F(NetlinkTest, ROOT_MoveToNamespaceAndSetMaster) {
   EXPECT_TRUE(nlB->linkIndex("kgtm1"));
 }
 
+// libnl calls ENETDOWN "Unspecific failure"; the error names the kernel's errno and message.
+TEST_F(NetlinkTest, ROOT_AnErrorNamesTheKernelsErrnoAndMessage) {
+  auto guard = netns::ThreadGuard::enter(a_.get());
+  auto nl = Netlink::open();
+  ASSERT_TRUE(nl);
+  ASSERT_TRUE(nl->createVeth({"kgte0", std::nullopt, std::nullopt, "kgte1", std::nullopt, -1}));
+  auto down = nl->addRoute("::/0", "kgte0", "fe80::1");  // an onlink route through a down link
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, ENETDOWN) << down.error().message;
+  EXPECT_NE(down.error().message.find("add route ::/0 via 'kgte0': "), std::string::npos);
+  EXPECT_NE(down.error().message.find("(kernel: ENETDOWN, Network is down: Nexthop device is "
+                                      "not up)"),
+            std::string::npos)
+      << down.error().message;
+  // A failure of libnl's own does not borrow an older answer of the kernel.
+  auto bad = nl->addAddress("kgte0", "not-an-address");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.find("kernel:"), std::string::npos) << bad.error().message;
+  auto dup = nl->createVeth({"kgte0", std::nullopt, std::nullopt, "kgte2", std::nullopt, -1});
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, EEXIST) << "libnl's mapping is kept: " << dup.error().message;
+  ASSERT_TRUE(nl->deleteLink("kgte0"));
+}
+
 TEST_F(NetlinkTest, ROOT_TapOwnedByAnUnprivilegedUser) {
   auto guard = netns::ThreadGuard::enter(a_.get());
   ASSERT_TRUE(createTap("kgttap", 200123, 200124));

@@ -8,6 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "sys/file.hpp"
 #include "tests/support/leak_check.hpp"
@@ -148,6 +151,71 @@ TEST_F(NsFailureTest, ROOT_BadSpecsAreRefusedBeforeAnythingIsMade) {
   auto twice = rt().start({&specs[3].id, 1});
   ASSERT_EQ(twice.failed.size(), 1u);
   EXPECT_EQ(twice.failed[0].second.message, "instance is running, not booting");
+}
+
+}  // namespace kuiga::worker
+
+namespace kuiga::worker {
+
+// A network step the kernel refuses for a passing reason is made again, once, from scratch;
+// one it refuses for good fails the instance with its reason, and nothing stays behind.
+class NsNetworkRetryTest : public test::RuntimeFixture {
+ protected:
+  void SetUp() override {
+    config_.networkFault = [this](InstanceId id) -> VoidResult {
+      std::lock_guard lock(mu_);
+      const int attempt = ++attempts_[id.index];
+      if (id.index == 0 && attempt == 1)
+        return fail(Error{"add route ::/0 via 'eth0': Unspecific failure", 0});
+      if (id.index == 1)
+        return fail(
+            Error{"add route ::/0 via 'eth0': Unspecific failure (kernel: ENETDOWN)", ENETDOWN});
+      if (id.index == 2) return fail(Error{"add address: Permission denied", EPERM});
+      return {};
+    };
+    RuntimeFixture::SetUp();
+  }
+  int attempts(uint32_t index) {
+    std::lock_guard lock(mu_);
+    return attempts_[index];
+  }
+  std::mutex mu_;
+  std::map<uint32_t, int> attempts_;
+};
+
+TEST_F(NsNetworkRetryTest, ROOT_APassingRefusalIsTriedOnceMoreAndALastingOneFails) {
+  std::vector<InstanceSpec> specs;
+  for (uint32_t i = 0; i < 4; ++i) specs.push_back(spec(i, KUIGA_TEST_APPS, "echo_console"));
+  auto c = rt().create(specs);
+  EXPECT_EQ(c.ok, 2u);
+  ASSERT_EQ(c.failed.size(), 2u);
+  EXPECT_EQ(attempts(0), 2) << "made again after an unspecific failure";
+  EXPECT_EQ(attempts(1), 2) << "ENETDOWN passes, but not twice";
+  EXPECT_EQ(attempts(2), 1) << "EPERM would fail again";
+  EXPECT_EQ(attempts(3), 1);
+  auto st1 = rt().status({1, 1}).value();
+  EXPECT_EQ(st1.state, S::Failed);
+  EXPECT_NE(st1.reason.find("network: add route ::/0 via 'eth0': Unspecific failure (kernel: "
+                            "ENETDOWN)"),
+            std::string::npos)
+      << st1.reason;
+  EXPECT_NE(st1.reason.find("again, after"), std::string::npos) << st1.reason;
+  EXPECT_EQ(rt().status({1, 2})->reason.find("again"), std::string::npos);
+  // The one made twice runs as if made once: one init, one link, its output heard.
+  std::vector<InstanceId> ok = {{1, 0}, {1, 3}};
+  ASSERT_TRUE(rt().start(ok).allOk());
+  EXPECT_EQ(waitState({1, 0}, S::Running), S::Running);
+  ASSERT_TRUE(rt().console({1, 0}, "echo twice made"));
+  EXPECT_TRUE(waitLog({1, 0}, "twice made"));
+  auto links = rt().radioLinks().value();
+  EXPECT_EQ(links.size(), 2u) << "the failed attempts left no link";
+  std::vector<InstanceId> all = {{1, 0}, {1, 1}, {1, 2}, {1, 3}};
+  (void)rt().stop(ok, 1s);
+  EXPECT_TRUE(rt().remove(all).allOk());
+  // Removed instances' links go with their namespaces, which the kernel frees a moment later.
+  for (int i = 0; i < 100 && !rt().radioLinks().value().empty(); ++i)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(rt().radioLinks().value().empty());
 }
 
 }  // namespace kuiga::worker

@@ -30,6 +30,7 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   }
   ns::NsRuntimeConfig cfg;
   cfg.name = config.name;
+  cfg.capacity = config.capacity;
   cfg.stateDir = config.stateDir;
   cfg.initPath = config.initPath;
   cfg.exposed = config.exposed;

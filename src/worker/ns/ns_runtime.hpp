@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,12 +40,16 @@ struct NsRuntimeConfig {
   uid_t uidBase = 200000;
   uint32_t uidCount = 65536;
   gid_t gid = 200000;
-  unsigned threads = 0;  // bulk-operation threads, 0 = two per core
+  unsigned threads = 0;       // bulk-operation threads, 0 = two per core
+  uint32_t capacity = 10000;  // instances it may hold at once: the kernel limits it raises
   uint64_t logMaxBytes = 16ull << 20;
   std::optional<sys::cgroup::Version> cgroupVersion;  // default: detect
   std::chrono::milliseconds readyTimeout{60000};
   // Host paths instances see read-only beside the system directories (kuiga worker --expose).
   std::vector<std::string> exposed;
+  // For tests of what the kernel refuses rarely: called before an instance's network is
+  // configured, each attempt; an error it returns fails that step as the kernel's would.
+  std::function<VoidResult(InstanceId)> networkFault;
 };
 
 class NsRuntime final : public Runtime {
