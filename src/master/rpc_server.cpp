@@ -144,13 +144,15 @@ class RpcServer::Service final : public rpc::Control::Service {
     *out.mutable_registered() = toProto(master_.registerNode(fromProto(in.register_()), link));
     link->sendRegistered(out);
     while (stream->Read(&in)) {
-      bool current = true;
-      if (in.has_heartbeat())
+      // Any message is a sign of life, before it is handled.
+      bool current = master_.nodes().beginHandling(name, link.get());
+      if (current && in.has_heartbeat())
         current = master_.onHeartbeat(name, link.get(), in.heartbeat().zep_unplaceable());
-      else if (in.has_events())
+      else if (current && in.has_events())
         current = master_.onEvents(name, link.get(), fromProto(in.events()));
-      else if (in.has_reply())
+      else if (current && in.has_reply())
         master_.nodes().onReply(name, in.reply());
+      master_.nodes().endHandling(name, link.get());
       if (!current) {
         spdlog::warn("worker {}: stream superseded or declared lost; closing it", name);
         ctx->TryCancel();

@@ -55,6 +55,23 @@ bool WorkerSessions::touch(const std::string& node, const WorkerLink* link,
   return true;
 }
 
+bool WorkerSessions::beginHandling(const std::string& node, const WorkerLink* link) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(node);
+  if (it == sessions_.end() || it->second->link.get() != link) return false;
+  it->second->node.lastSeen = Clock::now();
+  ++it->second->node.handling;
+  return true;
+}
+
+void WorkerSessions::endHandling(const std::string& node, const WorkerLink* link) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(node);
+  if (it == sessions_.end() || it->second->link.get() != link) return;
+  it->second->node.lastSeen = Clock::now();
+  if (it->second->node.handling > 0) --it->second->node.handling;
+}
+
 Result<rpc::Reply> WorkerSessions::call(const std::string& node, rpc::Command cmd,
                                         std::chrono::milliseconds timeout) {
   std::future<Result<rpc::Reply>> fut;
@@ -102,7 +119,7 @@ std::vector<std::pair<std::string, std::shared_ptr<WorkerLink>>> WorkerSessions:
   std::lock_guard lock(mu_);
   auto now = Clock::now();
   for (const auto& [name, s] : sessions_)
-    if (now - s->node.lastSeen > quiet) out.emplace_back(name, s->link);
+    if (s->node.handling == 0 && now - s->node.lastSeen > quiet) out.emplace_back(name, s->link);
   return out;
 }
 

@@ -41,6 +41,7 @@ struct NodeSession {
   bool plexer = false;   // holds runs' cells, takes no instances
   Clock::time_point lastSeen;
   uint64_t zepUnplaceable = 0;  // from its heartbeats
+  int handling = 0;             // its messages being handled now: it is not silent meanwhile
 };
 
 class WorkerSessions {
@@ -59,6 +60,12 @@ class WorkerSessions {
   // node's session.
   bool touch(const std::string& node, const WorkerLink* link,
              std::optional<uint64_t> zepUnplaceable = std::nullopt);
+  // A message of the node read from `link`, and then handled: a sign of life when it arrives,
+  // and while it is handled the node is not found silent (its heartbeats wait behind it in
+  // the stream: 5,000 events may take the master seconds). begin returns touch()'s answer;
+  // end, called whatever begin said, is a sign of life again.
+  bool beginHandling(const std::string& node, const WorkerLink* link);
+  void endHandling(const std::string& node, const WorkerLink* link);
   // Sends a command and waits for its reply (an error when the node is gone or silent).
   Result<rpc::Reply> call(const std::string& node, rpc::Command cmd,
                           std::chrono::milliseconds timeout);

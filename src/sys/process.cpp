@@ -230,7 +230,9 @@ Result<Child> spawn(const SpawnOptions& opts) {
 VoidResult raiseThreadPriority(int priority) {
   sched_param sp{};
   sp.sched_priority = priority;
-  if (::sched_setscheduler(0, SCHED_FIFO, &sp) == 0) return {};
+  // Reset on fork: a thread or process this one creates (a library's lazily started worker
+  // thread) runs at normal priority, not at ours.
+  if (::sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) == 0) return {};
   if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10) == 0) return {};
   return failSys("raise the thread's priority");
 }

@@ -8,7 +8,9 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
+#include <stop_token>
 #include <thread>
 
 #include <fmt/format.h>
@@ -20,6 +22,7 @@
 #include "common/jitter.hpp"
 #include "rpc/control.grpc.pb.h"
 #include "sys/file.hpp"
+#include "sys/process.hpp"
 #include "worker/agent/run_artifacts.hpp"
 
 namespace kuiga::worker {
@@ -333,17 +336,25 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   auto heartbeat = std::chrono::milliseconds(std::max(100u, in.registered().heartbeat_ms()));
 
   std::jthread flusher([&](std::stop_token st) {
-    auto lastBeat = std::chrono::steady_clock::now();
     while (!st.stop_requested()) {
       std::this_thread::sleep_for(config_.flushEvery);
       if (!conn.flush(events_)) return;
-      if (std::chrono::steady_clock::now() - lastBeat >= heartbeat) {
-        rpc::WorkerMessage m;
-        m.mutable_heartbeat()->set_time_ns(realtimeNs());
-        if (plexer_) m.mutable_heartbeat()->set_zep_unplaceable(plexer_->zep().unplaceable());
-        if (!conn.write(m)) return;
-        lastBeat = std::chrono::steady_clock::now();
-      }
+    }
+  });
+  // Heartbeats have a thread of their own, at a raised priority: behind a flush of thousands
+  // of events, or among 5,000 devices waking at once on two cores, they were late past the
+  // master's patience, and it declared a busy worker lost.
+  std::jthread beater([&](std::stop_token st) {
+    if (auto r = sys::raiseThreadPriority(1); !r)
+      spdlog::warn("worker {}: heartbeats at normal priority: {}", config_.name, r.error().message);
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    while (!cv.wait_for(lock, st, heartbeat, [] { return false; })) {
+      rpc::WorkerMessage beat;
+      beat.mutable_heartbeat()->set_time_ns(realtimeNs());
+      if (plexer_) beat.mutable_heartbeat()->set_zep_unplaceable(plexer_->zep().unplaceable());
+      if (!conn.write(beat)) return;
     }
   });
   auto consume = [&](std::deque<CommandBox>& q) {
@@ -386,6 +397,8 @@ void Agent::serve(Conn& conn, std::stop_token stop) {
   }
   flusher.request_stop();
   flusher.join();
+  beater.request_stop();
+  beater.join();
   bulkThread.join();
   queryThread.join();
   // The status the master (or the channel) ended the stream with; after a cancel of ours,
