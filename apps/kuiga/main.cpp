@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
 
   bench::InstancesBenchOptions demo;
   demo.durationS = 10;
+  demo.floor = false;
   std::string demoNet = "veth";
   auto* demoCmd = app.add_subcommand("demo", "run a 100-device demo of the periodic AUT");
   addBenchOptions(demoCmd, demo, demoNet);
@@ -59,6 +60,9 @@ int main(int argc, char** argv) {
       benchCmd->add_subcommand("instances", "create, start, run, stop, delete N instances");
   addBenchOptions(instCmd, bi, biNet);
   instCmd->add_flag("--json", json, "print one JSON object (progress goes to stderr)");
+  instCmd->add_flag(
+      "!--no-floor", bi.floor,
+      "skip measuring the kernel's floor (floor_kib, above_floor_kib): a minute less");
 
   bench::ApiBenchOptions ba;
   bool baJson = false;

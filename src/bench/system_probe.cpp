@@ -163,3 +163,15 @@ void addMachine(nlohmann::json& out) {
 }
 
 }  // namespace kuiga::bench
+
+namespace kuiga::bench {
+
+std::optional<size_t> liveNetworkNamespaces() {
+  auto text = sys::readFile("/proc/slabinfo");
+  if (!text) return std::nullopt;
+  auto at = text->find("\nnet_namespace ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtoull(text->c_str() + at + 15, nullptr, 10);
+}
+
+}  // namespace kuiga::bench

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,10 @@ std::map<std::string, uint64_t> memInfo();
 uint64_t busyCpuMicros();
 // Distinct network namespaces held by processes or bind mounts.
 size_t countNetworkNamespaces();
+// Network namespaces alive in the kernel, those being torn down included (the active objects of
+// the net_namespace slab cache in /proc/slabinfo); nullopt where the cache is merged or
+// unreadable.
+std::optional<size_t> liveNetworkNamespaces();
 // Processes whose real uid is in [uidFirst, uidLast] or whose name is `comm`.
 size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm);
 // Processes whose command line holds `needle` (a worker's own run directory names only its
