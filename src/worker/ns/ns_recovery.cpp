@@ -164,6 +164,7 @@ VoidResult NsRuntime::adopt(InstanceId id, const nlohmann::json& state, const st
   }
   std::lock_guard lock(mu_);
   inst->registered = true;
+  prologWaiting_.insert(inst->serial);
   return {};
 }
 

@@ -132,6 +132,9 @@ class NsRuntime final : public Runtime {
   std::condition_variable cv_;
   std::map<InstanceId, std::shared_ptr<Instance>> instances_;
   std::map<uint64_t, std::shared_ptr<Instance>> bySerial_;
+  // Serials of registered instances whose init has not said ready yet (some may have moved on
+  // since: readPrologReports drops them).
+  std::set<uint64_t> prologWaiting_;
   uint64_t nextSerial_ = 1;
   std::vector<InstanceEvent> pendingEvents_;
   std::mutex sinkMu_;
