@@ -73,8 +73,8 @@ Result<BenchDirs> prepareBenchDirs(const std::string& app, const std::string& st
 
 namespace {
 
-void addFloor(nlohmann::json& out, const Floor& floor, double autKernelSide, const BenchLog& log) {
-  const double overhead = out["mem_overhead_kib_per_instance"].get<double>();
+void addFloor(nlohmann::json& out, const Floor& floor, double overhead, double autKernelSide,
+              const BenchLog& log) {
   const double floorKib = floor.initNamespacesKib + floor.vethKib + autKernelSide;
   out["floor"] = {{"init_namespaces_kib", floor.initNamespacesKib},
                   {"veth_kib", floor.vethKib},
@@ -272,7 +272,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
     out["aut_pss_kib"] = static_cast<double>(autPss) / autCount;
     const double overhead = perInstance - static_cast<double>(autPss) / autCount;
     out["mem_overhead_kib_per_instance"] = overhead;
-    if (floor) addFloor(out, *floor, autKernel / static_cast<double>(autCount), log);
+    if (floor) addFloor(out, *floor, overhead, autKernel / static_cast<double>(autCount), log);
   }
 
   auto t2 = Clock::now();
