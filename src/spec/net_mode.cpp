@@ -24,4 +24,14 @@ Result<NetMode> parseNetMode(std::string_view s) {
   return failMsg("unknown network mode '" + std::string(s) + "' (veth, tap, tun or none)");
 }
 
+std::string_view toString(Isolation i) {
+  return i == Isolation::Group ? "group" : "instance";
+}
+
+Result<Isolation> parseIsolation(std::string_view s) {
+  if (s == "instance") return Isolation::Instance;
+  if (s == "group") return Isolation::Group;
+  return failMsg("unknown isolation '" + std::string(s) + "' (instance or group)");
+}
+
 }  // namespace kuiga

@@ -14,6 +14,16 @@ enum class NetMode : uint8_t { Veth, Tap, None, Tun };
 std::string_view toString(NetMode m);
 Result<NetMode> parseNetMode(std::string_view s);
 
+// What a device shares with others (issue 20). Instance: namespaces and an init of its own.
+// Group: the namespaces and init of a group of up to group_size devices of its run, each
+// still a process under a uid of its own (docs/usage.md says what it gives up).
+enum class Isolation : uint8_t { Instance, Group };
+std::string_view toString(Isolation i);
+Result<Isolation> parseIsolation(std::string_view s);
+constexpr uint32_t kDefaultGroupSize = 1000;
+// A group's init holds two pipes per device under the worker's RLIMIT_NOFILE (20,000 here).
+constexpr uint32_t kMaxGroupSize = 5000;
+
 // 0 means "no limit". Only limited resources get a controller: a memory cgroup alone costs
 // about 160 KiB of kernel memory per instance (docs/performance.md).
 struct Limits {

@@ -23,6 +23,10 @@ struct InstanceSpec {
   std::vector<std::string> args;  // argv[1..], already expanded from the run's template
   std::vector<std::string> env;   // "NAME=value"
   NetMode net = NetMode::Veth;
+  // Group: the device runs in the group of its run's devices [k * groupSize, (k+1) * groupSize)
+  // (ns runtime only); its limits are per device where the kernel allows it cheaply.
+  Isolation isolation = Isolation::Instance;
+  uint32_t groupSize = kDefaultGroupSize;
   Limits limits;
   // The default seccomp filter (ns: seccomp_policy.hpp; docker: the engine's default profile).
   // false only when the run asks for security.seccomp "unconfined".

@@ -93,6 +93,13 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
       inst->spec = spec;
       inst->uid = *uid;
       inst->uidPooled = true;
+      if (spec.isolation == Isolation::Group) {
+        if (auto no = joinGroup(inst); !no.empty()) {
+          uids_.release(*uid);
+          result.failed.emplace_back(spec.id, Error::msg(no));
+          continue;
+        }
+      }
       inst->serial = nextSerial_++;
       InstanceEvent ev{spec.id, InstanceState::Pending, realtimeNs(),
                        spec.seccomp ? "" : "without the seccomp filter, as the run asks"};
@@ -113,7 +120,7 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
   size_t done = 0;
   parallelFor(fresh.size(), config_.threads, [&](size_t i) {
     Instance& inst = *fresh[i];
-    auto r = prolog(inst);
+    auto r = inst.group ? memberProlog(inst) : prolog(inst);
     if (!r && worthAnotherTry(r.error()) && !initEndedEarly(inst)) {
       // Everything of the first attempt goes; the second makes the instance anew.
       spdlog::warn("{}: prolog failed ({}); trying once more", displayName(inst.spec.id),
@@ -299,6 +306,16 @@ std::optional<std::string> NsRuntime::initEndedEarly(Instance& inst,
 
 void NsRuntime::discardPartial(Instance& inst) {
   // Undo a failed prolog: nothing of the instance may stay behind.
+  if (inst.group) {
+    // Its group stays for the other devices (and goes with the last one at remove).
+    bool added;
+    {
+      std::lock_guard lock(mu_);
+      added = std::exchange(inst.registered, false);
+    }
+    if (added) (void)command(*inst.group, "forget", inst.spec.id.index);
+    return;
+  }
   if (inst.output) io_->remove(inst.output.get());
   inst.output.reset();
   if (inst.pid > 0 && inst.ourChild) {

@@ -67,8 +67,14 @@ struct NsRuntime::Instance {
   // Set from report records under the runtime's mutex.
   std::string setupFailure, execFailure;
   std::optional<sys::ExitStatus> autStatus;
+
+  // A group's device (isolation: group): its init, cgroup and output FIFO are the group's, and
+  // it has no directory of its own here. Set at create, never changed.
+  std::shared_ptr<Group> group;
 };
 
+// Why an AUT could not be exec'd, in words, from init's errno and stage.
+std::string execFailureReason(const InstanceSpec& spec, int err, const std::string& stage);
 // How an init that ended without reporting a reason ended, in words.
 std::string describeInitEnd(const NsRuntime::Instance& inst, const sys::ExitStatus& status);
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -15,6 +16,7 @@
 #include "sys/file.hpp"
 #include "worker/net/radio_network.hpp"
 #include "worker/ns/io_loop.hpp"
+#include "worker/ns/ns_group.hpp"
 #include "worker/ns/ns_instance.hpp"
 
 namespace kuiga::worker::ns {
@@ -34,11 +36,15 @@ Result<RecoveryReport> NsRuntime::recover() {
     const std::string dir = base + "/" + name;
     {
       std::lock_guard lock(mu_);
-      if (id && instances_.count(*id)) {
+      const bool ourGroup = std::any_of(groups_.begin(), groups_.end(),
+                                        [&](const auto& g) { return g.second->name == name; });
+      if ((id && instances_.count(*id)) || ourGroup) {
         kept.insert(name);
         continue;  // ours already
       }
     }
+    // A group an earlier process of this worker left (isolation: group) is not re-adopted
+    // yet: it is reaped below, and its devices' logs stay. Without an instance id, it is.
     nlohmann::json state;
     bool alive = false;
     std::ifstream f(dir + "/" + kReportFile);

@@ -21,6 +21,7 @@
 #include "worker/node_limits.hpp"
 #include "worker/ns/init/report.hpp"
 #include "worker/ns/io_loop.hpp"
+#include "worker/ns/ns_group.hpp"
 #include "worker/ns/ns_instance.hpp"
 #include "worker/ns/root_skeleton.hpp"
 #include "worker/ns/seccomp_policy.hpp"
@@ -225,6 +226,7 @@ BulkResult NsRuntime::start(std::span<const InstanceId> ids, const Progress& pro
   FlushEventsOnExit flush{*this};  // the sink hears of every change before we return
   BulkResult result;
   std::vector<InstanceId> sent;
+  std::vector<std::shared_ptr<Instance>> members;
   {
     std::lock_guard lock(mu_);
     for (const auto& id : ids) {
@@ -240,10 +242,14 @@ BulkResult NsRuntime::start(std::span<const InstanceId> ids, const Progress& pro
         continue;
       }
       // SIGUSR1 queues at init (blocked since before its exec) and releases the AUT.
-      signalInit(inst, SIGUSR1);
+      if (inst.group)
+        members.push_back(it->second);
+      else
+        signalInit(inst, SIGUSR1);
       sent.push_back(id);
     }
   }
+  signalMembers(members, SIGUSR1);
   size_t done = 0;
   auto late = waitFor(
       sent,
@@ -271,6 +277,7 @@ BulkResult NsRuntime::stop(std::span<const InstanceId> ids, std::chrono::millise
   FlushEventsOnExit flush{*this};
   BulkResult result;
   std::vector<InstanceId> live;
+  std::vector<std::shared_ptr<Instance>> members;  // of groups: signalled through their inits
   {
     std::lock_guard lock(mu_);
     for (const auto& id : ids) {
@@ -282,19 +289,29 @@ BulkResult NsRuntime::stop(std::span<const InstanceId> ids, std::chrono::millise
       Instance& inst = *it->second;
       inst.stopRequested = true;
       transition(inst, InstanceState::ShuttingDown, "stop requested");
-      signalInit(inst, grace.count() > 0 ? SIGTERM : SIGKILL);
+      if (inst.group)
+        members.push_back(it->second);
+      else
+        signalInit(inst, grace.count() > 0 ? SIGTERM : SIGKILL);
       live.push_back(id);
     }
   }
+  signalMembers(members, grace.count() > 0 ? SIGTERM : SIGKILL);
+  members.clear();
   auto final = [](InstanceState s) { return isFinal(s); };
   auto late = waitFor(live, final, Clock::now() + grace);
   if (!late.empty()) {
     std::lock_guard lock(mu_);
     for (const auto& id : late) {
-      Instance& inst = *instances_.at(id);
-      if (!isFinal(inst.state)) signalInit(inst, SIGKILL);  // the PID namespace dies with it
+      auto& inst = instances_.at(id);
+      if (isFinal(inst->state)) continue;
+      if (inst->group)
+        members.push_back(inst);  // its group's init kills every process of its uid
+      else
+        signalInit(*inst, SIGKILL);  // the PID namespace dies with it
     }
   }
+  signalMembers(members, SIGKILL);
   auto stuck = waitFor(late, final, Clock::now() + std::chrono::seconds(30));
   for (const auto& id : live) {
     if (std::find(stuck.begin(), stuck.end(), id) != stuck.end())
@@ -334,6 +351,7 @@ BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& pr
       (void)inst.cgroup->killAll();
       r = inst.cgroup->destroy();
     }
+    if (inst.group) r = leaveGroup(inst);
     if (inst.onRadio) radio_->released(inst.spec.id);
     if (auto rm = sys::removeTree(instanceDir(inst.spec.id)); !rm && r) r = rm;
     if (auto rm = sys::removeTree(workDir(inst.spec.id)); !rm && r) r = rm;
@@ -404,12 +422,9 @@ void NsRuntime::pumpConsole(Instance& inst) {
   if (now < inst.consoleNext) return;
   if (inst.awaitPrompt && !inst.promptSeen && now < inst.promptDeadline) return;
   inst.awaitPrompt = false;
-  auto fd = sys::openFile(inst.dir + "/" + kConsoleFifo, O_WRONLY | O_NONBLOCK);
-  if (!fd) return;  // the instance is ending; its queue goes with it
   std::string& front = inst.consoleQueue.front();
-  size_t n = std::min(front.size(), kConsoleChunk);
-  ssize_t w = ::write(fd->get(), front.data(), n);
-  if (w <= 0) return;  // its stdin is full: later
+  ssize_t w = writeConsole(inst, std::string_view(front).substr(0, kConsoleChunk));
+  if (w <= 0) return;  // its stdin is full, or the instance is ending: later, or never
   front.erase(0, static_cast<size_t>(w));
   inst.consoleNext = now + kConsoleChunkGap;
   if (front.empty()) {
@@ -418,6 +433,23 @@ void NsRuntime::pumpConsole(Instance& inst) {
     inst.promptSeen = false;
     inst.promptDeadline = now + kConsolePromptWait;
   }
+}
+
+ssize_t NsRuntime::writeConsole(Instance& inst, std::string_view bytes) {
+  if (inst.group)
+    return command(*inst.group, "in", inst.spec.id.index, 0, 0, bytes, false)
+               ? static_cast<ssize_t>(bytes.size())
+               : -1;
+  auto fd = sys::openFile(inst.dir + "/" + kConsoleFifo, O_WRONLY | O_NONBLOCK);
+  if (!fd) return -1;
+  return ::write(fd->get(), bytes.data(), bytes.size());
+}
+
+void NsRuntime::signalMembers(const std::vector<std::shared_ptr<Instance>>& members, int sig) {
+  for (const auto& inst : members)
+    if (auto r = command(*inst->group, sig == SIGUSR1 ? "start" : "kill", inst->spec.id.index, sig);
+        !r)
+      spdlog::warn("{}: {}", displayName(inst->spec.id), r.error().message);
 }
 
 void NsRuntime::pumpConsoles() {

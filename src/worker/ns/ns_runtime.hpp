@@ -82,6 +82,7 @@ class NsRuntime final : public Runtime {
   [[nodiscard]] net::RadioNetwork& radioNetwork() { return *radio_; }
 
   struct Instance;
+  struct Group;
 
  private:
   NsRuntime(NsRuntimeConfig config, EventSink sink, sys::cgroup::Layout layout);
@@ -95,12 +96,35 @@ class NsRuntime final : public Runtime {
   void signalInit(const Instance& inst, int sig);
   void onIo(uint64_t key, uint32_t events);
   void drainOutput(Instance& inst);
+  void consumeOutput(Instance& inst, std::string_view chunk);
   // Writes the next piece of the instance's console queue if its pacing allows.
   void pumpConsole(Instance& inst);
   void pumpConsoles();
+  // Writes to the instance's stdin without blocking; how much went, or -1.
+  ssize_t writeConsole(Instance& inst, std::string_view bytes);
+  // Start (SIGUSR1) or signal devices of groups, through their inits; not under mu_.
+  void signalMembers(const std::vector<std::shared_ptr<Instance>>& members, int sig);
   // Reads new records from the instance's report file and applies them.
   void readReport(Instance& inst);
   void finish(Instance& inst);
+  // Decides how an ended instance ended, from its init's records (caller holds mu_).
+  void conclude(Instance& inst, const std::string& initEnd, const std::string& limits);
+
+  // Group isolation (ns_group.cpp): devices of a run that share one init and its namespaces.
+  // The group a device joins, made on first use (caller holds mu_); an empty string or why not.
+  std::string joinGroup(const std::shared_ptr<Instance>& inst);
+  VoidResult memberProlog(Instance& inst);
+  VoidResult startGroup(Group& g);
+  void undoGroupStart(Group& g);
+  // One command to a group's init (group_init.c); `wait` false gives up at once on a full pipe.
+  VoidResult command(Group& g, std::string_view verb, uint32_t index, long a1 = 0, long a2 = 0,
+                     std::string_view payload = {}, bool wait = true);
+  void onGroupIo(Group& g, uint32_t events);
+  void applyGroupRecord(Group& g, std::string_view record);
+  void finishMember(Instance& inst);
+  void finishGroup(Group& g);
+  // At remove: the device leaves its group, and the group goes with its last device.
+  VoidResult leaveGroup(Instance& inst);
   void flushEvents();
   // Reads the reports of instances whose prolog is done but whose init has not said ready.
   void readPrologReports();
@@ -135,6 +159,9 @@ class NsRuntime final : public Runtime {
   // Serials of registered instances whose init has not said ready yet (some may have moved on
   // since: readPrologReports drops them).
   std::set<uint64_t> prologWaiting_;
+  // By (run, group number), and by serial for the I/O loop until their init is reaped.
+  std::map<std::pair<RunId, uint32_t>, std::shared_ptr<Group>> groups_;
+  std::map<uint64_t, std::shared_ptr<Group>> groupsBySerial_;
   uint64_t nextSerial_ = 1;
   std::vector<InstanceEvent> pendingEvents_;
   std::mutex sinkMu_;

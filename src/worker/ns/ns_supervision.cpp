@@ -13,10 +13,10 @@
 #include "sys/file.hpp"
 #include "worker/ns/init/report.hpp"
 #include "worker/ns/io_loop.hpp"
+#include "worker/ns/ns_group.hpp"
 #include "worker/ns/ns_instance.hpp"
 
 namespace kuiga::worker::ns {
-namespace {
 
 std::string execFailureReason(const InstanceSpec& spec, int err, const std::string& stage) {
   std::string why = std::strerror(err);
@@ -32,8 +32,6 @@ std::string execFailureReason(const InstanceSpec& spec, int err, const std::stri
   return "cannot start the AUT (" + stage + "): " + why;
 }
 
-}  // namespace
-
 std::string describeInitEnd(const NsRuntime::Instance& inst, const sys::ExitStatus& status) {
   std::string how = "the instance's init " + status.describe();
   if (status.exited && status.code == kInitSetupFailedCode)
@@ -42,6 +40,16 @@ std::string describeInitEnd(const NsRuntime::Instance& inst, const sys::ExitStat
 }
 
 void NsRuntime::onIo(uint64_t key, uint32_t events) {
+  if (key & kGroupKey) {
+    std::shared_ptr<Group> g;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = groupsBySerial_.find(key & ~kGroupKey); it != groupsBySerial_.end())
+        g = it->second;
+    }
+    if (g && g->output) onGroupIo(*g, events);
+    return;
+  }
   std::shared_ptr<Instance> inst;
   {
     std::lock_guard lock(mu_);
@@ -59,31 +67,34 @@ void NsRuntime::drainOutput(Instance& inst) {
   for (;;) {
     ssize_t n = ::read(inst.output.get(), buf, sizeof buf);
     if (n <= 0) break;
-    std::string_view chunk(buf, static_cast<size_t>(n));
-    if (auto r = inst.log->append(chunk, realtimeNs()); !r && !inst.logErrorReported) {
-      // Once per instance: a full disk must not turn into a flood of warnings.
-      inst.logErrorReported = true;
-      spdlog::warn("{}: output is being lost: {}", displayName(inst.spec.id), r.error().message);
-    }
-    // A shell prompting ("> ") is ready for the next console line.
-    if (chunk.size() >= 2 && chunk.substr(chunk.size() - 2) == "> ") {
-      inst.promptSeen = true;
-      pumpConsole(inst);
-    }
-    // Keep the last complete line for failure reasons.
-    auto end = chunk.find_last_not_of('\n');
-    if (end != std::string_view::npos) {
-      auto begin = chunk.rfind('\n', end);
-      size_t from = begin == std::string_view::npos ? 0 : begin + 1;
-      inst.lastLine = std::string(chunk.substr(from, end - from + 1));
-    }
+    consumeOutput(inst, std::string_view(buf, static_cast<size_t>(n)));
     if (static_cast<size_t>(n) < sizeof buf) break;
+  }
+}
+
+void NsRuntime::consumeOutput(Instance& inst, std::string_view chunk) {
+  if (auto r = inst.log->append(chunk, realtimeNs()); !r && !inst.logErrorReported) {
+    // Once per instance: a full disk must not turn into a flood of warnings.
+    inst.logErrorReported = true;
+    spdlog::warn("{}: output is being lost: {}", displayName(inst.spec.id), r.error().message);
+  }
+  // A shell prompting ("> ") is ready for the next console line.
+  if (chunk.size() >= 2 && chunk.substr(chunk.size() - 2) == "> ") {
+    inst.promptSeen = true;
+    pumpConsole(inst);
+  }
+  // Keep the last complete line for failure reasons.
+  auto end = chunk.find_last_not_of('\n');
+  if (end != std::string_view::npos) {
+    auto begin = chunk.rfind('\n', end);
+    size_t from = begin == std::string_view::npos ? 0 : begin + 1;
+    inst.lastLine = std::string(chunk.substr(from, end - from + 1));
   }
 }
 
 void NsRuntime::readReport(Instance& inst) {
   std::lock_guard reportLock(inst.reportMu);
-  if (inst.dir.empty()) return;
+  if (inst.dir.empty()) return;  // a group's device: its records come with its output
   sys::UniqueFd fd(::open((inst.dir + "/" + kReportFile).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return;
   char buf[4096];
@@ -147,6 +158,12 @@ void NsRuntime::finish(Instance& inst) {
   if (ev.pidsMax)
     limits += fmt::format("; pids limit {} reached ({} forks refused)", inst.spec.limits.pids,
                           ev.pidsMax);
+  conclude(inst, initStatus ? describeInitEnd(inst, *initStatus) : "the instance's init ended",
+           limits);
+}
+
+void NsRuntime::conclude(Instance& inst, const std::string& initEnd, const std::string& limits) {
+  // Caller holds mu_.
   auto withOutput = [&](std::string r) {
     if (!inst.lastLine.empty()) r += ": last output \"" + inst.lastLine + "\"";
     return r;
@@ -165,9 +182,7 @@ void NsRuntime::finish(Instance& inst) {
     transition(inst, InstanceState::Failed,
                withOutput("the AUT " + inst.autStatus->describe()) + limits);
   } else {
-    transition(
-        inst, InstanceState::Failed,
-        (initStatus ? describeInitEnd(inst, *initStatus) : "the instance's init ended") + limits);
+    transition(inst, InstanceState::Failed, initEnd + limits);
   }
 }
 

@@ -9,6 +9,13 @@
  * The worker appends one record of its own, for recovery (a tmpfs file takes a page however
  * small, so the instance has one file, not two):
  *   state {JSON}                run, index, init's PID and start time, AUT, network mode
+ * A group's init (kuiga-init --group, group_init.c) reports "ready" and "setup-failed" for
+ * the group, and each device's life with its index:
+ *   added INDEX                 its private directory is made; it waits for start
+ *   dev-failed INDEX ERRNO STAGE  it could not be added
+ *   started INDEX PID | exec-failed INDEX ERRNO STAGE
+ *   exit INDEX CODE | signal INDEX SIGNO   how its AUT ended (or "exit INDEX 0": stopped
+ *                               before it started); the last record of a device
  * Text keeps the protocol readable with `cat` when debugging a stuck instance.
  * C, because kuiga-init is C (built against musl); the worker reads it through report.hpp. */
 #define KUIGA_INIT_REPORT_FD 3

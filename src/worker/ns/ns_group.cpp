@@ -1,0 +1,450 @@
+// The ns runtime's group isolation (issue 20): the devices of a run, up to group_size at a
+// time, share one init (kuiga-init --group) and its namespaces; each is still a process under
+// a uid of its own. The worker talks to a group's init through two FIFOs in the group's
+// directory: commands go in on "control", and every device's output and report records come
+// out, in order, on "output" (protocol in init/group_init.c).
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sys/file.hpp"
+#include "sys/process.hpp"
+#include "worker/ns/init/report.hpp"
+#include "worker/ns/io_loop.hpp"
+#include "worker/ns/ns_group.hpp"
+#include "worker/ns/ns_instance.hpp"
+
+namespace kuiga::worker::ns {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A group's FIFOs carry a thousand devices: room for bursts, so that the init seldom waits for
+// the worker (the kernel lets root go past fs.pipe-max-size).
+constexpr int kGroupFifoBytes = 1 << 20;
+constexpr std::chrono::seconds kCommandTimeout{10};
+
+// The add command's payload: argc, then argv and the environment, each string NUL-ended.
+std::string addPayload(const InstanceSpec& spec) {
+  const std::string home = fmt::format("/run/dev/{}", spec.id.index);
+  std::vector<std::string> strings{"/app/" + spec.executable};
+  strings.insert(strings.end(), spec.args.begin(), spec.args.end());
+  const size_t argc = strings.size();
+  const std::vector<std::string> env{
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      "HOME=" + home,
+      "TMPDIR=" + home,
+      "LANG=C.UTF-8",
+      "KUIGA_RUN=" + std::to_string(spec.id.run),
+      "KUIGA_INDEX=" + std::to_string(spec.id.index),
+      "KUIGA_INSTANCE=" + displayName(spec.id)};
+  strings.insert(strings.end(), env.begin(), env.end());
+  strings.insert(strings.end(), spec.env.begin(), spec.env.end());
+  std::string p = std::to_string(argc);
+  p.push_back('\0');
+  for (const auto& s : strings) {
+    p += s;
+    p.push_back('\0');
+  }
+  return p;
+}
+
+bool sameGroupSpec(const InstanceSpec& a, const InstanceSpec& b) {
+  const Limits &x = a.limits, &y = b.limits;
+  return a.appDir == b.appDir && a.groupSize == b.groupSize && a.seccomp == b.seccomp &&
+         x.memoryBytes == y.memoryBytes && x.pids == y.pids && x.cpuMilli == y.cpuMilli &&
+         x.diskMb == y.diskMb;
+}
+
+}  // namespace
+
+std::string NsRuntime::joinGroup(const std::shared_ptr<Instance>& inst) {
+  const InstanceSpec& spec = inst->spec;
+  if (spec.net == NetMode::Tap)
+    return "net tap gives each device an interface of its own: it needs isolation instance";
+  if (spec.net != NetMode::None)
+    return fmt::format(
+        "isolation group runs devices with net none so far, not {}: groups on the radio "
+        "network (veth, ZEP) are not built yet",
+        toString(spec.net));
+  if (spec.groupSize == 0 || spec.groupSize > kMaxGroupSize)
+    return fmt::format("group_size {} is not between 1 and {}", spec.groupSize, kMaxGroupSize);
+  const uint32_t number = spec.id.index / spec.groupSize;
+  auto& g = groups_[{spec.id.run, number}];
+  if (!g) {
+    g = std::make_shared<Group>();
+    g->run = spec.id.run;
+    g->number = number;
+    g->size = spec.groupSize;
+    g->serial = nextSerial_++;
+    g->name = fmt::format("r{}-g{}", spec.id.run, number);
+    g->dir = config_.runDir + "/instances/" + g->name;
+    g->spec = spec;
+    groupsBySerial_[g->serial] = g;
+  } else if (!sameGroupSpec(g->spec, spec)) {
+    return fmt::format("its group {} was made for another app directory, size or limits", g->name);
+  } else if (g->ended) {
+    return fmt::format("its group {} has ended; remove the group's devices first", g->name);
+  }
+  inst->group = g;
+  g->members[spec.id.index] = inst;
+  return {};
+}
+
+VoidResult NsRuntime::memberProlog(Instance& inst) {
+  Group& g = *inst.group;
+  {
+    std::lock_guard lock(mu_);
+    transition(inst, InstanceState::Prolog);
+  }
+  {
+    std::lock_guard start(g.startMu);
+    if (!g.startTried) {
+      g.startTried = true;
+      if (auto r = startGroup(g); !r) {
+        g.startError = r.error();
+        std::lock_guard lock(mu_);
+        g.ended = true;
+      }
+    }
+    if (g.startError) return fail(g.startError->context("group " + g.name));
+  }
+  inst.log = std::make_unique<LogWriter>(logPath(inst.spec.id), config_.logMaxBytes);
+  {
+    std::lock_guard lock(mu_);
+    if (g.ended) return failMsg("its group " + g.name + " has ended");
+    inst.pid = g.pid;
+    inst.registered = true;  // before the add: its records may come back at once
+  }
+  auto r = command(g, "add", inst.spec.id.index, inst.uid, static_cast<long>(inst.spec.limits.pids),
+                   addPayload(inst.spec));
+  if (!r) {
+    std::lock_guard lock(mu_);
+    inst.registered = false;
+    return fail(r.error().context("group " + g.name));
+  }
+  return {};
+}
+
+VoidResult NsRuntime::startGroup(Group& g) {
+  auto r = [&]() -> VoidResult {
+    if (::mkdir(g.dir.c_str(), 0700) < 0 && errno != EEXIST)
+      return failSys("mkdir '" + g.dir + "'");
+    for (const char* f : {kOutputFifo, kControlFifo}) {
+      std::string p = g.dir + "/" + f;
+      if (::mkfifo(p.c_str(), 0600) < 0 && errno != EEXIST) return failSys("mkfifo '" + p + "'");
+    }
+    auto outRead = sys::openFile(g.dir + "/" + kOutputFifo, O_RDONLY | O_NONBLOCK);
+    auto outRw = sys::openFile(g.dir + "/" + kOutputFifo, O_RDWR);
+    auto ctlRw = sys::openFile(g.dir + "/" + kControlFifo, O_RDWR);
+    auto report =
+        sys::openFile(g.dir + "/" + kReportFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+    for (auto* f : {&outRead, &outRw, &ctlRw, &report})
+      if (!*f) return fail(f->error());
+    (void)::fcntl(outRw->get(), F_SETPIPE_SZ, kGroupFifoBytes);
+    (void)::fcntl(ctlRw->get(), F_SETPIPE_SZ, kGroupFifoBytes);
+
+    // Limits per device where the kernel has them cheaply (RLIMIT_NPROC per uid, set by the
+    // group's init); memory, CPU and the pids cap for the whole group, as their sum.
+    const Limits& l = g.spec.limits;
+    auto cg = sys::cgroup::Cgroup::create(layout_, cgroupParent_ + "/" + g.name,
+                                          {l.memoryBytes > 0, true, l.cpuMilli > 0});
+    if (!cg) return fail(cg.error());
+    g.cgroup.emplace(std::move(*cg));
+    KUIGA_TRY(g.cgroup->setLimits(
+                  {l.memoryBytes * g.size, l.pids ? l.pids * g.size + 16 : 0, l.cpuMilli * g.size}),
+              "cgroup");
+
+    sys::SpawnOptions so;
+    so.path = config_.initPath;
+    so.argv = {"kuiga-init",    "--group",
+               "--root",        skeleton_,
+               "--app",         g.spec.appDir,
+               "--disk-size",   fmt::format("{}m", uint64_t{l.diskMb} * g.size),
+               "--disk-inodes", std::to_string(diskInodes(l.diskMb) * g.size),
+               "--hostname",    fmt::format("run-{}-group-{}", g.run, g.number),
+               "--seccomp",     g.spec.seccomp ? seccompPath() : "",
+               "--gid",         std::to_string(config_.gid),
+               "--base",        std::to_string(uint64_t{g.number} * g.size),
+               "--size",        std::to_string(g.size)};
+    so.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
+    so.namespaces = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+    // Its own stderr (usage errors only) goes to the report file: the output FIFO is framed.
+    so.fds = {{ctlRw->get(), 0}, {outRw->get(), 1}, {report->get(), 2}, {report->get(), 3}};
+    so.blockedSignals = {SIGTERM, SIGINT, SIGHUP};
+    sys::UniqueFd cgDir;
+    if (layout_.version == sys::cgroup::Version::V2) {
+      auto d = g.cgroup->openDir();
+      if (!d) return fail(d.error());
+      cgDir = std::move(*d);
+      so.cgroupFd = cgDir.get();
+    }
+    auto child = sys::spawn(so);
+    if (!child) return fail(child.error().context("start the group's init"));
+    {
+      std::lock_guard lock(mu_);
+      g.pid = child->pid();
+    }
+    child->release();  // reaped by finishGroup(), once its output FIFO hangs up
+    if (layout_.version == sys::cgroup::Version::V1)
+      KUIGA_TRY(g.cgroup->addProcess(g.pid), "cgroup");
+    auto start = sys::processStartTime(g.pid);
+    nlohmann::json state = {{"group", g.name}, {"run", g.run}, {"number", g.number},
+                            {"size", g.size},  {"pid", g.pid}, {"start_time", start ? *start : 0}};
+    const std::string record = std::string(kStateRecord) + " " + state.dump() + "\n";
+    if (::write(report->get(), record.data(), record.size()) != static_cast<ssize_t>(record.size()))
+      return failSys("write the group's state to '" + g.dir + "/" + kReportFile + "'");
+    KUIGA_TRY(io_->add(outRead->get(), g.serial | kGroupKey), "watch the group's output");
+    g.output = std::move(*outRead);
+    spdlog::debug("group {}: init {} started", g.name, g.pid);
+    return {};
+  }();
+  if (!r) undoGroupStart(g);
+  return r;
+}
+
+void NsRuntime::undoGroupStart(Group& g) {
+  pid_t pid;
+  {
+    std::lock_guard lock(mu_);
+    pid = std::exchange(g.pid, -1);
+  }
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (g.cgroup) {
+    (void)g.cgroup->killAll();
+    (void)g.cgroup->destroy();
+    g.cgroup.reset();
+  }
+  (void)sys::removeTree(g.dir);
+}
+
+VoidResult NsRuntime::command(Group& g, std::string_view verb, uint32_t index, long a1, long a2,
+                              std::string_view payload, bool wait) {
+  std::unique_lock control(g.controlMu, std::defer_lock);
+  if (wait)
+    control.lock();
+  else if (!control.try_lock())
+    return failMsg("the group's control pipe is busy");
+  {
+    std::lock_guard lock(mu_);
+    if (g.ended) return failMsg("the group's init has ended");
+  }
+  // O_RDWR makes the worker a reader too: a command to an init that has just died fills a
+  // buffer that goes with the group, instead of raising SIGPIPE.
+  auto fd = sys::openFile(g.dir + "/" + kControlFifo, O_RDWR | O_NONBLOCK);
+  if (!fd) return fail(fd.error());
+  std::string msg = fmt::format("{} {} {} {} {}\n", verb, index, a1, a2, payload.size());
+  msg.append(payload);
+  const auto deadline = Clock::now() + kCommandTimeout;
+  for (size_t off = 0; off < msg.size();) {
+    ssize_t w = ::write(fd->get(), msg.data() + off, msg.size() - off);
+    if (w > 0) {
+      off += static_cast<size_t>(w);
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno != EAGAIN) return failSys("write to the group's init");
+    // Small commands are written whole or not at all (PIPE_BUF): nothing half-sent.
+    if (!wait && off == 0) return failMsg("the group's control pipe is full");
+    if (Clock::now() >= deadline)
+      return failMsg(fmt::format("the group's init has not read its commands for {} s",
+                                 kCommandTimeout.count()));
+    pollfd p{fd->get(), POLLOUT, 0};
+    ::poll(&p, 1, 100);
+  }
+  return {};
+}
+
+void NsRuntime::onGroupIo(Group& g, uint32_t events) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(g.output.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    g.frames.append(buf, static_cast<size_t>(n));
+    size_t pos = 0;
+    for (size_t nl; (nl = g.frames.find('\n', pos)) != std::string::npos;) {
+      std::string_view head(g.frames.data() + pos, nl - pos);
+      if (head.starts_with("o ")) {
+        unsigned index = 0;
+        size_t len = 0;
+        if (std::sscanf(std::string(head).c_str(), "o %u %zu", &index, &len) != 2) {
+          pos = nl + 1;
+          continue;
+        }
+        if (g.frames.size() < nl + 1 + len) break;  // the rest is on its way
+        std::shared_ptr<Instance> inst;
+        {
+          std::lock_guard lock(mu_);
+          if (auto it = g.members.find(index); it != g.members.end()) inst = it->second;
+        }
+        if (inst && inst->log) consumeOutput(*inst, std::string_view(g.frames).substr(nl + 1, len));
+        pos = nl + 1 + len;
+      } else {
+        if (head.starts_with("r ")) applyGroupRecord(g, head.substr(2));
+        pos = nl + 1;
+      }
+    }
+    g.frames.erase(0, pos);
+    if (static_cast<size_t>(n) < sizeof buf && !(events & (EPOLLHUP | EPOLLERR))) break;
+  }
+  // Every writer of the output FIFO is gone: the group's init has exited, and with it every
+  // device of the group.
+  if (events & (EPOLLHUP | EPOLLERR)) finishGroup(g);
+}
+
+void NsRuntime::applyGroupRecord(Group& g, std::string_view record) {
+  std::istringstream rec{std::string(record)};
+  std::string kind;
+  unsigned index = 0;
+  rec >> kind >> index;
+  std::shared_ptr<Instance> inst;
+  {
+    std::lock_guard lock(mu_);
+    auto it = g.members.find(index);
+    if (kind == "ready" || it == g.members.end()) return;
+    inst = it->second;
+    if (kind == "added") {
+      transition(*inst, InstanceState::Booting);
+      return;
+    }
+    if (kind == "started") {
+      transition(*inst, InstanceState::Running);
+      return;
+    }
+    int v = 0;
+    std::string stage;
+    rec >> v >> stage;
+    if (kind == "dev-failed")
+      inst->setupFailure = "device set-up failed at " + stage + ": " + std::strerror(v);
+    else if (kind == "exec-failed")
+      inst->execFailure = execFailureReason(inst->spec, v, stage);
+    else if (kind == "exit" || kind == "signal")
+      inst->autStatus = sys::ExitStatus{kind == "exit", v};
+    else
+      return;
+  }
+  finishMember(*inst);
+}
+
+void NsRuntime::finishMember(Instance& inst) {
+  // Its last output came before this record on the same FIFO, so the log is whole.
+  (void)inst.log->finish(realtimeNs());
+  Group& g = *inst.group;
+  std::string limits;
+  // The group's memory limit is shared: a device killed by SIGKILL while the group's OOM count
+  // rose is the one the kernel chose (the largest).
+  if (inst.autStatus && !inst.autStatus->exited && inst.autStatus->code == SIGKILL && g.cgroup) {
+    auto ev = g.cgroup->events();
+    std::lock_guard lock(mu_);
+    if (ev.oomKills > g.oomKillsSeen) {
+      g.oomKillsSeen = ev.oomKills;
+      limits = "; its group's memory limit reached (killed by the OOM killer)";
+    }
+  }
+  std::lock_guard lock(mu_);
+  inst.registered = false;
+  conclude(inst, "its group's init ended", limits);
+}
+
+void NsRuntime::finishGroup(Group& g) {
+  io_->remove(g.output.get());
+  g.output.reset();
+  pid_t pid;
+  {
+    std::lock_guard lock(mu_);
+    pid = g.pid;
+  }
+  std::optional<sys::ExitStatus> status;
+  int st = 0;
+  pid_t r = -1;
+  while (pid > 0 && (r = ::waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+  }
+  if (pid > 0 && r == pid) status = sys::ExitStatus::fromWaitStatus(st);
+  // A set-up failure of the group itself came before its FIFO was in use: read the file.
+  std::string why = "its group's init (" + g.name + ") " + (status ? status->describe() : "ended");
+  if (auto text = sys::readFile(g.dir + "/" + kReportFile)) {
+    std::istringstream lines(*text);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream rec(line);
+      std::string kind, stage;
+      int err = 0;
+      if (rec >> kind >> err >> stage && kind == "setup-failed")
+        why = "group " + g.name + " set-up failed at " + stage + ": " + std::strerror(err);
+    }
+  }
+  std::vector<std::shared_ptr<Instance>> open;
+  {
+    std::lock_guard lock(mu_);
+    g.ended = true;
+    g.pid = -1;
+    for (auto& [index, inst] : g.members)
+      if (!isFinal(inst->state)) open.push_back(inst);
+  }
+  spdlog::debug("group {}: {}, {} devices still open", g.name, why, open.size());
+  for (auto& inst : open) {
+    if (inst->log) (void)inst->log->finish(realtimeNs());
+    std::lock_guard lock(mu_);
+    inst->registered = false;
+    conclude(*inst, why, "");
+  }
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+}
+
+VoidResult NsRuntime::leaveGroup(Instance& inst) {
+  auto g = inst.group;
+  bool last;
+  pid_t pid;
+  {
+    std::lock_guard lock(mu_);
+    g->members.erase(inst.spec.id.index);
+    last = g->members.empty();
+    if (last) {
+      auto key = std::make_pair(g->run, g->number);
+      if (auto it = groups_.find(key); it != groups_.end() && it->second == g) groups_.erase(it);
+    }
+    pid = g->pid;
+  }
+  if (!last) {
+    // Its processes, if any are left, and its private directory.
+    if (pid > 0) (void)command(*g, "forget", inst.spec.id.index);
+    return {};
+  }
+  // The last device: the group goes, and the kernel kills what is left in its PID namespace.
+  VoidResult r;
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(30), [&] { return g->ended; }))
+      r = failMsg("its group's init " + std::to_string(pid) + " did not end after SIGKILL");
+  }
+  if (g->cgroup) {
+    (void)g->cgroup->killAll();
+    if (auto d = g->cgroup->destroy(); !d && r) r = d;
+  }
+  if (auto rm = sys::removeTree(g->dir); !rm && r) r = rm;
+  std::lock_guard lock(mu_);
+  groupsBySerial_.erase(g->serial);
+  return r;
+}
+
+}  // namespace kuiga::worker::ns

@@ -1,0 +1,244 @@
+// ROOT_ integration tests of group isolation (issue 20) in the ns runtime, against the real
+// kernel: devices of a run share a group's init and namespaces, each under a uid of its own.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "sys/file.hpp"
+#include "tests/support/leak_check.hpp"
+#include "worker/ns/ns_runtime.hpp"
+
+namespace kuiga::worker {
+
+using namespace std::chrono_literals;
+using S = InstanceState;
+
+class NsGroupTest : public test::RuntimeFixture {
+ protected:
+  InstanceSpec member(uint32_t index, const std::string& dir, const std::string& exe,
+                      std::vector<std::string> args = {}, uint32_t groupSize = 3) {
+    auto s = spec(index, dir, exe, std::move(args), NetMode::None);
+    s.isolation = Isolation::Group;
+    s.groupSize = groupSize;
+    return s;
+  }
+  static std::vector<InstanceId> idsOf(const std::vector<InstanceSpec>& specs) {
+    std::vector<InstanceId> ids;
+    for (const auto& s : specs) ids.push_back(s.id);
+    return ids;
+  }
+  // Processes of this host whose command line starts with kuiga-init and names our skeleton.
+  int groupInits() {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      auto cmd = sys::readFile(e.path().string() + "/cmdline");
+      if (cmd && cmd->rfind(std::string("kuiga-init\0--group\0", 19), 0) == 0 &&
+          cmd->find(config_.name) != std::string::npos)
+        ++n;
+    }
+    return n;
+  }
+};
+
+TEST_F(NsGroupTest, ROOT_DevicesOfAGroupShareOneInitAndLiveAndDieEachOnItsOwn) {
+  std::vector<InstanceSpec> specs;
+  for (uint32_t i = 0; i < 6; ++i)
+    specs.push_back(member(i, KUIGA_EXAMPLES, "periodic", {"0", "100"}));
+  auto ids = idsOf(specs);
+  auto created = rt().create(specs);
+  ASSERT_TRUE(created.allOk()) << created.failed.front().second.message;
+  for (const auto& s : rt().list()) EXPECT_EQ(s.state, S::Booting) << displayName(s.id);
+  EXPECT_EQ(groupInits(), 2) << "six devices in groups of three";
+  // A device's pid is its group's init.
+  EXPECT_EQ(rt().status(ids[0])->pid, rt().status(ids[2])->pid);
+  EXPECT_NE(rt().status(ids[0])->pid, rt().status(ids[3])->pid);
+
+  auto started = rt().start(ids);
+  ASSERT_TRUE(started.allOk()) << started.failed.front().second.message;
+  for (const auto& s : rt().list()) EXPECT_EQ(s.state, S::Running) << displayName(s.id);
+  for (const auto& id : ids) EXPECT_TRUE(waitLog(id, "\n")) << displayName(id);
+  // Each device's output in its own log only.
+  EXPECT_EQ(readLog(ids[1]).find("dev-0002"), std::string::npos);
+
+  // One device stopped; its neighbours run on.
+  ASSERT_TRUE(rt().stop({&ids[1], 1}, 2s).allOk());
+  EXPECT_EQ(rt().status(ids[1])->state, S::Terminated) << rt().status(ids[1])->reason;
+  EXPECT_EQ(rt().status(ids[0])->state, S::Running);
+  EXPECT_EQ(rt().status(ids[2])->state, S::Running);
+  ASSERT_TRUE(rt().remove({&ids[1], 1}).allOk());
+  auto before = readLog(ids[2]).size();
+  EXPECT_TRUE(waitLog(ids[2], "\n", 3000));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_GT(readLog(ids[2]).size(), before) << "the group runs on without device 1";
+
+  ASSERT_TRUE(rt().stop(ids, 2s).allOk());
+  for (const auto& s : rt().list()) EXPECT_EQ(s.state, S::Terminated) << s.reason;
+  auto removed = rt().remove(ids);
+  ASSERT_TRUE(removed.allOk()) << removed.failed.front().second.message;
+  EXPECT_TRUE(rt().list().empty());
+  EXPECT_EQ(groupInits(), 0);
+  for (const char* g : {"r1-g0", "r1-g1"}) {
+    EXPECT_FALSE(
+        sys::cgroup::Cgroup::open(rt().cgroupLayout(), "kuiga/" + config_.name + "/" + g).exists());
+    EXPECT_FALSE(sys::exists("/run/kuiga/" + config_.name + "/instances/" + g));
+  }
+}
+
+TEST_F(NsGroupTest, ROOT_IsolationBetweenDevicesAsSeenFromInside) {
+  test::TempDir app;
+  ::chmod(app.path().c_str(), 0755);
+  std::string script = app.path() + "/probe.sh";
+  // Each device leaves its pid and a secret where its neighbour can find the first, then
+  // tries the neighbour: signal, its environment (ptrace access), its private directory.
+  std::ofstream(script)
+      << "#!/bin/sh\n"
+         "echo secret > $HOME/secret\n"
+         "echo $$ > /tmp/pid-$KUIGA_INDEX\n"
+         "other=$((KUIGA_INDEX ^ 1))\n"
+         "while ! test -s /tmp/pid-$other; do sleep 0.05; done\n"
+         "sleep 0.2\n"
+         "op=$(cat /tmp/pid-$other)\n"
+         "echo host=$(hostname) uid=$(id -u) pwd=$(pwd) home=$HOME tmpdir=$TMPDIR\n"
+         "kill -0 $op 2>/dev/null && echo signal-allowed || echo signal-refused\n"
+         "cat /proc/$op/environ >/dev/null 2>&1 && echo environ-readable || echo environ-refused\n"
+         "cat /run/dev/$other/secret >/dev/null 2>&1 && echo secret-readable || echo "
+         "secret-refused\n"
+         "ls /run/dev >/dev/null 2>&1 && echo dev-listable || echo dev-unlistable\n"
+         "echo visible=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ')\n"
+         "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -s '\\t\\n' '  '; echo\n"
+         "echo probed\n"
+         "exec sleep 1000\n";
+  ::chmod(script.c_str(), 0755);
+  std::vector<InstanceSpec> specs;
+  for (uint32_t i = 0; i < 4; ++i)
+    specs.push_back(member(i, app.path(), "probe.sh", {i < 2 ? "first-group" : "second-group"}, 2));
+  auto ids = idsOf(specs);
+  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_TRUE(rt().start(ids).allOk());
+  std::set<std::string> uids;
+  for (uint32_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(waitLog(ids[i], "probed")) << readLog(ids[i]);
+    auto log = readLog(ids[i]);
+    EXPECT_NE(log.find(fmt::format("host=run-1-group-{} ", i / 2)), std::string::npos) << log;
+    EXPECT_NE(log.find(fmt::format("pwd=/run/dev/{0} home=/run/dev/{0} tmpdir=/run/dev/{0}", i)),
+              std::string::npos)
+        << log;
+    auto at = log.find("uid=");
+    ASSERT_NE(at, std::string::npos);
+    uids.insert(log.substr(at, 10));
+    EXPECT_NE(log.find("signal-refused"), std::string::npos) << log;
+    EXPECT_NE(log.find("environ-refused"), std::string::npos) << log;
+    EXPECT_NE(log.find("secret-refused"), std::string::npos) << log;
+    EXPECT_NE(log.find("dev-unlistable"), std::string::npos) << log;
+    // Its PID namespace is its group's: the other group's processes are not there.
+    EXPECT_EQ(log.find(i < 2 ? "second-group" : "first-group"), std::string::npos) << log;
+    EXPECT_NE(log.find("CapEff: 0000000000000000 NoNewPrivs: 1"), std::string::npos) << log;
+  }
+  EXPECT_EQ(uids.size(), 4u) << "a uid of its own for every device";
+}
+
+TEST_F(NsGroupTest, ROOT_ACrashAForkBombAndAnOomKillEachFailOnlyTheirDevice) {
+  // A group has one /app: the neighbour is a test app too.
+  std::vector<InstanceSpec> specs{member(0, KUIGA_TEST_APPS, "echo_console", {}, 4),
+                                  member(1, KUIGA_TEST_APPS, "exit_code", {"3"}, 4),
+                                  member(2, KUIGA_TEST_APPS, "forkbomb", {}, 4),
+                                  member(3, KUIGA_TEST_APPS, "memhog", {}, 4)};
+  for (auto& s : specs) {
+    s.limits.pids = 16;
+    s.limits.memoryBytes = 48ull << 20;
+  }
+  auto ids = idsOf(specs);
+  ASSERT_TRUE(rt().create(specs).allOk());
+  rt().start(ids);  // exit_code may have failed already: start says so, and that is right
+  for (uint32_t i = 1; i < 4; ++i)
+    EXPECT_EQ(waitState(ids[i], S::Failed, 30000), S::Failed) << displayName(ids[i]);
+  EXPECT_NE(rt().status(ids[1])->reason.find("exited with code 3"), std::string::npos)
+      << rt().status(ids[1])->reason;
+  // RLIMIT_NPROC of its own uid: 16 processes, the bomb's and no one else's.
+  EXPECT_NE(rt().status(ids[2])->reason.find("fork failed after 15 children"), std::string::npos)
+      << rt().status(ids[2])->reason;
+  EXPECT_NE(rt().status(ids[3])->reason.find("memory limit reached"), std::string::npos)
+      << rt().status(ids[3])->reason;
+  EXPECT_EQ(rt().status(ids[0])->state, S::Running);
+  ASSERT_TRUE(rt().console(ids[0], "still there"));
+  EXPECT_TRUE(waitLog(ids[0], "got: still there")) << "the neighbour runs on: " << readLog(ids[0]);
+}
+
+TEST_F(NsGroupTest, ROOT_DevicesOfAGroupMustShareItsAppDirectory) {
+  auto a = member(0, KUIGA_EXAMPLES, "periodic");
+  auto b = member(1, KUIGA_TEST_APPS, "echo_console");
+  auto created = rt().create(std::vector{a, b});
+  ASSERT_EQ(created.failed.size(), 1u);
+  EXPECT_EQ(created.failed[0].first, b.id);
+  EXPECT_NE(created.failed[0].second.message.find("another app directory"), std::string::npos);
+}
+
+TEST_F(NsGroupTest, ROOT_AGroupsInitKilledFailsItsDevicesWithTheReason) {
+  std::vector<InstanceSpec> specs;
+  for (uint32_t i = 0; i < 4; ++i)
+    specs.push_back(member(i, KUIGA_EXAMPLES, "periodic", {"0", "100"}, 2));
+  auto ids = idsOf(specs);
+  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_TRUE(rt().start(ids).allOk());
+  ASSERT_EQ(::kill(rt().status(ids[0])->pid, SIGKILL), 0);
+  for (uint32_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(waitState(ids[i], S::Failed), S::Failed);
+    EXPECT_NE(rt().status(ids[i])->reason.find("its group's init (r1-g0) killed by signal 9"),
+              std::string::npos)
+        << rt().status(ids[i])->reason;
+  }
+  EXPECT_EQ(rt().status(ids[2])->state, S::Running) << "the other group lives";
+  // Its group has ended: a device for it is refused until the group's devices are removed.
+  auto again = member(1, KUIGA_EXAMPLES, "periodic", {"0", "100"}, 2);
+  again.id.index = 1;
+  EXPECT_FALSE(rt().create({&again, 1}).allOk());
+  ASSERT_TRUE(rt().remove(std::vector{ids[0], ids[1]}).allOk());
+  ASSERT_TRUE(rt().create({&again, 1}).allOk());
+}
+
+TEST_F(NsGroupTest, ROOT_TheConsoleReachesOneDeviceOfItsGroup) {
+  std::vector<InstanceSpec> specs{member(0, KUIGA_TEST_APPS, "echo_console"),
+                                  member(1, KUIGA_TEST_APPS, "echo_console")};
+  auto ids = idsOf(specs);
+  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_TRUE(rt().start(ids).allOk());
+  ASSERT_TRUE(rt().console(ids[1], "help"));
+  ASSERT_TRUE(rt().console(ids[1], "ifconfig"));
+  EXPECT_TRUE(waitLog(ids[1], "got: ifconfig")) << readLog(ids[1]);
+  EXPECT_NE(readLog(ids[1]).find("got: help"), std::string::npos);
+  EXPECT_EQ(readLog(ids[0]).find("got:"), std::string::npos) << readLog(ids[0]);
+}
+
+TEST_F(NsGroupTest, ROOT_WhatAGroupCannotRunIsRefusedWithAReason) {
+  auto veth = member(0, KUIGA_EXAMPLES, "periodic");
+  veth.net = NetMode::Veth;
+  auto tap = member(1, KUIGA_EXAMPLES, "periodic");
+  tap.net = NetMode::Tap;
+  auto huge = member(2, KUIGA_EXAMPLES, "periodic", {}, kMaxGroupSize + 1);
+  auto missing = member(3, KUIGA_EXAMPLES, "no-such-aut");
+  std::vector<InstanceSpec> specs{veth, tap, huge, missing};
+  auto created = rt().create(specs);
+  ASSERT_EQ(created.failed.size(), 4u);
+  EXPECT_NE(created.failed[0].second.message.find("net none so far"), std::string::npos);
+  EXPECT_NE(created.failed[1].second.message.find("needs isolation instance"), std::string::npos);
+  EXPECT_NE(created.failed[2].second.message.find("group_size 5001"), std::string::npos);
+  EXPECT_NE(created.failed[3].second.message.find("no such file"), std::string::npos);
+  // An AUT that cannot be exec'd fails its device with the reason, like an isolated one.
+  test::TempDir app;
+  ::chmod(app.path().c_str(), 0755);
+  std::ofstream(app.path() + "/not-exec") << "plain text\n";
+  auto bad = member(4, app.path(), "not-exec");
+  ASSERT_TRUE(rt().create({&bad, 1}).allOk());
+  EXPECT_FALSE(rt().start({&bad.id, 1}).allOk());
+  EXPECT_NE(rt().status(bad.id)->reason.find("cannot exec /app/not-exec"), std::string::npos)
+      << rt().status(bad.id)->reason;
+}
+
+}  // namespace kuiga::worker
