@@ -95,7 +95,8 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   run->require_subcommand(1);
 
   static std::string appPath, profile = "linux", net, args, policy = "dirty";
-  static uint32_t count = 0, periodMs = 0;
+  static uint32_t count = 0, periodMs = 0, groupSize = 0;
+  static std::string isolation;
   static bool start = false;
   static std::string name, radio, zep, zepTopology;
   auto* create = run->add_subcommand("create", "upload an AUT and create a run of N instances");
@@ -104,6 +105,10 @@ void addClientCommands(CLI::App& app, int& exitCode) {
   create->add_option("--count", count, "instances (1 to 50000)")->required();
   create->add_option("--profile", profile, "linux, riot-native or contiki-native");
   create->add_option("--net", net, "veth, tap or none (default: the profile's)");
+  create->add_option("--isolation", isolation,
+                     "instance (the default: namespaces of its own) or group (devices share "
+                     "a group's, each under its own uid; net none)");
+  create->add_option("--group-size", groupSize, "devices per group with --isolation group (1000)");
   create->add_option("--args", args, "argument template, e.g. \"{start_ms} {period_ms}\"");
   create->add_option("--name", name, "a name for the run");
   create->add_option("--period", periodMs, "period of a timed AUT in ms (for jitter)");
@@ -120,6 +125,8 @@ void addClientCommands(CLI::App& app, int& exitCode) {
     client::ApiClient api = apiFor(c);
     json spec = {{"count", count}, {"profile", profile}, {"policy", policy}};
     if (!net.empty()) spec["net"] = net;
+    if (!isolation.empty()) spec["isolation"] = isolation;
+    if (groupSize) spec["group_size"] = groupSize;
     if (!args.empty()) spec["args"] = args;
     if (!name.empty()) spec["name"] = name;
     if (periodMs) spec["period_ms"] = periodMs;

@@ -10,12 +10,17 @@
 
 using namespace kuiga;
 
-static void addBenchOptions(CLI::App* cmd, bench::InstancesBenchOptions& o, std::string& net) {
+static void addBenchOptions(CLI::App* cmd, bench::InstancesBenchOptions& o, std::string& net,
+                            std::string& isolation) {
   cmd->add_option("--count", o.count, "number of instances (1 to 50000)")
       ->check(CLI::Range(1u, 50000u));
   cmd->add_option("--app", o.app, "AUT taking START_MS PERIOD_MS (default: the periodic example)");
   cmd->add_option("--net", net, "network mode")
       ->check(CLI::IsMember({"veth", "tap", "tun", "none"}));
+  cmd->add_option("--isolation", isolation, "instance (the default) or group (ns runtime)")
+      ->check(CLI::IsMember({"instance", "group"}));
+  cmd->add_option("--group-size", o.groupSize, "devices per group with --isolation group")
+      ->check(CLI::Range(1u, kMaxGroupSize));
   cmd->add_option("--period", o.periodMs, "wakeup period in ms")->check(CLI::Range(1u, 3600000u));
   cmd->add_option("--spread", o.spreadMs, "spread start times evenly over MS (0: all at once)");
   cmd->add_option("--duration", o.durationS, "seconds to run after the start time")
@@ -47,18 +52,18 @@ int main(int argc, char** argv) {
   bench::InstancesBenchOptions demo;
   demo.durationS = 10;
   demo.floor = false;
-  std::string demoNet = "veth";
+  std::string demoNet = "veth", demoIsolation = "instance";
   auto* demoCmd = app.add_subcommand("demo", "run a 100-device demo of the periodic AUT");
-  addBenchOptions(demoCmd, demo, demoNet);
+  addBenchOptions(demoCmd, demo, demoNet, demoIsolation);
 
   auto* benchCmd = app.add_subcommand("bench", "benchmarks that print figures");
   benchCmd->require_subcommand(1);
   bench::InstancesBenchOptions bi;
-  std::string biNet = "veth";
+  std::string biNet = "veth", biIsolation = "instance";
   bool json = false;
   auto* instCmd =
       benchCmd->add_subcommand("instances", "create, start, run, stop, delete N instances");
-  addBenchOptions(instCmd, bi, biNet);
+  addBenchOptions(instCmd, bi, biNet, biIsolation);
   instCmd->add_flag("--json", json, "print one JSON object (progress goes to stderr)");
   instCmd->add_flag(
       "!--no-floor", bi.floor,
@@ -169,6 +174,7 @@ int main(int argc, char** argv) {
     o->initPath = app::defaultInitPath();
     o->gatePath = app::defaultGatePath();
     o->net = parseNetMode(o == &demo ? demoNet : biNet).value();
+    o->isolation = parseIsolation(o == &demo ? demoIsolation : biIsolation).value();
     if (o->app.empty()) o->app = app::defaultExample("periodic");
   }
   if (*demoCmd) return app::runDemo(demo);

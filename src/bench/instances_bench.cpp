@@ -10,6 +10,8 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "bench/bench_failures.hpp"
@@ -108,7 +110,9 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   // the noise), which are gone again before the baseline. (Measured after the run instead, it
   // waited a minute: the kernel holds some of a run's dead namespaces about 60 s.)
   std::optional<Floor> floor;
-  if (o.runtime == "ns" && o.floor) {
+  // The floor is an isolated instance's (its namespaces, veth and init): a group's device has
+  // none of those of its own.
+  if (o.runtime == "ns" && o.floor && o.isolation == Isolation::Instance) {
     const auto from = Clock::now();
     auto f =
         measureFloor(o.initPath, std::clamp<size_t>(o.count, 300, 500), o.net != NetMode::None);
@@ -185,6 +189,8 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
     int64_t myStart = startMs + static_cast<int64_t>(o.spreadMs) * i / o.count;
     s.args = {std::to_string(myStart), std::to_string(o.periodMs)};
     s.net = o.net;
+    s.isolation = o.isolation;
+    s.groupSize = o.groupSize;
     s.limits = o.limits;
     s.limits.memoryBytes = o.memoryLimitMiB << 20;
   }
@@ -195,6 +201,8 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   if (docker)
     out["engine"] = docker->engine().engineName() + " " + docker->engine().engineVersion();
   out["net"] = toString(o.net);
+  out["isolation"] = toString(o.isolation);
+  if (o.isolation == Isolation::Group) out["group_size"] = o.groupSize;
   out["period_ms"] = o.periodMs;
   out["memory_limit_mib"] = o.memoryLimitMiB;
   out["pids_limit"] = o.limits.pids;
@@ -248,12 +256,19 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
           (static_cast<double>(infoRunning.at(key)) - static_cast<double>(infoBefore.at(key))) /
           o.count;
     out["mem_breakdown_kib_per_instance"] = breakdown;
-    for (const auto& st : runtime.list()) {
-      auto kids = sys::readFile(fmt::format("/proc/{}/task/{}/children", st.pid, st.pid));
+    // The AUTs are the children of the inits: one each for isolated instances, a group's
+    // devices for a group's.
+    std::set<pid_t> inits;
+    for (const auto& st : runtime.list())
+      if (st.pid > 0) inits.insert(st.pid);
+    for (pid_t init : inits) {
+      auto kids = sys::readFile(fmt::format("/proc/{}/task/{}/children", init, init));
       if (!kids) continue;
-      pid_t aut = std::atoi(kids->c_str());
-      if (aut > 0) autPss += pssKiB(aut), autKernel += autKernelKib(aut), ++autCount;
+      std::istringstream in(*kids);
+      for (pid_t aut; in >> aut;)
+        if (aut > 0) autPss += pssKiB(aut), autKernel += autKernelKib(aut), ++autCount;
     }
+    out["aut_kernel_kib"] = autCount ? autKernel / static_cast<double>(autCount) : 0.0;
     log(fmt::format("running: {}", stateSummary(runtime)));
     failures.addNotRunning(runtime.list(), ids);
   };
@@ -304,9 +319,10 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   for (int i = 0; i < 200 && (links = radioLinks()) > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   size_t cgroups = 0, containers = 0;
+  // Every group below the worker's own: instances' and groups' alike.
   if (ns)
-    for (const auto& id : ids)
-      cgroups += sys::cgroup::Cgroup::open(ns->cgroupLayout(), ns->cgroupPath(id)).exists();
+    if (auto below = sys::cgroup::listChildren(ns->cgroupLayout(), "kuiga/" + name))
+      cgroups = below->size();
   if (docker) {
     nlohmann::json filters = {{"label", {"kuiga.worker=" + name}}};
     auto left = docker->engine().call(

@@ -17,6 +17,8 @@ struct InstancesBenchOptions {
   uint32_t count = 100;
   std::string app;  // the periodic AUT, or any program taking the arguments START_MS PERIOD_MS
   NetMode net = NetMode::Veth;
+  Isolation isolation = Isolation::Instance;
+  uint32_t groupSize = kDefaultGroupSize;
   uint32_t periodMs = 1000;
   uint32_t spreadMs = 0;  // start times spread evenly over this many ms
   double durationS = 10;  // running time after the (last) start time

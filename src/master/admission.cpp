@@ -74,6 +74,20 @@ ApiResult<void> zepRules(RunSpec& spec, const imagestore::Manifest& image) {
   return {};
 }
 
+// A group shares one network namespace: devices that need an interface each cannot share it.
+ApiResult<void> isolationRules(const RunSpec& spec) {
+  if (spec.isolation != Isolation::Group) return {};
+  if (spec.net == NetMode::Tap)
+    return apiFail(ApiError::badRequest(
+        "'isolation': \"group\" cannot run tap devices, which need an interface each; use "
+        "\"instance\""));
+  if (spec.net != NetMode::None || spec.zep || spec.radio)
+    return apiFail(ApiError::badRequest(
+        "'isolation': \"group\" runs devices with \"net\": \"none\" so far; groups on the "
+        "radio network (veth, ZEP) are not built yet"));
+  return {};
+}
+
 // One device's arguments are bounded, whatever the template: a template that repeats a
 // placeholder would otherwise cost every worker (and, expanded, the master) its size N times.
 ApiResult<void> argumentLimits(const RunSpec& spec) {
@@ -100,6 +114,7 @@ ApiResult<RunSpec> admit(RunSpec spec, const imagestore::Manifest& image, int64_
   if (spec.zep)
     if (auto r = zepRules(spec, image); !r) return apiFail(r.error());
   if (!spec.net) spec.net = parseNetMode(image.defaultNet).value_or(NetMode::Veth);
+  if (auto r = isolationRules(spec); !r) return apiFail(r.error());
   if (!spec.argsGiven) {
     // The stored spec is the effective one: it shows the image's default arguments.
     spec.args = splitArgs(image.defaultArgs);

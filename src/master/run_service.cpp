@@ -275,6 +275,8 @@ rpc::Command createCommand(RunId id, const RunSpec& spec, const std::vector<uint
   c->set_disk_mb(spec.limits.diskMb);
   c->set_seccomp_unconfined(!spec.seccomp);
   c->set_pids(spec.limits.pids);
+  c->set_group(spec.isolation == Isolation::Group);
+  c->set_group_size(spec.groupSize);
   c->set_cpu_milli(spec.limits.cpuMilli);
   // Set for the worker holding the run's cell: the others' devices reach it over the radio
   // network.

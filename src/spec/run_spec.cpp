@@ -96,6 +96,9 @@ nlohmann::json RunSpec::toJson() const {
   j["radio"] = radio ? radio->toJson() : nlohmann::json(nullptr);
   j["zep"] = zep ? zep->toJson() : nlohmann::json(nullptr);
   j["security"] = {{"seccomp", seccomp ? "default" : "unconfined"}};
+  j["isolation"] = std::string(toString(isolation));
+  j["group_size"] =
+      isolation == Isolation::Group ? nlohmann::json(groupSize) : nlohmann::json(nullptr);
   return j;
 }
 
@@ -138,8 +141,9 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
   if (!j.is_object())
     return failMsg(fmt::format("the run spec must be a JSON object, not {}", j.type_name()));
   static const std::vector<std::string> known = {
-      "name",      "image", "count",   "args",       "net",   "limits", "policy",  "start_ms",
-      "period_ms", "seed",  "profile", "executable", "radio", "zep",    "security"};
+      "name",   "image",    "count",     "args",      "net",       "limits",
+      "policy", "start_ms", "period_ms", "seed",      "profile",   "executable",
+      "radio",  "zep",      "security",  "isolation", "group_size"};
   for (const auto& [k, v] : j.items())
     if (std::find(known.begin(), known.end(), k) == known.end())
       return failMsg(fmt::format("unknown field '{}' in the run spec", k));
@@ -184,6 +188,16 @@ Result<RunSpec> RunSpec::fromJson(const nlohmann::json& j) {
     if (!m) return failMsg("'net': " + m.error().message);
     s.net = *m;
   }
+  if (r.has("isolation")) {
+    std::string v;
+    if (!r.string("isolation", v)) return fail(err);
+    auto i = parseIsolation(v);
+    if (!i) return failMsg("'isolation': " + i.error().message);
+    s.isolation = *i;
+  }
+  if (!r.integer("group_size", s.groupSize, 1, kMaxGroupSize)) return fail(err);
+  if (r.has("group_size") && s.isolation != Isolation::Group)
+    return failMsg("'group_size' is for \"isolation\": \"group\"");
   if (r.has("policy")) {
     std::string p;
     if (!r.string("policy", p)) return fail(err);

@@ -40,6 +40,9 @@ struct RunSpec {
   std::vector<std::string> args;  // argument template, one entry per argv element
   bool argsGiven = false;         // false: the image's default arguments
   std::optional<NetMode> net;     // nullopt: the image's default
+  // "isolation": "group" puts group_size devices in one set of namespaces (issue 20).
+  Isolation isolation = Isolation::Instance;
+  uint32_t groupSize = kDefaultGroupSize;
   Limits limits;
   FailurePolicy policy = FailurePolicy::Dirty;
   int64_t startMs = 0;    // common start time for timed AUTs ({start_ms}); 0 = set at create

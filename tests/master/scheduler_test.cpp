@@ -107,6 +107,11 @@ TEST(Admission, RefusesWhatTheImageOrTheLimitsDoNotAllow) {
           image(imagestore::Profile::ContikiNative, "tun"), "no ZEP radio");
   refused(R"({"count": 1, "net": "none", "zep": {"topology": "flat"}})", linux, "need a network");
   refused(R"({"count": 1, "name": "a\u001b[2Jb"})", linux, "printable");
+  // A group shares one network namespace: no tap, and (so far) nothing but net none.
+  refused(R"({"count": 1, "isolation": "group"})", image(imagestore::Profile::RiotNative, "tap"),
+          "cannot run tap devices");
+  refused(R"({"count": 1, "isolation": "group"})", linux, "\"net\": \"none\" so far");
+  EXPECT_TRUE(admit(spec(R"({"count": 1, "isolation": "group", "net": "none"})"), linux, 1));
   refused(R"({"count": 50000, "zep": {"topology": "random", "radius": 0.9}})", linux, "radius");
   std::string many = R"({"count": 1, "args": [)";
   for (int i = 0; i < 257; ++i) many += std::string(i ? "," : "") + "\"x\"";

@@ -28,6 +28,28 @@ TEST(RunSpec, ParsesEveryField) {
   EXPECT_EQ(back->toJson(), r->toJson());
 }
 
+TEST(RunSpec, IsolationGroupWithItsSize) {
+  auto r = RunSpec::fromJson(json::parse(R"({"count":3,"isolation":"group","group_size":2})"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->isolation, Isolation::Group);
+  EXPECT_EQ(r->groupSize, 2u);
+  EXPECT_EQ(RunSpec::fromJson(r->toJson())->toJson(), r->toJson());
+  auto plain = RunSpec::fromJson(json::parse(R"({"count":3})"));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->isolation, Isolation::Instance);
+  EXPECT_EQ(plain->toJson()["isolation"], "instance");
+  EXPECT_EQ(RunSpec::fromJson(json::parse(R"({"count":3,"isolation":"group"})"))->groupSize,
+            kDefaultGroupSize);
+  EXPECT_NE(errorOf({{"count", 1}, {"isolation", "vm"}}).find("'isolation'"), std::string::npos);
+  EXPECT_NE(errorOf({{"count", 1}, {"isolation", "group"}, {"group_size", 0}}).find("'group_size'"),
+            std::string::npos);
+  EXPECT_NE(errorOf({{"count", 1}, {"isolation", "group"}, {"group_size", 5001}})
+                .find("between 1 and 5000"),
+            std::string::npos);
+  EXPECT_NE(errorOf({{"count", 1}, {"group_size", 10}}).find("is for \"isolation\""),
+            std::string::npos);
+}
+
 TEST(RunSpec, RefusesBadInputNamingTheField) {
   EXPECT_NE(errorOf(json::array()).find("JSON object"), std::string::npos);
   EXPECT_NE(errorOf(json::object()).find("'count' is required"), std::string::npos);

@@ -20,6 +20,14 @@ namespace kuiga::worker {
 using namespace std::chrono_literals;
 using S = InstanceState;
 
+// A bulk operation that must succeed, with its first failure's reason when it does not.
+#define ASSERT_CREATED(bulk)                                                \
+  do {                                                                      \
+    auto r_ = (bulk);                                                       \
+    ASSERT_TRUE(r_.allOk()) << displayName(r_.failed.front().first) << ": " \
+                            << r_.failed.front().second.message;            \
+  } while (0)
+
 class NsGroupTest : public test::RuntimeFixture {
  protected:
   InstanceSpec member(uint32_t index, const std::string& dir, const std::string& exe,
@@ -113,6 +121,7 @@ TEST_F(NsGroupTest, ROOT_IsolationBetweenDevicesAsSeenFromInside) {
          "ls /run/dev >/dev/null 2>&1 && echo dev-listable || echo dev-unlistable\n"
          "echo visible=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ')\n"
          "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -s '\\t\\n' '  '; echo\n"
+         "echo fds=$(ls /proc/self/fd | tr '\\n' ' ')\n"
          "echo probed\n"
          "exec sleep 1000\n";
   ::chmod(script.c_str(), 0755);
@@ -120,7 +129,7 @@ TEST_F(NsGroupTest, ROOT_IsolationBetweenDevicesAsSeenFromInside) {
   for (uint32_t i = 0; i < 4; ++i)
     specs.push_back(member(i, app.path(), "probe.sh", {i < 2 ? "first-group" : "second-group"}, 2));
   auto ids = idsOf(specs);
-  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_CREATED(rt().create(specs));
   ASSERT_TRUE(rt().start(ids).allOk());
   std::set<std::string> uids;
   for (uint32_t i = 0; i < 4; ++i) {
@@ -140,6 +149,8 @@ TEST_F(NsGroupTest, ROOT_IsolationBetweenDevicesAsSeenFromInside) {
     // Its PID namespace is its group's: the other group's processes are not there.
     EXPECT_EQ(log.find(i < 2 ? "second-group" : "first-group"), std::string::npos) << log;
     EXPECT_NE(log.find("CapEff: 0000000000000000 NoNewPrivs: 1"), std::string::npos) << log;
+    // Nothing of its init's: only stdin, stdout, stderr (and the directory ls reads).
+    EXPECT_NE(log.find("fds=0 1 2 3\n"), std::string::npos) << log;
   }
   EXPECT_EQ(uids.size(), 4u) << "a uid of its own for every device";
 }
@@ -155,7 +166,7 @@ TEST_F(NsGroupTest, ROOT_ACrashAForkBombAndAnOomKillEachFailOnlyTheirDevice) {
     s.limits.memoryBytes = 48ull << 20;
   }
   auto ids = idsOf(specs);
-  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_CREATED(rt().create(specs));
   rt().start(ids);  // exit_code may have failed already: start says so, and that is right
   for (uint32_t i = 1; i < 4; ++i)
     EXPECT_EQ(waitState(ids[i], S::Failed, 30000), S::Failed) << displayName(ids[i]);
@@ -185,7 +196,7 @@ TEST_F(NsGroupTest, ROOT_AGroupsInitKilledFailsItsDevicesWithTheReason) {
   for (uint32_t i = 0; i < 4; ++i)
     specs.push_back(member(i, KUIGA_EXAMPLES, "periodic", {"0", "100"}, 2));
   auto ids = idsOf(specs);
-  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_CREATED(rt().create(specs));
   ASSERT_TRUE(rt().start(ids).allOk());
   ASSERT_EQ(::kill(rt().status(ids[0])->pid, SIGKILL), 0);
   for (uint32_t i = 0; i < 2; ++i) {
@@ -207,7 +218,7 @@ TEST_F(NsGroupTest, ROOT_TheConsoleReachesOneDeviceOfItsGroup) {
   std::vector<InstanceSpec> specs{member(0, KUIGA_TEST_APPS, "echo_console"),
                                   member(1, KUIGA_TEST_APPS, "echo_console")};
   auto ids = idsOf(specs);
-  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_CREATED(rt().create(specs));
   ASSERT_TRUE(rt().start(ids).allOk());
   ASSERT_TRUE(rt().console(ids[1], "help"));
   ASSERT_TRUE(rt().console(ids[1], "ifconfig"));

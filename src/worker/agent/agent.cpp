@@ -467,6 +467,8 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         s.seccomp = !cr.seccomp_unconfined();
         s.limits.pids = cr.pids() ? cr.pids() : s.limits.pids;
         s.limits.cpuMilli = cr.cpu_milli();
+        s.isolation = cr.group() ? Isolation::Group : Isolation::Instance;
+        s.groupSize = cr.group_size() ? cr.group_size() : kDefaultGroupSize;
         specs.push_back(std::move(s));
       }
       if (!refused.empty()) {

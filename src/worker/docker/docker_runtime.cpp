@@ -301,6 +301,8 @@ BulkResult DockerRuntime::create(std::span<const InstanceSpec> specs, const Prog
       std::string why;
       if (instances_.count(spec.id))
         why = "instance already exists";
+      else if (spec.isolation == Isolation::Group)
+        why = "isolation group needs the ns runtime: a container is an isolated instance";
       else if (spec.executable.empty() || spec.executable.find('/') != std::string::npos)
         why = "executable must be a file name inside the app directory";
       else if (!sys::exists(spec.appDir + "/" + spec.executable))

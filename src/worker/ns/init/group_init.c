@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/close_range.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -29,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,14 +39,22 @@
 #include "worker/ns/init/init_common.h"
 #include "worker/ns/init/report.h"
 
-enum { kFree, kAdded, kStarted, kEnded };
+/* Launching: forked, its exec not yet known (init forks a thousand devices without waiting
+ * for each exec: they exec in parallel on every core). */
+enum { kFree, kAdded, kLaunching, kStarted, kEnded };
 enum { kMaxPayload = 1 << 20, kControlKey = UINT32_MAX, kSignalKey = UINT32_MAX - 1 };
+#define kLaunchBit 0x40000000u /* epoll key of a launching device's exec pipe: slot | bit */
+/* Descriptors kept at fixed numbers for the device being launched: its stdin and output ends,
+ * its exec pipe, the seccomp filter, and /dev/null, which holds the first three between
+ * launches. Every other descriptor of the group's init is 9 or above. */
+enum { kChildIn = 4, kChildOut = 5, kChildExec = 6, kSeccompFd = 7, kNullFd = 8, kFirstFree = 9 };
 
 struct device {
   pid_t pid;
   uid_t uid;
   long nproc;
   int in, out; /* its stdin's write end and its output's read end; -1 when closed */
+  int launch;  /* while launching: the read end of the pipe its exec closes or reports on */
   unsigned char state;
   char* spec; /* the add payload: from add until start */
   size_t specLen;
@@ -137,15 +148,40 @@ static void ended(unsigned index, struct device* d, int status) {
     deviceReport("signal %u %d", index, WTERMSIG(status));
 }
 
+/* Decides a launch once its exec pipe speaks: closed on exec (started), or "ERRNO STAGE"
+ * (exec-failed; the child exits 127 and is reaped as no one's). 0 while undecided. */
+static int resolveLaunch(unsigned index, struct device* d) {
+  char buf[128];
+  ssize_t n = read(d->launch, buf, sizeof buf - 1);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+  closeFd(&d->launch);
+  if (n > 0) {
+    buf[n] = 0;
+    const char* stage = strchr(buf, ' ');
+    closeFd(&d->in);
+    closeFd(&d->out);
+    d->pid = 0;
+    d->state = kEnded;
+    deviceReport("exec-failed %u %d %s", index, atoi(buf), stage ? stage + 1 : "exec");
+    return 1;
+  }
+  d->state = kStarted;
+  deviceReport("started %u %d", index, d->pid);
+  return 1;
+}
+
 static void reap(void) {
   int status;
   pid_t p;
   while ((p = waitpid(-1, &status, WNOHANG)) > 0)
-    for (unsigned i = 0; i < count; ++i)
-      if (devices[i].pid == p && devices[i].state == kStarted) {
-        ended(base + i, &devices[i], status);
-        break;
-      }
+    for (unsigned i = 0; i < count; ++i) {
+      struct device* d = &devices[i];
+      if (d->pid != p || (d->state != kStarted && d->state != kLaunching)) continue;
+      /* Dead, so its exec pipe is closed or holds why: decide the launch first. */
+      if (d->state == kLaunching) resolveLaunch(base + i, d);
+      if (d->state == kStarted) ended(base + i, d, status);
+      break;
+    }
 }
 
 static int addDevice(unsigned index, struct device* d, long uid, long nproc, const char* payload,
@@ -184,61 +220,93 @@ static char** vectors(const struct device* d, char*** envp) {
   return v;
 }
 
+static void launchFailed(unsigned index, struct device* d, int err, const char* stage) {
+  free(d->spec);
+  d->spec = NULL;
+  d->state = kEnded;
+  deviceReport("exec-failed %u %d %s", index, err, stage);
+}
+
+/* The launched device, on a stack of its own but in init's memory (CLONE_VM, init waits) and
+ * sharing its descriptor table (CLONE_FILES): a fork would copy init's page tables and its
+ * thousands of descriptors, and the exec would then flush each of those one by one. Instead
+ * the device takes a table of its own with only descriptors 0 to 8 (CLOSE_RANGE_UNSHARE),
+ * which closes none of init's. */
+static int deviceMain(void* arg) {
+  const struct autSpec* a = arg;
+  if (syscall(SYS_close_range, kFirstFree, ~0U, CLOSE_RANGE_UNSHARE) < 0) _exit(127);
+  if (dup2(kChildIn, 0) < 0 || dup2(kChildOut, 1) < 0 || dup2(kChildOut, 2) < 0) _exit(127);
+  close(3); /* init's report file */
+  close(kChildIn);
+  close(kChildOut);
+  close(kNullFd);
+  /* Init is the OOM killer's last choice in its group; a device is an ordinary one. */
+  int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (adj >= 0) {
+    ssize_t ignored = write(adj, "0", 1);
+    (void)ignored;
+    close(adj);
+  }
+  execAut(a, kChildExec);
+}
+
 static void startDevice(unsigned index, struct device* d) {
+  static char stack[64 * 1024] __attribute__((aligned(16)));
   char** envp;
   char** argv = vectors(d, &envp);
-  int in[2], out[2], errPipe[2];
-  if (!argv || pipe2(in, O_CLOEXEC) < 0) {
-    deviceReport("exec-failed %u %d %s", index, argv ? errno : EINVAL, "spec");
-    d->state = kEnded;
-    return;
-  }
-  pipe2(out, O_CLOEXEC);
-  pipe2(errPipe, O_CLOEXEC);
-  char cwd[64];
-  snprintf(cwd, sizeof cwd, "/run/dev/%u", index);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(errPipe[0]);
-    if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0) _exit(127);
-    struct autSpec a = shared;
-    a.uid = d->uid;
-    a.cwd = cwd;
-    a.nproc = d->nproc;
-    a.argv = argv;
-    a.envp = envp;
-    execAut(&a, errPipe[1]);
+  if (!argv) return launchFailed(index, d, EINVAL, "spec");
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, errPipe[2] = {-1, -1};
+  if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errPipe, O_CLOEXEC) < 0 ||
+      dup3(in[0], kChildIn, 0) < 0 || dup3(out[1], kChildOut, 0) < 0 ||
+      dup3(errPipe[1], kChildExec, O_CLOEXEC) < 0) {
+    int err = errno;
+    int* fds[] = {&in[0], &in[1], &out[0], &out[1], &errPipe[0], &errPipe[1]};
+    for (size_t k = 0; k < sizeof fds / sizeof fds[0]; ++k)
+      if (*fds[k] >= 0) close(*fds[k]);
+    free(argv);
+    return launchFailed(index, d, err, "pipe");
   }
   close(in[0]);
   close(out[1]);
   close(errPipe[1]);
-  int err = 0;
-  char stage[64];
-  int failed = pid < 0 || execOutcome(errPipe[0], &err, stage, sizeof stage);
-  if (pid < 0) err = errno, snprintf(stage, sizeof stage, "fork");
-  close(errPipe[0]);
+  char cwd[64];
+  snprintf(cwd, sizeof cwd, "/run/dev/%u", index);
+  struct autSpec a = shared;
+  a.uid = d->uid;
+  a.cwd = cwd;
+  a.nproc = d->nproc;
+  a.argv = argv;
+  a.envp = envp;
+  /* Returns once the device has exec'd (or died): only then may init touch its memory. */
+  pid_t pid =
+      clone(deviceMain, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &a);
+  int forkErr = errno;
+  /* The device's ends go from init's table; the /dev/null placeholders hold their numbers. */
+  for (int fd = kChildIn; fd <= kChildExec; ++fd) dup3(kNullFd, fd, O_CLOEXEC);
   free(argv);
-  free(d->spec);
-  d->spec = NULL;
-  if (failed) {
+  if (pid < 0) {
     close(in[1]);
     close(out[0]);
-    if (pid > 0)
-      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-      }
-    d->state = kEnded;
-    deviceReport("exec-failed %u %d %s", index, err, stage);
-    return;
+    close(errPipe[0]);
+    return launchFailed(index, d, forkErr, "clone");
   }
+  free(d->spec);
+  d->spec = NULL;
   d->pid = pid;
   d->in = in[1];
   d->out = out[0];
-  d->state = kStarted;
+  d->launch = errPipe[0];
+  d->state = kLaunching;
   fcntl(d->in, F_SETFL, O_NONBLOCK);
   fcntl(d->out, F_SETFL, O_NONBLOCK);
+  fcntl(d->launch, F_SETFL, O_NONBLOCK);
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = index - base};
   epoll_ctl(epfd, EPOLL_CTL_ADD, d->out, &ev);
-  deviceReport("started %u %d", index, pid);
+  /* Its exec has happened or failed by now; the pipe says which (kept in epoll for a device
+   * that died before writing). */
+  if (resolveLaunch(index, d)) return;
+  ev.data.u32 = (index - base) | kLaunchBit;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, d->launch, &ev);
 }
 
 static int removeEntry(const char* p, const struct stat* st, int flag, struct FTW* ftw) {
@@ -248,12 +316,13 @@ static int removeEntry(const char* p, const struct stat* st, int flag, struct FT
 }
 
 static void forget(unsigned index, struct device* d) {
-  if (d->state == kStarted) killUid(d->uid);
+  if (d->state == kStarted || d->state == kLaunching) killUid(d->uid);
   closeFd(&d->out);
   closeFd(&d->in);
+  closeFd(&d->launch);
   free(d->spec);
   memset(d, 0, sizeof *d);
-  d->in = d->out = -1;
+  d->in = d->out = d->launch = -1;
   char dir[64];
   snprintf(dir, sizeof dir, "/run/dev/%u", index);
   nftw(dir, removeEntry, 16, FTW_DEPTH | FTW_PHYS);
@@ -274,7 +343,7 @@ static void command(const char* verb, unsigned index, long a1, long a2, const ch
     if (d->state == kAdded) { /* stopped before it was started */
       d->state = kEnded;
       deviceReport("exit %u 0", index);
-    } else if (d->state == kStarted) {
+    } else if (d->state == kStarted || d->state == kLaunching) {
       kill(d->pid, (int)a1);
       if (a1 == SIGKILL) killUid(d->uid);
     }
@@ -366,13 +435,30 @@ int groupMain(int argc, char** argv) {
 
   devices = calloc(count, sizeof *devices);
   must(devices != NULL, "alloc-devices");
-  for (unsigned i = 0; i < count; ++i) devices[i].in = devices[i].out = -1;
+  for (unsigned i = 0; i < count; ++i) devices[i].in = devices[i].out = devices[i].launch = -1;
+  /* The fixed descriptors before any other is opened (see kFirstFree). */
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  must(null >= 0 && dup3(null, kNullFd, O_CLOEXEC) == kNullFd, "open-null");
+  if (null != kNullFd) close(null);
+  for (int fd = kChildIn; fd <= kSeccompFd; ++fd)
+    must(dup3(kNullFd, fd, O_CLOEXEC) == fd, "reserve-fds");
   if (seccompPath && *seccompPath) {
-    shared.seccompFd = open(seccompPath, O_RDONLY | O_CLOEXEC);
-    must(shared.seccompFd >= 0, "open-seccomp");
+    int f = open(seccompPath, O_RDONLY | O_CLOEXEC);
+    must(f >= 0 && dup3(f, kSeccompFd, O_CLOEXEC) == kSeccompFd, "open-seccomp");
+    close(f);
+    shared.seccompFd = kSeccompFd;
   }
   setupMounts(&o);
   must(sethostname(hostname, strlen(hostname)) == 0, "sethostname");
+  /* A device that takes all of its group's memory is the OOM killer's choice, not the init
+   * every other device needs (each device sets its own back to 0). Where lowering it is not
+   * allowed (no CAP_SYS_RESOURCE), init is still small, and the largest process goes first. */
+  int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (adj >= 0) {
+    ssize_t ignored = write(adj, "-1000", 5);
+    (void)ignored;
+    close(adj);
+  }
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   epfd = epoll_create1(EPOLL_CLOEXEC);
   must(sfd >= 0 && epfd >= 0, "epoll");
@@ -396,6 +482,9 @@ int groupMain(int argc, char** argv) {
           if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGHUP)
             return 0; /* the group goes: the kernel kills its PID namespace with us */
         reap();
+      } else if (key & kLaunchBit) {
+        struct device* d = &devices[key & ~kLaunchBit];
+        if (d->state == kLaunching) resolveLaunch(base + (key & ~kLaunchBit), d);
       } else if (key < count && devices[key].out >= 0) {
         forward(base + key, &devices[key]);
       }
