@@ -153,10 +153,9 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
   // Prolog ends when init reports its mounts and hostname ready.
   std::vector<InstanceId> ids;
   for (auto& inst : fresh) ids.push_back(inst->spec.id);
-  auto late = waitFor(
-      ids,
-      [](InstanceState s) { return s != InstanceState::Prolog && s != InstanceState::Pending; },
-      Clock::now() + config_.readyTimeout);
+  auto late = waitProgressing(ids, [](InstanceState s) {
+    return s != InstanceState::Prolog && s != InstanceState::Pending;
+  });
   std::lock_guard lock(mu_);
   for (auto& inst : fresh) {
     if (inst->state == InstanceState::Booting) {

@@ -222,6 +222,16 @@ std::vector<InstanceId> NsRuntime::waitFor(std::span<const InstanceId> ids,
   return missing;
 }
 
+std::vector<InstanceId> NsRuntime::waitProgressing(std::span<const InstanceId> ids,
+                                                   const std::function<bool(InstanceState)>& pred) {
+  std::vector<InstanceId> left(ids.begin(), ids.end());
+  for (;;) {
+    const size_t before = left.size();
+    left = waitFor(left, pred, Clock::now() + config_.readyTimeout);
+    if (left.empty() || left.size() == before) return left;
+  }
+}
+
 BulkResult NsRuntime::start(std::span<const InstanceId> ids, const Progress& progress) {
   FlushEventsOnExit flush{*this};  // the sink hears of every change before we return
   BulkResult result;
@@ -251,14 +261,11 @@ BulkResult NsRuntime::start(std::span<const InstanceId> ids, const Progress& pro
   }
   signalMembers(members, SIGUSR1);
   size_t done = 0;
-  auto late = waitFor(
-      sent,
-      [&](InstanceState s) {
-        bool left = s != InstanceState::Booting;
-        if (left && progress) progress(++done, sent.size());
-        return left;
-      },
-      Clock::now() + config_.readyTimeout);
+  auto late = waitProgressing(sent, [&](InstanceState s) {
+    bool left = s != InstanceState::Booting;
+    if (left && progress) progress(++done, sent.size());
+    return left;
+  });
   std::lock_guard lock(mu_);
   for (const auto& id : sent) {
     const Instance& inst = *instances_.at(id);

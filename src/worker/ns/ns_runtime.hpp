@@ -44,6 +44,7 @@ struct NsRuntimeConfig {
   uint32_t capacity = 10000;  // instances it may hold at once: the kernel limits it raises
   uint64_t logMaxBytes = 16ull << 20;
   std::optional<sys::cgroup::Version> cgroupVersion;  // default: detect
+  // How long a bulk create or start waits while none of its instances moves on.
   std::chrono::milliseconds readyTimeout{60000};
   // Host paths instances see read-only beside the system directories (kuiga worker --expose).
   std::vector<std::string> exposed;
@@ -138,6 +139,11 @@ class NsRuntime final : public Runtime {
   std::vector<InstanceId> waitFor(std::span<const InstanceId> ids,
                                   const std::function<bool(InstanceState)>& pred,
                                   std::chrono::steady_clock::time_point deadline);
+  // The same for a bulk create or start, which may take minutes on a busy node (50,000 devices
+  // start at about 500 a second on two cores): it gives up only once none of those left got
+  // there for config_.readyTimeout.
+  std::vector<InstanceId> waitProgressing(std::span<const InstanceId> ids,
+                                          const std::function<bool(InstanceState)>& pred);
   std::string instanceDir(InstanceId id) const;
   std::string seccompPath() const;
   std::string workDir(InstanceId id) const;
