@@ -136,6 +136,15 @@ void RuntimeFixture::SetUp() {
   config_.stateDir = dir_->path() + "/state";
   config_.initPath = initPath();
   config_.readyTimeout = std::chrono::seconds(60);
+  openRuntime();
+}
+
+void RuntimeFixture::openRuntime() {
+  if (runtime_) {
+    auto r = runtime_->destroyAll();
+    ASSERT_TRUE(r) << r.error().message;
+    runtime_.reset();
+  }
   auto rt =
       worker::ns::NsRuntime::open(config_, [this](const std::vector<worker::InstanceEvent>& e) {
         std::lock_guard lock(eventsMu_);

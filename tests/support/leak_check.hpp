@@ -57,6 +57,8 @@ class RuntimeFixture : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
   worker::ns::NsRuntime& rt() { return *runtime_; }
+  // Opens the runtime with config_, after destroying the one open, if any.
+  void openRuntime();
   // A spec for instance `index` of run 1 running test app or example `exe` from `dir`.
   worker::InstanceSpec spec(uint32_t index, const std::string& dir, const std::string& exe,
                             std::vector<std::string> args = {}, NetMode net = NetMode::Veth);

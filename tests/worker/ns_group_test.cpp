@@ -1,7 +1,9 @@
 // ROOT_ integration tests of group isolation (issue 20) in the ns runtime, against the real
 // kernel: devices of a run share a group's init and namespaces, each under a uid of its own.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -41,6 +43,9 @@ class NsGroupTest : public test::RuntimeFixture {
     std::vector<InstanceId> ids;
     for (const auto& s : specs) ids.push_back(s.id);
     return ids;
+  }
+  std::string groupDir(const std::string& group) {
+    return "/run/kuiga/" + config_.name + "/instances/" + group;
   }
   // Processes of this host whose command line starts with kuiga-init and names our skeleton.
   int groupInits() {
@@ -250,6 +255,86 @@ TEST_F(NsGroupTest, ROOT_WhatAGroupCannotRunIsRefusedWithAReason) {
   EXPECT_FALSE(rt().start({&bad.id, 1}).allOk());
   EXPECT_NE(rt().status(bad.id)->reason.find("cannot exec /app/not-exec"), std::string::npos)
       << rt().status(bad.id)->reason;
+}
+
+TEST_F(NsGroupTest, ROOT_AnInitThatStopsTakingCommandsIsKilledAndItsDevicesSayWhy) {
+  config_.groupCommandTimeout = 1s;
+  openRuntime();
+  auto first = member(0, KUIGA_TEST_APPS, "echo_console");
+  ASSERT_CREATED(rt().create({&first, 1}));
+  ASSERT_TRUE(rt().start({&first.id, 1}).allOk());
+  const pid_t init = rt().status(first.id)->pid;
+  ASSERT_EQ(::kill(init, SIGSTOP), 0);
+  // Two adds of 600 KiB each: the second no longer fits the control pipe and stays
+  // half-written, which would make the init read what follows as its payload.
+  std::vector<InstanceSpec> big;
+  for (uint32_t i = 1; i < 3; ++i)
+    big.push_back(member(i, KUIGA_TEST_APPS, "echo_console",
+                         std::vector<std::string>(6, std::string(100000, 'a' + i))));
+  auto created = rt().create(big);
+  ASSERT_FALSE(created.failed.empty());
+  bool halfWritten = false;
+  for (const auto& [id, e] : created.failed)
+    halfWritten |=
+        e.message.find("took no command for 1000 ms; its group is ended") != std::string::npos;
+  EXPECT_TRUE(halfWritten) << created.failed.front().second.message;
+  ASSERT_EQ(waitState(first.id, S::Failed), S::Failed);
+  EXPECT_NE(rt().status(first.id)->reason.find(
+                "its group's init (r1-g0) killed by the worker: it took no command for 1000 ms, "
+                "with one half-written"),
+            std::string::npos)
+      << rt().status(first.id)->reason;
+  EXPECT_NE(::kill(init, 0), 0) << "the stopped init is gone";
+}
+
+TEST_F(NsGroupTest, ROOT_ADeviceWhoseDirectoryCannotBeMadeFailsAloneWithTheReason) {
+  auto first = member(0, KUIGA_TEST_APPS, "echo_console");
+  ASSERT_CREATED(rt().create({&first, 1}));
+  ASSERT_TRUE(rt().start({&first.id, 1}).allOk());
+  // Device 1's private directory is taken before it comes.
+  const std::string dir = fmt::format("/proc/{}/root/run/dev/1", rt().status(first.id)->pid);
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0) << std::strerror(errno);
+  auto second = member(1, KUIGA_TEST_APPS, "echo_console");
+  auto created = rt().create({&second, 1});
+  ASSERT_EQ(created.failed.size(), 1u);
+  EXPECT_NE(created.failed[0].second.message.find("device set-up failed at add: File exists"),
+            std::string::npos)
+      << created.failed[0].second.message;
+  ASSERT_TRUE(rt().console(first.id, "still there"));
+  EXPECT_TRUE(waitLog(first.id, "got: still there")) << readLog(first.id);
+}
+
+TEST_F(NsGroupTest, ROOT_AGroupWhoseInitCannotSetUpFailsItsDevicesWithTheStage) {
+  // The init opens the worker's seccomp filter while it sets up: take it away.
+  ASSERT_EQ(::unlink(("/run/kuiga/" + config_.name + "/seccomp.bpf").c_str()), 0)
+      << std::strerror(errno);
+  std::vector<InstanceSpec> specs{member(0, KUIGA_EXAMPLES, "periodic"),
+                                  member(1, KUIGA_EXAMPLES, "periodic")};
+  auto created = rt().create(specs);
+  ASSERT_EQ(created.failed.size(), 2u);
+  for (const auto& [id, e] : created.failed)
+    EXPECT_NE(e.message.find("group r1-g0 set-up failed at open-seccomp: No such file"),
+              std::string::npos)
+        << e.message;
+  EXPECT_EQ(groupInits(), 0);
+}
+
+TEST_F(NsGroupTest, ROOT_GarbageOnAGroupsOutputIsSkipped) {
+  std::vector<InstanceSpec> specs{member(0, KUIGA_TEST_APPS, "echo_console"),
+                                  member(1, KUIGA_TEST_APPS, "echo_console")};
+  auto ids = idsOf(specs);
+  ASSERT_CREATED(rt().create(specs));
+  ASSERT_TRUE(rt().start(ids).allOk());
+  // Lines that are no frame, a frame for no device, and records that name none.
+  const std::string junk = "garbage\no x y\no 77 3\nabcr\nr exit 99 0\nr bogus 1 2\nr exit\n";
+  sys::UniqueFd out(::open((groupDir("r1-g0") + "/output").c_str(), O_WRONLY | O_NONBLOCK));
+  ASSERT_TRUE(out) << std::strerror(errno);
+  ASSERT_EQ(::write(out.get(), junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+  for (const auto& id : ids) {
+    ASSERT_TRUE(rt().console(id, "after the junk"));
+    EXPECT_TRUE(waitLog(id, "got: after the junk")) << readLog(id);
+    EXPECT_EQ(rt().status(id)->state, S::Running) << rt().status(id)->reason;
+  }
 }
 
 }  // namespace kuiga::worker

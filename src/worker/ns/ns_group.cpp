@@ -36,7 +36,12 @@ namespace {
 // A group's FIFOs carry a thousand devices: room for bursts, so that the init seldom waits for
 // the worker (the kernel lets root go past fs.pipe-max-size).
 constexpr int kGroupFifoBytes = 1 << 20;
-constexpr std::chrono::seconds kCommandTimeout{10};
+// The largest command payload the group's init takes (kMaxPayload in group_init.c).
+constexpr size_t kMaxCommandPayload = 1 << 20;
+
+std::string commandHeader(std::string_view verb, uint32_t index, long a1, long a2, size_t len) {
+  return fmt::format("{} {} {} {} {}\n", verb, index, a1, a2, len);
+}
 
 // The add command's payload: argc, then argv and the environment, each string NUL-ended.
 std::string addPayload(const InstanceSpec& spec) {
@@ -98,7 +103,8 @@ std::string NsRuntime::joinGroup(const std::shared_ptr<Instance>& inst) {
   } else if (!sameGroupSpec(g->spec, spec)) {
     return fmt::format("its group {} was made for another app directory, size or limits", g->name);
   } else if (g->ended) {
-    return fmt::format("its group {} has ended; remove the group's devices first", g->name);
+    return fmt::format("its group {} has ended ({}); remove the group's devices first", g->name,
+                       g->endWhy);
   }
   inst->group = g;
   g->members[spec.id.index] = inst;
@@ -126,12 +132,17 @@ VoidResult NsRuntime::memberProlog(Instance& inst) {
   inst.log = std::make_unique<LogWriter>(logPath(inst.spec.id), config_.logMaxBytes);
   {
     std::lock_guard lock(mu_);
-    if (g.ended) return failMsg("its group " + g.name + " has ended");
+    if (g.ended) return failMsg(g.endWhy.empty() ? "its group " + g.name + " has ended" : g.endWhy);
     inst.pid = g.pid;
     inst.registered = true;  // before the add: its records may come back at once
   }
+  const std::string payload = addPayload(inst.spec);
+  if (payload.size() > kMaxCommandPayload)
+    return failMsg(fmt::format(
+        "its arguments and environment take {} bytes; a group's device may have at most {}",
+        payload.size(), kMaxCommandPayload));
   auto r = command(g, "add", inst.spec.id.index, inst.uid, static_cast<long>(inst.spec.limits.pids),
-                   addPayload(inst.spec));
+                   payload);
   if (!r) {
     std::lock_guard lock(mu_);
     inst.registered = false;
@@ -151,9 +162,10 @@ VoidResult NsRuntime::startGroup(Group& g) {
     auto outRead = sys::openFile(g.dir + "/" + kOutputFifo, O_RDONLY | O_NONBLOCK);
     auto outRw = sys::openFile(g.dir + "/" + kOutputFifo, O_RDWR);
     auto ctlRw = sys::openFile(g.dir + "/" + kControlFifo, O_RDWR);
+    auto ctlOurs = sys::openFile(g.dir + "/" + kControlFifo, O_RDWR | O_NONBLOCK);
     auto report =
         sys::openFile(g.dir + "/" + kReportFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-    for (auto* f : {&outRead, &outRw, &ctlRw, &report})
+    for (auto* f : {&outRead, &outRw, &ctlRw, &ctlOurs, &report})
       if (!*f) return fail(f->error());
     (void)::fcntl(outRw->get(), F_SETPIPE_SZ, kGroupFifoBytes);
     (void)::fcntl(ctlRw->get(), F_SETPIPE_SZ, kGroupFifoBytes);
@@ -210,6 +222,7 @@ VoidResult NsRuntime::startGroup(Group& g) {
       return failSys("write the group's state to '" + g.dir + "/" + kReportFile + "'");
     KUIGA_TRY(io_->add(outRead->get(), g.serial | kGroupKey), "watch the group's output");
     g.output = std::move(*outRead);
+    g.control = std::move(*ctlOurs);
     spdlog::debug("group {}: init {} started", g.name, g.pid);
     return {};
   }();
@@ -238,6 +251,12 @@ void NsRuntime::undoGroupStart(Group& g) {
 
 VoidResult NsRuntime::command(Group& g, std::string_view verb, uint32_t index, long a1, long a2,
                               std::string_view payload, bool wait) {
+  std::string msg = commandHeader(verb, index, a1, a2, payload.size());
+  msg.append(payload);
+  return sendCommands(g, msg, wait);
+}
+
+VoidResult NsRuntime::sendCommands(Group& g, std::string_view msg, bool wait) {
   std::unique_lock control(g.controlMu, std::defer_lock);
   if (wait)
     control.lock();
@@ -247,15 +266,10 @@ VoidResult NsRuntime::command(Group& g, std::string_view verb, uint32_t index, l
     std::lock_guard lock(mu_);
     if (g.ended) return failMsg("the group's init has ended");
   }
-  // O_RDWR makes the worker a reader too: a command to an init that has just died fills a
-  // buffer that goes with the group, instead of raising SIGPIPE.
-  auto fd = sys::openFile(g.dir + "/" + kControlFifo, O_RDWR | O_NONBLOCK);
-  if (!fd) return fail(fd.error());
-  std::string msg = fmt::format("{} {} {} {} {}\n", verb, index, a1, a2, payload.size());
-  msg.append(payload);
-  const auto deadline = Clock::now() + kCommandTimeout;
+  const auto timeout = config_.groupCommandTimeout;
+  const auto deadline = Clock::now() + timeout;
   for (size_t off = 0; off < msg.size();) {
-    ssize_t w = ::write(fd->get(), msg.data() + off, msg.size() - off);
+    ssize_t w = ::write(g.control.get(), msg.data() + off, msg.size() - off);
     if (w > 0) {
       off += static_cast<size_t>(w);
       continue;
@@ -264,13 +278,41 @@ VoidResult NsRuntime::command(Group& g, std::string_view verb, uint32_t index, l
     if (w < 0 && errno != EAGAIN) return failSys("write to the group's init");
     // Small commands are written whole or not at all (PIPE_BUF): nothing half-sent.
     if (!wait && off == 0) return failMsg("the group's control pipe is full");
-    if (Clock::now() >= deadline)
-      return failMsg(fmt::format("the group's init has not read its commands for {} s",
-                                 kCommandTimeout.count()));
-    pollfd p{fd->get(), POLLOUT, 0};
+    if (Clock::now() >= deadline) {
+      const std::string why = fmt::format("it took no command for {} ms", timeout.count());
+      if (off == 0) return failMsg("the group's init " + why);
+      // The init would read the rest of the stream as this command's payload.
+      breakGroup(g, why + ", with one half-written");
+      return failMsg("the group's init " + why + "; its group is ended");
+    }
+    pollfd p{g.control.get(), POLLOUT, 0};
     ::poll(&p, 1, 100);
   }
   return {};
+}
+
+void NsRuntime::breakGroup(Group& g, const std::string& why) {
+  pid_t pid;
+  {
+    std::lock_guard lock(mu_);
+    if (g.brokenWhy.empty()) g.brokenWhy = why;
+    pid = g.pid;
+  }
+  spdlog::warn("group {}: killing its init {}: {}", g.name, pid, why);
+  if (pid > 0) ::kill(pid, SIGKILL);  // reaped by finishGroup, which gives the reason
+}
+
+void NsRuntime::signalMembers(const std::vector<std::shared_ptr<Instance>>& members, int sig) {
+  // One write per group: a bulk start or stop of 50,000 devices makes 50 writes, not 50,000.
+  std::map<Group*, std::pair<std::shared_ptr<Group>, std::string>> batches;
+  for (const auto& inst : members) {
+    auto& [group, msg] = batches[inst->group.get()];
+    group = inst->group;
+    msg += commandHeader(sig == SIGUSR1 ? "start" : "kill", inst->spec.id.index, sig, 0, 0);
+  }
+  for (auto& [key, batch] : batches)
+    if (auto r = sendCommands(*batch.first, batch.second, true); !r)
+      spdlog::warn("group {}: its devices not signalled: {}", batch.first->name, r.error().message);
 }
 
 void NsRuntime::onGroupIo(Group& g, uint32_t events) {
@@ -315,12 +357,13 @@ void NsRuntime::applyGroupRecord(Group& g, std::string_view record) {
   std::istringstream rec{std::string(record)};
   std::string kind;
   unsigned index = 0;
-  rec >> kind >> index;
+  // Only the group's init writes here; a record that does not parse names no device.
+  if (!(rec >> kind >> index)) return;
   std::shared_ptr<Instance> inst;
   {
     std::lock_guard lock(mu_);
     auto it = g.members.find(index);
-    if (kind == "ready" || it == g.members.end()) return;
+    if (it == g.members.end()) return;
     inst = it->second;
     if (kind == "added") {
       transition(*inst, InstanceState::Booting);
@@ -332,7 +375,8 @@ void NsRuntime::applyGroupRecord(Group& g, std::string_view record) {
     }
     int v = 0;
     std::string stage;
-    rec >> v >> stage;
+    if (!(rec >> v)) return;
+    rec >> stage;
     if (kind == "dev-failed")
       inst->setupFailure = "device set-up failed at " + stage + ": " + std::strerror(v);
     else if (kind == "exec-failed")
@@ -350,13 +394,14 @@ void NsRuntime::finishMember(Instance& inst) {
   (void)inst.log->finish(realtimeNs());
   Group& g = *inst.group;
   std::string limits;
-  // The group's memory limit is shared: a device killed by SIGKILL while the group's OOM count
-  // rose is the one the kernel chose (the largest).
+  // The group's memory limit is shared, and neither cgroup version counts OOM kills per
+  // process. Each OOM kill the group's count shows is given to one device that ended by a
+  // SIGKILL nobody asked for: with two kills between two reads, both devices get theirs.
   if (inst.autStatus && !inst.autStatus->exited && inst.autStatus->code == SIGKILL && g.cgroup) {
     auto ev = g.cgroup->events();
     std::lock_guard lock(mu_);
-    if (ev.oomKills > g.oomKillsSeen) {
-      g.oomKillsSeen = ev.oomKills;
+    if (!inst.stopRequested && ev.oomKills > g.oomKillsSeen) {
+      ++g.oomKillsSeen;
       limits = "; its group's memory limit reached (killed by the OOM killer)";
     }
   }
@@ -369,9 +414,11 @@ void NsRuntime::finishGroup(Group& g) {
   io_->remove(g.output.get());
   g.output.reset();
   pid_t pid;
+  std::string broken;
   {
     std::lock_guard lock(mu_);
     pid = g.pid;
+    broken = g.brokenWhy;
   }
   std::optional<sys::ExitStatus> status;
   int st = 0;
@@ -381,6 +428,7 @@ void NsRuntime::finishGroup(Group& g) {
   if (pid > 0 && r == pid) status = sys::ExitStatus::fromWaitStatus(st);
   // A set-up failure of the group itself came before its FIFO was in use: read the file.
   std::string why = "its group's init (" + g.name + ") " + (status ? status->describe() : "ended");
+  if (!broken.empty()) why = "its group's init (" + g.name + ") killed by the worker: " + broken;
   if (auto text = sys::readFile(g.dir + "/" + kReportFile)) {
     std::istringstream lines(*text);
     for (std::string line; std::getline(lines, line);) {
@@ -395,6 +443,7 @@ void NsRuntime::finishGroup(Group& g) {
   {
     std::lock_guard lock(mu_);
     g.ended = true;
+    g.endWhy = why;
     g.pid = -1;
     for (auto& [index, inst] : g.members)
       if (!isFinal(inst->state)) open.push_back(inst);
@@ -410,41 +459,66 @@ void NsRuntime::finishGroup(Group& g) {
   cv_.notify_all();
 }
 
-VoidResult NsRuntime::leaveGroup(Instance& inst) {
-  auto g = inst.group;
-  bool last;
-  pid_t pid;
+std::map<InstanceId, Error> NsRuntime::leaveGroups(
+    const std::vector<std::shared_ptr<Instance>>& devices) {
+  // Per group: the devices that leave it, and whether it goes with them.
+  struct Leaving {
+    std::shared_ptr<Group> group;
+    std::string forget;  // the batch of forget commands, if the group stays
+    InstanceId last;     // the device whose removal ends it
+    pid_t pid = -1;
+    bool ends = false;
+  };
+  std::map<Group*, Leaving> leaving;
   {
     std::lock_guard lock(mu_);
-    g->members.erase(inst.spec.id.index);
-    last = g->members.empty();
-    if (last) {
-      auto key = std::make_pair(g->run, g->number);
-      if (auto it = groups_.find(key); it != groups_.end() && it->second == g) groups_.erase(it);
+    for (const auto& inst : devices) {
+      if (!inst->group) continue;
+      auto& g = inst->group;
+      auto& l = leaving[g.get()];
+      l.group = g;
+      l.last = inst->spec.id;
+      g->members.erase(inst->spec.id.index);
+      l.forget += commandHeader("forget", inst->spec.id.index, 0, 0, 0);
     }
-    pid = g->pid;
+    for (auto& [key, l] : leaving) {
+      Group& g = *l.group;
+      l.pid = g.pid;
+      l.ends = g.members.empty();
+      if (!l.ends) continue;
+      auto it = groups_.find({g.run, g.number});
+      if (it != groups_.end() && it->second == l.group) groups_.erase(it);
+    }
   }
-  if (!last) {
-    // Its processes, if any are left, and its private directory.
-    if (pid > 0) (void)command(*g, "forget", inst.spec.id.index);
-    return {};
+  // Groups that stay forget their leaving devices: their processes, if any are left, and
+  // their private directories. Groups that go are killed first, all of them, then waited for:
+  // the kernel kills what is left in each PID namespace.
+  for (auto& [key, l] : leaving) {
+    if (!l.ends && l.pid > 0) (void)sendCommands(*l.group, l.forget, true);
+    if (l.ends && l.pid > 0) ::kill(l.pid, SIGKILL);
   }
-  // The last device: the group goes, and the kernel kills what is left in its PID namespace.
-  VoidResult r;
-  if (pid > 0) {
-    ::kill(pid, SIGKILL);
-    std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, std::chrono::seconds(30), [&] { return g->ended; }))
-      r = failMsg("its group's init " + std::to_string(pid) + " did not end after SIGKILL");
+  std::map<InstanceId, Error> failed;
+  for (auto& [key, l] : leaving) {
+    if (!l.ends) continue;
+    Group& g = *l.group;
+    VoidResult r;
+    if (l.pid > 0) {
+      std::unique_lock lock(mu_);
+      if (!cv_.wait_for(lock, std::chrono::seconds(30), [&] { return g.ended; }))
+        r = failMsg("its group's init " + std::to_string(l.pid) + " did not end after SIGKILL");
+    }
+    if (g.cgroup) {
+      (void)g.cgroup->killAll();
+      if (auto d = g.cgroup->destroy(); !d && r) r = d;
+    }
+    if (auto rm = sys::removeTree(g.dir); !rm && r) r = rm;
+    {
+      std::lock_guard lock(mu_);
+      groupsBySerial_.erase(g.serial);
+    }
+    if (!r) failed.emplace(l.last, r.error());
   }
-  if (g->cgroup) {
-    (void)g->cgroup->killAll();
-    if (auto d = g->cgroup->destroy(); !d && r) r = d;
-  }
-  if (auto rm = sys::removeTree(g->dir); !rm && r) r = rm;
-  std::lock_guard lock(mu_);
-  groupsBySerial_.erase(g->serial);
-  return r;
+  return failed;
 }
 
 }  // namespace kuiga::worker::ns

@@ -34,7 +34,9 @@ struct NsRuntime::Group {
 
   // Guarded by the runtime's mutex.
   pid_t pid = -1;
-  bool ended = false;  // its init has exited and been reaped, or never started
+  bool ended = false;     // its init has exited and been reaped, or never started
+  std::string brokenWhy;  // why the worker killed its init, if it did (breakGroup)
+  std::string endWhy;     // once ended: how, as its devices' reason says it
   std::map<uint32_t, std::shared_ptr<Instance>> members;
   uint64_t oomKillsSeen = 0;
   std::optional<sys::cgroup::Cgroup> cgroup;
@@ -43,7 +45,11 @@ struct NsRuntime::Group {
   sys::UniqueFd output;
   std::string frames;  // what has arrived of frames not yet whole
 
-  std::mutex controlMu;  // one command at a time on the control FIFO
+  // One writer at a time on the control FIFO, opened O_RDWR | O_NONBLOCK once: O_RDWR makes
+  // the worker a reader too, so a command to an init that has just died fills a buffer that
+  // goes with the group instead of raising SIGPIPE.
+  std::mutex controlMu;
+  sys::UniqueFd control;
 };
 
 constexpr uint64_t kGroupKey = 1ull << 63;

@@ -350,6 +350,7 @@ BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& pr
       instances_.erase(it);
     }
   }
+  auto groupFailures = leaveGroups(victims);
   std::mutex resultMu;
   parallelFor(victims.size(), config_.threads, [&](size_t i) {
     Instance& inst = *victims[i];
@@ -358,7 +359,7 @@ BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& pr
       (void)inst.cgroup->killAll();
       r = inst.cgroup->destroy();
     }
-    if (inst.group) r = leaveGroup(inst);
+    if (auto it = groupFailures.find(inst.spec.id); it != groupFailures.end()) r = fail(it->second);
     if (inst.onRadio) radio_->released(inst.spec.id);
     if (auto rm = sys::removeTree(instanceDir(inst.spec.id)); !rm && r) r = rm;
     if (auto rm = sys::removeTree(workDir(inst.spec.id)); !rm && r) r = rm;
@@ -450,13 +451,6 @@ ssize_t NsRuntime::writeConsole(Instance& inst, std::string_view bytes) {
   auto fd = sys::openFile(inst.dir + "/" + kConsoleFifo, O_WRONLY | O_NONBLOCK);
   if (!fd) return -1;
   return ::write(fd->get(), bytes.data(), bytes.size());
-}
-
-void NsRuntime::signalMembers(const std::vector<std::shared_ptr<Instance>>& members, int sig) {
-  for (const auto& inst : members)
-    if (auto r = command(*inst->group, sig == SIGUSR1 ? "start" : "kill", inst->spec.id.index, sig);
-        !r)
-      spdlog::warn("{}: {}", displayName(inst->spec.id), r.error().message);
 }
 
 void NsRuntime::pumpConsoles() {

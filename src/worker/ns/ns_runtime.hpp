@@ -46,6 +46,8 @@ struct NsRuntimeConfig {
   std::optional<sys::cgroup::Version> cgroupVersion;  // default: detect
   // How long a bulk create or start waits while none of its instances moves on.
   std::chrono::milliseconds readyTimeout{60000};
+  // How long a group's init may leave a command unread before the worker gives up on it.
+  std::chrono::milliseconds groupCommandTimeout{10000};
   // Host paths instances see read-only beside the system directories (kuiga worker --expose).
   std::vector<std::string> exposed;
   // For tests of what the kernel refuses rarely: called before an instance's network is
@@ -103,7 +105,7 @@ class NsRuntime final : public Runtime {
   void pumpConsoles();
   // Writes to the instance's stdin without blocking; how much went, or -1.
   ssize_t writeConsole(Instance& inst, std::string_view bytes);
-  // Start (SIGUSR1) or signal devices of groups, through their inits; not under mu_.
+  // Start (SIGUSR1) or signal devices of groups, one write per group; not under mu_.
   void signalMembers(const std::vector<std::shared_ptr<Instance>>& members, int sig);
   // Reads new records from the instance's report file and applies them.
   void readReport(Instance& inst);
@@ -120,12 +122,18 @@ class NsRuntime final : public Runtime {
   // One command to a group's init (group_init.c); `wait` false gives up at once on a full pipe.
   VoidResult command(Group& g, std::string_view verb, uint32_t index, long a1 = 0, long a2 = 0,
                      std::string_view payload = {}, bool wait = true);
+  // Writes whole commands to the group's control FIFO. One left half-written would corrupt
+  // every later command, so a write the init stops taking breaks the group (breakGroup).
+  VoidResult sendCommands(Group& g, std::string_view commands, bool wait);
+  // Kills the group's init, so that its devices fail with `why`.
+  void breakGroup(Group& g, const std::string& why);
   void onGroupIo(Group& g, uint32_t events);
   void applyGroupRecord(Group& g, std::string_view record);
   void finishMember(Instance& inst);
   void finishGroup(Group& g);
-  // At remove: the device leaves its group, and the group goes with its last device.
-  VoidResult leaveGroup(Instance& inst);
+  // At remove: devices leave their groups (one batch of forget commands per group), and a
+  // group goes with its last device. What failed, by the device whose removal ended a group.
+  std::map<InstanceId, Error> leaveGroups(const std::vector<std::shared_ptr<Instance>>& devices);
   void flushEvents();
   // Reads the reports of instances whose prolog is done but whose init has not said ready.
   void readPrologReports();

@@ -402,43 +402,11 @@ static int usage(const char* msg) {
   return 2;
 }
 
-int groupMain(int argc, char** argv) {
-  struct mountOptions o = {.diskSize = "64m", .diskInodes = "16384", .group = 1};
-  const char *hostname = NULL, *seccompPath = NULL;
-  for (int i = 1; i < argc; i += 2) {
-    if (i + 1 >= argc) return usage("option without value");
-    const char *a = argv[i], *v = argv[i + 1];
-    if (!strcmp(a, "--root"))
-      o.root = v;
-    else if (!strcmp(a, "--app"))
-      o.app = v;
-    else if (!strcmp(a, "--hostname"))
-      hostname = v;
-    else if (!strcmp(a, "--disk-size"))
-      o.diskSize = v;
-    else if (!strcmp(a, "--disk-inodes"))
-      o.diskInodes = v;
-    else if (!strcmp(a, "--seccomp"))
-      seccompPath = v;
-    else if (!strcmp(a, "--gid"))
-      shared.gid = o.gid = (gid_t)strtoul(v, NULL, 10);
-    else if (!strcmp(a, "--base"))
-      base = (unsigned)strtoul(v, NULL, 10);
-    else if (!strcmp(a, "--size"))
-      count = (unsigned)strtoul(v, NULL, 10);
-    else
-      return usage("unknown option");
-  }
-  if (!o.root || !o.app || !hostname || count == 0) return usage("missing arguments");
-  if (strlen(o.root) > kPathMax - 64) return usage("--root path too long");
-  if (fcntl(KUIGA_INIT_REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return usage("no report fd 3");
-
+/* Everything before the first command: descriptors, mounts, hostname, signals and epoll; returns
+ * the signalfd. */
+static int setUp(const struct mountOptions* o, const char* hostname, const char* seccompPath) {
   sigset_t set;
-  sigemptyset(&set);
-  static const int taken[] = {SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD};
-  for (size_t k = 0; k < sizeof taken / sizeof taken[0]; ++k) sigaddset(&set, taken[k]);
-  sigprocmask(SIG_BLOCK, &set, NULL);
-
+  blockTakenSignals(&set);
   devices = calloc(count, sizeof *devices);
   must(devices != NULL, "alloc-devices");
   for (unsigned i = 0; i < count; ++i) devices[i].in = devices[i].out = devices[i].launch = -1;
@@ -454,7 +422,7 @@ int groupMain(int argc, char** argv) {
     close(f);
     shared.seccompFd = kSeccompFd;
   }
-  setupMounts(&o);
+  setupMounts(o);
   must(sethostname(hostname, strlen(hostname)) == 0, "sethostname");
   /* A device that takes all of its group's memory is the OOM killer's choice, not the init
    * every other device needs (each device sets its own back to 0). Where lowering it is not
@@ -473,8 +441,11 @@ int groupMain(int argc, char** argv) {
   must(epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev) == 0, "epoll-control");
   ev.data.u32 = kSignalKey;
   must(epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev) == 0, "epoll-signals");
-  deviceReport("ready");
+  return sfd;
+}
 
+/* Returns when the group is told to go. */
+static void serve(int sfd) {
   struct epoll_event events[64];
   for (;;) {
     int n = epoll_wait(epfd, events, 64, -1);
@@ -486,7 +457,7 @@ int groupMain(int argc, char** argv) {
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) == sizeof si)
           if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGHUP)
-            return 0; /* the group goes: the kernel kills its PID namespace with us */
+            return; /* the group goes: the kernel kills its PID namespace with us */
         reap();
       } else if (key & kLaunchBit) {
         struct device* d = &devices[key & ~kLaunchBit];
@@ -496,4 +467,28 @@ int groupMain(int argc, char** argv) {
       }
     }
   }
+}
+
+int groupMain(int argc, char** argv) {
+  struct mountOptions o = {.diskSize = "64m", .diskInodes = "16384", .group = 1};
+  const char *hostname = NULL, *seccompPath = NULL;
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 >= argc) return usage("option without value");
+    const char *a = argv[i], *v = argv[i + 1];
+    if (commonOption(&o, &hostname, &seccompPath, a, v)) continue;
+    if (!strcmp(a, "--base"))
+      base = (unsigned)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "--size"))
+      count = (unsigned)strtoul(v, NULL, 10);
+    else
+      return usage("unknown option");
+  }
+  if (!o.root || !o.app || !hostname || count == 0) return usage("missing arguments");
+  if (strlen(o.root) > kPathMax - 64) return usage("--root path too long");
+  if (fcntl(KUIGA_INIT_REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return usage("no report fd 3");
+  shared.gid = o.gid;
+  int sfd = setUp(&o, hostname, seccompPath);
+  deviceReport("ready");
+  serve(sfd);
+  return 0;
 }

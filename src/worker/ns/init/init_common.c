@@ -28,6 +28,34 @@ extern char** environ;
  * costs no instance a page. */
 static struct sock_filter seccompFilter[BPF_MAXINSNS];
 
+int commonOption(struct mountOptions* o, const char** hostname, const char** seccompPath,
+                 const char* a, const char* v) {
+  if (!strcmp(a, "--root"))
+    o->root = v;
+  else if (!strcmp(a, "--app"))
+    o->app = v;
+  else if (!strcmp(a, "--hostname"))
+    *hostname = v;
+  else if (!strcmp(a, "--disk-size"))
+    o->diskSize = v;
+  else if (!strcmp(a, "--disk-inodes"))
+    o->diskInodes = v;
+  else if (!strcmp(a, "--seccomp"))
+    *seccompPath = v;
+  else if (!strcmp(a, "--gid"))
+    o->gid = (gid_t)strtoul(v, NULL, 10);
+  else
+    return 0;
+  return 1;
+}
+
+void blockTakenSignals(sigset_t* set) {
+  static const int taken[] = {SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD};
+  sigemptyset(set);
+  for (size_t k = 0; k < sizeof taken / sizeof taken[0]; ++k) sigaddset(set, taken[k]);
+  sigprocmask(SIG_BLOCK, set, NULL);
+}
+
 void report(const char* fmt, ...) {
   char buf[512];
   va_list ap;

@@ -3,6 +3,7 @@
 /* What kuiga-init's two modes share: reporting to the worker, the mount namespace, and the
  * AUT's exec as an unprivileged user. init_main.c is an isolated instance's init (one AUT);
  * group_init.c is a group's (many devices, issue 20's `isolation: group`). */
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -30,6 +31,14 @@ struct autSpec {
   char** envp;     /* NULL: init's own environment */
 };
 
+/* Stores an option both modes take (--root, --app, --hostname, --disk-size, --disk-inodes,
+ * --seccomp, --gid); 1 when `a` is one of them. */
+int commonOption(struct mountOptions* o, const char** hostname, const char** seccompPath,
+                 const char* a, const char* v);
+/* Blocks every signal init acts on, into `set`. Blocked signals queue even for a namespace's
+ * PID 1, which would otherwise drop signals it has no handler for; init takes them with
+ * sigwaitinfo() or a signalfd. */
+void blockTakenSignals(sigset_t* set);
 void report(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void setupFailed(const char* stage);
 void must(int ok, const char* stage);

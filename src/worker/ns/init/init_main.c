@@ -42,22 +42,9 @@ int main(int argc, char** argv) {
     }
     if (i + 1 >= argc) return usage("option without value");
     const char* v = argv[++i];
-    if (!strcmp(a, "--root"))
-      o.root = v;
-    else if (!strcmp(a, "--app"))
-      o.app = v;
-    else if (!strcmp(a, "--hostname"))
-      hostname = v;
-    else if (!strcmp(a, "--disk-size"))
-      o.diskSize = v;
-    else if (!strcmp(a, "--disk-inodes"))
-      o.diskInodes = v;
-    else if (!strcmp(a, "--seccomp"))
-      seccompPath = v;
-    else if (!strcmp(a, "--uid"))
+    if (commonOption(&o, &hostname, &seccompPath, a, v)) continue;
+    if (!strcmp(a, "--uid"))
       o.uid = (uid_t)strtoul(v, NULL, 10);
-    else if (!strcmp(a, "--gid"))
-      o.gid = (gid_t)strtoul(v, NULL, 10);
     else
       return usage("unknown option");
   }
@@ -67,13 +54,8 @@ int main(int argc, char** argv) {
       .uid = o.uid, .gid = o.gid, .seccompFd = -1, .cwd = "/work", .argv = argv + i};
   if (fcntl(KUIGA_INIT_REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return usage("no report fd 3");
 
-  // Every signal init acts on is blocked and taken with sigwaitinfo(). Blocked signals queue
-  // even for a namespace's PID 1, which would otherwise drop signals it has no handler for.
   sigset_t set;
-  sigemptyset(&set);
-  static const int taken[] = {SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD};
-  for (size_t k = 0; k < sizeof taken / sizeof taken[0]; ++k) sigaddset(&set, taken[k]);
-  sigprocmask(SIG_BLOCK, &set, NULL);
+  blockTakenSignals(&set);
 
   if (seccompPath && *seccompPath) {
     aut.seccompFd = open(seccompPath, O_RDONLY | O_CLOEXEC);
