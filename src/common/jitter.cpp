@@ -8,7 +8,7 @@
 
 namespace kuiga {
 
-std::optional<double> jitterOfLine(std::string_view line, double periodMs) {
+std::optional<Wakeup> wakeupOfLine(std::string_view line, double periodMs) {
   std::string s(line);
   const char* p = s.c_str();
   // Skip the worker's receive timestamp ("2026-11-27T22:33:17.123456Z ").
@@ -27,7 +27,13 @@ std::optional<double> jitterOfLine(std::string_view line, double periodMs) {
   if (end == p || n < 0) return std::nullopt;
   while (*end == ' ') ++end;
   if (*end != '\0') return std::nullopt;
-  return std::fabs(wakeup - (start + static_cast<double>(n) * periodMs));
+  const double deadline = start + static_cast<double>(n) * periodMs;
+  return Wakeup{deadline, std::fabs(wakeup - deadline)};
+}
+
+std::optional<double> jitterOfLine(std::string_view line, double periodMs) {
+  auto w = wakeupOfLine(line, periodMs);
+  return w ? std::optional<double>(w->jitterMs) : std::nullopt;
 }
 
 JitterStats summarize(std::vector<double>& samples) {
@@ -51,7 +57,8 @@ JitterStats summarize(std::vector<double>& samples) {
   return st;
 }
 
-VoidResult jitterFromLog(const std::string& path, double periodMs, std::vector<double>& out) {
+VoidResult jitterFromLog(const std::string& path, double periodMs, std::vector<double>& out,
+                         double untilMs) {
   bool any = false;
   for (const auto& p : {path + ".1", path}) {
     std::ifstream in(p);
@@ -59,7 +66,8 @@ VoidResult jitterFromLog(const std::string& path, double periodMs, std::vector<d
     any = true;
     std::string line;
     while (std::getline(in, line))
-      if (auto j = jitterOfLine(line, periodMs)) out.push_back(*j);
+      if (auto w = wakeupOfLine(line, periodMs); w && w->deadlineMs <= untilMs)
+        out.push_back(w->jitterMs);
   }
   if (!any) return failMsg("no log at '" + path + "'");
   return {};

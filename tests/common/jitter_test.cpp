@@ -52,4 +52,15 @@ TEST(Jitter, FromLogIncludingTheRotatedFile) {
   EXPECT_FALSE(jitterFromLog(path + ".missing", 1000, out));
 }
 
+TEST(Jitter, FromLogUpToADeadline) {
+  std::string path = ::testing::TempDir() + "/jitter_until_test.log";
+  std::ofstream(path) << "1001001 1 1000000 1\n1002003 1 1000000 2\n1003300 1 1000000 3\n";
+  std::vector<double> out;
+  // The stop began at 1002500: the third wakeup, late because of it, is not the run's.
+  ASSERT_TRUE(jitterFromLog(path, 1000, out, 1002500));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_DOUBLE_EQ(out[1], 3.0);
+  EXPECT_EQ(wakeupOfLine("1003300 1 1000000 3", 1000)->deadlineMs, 1003000);
+}
+
 }  // namespace kuiga
