@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -335,6 +336,39 @@ TEST_F(NsGroupTest, ROOT_GarbageOnAGroupsOutputIsSkipped) {
     EXPECT_TRUE(waitLog(id, "got: after the junk")) << readLog(id);
     EXPECT_EQ(rt().status(id)->state, S::Running) << rt().status(id)->reason;
   }
+}
+
+TEST_F(NsGroupTest, ROOT_ADevicesHelpersGoWhenItsMainProcessEnds) {
+  test::TempDir app;
+  ::chmod(app.path().c_str(), 0755);
+  // Helpers in the background, one of them undumpable-proof by being a plain sleep, and one
+  // that starts a session of its own; then the main process ends.
+  std::ofstream(app.path() + "/helpers")
+      << "#!/bin/sh\nsleep 1000 &\nsetsid sleep 1000 &\necho \"uid=$(id -u)\"\nexec sleep 0.3\n";
+  std::ofstream(app.path() + "/stay") << "#!/bin/sh\nexec sleep 1000\n";
+  ::chmod((app.path() + "/helpers").c_str(), 0755);
+  ::chmod((app.path() + "/stay").c_str(), 0755);
+  std::vector<InstanceSpec> specs{member(0, app.path(), "helpers"), member(1, app.path(), "stay")};
+  auto ids = idsOf(specs);
+  ASSERT_CREATED(rt().create(specs));
+  ASSERT_TRUE(rt().start(ids).allOk());
+  ASSERT_TRUE(waitLog(ids[0], "uid=")) << readLog(ids[0]);
+  const std::string log = readLog(ids[0]);
+  const uid_t uid = static_cast<uid_t>(std::stoul(log.substr(log.find("uid=") + 4)));
+  ASSERT_EQ(waitState(ids[0], S::Terminated), S::Terminated) << rt().status(ids[0])->reason;
+  auto processesOf = [](uid_t u) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      struct stat st;
+      if (std::isdigit(e.path().filename().string()[0]) && ::stat(e.path().c_str(), &st) == 0 &&
+          st.st_uid == u)
+        ++n;
+    }
+    return n;
+  };
+  for (int i = 0; i < 100 && processesOf(uid) > 0; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(processesOf(uid), 0) << "the device's helpers outlived it";
+  EXPECT_EQ(rt().status(ids[1])->state, S::Running) << "its neighbour runs on";
 }
 
 }  // namespace kuiga::worker

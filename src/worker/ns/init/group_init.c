@@ -17,6 +17,7 @@
  * Hand-written in C for the same reason as init_main.c: every group pays for it once, and a
  * device costs it two pipes and a small record. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -125,11 +126,10 @@ static int forward(unsigned index, struct device* d) {
   return 1;
 }
 
-/* Every process of the device's uid: its helpers outlive its main process otherwise. A child
- * that takes the uid and signals everything it may is the kernel's own way to name them. It
- * runs in init's memory and descriptor table and init waits for it (a fork per device copied
- * init's page tables and thousands of descriptors: stopping 50,000 devices buried the inits in
- * such forks). */
+/* Every process of `uid`, at once: a child that takes the uid and signals everything it may.
+ * It runs in init's memory and descriptor table and init waits for it (a fork copied init's
+ * page tables and thousands of descriptors). The kernel walks every task of the host for it:
+ * the fallback of sweep() only. */
 static int killerMain(void* arg) {
   uid_t uid = *(const uid_t*)arg;
   if (setresuid(uid, uid, uid) == 0) kill(-1, SIGKILL);
@@ -141,11 +141,81 @@ static void killUid(uid_t uid) {
   clone(killerMain, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &uid);
 }
 
+/* Every process of an ended device's uid: its helpers outlive its main process otherwise.
+ * Uids are marked and swept in one pass over this namespace's /proc after each batch of events,
+ * not one kill(-1) per device as the uid: the kernel walks every task of the host for each
+ * kill(-1) under its task-list lock, and stopping 50,000 devices that way (50,000 walks of
+ * 100,000 tasks) stalled the host for minutes. A pass costs a stat per process of the group. */
+static uid_t* sweepUids;
+static size_t sweepLen, sweepCap;
+
+static void markSweep(uid_t uid) {
+  if (sweepLen == sweepCap) {
+    size_t cap = sweepCap ? sweepCap * 2 : 64;
+    uid_t* grown = realloc(sweepUids, cap * sizeof *grown);
+    if (!grown) return; /* the pass after the next mark takes it */
+    sweepUids = grown;
+    sweepCap = cap;
+  }
+  sweepUids[sweepLen++] = uid;
+}
+
+static int marked(uid_t uid) {
+  for (size_t k = 0; k < sweepLen; ++k)
+    if (sweepUids[k] == uid) return 1;
+  return 0;
+}
+
+/* The process's real uid, from its status: its /proc directory belongs to root when it made
+ * itself undumpable. */
+static uid_t statusUid(int proc, pid_t pid) {
+  char path[32], buf[1024];
+  snprintf(path, sizeof path, "%d/status", (int)pid);
+  int fd = openat(proc, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* u = strstr(buf, "\nUid:");
+  return u ? (uid_t)strtoul(u + 5, NULL, 10) : 0;
+}
+
+/* One pass: SIGKILL to every process of a marked uid; how many it signalled. */
+static int sweepPass(void) {
+  int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc < 0) return 0;
+  DIR* dir = fdopendir(dup(proc));
+  int killed = 0;
+  for (struct dirent* e; dir && (e = readdir(dir));) {
+    pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+    struct stat st;
+    if (pid <= 1 || fstatat(proc, e->d_name, &st, 0) < 0) continue;
+    uid_t uid = st.st_uid != 0 ? st.st_uid : statusUid(proc, pid);
+    if (uid != 0 && marked(uid) && kill(pid, SIGKILL) == 0) ++killed;
+  }
+  if (dir) closedir(dir);
+  close(proc);
+  return killed;
+}
+
+/* Passes until one finds nothing left: a helper that forks while a pass runs is taken by the
+ * next (RLIMIT_NPROC bounds how many it can make). Past 16 passes, one kill(-1) per uid. */
+static void sweep(void) {
+  if (!sweepLen) return;
+  int pass = 0;
+  while (sweepPass() > 0 && ++pass < 16) {
+  }
+  if (pass == 16)
+    for (size_t k = 0; k < sweepLen; ++k) killUid(sweepUids[k]);
+  sweepLen = 0;
+}
+
 static void ended(unsigned index, struct device* d, int status) {
   for (int k = 0; k < 64 && d->out >= 0 && forward(index, d);) ++k; /* what it left unread */
   closeFd(&d->out);
   closeFd(&d->in);
-  killUid(d->uid);
+  markSweep(d->uid);
   d->pid = 0;
   d->state = kEnded;
   if (WIFEXITED(status))
@@ -322,7 +392,7 @@ static int removeEntry(const char* p, const struct stat* st, int flag, struct FT
 }
 
 static void forget(unsigned index, struct device* d) {
-  if (d->state == kStarted || d->state == kLaunching) killUid(d->uid);
+  if (d->state == kStarted || d->state == kLaunching) markSweep(d->uid);
   closeFd(&d->out);
   closeFd(&d->in);
   closeFd(&d->launch);
@@ -344,6 +414,7 @@ static void command(const char* verb, unsigned index, long a1, long a2, const ch
     else
       deviceReport("added %u", index);
   } else if (!strcmp(verb, "start") && d->state == kAdded) {
+    if (marked(d->uid)) sweep(); /* a uid the worker gave again: its old processes go first */
     startDevice(index, d);
   } else if (!strcmp(verb, "kill")) {
     if (d->state == kAdded) { /* stopped before it was started */
@@ -351,7 +422,7 @@ static void command(const char* verb, unsigned index, long a1, long a2, const ch
       deviceReport("exit %u 0", index);
     } else if (d->state == kStarted || d->state == kLaunching) {
       kill(d->pid, (int)a1);
-      if (a1 == SIGKILL) killUid(d->uid);
+      if (a1 == SIGKILL) markSweep(d->uid);
     }
   } else if (!strcmp(verb, "in") && d->in >= 0) {
     /* Paced by the worker (64 bytes at a time, a line per prompt): a full stdin means the AUT
@@ -466,6 +537,7 @@ static void serve(int sfd) {
         forward(base + key, &devices[key]);
       }
     }
+    sweep(); /* the helpers of every device this batch ended, in one pass */
   }
 }
 
