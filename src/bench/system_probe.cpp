@@ -116,9 +116,9 @@ ProcessCount processesNaming(const std::string& needle) {
   ProcessCount out;
   std::set<std::string> netns;
   forEachPid([&](pid_t pid) {
-    std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    if (args.find(needle) == std::string::npos) return;
+    // A process that ends while it is read fails the read (ESRCH); it is not counted.
+    auto args = sys::readFile("/proc/" + std::to_string(pid) + "/cmdline");
+    if (!args || args->find(needle) == std::string::npos) return;
     ++out.processes;
     char link[64], target[PATH_MAX];
     snprintf(link, sizeof link, "/proc/%d/ns/net", pid);

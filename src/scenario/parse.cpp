@@ -113,10 +113,10 @@ nlohmann::json toJson(const YAML::Node& n) {
 }
 
 void readRun(const Where& w, const YAML::Node& run, Scenario& s) {
-  onlyKeys(
-      w, run,
-      {"count", "profile", "net", "args", "period_ms", "radio", "zep", "limits", "policy", "name"},
-      "run");
+  onlyKeys(w, run,
+           {"count", "profile", "net", "args", "period_ms", "radio", "zep", "limits", "policy",
+            "name", "isolation", "group_size"},
+           "run");
   if (!run["count"]) bad(w, run, "run needs a count (1 to 50000)");
   double count = number(w, run["count"], "run.count");
   if (count < 1 || count > kMaxInstancesPerRun || count != std::floor(count))
@@ -291,8 +291,9 @@ Sweep readSweep(const Where& w, const YAML::Node& n) {
   Sweep sw;
   sw.field = kv.first.as<std::string>();
   sw.place = placeOf(kv.first);
-  static const std::set<std::string> runFields = {
-      "count", "profile", "net", "args", "period_ms", "radio", "zep", "limits", "policy"};
+  static const std::set<std::string> runFields = {"count",     "profile",   "net",       "args",
+                                                  "period_ms", "radio",     "zep",       "limits",
+                                                  "policy",    "isolation", "group_size"};
   if (runFields.count(sw.field)) sw.field = "run." + sw.field;
   if (!kv.second.IsSequence() || kv.second.size() == 0 || kv.second.size() > 100)
     bad(w, kv.second, "a sweep's values are a list of 1 to 100");

@@ -308,6 +308,23 @@ TEST(ScenarioReport, ResultsAndJUnitSayTheVerdicts) {
       "worker lost");
 }
 
+TEST(ScenarioParse, GroupIsolationIsARunField) {
+  auto s = parse(
+      "app: x\nrun: {count: 2000, net: none, isolation: group, group_size: 500}\n"
+      "assert: [{no_failed: true}]\n",
+      "t.yaml");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->spec["isolation"], "group");
+  EXPECT_EQ(s->spec["group_size"], 500);
+  auto points = parsePoints(
+      "app: x\nrun: {count: 2000, net: none, isolation: group}\n"
+      "sweep: {group_size: [100, 1000]}\nassert: [{no_failed: true}]\n",
+      "t.yaml");
+  ASSERT_TRUE(points) << points.error().message;
+  EXPECT_EQ((*points)[0].sweep.field, "run.group_size");
+  EXPECT_EQ((*points)[1].spec["group_size"], 1000);
+}
+
 TEST(ScenarioSweep, APointPerValueEachCheckedAndTabled) {
   const std::string text =
       "name: sw\napp: x\nrun: {count: 1, args: '{start_ms}'}\nduration: 2s\n"

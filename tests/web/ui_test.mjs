@@ -1,12 +1,13 @@
 // Walks through Kuiga Web in headless Debian chromium (playwright-core, no downloaded browser):
-// a refused create shows the master's reason; upload the sample AUT as a 50-device run that
-// starts when ready; the counts reach 50 running; open an instance from the grid and see its
-// log; send a console line; the jitter box plot, the radio counters and the logs download;
-// stop and delete the run; the workers page; the tests page runs an uploaded scenario to its
-// verdict and opens its report. Before all that: the page without a session is the
-// login page, a wrong token is refused there, and the admin's token logs in; at the end, a
-// user's session sees neither the admin's runs nor the metrics, and logging out shows the login
-// page again. Saves screenshots of the run page as artefacts.
+// a refused create shows the master's reason (bad radio settings, groups of tap devices);
+// upload the sample AUT as a 50-device run that starts when ready; the counts reach 50 running;
+// open an instance from the grid and see its log; send a console line; the jitter box plot, the
+// radio counters and the logs download; stop and delete the run; the workers page; the tests
+// page runs an uploaded scenario (its devices in groups) to its verdict and opens its report.
+// Before all that: the page without a session is the login page, a wrong token is refused
+// there, and the admin's token logs in; at the end, a user's session sees neither the admin's
+// runs nor the metrics, and logging out shows the login page again. Saves screenshots of the
+// run page as artefacts.
 // usage: KUIGA_TOKEN=admin-token node ui_test.mjs URL AUT WORKDIR WEB_DIR WORKER_NAME
 // (KUIGA_USER_TOKEN: a user's token)
 import { createRequire } from 'node:module';
@@ -85,6 +86,19 @@ async function main() {
   if (!(await page.locator('#error-text').textContent()).includes('not valid JSON'))
     throw new Error('no plain error for bad radio JSON');
   await page.locator('#error-close').click();
+  step('groups of tap devices are refused with the reason');
+  await form.locator('textarea[name=radio]').fill('');
+  await form.locator('select[name=net]').selectOption('tap');
+  await form.locator('select[name=isolation]').selectOption('group');
+  await form.locator('input[name=group_size]').fill('25');
+  await form.getByRole('button', { name: 'Create run' }).click();
+  await banner.waitFor({ state: 'visible' });
+  const refusedGroup = await page.locator('#error-text').textContent();
+  if (!refusedGroup.includes('"group" cannot run tap devices'))
+    throw new Error(`the error banner says: ${refusedGroup}`);
+  await page.locator('#error-close').click();
+  await form.locator('select[name=net]').selectOption('');
+  await form.locator('select[name=isolation]').selectOption('instance');
   if ((await page.locator('#runs tbody tr').count()) !== 0) throw new Error('a refused create made a run');
 
   step('upload the sample AUT: 50 devices, start when ready');
@@ -177,7 +191,8 @@ async function main() {
   await page.locator('.empty', { hasText: 'No tests yet' }).waitFor();
   const scenarioFile = path.join(dir, 'web-smoke.yaml');
   fs.writeFileSync(scenarioFile, [
-    'name: web smoke', 'app: periodic', 'run:', '  count: 3', '  args: "{start_ms} {period_ms}"',
+    'name: web smoke', 'app: periodic', 'run:', '  count: 3', '  net: none', '  isolation: group',
+    '  group_size: 2', '  args: "{start_ms} {period_ms}"',
     '  period_ms: 100', 'duration: 2s', 'assert:', '  - no_failed: true',
     "  - log_count: '^[0-9.]+ '", '    per: device', '    at_least: 5', ''].join('\n'));
   await page.locator('#test-form input[name=scenario]').setInputFiles(scenarioFile);

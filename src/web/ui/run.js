@@ -56,7 +56,9 @@ export function runPage(root, id) {
   function showRun(v) {
     run = v;
     title.replaceChildren(`Run ${v.id} · ${v.name} `, el('span', { class: `state ${v.state}`, id: 'run-state' }, v.state));
-    status.textContent = `${v.count.toLocaleString()} devices · created ${age(v.created)} ago` +
+    const isolation = v.spec && v.spec.isolation === 'group'
+      ? ` in groups of ${v.spec.group_size.toLocaleString()}` : '';
+    status.textContent = `${v.count.toLocaleString()} devices${isolation} · created ${age(v.created)} ago` +
       (v.reason ? ` · ${v.reason}` : '');
     actions.replaceChildren(runActions(v, (a) => {
       if (a === 'delete') location.hash = '#/';

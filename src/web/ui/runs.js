@@ -62,6 +62,10 @@ function createForm(refresh) {
     el('label', {}, 'Network', el('select', { name: 'net' },
       el('option', { value: '' }, 'profile default'), el('option', { value: 'veth' }, 'veth'),
       el('option', { value: 'tap' }, 'tap'), el('option', { value: 'none' }, 'none'))),
+    el('label', {}, 'Isolation', el('select', { name: 'isolation' },
+      el('option', { value: 'instance' }, 'each device alone'),
+      el('option', { value: 'group' }, 'groups of devices (net none)'))),
+    num('group_size', 'Devices per group (1 to 5,000)', { min: 1, max: 5000, value: 1000 }),
     el('label', { class: 'wide' }, 'Arguments ({index}, {run}, {ipv4}, {tap}, {start_ms}, {period_ms}, … are filled in per device)',
       el('input', { name: 'args', placeholder: 'e.g. {start_ms} {period_ms}' })),
     num('period_ms', 'Period in ms (for jitter; 0 = none)', { min: 0, value: 0 }),
@@ -87,6 +91,13 @@ function createForm(refresh) {
       const spec = { count, profile: f.get('profile'), policy: f.get('policy') };
       if (f.get('name')) spec.name = f.get('name');
       if (f.get('net')) spec.net = f.get('net');
+      if (f.get('isolation') === 'group') {
+        const size = Number(f.get('group_size'));
+        if (!Number.isInteger(size) || size < 1 || size > 5000)
+          throw new Error('the devices per group must be a whole number from 1 to 5,000');
+        spec.isolation = 'group';
+        spec.group_size = size;
+      }
       if (f.get('args')) spec.args = f.get('args');
       if (Number(f.get('period_ms')) > 0) spec.period_ms = Number(f.get('period_ms'));
       const limits = {};

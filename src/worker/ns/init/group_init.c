@@ -35,6 +35,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker/ns/init/init_common.h"
@@ -142,14 +143,25 @@ static void killUid(uid_t uid) {
 }
 
 /* Every process of an ended device's uid: its helpers outlive its main process otherwise.
- * Uids are marked and swept in one pass over this namespace's /proc after each batch of events,
- * not one kill(-1) per device as the uid: the kernel walks every task of the host for each
+ * Uids are marked and swept together in one pass over this namespace's /proc, not one kill(-1)
+ * per device as the uid: the kernel walks every task of the host for each
  * kill(-1) under its task-list lock, and stopping 50,000 devices that way (50,000 walks of
  * 100,000 tasks) stalled the host for minutes. A pass costs a stat per process of the group. */
 static uid_t* sweepUids;
 static size_t sweepLen, sweepCap;
+/* A pass is taken when the init is idle, or at the latest sweepEvery ms after the first mark:
+ * while a stop ends thousands of devices, one pass takes the helpers of hundreds. The interval
+ * grows with what a pass costs, so that passes never take more than a tenth of init's time. */
+static long long sweepDue = -1, sweepEvery = 100;
+
+static long long nowMs(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void markSweep(uid_t uid) {
+  if (sweepDue < 0) sweepDue = nowMs() + sweepEvery;
   if (sweepLen == sweepCap) {
     size_t cap = sweepCap ? sweepCap * 2 : 64;
     uid_t* grown = realloc(sweepUids, cap * sizeof *grown);
@@ -203,12 +215,16 @@ static int sweepPass(void) {
  * next (RLIMIT_NPROC bounds how many it can make). Past 16 passes, one kill(-1) per uid. */
 static void sweep(void) {
   if (!sweepLen) return;
+  long long t0 = nowMs();
   int pass = 0;
   while (sweepPass() > 0 && ++pass < 16) {
   }
   if (pass == 16)
     for (size_t k = 0; k < sweepLen; ++k) killUid(sweepUids[k]);
   sweepLen = 0;
+  sweepDue = -1;
+  long long took = nowMs() - t0;
+  sweepEvery = took * 10 > 100 ? took * 10 : 100;
 }
 
 static void ended(unsigned index, struct device* d, int status) {
@@ -519,7 +535,12 @@ static int setUp(const struct mountOptions* o, const char* hostname, const char*
 static void serve(int sfd) {
   struct epoll_event events[64];
   for (;;) {
-    int n = epoll_wait(epfd, events, 64, -1);
+    int wait = -1;
+    if (sweepLen) {
+      long long left = sweepDue - nowMs();
+      wait = left > 0 ? (int)left : 0;
+    }
+    int n = epoll_wait(epfd, events, 64, wait);
     for (int k = 0; k < n; ++k) {
       uint32_t key = events[k].data.u32;
       if (key == kControlKey) {
@@ -537,7 +558,8 @@ static void serve(int sfd) {
         forward(base + key, &devices[key]);
       }
     }
-    sweep(); /* the helpers of every device this batch ended, in one pass */
+    /* The helpers of the devices that ended, once idle or due. */
+    if (sweepLen && (n == 0 || nowMs() >= sweepDue)) sweep();
   }
 }
 
