@@ -80,8 +80,12 @@ int runBench(const bench::InstancesBenchOptions& opts, bool json) {
     return 1;
   }
   std::cout << r->dump(json ? -1 : 2) << std::endl;
-  // A lost instance is a failed benchmark, whatever its figures (the first reasons are above).
-  return r->value("failed", size_t{0}) == 0 ? 0 : 1;
+  // A lost instance is a failed benchmark, whatever its figures (the first reasons are above):
+  // one that failed to create, start, run, stop or go, and anything left behind.
+  bool clean = r->value("failed", size_t{0}) == 0;
+  if (auto leaked = r->find("leaked"); leaked != r->end())
+    for (auto& [k, v] : leaked->items()) clean &= v.get<size_t>() == 0;
+  return clean ? 0 : 1;
 }
 
 // Runs a benchmark with its default AUT: progress to stdout (stderr with --json), then the

@@ -297,6 +297,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   auto stopped = runtime.stop(ids, std::chrono::seconds(5));
   log(fmt::format("stopped {}/{} in {:.2f} s{}: {}", stopped.ok, o.count, secondsSince(t2),
                   firstError(stopped), stateSummary(runtime)));
+  failures.add(stopped, "stop");
   std::vector<double> samples;
   // The wakeups of the run, up to the stop: those after it wait for a CPU the stop is using.
   for (const auto& id : ids)
@@ -314,6 +315,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   out["delete_per_s"] = removed.ok / removeS;
   log(fmt::format("deleted {}/{} in {:.2f} s{}", removed.ok, o.count, removeS,
                   firstError(removed)));
+  failures.add(removed, "delete");
 
   // Namespaces are torn down asynchronously by the kernel; give it a moment before counting.
   auto radioLinks = [&] {

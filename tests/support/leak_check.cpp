@@ -82,8 +82,8 @@ std::vector<std::string> findLeaks() {
   // Instance inits whose skeleton names this process's prefix.
   for (const auto& p : listDir("/proc")) {
     if (p.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream cmd("/proc/" + p + "/cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    // A process may end while it is read (ESRCH): sys::readFile says so instead of throwing.
+    const std::string args = sys::readFile("/proc/" + p + "/cmdline").value_or("");
     if (args.rfind("kuiga-init", 0) == 0 && args.find("/run/kuiga/" + prefix) != std::string::npos)
       leaks.push_back("process " + p);
   }

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -369,6 +370,22 @@ TEST_F(NsGroupTest, ROOT_ADevicesHelpersGoWhenItsMainProcessEnds) {
   for (int i = 0; i < 100 && processesOf(uid) > 0; ++i) std::this_thread::sleep_for(50ms);
   EXPECT_EQ(processesOf(uid), 0) << "the device's helpers outlived it";
   EXPECT_EQ(rt().status(ids[1])->state, S::Running) << "its neighbour runs on";
+  // One pass took both helpers and a second found nothing new: no kill(-1), which walks every
+  // task of the host (a zombie or an exiting helper seen again once made every sweep fall back).
+  std::ifstream report(groupDir("r1-g0") + "/report");
+  int sweeps = 0, helpersKilled = 0;
+  for (std::string line; std::getline(report, line);) {
+    size_t uids = 0;
+    int passes = 0, killed = 0, fallback = 0;
+    if (std::sscanf(line.c_str(), "swept %zu %d %d %d", &uids, &passes, &killed, &fallback) != 4)
+      continue;
+    ++sweeps;
+    helpersKilled += killed;
+    EXPECT_EQ(fallback, 0) << line;
+    EXPECT_LE(passes, 2) << line;
+  }
+  EXPECT_GE(sweeps, 1);
+  EXPECT_EQ(helpersKilled, 2);
 }
 
 }  // namespace kuiga::worker

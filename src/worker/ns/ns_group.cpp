@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <sstream>
 
@@ -38,6 +40,25 @@ namespace {
 constexpr int kGroupFifoBytes = 1 << 20;
 // The largest command payload the group's init takes (kMaxPayload in group_init.c).
 constexpr size_t kMaxCommandPayload = 1 << 20;
+
+// The next space-separated field of `s`, taken off its front: frames and records are parsed in
+// place, without a string per line (every line any device prints passes here).
+std::string_view takeField(std::string_view& s) {
+  const size_t b = s.find_first_not_of(' ');
+  if (b == std::string_view::npos) return s = {};
+  s.remove_prefix(b);
+  const size_t e = std::min(s.find(' '), s.size());
+  auto field = s.substr(0, e);
+  s.remove_prefix(e);
+  return field;
+}
+
+template <class T>
+bool takeNumber(std::string_view& s, T& v) {
+  auto f = takeField(s);
+  auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), v);
+  return !f.empty() && ec == std::errc{} && end == f.data() + f.size();
+}
 
 std::string commandHeader(std::string_view verb, uint32_t index, long a1, long a2, size_t len) {
   return fmt::format("{} {} {} {} {}\n", verb, index, a1, a2, len);
@@ -328,7 +349,8 @@ void NsRuntime::onGroupIo(Group& g, uint32_t events) {
       if (head.starts_with("o ")) {
         unsigned index = 0;
         size_t len = 0;
-        if (std::sscanf(std::string(head).c_str(), "o %u %zu", &index, &len) != 2) {
+        std::string_view fields = head.substr(2);
+        if (!takeNumber(fields, index) || !takeNumber(fields, len)) {
           pos = nl + 1;
           continue;
         }
@@ -354,11 +376,10 @@ void NsRuntime::onGroupIo(Group& g, uint32_t events) {
 }
 
 void NsRuntime::applyGroupRecord(Group& g, std::string_view record) {
-  std::istringstream rec{std::string(record)};
-  std::string kind;
+  std::string_view kind = takeField(record);
   unsigned index = 0;
   // Only the group's init writes here; a record that does not parse names no device.
-  if (!(rec >> kind >> index)) return;
+  if (kind.empty() || !takeNumber(record, index)) return;
   std::shared_ptr<Instance> inst;
   {
     std::lock_guard lock(mu_);
@@ -374,9 +395,8 @@ void NsRuntime::applyGroupRecord(Group& g, std::string_view record) {
       return;
     }
     int v = 0;
-    std::string stage;
-    if (!(rec >> v)) return;
-    rec >> stage;
+    if (!takeNumber(record, v)) return;
+    const std::string stage(takeField(record));
     if (kind == "dev-failed")
       inst->setupFailure = "device set-up failed at " + stage + ": " + std::strerror(v);
     else if (kind == "exec-failed")
@@ -397,7 +417,14 @@ void NsRuntime::finishMember(Instance& inst) {
   // The group's memory limit is shared, and neither cgroup version counts OOM kills per
   // process. Each OOM kill the group's count shows is given to one device that ended by a
   // SIGKILL nobody asked for: with two kills between two reads, both devices get theirs.
+  // A stop's SIGKILL wave blames nobody: the cgroup's events are read only for a kill no one
+  // asked for, not for each of the thousands of devices a mass stop ends.
+  bool unasked = false;
   if (inst.autStatus && !inst.autStatus->exited && inst.autStatus->code == SIGKILL && g.cgroup) {
+    std::lock_guard lock(mu_);
+    unasked = !inst.stopRequested;
+  }
+  if (unasked) {
     auto ev = g.cgroup->events();
     std::lock_guard lock(mu_);
     if (!inst.stopRequested && ev.oomKills > g.oomKillsSeen) {
@@ -464,8 +491,9 @@ std::map<InstanceId, Error> NsRuntime::leaveGroups(
   // Per group: the devices that leave it, and whether it goes with them.
   struct Leaving {
     std::shared_ptr<Group> group;
-    std::string forget;  // the batch of forget commands, if the group stays
-    InstanceId last;     // the device whose removal ends it
+    std::vector<uint32_t> indexes;  // of the devices that leave
+    std::string forget;             // their forget commands in one batch, if the group stays
+    InstanceId last;                // the device whose removal ends it
     pid_t pid = -1;
     bool ends = false;
   };
@@ -479,13 +507,16 @@ std::map<InstanceId, Error> NsRuntime::leaveGroups(
       l.group = g;
       l.last = inst->spec.id;
       g->members.erase(inst->spec.id.index);
-      l.forget += commandHeader("forget", inst->spec.id.index, 0, 0, 0);
+      l.indexes.push_back(inst->spec.id.index);
     }
     for (auto& [key, l] : leaving) {
       Group& g = *l.group;
       l.pid = g.pid;
       l.ends = g.members.empty();
-      if (!l.ends) continue;
+      if (!l.ends) {
+        for (uint32_t index : l.indexes) l.forget += commandHeader("forget", index, 0, 0, 0);
+        continue;
+      }
       auto it = groups_.find({g.run, g.number});
       if (it != groups_.end() && it->second == l.group) groups_.erase(it);
     }

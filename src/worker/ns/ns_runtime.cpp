@@ -361,8 +361,12 @@ BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& pr
     }
     if (auto it = groupFailures.find(inst.spec.id); it != groupFailures.end()) r = fail(it->second);
     if (inst.onRadio) radio_->released(inst.spec.id);
-    if (auto rm = sys::removeTree(instanceDir(inst.spec.id)); !rm && r) r = rm;
-    if (auto rm = sys::removeTree(workDir(inst.spec.id)); !rm && r) r = rm;
+    // A device of a group has no directories of its own here: its group's init removed its
+    // private one.
+    if (!inst.group) {
+      if (auto rm = sys::removeTree(instanceDir(inst.spec.id)); !rm && r) r = rm;
+      if (auto rm = sys::removeTree(workDir(inst.spec.id)); !rm && r) r = rm;
+    }
     if (inst.uidPooled) uids_.release(inst.uid);  // nothing of the instance runs as it any more
     std::lock_guard lock(resultMu);
     if (r)

@@ -172,16 +172,28 @@ static void markSweep(uid_t uid) {
   sweepUids[sweepLen++] = uid;
 }
 
+static int compareUid(const void* a, const void* b) {
+  uid_t x = *(const uid_t*)a, y = *(const uid_t*)b;
+  return (x > y) - (x < y);
+}
+
+static int comparePid(const void* a, const void* b) {
+  pid_t x = *(const pid_t*)a, y = *(const pid_t*)b;
+  return (x > y) - (x < y);
+}
+
+/* Marks are sorted when a sweep begins (sweep()); a start asks between sweeps, unsorted. */
 static int marked(uid_t uid) {
   for (size_t k = 0; k < sweepLen; ++k)
     if (sweepUids[k] == uid) return 1;
   return 0;
 }
 
-/* The process's real uid, from its status: its /proc directory belongs to root when it made
- * itself undumpable. */
-static uid_t statusUid(int proc, pid_t pid) {
+/* The process's real uid and state, from its status: its /proc directory belongs to root when
+ * it made itself undumpable. 0 and 0 when it is gone. */
+static uid_t statusOf(int proc, pid_t pid, char* state) {
   char path[32], buf[1024];
+  *state = 0;
   snprintf(path, sizeof path, "%d/status", (int)pid);
   int fd = openat(proc, path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -189,11 +201,34 @@ static uid_t statusUid(int proc, pid_t pid) {
   close(fd);
   if (n <= 0) return 0;
   buf[n] = 0;
+  const char* s = strstr(buf, "\nState:");
+  if (s) *state = s[strspn(s + 7, " \t") + 7];
   const char* u = strstr(buf, "\nUid:");
   return u ? (uid_t)strtoul(u + 5, NULL, 10) : 0;
 }
 
-/* One pass: SIGKILL to every process of a marked uid; how many it signalled. */
+/* What one sweep has signalled so far, sorted up to killedSorted: a process that a pass killed
+ * may still be exiting, or be a zombie until init reaps it, when the next pass sees it. */
+static pid_t* killedPids;
+static size_t killedLen, killedCap, killedSorted;
+
+static int alreadyKilled(pid_t pid) {
+  return killedSorted && bsearch(&pid, killedPids, killedSorted, sizeof pid, comparePid);
+}
+
+static void noteKilled(pid_t pid) {
+  if (killedLen == killedCap) {
+    size_t cap = killedCap ? killedCap * 2 : 256;
+    pid_t* grown = realloc(killedPids, cap * sizeof *grown);
+    if (!grown) return; /* then the next pass signals it again, which is harmless */
+    killedPids = grown;
+    killedCap = cap;
+  }
+  killedPids[killedLen++] = pid;
+}
+
+/* One pass: SIGKILL to every live process of a marked uid (sweepUids sorted) that no earlier
+ * pass of this sweep signalled; how many that was. */
 static int sweepPass(void) {
   int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (proc < 0) return 0;
@@ -203,24 +238,54 @@ static int sweepPass(void) {
     pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
     struct stat st;
     if (pid <= 1 || fstatat(proc, e->d_name, &st, 0) < 0) continue;
-    uid_t uid = st.st_uid != 0 ? st.st_uid : statusUid(proc, pid);
-    if (uid != 0 && marked(uid) && kill(pid, SIGKILL) == 0) ++killed;
+    if (st.st_uid != 0 && !bsearch(&st.st_uid, sweepUids, sweepLen, sizeof st.st_uid, compareUid))
+      continue; /* the common case: a device still running */
+    if (alreadyKilled(pid)) continue;
+    char state;
+    uid_t uid = statusOf(proc, pid, &state);
+    if (uid == 0 || state == 'Z' || state == 'X' ||
+        !bsearch(&uid, sweepUids, sweepLen, sizeof uid, compareUid))
+      continue;
+    if (kill(pid, SIGKILL) == 0) {
+      noteKilled(pid);
+      ++killed;
+    }
   }
   if (dir) closedir(dir);
   close(proc);
+  qsort(killedPids, killedLen, sizeof *killedPids, comparePid);
+  killedSorted = killedLen;
   return killed;
 }
 
-/* Passes until one finds nothing left: a helper that forks while a pass runs is taken by the
- * next (RLIMIT_NPROC bounds how many it can make). Past 16 passes, one kill(-1) per uid. */
+/* Passes until one finds nothing new: a helper that forked while a pass ran is taken by the
+ * next (RLIMIT_NPROC bounds how many it can make). Only when 16 passes each found new
+ * processes (a fork loop outrunning them), one kill(-1) per uid. The report file gets
+ * "swept UIDS PASSES KILLED FALLBACK" (report.h). */
 static void sweep(void) {
   if (!sweepLen) return;
   long long t0 = nowMs();
-  int pass = 0;
-  while (sweepPass() > 0 && ++pass < 16) {
+  qsort(sweepUids, sweepLen, sizeof *sweepUids, compareUid);
+  size_t unique = 0; /* a device stopped by SIGKILL is marked twice: at the kill, at its end */
+  for (size_t k = 0; k < sweepLen; ++k)
+    if (unique == 0 || sweepUids[unique - 1] != sweepUids[k]) sweepUids[unique++] = sweepUids[k];
+  sweepLen = unique;
+  killedLen = killedSorted = 0;
+  int passes = 0, found = 0, killed = 0;
+  while (passes < 16 && (found = sweepPass()) > 0) {
+    killed += found;
+    ++passes;
   }
-  if (pass == 16)
+  int fallback = found > 0;
+  if (fallback)
     for (size_t k = 0; k < sweepLen; ++k) killUid(sweepUids[k]);
+  /* For the record only: a report file that takes no more (a full disk) does not end a group
+   * whose devices run on. */
+  char rec[96];
+  int n = snprintf(rec, sizeof rec, "swept %zu %d %d %d\n", sweepLen, passes + !fallback, killed,
+                   fallback);
+  ssize_t ignored = write(KUIGA_INIT_REPORT_FD, rec, (size_t)n);
+  (void)ignored;
   sweepLen = 0;
   sweepDue = -1;
   long long took = nowMs() - t0;

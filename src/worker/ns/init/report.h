@@ -16,6 +16,9 @@
  *   started INDEX PID | exec-failed INDEX ERRNO STAGE
  *   exit INDEX CODE | signal INDEX SIGNO   how its AUT ended (or "exit INDEX 0": stopped
  *                               before it started); the last record of a device
+ * and, in the report file only, what each sweep of ended devices' helpers took:
+ *   swept UIDS PASSES KILLED FALLBACK  uids swept, passes over /proc, processes killed, and 1
+ *                               when a fork loop outran 16 passes and kill(-1) took the rest
  * Text keeps the protocol readable with `cat` when debugging a stuck instance.
  * C, because kuiga-init is C (built against musl); the worker reads it through report.hpp. */
 #define KUIGA_INIT_REPORT_FD 3
