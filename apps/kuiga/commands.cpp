@@ -154,6 +154,8 @@ int runWorker(const WorkerRunOptions& o) {
     s.appDir = app.parent_path();
     s.executable = app.filename();
     s.net = *net;
+    s.isolation = parseIsolation(o.isolation).value();
+    s.groupSize = o.groupSize;
     for (const auto& a : o.args) {
       auto x = expandTemplate(a, {s.id, o.count, "tap0", startMs, 0});
       if (!x) return std::cerr << "kuiga worker run: " << x.error().message << "\n", 2;

@@ -18,6 +18,8 @@ struct WorkerRunOptions {
   std::vector<std::string> args;
   uint32_t count = 1;
   std::string net = "veth";
+  std::string isolation = "instance";
+  uint32_t groupSize = kDefaultGroupSize;
   RunId run = 1;
   int64_t startInMs = 2000;
 };

@@ -149,6 +149,10 @@ int main(int argc, char** argv) {
   runCmd->add_option("--count", wr.count, "number of instances");
   runCmd->add_option("--arg", wr.args, "AUT argument template, repeatable ({index}, {ipv4}, ...)");
   runCmd->add_option("--net", wr.net, "veth, tap or none");
+  runCmd->add_option("--isolation", wr.isolation, "instance (the default) or group")
+      ->check(CLI::IsMember({"instance", "group"}));
+  runCmd->add_option("--group-size", wr.groupSize, "devices per group with --isolation group")
+      ->check(CLI::Range(1u, kMaxGroupSize));
   runCmd->add_option("--run", wr.run, "run id");
   runCmd->add_option("--start-in", wr.startInMs, "{start_ms} is now plus this many ms");
   std::string stateDir = "./kuiga-data/worker", name = "local";

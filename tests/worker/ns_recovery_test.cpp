@@ -43,7 +43,7 @@ class NsRecoveryTest : public ::testing::Test {
     return ns::NsRuntime::open(c, {});
   }
   // Starts `kuiga worker run` with 5 periodic instances and kills it with SIGKILL once they run.
-  void runAndKillWorker() {
+  void runAndKillWorker(const std::vector<std::string>& extra = {}) {
     int p[2];
     ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
     sys::UniqueFd r(p[0]), w(p[1]);
@@ -53,6 +53,7 @@ class NsRecoveryTest : public ::testing::Test {
         "kuiga",   "worker",      "run",   "--app",  std::string(KUIGA_EXAMPLES) + "/periodic",
         "--count", "5",           "--arg", "0",      "--arg",
         "100",     "--state-dir", state_,  "--name", name_};
+    o.argv.insert(o.argv.end(), extra.begin(), extra.end());
     o.fds = {{w.get(), 1}};
     auto worker = sys::spawn(o);
     ASSERT_TRUE(worker) << worker.error().message;
@@ -66,8 +67,9 @@ class NsRecoveryTest : public ::testing::Test {
     ASSERT_TRUE(worker->signal(SIGKILL));
     (void)worker->wait();
   }
-  pid_t initPid(uint32_t index) {
-    std::ifstream f("/run/kuiga/" + name_ + "/instances/r1-i" + std::to_string(index) + "/report");
+  pid_t initPid(uint32_t index) { return initPidOf("r1-i" + std::to_string(index)); }
+  pid_t initPidOf(const std::string& dir) {
+    std::ifstream f("/run/kuiga/" + name_ + "/instances/" + dir + "/report");
     for (std::string line; std::getline(f, line);)
       if (line.rfind("state ", 0) == 0)
         return nlohmann::json::parse(line.substr(6)).value("pid", -1);
@@ -152,6 +154,59 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReapInstancesThatDied) {
   for (uint32_t i = 0; i < 5; ++i)
     EXPECT_FALSE(
         sys::cgroup::Cgroup::open((*rt)->cgroupLayout(), (*rt)->cgroupPath({1, i})).exists());
+}
+
+TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptGroups) {
+  // Five devices in groups of two: r1-g0 (0, 1), r1-g1 (2, 3) and r1-g2 (4).
+  ASSERT_NO_FATAL_FAILURE(
+      runAndKillWorker({"--isolation", "group", "--group-size", "2", "--net", "none"}));
+  // While no worker runs, r1-g1's init is killed: its devices end with it.
+  const pid_t lost = initPidOf("r1-g1");
+  ASSERT_GT(lost, 0);
+  ASSERT_EQ(::kill(lost, SIGKILL), 0);
+  for (int i = 0; i < 200 && ::kill(lost, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(300ms);  // the other devices keep running and writing meanwhile
+  auto rt = open();
+  ASSERT_TRUE(rt) << rt.error().message;
+  auto rep = (*rt)->recover();
+  ASSERT_TRUE(rep) << rep.error().message;
+  EXPECT_EQ(rep->adopted, 3u);
+  EXPECT_GE(rep->reaped, 1u);
+  for (uint32_t i : {0u, 1u, 4u}) {
+    auto st = (*rt)->status({1, i});
+    ASSERT_TRUE(st) << i;
+    EXPECT_EQ(st->state, S::Running) << i << ": " << st->reason;
+  }
+  EXPECT_FALSE((*rt)->status({1, 2}));
+  EXPECT_FALSE(sys::exists("/run/kuiga/" + name_ + "/instances/r1-g1"));
+  // Output written while no worker ran was kept in the group's FIFO, and more follows.
+  auto logLines = [&](uint32_t i) {
+    auto s = sys::readFile((*rt)->logPath({1, i}));
+    return s ? std::count(s->begin(), s->end(), '\n') : 0;
+  };
+  auto before = logLines(1);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_GT(logLines(1), before);
+  // A device created now joins its re-adopted group, which still knows its app and limits.
+  InstanceSpec late;
+  late.id = {1, 5};
+  late.appDir = KUIGA_EXAMPLES;
+  late.executable = "periodic";
+  late.args = {"0", "100"};
+  late.net = NetMode::None;
+  late.isolation = Isolation::Group;
+  late.groupSize = 2;
+  auto created = (*rt)->create(std::vector{late});
+  ASSERT_TRUE(created.allOk()) << created.failed[0].second.message;
+  ASSERT_TRUE((*rt)->start(std::vector{late.id}).allOk());
+  for (int i = 0; i < 100 && logLines(5) == 0; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_GT(logLines(5), 0);
+  std::vector<InstanceId> ids{{1, 0}, {1, 1}, {1, 4}, {1, 5}};
+  ASSERT_TRUE((*rt)->stop(ids, 1s).allOk());
+  for (const auto& id : ids) EXPECT_EQ((*rt)->status(id)->state, S::Terminated);
+  ASSERT_TRUE((*rt)->remove(ids).allOk());
+  ASSERT_TRUE((*rt)->destroyAll());
+  EXPECT_TRUE(test::findLeaks().empty());
 }
 
 }  // namespace kuiga::worker

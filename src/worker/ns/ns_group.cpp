@@ -162,14 +162,28 @@ VoidResult NsRuntime::memberProlog(Instance& inst) {
     return failMsg(fmt::format(
         "its arguments and environment take {} bytes; a group's device may have at most {}",
         payload.size(), kMaxCommandPayload));
-  auto r = command(g, "add", inst.spec.id.index, inst.uid, static_cast<long>(inst.spec.limits.pids),
-                   payload);
+  // Recorded before the add, so that in the report file it comes before the init's "added".
+  const nlohmann::json member = {
+      {"index", inst.spec.id.index}, {"uid", inst.uid}, {"executable", inst.spec.executable}};
+  auto r = appendRecord(g, std::string(kMemberRecord) + " " + member.dump() + "\n");
+  if (r)
+    r = command(g, "add", inst.spec.id.index, inst.uid, static_cast<long>(inst.spec.limits.pids),
+                payload);
   if (!r) {
+    (void)appendRecord(g, fmt::format("{} {}\n", kLeftRecord, inst.spec.id.index));
     std::lock_guard lock(mu_);
     inst.registered = false;
     return fail(r.error().context("group " + g.name));
   }
   return {};
+}
+
+VoidResult NsRuntime::appendRecord(Group& g, std::string_view records) {
+  // One write with O_APPEND: whole records, whatever other threads append meanwhile.
+  ssize_t w = ::write(g.report.get(), records.data(), records.size());
+  if (w == static_cast<ssize_t>(records.size())) return {};
+  if (w >= 0) errno = ENOSPC;
+  return failSys("record the device for recovery in '" + g.dir + "/" + kReportFile + "'");
 }
 
 VoidResult NsRuntime::startGroup(Group& g) {
@@ -236,14 +250,26 @@ VoidResult NsRuntime::startGroup(Group& g) {
     if (layout_.version == sys::cgroup::Version::V1)
       KUIGA_TRY(g.cgroup->addProcess(g.pid), "cgroup");
     auto start = sys::processStartTime(g.pid);
-    nlohmann::json state = {{"group", g.name}, {"run", g.run}, {"number", g.number},
-                            {"size", g.size},  {"pid", g.pid}, {"start_time", start ? *start : 0}};
+    // What a restarted worker needs to re-adopt the group and take new devices into it.
+    nlohmann::json state = {{"group", g.name},
+                            {"run", g.run},
+                            {"number", g.number},
+                            {"size", g.size},
+                            {"pid", g.pid},
+                            {"start_time", start ? *start : 0},
+                            {"app_dir", g.spec.appDir},
+                            {"seccomp", g.spec.seccomp},
+                            {"memory_bytes", l.memoryBytes},
+                            {"pids", l.pids},
+                            {"cpu_milli", l.cpuMilli},
+                            {"disk_mb", l.diskMb}};
     const std::string record = std::string(kStateRecord) + " " + state.dump() + "\n";
     if (::write(report->get(), record.data(), record.size()) != static_cast<ssize_t>(record.size()))
       return failSys("write the group's state to '" + g.dir + "/" + kReportFile + "'");
     KUIGA_TRY(io_->add(outRead->get(), g.serial | kGroupKey), "watch the group's output");
     g.output = std::move(*outRead);
     g.control = std::move(*ctlOurs);
+    g.report = std::move(*report);
     spdlog::debug("group {}: init {} started", g.name, g.pid);
     return {};
   }();
@@ -343,6 +369,7 @@ void NsRuntime::onGroupIo(Group& g, uint32_t events) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     g.frames.append(buf, static_cast<size_t>(n));
+    if (g.resync && !resynchronise(g)) continue;
     size_t pos = 0;
     for (size_t nl; (nl = g.frames.find('\n', pos)) != std::string::npos;) {
       std::string_view head(g.frames.data() + pos, nl - pos);
@@ -375,6 +402,23 @@ void NsRuntime::onGroupIo(Group& g, uint32_t events) {
   if (events & (EPOLLHUP | EPOLLERR)) finishGroup(g);
 }
 
+bool NsRuntime::resynchronise(Group& g) {
+  // A worker killed while it read the FIFO may have taken the head of a frame and left its
+  // tail: lines are dropped until one reads as a frame's head or a record.
+  for (size_t nl; (nl = g.frames.find('\n')) != std::string::npos;) {
+    std::string_view head(g.frames.data(), nl), fields = head.substr(std::min<size_t>(2, nl));
+    unsigned index = 0;
+    size_t len = 0;
+    if (head.starts_with("r ") || (head.starts_with("o ") && takeNumber(fields, index) &&
+                                   takeNumber(fields, len) && fields.empty())) {
+      g.resync = false;
+      return true;
+    }
+    g.frames.erase(0, nl + 1);
+  }
+  return false;  // no whole line yet
+}
+
 void NsRuntime::applyGroupRecord(Group& g, std::string_view record) {
   std::string_view kind = takeField(record);
   unsigned index = 0;
@@ -386,6 +430,8 @@ void NsRuntime::applyGroupRecord(Group& g, std::string_view record) {
     auto it = g.members.find(index);
     if (it == g.members.end()) return;
     inst = it->second;
+    // A re-adopted group's FIFO repeats what its report file already told (recoverGroup).
+    if (isFinal(inst->state)) return;
     if (kind == "added") {
       transition(*inst, InstanceState::Booting);
       return;
@@ -525,7 +571,14 @@ std::map<InstanceId, Error> NsRuntime::leaveGroups(
   // their private directories. Groups that go are killed first, all of them, then waited for:
   // the kernel kills what is left in each PID namespace.
   for (auto& [key, l] : leaving) {
-    if (!l.ends && l.pid > 0) (void)sendCommands(*l.group, l.forget, true);
+    if (!l.ends && l.pid > 0) {
+      std::string left;
+      for (uint32_t index : l.indexes) left += fmt::format("{} {}\n", kLeftRecord, index);
+      // So that a worker restarted later does not re-adopt them. Should the disk be full, it
+      // would, and the master removes again what it no longer wants (run_service_nodes.cpp).
+      (void)appendRecord(*l.group, left);
+      (void)sendCommands(*l.group, l.forget, true);
+    }
     if (l.ends && l.pid > 0) ::kill(l.pid, SIGKILL);
   }
   std::map<InstanceId, Error> failed;

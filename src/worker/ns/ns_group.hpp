@@ -43,7 +43,13 @@ struct NsRuntime::Group {
 
   // Owned by the I/O loop once started.
   sys::UniqueFd output;
-  std::string frames;  // what has arrived of frames not yet whole
+  std::string frames;   // what has arrived of frames not yet whole
+  bool resync = false;  // re-adopted: the FIFO may begin inside a frame a dead worker cut
+
+  // The report file, opened for appending: the worker records there who joins ("member
+  // {JSON}") and who leaves ("left INDEX"), so that a restarted worker can re-adopt the group
+  // (recoverGroup). Written under controlMu, before the command it announces.
+  sys::UniqueFd report;
 
   // One writer at a time on the control FIFO, opened O_RDWR | O_NONBLOCK once: O_RDWR makes
   // the worker a reader too, so a command to an init that has just died fills a buffer that
@@ -54,5 +60,8 @@ struct NsRuntime::Group {
 
 constexpr uint64_t kGroupKey = 1ull << 63;
 constexpr const char* kControlFifo = "control";
+// The worker's records in a group's report file, besides its "state {JSON}".
+constexpr const char* kMemberRecord = "member";
+constexpr const char* kLeftRecord = "left";
 
 }  // namespace kuiga::worker::ns

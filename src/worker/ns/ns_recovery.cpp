@@ -8,8 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <set>
+#include <span>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +22,17 @@
 #include "worker/ns/ns_instance.hpp"
 
 namespace kuiga::worker::ns {
+
+namespace {
+
+// "r7-g3", as joinGroup names groups.
+bool isGroupName(const std::string& name, unsigned& run, unsigned& number) {
+  char rest = 0;
+  return std::sscanf(name.c_str(), "r%u-g%u%c", &run, &number, &rest) == 2 &&
+         name == fmt::format("r{}-g{}", run, number);
+}
+
+}  // namespace
 
 Result<RecoveryReport> NsRuntime::recover() {
   RecoveryReport report;
@@ -43,8 +56,17 @@ Result<RecoveryReport> NsRuntime::recover() {
         continue;  // ours already
       }
     }
-    // A group an earlier process of this worker left (isolation: group) is not re-adopted
-    // yet: it is reaped below, and its devices' logs stay. Without an instance id, it is.
+    // A group an earlier process of this worker left (isolation: group), re-adopted with its
+    // devices while its init runs. Otherwise it is reaped below, and its devices' logs stay.
+    if (unsigned run = 0, number = 0; !id && isGroupName(name, run, number)) {
+      auto devices = recoverGroup(name, dir);
+      if (devices) {
+        report.adopted += *devices;
+        kept.insert(name);
+        continue;
+      }
+      report.notes.push_back(name + ": not re-adopted: " + devices.error().message);
+    }
     nlohmann::json state;
     bool alive = false;
     std::ifstream f(dir + "/" + kReportFile);
@@ -172,6 +194,123 @@ VoidResult NsRuntime::adopt(InstanceId id, const nlohmann::json& state, const st
   inst->registered = true;
   prologWaiting_.insert(inst->serial);
   return {};
+}
+
+}  // namespace kuiga::worker::ns
+
+namespace kuiga::worker::ns {
+
+Result<size_t> NsRuntime::recoverGroup(const std::string& name, const std::string& dir) {
+  auto text = sys::readFile(dir + "/" + kReportFile);
+  if (!text) return fail(text.error());
+  std::vector<std::string_view> lines;
+  for (size_t pos = 0, nl; (nl = text->find('\n', pos)) != std::string::npos; pos = nl + 1)
+    lines.emplace_back(text->data() + pos, nl - pos);  // a last line cut short is left out
+  const std::string statePrefix = std::string(kStateRecord) + " ";
+  nlohmann::json state;
+  for (auto line : lines)
+    if (line.starts_with(statePrefix)) {
+      state = nlohmann::json::parse(line.substr(statePrefix.size()), nullptr, false);
+      break;
+    }
+  if (!state.is_object()) return failMsg("its report file has no state record");
+  auto g = std::make_shared<Group>();
+  try {
+    g->pid = state.at("pid").get<pid_t>();
+    auto started = sys::processStartTime(g->pid);
+    if (g->pid <= 0 || !started || *started != state.at("start_time").get<uint64_t>())
+      return failMsg("its init " + std::to_string(g->pid) + " has ended");
+    g->run = state.at("run").get<RunId>();
+    g->number = state.at("number").get<uint32_t>();
+    g->size = state.at("size").get<uint32_t>();
+    g->spec.appDir = state.at("app_dir").get<std::string>();
+    g->spec.seccomp = state.at("seccomp").get<bool>();
+    g->spec.limits = {state.at("memory_bytes").get<uint64_t>(), state.at("pids").get<uint64_t>(),
+                      state.at("cpu_milli").get<uint32_t>(), state.at("disk_mb").get<uint32_t>()};
+  } catch (const nlohmann::json::exception& e) {
+    return failMsg(std::string("its state record is not this worker's: ") + e.what());
+  }
+  g->spec.isolation = Isolation::Group;
+  g->spec.groupSize = g->size;
+  g->spec.net = NetMode::None;
+  g->name = name;
+  g->dir = dir;
+  g->startTried = true;  // devices created from now on join it as it is
+  g->cgroup.emplace(sys::cgroup::Cgroup::open(layout_, cgroupParent_ + "/" + name));
+  auto output = sys::openFile(dir + "/" + kOutputFifo, O_RDONLY | O_NONBLOCK);
+  auto control = sys::openFile(dir + "/" + kControlFifo, O_RDWR | O_NONBLOCK);
+  auto reportFd = sys::openFile(dir + "/" + kReportFile, O_WRONLY | O_APPEND);
+  for (auto* f : {&output, &control, &reportFd})
+    if (!*f) return fail(f->error());
+  g->output = std::move(*output);
+  g->control = std::move(*control);
+  g->report = std::move(*reportFd);
+  g->resync = true;
+  replayGroup(g, lines);
+  std::lock_guard lock(mu_);
+  if (g->members.empty()) return failMsg("it holds no device");
+  g->serial = nextSerial_++;
+  groups_[{g->run, g->number}] = g;
+  groupsBySerial_[g->serial] = g;
+  for (auto& [index, inst] : g->members) {
+    inst->serial = nextSerial_++;
+    instances_[inst->spec.id] = inst;
+    bySerial_[inst->serial] = inst;
+  }
+  // Output and records the init wrote while no worker read: the FIFO kept them.
+  if (auto r = io_->add(g->output.get(), g->serial | kGroupKey); !r) {
+    for (auto& [index, inst] : g->members) {
+      instances_.erase(inst->spec.id);
+      bySerial_.erase(inst->serial);
+      if (inst->uidPooled) uids_.release(inst->uid);
+    }
+    groups_.erase({g->run, g->number});
+    groupsBySerial_.erase(g->serial);
+    return fail(r.error());
+  }
+  spdlog::info("group {}: re-adopted after a worker restart, with {} devices", name,
+               g->members.size());
+  return g->members.size();
+}
+
+void NsRuntime::replayGroup(const std::shared_ptr<Group>& group,
+                            std::span<const std::string_view> lines) {
+  Group& g = *group;
+  // In file order: the worker's "member" before the init's "added", and "left" after the last
+  // record of a device that went. The init's records set each device's state as they did.
+  const std::string member = std::string(kMemberRecord) + " ",
+                    left = std::string(kLeftRecord) + " ";
+  auto drop = [&](uint32_t index) {
+    auto it = g.members.find(index);
+    if (it == g.members.end()) return;
+    if (it->second->uidPooled) uids_.release(it->second->uid);
+    g.members.erase(it);
+  };
+  for (auto line : lines) {
+    if (line.starts_with(left)) {
+      drop(static_cast<uint32_t>(
+          std::strtoul(std::string(line.substr(left.size())).c_str(), nullptr, 10)));
+    } else if (line.starts_with(member)) {
+      auto m = nlohmann::json::parse(line.substr(member.size()), nullptr, false);
+      if (!m.is_object() || !m.contains("index") || !m.contains("uid")) continue;
+      auto inst = std::make_shared<Instance>();
+      inst->spec = g.spec;
+      inst->spec.id = {g.run, m.value("index", 0u)};
+      inst->spec.executable = m.value("executable", "");
+      inst->uid = m.value("uid", 0u);
+      inst->uidPooled = uids_.claim(inst->uid);
+      inst->pid = g.pid;
+      inst->ourChild = false;
+      inst->state = InstanceState::Prolog;
+      inst->registered = true;
+      inst->log = std::make_unique<LogWriter>(logPath(inst->spec.id), config_.logMaxBytes);
+      drop(inst->spec.id.index);
+      inst->group = group;
+      g.members[inst->spec.id.index] = std::move(inst);
+    } else {
+      applyGroupRecord(g, line);
+    }
+  }
 }
 
 }  // namespace kuiga::worker::ns

@@ -127,7 +127,17 @@ class NsRuntime final : public Runtime {
   VoidResult sendCommands(Group& g, std::string_view commands, bool wait);
   // Kills the group's init, so that its devices fail with `why`.
   void breakGroup(Group& g, const std::string& why);
+  // Appends the worker's records (whole lines) to the group's report file.
+  VoidResult appendRecord(Group& g, std::string_view records);
+  // Re-adopts a group an earlier process of this worker left running, from its report file;
+  // how many devices it holds again.
+  Result<size_t> recoverGroup(const std::string& name, const std::string& dir);
+  // Rebuilds a re-adopted group's devices and their states from its report file's lines.
+  void replayGroup(const std::shared_ptr<Group>& group, std::span<const std::string_view> lines);
   void onGroupIo(Group& g, uint32_t events);
+  // Drops what precedes the first whole frame in a re-adopted group's FIFO; false until one
+  // has come.
+  bool resynchronise(Group& g);
   void applyGroupRecord(Group& g, std::string_view record);
   void finishMember(Instance& inst);
   void finishGroup(Group& g);
