@@ -157,7 +157,8 @@ int runWorker(const WorkerRunOptions& o) {
     s.isolation = parseIsolation(o.isolation).value();
     s.groupSize = o.groupSize;
     for (const auto& a : o.args) {
-      auto x = expandTemplate(a, {s.id, o.count, "tap0", startMs, 0});
+      const uint32_t groupSize = s.isolation == Isolation::Group ? s.groupSize : 0;
+      auto x = expandTemplate(a, {s.id, o.count, "tap0", startMs, 0, 0, groupSize});
       if (!x) return std::cerr << "kuiga worker run: " << x.error().message << "\n", 2;
       s.args.push_back(*x);
     }

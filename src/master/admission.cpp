@@ -83,8 +83,9 @@ ApiResult<void> isolationRules(const RunSpec& spec) {
         "\"instance\""));
   if (spec.net != NetMode::None || spec.zep || spec.radio)
     return apiFail(ApiError::badRequest(
-        "'isolation': \"group\" runs devices with \"net\": \"none\" so far; groups on the "
-        "radio network (veth, ZEP) are not built yet"));
+        "'isolation': \"group\" runs devices with \"net\": \"none\" so far; a group's one "
+        "veth link works on a worker's own runtime, but the radio (ZEP dispatcher, base "
+        "station) does not tell a group's devices apart by port yet"));
   return {};
 }
 

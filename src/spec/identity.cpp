@@ -151,9 +151,14 @@ const Placeholder kPlaceholders[] = {
     {"count", 5, [](const TemplateContext& c) { return std::to_string(c.count); }},
     {"run", 10, [](const TemplateContext& c) { return std::to_string(c.id.run); }},
     {"tap", 15, [](const TemplateContext& c) { return c.tap; }},
-    {"mac", 17, [](const TemplateContext& c) { return macString(c.id); }},
-    {"ipv4", 15, [](const TemplateContext& c) { return ipv4Address(c.id); }},
-    {"ipv6", 25, [](const TemplateContext& c) { return ipv6Address(c.id); }},
+    {"mac", 17,
+     [](const TemplateContext& c) { return macString(addressHolder(c.id, c.groupSize)); }},
+    {"ipv4", 15,
+     [](const TemplateContext& c) { return ipv4Address(addressHolder(c.id, c.groupSize)); }},
+    {"ipv6", 25,
+     [](const TemplateContext& c) { return ipv6Address(addressHolder(c.id, c.groupSize)); }},
+    {"port", 5,
+     [](const TemplateContext& c) { return std::to_string(devicePort(c.id, c.groupSize)); }},
     {"start_ms", 20, [](const TemplateContext& c) { return std::to_string(c.startMs); }},
     {"period_ms", 20, [](const TemplateContext& c) { return std::to_string(c.periodMs); }},
     {"seed", 20, [](const TemplateContext& c) { return std::to_string(c.seed); }},
@@ -199,6 +204,15 @@ VoidResult walkTemplate(const std::string& tmpl, Literal&& literal, Field&& plac
 }
 
 }  // namespace
+
+InstanceId addressHolder(InstanceId id, uint32_t groupSize) {
+  return groupSize ? InstanceId{id.run, id.index - id.index % groupSize} : id;
+}
+
+uint16_t devicePort(InstanceId id, uint32_t groupSize) {
+  // kMaxGroupSize (5,000) places above 17754 stay below 65536.
+  return static_cast<uint16_t>(kDevicePortBase + (groupSize ? id.index % groupSize : 0));
+}
 
 Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContext& ctx) {
   std::string out;

@@ -69,6 +69,16 @@ std::string slug(InstanceId id);
 // Inverse of slug(); used by recovery.
 Result<InstanceId> parseSlug(const std::string& s);
 
+// A device of a group (isolation: group) shares its group's one interface on the radio network,
+// which has the addresses and MAC of the group's first device; devices of a group are told
+// apart by port. The device whose addresses `id` uses: itself when isolated (groupSize 0).
+InstanceId addressHolder(InstanceId id, uint32_t groupSize);
+// The device's own UDP/TCP port, {port}: RIOT's ZEP port, 17754, for an isolated device, and
+// 17754 plus its place in its group for a group's device (the ZEP dispatcher tells a group's
+// devices apart by it).
+constexpr uint16_t kDevicePortBase = 17754;
+uint16_t devicePort(InstanceId id, uint32_t groupSize);
+
 // Values the argument template may use, for one instance.
 struct TemplateContext {
   InstanceId id;
@@ -77,10 +87,13 @@ struct TemplateContext {
   int64_t startMs = 0;
   uint64_t seed = 0;
   int64_t periodMs = 0;
+  uint32_t groupSize = 0;  // of its run's groups; 0 for an isolated device
 };
 
-// Expands {index}, {count}, {run}, {tap}, {mac}, {ipv4}, {ipv6}, {start_ms}, {period_ms}, {seed}
-// and the escapes {{ and }}. An unknown or unterminated placeholder is an error naming it.
+// Expands {index}, {count}, {run}, {tap}, {mac}, {ipv4}, {ipv6}, {port}, {start_ms}, {period_ms},
+// {seed}, {zep}, {eui64}, {prefix} and the escapes {{ and }} ({mac}, {ipv4} and {ipv6} of a
+// group's device are its group's, addressHolder()). An unknown or unterminated placeholder is an
+// error naming it.
 Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContext& ctx);
 // Every argument of a template, expanded.
 Result<std::vector<std::string>> expandArgs(const std::vector<std::string>& tmpl,

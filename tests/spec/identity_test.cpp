@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "spec/net_mode.hpp"
+
 namespace kuiga {
 
 TEST(Identity, NamesAreDeterministicAndPadded) {
@@ -66,6 +68,19 @@ TEST(Template, ExpandsEveryPlaceholder) {
             "9/100 run 5 tap0 02:6b:00:05:00:09 10.5.0.10 fd6b:7569:6761:5::a 1700000000000 77");
 }
 
+TEST(Template, AGroupsDevicesShareItsAddressesAndHaveAPortEach) {
+  // Groups of 1,000: device 1,234 is in the group whose first device is 1,000.
+  TemplateContext grouped{{5, 1234}, 5000, "tap0", 0, 0, 0, 1000};
+  EXPECT_EQ(expandTemplate("{ipv4} {ipv6} {mac} {port} {index}", grouped).value(),
+            "10.5.3.233 fd6b:7569:6761:5::3e9 02:6b:00:05:03:e8 17988 1234");
+  // Its EUI-64 stays its own: ZEP tells devices apart by it.
+  EXPECT_EQ(expandTemplate("{eui64}", grouped).value(), eui64String(eui64({5, 1234})));
+  TemplateContext isolated{{5, 1234}, 5000};
+  EXPECT_EQ(expandTemplate("{ipv4} {port}", isolated).value(), "10.5.4.211 17754");
+  // The last place of the largest group stays a valid port.
+  EXPECT_EQ(devicePort({1, kMaxGroupSize - 1}, kMaxGroupSize), 17754 + kMaxGroupSize - 1);
+}
+
 TEST(Template, EscapesAndPlainText) {
   TemplateContext ctx{{1, 2}};
   EXPECT_EQ(expandTemplate("{{index}} is {index}", ctx).value(), "{index} is 2");
@@ -91,9 +106,9 @@ TEST(Template, TheWidestExpansionBoundsEveryDevicesArguments) {
   EXPECT_EQ(maxExpandedSize({}).value(), 0u);
   EXPECT_FALSE(maxExpandedSize({"{nope}"}));
   // The bound holds for the widest identities there are.
-  const std::vector<std::string> all = {"{index}", "{count}", "{run}",       "{tap}",
-                                        "{mac}",   "{ipv4}",  "{ipv6}",      "{start_ms}",
-                                        "{seed}",  "{zep}",   "{period_ms}", "{eui64}"};
+  const std::vector<std::string> all = {"{index}",     "{count}", "{run}",      "{tap}",  "{mac}",
+                                        "{ipv4}",      "{ipv6}",  "{start_ms}", "{seed}", "{zep}",
+                                        "{period_ms}", "{eui64}", "{port}"};
   TemplateContext wide{{4294967295u, 49999}, 50000, "tap0", INT64_MIN, UINT64_MAX, INT64_MIN};
   auto bound = maxExpandedSize(all).value();
   size_t used = 0;

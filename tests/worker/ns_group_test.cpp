@@ -235,16 +235,18 @@ TEST_F(NsGroupTest, ROOT_TheConsoleReachesOneDeviceOfItsGroup) {
 }
 
 TEST_F(NsGroupTest, ROOT_WhatAGroupCannotRunIsRefusedWithAReason) {
-  auto veth = member(0, KUIGA_EXAMPLES, "periodic");
-  veth.net = NetMode::Veth;
+  auto tun = member(0, KUIGA_EXAMPLES, "periodic");
+  tun.net = NetMode::Tun;
   auto tap = member(1, KUIGA_EXAMPLES, "periodic");
   tap.net = NetMode::Tap;
   auto huge = member(2, KUIGA_EXAMPLES, "periodic", {}, kMaxGroupSize + 1);
   auto missing = member(3, KUIGA_EXAMPLES, "no-such-aut");
-  std::vector<InstanceSpec> specs{veth, tap, huge, missing};
+  std::vector<InstanceSpec> specs{tun, tap, huge, missing};
   auto created = rt().create(specs);
   ASSERT_EQ(created.failed.size(), 4u);
-  EXPECT_NE(created.failed[0].second.message.find("net none so far"), std::string::npos);
+  EXPECT_NE(created.failed[0].second.message.find("net tun gives each device an interface"),
+            std::string::npos)
+      << created.failed[0].second.message;
   EXPECT_NE(created.failed[1].second.message.find("needs isolation instance"), std::string::npos);
   EXPECT_NE(created.failed[2].second.message.find("group_size 5001"), std::string::npos);
   EXPECT_NE(created.failed[3].second.message.find("no such file"), std::string::npos);
@@ -257,6 +259,40 @@ TEST_F(NsGroupTest, ROOT_WhatAGroupCannotRunIsRefusedWithAReason) {
   EXPECT_FALSE(rt().start({&bad.id, 1}).allOk());
   EXPECT_NE(rt().status(bad.id)->reason.find("cannot exec /app/not-exec"), std::string::npos)
       << rt().status(bad.id)->reason;
+}
+
+TEST_F(NsGroupTest, ROOT_GroupsOnTheRadioNetworkShareAnAddressAndAreToldApartByPort) {
+  // Two groups of two on veth: r1-g0 holds devices 0 and 1 at 10.1.0.1 (device 0's address),
+  // r1-g1 devices 2 and 3 at 10.1.0.3. Devices 0 and 1 listen on their own ports; 2 and 3
+  // send to them across the radio network, and each sink answers its own sender.
+  const std::string holder = ipv4Address(addressHolder({1, 1}, 2));
+  ASSERT_EQ(holder, ipv4Address({1, 0}));
+  auto port = [](uint32_t i) { return std::to_string(devicePort({1, i}, 2)); };
+  ASSERT_EQ(port(0), "17754");
+  ASSERT_EQ(port(1), "17755");
+  std::vector<InstanceSpec> specs{
+      member(0, KUIGA_EXAMPLES, "udp-sensor", {"sink", port(0), "--echo"}, 2),
+      member(1, KUIGA_EXAMPLES, "udp-sensor", {"sink", port(1), "--echo"}, 2),
+      member(2, KUIGA_EXAMPLES, "udp-sensor", {"send", holder, port(0), "100", "0", "--replies"},
+             2),
+      member(3, KUIGA_EXAMPLES, "udp-sensor", {"send", holder, port(1), "100", "0", "--replies"},
+             2)};
+  for (auto& s : specs) s.net = NetMode::Veth;
+  auto ids = idsOf(specs);
+  ASSERT_CREATED(rt().create(specs));
+  ASSERT_TRUE(rt().start(ids).allOk());
+  const std::string sender = ipv4Address(addressHolder({1, 2}, 2));  // 10.1.0.3, r1-g1's
+  // A group's hostname is its group's: the sinks know their senders by address and port.
+  for (uint32_t i : {0u, 1u})
+    EXPECT_TRUE(waitLog(ids[i], sender + ": reading", 10000)) << readLog(ids[i]);
+  for (uint32_t i : {2u, 3u}) EXPECT_TRUE(waitLog(ids[i], "reply", 10000)) << readLog(ids[i]);
+  auto links = rt().radioLinks();
+  ASSERT_TRUE(links);
+  EXPECT_EQ(links->size(), 2u) << "one link per group, not per device";
+  ASSERT_TRUE(rt().stop(ids, 1s).allOk());
+  ASSERT_TRUE(rt().remove(ids).allOk());
+  for (int i = 0; i < 100 && !rt().radioLinks()->empty(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(rt().radioLinks()->empty());
 }
 
 TEST_F(NsGroupTest, ROOT_AnInitThatStopsTakingCommandsIsKilledAndItsDevicesSayWhy) {

@@ -159,7 +159,7 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReapInstancesThatDied) {
 TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptGroups) {
   // Five devices in groups of two: r1-g0 (0, 1), r1-g1 (2, 3) and r1-g2 (4).
   ASSERT_NO_FATAL_FAILURE(
-      runAndKillWorker({"--isolation", "group", "--group-size", "2", "--net", "none"}));
+      runAndKillWorker({"--isolation", "group", "--group-size", "2", "--net", "veth"}));
   // While no worker runs, r1-g1's init is killed: its devices end with it.
   const pid_t lost = initPidOf("r1-g1");
   ASSERT_GT(lost, 0);
@@ -179,6 +179,11 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptGroups) {
   }
   EXPECT_FALSE((*rt)->status({1, 2}));
   EXPECT_FALSE(sys::exists("/run/kuiga/" + name_ + "/instances/r1-g1"));
+  // The re-adopted groups keep their links on the radio network, one each.
+  auto links = (*rt)->radioLinks();
+  ASSERT_TRUE(links);
+  EXPECT_EQ(std::set<std::string>(links->begin(), links->end()),
+            (std::set<std::string>{radioLinkName({1, 0}), radioLinkName({1, 4})}));
   // Output written while no worker ran was kept in the group's FIFO, and more follows.
   auto logLines = [&](uint32_t i) {
     auto s = sys::readFile((*rt)->logPath({1, i}));
@@ -193,7 +198,7 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptGroups) {
   late.appDir = KUIGA_EXAMPLES;
   late.executable = "periodic";
   late.args = {"0", "100"};
-  late.net = NetMode::None;
+  late.net = NetMode::Veth;
   late.isolation = Isolation::Group;
   late.groupSize = 2;
   auto created = (*rt)->create(std::vector{late});

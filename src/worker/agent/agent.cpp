@@ -453,7 +453,10 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         s.id = {cr.run(), l.index()};
         s.appDir = img->appDir;
         s.executable = img->manifest.executable;
-        TemplateContext ctx{s.id, cr.run_count(), "tap0", cr.start_ms(), cr.seed(), cr.period_ms()};
+        const uint32_t groupSize =
+            cr.group() ? (cr.group_size() ? cr.group_size() : kDefaultGroupSize) : 0;
+        TemplateContext ctx{s.id,      cr.run_count(), "tap0",   cr.start_ms(),
+                            cr.seed(), cr.period_ms(), groupSize};
         auto args = expandArgs(tmpl, ctx);
         if (!args) {  // the master checked the template; a bad one fails only its instances
           refused.push_back(
@@ -468,7 +471,7 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
         s.limits.pids = cr.pids() ? cr.pids() : s.limits.pids;
         s.limits.cpuMilli = cr.cpu_milli();
         s.isolation = cr.group() ? Isolation::Group : Isolation::Instance;
-        s.groupSize = cr.group_size() ? cr.group_size() : kDefaultGroupSize;
+        s.groupSize = groupSize ? groupSize : kDefaultGroupSize;
         specs.push_back(std::move(s));
       }
       if (!refused.empty()) {

@@ -112,7 +112,7 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
   }
   std::map<RunId, size_t> onRadio;
   for (const auto& inst : fresh)
-    if (inst->spec.net != NetMode::None) ++onRadio[inst->spec.id.run];
+    if (inst->spec.net != NetMode::None && !inst->group) ++onRadio[inst->spec.id.run];
   for (auto [run, ports] : onRadio)
     if (auto r = radio_->reserve(run, ports); !r)
       spdlog::warn("radio network: {}; leaves will be added as needed", r.error().message);

@@ -23,7 +23,10 @@
 #include <nlohmann/json.hpp>
 
 #include "sys/file.hpp"
+#include "sys/netns.hpp"
 #include "sys/process.hpp"
+#include "worker/net/instance_network.hpp"
+#include "worker/net/radio_network.hpp"
 #include "worker/ns/init/report.hpp"
 #include "worker/ns/io_loop.hpp"
 #include "worker/ns/ns_group.hpp"
@@ -92,8 +95,8 @@ std::string addPayload(const InstanceSpec& spec) {
 bool sameGroupSpec(const InstanceSpec& a, const InstanceSpec& b) {
   const Limits &x = a.limits, &y = b.limits;
   return a.appDir == b.appDir && a.groupSize == b.groupSize && a.seccomp == b.seccomp &&
-         x.memoryBytes == y.memoryBytes && x.pids == y.pids && x.cpuMilli == y.cpuMilli &&
-         x.diskMb == y.diskMb;
+         a.net == b.net && x.memoryBytes == y.memoryBytes && x.pids == y.pids &&
+         x.cpuMilli == y.cpuMilli && x.diskMb == y.diskMb;
 }
 
 }  // namespace
@@ -102,10 +105,10 @@ std::string NsRuntime::joinGroup(const std::shared_ptr<Instance>& inst) {
   const InstanceSpec& spec = inst->spec;
   if (spec.net == NetMode::Tap)
     return "net tap gives each device an interface of its own: it needs isolation instance";
-  if (spec.net != NetMode::None)
+  if (spec.net != NetMode::None && spec.net != NetMode::Veth)
     return fmt::format(
-        "isolation group runs devices with net none so far, not {}: groups on the radio "
-        "network (veth, ZEP) are not built yet",
+        "net {} gives each device an interface of its own: it needs isolation instance (a "
+        "group has one, veth)",
         toString(spec.net));
   if (spec.groupSize == 0 || spec.groupSize > kMaxGroupSize)
     return fmt::format("group_size {} is not between 1 and {}", spec.groupSize, kMaxGroupSize);
@@ -122,7 +125,8 @@ std::string NsRuntime::joinGroup(const std::shared_ptr<Instance>& inst) {
     g->spec = spec;
     groupsBySerial_[g->serial] = g;
   } else if (!sameGroupSpec(g->spec, spec)) {
-    return fmt::format("its group {} was made for another app directory, size or limits", g->name);
+    return fmt::format("its group {} was made for another app directory, size, network or limits",
+                       g->name);
   } else if (g->ended) {
     return fmt::format("its group {} has ended ({}); remove the group's devices first", g->name,
                        g->endWhy);
@@ -249,6 +253,7 @@ VoidResult NsRuntime::startGroup(Group& g) {
     child->release();  // reaped by finishGroup(), once its output FIFO hangs up
     if (layout_.version == sys::cgroup::Version::V1)
       KUIGA_TRY(g.cgroup->addProcess(g.pid), "cgroup");
+    if (g.spec.net == NetMode::Veth) KUIGA_TRY(attachGroup(g), "network");
     auto start = sys::processStartTime(g.pid);
     // What a restarted worker needs to re-adopt the group and take new devices into it.
     nlohmann::json state = {{"group", g.name},
@@ -258,6 +263,7 @@ VoidResult NsRuntime::startGroup(Group& g) {
                             {"pid", g.pid},
                             {"start_time", start ? *start : 0},
                             {"app_dir", g.spec.appDir},
+                            {"net", toString(g.spec.net)},
                             {"seccomp", g.spec.seccomp},
                             {"memory_bytes", l.memoryBytes},
                             {"pids", l.pids},
@@ -277,6 +283,21 @@ VoidResult NsRuntime::startGroup(Group& g) {
   return r;
 }
 
+VoidResult NsRuntime::attachGroup(Group& g) {
+  // One interface for the whole group, with its first device's addresses and MAC: its devices
+  // share them and are told apart by port (addressHolder(), devicePort()).
+  const InstanceId holder = groupAddressHolder(g);
+  auto netns = sys::netns::ofPid(g.pid);
+  if (!netns) return fail(netns.error());
+  KUIGA_TRY(radio_->attach(holder, netns->get(), false), "radio link");
+  g.onRadio = true;
+  return net::configureInstanceNetwork(netns->get(), holder, NetMode::Veth, 0, config_.gid);
+}
+
+InstanceId NsRuntime::groupAddressHolder(const Group& g) {
+  return addressHolder({g.run, g.number * g.size}, g.size);
+}
+
 void NsRuntime::undoGroupStart(Group& g) {
   pid_t pid;
   {
@@ -293,6 +314,8 @@ void NsRuntime::undoGroupStart(Group& g) {
     (void)g.cgroup->destroy();
     g.cgroup.reset();
   }
+  if (g.onRadio) (void)radio_->detach(groupAddressHolder(g));
+  g.onRadio = false;
   (void)sys::removeTree(g.dir);
 }
 
@@ -595,6 +618,8 @@ std::map<InstanceId, Error> NsRuntime::leaveGroups(
       (void)g.cgroup->killAll();
       if (auto d = g.cgroup->destroy(); !d && r) r = d;
     }
+    // Its link went with its network namespace.
+    if (g.onRadio) radio_->released(groupAddressHolder(g));
     if (auto rm = sys::removeTree(g.dir); !rm && r) r = rm;
     {
       std::lock_guard lock(mu_);

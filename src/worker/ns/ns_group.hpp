@@ -39,6 +39,7 @@ struct NsRuntime::Group {
   std::string endWhy;     // once ended: how, as its devices' reason says it
   std::map<uint32_t, std::shared_ptr<Instance>> members;
   uint64_t oomKillsSeen = 0;
+  bool onRadio = false;  // its one link on the radio network (net veth), attachGroup()
   std::optional<sys::cgroup::Cgroup> cgroup;
 
   // Owned by the I/O loop once started.

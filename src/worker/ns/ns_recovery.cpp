@@ -140,6 +140,11 @@ Result<RecoveryReport> NsRuntime::recover() {
     std::set<std::string> keptLinks;
     for (const auto& k : kept)
       if (auto id = parseSlug(k)) keptLinks.insert(radioLinkName(*id));
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [key, g] : groups_)
+        if (g->onRadio) keptLinks.insert(radioLinkName(groupAddressHolder(*g)));
+    }
     for (const auto& l : *links) {
       if (keptLinks.count(l)) continue;
       unsigned run = 0, index = 0;
@@ -232,7 +237,8 @@ Result<size_t> NsRuntime::recoverGroup(const std::string& name, const std::strin
   }
   g->spec.isolation = Isolation::Group;
   g->spec.groupSize = g->size;
-  g->spec.net = NetMode::None;
+  g->spec.net = parseNetMode(state.value("net", "none")).value_or(NetMode::None);
+  g->onRadio = g->spec.net != NetMode::None;
   g->name = name;
   g->dir = dir;
   g->startTried = true;  // devices created from now on join it as it is

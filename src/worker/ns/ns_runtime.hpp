@@ -119,6 +119,9 @@ class NsRuntime final : public Runtime {
   VoidResult memberProlog(Instance& inst);
   VoidResult startGroup(Group& g);
   void undoGroupStart(Group& g);
+  // Net veth: the group's one link on the radio network, configured as its address holder's.
+  VoidResult attachGroup(Group& g);
+  static InstanceId groupAddressHolder(const Group& g);
   // One command to a group's init (group_init.c); `wait` false gives up at once on a full pipe.
   VoidResult command(Group& g, std::string_view verb, uint32_t index, long a1 = 0, long a2 = 0,
                      std::string_view payload = {}, bool wait = true);
