@@ -136,6 +136,18 @@ Result<InstanceId> parseSlug(const std::string& s) {
   return InstanceId{static_cast<RunId>(run), static_cast<uint32_t>(index)};
 }
 
+std::string groupName(RunId run, uint32_t number) {
+  return fmt::format("r{}-g{}", run, number);
+}
+
+bool isGroupName(const std::string& s) {
+  unsigned long run = 0, number = 0;
+  char tail = 0;
+  return std::sscanf(s.c_str(), "r%lu-g%lu%c", &run, &number, &tail) == 2 && run <= UINT32_MAX &&
+         number < kMaxInstancesPerRun &&
+         groupName(static_cast<RunId>(run), static_cast<uint32_t>(number)) == s;
+}
+
 namespace {
 
 // The placeholders of the argument template and the widest text each can become (for the
@@ -162,7 +174,15 @@ const Placeholder kPlaceholders[] = {
     {"start_ms", 20, [](const TemplateContext& c) { return std::to_string(c.startMs); }},
     {"period_ms", 20, [](const TemplateContext& c) { return std::to_string(c.periodMs); }},
     {"seed", 20, [](const TemplateContext& c) { return std::to_string(c.seed); }},
-    {"zep", 21, [](const TemplateContext& c) { return gatewayIpv4(c.id.run) + ":17754"; }},
+    // RIOT's socket_zep: "[LADDR:LPORT,]RADDR:RPORT". A group's devices share an address, so
+    // each binds its own port, which is how the dispatcher tells them apart.
+    {"zep", 43,
+     [](const TemplateContext& c) {
+       const std::string gateway = gatewayIpv4(c.id.run) + ":17754";
+       if (c.groupSize == 0) return gateway;
+       return fmt::format("{}:{},{}", ipv4Address(addressHolder(c.id, c.groupSize)),
+                          devicePort(c.id, c.groupSize), gateway);
+     }},
     {"eui64", 23, [](const TemplateContext& c) { return eui64String(eui64(c.id)); }},
     // Contiki-NG native's --prefix: the address of the host side of its tun0, with the length.
     {"prefix", 25, [](const TemplateContext& c) { return contikiHostAddress(c.id) + "/64"; }},

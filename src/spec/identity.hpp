@@ -68,6 +68,10 @@ std::string runCoreLink(RunId run);
 std::string slug(InstanceId id);
 // Inverse of slug(); used by recovery.
 Result<InstanceId> parseSlug(const std::string& s);
+// "r7-g3", the name of run 7's group 3 (isolation: group), for its directory and cgroup.
+std::string groupName(RunId run, uint32_t number);
+// True when s is a name groupName() gives; used by recovery.
+bool isGroupName(const std::string& s);
 
 // A device of a group (isolation: group) shares its group's one interface on the radio network,
 // which has the addresses and MAC of the group's first device; devices of a group are told

@@ -59,6 +59,15 @@ TEST(Identity, SlugRoundTripsAndRejectsJunk) {
     EXPECT_FALSE(parseSlug(bad)) << bad;
 }
 
+TEST(Identity, GroupNamesAreKnownAndOthersAreNot) {
+  EXPECT_EQ(groupName(7, 3), "r7-g3");
+  EXPECT_TRUE(isGroupName("r7-g3"));
+  EXPECT_TRUE(isGroupName(groupName(4294967295u, 49999)));
+  for (const char* bad :
+       {"", "r7", "r7-g", "r7-i3", "r7-g3x", "r07-g3", "r7-g50000", "r-7-g3", "r4294967296-g1"})
+    EXPECT_FALSE(isGroupName(bad)) << bad;
+}
+
 TEST(Template, ExpandsEveryPlaceholder) {
   TemplateContext ctx{{5, 9}, 100, "tap0", 1700000000000, 77};
   auto r =
@@ -73,10 +82,15 @@ TEST(Template, AGroupsDevicesShareItsAddressesAndHaveAPortEach) {
   TemplateContext grouped{{5, 1234}, 5000, "tap0", 0, 0, 0, 1000};
   EXPECT_EQ(expandTemplate("{ipv4} {ipv6} {mac} {port} {index}", grouped).value(),
             "10.5.3.233 fd6b:7569:6761:5::3e9 02:6b:00:05:03:e8 17988 1234");
-  // Its EUI-64 stays its own: ZEP tells devices apart by it.
+  // Its EUI-64 stays its own: ZEP tells devices apart by it. Its ZEP socket binds its port.
   EXPECT_EQ(expandTemplate("{eui64}", grouped).value(), eui64String(eui64({5, 1234})));
+  EXPECT_EQ(expandTemplate("{zep}", grouped).value(), "10.5.3.233:17988,10.5.255.254:17754");
   TemplateContext isolated{{5, 1234}, 5000};
-  EXPECT_EQ(expandTemplate("{ipv4} {port}", isolated).value(), "10.5.4.211 17754");
+  EXPECT_EQ(expandTemplate("{ipv4} {port} {zep}", isolated).value(),
+            "10.5.4.211 17754 10.5.255.254:17754");
+  // The widest {zep} fits the width the argument limits count with.
+  TemplateContext widest{{4294967295u, kMaxInstancesPerRun - 1}, 50000, "tap0", 0, 0, 0, 1};
+  EXPECT_LE(expandTemplate("{zep}", widest).value().size(), 43u);
   // The last place of the largest group stays a valid port.
   EXPECT_EQ(devicePort({1, kMaxGroupSize - 1}, kMaxGroupSize), 17754 + kMaxGroupSize - 1);
 }

@@ -2,7 +2,9 @@
 // kernel: devices of a run share a group's init and namespaces, each under a uid of its own.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -338,6 +340,46 @@ TEST_F(NsGroupTest, ROOT_ADeviceWhoseDirectoryCannotBeMadeFailsAloneWithTheReaso
   EXPECT_NE(created.failed[0].second.message.find("device set-up failed at add: File exists"),
             std::string::npos)
       << created.failed[0].second.message;
+  ASSERT_TRUE(rt().console(first.id, "still there"));
+  EXPECT_TRUE(waitLog(first.id, "got: still there")) << readLog(first.id);
+}
+
+TEST_F(NsGroupTest, ROOT_ADeviceThatCannotBeRecordedForRecoveryIsNotCreated) {
+  auto first = member(0, KUIGA_TEST_APPS, "echo_console");
+  ASSERT_CREATED(rt().create({&first, 1}));
+  // The group's report file ends on a page boundary, and the instances' tmpfs is shrunk to
+  // what it holds: the next record needs a page the disk does not have.
+  const std::string report = groupDir("r1-g0") + "/report",
+                    mount = "/run/kuiga/" + config_.name + "/instances";
+  struct stat st {};
+  ASSERT_EQ(::stat(report.c_str(), &st), 0);
+  if (const size_t pad = (4096 - st.st_size % 4096) % 4096; pad > 0)
+    std::ofstream(report, std::ios::app) << std::string(pad - 1, ' ') << '\n';
+  struct Restore {
+    std::string path;
+    ~Restore() { (void)::mount(nullptr, path.c_str(), nullptr, MS_REMOUNT, "size=1g"); }
+  } restore{mount};
+  struct statvfs fs {};
+  ASSERT_EQ(::statvfs(mount.c_str(), &fs), 0);
+  const auto used = (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
+  ASSERT_EQ(
+      ::mount(nullptr, mount.c_str(), nullptr, MS_REMOUNT, fmt::format("size={}", used).c_str()), 0)
+      << std::strerror(errno);
+  auto second = member(1, KUIGA_TEST_APPS, "echo_console");
+  auto created = rt().create({&second, 1});
+  ASSERT_EQ(created.failed.size(), 1u);
+  EXPECT_NE(created.failed[0].second.message.find("record the device for recovery in '" + report +
+                                                  "': No space left on device"),
+            std::string::npos)
+      << created.failed[0].second.message;
+  // The disk has room again: the group takes the next device, and its first one still runs.
+  ASSERT_EQ(::mount(nullptr, mount.c_str(), nullptr, MS_REMOUNT, "size=1g"), 0);
+  auto third = member(2, KUIGA_TEST_APPS, "echo_console");
+  ASSERT_CREATED(rt().create({&third, 1}));
+  std::vector<InstanceId> both{first.id, third.id};
+  ASSERT_TRUE(rt().start(both).allOk());
+  ASSERT_TRUE(rt().console(third.id, "recorded"));
+  EXPECT_TRUE(waitLog(third.id, "got: recorded")) << readLog(third.id);
   ASSERT_TRUE(rt().console(first.id, "still there"));
   EXPECT_TRUE(waitLog(first.id, "got: still there")) << readLog(first.id);
 }

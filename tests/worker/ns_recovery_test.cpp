@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -74,6 +75,12 @@ class NsRecoveryTest : public ::testing::Test {
       if (line.rfind("state ", 0) == 0)
         return nlohmann::json::parse(line.substr(6)).value("pid", -1);
     return -1;
+  }
+  std::string reportOf(const std::string& dir) {
+    return "/run/kuiga/" + name_ + "/instances/" + dir + "/report";
+  }
+  void append(const std::string& dir, const std::string& lines) {
+    std::ofstream(reportOf(dir), std::ios::app) << lines;
   }
   int recordedUid(uint32_t index) {
     std::ifstream f("/run/kuiga/" + name_ + "/instances/r1-i" + std::to_string(index) + "/report");
@@ -210,6 +217,98 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptGroups) {
   ASSERT_TRUE((*rt)->stop(ids, 1s).allOk());
   for (const auto& id : ids) EXPECT_EQ((*rt)->status(id)->state, S::Terminated);
   ASSERT_TRUE((*rt)->remove(ids).allOk());
+  ASSERT_TRUE((*rt)->destroyAll());
+  EXPECT_TRUE(test::findLeaks().empty());
+}
+
+TEST_F(NsRecoveryTest, ROOT_Kill9ThenReapGroupsWhoseReportCannotBeTrusted) {
+  // Five groups of one device each, r1-g0 to r1-g4, their reports edited while no worker runs.
+  ASSERT_NO_FATAL_FAILURE(runAndKillWorker({"--isolation", "group", "--group-size", "1"}));
+  std::vector<pid_t> inits;
+  for (int g = 0; g < 5; ++g) inits.push_back(initPidOf("r1-g" + std::to_string(g)));
+  for (pid_t p : inits) ASSERT_GT(p, 0);
+  // r1-g0 lost its state record, r1-g1's is another program's.
+  auto text = sys::readFile(reportOf("r1-g0"));
+  ASSERT_TRUE(text);
+  std::string kept;
+  for (size_t pos = 0, nl; (nl = text->find('\n', pos)) != std::string::npos; pos = nl + 1)
+    if (text->compare(pos, 6, "state ") != 0) kept += text->substr(pos, nl + 1 - pos);
+  ASSERT_TRUE(sys::writeFile(reportOf("r1-g0"), kept));
+  text = sys::readFile(reportOf("r1-g1"));
+  ASSERT_TRUE(text);
+  ASSERT_TRUE(sys::writeFile(reportOf("r1-g1"), "state {\"owner\": \"someone else\"}\n" + *text));
+  // r1-g2's one device left it; r1-g3's device left and another came at its index.
+  append("r1-g2", "left 2\n");
+  const nlohmann::json again = {{"index", 3}, {"uid", 260000}, {"executable", "periodic"}};
+  append("r1-g3", "left 3\nmember " + again.dump() + "\nadded 3\nstarted 3 2\n");
+  auto rt = open();
+  ASSERT_TRUE(rt) << rt.error().message;
+  auto rep = (*rt)->recover();
+  ASSERT_TRUE(rep) << rep.error().message;
+  EXPECT_EQ(rep->adopted, 2u);
+  auto noted = [&](const std::string& what) {
+    return std::any_of(rep->notes.begin(), rep->notes.end(),
+                       [&](const std::string& n) { return n.find(what) != std::string::npos; });
+  };
+  EXPECT_TRUE(noted("r1-g0: not re-adopted: its report file has no state record"));
+  EXPECT_TRUE(noted("r1-g1: not re-adopted: its state record is not this worker's"));
+  EXPECT_TRUE(noted("r1-g2: not re-adopted: it holds no device"));
+  for (int g : {0, 1, 2}) {
+    EXPECT_FALSE(sys::exists("/run/kuiga/" + name_ + "/instances/r1-g" + std::to_string(g))) << g;
+    for (int i = 0; i < 200 && ::kill(inits[g], 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_NE(::kill(inits[g], 0), 0) << "the init of r1-g" << g << " was reaped";
+    EXPECT_FALSE((*rt)->status({1, static_cast<uint32_t>(g)}));
+  }
+  // The re-added device replaced the first at its index: one device, with the new uid only.
+  auto st = (*rt)->status({1, 3});
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->state, S::Running) << st->reason;
+  EXPECT_EQ((*rt)->status({1, 4})->state, S::Running);
+  EXPECT_EQ((*rt)->uidsInUse(), 2u) << "the uid of the device that left is free";
+  std::vector<InstanceId> ids{{1, 3}, {1, 4}};
+  ASSERT_TRUE((*rt)->stop(ids, 1s).allOk());
+  ASSERT_TRUE((*rt)->remove(ids).allOk());
+  ASSERT_TRUE((*rt)->destroyAll());
+  EXPECT_TRUE(test::findLeaks().empty());
+}
+
+TEST_F(NsRecoveryTest, ROOT_Kill9ThenSkipTheTailOfAFrameTheDeadWorkerCut) {
+  ASSERT_NO_FATAL_FAILURE(runAndKillWorker({"--isolation", "group", "--group-size", "5"}));
+  // The dead worker read a frame's head and left its tail, which reads like a head itself:
+  // the group's init is stopped, its FIFO drained, and such a tail put first.
+  const pid_t init = initPidOf("r1-g0");
+  ASSERT_GT(init, 0);
+  ASSERT_EQ(::kill(init, SIGSTOP), 0);
+  const std::string fifo = "/run/kuiga/" + name_ + "/instances/r1-g0/output";
+  {
+    auto in = sys::openFile(fifo, O_RDONLY | O_NONBLOCK);
+    ASSERT_TRUE(in) << in.error().message;
+    char buf[65536];
+    while (::read(in->get(), buf, sizeof buf) > 0) {
+    }
+    auto out = sys::openFile(fifo, O_WRONLY | O_NONBLOCK);
+    ASSERT_TRUE(out) << out.error().message;
+    const std::string tail = "o 0 3 what device 0 printed, not a frame\n";
+    ASSERT_EQ(::write(out->get(), tail.data(), tail.size()), static_cast<ssize_t>(tail.size()));
+  }
+  auto rt = open();
+  ASSERT_TRUE(rt) << rt.error().message;
+  auto rep = (*rt)->recover();
+  ASSERT_TRUE(rep) << rep.error().message;
+  EXPECT_EQ(rep->adopted, 5u);
+  ASSERT_EQ(::kill(init, SIGCONT), 0);
+  auto lines = [](const std::string& s) { return std::count(s.begin(), s.end(), '\n'); };
+  auto log = [&] { return sys::readFile((*rt)->logPath({1, 0})).value_or(""); };
+  const auto before = lines(log());
+  std::string now;
+  for (int i = 0; i < 100 && lines(now) <= before + 2; ++i) {
+    std::this_thread::sleep_for(50ms);
+    now = log();
+  }
+  EXPECT_GT(lines(now), before + 2) << "device 0 logs on";
+  // Taken as a head, the tail would have put the next frame's first bytes into the log.
+  EXPECT_EQ(now.find("o 0"), std::string::npos) << now;
+  for (uint32_t i = 0; i < 5; ++i) EXPECT_EQ((*rt)->status({1, i})->state, S::Running) << i;
   ASSERT_TRUE((*rt)->destroyAll());
   EXPECT_TRUE(test::findLeaks().empty());
 }

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@
 #include "worker/net/radio_network.hpp"
 #include "worker/ns/init/report.hpp"
 #include "worker/ns/io_loop.hpp"
+#include "worker/ns/ns_group.hpp"
 #include "worker/ns/ns_instance.hpp"
 #include "worker/ns/ns_runtime.hpp"
 
@@ -110,9 +112,18 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
       fresh.push_back(inst);
     }
   }
+  // One port per isolated device on the radio network, and one per group that starts now.
   std::map<RunId, size_t> onRadio;
-  for (const auto& inst : fresh)
-    if (inst->spec.net != NetMode::None && !inst->group) ++onRadio[inst->spec.id.run];
+  std::set<Group*> groups;
+  for (const auto& inst : fresh) {
+    if (inst->spec.net == NetMode::None) continue;
+    if (!inst->group) {
+      ++onRadio[inst->spec.id.run];
+    } else if (groups.insert(inst->group.get()).second) {
+      std::lock_guard start(inst->group->startMu);
+      if (!inst->group->startTried) ++onRadio[inst->spec.id.run];
+    }
+  }
   for (auto [run, ports] : onRadio)
     if (auto r = radio_->reserve(run, ports); !r)
       spdlog::warn("radio network: {}; leaves will be added as needed", r.error().message);

@@ -120,7 +120,7 @@ std::string NsRuntime::joinGroup(const std::shared_ptr<Instance>& inst) {
     g->number = number;
     g->size = spec.groupSize;
     g->serial = nextSerial_++;
-    g->name = fmt::format("r{}-g{}", spec.id.run, number);
+    g->name = groupName(spec.id.run, number);
     g->dir = config_.runDir + "/instances/" + g->name;
     g->spec = spec;
     groupsBySerial_[g->serial] = g;

@@ -23,17 +23,6 @@
 
 namespace kuiga::worker::ns {
 
-namespace {
-
-// "r7-g3", as joinGroup names groups.
-bool isGroupName(const std::string& name, unsigned& run, unsigned& number) {
-  char rest = 0;
-  return std::sscanf(name.c_str(), "r%u-g%u%c", &run, &number, &rest) == 2 &&
-         name == fmt::format("r{}-g{}", run, number);
-}
-
-}  // namespace
-
 Result<RecoveryReport> NsRuntime::recover() {
   RecoveryReport report;
   const std::string base = config_.runDir + "/instances";
@@ -58,7 +47,7 @@ Result<RecoveryReport> NsRuntime::recover() {
     }
     // A group an earlier process of this worker left (isolation: group), re-adopted with its
     // devices while its init runs. Otherwise it is reaped below, and its devices' logs stay.
-    if (unsigned run = 0, number = 0; !id && isGroupName(name, run, number)) {
+    if (!id && isGroupName(name)) {
       auto devices = recoverGroup(name, dir);
       if (devices) {
         report.adopted += *devices;

@@ -109,6 +109,10 @@ Result<std::vector<std::string>> NsRuntime::radioLinks() const {
   return radio_->instanceLinks();
 }
 
+size_t NsRuntime::uidsInUse() const {
+  return uids_.inUse();
+}
+
 std::string NsRuntime::instanceDir(InstanceId id) const {
   return config_.runDir + "/instances/" + slug(id);
 }

@@ -79,6 +79,8 @@ class NsRuntime final : public Runtime {
   // Names of the instance links on the radio network (leftovers once instances are removed).
   Result<std::vector<std::string>> radioLinks() const;
   [[nodiscard]] std::string cgroupPath(InstanceId id) const;
+  // Uids held by live instances (each has one of its own; recovery claims them again).
+  [[nodiscard]] size_t uidsInUse() const;
   // The radio network's namespace, for the Plexer's capture.
   [[nodiscard]] int radioNetnsFd() const;
   // The radio network its instances are attached to (runs' trees and tunnels).
