@@ -134,6 +134,13 @@ int main(int argc, char** argv) {
   zepBench->add_option("--radius", bz.radius, "radio range in the unit square");
   zepBench->add_option("--payload", bz.payloadBytes, "payload bytes per frame (2 to 100)");
   zepBench->add_option("--channel-queue", bz.channelQueue, "frames that may wait for the air");
+  zepBench
+      ->add_option("--isolation", bz.isolation,
+                   "instance (the default) or group: groups share one veth link, and the "
+                   "dispatcher tells their nodes apart by port")
+      ->check(CLI::IsMember({"instance", "group"}));
+  zepBench->add_option("--group-size", bz.groupSize, "nodes per group with --isolation group")
+      ->check(CLI::Range(1u, kMaxGroupSize));
   zepBench->add_flag("--unicast", bz.unicast,
                      "each node sends to one neighbour asking for ACKs (as RIOT's SubMAC), not "
                      "broadcast");

@@ -1,8 +1,10 @@
 /* udp-sensor: a sensor that reports to a base station over UDP, and a sink to act as one.
  *
- *   udp-sensor send HOST PORT [PERIOD_MS [COUNT]] [--replies]
+ *   udp-sensor send HOST PORT [PERIOD_MS [COUNT]] [--replies] [--from-port P]
  *       every period sends the datagram "reading N from HOSTNAME" and logs
  *       "sent N BYTES HOST:PORT"; with --replies it also logs each reply as "reply N ...".
+ *       With --from-port it sends from local port P (Kuiga's {port}: the devices of a group
+ *       share an address and are told apart by it).
  *   udp-sensor sink PORT [--echo] [--quiet]
  *       logs every datagram as "recv BYTES FROM: TEXT"; with --echo it answers "ack TEXT";
  *       with --quiet it logs only "received N datagrams, B bytes" once a second when N grew,
@@ -37,7 +39,7 @@ static long long now_ms(void) {
 
 static int usage(const char* argv0) {
   fprintf(stderr,
-          "usage: %s send HOST PORT [PERIOD_MS [COUNT]] [--replies]\n"
+          "usage: %s send HOST PORT [PERIOD_MS [COUNT]] [--replies] [--from-port P]\n"
           "       %s sink PORT [--echo] [--quiet]\n"
           "       %s flood HOST PORT RATE SECONDS [BYTES [START_MS [PHASE]]]\n",
           argv0, argv0, argv0);
@@ -111,13 +113,24 @@ static int sink(const char* port, int echo, int quiet) {
   }
 }
 
-/* A UDP socket connected to HOST:PORT, or minus the exit code after saying why. */
-static int connect_udp(const char* host, const char* port) {
+/* A UDP socket connected to HOST:PORT, from local port `from` unless it is 0, or minus the
+ * exit code after saying why. */
+static int connect_udp(const char* host, const char* port, int from) {
   struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
   struct addrinfo* ai;
   int rc = getaddrinfo(host, port, &hints, &ai);
   if (rc != 0) return fprintf(stderr, "cannot resolve %s: %s\n", host, gai_strerror(rc)), -2;
   int fd = socket(ai->ai_family, SOCK_DGRAM, 0);
+  struct sockaddr_storage local = {.ss_family = (sa_family_t)ai->ai_family};
+  if (ai->ai_family == AF_INET)
+    ((struct sockaddr_in*)&local)->sin_port = htons((uint16_t)from);
+  else
+    ((struct sockaddr_in6*)&local)->sin6_port = htons((uint16_t)from);
+  if (fd >= 0 && from > 0 && bind(fd, (struct sockaddr*)&local, sizeof local) < 0) {
+    perror("bind");
+    freeaddrinfo(ai);
+    return -1;
+  }
   if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
     perror("connect");
     freeaddrinfo(ai);
@@ -128,8 +141,8 @@ static int connect_udp(const char* host, const char* port) {
 }
 
 static int send_loop(const char* host, const char* port, long long period, long long count,
-                     int replies) {
-  int fd = connect_udp(host, port);
+                     int replies, int from) {
+  int fd = connect_udp(host, port, from);
   if (fd < 0) return -fd;
   char me[64] = "?";
   gethostname(me, sizeof me - 1);
@@ -162,7 +175,7 @@ static int send_loop(const char* host, const char* port, long long period, long 
 
 static int flood(const char* host, const char* port, double rate, double seconds, long bytes,
                  long long startMs, double phase) {
-  int fd = connect_udp(host, port);
+  int fd = connect_udp(host, port, 0);
   if (fd < 0) return -fd;
   static char buf[65536];
   memset(buf, 'k', sizeof buf);
@@ -201,7 +214,11 @@ int main(int argc, char** argv) {
     long long period = argc > 4 && argv[4][0] != '-' ? atoll(argv[4]) : 1000;
     long long count = argc > 5 && argv[5][0] != '-' ? atoll(argv[5]) : 0;
     if (period <= 0 || count < 0) return usage(argv[0]);
-    return send_loop(argv[2], argv[3], period, count, has_flag(argc, argv, "--replies"));
+    int from = 0;
+    for (int i = 4; i + 1 < argc; ++i)
+      if (!strcmp(argv[i], "--from-port")) from = atoi(argv[i + 1]);
+    if (from < 0 || from > 65535) return usage(argv[0]);
+    return send_loop(argv[2], argv[3], period, count, has_flag(argc, argv, "--replies"), from);
   }
   if (argc >= 6 && !strcmp(argv[1], "flood")) {
     double rate = atof(argv[4]), seconds = atof(argv[5]);

@@ -37,6 +37,8 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   if (o.payloadBytes < 2 || o.payloadBytes > 100) return failMsg("--payload must be 2 to 100");
   if (o.channelQueue < 1 || o.channelQueue > 65536)
     return failMsg("--channel-queue must be 1 to 65536");
+  if (o.isolation == "group" && o.workers > 1)
+    return failMsg("--isolation group runs on one worker: the hosts would split its groups");
   if (::access(o.app.c_str(), X_OK) < 0) return failSys("zep-node '" + o.app + "'");
 
   const std::string name = o.name.empty() ? fmt::format("zbench{}", ::getpid()) : o.name;
@@ -69,7 +71,8 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   if (!topology) return fail(topology.error());
   if (auto r = runtime.runtime(0).radioNetwork().openRun(run); !r) return fail(r.error());
   if (auto r = runtime.join(run, o.nodes); !r) return fail(r.error());
-  if (auto r = (*zep)->addRun(run, spec, o.nodes, 1); !r) return fail(r.error());
+  const uint32_t groupSize = o.isolation == "group" ? o.groupSize : 0;
+  if (auto r = (*zep)->addRun(run, spec, o.nodes, 1, groupSize); !r) return fail(r.error());
 
   const auto each = static_cast<uint64_t>(std::llround(o.rate * o.durationS));
   const auto intervalMs = static_cast<uint64_t>(std::llround(1000 / o.rate));
@@ -81,8 +84,10 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
     s.id = ids[i];
     s.appDir = dirs->appDir;
     s.executable = dirs->executable;
-    s.args = {"-z", gatewayIpv4(run) + ":17754", "--eui64", eui64String(eui64(ids[i])), "--send",
-              std::to_string(each), "--interval", std::to_string(intervalMs), "--bytes",
+    // {zep}: in a group, each node binds its own port, by which the dispatcher knows it.
+    TemplateContext ctx{.id = ids[i], .count = o.nodes, .groupSize = groupSize};
+    s.args = {"-z", expandTemplate("{zep}", ctx).value(), "--eui64", eui64String(eui64(ids[i])),
+              "--send", std::to_string(each), "--interval", std::to_string(intervalMs), "--bytes",
               std::to_string(o.payloadBytes),
               // Staggered (node i's first frame i * 7 ms after its start, modulo the interval):
               // the nodes do not all send in the same instant of every period.
@@ -91,12 +96,16 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
       if (auto links = topology->linksFrom(i); !links.empty())
         s.args.insert(s.args.end(), {"--to", eui64String(eui64({run, links.front().to}))});
     s.net = NetMode::Veth;
+    if (groupSize > 0) {
+      s.isolation = Isolation::Group;
+      s.groupSize = groupSize;
+    }
   }
-  nlohmann::json out = {{"workers", o.workers}, {"nodes", o.nodes},
-                        {"rate", o.rate},       {"duration_s", o.durationS},
-                        {"radius", o.radius},   {"channel_queue", o.channelQueue},
-                        {"unicast", o.unicast}, {"acks", o.acks},
-                        {"frames_each", each},  {"offered_fps", o.nodes * o.rate}};
+  nlohmann::json out = {
+      {"workers", o.workers},      {"nodes", o.nodes},    {"rate", o.rate},
+      {"duration_s", o.durationS}, {"radius", o.radius},  {"channel_queue", o.channelQueue},
+      {"unicast", o.unicast},      {"acks", o.acks},      {"isolation", o.isolation},
+      {"group_size", groupSize},   {"frames_each", each}, {"offered_fps", o.nodes * o.rate}};
   addMachine(out);
 
   auto t0 = Clock::now();

@@ -24,6 +24,8 @@ struct ZepBenchOptions {
   uint32_t channelQueue = 64;  // frames waiting for the channel at most
   bool unicast = false;        // each node to its first neighbour, with the ACK request bit
   std::string acks = "dispatcher";
+  std::string isolation = "instance";  // or "group": groupSize nodes share one veth link
+  uint32_t groupSize = 1000;
   std::string app;  // zep-node
   std::string initPath;
   std::string stateDir;  // empty: a fresh directory under /tmp, removed afterwards

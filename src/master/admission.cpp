@@ -75,17 +75,16 @@ ApiResult<void> zepRules(RunSpec& spec, const imagestore::Manifest& image) {
 }
 
 // A group shares one network namespace: devices that need an interface each cannot share it.
+// On veth, the group's one link has its first device's addresses, and the radio (the ZEP
+// dispatcher, the uplink) tells its devices apart by port ({port}, {zep}).
 ApiResult<void> isolationRules(const RunSpec& spec) {
   if (spec.isolation != Isolation::Group) return {};
-  if (spec.net == NetMode::Tap)
-    return apiFail(ApiError::badRequest(
-        "'isolation': \"group\" cannot run tap devices, which need an interface each; use "
-        "\"instance\""));
-  if (spec.net != NetMode::None || spec.zep || spec.radio)
-    return apiFail(ApiError::badRequest(
-        "'isolation': \"group\" runs devices with \"net\": \"none\" so far; a group's one "
-        "veth link works on a worker's own runtime, but the radio (ZEP dispatcher, base "
-        "station) does not tell a group's devices apart by port yet"));
+  if (spec.net && *spec.net != NetMode::None && *spec.net != NetMode::Veth)
+    return apiFail(ApiError::badRequest(fmt::format(
+        "'isolation': \"group\" cannot run {} devices, which need an interface each; use "
+        "\"veth\" (one link per group, devices told apart by port), \"none\", or isolation "
+        "\"instance\"",
+        toString(*spec.net))));
   return {};
 }
 

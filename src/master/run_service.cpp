@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <numeric>
 #include <queue>
 #include <random>
 
@@ -192,8 +193,11 @@ std::vector<NodeRoom> RunService::rooms(const std::set<std::string>& exclude) {
   return out;
 }
 
-std::vector<std::string> RunService::place(uint32_t count, const std::set<std::string>& exclude) {
-  return placeInstances(count, rooms(exclude));
+std::vector<std::string> RunService::place(const std::vector<uint32_t>& indices,
+                                           const RunSpec& spec,
+                                           const std::set<std::string>& exclude) {
+  const uint32_t groupSize = spec.isolation == Isolation::Group ? spec.groupSize : 1;
+  return placeGroups(indices, groupSize, rooms(exclude));
 }
 
 uint64_t RunService::freeCapacity() {
@@ -210,14 +214,20 @@ ApiResult<RunView> RunService::createRun(RunSpec requested, const std::string& o
   if (!admitted) return apiFail(admitted.error());
   RunSpec spec = std::move(*admitted);
   // Refuse up front what cannot fit, before anything is recorded or created.
-  auto slots = place(spec.count);
+  std::vector<uint32_t> indices(spec.count);
+  std::iota(indices.begin(), indices.end(), 0u);
+  auto slots = place(indices, spec);
   if (slots.empty()) {
     uint64_t free = freeCapacity();
     size_t online = nodes_.count();
+    const std::string groups =
+        spec.isolation == Isolation::Group
+            ? fmt::format(" in groups of {}, each on one worker,", spec.groupSize)
+            : "";
     return apiFail(ApiError{409, "insufficient_capacity",
-                            fmt::format("the run needs {} instances but the cluster has room for "
-                                        "{} more ({} workers online)",
-                                        spec.count, free, online)});
+                            fmt::format("the run needs {} instances{} but the cluster has room "
+                                        "for {} more ({} workers online)",
+                                        spec.count, groups, free, online)});
   }
   auto id = store_.insertRun(spec, owner, nowNs());
   if (!id) return apiFail(storeError(id.error()));

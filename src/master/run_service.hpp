@@ -222,7 +222,9 @@ class RunService {
   ApiResult<Churn> churnTargets(RunId id, const std::vector<uint32_t>& indexes);
   bool stillRunning(RunId id);  // running, with no bulk operation in flight
   // Places `count` instances by free capacity (Scheduler); empty when they do not fit.
-  std::vector<std::string> place(uint32_t count, const std::set<std::string>& exclude = {});
+  // The node of each of the run's `indices`, its groups kept whole (placeGroups()).
+  std::vector<std::string> place(const std::vector<uint32_t>& indices, const RunSpec& spec,
+                                 const std::set<std::string>& exclude = {});
   // The online workers' room (capacity and load), for the Scheduler.
   std::vector<NodeRoom> rooms(const std::set<std::string>& exclude = {});
   void createOn(RunId id, const std::map<std::string, std::vector<uint32_t>>& byWorker,

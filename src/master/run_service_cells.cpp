@@ -97,6 +97,7 @@ rpc::Command peersCommand(RunId id, const std::string& w, const std::string& hos
     p->set_radio(radioJson);
     p->set_zep(zepJson);
     p->set_run_count(spec.count);
+    p->set_group_size(spec.isolation == Isolation::Group ? spec.groupSize : 0);
   }
   const std::string& address = underlay.at(w);
   for (const auto& [other, indices] : participants) {

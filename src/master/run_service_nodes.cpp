@@ -260,12 +260,14 @@ bool RunService::applyPolicy(RunId id, const std::string& worker,
                              const std::vector<uint32_t>& lost) {
   RunState state;
   FailurePolicy policy;
+  RunSpec spec;
   {
     std::lock_guard lock(mu_);
     auto it = runs_.find(id);
     if (it == runs_.end()) return false;
     state = it->second->state;
     policy = it->second->spec.policy;
+    spec = it->second->spec;
   }
   if (state == RunState::Stopped || state == RunState::Dirty || state == RunState::Deleted)
     return false;
@@ -274,7 +276,7 @@ bool RunService::applyPolicy(RunId id, const std::string& worker,
                 fmt::format("worker {} lost with {} of its instances", worker, lost.size()));
     return false;
   }
-  auto slots = place(static_cast<uint32_t>(lost.size()), {worker});
+  auto slots = place(lost, spec, {worker});
   if (slots.empty()) {
     setRunState(id, RunState::Dirty,
                 fmt::format("worker {} lost and no other worker has room for its {} instances",

@@ -1,26 +1,39 @@
 #include "master/scheduler.hpp"
 
 #include <algorithm>
+#include <map>
+#include <numeric>
 #include <queue>
 
 namespace kuiga::master {
 
 std::vector<std::string> placeInstances(uint32_t count, const std::vector<NodeRoom>& nodes) {
+  std::vector<uint32_t> indices(count);
+  std::iota(indices.begin(), indices.end(), 0u);
+  return placeGroups(indices, 1, nodes);
+}
+
+std::vector<std::string> placeGroups(const std::vector<uint32_t>& indices, uint32_t groupSize,
+                                     const std::vector<NodeRoom>& nodes) {
+  groupSize = std::max(groupSize, 1u);
+  // The positions in `indices` of each group's devices, groups in order of their first.
+  std::map<uint32_t, std::vector<size_t>> groups;
+  for (size_t k = 0; k < indices.size(); ++k) groups[indices[k] / groupSize].push_back(k);
   using Slot = std::pair<int64_t, std::string>;
   std::priority_queue<Slot> free;
   for (const auto& n : nodes) {
     int64_t f = static_cast<int64_t>(n.capacity) - static_cast<int64_t>(n.load);
     if (f > 0) free.push({f, n.name});
   }
-  std::vector<std::string> out;
-  out.reserve(count);
-  while (out.size() < count && !free.empty()) {
+  std::vector<std::string> out(indices.size());
+  for (const auto& [number, members] : groups) {
+    const auto need = static_cast<int64_t>(members.size());
+    if (free.empty() || free.top().first < need) return {};
     auto [f, name] = free.top();
     free.pop();
-    out.push_back(name);
-    if (f > 1) free.push({f - 1, name});
+    for (size_t k : members) out[k] = name;
+    if (f > need) free.push({f - need, name});
   }
-  if (out.size() < count) out.clear();
   return out;
 }
 

@@ -19,6 +19,13 @@ struct NodeRoom {
 // most room left (equal nodes fill evenly, bigger ones more; ties go to the name that sorts
 // last, for one answer per input). Empty when they do not fit.
 std::vector<std::string> placeInstances(uint32_t count, const std::vector<NodeRoom>& nodes);
+// The node of each of `indices`, in their order, keeping each group whole (isolation: group;
+// the devices index / groupSize share a group's init and its one address on the radio
+// network, so they must share a node): each group goes to the node with the most room left,
+// which must hold all of it. groupSize 1 places each instance on its own, as placeInstances.
+// Empty when they do not fit.
+std::vector<std::string> placeGroups(const std::vector<uint32_t>& indices, uint32_t groupSize,
+                                     const std::vector<NodeRoom>& nodes);
 
 // How many more instances the nodes take.
 uint64_t freeRoom(const std::vector<NodeRoom>& nodes);

@@ -35,20 +35,20 @@ Result<std::unique_ptr<Plexer>> Plexer::start(int radioNetnsFd, const std::strin
 Plexer::~Plexer() = default;
 
 VoidResult Plexer::openCell(RunId run, const std::string& radioJson, const std::string& zepJson,
-                            uint32_t count) {
+                            uint32_t count, uint32_t groupSize) {
   if (!radioJson.empty()) {
     auto j = nlohmann::json::parse(radioJson, nullptr, false);
     if (j.is_discarded()) return failMsg("radio spec from the master is not JSON");
     auto spec = RadioSpec::fromJson(j);
     if (!spec) return fail(spec.error());
-    KUIGA_TRY(forwarder_->addCell(run, *spec), "the run's cell");
+    KUIGA_TRY(forwarder_->addCell(run, *spec, groupSize), "the run's cell");
   }
   if (zepJson.empty()) return {};
   auto j = nlohmann::json::parse(zepJson, nullptr, false);
   if (j.is_discarded()) return failMsg("ZEP spec from the master is not JSON");
   auto spec = ZepSpec::fromJson(j);
   if (!spec) return fail(spec.error());
-  return zep_->addRun(run, *spec, count, spec->seed.value_or(0));
+  return zep_->addRun(run, *spec, count, spec->seed.value_or(0), groupSize);
 }
 
 void Plexer::closeCell(RunId run) {

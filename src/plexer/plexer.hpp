@@ -34,8 +34,10 @@ class Plexer {
 
   // Opens the run's cell here: its gateway, its UEs and medium (`radioJson`, a RadioSpec), its
   // ZEP dispatch over `count` devices (`zepJson`, a ZepSpec); either may be empty. Idempotent.
+  // `groupSize`: the run's groups' (isolation: group), whose devices share an address and are
+  // told apart by port; 0 when each device has its own.
   VoidResult openCell(RunId run, const std::string& radioJson, const std::string& zepJson,
-                      uint32_t count);
+                      uint32_t count, uint32_t groupSize = 0);
   // Closes the run's cell, ZEP dispatch and gateway here (its devices and their capture stay).
   void closeCell(RunId run);
   // Closes what it holds of every run not in `live`: cells, ZEP runs, prefix routes, capture

@@ -236,6 +236,37 @@ TEST_F(RadioTest, ROOT_RepliesComeBackOverIpv6ToTheDeviceHoldingTheUe) {
   EXPECT_NE(sink.find(fmt::format("fd6b:7569:6762:{:x}::", id)), std::string::npos) << sink;
 }
 
+// Devices in groups share their group's address: each sends from its own port ({port}), by
+// which the uplink tells them apart, and each gets its replies back at that port.
+TEST_F(RadioTest, ROOT_DevicesInGroupsAreToldApartByPortOnTheUplink) {
+  startSink("5684", true);
+  constexpr int kDevices = 4, kEach = 10;
+  int id = create(
+      {{"count", kDevices},
+       {"isolation", "group"},
+       {"group_size", 2},
+       {"args", fmt::format("send 2001:db8::1 5684 100 {} --replies --from-port {{port}}", kEach)},
+       {"radio", {{"uplink", station_}, {"ues", kDevices}}}});
+  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == kDevices; }, 30000))
+      << run(id).dump();
+  json r = radio(id);
+  EXPECT_EQ(r["uplink_frames"], kDevices * kEach) << r.dump(2);
+  EXPECT_EQ(totalDropped(r), 0u) << r.dump(2);
+  std::map<std::string, json> byName;
+  for (const auto& d : r["devices"]) byName[d["name"].get<std::string>()] = d;
+  for (int k = 0; k < kDevices; ++k) {
+    std::string log = instanceLog(id, k);
+    size_t replies = countLines(log, "reply ack reading ");
+    EXPECT_GE(replies, static_cast<size_t>(kEach - 1)) << log;
+    // Counted against the device itself, not against its group's first device.
+    const json& d = byName[fmt::format("run-{}/dev-{:04}", id, k)];
+    EXPECT_EQ(d.value("uplink_frames", 0u), static_cast<uint64_t>(kEach)) << r.dump(2);
+    EXPECT_GE(d.value("downlink_frames", 0u), replies) << d.dump();
+  }
+}
+
 // A Contiki-NG native device's stack numbers itself in its own prefix behind tun0: its requests
 // reach the base station through a UE, and the answers come back to that address (not to the
 // instance's eth0 address).

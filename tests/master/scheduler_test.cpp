@@ -37,6 +37,28 @@ TEST(Scheduler, WhatDoesNotFitIsNotPlacedAtAll) {
   EXPECT_EQ(freeRoom({{"a", 100, 40}, {"b", 10, 12}, {"c", 5, 0}}), 65u);
 }
 
+TEST(Scheduler, AGroupGoesWholeToOneNode) {
+  // Groups of 4: 0-3, 4-7, 8-9. Each on the node with the most room, and all of it there.
+  std::vector<uint32_t> all(10);
+  for (uint32_t i = 0; i < 10; ++i) all[i] = i;
+  auto placed = placeGroups(all, 4, {{"a", 8, 0}, {"b", 8, 0}});
+  ASSERT_EQ(placed.size(), 10u);
+  for (uint32_t i = 0; i < 10; ++i) EXPECT_EQ(placed[i], placed[i / 4 * 4]) << i;
+  EXPECT_NE(placed[0], placed[4]);
+  EXPECT_EQ(tally(placed), (std::map<std::string, size_t>{{"a", 4}, {"b", 6}}));
+  // Room for every device but not for a group whole on one node: not placed at all.
+  EXPECT_TRUE(placeGroups(all, 4, {{"a", 5, 0}, {"b", 5, 0}}).empty());
+  // What was lost of a group (devices 5 and 6, in any order) goes whole, in its given order.
+  auto lost = placeGroups({6, 1, 5}, 4, {{"a", 3, 0}, {"b", 2, 0}});
+  ASSERT_EQ(lost.size(), 3u);
+  EXPECT_EQ(lost[0], lost[2]);
+  EXPECT_EQ(lost[0], "b");
+  EXPECT_EQ(lost[1], "a");
+  // Groups of 1 are placed as single instances are.
+  EXPECT_EQ(placeGroups(all, 1, {{"a", 10, 0}, {"b", 10, 0}}),
+            placeInstances(10, {{"a", 10, 0}, {"b", 10, 0}}));
+}
+
 TEST(Scheduler, ACellGoesToAPlexerWhenThereIsOneElseStaysWithItsDevices) {
   std::map<std::string, std::vector<uint32_t>> byW = {{"w1", {3, 4}}, {"w2", {0, 1, 2}}};
   std::map<std::string, std::string> underlay = {{"w1", "10.0.0.1"}, {"w2", "10.0.0.2"}};
@@ -107,11 +129,17 @@ TEST(Admission, RefusesWhatTheImageOrTheLimitsDoNotAllow) {
           image(imagestore::Profile::ContikiNative, "tun"), "no ZEP radio");
   refused(R"({"count": 1, "net": "none", "zep": {"topology": "flat"}})", linux, "need a network");
   refused(R"({"count": 1, "name": "a\u001b[2Jb"})", linux, "printable");
-  // A group shares one network namespace: no tap, and (so far) nothing but net none.
+  // A group shares one network namespace: no tap or tun, which need an interface per device.
   refused(R"({"count": 1, "isolation": "group"})", image(imagestore::Profile::RiotNative, "tap"),
           "cannot run tap devices");
-  refused(R"({"count": 1, "isolation": "group"})", linux, "\"net\": \"none\" so far");
+  refused(R"({"count": 1, "isolation": "group", "net": "tun"})", linux, "cannot run tun devices");
   EXPECT_TRUE(admit(spec(R"({"count": 1, "isolation": "group", "net": "none"})"), linux, 1));
+  // On veth, with a radio: one link per group, the devices told apart by port.
+  EXPECT_TRUE(admit(spec(R"({"count": 1, "isolation": "group"})"), linux, 1));
+  auto zep = admit(spec(R"({"count": 2, "isolation": "group", "zep": {"topology": "flat"}})"),
+                   image(imagestore::Profile::RiotNative, "tap"), 1);
+  ASSERT_TRUE(zep) << zep.error().message;
+  EXPECT_EQ(*zep->net, NetMode::Veth);
   refused(R"({"count": 50000, "zep": {"topology": "random", "radius": 0.9}})", linux, "radius");
   std::string many = R"({"count": 1, "args": [)";
   for (int i = 0; i < 257; ++i) many += std::string(i ? "," : "") + "\"x\"";

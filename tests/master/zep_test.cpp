@@ -527,6 +527,48 @@ TEST_F(ZepTest, ROOT_AGridOf25AtLowLoadHasNoRetransmissions) {
   RecordProperty("noacks", noacks);
 }
 
+// Devices in groups (isolation: group) share their group's address on the radio network:
+// {zep} binds each one's own port, and the dispatcher tells them apart by it.
+TEST_F(ZepTest, ROOT_DevicesInGroupsAreToldApartByPort) {
+  constexpr int kNodes = 6, kEach = 20;
+  int id =
+      create({{"count", kNodes},
+              {"isolation", "group"},
+              {"group_size", 3},
+              {"args", fmt::format("-z {{zep}} --eui64 {{eui64}} --send {} --interval 25", kEach)},
+              {"zep", {{"topology", "flat"}}}});
+  ASSERT_NE(id, 0);
+  auto spec = get(fmt::format("/api/v1/runs/{}", id))["spec"];
+  EXPECT_EQ(spec["net"], "veth") << spec.dump();
+  ASSERT_TRUE(eventually(
+      [&] { return get(fmt::format("/api/v1/runs/{}", id))["state"] == "ready"; }, 30000));
+  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+  ASSERT_TRUE(eventually([&] { return allDone(id, kNodes, kEach); }, 30000));
+  ::usleep(300'000);
+  auto zep = zepCounters(id);
+  ASSERT_EQ(zep.size(), size_t{kNodes});
+  for (int k = 0; k < kNodes; ++k) {
+    // Each device's frames were counted against it, not against its group's first device.
+    EXPECT_EQ(zep[k]["sent"], kEach) << k;
+    EXPECT_EQ(zep[k]["malformed"], 0) << k;
+    auto rx = received(id, k);
+    int total = 0;
+    for (const auto& [src, n] : rx) total += n;
+    EXPECT_EQ(total, zep[k]["received"].get<int>() - zep[k]["unreachable"].get<int>() -
+                         zep[k]["send_errors"].get<int>())
+        << k;
+    // A flat radio: it heard every other device, of its group and of the other, by its EUI-64.
+    EXPECT_EQ(rx.size(), size_t{kNodes - 1}) << k;
+    EXPECT_EQ(rx.count(eui64String(eui64({static_cast<RunId>(id), static_cast<uint32_t>(k)}))), 0u)
+        << k;
+  }
+  for (const auto& w : get("/api/v1/workers")) {
+    if (w["name"] == config_.name) {
+      EXPECT_EQ(w.value("zep_unplaceable_datagrams", 99), 0);
+    }
+  }
+}
+
 TEST_F(ZepTest, BadZepSpecsAreRefused) {
   auto code = [&](json zep, int count = 3) {
     auto r = api().upload("/api/v1/runs", std::string(KUIGA_EXAMPLES) + "/zep-node", "aut",

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -89,6 +90,7 @@ struct Forwarder::Cell {
   UeMux mux;
   Medium medium;
   std::vector<DeviceRadioCounters> counters;
+  uint32_t groupSize = 0;  // isolation: group; its devices share their first device's address
   uint64_t droppedNoLease = 0, writeErrors = 0;
   std::FILE* leaseLog = nullptr;
   bool leaseLogDirty = false;
@@ -155,7 +157,7 @@ Forwarder::~Forwarder() {
   if (thread_.joinable()) thread_.join();
 }
 
-VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
+VoidResult Forwarder::addCell(RunId run, const RadioSpec& given, uint32_t groupSize) {
   std::lock_guard lock(mu_);
   if (auto it = cells_.find(run); it != cells_.end()) {
     if (sameSpec(it->second->spec, given)) return {};
@@ -167,6 +169,7 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
   MediumConfig mediumConfig = spec.medium;
   mediumConfig.seed = spec.seed.value_or(0);
   auto cell = std::make_unique<Cell>(run, spec, ueConfig, mediumConfig);
+  cell->groupSize = groupSize;
   cell->ue4 = spec.ueIpv4.value_or(defaultUeIpv4(run));
   cell->ue6 = spec.ueIpv6.value_or(defaultUeIpv6(run));
   for (const auto* p : {&cell->ue4, &cell->ue6})
@@ -194,7 +197,9 @@ VoidResult Forwarder::addCell(RunId run, const RadioSpec& given) {
     KUIGA_TRY(nl->addRoute(cell->ue6.toString(), tunName), "radio uplink " + spec.uplink);
   }
   KUIGA_TRY(openGateway(radioNetnsFd_, run), "radio cell");
-  if (auto w = sys::replaceFile(specPath(stateDir_, run), spec.toJson().dump()); !w)
+  nlohmann::json saved = spec.toJson();
+  if (groupSize > 0) saved["group_size"] = groupSize;  // not the user's: restore() takes it out
+  if (auto w = sys::replaceFile(specPath(stateDir_, run), saved.dump()); !w)
     return fail(w.error().context("radio cell"));
   cell->leaseLog = std::fopen(leaseLogPath(run).c_str(), "ae");
   epoll_event ev{};
@@ -304,9 +309,17 @@ Forwarder::Restored Forwarder::restore() {
     auto opened = [&]() -> VoidResult {
       auto text = sys::readFile(e.path());
       if (!text) return fail(text.error());
-      auto spec = RadioSpec::fromJson(nlohmann::json::parse(*text, nullptr, false));
+      auto saved = nlohmann::json::parse(*text, nullptr, false);
+      uint32_t groupSize = 0;
+      if (saved.is_object() && saved.contains("group_size")) {
+        if (!saved["group_size"].is_number_unsigned())
+          return failMsg(e.path().string() + ": group_size is not a number");
+        groupSize = saved["group_size"].get<uint32_t>();
+        saved.erase("group_size");
+      }
+      auto spec = RadioSpec::fromJson(saved);
       if (!spec) return fail(spec.error().context(e.path().string()));
-      return addCell(run, *spec);
+      return addCell(run, *spec, groupSize);
     }();
     if (opened)
       ++out.cells;
@@ -328,16 +341,29 @@ std::vector<RunId> Forwarder::cells() const {
   return out;
 }
 
-Forwarder::Cell* Forwarder::cellFor(const IpAddress& source, uint32_t* index) {
-  auto dev = deviceOf(source);
+Forwarder::Cell* Forwarder::cellFor(std::span<const uint8_t> packet, const IpHeader& h,
+                                    uint32_t* index) {
+  auto dev = deviceOf(h.source);
   if (!dev) return nullptr;
   // IPv4 addresses carry the run modulo 256, IPv6 ones modulo 65536.
-  const uint32_t mask = source.family == 4 ? 0xff : 0xffff;
-  for (auto& [run, cell] : cells_)
-    if ((run & mask) == dev->run) {
-      *index = dev->index;
-      return cell.get();
+  const uint32_t mask = h.source.family == 4 ? 0xff : 0xffff;
+  for (auto& [run, cell] : cells_) {
+    if ((run & mask) != dev->run) continue;
+    *index = dev->index;
+    // A group's devices share its first device's address and are told apart by their source
+    // port, devicePort() ({port}). A packet from another port (an ephemeral one, a fragment
+    // without the transport header) is counted against the group's first device; what comes
+    // back reaches its socket all the same, by port, in the group's one namespace.
+    if (cell->groupSize > 0 && dev->index % cell->groupSize == 0 && h.firstFragment &&
+        (h.protocol == IPPROTO_UDP || h.protocol == IPPROTO_TCP) &&
+        packet.size() >= h.transportOffset + 2) {
+      const uint32_t port =
+          uint32_t{packet[h.transportOffset]} << 8 | packet[h.transportOffset + 1];
+      if (port >= kDevicePortBase && port - kDevicePortBase < cell->groupSize)
+        *index += port - kDevicePortBase;
     }
+    return cell.get();
+  }
   return nullptr;
 }
 
@@ -359,9 +385,9 @@ void Forwarder::deliver(Cell& cell, bool up, uint32_t device, uint32_t ue,
   } else {
     auto own = h.family == 6 && !cell.ownSource6.empty() ? cell.ownSource6.find(device)
                                                          : cell.ownSource6.end();
-    rewriteAddress(
-        packet, h, false,
-        own != cell.ownSource6.end() ? own->second : deviceAddress({cell.run, device}, h.family));
+    const InstanceId to = addressHolder({cell.run, device}, cell.groupSize);
+    rewriteAddress(packet, h, false,
+                   own != cell.ownSource6.end() ? own->second : deviceAddress(to, h.family));
     fd = radioTun_.get();
     ++c.downFrames;
     c.downBytes += packet.size();
@@ -400,7 +426,7 @@ void Forwarder::handleRadio(int64_t now) {
     std::span<uint8_t> packet(buf.data(), static_cast<size_t>(len));
     auto h = parseIp(packet);
     uint32_t index = 0;
-    Cell* cell = h ? cellFor(h->source, &index) : nullptr;
+    Cell* cell = h ? cellFor(packet, *h, &index) : nullptr;
     if (!cell) continue;  // a device of a run without a radio, or not IP: nowhere to go
     auto& c = cell->device(index);
     ++c.sentFrames;

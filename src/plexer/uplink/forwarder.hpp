@@ -76,7 +76,9 @@ class Forwarder {
   // Opens run's cell: its gateway addresses, its UEs in network namespace `spec.uplink` (a
   // name under /run/netns) with routes there to the UE addresses, its medium. Opening an open
   // run's cell again with the same spec does nothing.
-  VoidResult addCell(RunId run, const RadioSpec& spec);
+  // `groupSize`: the run's groups' (isolation: group), whose devices share their first
+  // device's address and are told apart by source port; 0 when each has its own address.
+  VoidResult addCell(RunId run, const RadioSpec& spec, uint32_t groupSize = 0);
   void removeCell(RunId run);
   // Opens again the cells a previous worker process had open. A cell that cannot be opened
   // (its uplink namespace is gone, its spec file is damaged) does not stop the others: it is
@@ -110,7 +112,8 @@ class Forwarder {
   void deliver(Cell& cell, bool up, uint32_t device, uint32_t ue, std::span<uint8_t> packet,
                const IpHeader& h);
   int64_t serviceTimers(int64_t now);  // runs what is due; returns the next deadline
-  Cell* cellFor(const IpAddress& source, uint32_t* index);
+  // The sender's cell and its device index, from the source address (and port, in a group).
+  Cell* cellFor(std::span<const uint8_t> packet, const IpHeader& h, uint32_t* index);
 
   int radioNetnsFd_ = -1;
   std::string stateDir_;

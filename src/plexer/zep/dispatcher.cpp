@@ -69,6 +69,11 @@ IpAddress addressOf(const sockaddr_storage& ss) {
   return a;
 }
 
+uint16_t portOf(const sockaddr_storage& ss) {
+  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(ss).sin_port
+                                       : reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ZepDispatcher>> ZepDispatcher::start(int radioNetnsFd, std::string dir,
@@ -102,7 +107,8 @@ ZepDispatcher::~ZepDispatcher() {
   if (thread_.joinable()) thread_.join();
 }
 
-VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count, uint64_t runSeed) {
+VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count, uint64_t runSeed,
+                                 uint32_t groupSize) {
   std::lock_guard lock(mu_);
   if (runs_.contains(run)) return {};
   auto topo = topologyOf(spec, run, count, runSeed);
@@ -120,6 +126,7 @@ VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count,
   r->hellos.resize(count);
   r->ownAcks.resize(count);
   r->dispatcherAcks = spec.acks == ZepSpec::Acks::Dispatcher;
+  r->groupSize = groupSize;
   // A worker that restarts while the run goes on keeps the capture it had, and starts a new
   // file after it (names sort in time order).
   const std::string prefix = fmt::format("run-{}-zep-", run);
@@ -135,7 +142,8 @@ VoidResult ZepDispatcher::addRun(RunId run, const ZepSpec& spec, uint32_t count,
     if (auto i = w->addInterface(displayName({run, k})); !i) return fail(i.error());
   r->pcap.emplace(std::move(*w));
   // Kept for a worker that restarts while the run goes on.
-  nlohmann::json saved = {{"spec", spec.toJson()}, {"count", count}, {"seed", runSeed}};
+  nlohmann::json saved = {
+      {"spec", spec.toJson()}, {"count", count}, {"seed", runSeed}, {"group_size", groupSize}};
   KUIGA_TRY(sys::replaceFile(specPath(run), saved.dump()), "ZEP radio");
   runs_[run] = std::move(r);
   return {};
@@ -174,7 +182,8 @@ std::vector<Error> ZepDispatcher::restore() {
         return failMsg(e.path().string() + " is damaged");
       auto spec = ZepSpec::fromJson(j["spec"]);
       if (!spec) return fail(spec.error());
-      return addRun(run, *spec, j["count"].get<uint32_t>(), j["seed"].get<uint64_t>());
+      return addRun(run, *spec, j["count"].get<uint32_t>(), j["seed"].get<uint64_t>(),
+                    j.value("group_size", 0u));
     }();
     if (!opened)
       failed.push_back(
@@ -229,11 +238,23 @@ ZepDispatcher::Run* ZepDispatcher::runOf(const sockaddr_storage& from, uint32_t&
   if (!id) return nullptr;
   // An IPv4 address carries the run modulo 256, an IPv6 one modulo 65536.
   uint32_t mod = addr.family == 4 ? 256 : 65536;
-  for (auto& [run, r] : runs_)
-    if (run % mod == id->run && id->index < r->address.size()) {
-      index = id->index;
+  const uint16_t port = portOf(from);
+  for (auto& [run, r] : runs_) {
+    if (run % mod != id->run) continue;
+    uint32_t k = id->index;
+    // A group's devices share its first device's address; each sends from its own port,
+    // kDevicePortBase plus its place in the group ({zep} binds it). Any other port is no
+    // device's: its frames could not be told apart from its neighbours'.
+    if (r->groupSize > 0) {
+      const uint32_t place = uint32_t{port} - kDevicePortBase;  // wraps below the base
+      if (k % r->groupSize != 0 || port < kDevicePortBase || place >= r->groupSize) continue;
+      k += place;
+    }
+    if (k < r->address.size()) {
+      index = k;
       return r.get();
     }
+  }
   return nullptr;
 }
 

@@ -1,11 +1,12 @@
 #pragma once
 // The Plexer's ZEP dispatcher: one UDP socket on port 17754 in the radio network namespace,
 // where every run's devices send ZEP v2 to their gateway address. A device is known by its
-// source address (the run's own address plan), learnt at its first frame (like RIOT's
-// zep_dispatch, a device that never sent cannot be reached). Each frame goes through its
-// run's ZepCell (airtime on one channel, the topology's seeded draws) and is sent on to each
-// receiver when its airtime ends. Every frame is recorded in the run's pcapng as IEEE 802.15.4
-// with one interface per device: sent on the sender's, received on each receiver's.
+// source address (the run's own address plan; in a run of groups, with its source port),
+// learnt at its first frame (like RIOT's zep_dispatch, a device that never sent cannot be
+// reached). Each frame goes through its run's ZepCell (airtime on one channel, the topology's
+// seeded draws) and is sent on to each receiver when its airtime ends. Every frame is recorded in
+// the run's pcapng as IEEE 802.15.4 with one interface per device: sent on the sender's, received
+// on each receiver's.
 //
 // ACKs: a sender's MAC waits 864 us for the ACK after its own transmission, but the frame
 // reaches its receiver only when its airtime here ends, and the receiver's ACK later still:
@@ -60,8 +61,11 @@ class ZepDispatcher {
                                                       uint16_t port);
   ~ZepDispatcher();
 
-  // Opens the run's radio (idempotent: an open run keeps its state).
-  VoidResult addRun(RunId run, const ZepSpec& spec, uint32_t count, uint64_t runSeed);
+  // Opens the run's radio (idempotent: an open run keeps its state). `groupSize`: the run's
+  // (isolation: group), whose devices share an address and are told apart by source port
+  // (devicePort()); 0 for isolated devices, known by their address alone.
+  VoidResult addRun(RunId run, const ZepSpec& spec, uint32_t count, uint64_t runSeed,
+                    uint32_t groupSize = 0);
   void removeRun(RunId run);
   // Reopens the runs whose radios were open when the worker stopped (their specs are kept in
   // the state directory); returns the errors of those it could not.
@@ -85,6 +89,7 @@ class ZepDispatcher {
     std::vector<std::optional<sockaddr_storage>> address;  // learnt per device
     std::vector<uint64_t> unreachable, sendErrors, malformed, hellos, ownAcks;
     bool dispatcherAcks = true;
+    uint32_t groupSize = 0;
     // 802.15.4 addresses the devices used, learnt from their frames and hellos.
     std::unordered_map<uint64_t, uint32_t> extended;
     std::unordered_map<uint16_t, uint32_t> shortAddr;

@@ -433,7 +433,9 @@ void Agent::execute(Conn& conn, const CommandBox& box) {
     auto img = cache_.ensure(cr.image());
     auto net = parseNetMode(cr.net());
     VoidResult radio = net ? openRadio(cr.run(), *net) : VoidResult{};
-    if (radio) radio = openCell(cr.run(), cr.radio(), cr.zep(), cr.run_count());
+    if (radio)
+      radio = openCell(cr.run(), cr.radio(), cr.zep(), cr.run_count(),
+                       cr.group() ? cr.group_size() : 0);
     if (!img || !net || !radio) {
       // The runtime never saw these instances: report their failure as events ourselves.
       std::string why =

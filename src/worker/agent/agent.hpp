@@ -70,9 +70,10 @@ class Agent {
   struct Conn;
   void serve(Conn& conn, std::stop_token stop);
   void execute(Conn& conn, const struct CommandBox& cmd);
-  // Opens the run's cell from its radio and ZEP specs (JSON; empty: the run has none).
+  // Opens the run's cell from its radio and ZEP specs (JSON; empty: the run has none), for
+  // `count` devices in groups of `groupSize` (0: isolated).
   VoidResult openCell(RunId run, const std::string& radioJson, const std::string& zepJson,
-                      uint32_t count);
+                      uint32_t count, uint32_t groupSize);
   // Routes the prefixes of the created tun-mode (Contiki) instances in the radio namespace; an
   // instance whose prefix cannot be routed fails.
   void routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult& created);

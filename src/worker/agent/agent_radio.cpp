@@ -11,10 +11,10 @@
 namespace kuiga::worker {
 
 VoidResult Agent::openCell(RunId run, const std::string& radioJson, const std::string& zepJson,
-                           uint32_t count) {
+                           uint32_t count, uint32_t groupSize) {
   if (radioJson.empty() && zepJson.empty()) return {};
   if (!plexer_) return failMsg("this worker has no Plexer to give the run a radio");
-  return plexer_->openCell(run, radioJson, zepJson, count);
+  return plexer_->openCell(run, radioJson, zepJson, count, groupSize);
 }
 
 void Agent::routeDevicePrefixes(std::span<const InstanceSpec> specs, BulkResult& created) {
@@ -88,7 +88,7 @@ VoidResult Agent::setRadioPeers(const rpc::RadioPeers& p) {
   if (p.tun()) KUIGA_TRY(routeRunPrefixes(p, elsewhere), "the run's device prefixes");
   if (elsewhere) return {};
   // The cell is here (idempotent when it already was): the core is the gateway again.
-  return openCell(p.run(), p.radio(), p.zep(), p.run_count());
+  return openCell(p.run(), p.radio(), p.zep(), p.run_count(), p.group_size());
 }
 
 VoidResult Agent::routeRunPrefixes(const rpc::RadioPeers& p, bool relay) {
