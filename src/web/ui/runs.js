@@ -64,7 +64,7 @@ function createForm(refresh) {
       el('option', { value: 'tap' }, 'tap'), el('option', { value: 'none' }, 'none'))),
     el('label', {}, 'Isolation', el('select', { name: 'isolation' },
       el('option', { value: 'instance' }, 'each device alone'),
-      el('option', { value: 'group' }, 'groups of devices (net none)'))),
+      el('option', { value: 'group' }, 'groups of devices (net none or veth, told apart by {port})'))),
     num('group_size', 'Devices per group (1 to 5,000)', { min: 1, max: 5000, value: 1000 }),
     el('label', { class: 'wide' }, 'Arguments ({index}, {run}, {ipv4}, {tap}, {start_ms}, {period_ms}, … are filled in per device)',
       el('input', { name: 'args', placeholder: 'e.g. {start_ms} {period_ms}' })),
