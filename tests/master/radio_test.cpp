@@ -113,6 +113,13 @@ class RadioTest : public ::testing::Test {
     auto r = api().get(fmt::format("/api/v1/runs/{}", id));
     return r ? *r : json();
   }
+  // Starts run `id` once it is ready and waits until its `devices` have terminated.
+  void runToTermination(int id, int devices) {
+    ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
+    ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
+    ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == devices; }, 30000))
+        << run(id).dump();
+  }
   json radio(int id) {
     auto r = api().get(fmt::format("/api/v1/runs/{}/radio", id));
     return r ? *r : json();
@@ -213,10 +220,7 @@ TEST_F(RadioTest, ROOT_RepliesComeBackOverIpv6ToTheDeviceHoldingTheUe) {
   int id = create({{"count", kDevices},
                    {"args", fmt::format("send 2001:db8::1 5684 100 {} --replies", kEach)},
                    {"radio", {{"uplink", station_}, {"ues", 3}}}});
-  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
-  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
-  ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == kDevices; }, 30000))
-      << run(id).dump();
+  ASSERT_NO_FATAL_FAILURE(runToTermination(id, kDevices));
   json r = radio(id);
   EXPECT_EQ(r["uplink_frames"], kDevices * kEach) << r.dump(2);
   EXPECT_EQ(totalDropped(r), 0u) << r.dump(2);
@@ -247,10 +251,7 @@ TEST_F(RadioTest, ROOT_DevicesInGroupsAreToldApartByPortOnTheUplink) {
        {"group_size", 2},
        {"args", fmt::format("send 2001:db8::1 5684 100 {} --replies --from-port {{port}}", kEach)},
        {"radio", {{"uplink", station_}, {"ues", kDevices}}}});
-  ASSERT_TRUE(eventually([&] { return run(id)["state"] == "ready"; }, 30000)) << run(id).dump();
-  ASSERT_TRUE(api().post(fmt::format("/api/v1/runs/{}/start", id)));
-  ASSERT_TRUE(eventually([&] { return run(id)["counts"]["terminated"] == kDevices; }, 30000))
-      << run(id).dump();
+  ASSERT_NO_FATAL_FAILURE(runToTermination(id, kDevices));
   json r = radio(id);
   EXPECT_EQ(r["uplink_frames"], kDevices * kEach) << r.dump(2);
   EXPECT_EQ(totalDropped(r), 0u) << r.dump(2);

@@ -102,6 +102,15 @@ class ZepTest : public ::testing::Test {
         out[kv.substr(0, eq)] = std::stoi(kv.substr(eq + 1));
     return out;
   }
+  // What node k logged as received is what the dispatcher delivered to it: every copy it
+  // counted, but those for the time before the node's first frame told its port.
+  void expectLoggedAsCounted(int id, int k, const json& zep) {
+    int total = 0;
+    for (const auto& [src, n] : received(id, k)) total += n;
+    EXPECT_EQ(total, zep["received"].get<int>() - zep["unreachable"].get<int>() -
+                         zep["send_errors"].get<int>())
+        << k;
+  }
   // The ZEP counters of each device of the run, by index.
   std::map<int, json> zepCounters(int id) {
     std::map<int, json> zep;
@@ -179,14 +188,7 @@ TEST_F(ZepTest, ROOT_FramesTravelAlongTheTopologyAndAreCountedAndCaptured) {
     EXPECT_EQ(zep[k]["sent"], kEach) << k;
     EXPECT_EQ(zep[k]["malformed"], k) << k;
     EXPECT_EQ(zep[k]["dropped_channel"], 0) << k;
-    // What a node logged as received is what the dispatcher delivered to it: every copy it
-    // counted, but those for the time before the node's first frame told its port.
-    auto rx = received(id, k);
-    int total = 0;
-    for (const auto& [src, n] : rx) total += n;
-    EXPECT_EQ(total, zep[k]["received"].get<int>() - zep[k]["unreachable"].get<int>() -
-                         zep[k]["send_errors"].get<int>())
-        << k;
+    expectLoggedAsCounted(id, k, zep[k]);
   }
   // Along the links only, with each sender's own EUI-64 (given by {eui64}).
   auto rx0 = received(id, 0), rx1 = received(id, 1), rx2 = received(id, 2), rx3 = received(id, 3);
@@ -551,12 +553,8 @@ TEST_F(ZepTest, ROOT_DevicesInGroupsAreToldApartByPort) {
     // Each device's frames were counted against it, not against its group's first device.
     EXPECT_EQ(zep[k]["sent"], kEach) << k;
     EXPECT_EQ(zep[k]["malformed"], 0) << k;
+    expectLoggedAsCounted(id, k, zep[k]);
     auto rx = received(id, k);
-    int total = 0;
-    for (const auto& [src, n] : rx) total += n;
-    EXPECT_EQ(total, zep[k]["received"].get<int>() - zep[k]["unreachable"].get<int>() -
-                         zep[k]["send_errors"].get<int>())
-        << k;
     // A flat radio: it heard every other device, of its group and of the other, by its EUI-64.
     EXPECT_EQ(rx.size(), size_t{kNodes - 1}) << k;
     EXPECT_EQ(rx.count(eui64String(eui64({static_cast<RunId>(id), static_cast<uint32_t>(k)}))), 0u)
