@@ -149,7 +149,7 @@ VoidResult Test::waitFor(const std::function<bool(const json&)>& done, double se
     if ((*r)["state"] == "dirty")
       return failMsg(fmt::format("{}: the run is dirty: {}", what, (*r).value("reason", "")));
     if (Clock::now() > until) return failMsg(fmt::format("{}: not done in {:g} s", what, seconds));
-    if (what != "stop" && o_.cancelled()) return failMsg(what + ": cancelled");
+    if (what != "stop" && what != "delete" && o_.cancelled()) return failMsg(what + ": cancelled");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
@@ -344,8 +344,15 @@ void Test::finish() {
     o_.progress(fmt::format("run {} kept", rep_.run));
     return;
   }
-  if (auto gone = api_.del(path()); !gone && rep_.error.empty())
-    rep_.error = "delete: " + gone.error().message;
+  // The master deletes in the background: the test ends once the run is gone, so that what
+  // runs next (another test, a sweep's next point) finds its room free.
+  if (auto gone = api_.del(path()); !gone) {
+    if (rep_.error.empty()) rep_.error = "delete: " + gone.error().message;
+  } else if (auto deleted =
+                 waitFor([](const json& r) { return r["state"] == "deleted"; }, 120, "delete");
+             !deleted && rep_.error.empty()) {
+    rep_.error = deleted.error().message;
+  }
 }
 
 Result<Report> Test::run() {
