@@ -141,6 +141,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"instance", "group"}));
   zepBench->add_option("--group-size", bz.groupSize, "nodes per group with --isolation group")
       ->check(CLI::Range(1u, kMaxGroupSize));
+  zepBench->add_flag("--hello", bz.hello,
+                     "each node says hello first (RIOT's socket_zep_hello), so the dispatcher "
+                     "knows every node before its first frame");
   zepBench->add_flag("--unicast", bz.unicast,
                      "each node sends to one neighbour asking for ACKs (as RIOT's SubMAC), not "
                      "broadcast");

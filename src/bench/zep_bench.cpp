@@ -50,6 +50,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   cfg.stateDir = dirs->stateDir;
   cfg.initPath = o.initPath;
   cfg.threads = o.threads;
+  cfg.capacity = o.nodes;  // the node limits (pid_max, threads-max, inotify) it raises
   auto hosts = BenchHosts::open(o.workers, cfg, [&](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs) running += e.state == InstanceState::Running;
   });
@@ -92,6 +93,7 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
               // Staggered (node i's first frame i * 7 ms after its start, modulo the interval):
               // the nodes do not all send in the same instant of every period.
               "--index", std::to_string(i)};
+    if (o.hello) s.args.push_back("--hello");
     if (o.unicast)
       if (auto links = topology->linksFrom(i); !links.empty())
         s.args.insert(s.args.end(), {"--to", eui64String(eui64({run, links.front().to}))});
@@ -149,8 +151,10 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   auto report = (*zep)->report(run);
   if (!report) return failMsg("the ZEP run is gone");
   uint64_t onAir = 0, channel = 0, received = 0, lost = 0, unreachable = 0, sendErrors = 0,
-           malformed = 0, acks = 0, retransmissions = 0, crossHost = 0;
+           malformed = 0, acks = 0, retransmissions = 0, crossHost = 0, learnt = 0, delivering = 0;
   for (const auto& d : *report) {
+    learnt += d.learnt;  // the dispatcher knows its address (and port): it can be reached
+    delivering += d.counters.sent > 0;  // a frame of its own went on the air
     // Copies for a node on another worker than the dispatcher's cross the underlay.
     if (runtime.hostOf(d.index) != 0) crossHost += d.counters.received;
     acks += d.counters.acks;
@@ -165,6 +169,8 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   }
   const uint64_t taken = onAir + channel;
   out["nodes_finished"] = finished;
+  out["nodes_learnt"] = learnt;
+  out["nodes_on_air"] = delivering;
   out["nodes_said_sent"] = said;
   out["dispatcher_took"] = taken;
   out["missed"] = said > taken ? said - taken : 0;  // lost before the dispatcher read them

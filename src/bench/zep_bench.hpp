@@ -23,6 +23,7 @@ struct ZepBenchOptions {
   uint32_t payloadBytes = 20;
   uint32_t channelQueue = 64;  // frames waiting for the channel at most
   bool unicast = false;        // each node to its first neighbour, with the ACK request bit
+  bool hello = false;          // each node says hello first (socket_zep_hello)
   std::string acks = "dispatcher";
   std::string isolation = "instance";  // or "group": groupSize nodes share one veth link
   uint32_t groupSize = 1000;
