@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <optional>
 
 #include "sys/file.hpp"
@@ -109,7 +111,7 @@ constexpr size_t kMaxFds = 16;
 
 // Runs in the child between clone and exec. The child shares the parent's memory (CLONE_VM)
 // and the parent may have other threads, so only async-signal-safe calls are allowed here: no
-// allocation, no locks, no C++ library.
+// allocation, no locks, no C++ library. Its error comes back through the shared memory.
 struct ChildArgs {
   const char* path;
   char* const* argv;
@@ -118,15 +120,23 @@ struct ChildArgs {
   size_t nfds;
   bool newSession;
   const sigset_t* mask;
-  int errPipe;
   int cgroupFd;
+  // With a pidfd of the parent, the child shares its descriptor table (CLONE_FILES) until it
+  // takes one of its own holding only descriptors below keepBelow, and fetches the ones it
+  // passes on with pidfd_getfd(); -1: the table was copied at clone.
+  int parent;
+  int keepBelow;
+  volatile int err;
+  volatile bool refused;  // pidfd_getfd() was refused (a ptrace policy): spawn copies instead
 };
 
 int childMain(void* p) {
-  const ChildArgs& a = *static_cast<const ChildArgs*>(p);
+  ChildArgs& a = *static_cast<ChildArgs*>(p);
   const auto* fds = a.fds;
   const size_t nfds = a.nfds;
-  const int errPipe = a.errPipe;
+  int moved[kMaxFds];
+  int highest = 2;
+  for (size_t i = 0; i < nfds; ++i) highest = fds[i].second > highest ? fds[i].second : highest;
   sigprocmask(SIG_SETMASK, a.mask, nullptr);
   signal(SIGPIPE, SIG_DFL);
   if (a.newSession) setsid();
@@ -136,37 +146,59 @@ int childMain(void* p) {
     if (procs < 0 || write(procs, "0", 1) != 1) goto fail;
     close(procs);
   }
-  {
-    // Move sources out of the way first so that a target never clobbers a later source.
-    int moved[kMaxFds];
-    int highest = errPipe;
-    for (size_t i = 0; i < nfds; ++i) highest = fds[i].second > highest ? fds[i].second : highest;
+  if (a.parent >= 0) {
+    // A worker holds thousands of descriptors: copying its table at clone and closing them all
+    // before exec took a quarter of the CPU of a 10,000-instance create (docs/performance.md).
+    // Here only the few below keepBelow are copied, and the ones passed on are fetched.
+    if (syscall(SYS_close_range, a.keepBelow, ~0U, CLOSE_RANGE_UNSHARE) < 0) goto fail;
+    for (size_t i = 0; i < nfds; ++i) {
+      int f = static_cast<int>(syscall(SYS_pidfd_getfd, a.parent, fds[i].first, 0));
+      if (f < 0) {
+        a.refused = errno == EPERM || errno == ENOSYS || errno == EACCES;
+        goto fail;
+      }
+      // Out of the way of every target, so that a target never clobbers a later source.
+      moved[i] = fcntl(f, F_DUPFD_CLOEXEC, highest + 1);
+      close(f);
+      if (moved[i] < 0) goto fail;
+    }
+  } else {
     for (size_t i = 0; i < nfds; ++i) {
       moved[i] = fcntl(fds[i].first, F_DUPFD_CLOEXEC, highest + 1);
       if (moved[i] < 0) goto fail;
     }
-    for (size_t i = 0; i < nfds; ++i)
-      if (dup2(moved[i], fds[i].second) < 0) goto fail;
   }
-  {
-    // Close everything else except the error pipe, which closes itself on exec.
-    int maxKeep = 2;
-    for (size_t i = 0; i < nfds; ++i) maxKeep = fds[i].second > maxKeep ? fds[i].second : maxKeep;
-    for (int fd = 0; fd <= maxKeep; ++fd) {
-      bool keep = fd == errPipe;
-      for (size_t i = 0; i < nfds; ++i) keep |= fds[i].second == fd;
-      if (!keep) close(fd);
-    }
-    if (errPipe > maxKeep + 1) syscall(SYS_close_range, maxKeep + 1, errPipe - 1, 0);
-    syscall(SYS_close_range, (errPipe > maxKeep ? errPipe : maxKeep) + 1, ~0U, 0);
+  for (size_t i = 0; i < nfds; ++i)
+    if (dup2(moved[i], fds[i].second) < 0) goto fail;
+  // Close everything else.
+  for (int fd = 0; fd <= highest; ++fd) {
+    bool keep = false;
+    for (size_t i = 0; i < nfds; ++i) keep |= fds[i].second == fd;
+    if (!keep) close(fd);
   }
+  syscall(SYS_close_range, highest + 1, ~0U, 0);
   execve(a.path, a.argv, a.envp);
 fail:
-  int err = errno;
-  ssize_t ignored = write(errPipe, &err, sizeof err);
-  (void)ignored;
+  a.err = errno != 0 ? errno : EIO;
   _exit(127);
 }
+
+// A pidfd of this process, opened once per process (a forked child opens its own), as early
+// as the library loads so that its number is low: the child keeps the descriptors below it.
+std::mutex selfMu;
+int selfFd = -1;
+pid_t selfOwner = 0;
+std::atomic<bool> getfdRefused{false};
+
+int selfPidfd() {
+  std::lock_guard lock(selfMu);
+  if (selfOwner != ::getpid()) {
+    selfFd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));  // O_CLOEXEC
+    selfOwner = ::getpid();
+  }
+  return selfFd;
+}
+[[maybe_unused]] const int kEarlySelfPidfd = selfPidfd();
 
 // The stack the child runs on until exec, one per spawning thread: with CLONE_VFORK the parent
 // thread waits until its child has exec'd, so the stack is free again when spawn() returns.
@@ -197,10 +229,6 @@ Result<Child> spawn(const SpawnOptions& opts) {
   sigemptyset(&mask);
   for (int sig : opts.blockedSignals) sigaddset(&mask, sig);
 
-  int errPipe[2];
-  if (::pipe2(errPipe, O_CLOEXEC) < 0) return failSys("pipe2");
-  UniqueFd errRead(errPipe[0]), errWrite(errPipe[1]);
-
   // vfork-style (CLONE_VM | CLONE_VFORK, as posix_spawn and Go's exec do): the child borrows
   // the parent's address space until exec instead of copying its page tables, which cost time
   // in proportion to the parent's size (a worker with an API server and thousands of
@@ -208,23 +236,37 @@ Result<Child> spawn(const SpawnOptions& opts) {
   // parent_tid, and the child joins its cgroup itself before exec.
   char* stackTop = childStackTop();
   if (!stackTop) return failSys("mmap child stack");
-  ChildArgs ca{opts.path.c_str(), argv.data(), envp.data(),    opts.fds.data(), opts.fds.size(),
-               opts.newSession,   &mask,       errWrite.get(), opts.cgroupFd};
-  int pidfd = -1;
-  int pid = ::clone(childMain, stackTop,
-                    opts.namespaces | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &ca, &pidfd);
-  if (pid < 0) return failSys("clone");
-  Child child(static_cast<pid_t>(pid), UniqueFd(pidfd));
-  errWrite.reset();
-  int childErr = 0;
-  ssize_t n;
-  while ((n = ::read(errRead.get(), &childErr, sizeof childErr)) < 0 && errno == EINTR) {
-  }
-  if (n == sizeof childErr) {
+  for (bool share = !getfdRefused.load();; share = false) {
+    const int self = share ? selfPidfd() : -1;
+    ChildArgs ca{opts.path.c_str(),
+                 argv.data(),
+                 envp.data(),
+                 opts.fds.data(),
+                 opts.fds.size(),
+                 opts.newSession,
+                 &mask,
+                 opts.cgroupFd,
+                 self,
+                 self + 1 > 3 ? self + 1 : 3,
+                 0,
+                 false};
+    int pidfd = -1;
+    const int files = self >= 0 ? CLONE_FILES : 0;
+    int pid = ::clone(childMain, stackTop,
+                      opts.namespaces | files | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &ca,
+                      &pidfd);
+    if (pid < 0) return failSys("clone");
+    Child child(static_cast<pid_t>(pid), UniqueFd(pidfd));
+    // The child has exec'd or exited: its error, if any, is in ca.
+    const int childErr = ca.err;
+    if (childErr == 0) return child;
     (void)child.wait();
+    if (ca.refused && share) {
+      getfdRefused = true;  // this host's policy: copy the table from now on
+      continue;
+    }
     return failSys("exec '" + opts.path + "'", childErr);
   }
-  return child;
 }
 
 VoidResult raiseThreadPriority(int priority) {

@@ -82,6 +82,36 @@ TEST(Process, FdMappingAndNothingElseInherited) {
   EXPECT_EQ(out.find("\n" + std::to_string(stray.get()) + "\n"), std::string::npos) << out;
 }
 
+TEST(Process, TheParentsDescriptorsAreUntouched) {
+  // The child shares the parent's table until it takes its own: mapping onto 0, 1 and 2 and
+  // closing the rest must change nothing here, whatever the sources' numbers.
+  struct stat before[3];
+  for (int fd = 0; fd < 3; ++fd) ASSERT_EQ(::fstat(fd, &before[fd]), 0);
+  std::vector<UniqueFd> held;
+  for (int i = 0; i < 200; ++i) held.emplace_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  auto o = sh("echo out; echo err >&2; ls /proc/self/fd | wc -l >&2");
+  o.fds = {{held[7].get(), 0}, {w.get(), 1}, {w.get(), 2}};
+  auto c = spawn(o);
+  ASSERT_TRUE(c) << c.error().message;
+  w.reset();
+  ASSERT_TRUE(c->wait());
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(r.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(out.substr(0, 8), "out\nerr\n") << out;
+  for (const auto& h : held) EXPECT_GE(::fcntl(h.get(), F_GETFD), 0) << h.get();
+  for (int fd = 0; fd < 3; ++fd) {
+    struct stat now {};
+    ASSERT_EQ(::fstat(fd, &now), 0) << fd;
+    EXPECT_EQ(now.st_ino, before[fd].st_ino) << fd;
+    EXPECT_EQ(now.st_dev, before[fd].st_dev) << fd;
+  }
+}
+
 TEST(Process, DestructorKillsAndReaps) {
   pid_t pid;
   {
