@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -110,6 +112,41 @@ TEST(Process, TheParentsDescriptorsAreUntouched) {
     EXPECT_EQ(now.st_ino, before[fd].st_ino) << fd;
     EXPECT_EQ(now.st_dev, before[fd].st_dev) << fd;
   }
+}
+
+TEST(Process, WherePidfdGetfdIsRefusedTheTableIsCopiedInstead) {
+  // A process whose seccomp filter refuses pidfd_getfd(), as a ptrace policy would: its
+  // spawns still pass their descriptors, by copying the table as before.
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pidfd_getfd), 0) < 0 ||
+        seccomp_load(ctx) < 0)
+      ::_exit(2);
+    for (const char* word : {"first", "second"}) {
+      auto o = sh(std::string("echo ") + word + " >&5");
+      o.fds = {{w.get(), 5}};
+      auto c = spawn(o);
+      if (!c) ::_exit(3);
+      auto st = c->wait();
+      if (!st || !st->exited) ::_exit(4);
+      if (st->code != 0) ::_exit(10 + st->code);
+    }
+    ::_exit(0);
+  }
+  w.reset();
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::string out;
+  char buf[64];
+  ssize_t n;
+  while ((n = ::read(r.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(out, "first\nsecond\n");
 }
 
 TEST(Process, DestructorKillsAndReaps) {
