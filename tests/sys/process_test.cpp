@@ -14,6 +14,15 @@
 
 namespace kuiga::sys {
 
+// Everything a pipe's read end gives until its writers are gone.
+static std::string readToEnd(int fd) {
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
 static SpawnOptions sh(const std::string& script) {
   SpawnOptions o;
   o.path = "/bin/sh";
@@ -75,10 +84,7 @@ TEST(Process, FdMappingAndNothingElseInherited) {
   ASSERT_TRUE(c) << c.error().message;
   w.reset();
   ASSERT_TRUE(c->wait());
-  std::string out;
-  char buf[256];
-  ssize_t n;
-  while ((n = ::read(r.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  const std::string out = readToEnd(r.get());
   EXPECT_EQ(out.substr(0, 6), "hello\n");
   EXPECT_NE(out.find("\n5\n"), std::string::npos) << out;
   EXPECT_EQ(out.find("\n" + std::to_string(stray.get()) + "\n"), std::string::npos) << out;
@@ -100,10 +106,7 @@ TEST(Process, TheParentsDescriptorsAreUntouched) {
   ASSERT_TRUE(c) << c.error().message;
   w.reset();
   ASSERT_TRUE(c->wait());
-  std::string out;
-  char buf[256];
-  ssize_t n;
-  while ((n = ::read(r.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  const std::string out = readToEnd(r.get());
   EXPECT_EQ(out.substr(0, 8), "out\nerr\n") << out;
   for (const auto& h : held) EXPECT_GE(::fcntl(h.get(), F_GETFD), 0) << h.get();
   for (int fd = 0; fd < 3; ++fd) {
@@ -142,10 +145,7 @@ TEST(Process, WherePidfdGetfdIsRefusedTheTableIsCopiedInstead) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  std::string out;
-  char buf[64];
-  ssize_t n;
-  while ((n = ::read(r.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  const std::string out = readToEnd(r.get());
   EXPECT_EQ(out, "first\nsecond\n");
 }
 
