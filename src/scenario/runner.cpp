@@ -87,8 +87,10 @@ class Test {
 
  private:
   Result<int64_t> create();
-  VoidResult waitFor(const std::function<bool(const json&)>& done, double seconds,
-                     const std::string& what);
+  // The run as it was when `done` held. Waiting to create or start ends on a cancel; waiting
+  // for the run to settle, stop or go does not.
+  Result<json> waitFor(const std::function<bool(const json&)>& done, double seconds,
+                       const std::string& what);
   VoidResult followTimeline();
   VoidResult act(const Action& a);
   VoidResult startServer(const Action& a);
@@ -132,8 +134,9 @@ Result<int64_t> Test::create() {
   return made->body.value("id", int64_t{0});
 }
 
-VoidResult Test::waitFor(const std::function<bool(const json&)>& done, double seconds,
-                         const std::string& what) {
+Result<json> Test::waitFor(const std::function<bool(const json&)>& done, double seconds,
+                           const std::string& what) {
+  const bool cancellable = what == "create" || what == "start";
   const auto until = Clock::now() + std::chrono::duration<double>(seconds);
   for (;;) {
     auto r = api_.get(path());
@@ -145,11 +148,11 @@ VoidResult Test::waitFor(const std::function<bool(const json&)>& done, double se
           through += (*r)["counts"].value(k, uint64_t{0});
       o_.bar(what, through, (*r).value("count", uint64_t{0}));
     }
-    if (done(*r)) return {};
+    if (done(*r)) return *r;
     if ((*r)["state"] == "dirty")
       return failMsg(fmt::format("{}: the run is dirty: {}", what, (*r).value("reason", "")));
     if (Clock::now() > until) return failMsg(fmt::format("{}: not done in {:g} s", what, seconds));
-    if (what != "stop" && what != "delete" && o_.cancelled()) return failMsg(what + ": cancelled");
+    if (cancellable && o_.cancelled()) return failMsg(what + ": cancelled");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
@@ -334,11 +337,20 @@ void Test::finish() {
   // A run that could not run to its end may have lost the worker that holds its logs and
   // frames: asking for them would wait on it. Its results still say what happened.
   if (rep_.error.empty()) keepEvidence();
-  if (auto stopped = api_.post(path("/stop")); stopped) {
-    auto down = waitFor([](const json& r) { return r["state"] == "stopped"; }, 120, "stop");
-    if (!down && rep_.error.empty()) rep_.error = down.error().message;
-  } else if (rep_.error.empty()) {
-    rep_.error = "stop: " + stopped.error().message;
+  auto note = [this](const std::string& e) {
+    if (rep_.error.empty()) rep_.error = e;
+  };
+  // A test cancelled while its devices were being created waits for them: the master neither
+  // stops nor deletes a pending run.
+  auto settled = waitFor([](const json& r) { return r["state"] != "pending"; }, 600, "settle");
+  if (!settled) return note(settled.error().message);
+  if ((*settled)["state"] == "running" || (*settled)["state"] == "dirty") {
+    if (auto stopped = api_.post(path("/stop")); !stopped)
+      note("stop: " + stopped.error().message);
+    else if (auto down =
+                 waitFor([](const json& r) { return r["state"] == "stopped"; }, 120, "stop");
+             !down)
+      note(down.error().message);
   }
   if (o_.keep) {
     o_.progress(fmt::format("run {} kept", rep_.run));
@@ -346,13 +358,12 @@ void Test::finish() {
   }
   // The master deletes in the background: the test ends once the run is gone, so that what
   // runs next (another test, a sweep's next point) finds its room free.
-  if (auto gone = api_.del(path()); !gone) {
-    if (rep_.error.empty()) rep_.error = "delete: " + gone.error().message;
-  } else if (auto deleted =
-                 waitFor([](const json& r) { return r["state"] == "deleted"; }, 120, "delete");
-             !deleted && rep_.error.empty()) {
-    rep_.error = deleted.error().message;
-  }
+  if (auto gone = api_.del(path()); !gone)
+    note("delete: " + gone.error().message);
+  else if (auto deleted =
+               waitFor([](const json& r) { return r["state"] == "deleted"; }, 120, "delete");
+           !deleted)
+    note(deleted.error().message);
 }
 
 Result<Report> Test::run() {
@@ -364,7 +375,8 @@ Result<Report> Test::run() {
   if (rep_.run > 0) {
     o_.progress(fmt::format("run {}: {} devices", rep_.run, s_.spec.value("count", 0)));
     const uint64_t n = s_.spec.value("count", 0u);
-    VoidResult went = waitFor([](const json& r) { return r["state"] != "pending"; }, 600, "create");
+    VoidResult went = waitFor([](const json& r) { return r["state"] != "pending"; }, 600, "create")
+                          .map([](const json&) {});
     // Servers at 0 s come up before the devices, which find them from their first frame.
     for (const auto& a : s_.timeline)
       if (went && a.kind == Action::Kind::Server && a.atSeconds == 0) {
@@ -377,13 +389,14 @@ Result<Report> Test::run() {
     startedNs_ = realtimeNs();
     if (went)
       went = waitFor(
-          [n](const json& r) {
-            uint64_t up = 0;
-            for (const char* k : {"running", "terminated", "failed"})
-              up += r["counts"][k].get<uint64_t>();
-            return up >= n;
-          },
-          600, "start");
+                 [n](const json& r) {
+                   uint64_t up = 0;
+                   for (const char* k : {"running", "terminated", "failed"})
+                     up += r["counts"][k].get<uint64_t>();
+                   return up >= n;
+                 },
+                 600, "start")
+                 .map([](const json&) {});
     if (went) o_.progress(fmt::format("running; the test lasts {:g} s", s_.durationSeconds));
     if (went) went = followTimeline();
     Measured m;
