@@ -234,6 +234,14 @@ uint16_t devicePort(InstanceId id, uint32_t groupSize) {
   return static_cast<uint16_t>(kDevicePortBase + (groupSize ? id.index % groupSize : 0));
 }
 
+std::optional<InstanceId> deviceOfPort(InstanceId holder, uint16_t port, uint32_t groupSize) {
+  if (groupSize == 0) return holder;
+  const uint32_t place = uint32_t{port} - kDevicePortBase;  // wraps below the base
+  if (holder.index % groupSize != 0 || port < kDevicePortBase || place >= groupSize)
+    return std::nullopt;
+  return InstanceId{holder.run, holder.index + place};
+}
+
 Result<std::string> expandTemplate(const std::string& tmpl, const TemplateContext& ctx) {
   std::string out;
   out.reserve(tmpl.size() + 16);

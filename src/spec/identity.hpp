@@ -82,6 +82,10 @@ InstanceId addressHolder(InstanceId id, uint32_t groupSize);
 // devices apart by it).
 constexpr uint16_t kDevicePortBase = 17754;
 uint16_t devicePort(InstanceId id, uint32_t groupSize);
+// The inverse of devicePort(), for what the radio hears from a group's address: the device of
+// `holder`'s group that sends from `port`. When isolated (groupSize 0), `holder` itself, from any
+// port. Nothing when `holder` is not its group's first device or `port` is none of the group's.
+std::optional<InstanceId> deviceOfPort(InstanceId holder, uint16_t port, uint32_t groupSize);
 
 // Values the argument template may use, for one instance.
 struct TemplateContext {

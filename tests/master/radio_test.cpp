@@ -268,6 +268,32 @@ TEST_F(RadioTest, ROOT_DevicesInGroupsAreToldApartByPortOnTheUplink) {
   }
 }
 
+// A group's device that sends from a port not its own (an ephemeral one) cannot be told apart
+// from its neighbours: what it sends is counted against its group's first device, and its
+// replies still reach its socket, by port, in the group's one namespace.
+TEST_F(RadioTest, ROOT_WhatAGroupsDeviceSendsFromAnotherPortCountsAgainstTheGroupsFirst) {
+  startSink("5687", true);
+  constexpr int kDevices = 4, kEach = 5;
+  int id = create({{"count", kDevices},
+                   {"isolation", "group"},
+                   {"group_size", 2},
+                   {"args", fmt::format("send 2001:db8::1 5687 100 {} --replies", kEach)},
+                   {"radio", {{"uplink", station_}, {"ues", kDevices}}}});
+  ASSERT_NO_FATAL_FAILURE(runToTermination(id, kDevices));
+  json r = radio(id);
+  EXPECT_EQ(r["uplink_frames"], kDevices * kEach) << r.dump(2);
+  std::map<std::string, json> byName;
+  for (const auto& d : r["devices"]) byName[d["name"].get<std::string>()] = d;
+  for (int k = 0; k < kDevices; ++k) {
+    // A device nothing was counted against is not listed.
+    auto d = byName.find(fmt::format("run-{}/dev-{:04}", id, k));
+    const uint64_t counted = d == byName.end() ? 0 : d->second.value("uplink_frames", 0u);
+    EXPECT_EQ(counted, k % 2 == 0 ? 2u * kEach : 0u) << r.dump(2);
+    std::string log = instanceLog(id, k);
+    EXPECT_GE(countLines(log, "reply ack reading "), static_cast<size_t>(kEach - 1)) << log;
+  }
+}
+
 // A Contiki-NG native device's stack numbers itself in its own prefix behind tun0: its requests
 // reach the base station through a UE, and the answers come back to that address (not to the
 // instance's eth0 address).

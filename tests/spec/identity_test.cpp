@@ -95,6 +95,23 @@ TEST(Template, AGroupsDevicesShareItsAddressesAndHaveAPortEach) {
   EXPECT_EQ(devicePort({1, kMaxGroupSize - 1}, kMaxGroupSize), 17754 + kMaxGroupSize - 1);
 }
 
+TEST(Template, WhatTheRadioHearsFromAGroupsAddressIsToldApartByPort) {
+  // deviceOfPort() undoes devicePort() for every place of a group, the largest too.
+  for (uint32_t size : {1u, 3u, kMaxGroupSize})
+    for (uint32_t index = 2 * size; index < 3 * size; ++index) {
+      const InstanceId id{7, index};
+      auto back = deviceOfPort(addressHolder(id, size), devicePort(id, size), size);
+      ASSERT_TRUE(back) << size << " " << index;
+      EXPECT_EQ(back->index, index);
+    }
+  // Isolated: the address is the device's own, whatever the port.
+  EXPECT_EQ(deviceOfPort({7, 5}, 40000, 0)->index, 5u);
+  // No device's: a port below the base or past the group, or an address that holds no group.
+  EXPECT_FALSE(deviceOfPort({7, 6}, 17753, 3));
+  EXPECT_FALSE(deviceOfPort({7, 6}, 17754 + 3, 3));
+  EXPECT_FALSE(deviceOfPort({7, 7}, 17754, 3));
+}
+
 TEST(Template, EscapesAndPlainText) {
   TemplateContext ctx{{1, 2}};
   EXPECT_EQ(expandTemplate("{{index}} is {index}", ctx).value(), "{index} is 2");

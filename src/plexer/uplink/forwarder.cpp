@@ -18,6 +18,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/json_number.hpp"
+#include "spec/net_mode.hpp"
 #include "sys/file.hpp"
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
@@ -312,9 +314,11 @@ Forwarder::Restored Forwarder::restore() {
       auto saved = nlohmann::json::parse(*text, nullptr, false);
       uint32_t groupSize = 0;
       if (saved.is_object() && saved.contains("group_size")) {
-        if (!saved["group_size"].is_number_unsigned())
-          return failMsg(e.path().string() + ": group_size is not a number");
-        groupSize = saved["group_size"].get<uint32_t>();
+        auto given = wholeNumber<uint32_t>(saved["group_size"]);
+        if (!given || *given > kMaxGroupSize)
+          return failMsg(fmt::format("{}: group_size is not between 0 and {}", e.path().string(),
+                                     kMaxGroupSize));
+        groupSize = *given;
         saved.erase("group_size");
       }
       auto spec = RadioSpec::fromJson(saved);
@@ -354,13 +358,12 @@ Forwarder::Cell* Forwarder::cellFor(std::span<const uint8_t> packet, const IpHea
     // port, devicePort() ({port}). A packet from another port (an ephemeral one, a fragment
     // without the transport header) is counted against the group's first device; what comes
     // back reaches its socket all the same, by port, in the group's one namespace.
-    if (cell->groupSize > 0 && dev->index % cell->groupSize == 0 && h.firstFragment &&
+    if (cell->groupSize > 0 && h.firstFragment &&
         (h.protocol == IPPROTO_UDP || h.protocol == IPPROTO_TCP) &&
         packet.size() >= h.transportOffset + 2) {
-      const uint32_t port =
-          uint32_t{packet[h.transportOffset]} << 8 | packet[h.transportOffset + 1];
-      if (port >= kDevicePortBase && port - kDevicePortBase < cell->groupSize)
-        *index += port - kDevicePortBase;
+      const auto port =
+          static_cast<uint16_t>(packet[h.transportOffset] << 8 | packet[h.transportOffset + 1]);
+      if (auto device = deviceOfPort(*dev, port, cell->groupSize)) *index = device->index;
     }
     return cell.get();
   }

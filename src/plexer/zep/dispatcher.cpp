@@ -14,9 +14,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/json_number.hpp"
 #include "plexer/uplink/forwarder.hpp"
 #include "plexer/uplink/packet.hpp"
 #include "spec/identity.hpp"
+#include "spec/net_mode.hpp"
 #include "sys/file.hpp"
 #include "sys/netns.hpp"
 #include "sys/process.hpp"
@@ -177,13 +179,17 @@ std::vector<Error> ZepDispatcher::restore() {
       auto text = sys::readFile(e.path());
       if (!text) return fail(text.error());
       auto j = nlohmann::json::parse(*text, nullptr, false);
-      if (!j.is_object() || !j.contains("spec") || !j["count"].is_number_unsigned() ||
-          !j["seed"].is_number_unsigned())
+      if (!j.is_object() || !j.contains("spec") || !j.contains("count") || !j.contains("seed"))
+        return failMsg(e.path().string() + " is damaged");
+      auto count = wholeNumber<uint32_t>(j["count"]);
+      auto seed = wholeNumber<uint64_t>(j["seed"]);
+      auto groupSize = j.contains("group_size") ? wholeNumber<uint32_t>(j["group_size"])
+                                                : std::optional<uint32_t>(0);
+      if (!count || !seed || !groupSize || *groupSize > kMaxGroupSize)
         return failMsg(e.path().string() + " is damaged");
       auto spec = ZepSpec::fromJson(j["spec"]);
       if (!spec) return fail(spec.error());
-      return addRun(run, *spec, j["count"].get<uint32_t>(), j["seed"].get<uint64_t>(),
-                    j.value("group_size", 0u));
+      return addRun(run, *spec, *count, *seed, *groupSize);
     }();
     if (!opened)
       failed.push_back(
@@ -241,15 +247,12 @@ ZepDispatcher::Run* ZepDispatcher::runOf(const sockaddr_storage& from, uint32_t&
   const uint16_t port = portOf(from);
   for (auto& [run, r] : runs_) {
     if (run % mod != id->run) continue;
-    uint32_t k = id->index;
-    // A group's devices share its first device's address; each sends from its own port,
-    // kDevicePortBase plus its place in the group ({zep} binds it). Any other port is no
-    // device's: its frames could not be told apart from its neighbours'.
-    if (r->groupSize > 0) {
-      const uint32_t place = uint32_t{port} - kDevicePortBase;  // wraps below the base
-      if (k % r->groupSize != 0 || port < kDevicePortBase || place >= r->groupSize) continue;
-      k += place;
-    }
+    // A group's devices share its first device's address; each sends from its own port
+    // ({zep} binds it). Any other port is no device's: its frames could not be told apart
+    // from its neighbours'.
+    auto device = deviceOfPort(*id, port, r->groupSize);
+    if (!device) continue;
+    const uint32_t k = device->index;
     if (k < r->address.size()) {
       index = k;
       return r.get();
