@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   instCmd->add_flag(
       "!--no-floor", bi.floor,
       "skip measuring the kernel's floor (floor_kib, above_floor_kib): a minute less");
+  instCmd->add_flag("!--no-zygote", bi.zygote,
+                    "each isolated init pivots into the root skeleton itself, as without the "
+                    "zygote (to compare the two)");
 
   bench::ApiBenchOptions ba;
   bool baJson = false;

@@ -140,6 +140,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   cfg.stateDir = stateDir;
   cfg.initPath = o.initPath;
   cfg.threads = o.threads;
+  cfg.zygote = o.zygote;
   auto sink = [&](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs)
       if (e.state == InstanceState::Running) {
@@ -205,6 +206,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
     out["engine"] = docker->engine().engineName() + " " + docker->engine().engineVersion();
   out["net"] = toString(o.net);
   out["isolation"] = toString(o.isolation);
+  if (o.runtime == "ns" && o.isolation == Isolation::Instance) out["zygote"] = o.zygote;
   if (o.isolation == Isolation::Group) out["group_size"] = o.groupSize;
   out["period_ms"] = o.periodMs;
   out["memory_limit_mib"] = o.memoryLimitMiB;

@@ -35,6 +35,9 @@ struct InstancesBenchOptions {
   // Measure the kernel's floor first (ns runtime): floor_kib and above_floor_kib. It adds
   // about a minute, while the kernel frees the copies' namespaces.
   bool floor = true;
+  // Isolated inits cloned by the worker's zygote (NsRuntimeConfig::zygote); false: each
+  // pivots into the skeleton itself, to compare the two on one machine.
+  bool zygote = true;
 };
 
 // Receives human-readable progress ("created 1000/1000 in 3.2 s").

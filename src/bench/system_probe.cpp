@@ -119,6 +119,8 @@ ProcessCount processesNaming(const std::string& needle) {
     // A process that ends while it is read fails the read (ESRCH); it is not counted.
     auto args = sys::readFile("/proc/" + std::to_string(pid) + "/cmdline");
     if (!args || args->find(needle) == std::string::npos) return;
+    // The worker's zygote holds no instance, and goes with the runtime.
+    if (args->starts_with(std::string_view("kuiga-init\0--zygote\0", 20))) return;
     ++out.processes;
     char link[64], target[PATH_MAX];
     snprintf(link, sizeof link, "/proc/%d/ns/net", pid);

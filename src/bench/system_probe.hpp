@@ -28,8 +28,8 @@ std::optional<size_t> liveNetworkNamespaces();
 // Processes whose real uid is in [uidFirst, uidLast] or whose name is `comm`.
 size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm);
 // Processes whose command line holds `needle` (a worker's own run directory names only its
-// instances' inits), and the network namespaces they hold: what one worker left, and not what
-// another Kuiga Box on the same machine runs.
+// instances' inits, and its zygote, which is not counted), and the network namespaces they
+// hold: what one worker left, and not what another Kuiga Box on the same machine runs.
 struct ProcessCount {
   size_t processes = 0;
   size_t netns = 0;

@@ -1,7 +1,9 @@
 #include "sys/mount.hpp"
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sys/file.hpp"
@@ -25,6 +27,15 @@ VoidResult ensureTmpfs(const std::string& path, const std::string& options) {
   if (::mount(nullptr, path.c_str(), nullptr, MS_PRIVATE, nullptr) < 0)
     return failSys("make '" + path + "' private");
   return {};
+}
+
+Result<UniqueFd> detachedTree(const std::string& path) {
+  // Through syscall(): glibc 2.36 has open_tree(), older ones do not.
+  constexpr unsigned kOpenTreeClone = 1;
+  const int fd = static_cast<int>(
+      ::syscall(SYS_open_tree, AT_FDCWD, path.c_str(), kOpenTreeClone | O_CLOEXEC));
+  if (fd < 0) return failSys("open_tree '" + path + "'");
+  return UniqueFd(fd);
 }
 
 VoidResult unmountAndRemove(const std::string& path) {

@@ -33,7 +33,8 @@ stop_up() {
   up=
 }
 trap '[ -n "$up" ] && kill -TERM $up 2>/dev/null; wait 2>/dev/null || true' EXIT
-inits() { pgrep -f "kuiga-init.*/run/kuiga/$name/" | wc -l || true; }
+# Instances' inits (not the worker's zygote, `kuiga-init --zygote ...`).
+inits() { pgrep -f "kuiga-init --root /run/kuiga/$name/" | wc -l || true; }
 
 start_up "$work/up1.log"
 "$kuiga" run create --master "$url" --app "$periodic" --count 2 --args "0 100" --start >/dev/null

@@ -62,6 +62,18 @@ bool kernelRunsI386() {
 class NsRuntimeNetTest : public test::RuntimeFixture,
                          public ::testing::WithParamInterface<NetMode> {};
 
+// Both ways an isolated instance's init comes to stand in the skeleton: cloned there by the
+// zygote (true), or pivoting into it itself, as where the kernel has no open_tree() (false).
+class NsInitTest : public test::RuntimeFixture, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    RuntimeFixture::SetUp();
+    if (IsSkipped() || GetParam()) return;
+    config_.zygote = false;
+    openRuntime();
+  }
+};
+
 TEST_P(NsRuntimeNetTest, ROOT_HundredInstancesLiveAndDie) {
   const NetMode net = GetParam();
   std::vector<InstanceSpec> specs;
@@ -160,7 +172,7 @@ TEST_F(NsRuntimeTest, ROOT_WorkIsCappedAndNotOnTheWorkersDisk) {
 
 // An AUT could unshare(CLONE_NEWUSER) and hold every capability in namespaces of its own: the
 // kernel surface container runtimes close by default.
-TEST_F(NsRuntimeTest, ROOT_TheSeccompFilterRefusesWhatContainersAreRefused) {
+TEST_P(NsInitTest, ROOT_TheSeccompFilterRefusesWhatContainersAreRefused) {
   auto s = spec(0, KUIGA_TEST_APPS, "escape_probe", {}, NetMode::None);
   ASSERT_TRUE(rt().create(std::vector{s}).allOk());
   ASSERT_TRUE(rt().start(std::vector{s.id}).allOk());
@@ -210,6 +222,9 @@ TEST_F(NsRuntimeTest, ROOT_A32BitAutRunsUnderTheFilterAndIsRefusedTheSameCalls) 
   EXPECT_TRUE(waitLog(shell.id, "echo: from a 32-bit shell")) << readLog(shell.id);
 }
 
+INSTANTIATE_TEST_SUITE_P(Inits, NsInitTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "zygote" : "pivot"; });
+
 INSTANTIATE_TEST_SUITE_P(Modes, NsRuntimeNetTest,
                          ::testing::Values(NetMode::Veth, NetMode::Tap, NetMode::None),
                          [](const auto& info) { return std::string(toString(info.param)); });
@@ -249,7 +264,7 @@ struct HostSecrets {
   }
 };
 
-TEST_F(NsRuntimeTest, ROOT_IsolationAsSeenFromInside) {
+TEST_P(NsInitTest, ROOT_IsolationAsSeenFromInside) {
   test::TempDir app;
   HostSecrets secrets;
   std::string script = app.path() + "/probe.sh";

@@ -21,6 +21,7 @@
 
 #include "common/parallel.hpp"
 #include "sys/file.hpp"
+#include "sys/mount.hpp"
 #include "sys/netns.hpp"
 #include "worker/net/instance_network.hpp"
 #include "worker/net/radio_network.hpp"
@@ -183,6 +184,16 @@ BulkResult NsRuntime::create(std::span<const InstanceSpec> specs, const Progress
   return result;
 }
 
+Result<pid_t> NsRuntime::startInit(const sys::SpawnOptions& so) {
+  if (zygote_) return zygote_->spawn(so);
+  auto child = sys::spawn(so);
+  if (!child) return fail(child.error());
+  // The pid stays ours (a zombie until finish() reaps it); its pidfd would cost an fd.
+  const pid_t pid = child->pid();
+  child->release();
+  return pid;
+}
+
 VoidResult NsRuntime::prolog(Instance& inst) {
   const InstanceSpec& spec = inst.spec;
   {
@@ -214,13 +225,23 @@ VoidResult NsRuntime::prolog(Instance& inst) {
       inst.cgroup->setLimits({spec.limits.memoryBytes, spec.limits.pids, spec.limits.cpuMilli}),
       "cgroup");
 
+  // Cloned by the zygote, the init stands in the skeleton already: its app comes as a
+  // detached mount and its filter as a descriptor, since it sees no host path. "--root" stays
+  // in its command line, by which recovery knows it.
+  sys::UniqueFd appTree;
+  if (zygote_) {
+    auto tree = sys::detachedTree(spec.appDir);
+    if (!tree) return fail(tree.error().context("the AUT's directory"));
+    appTree = std::move(*tree);
+  }
+  const bool filtered = spec.seccomp;
   sys::SpawnOptions so;
   so.path = config_.initPath;
   so.argv = {"kuiga-init",
              "--root",
              skeleton_,
-             "--app",
-             spec.appDir,
+             zygote_ ? "--app-fd" : "--app",
+             zygote_ ? std::to_string(kInitAppFd) : spec.appDir,
              "--disk-size",
              fmt::format("{}m", spec.limits.diskMb),
              "--disk-inodes",
@@ -229,8 +250,10 @@ VoidResult NsRuntime::prolog(Instance& inst) {
              hostname(spec.id),
              "--uid",
              std::to_string(inst.uid),
-             "--seccomp",
-             spec.seccomp ? seccompPath() : "",
+             zygote_ ? "--seccomp-fd" : "--seccomp",
+             !filtered ? ""
+             : zygote_ ? std::to_string(kInitSeccompFd)
+                       : seccompPath(),
              "--gid",
              std::to_string(config_.gid),
              "--",
@@ -246,6 +269,10 @@ VoidResult NsRuntime::prolog(Instance& inst) {
   so.namespaces = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
   so.fds = {
       {conRw->get(), 0}, {outRw->get(), 1}, {outRw->get(), 2}, {report->get(), kInitReportFd}};
+  if (zygote_) {
+    so.fds.emplace_back(appTree.get(), kInitAppFd);
+    if (filtered) so.fds.emplace_back(seccompFd_.get(), kInitSeccompFd);
+  }
   so.blockedSignals = {SIGUSR1, SIGTERM, SIGINT, SIGHUP};
   UniqueFd cgDir;
   if (layout_.version == sys::cgroup::Version::V2) {
@@ -254,15 +281,13 @@ VoidResult NsRuntime::prolog(Instance& inst) {
     cgDir = std::move(*d);
     so.cgroupFd = cgDir.get();
   }
-  auto child = sys::spawn(so);
-  if (!child) return fail(child.error().context("start instance init"));
+  auto pid = startInit(so);
+  if (!pid) return fail(pid.error().context("start instance init"));
   {
     std::lock_guard lock(mu_);
-    inst.pid = child->pid();
+    inst.pid = *pid;
     inst.ourChild = true;
   }
-  // The pid stays ours (a zombie until finish() reaps it); its pidfd would cost an fd.
-  child->release();
   if (layout_.version == sys::cgroup::Version::V1)
     KUIGA_TRY(inst.cgroup->addProcess(inst.pid), "cgroup");
 

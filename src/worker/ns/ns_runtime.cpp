@@ -77,6 +77,7 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   if (auto w = sys::replaceFile(rt->seccompPath(), *filter); !w) return undo(w.error());
   if (!sk) return undo(sk.error());
   rt->skeleton_ = sk->path();
+  rt->startZygote();
   auto radio = net::RadioNetwork::open(rt->config_.stateDir + "/radio.netns");
   if (!radio) return undo(radio.error());
   rt->radio_ = std::move(*radio);
@@ -129,6 +130,22 @@ int NsRuntime::radioNetnsFd() const {
 
 std::string NsRuntime::seccompPath() const {
   return config_.runDir + "/seccomp.bpf";
+}
+
+void NsRuntime::startZygote() {
+  if (!config_.zygote) return;
+  auto probe = sys::detachedTree(skeleton_ + "/app");
+  auto filter = sys::openFile(seccompPath(), O_RDONLY | O_CLOEXEC);
+  auto z = probe && filter
+               ? Zygote::start(config_.initPath, skeleton_)
+               : Result<std::unique_ptr<Zygote>>(fail(probe ? filter.error() : probe.error()));
+  if (!z) {
+    spdlog::warn("worker {}: no zygote ({}): each instance pivots into the root skeleton itself",
+                 config_.name, z.error().message);
+    return;
+  }
+  zygote_ = std::move(*z);
+  seccompFd_ = std::move(*filter);
 }
 
 std::string NsRuntime::logPath(InstanceId id) const {
@@ -500,6 +517,8 @@ VoidResult NsRuntime::destroyAll() {
         fmt::format("{} instances not removed, first {}", removed.failed.size(),
                     displayName(removed.failed.front().first))));
   flushEvents();
+  zygote_.reset();  // it stands in the skeleton, which goes next
+  seccompFd_.reset();
   if (auto r = radio_->destroy(); !r && result) result = r;
   if (auto r = RootSkeleton::destroy(config_.runDir + "/root"); !r && result) result = r;
   if (auto r = sys::unmountAndRemove(config_.runDir + "/instances"); !r && result) result = r;

@@ -18,6 +18,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "sys/cgroup.hpp"
+#include "worker/ns/zygote.hpp"
 #include "worker/runtime.hpp"
 #include "worker/uid_pool.hpp"
 
@@ -50,6 +51,9 @@ struct NsRuntimeConfig {
   std::chrono::milliseconds groupCommandTimeout{10000};
   // Host paths instances see read-only beside the system directories (kuiga worker --expose).
   std::vector<std::string> exposed;
+  // Isolated instances' inits cloned by a zygote standing in the skeleton (zygote.hpp), which
+  // spares each a pivot_root; false: each pivots itself, as on a kernel without open_tree().
+  bool zygote = true;
   // For tests of what the kernel refuses rarely: called before an instance's network is
   // configured, each attempt; an error it returns fails that step as the kernel's would.
   std::function<VoidResult(InstanceId)> networkFault;
@@ -169,6 +173,10 @@ class NsRuntime final : public Runtime {
                                           const std::function<bool(InstanceState)>& pred);
   std::string instanceDir(InstanceId id) const;
   std::string seccompPath() const;
+  // Starts the zygote, or says in the log why instances pivot into the skeleton themselves.
+  void startZygote();
+  // An isolated instance's init, through the zygote when there is one; its pid, our child.
+  Result<pid_t> startInit(const sys::SpawnOptions& so);
   std::string workDir(InstanceId id) const;
 
   NsRuntimeConfig config_;
@@ -194,6 +202,11 @@ class NsRuntime final : public Runtime {
   uint64_t nextSerial_ = 1;
   std::vector<InstanceEvent> pendingEvents_;
   std::mutex sinkMu_;
+
+  // Clones isolated instances' inits standing in the skeleton already (zygote.hpp); null
+  // where the kernel has no open_tree() (before 5.2): each init then pivots into it itself.
+  std::unique_ptr<Zygote> zygote_;
+  sys::UniqueFd seccompFd_;  // the filter, for the inits the zygote clones (they see no path)
 
   std::unique_ptr<IoLoop> io_;  // last: its thread uses everything above
 };

@@ -22,6 +22,13 @@
 
 #include "worker/ns/init/report.h"
 
+#ifndef SYS_move_mount
+#define SYS_move_mount 429 /* the same on every architecture */
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
 extern char** environ;
 
 /* Read by the AUT's process only, right before exec: bss that init itself never touches, so it
@@ -87,11 +94,19 @@ static void path(char* out, size_t n, const char* a, const char* b) {
  * the host or other instances see. */
 void setupMounts(const struct mountOptions* o) {
   char p[kPathMax];
+  /* Cloned by the zygote, init stands in the skeleton already: its paths are from "/". */
+  const char* root = o->rooted ? "" : o->root;
   must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "make-mounts-private");
   const unsigned long nosuid = MS_NOSUID | MS_NODEV;
 
-  path(p, sizeof p, o->root, "/app");
-  must(mount(o->app, p, NULL, MS_BIND, NULL) == 0, "bind-app");
+  path(p, sizeof p, root, "/app");
+  if (o->rooted) {
+    must(syscall(SYS_move_mount, o->appFd, "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH) == 0,
+         "move-app");
+    close(o->appFd);
+  } else {
+    must(mount(o->app, p, NULL, MS_BIND, NULL) == 0, "bind-app");
+  }
   must(mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | nosuid, NULL) == 0,
        "remount-app-readonly");
   /* One private tmpfs per instance, capped in bytes and inodes: /run, with /tmp and /dev/shm
@@ -100,34 +115,38 @@ void setupMounts(const struct mountOptions* o) {
    * reaches the worker's disk, and what it writes goes with the instance. */
   char opts[96];
   snprintf(opts, sizeof opts, "mode=1777,size=%s,nr_inodes=%s", o->diskSize, o->diskInodes);
-  path(p, sizeof p, o->root, "/run");
+  path(p, sizeof p, root, "/run");
   must(mount("tmpfs", p, "tmpfs", nosuid, opts) == 0, "mount-run");
   static const char* const subs[] = {"/run/tmp", "/run/shm"};
   for (size_t i = 0; i < sizeof subs / sizeof subs[0]; ++i) {
     char q[kPathMax + 16];
-    snprintf(q, sizeof q, "%s%s", o->root, subs[i]);
+    snprintf(q, sizeof q, "%s%s", root, subs[i]);
     must(mkdir(q, 01777) == 0 && chmod(q, 01777) == 0, "mkdir-run");
   }
   if (o->group) {
     /* Each device's private directory is /run/dev/INDEX (0700, its own uid). /run/dev itself
      * can be crossed but not listed, so a device does not learn its neighbours' names. */
     char dev[kPathMax + 16];
-    snprintf(dev, sizeof dev, "%s/run/dev", o->root);
+    snprintf(dev, sizeof dev, "%s/run/dev", root);
     must(mkdir(dev, 0711) == 0 && chmod(dev, 0711) == 0, "mkdir-dev");
   } else {
     char work[kPathMax + 16];
-    snprintf(work, sizeof work, "%s/run/work", o->root);
+    snprintf(work, sizeof work, "%s/run/work", root);
     must(mkdir(work, 0700) == 0 && chown(work, o->uid, o->gid) == 0, "mkdir-work");
-    path(p, sizeof p, o->root, "/work");
+    path(p, sizeof p, root, "/work");
     must(mount(work, p, NULL, MS_BIND, NULL) == 0, "bind-work");
   }
 
-  path(p, sizeof p, o->root, "/proc");
+  path(p, sizeof p, root, "/proc");
   must(mount("proc", p, "proc", nosuid | MS_NOEXEC, NULL) == 0, "mount-proc");
 
+  if (o->rooted) {
+    must(chdir("/") == 0, "chdir-new-root");
+    return;
+  }
   /* Make the prepared root ours and drop the host's mount tree from this namespace: the
    * instance then holds only its own dozen mounts. */
-  must(chdir(o->root) == 0, "chdir-root");
+  must(chdir(root) == 0, "chdir-root");
   must(syscall(SYS_pivot_root, ".", ".") == 0, "pivot-root");
   must(umount2(".", MNT_DETACH) == 0, "detach-old-root");
   must(chdir("/") == 0, "chdir-new-root");

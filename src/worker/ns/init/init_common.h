@@ -19,6 +19,11 @@ struct mountOptions {
   uid_t uid;              /* owner of /work (isolated) */
   gid_t gid;
   int group; /* a group's: /run/dev holds each device's private directory; /work is not bound */
+  /* Cloned by the zygote (zygote_proto.h): the mount namespace is a copy of the zygote's, whose
+   * root is the skeleton already, and the app comes as appFd, a detached mount the worker made
+   * with open_tree(), moved onto /app. No pivot_root. */
+  int rooted;
+  int appFd;
 };
 
 struct autSpec {
@@ -51,5 +56,6 @@ _Noreturn void execAut(const struct autSpec* a, int errPipe);
  * and stage it wrote. */
 int execOutcome(int errPipe, int* err, char* stage, size_t n);
 int groupMain(int argc, char** argv);
+int zygoteMain(int argc, char** argv);
 
 #endif

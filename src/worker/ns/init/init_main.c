@@ -28,11 +28,13 @@ int main(int argc, char** argv) {
   struct mountOptions o = {.diskSize = "64m", .diskInodes = "16384", .uid = 65534, .gid = 65534};
   const char* hostname = NULL;
   const char* seccompPath = NULL;
+  int seccompFd = -1; /* from the zygote, which passes the filter open */
   /* Only waits: `kuiga bench instances` measures the kernel's floor of an instance with copies
    * of this program in an instance's namespaces (src/bench/floor.cpp). */
   if (argc == 2 && !strcmp(argv[1], "--pause"))
     for (;;) pause();
   if (argc > 1 && !strcmp(argv[1], "--group")) return groupMain(argc - 1, argv + 1);
+  if (argc > 1 && !strcmp(argv[1], "--zygote")) return zygoteMain(argc - 1, argv + 1);
   int i = 1;
   for (; i < argc; ++i) {
     const char* a = argv[i];
@@ -43,12 +45,18 @@ int main(int argc, char** argv) {
     if (i + 1 >= argc) return usage("option without value");
     const char* v = argv[++i];
     if (commonOption(&o, &hostname, &seccompPath, a, v)) continue;
-    if (!strcmp(a, "--uid"))
+    if (!strcmp(a, "--uid")) {
       o.uid = (uid_t)strtoul(v, NULL, 10);
-    else
+    } else if (!strcmp(a, "--app-fd")) {
+      o.rooted = 1;
+      o.appFd = atoi(v);
+    } else if (!strcmp(a, "--seccomp-fd")) {
+      seccompFd = *v ? atoi(v) : -1;
+    } else {
       return usage("unknown option");
+    }
   }
-  if (!o.root || !o.app || !hostname || i >= argc) return usage("missing arguments");
+  if (!o.root || (!o.app && !o.rooted) || !hostname || i >= argc) return usage("missing arguments");
   if (strlen(o.root) > kPathMax - 64) return usage("--root path too long");
   struct autSpec aut = {
       .uid = o.uid, .gid = o.gid, .seccompFd = -1, .cwd = "/work", .argv = argv + i};
@@ -57,7 +65,10 @@ int main(int argc, char** argv) {
   sigset_t set;
   blockTakenSignals(&set);
 
-  if (seccompPath && *seccompPath) {
+  if (seccompFd >= 0) {
+    aut.seccompFd = seccompFd;
+    must(fcntl(seccompFd, F_SETFD, FD_CLOEXEC) == 0, "open-seccomp");
+  } else if (seccompPath && *seccompPath) {
     aut.seccompFd = open(seccompPath, O_RDONLY | O_CLOEXEC);
     must(aut.seccompFd >= 0, "open-seccomp");
   }

@@ -1,0 +1,188 @@
+/* kuiga-init --zygote ROOT: clones isolated instances' inits, already standing in the root
+ * skeleton (zygote_proto.h says why and how it is asked). One per worker, started by it in a
+ * mount namespace of its own; it ends when the worker closes the socket. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "worker/ns/init/init_common.h"
+#include "worker/ns/init/zygote_proto.h"
+
+#ifndef SYS_clone3
+#define SYS_clone3 435 /* the same on every architecture */
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* Descriptors at or above this number are the zygote's own; an init's are below it. */
+enum { kOwnFds = 16, kMaxStrings = 1024 };
+
+static char message[KUIGA_ZYGOTE_MAX_MESSAGE];
+static char* strings[kMaxStrings + 2];
+
+static int moveUp(int fd) {
+  int up = fcntl(fd, F_DUPFD_CLOEXEC, kOwnFds);
+  close(fd);
+  return up;
+}
+
+static void reply(int sock, int pid, int err, const char* stage) {
+  struct zygoteReply r = {.pid = pid, .err = err};
+  snprintf(r.stage, sizeof r.stage, "%s", stage);
+  if (send(sock, &r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r) _exit(1);
+}
+
+/* The cloned child: its descriptors where the request says, the others closed at exec. */
+static _Noreturn void becomeInit(const struct zygoteRequest* q, const int* fds, int initFd,
+                                 char** argv, char** envp, int errPipe) {
+  const char* stage = "dup-fds";
+  for (uint32_t k = 0; k < q->nfds; ++k)
+    if ((int)k != q->cgroupIndex && dup2(fds[k], q->targets[k]) < 0) goto failed;
+  for (int fd = 0; fd < kOwnFds; ++fd) {
+    int wanted = 0;
+    for (uint32_t k = 0; k < q->nfds; ++k)
+      wanted |= (int)k != q->cgroupIndex && q->targets[k] == fd;
+    if (!wanted) close(fd);
+  }
+  stage = "setsid";
+  if (setsid() < 0) goto failed;
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  for (int s = 1; s <= 64; ++s)
+    if (q->blockedSignals >> (s - 1) & 1) sigaddset(&blocked, s);
+  stage = "sigprocmask";
+  if (sigprocmask(SIG_SETMASK, &blocked, NULL) < 0) goto failed;
+  stage = "exec";
+  syscall(SYS_execveat, initFd, "", argv, envp, AT_EMPTY_PATH);
+failed:;
+  int e = errno;
+  ssize_t ignored = write(errPipe, &e, sizeof e);
+  ignored = write(errPipe, stage, strlen(stage));
+  (void)ignored;
+  _exit(127);
+}
+
+/* Checks a request and finds its strings; the error's stage, or NULL. */
+static const char* parse(const struct zygoteRequest* q, size_t n, int nfds) {
+  if (n < sizeof *q || (int)q->nfds != nfds || q->argc == 0 || q->argc + q->envc > kMaxStrings ||
+      q->cgroupIndex >= (int)q->nfds)
+    return "bad-request";
+  for (uint32_t k = 0; k < q->nfds; ++k)
+    if ((int)k != q->cgroupIndex && (q->targets[k] < 0 || q->targets[k] >= kOwnFds))
+      return "bad-request";
+  char* p = message + sizeof *q;
+  char* end = message + n;
+  for (uint32_t k = 0; k < q->argc + q->envc; ++k) {
+    char* nul = memchr(p, '\0', (size_t)(end - p));
+    if (!nul) return "bad-request";
+    strings[k + (k >= q->argc)] = p;  // argv, NULL, envp, NULL
+    p = nul + 1;
+  }
+  strings[q->argc] = NULL;
+  strings[q->argc + q->envc + 1] = NULL;
+  return NULL;
+}
+
+/* One request: clone the init, wait for its exec (CLONE_VFORK), say how it went. */
+static void serve(int sock, int initFd, size_t n, int* fds, int nfds) {
+  const struct zygoteRequest* q = (const struct zygoteRequest*)message;
+  const char* bad = parse(q, n, nfds);
+  if (bad) {
+    reply(sock, 0, EINVAL, bad);
+    return;
+  }
+  int errPipe[2];
+  if (pipe2(errPipe, O_CLOEXEC) < 0) {
+    reply(sock, 0, errno, "pipe");
+    return;
+  }
+  errPipe[0] = moveUp(errPipe[0]);
+  errPipe[1] = moveUp(errPipe[1]);
+  struct clone_args ca;
+  memset(&ca, 0, sizeof ca);
+  /* CLONE_PARENT: the worker's child, which it reaps; its exit signal is then the zygote's
+   * (SIGCHLD), and clone3 wants exit_signal 0. */
+  ca.flags = (uint64_t)q->namespaces | CLONE_PARENT | CLONE_VFORK;
+  if (q->cgroupIndex >= 0) {
+    ca.flags |= CLONE_INTO_CGROUP;
+    ca.cgroup = (uint64_t)fds[q->cgroupIndex];
+  }
+  long pid = syscall(SYS_clone3, &ca, sizeof ca);
+  if (pid == 0) becomeInit(q, fds, initFd, strings, strings + q->argc + 1, errPipe[1]);
+  int e = pid < 0 ? errno : 0;
+  close(errPipe[1]);
+  char what[40] = "clone";
+  if (pid > 0) {
+    /* Nothing to read once it exec'd: the pipe closed with it. */
+    char buf[sizeof(int) + sizeof what];
+    ssize_t got = read(errPipe[0], buf, sizeof buf - 1);
+    if (got >= (ssize_t)sizeof(int)) {
+      memcpy(&e, buf, sizeof e);
+      buf[got] = '\0';
+      snprintf(what, sizeof what, "%s", buf + sizeof(int));
+    }
+  }
+  close(errPipe[0]);
+  reply(sock, pid > 0 ? (int)pid : 0, e, e ? what : "");
+}
+
+int zygoteMain(int argc, char** argv) {
+  if (argc != 2) return 2;
+  /* Its standard descriptors on /dev/null, so that nothing it opens lands on 0 to 2. */
+  for (int fd; (fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3;) {
+  }
+  int sock = moveUp(KUIGA_ZYGOTE_SOCKET_FD);
+  int initFd = moveUp(open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+  if (sock < 0) return 2;
+  const char* stage = "open-self";
+  if (initFd < 0) goto failed;
+  /* The skeleton as its root, once; every init cloned from it has a copy of this tree. */
+  stage = "make-mounts-private";
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) goto failed;
+  stage = "pivot-root";
+  if (chdir(argv[1]) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) goto failed;
+  stage = "detach-old-root";
+  if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) goto failed;
+  reply(sock, 0, 0, "ready");
+  for (;;) {
+    char control[CMSG_SPACE(sizeof(int) * KUIGA_ZYGOTE_MAX_FDS)];
+    struct iovec iov = {message, sizeof message};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0; /* the worker is gone */
+    int fds[KUIGA_ZYGOTE_MAX_FDS];
+    int nfds = 0;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int j = 0; j < k; ++j) {
+          int fd;
+          memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof fd);
+          if (nfds < KUIGA_ZYGOTE_MAX_FDS)
+            fds[nfds++] = moveUp(fd);
+          else
+            close(fd);
+        }
+      }
+    if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+      reply(sock, 0, E2BIG, "bad-request");
+    else
+      serve(sock, initFd, (size_t)n, fds, nfds);
+    for (int k = 0; k < nfds; ++k) close(fds[k]);
+  }
+failed:
+  reply(sock, 0, errno, stage);
+  return 1;
+}

@@ -1,0 +1,94 @@
+// ROOT_ tests of the zygote that clones isolated instances' inits (worker/ns/zygote.hpp): the
+// inits are the worker's children, and a zygote killed from outside is started again. The
+// isolation and seccomp tests run through it and without it (NsInitTest/zygote, /pivot).
+#include <signal.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "sys/cgroup.hpp"
+#include "sys/file.hpp"
+#include "tests/support/leak_check.hpp"
+#include "worker/ns/ns_runtime.hpp"
+
+namespace kuiga::worker {
+namespace {
+
+class ZygoteTest : public test::RuntimeFixture {
+ protected:
+  // The parent of `pid` (field 4 of /proc/PID/stat), -1 when it is gone.
+  static pid_t parentOf(pid_t pid) {
+    auto stat = sys::readFile(fmt::format("/proc/{}/stat", pid));
+    if (!stat) return -1;
+    const char* p = stat->c_str() + stat->rfind(')') + 2;
+    char state = 0;
+    int ppid = -1;
+    return std::sscanf(p, "%c %d", &state, &ppid) == 2 ? ppid : -1;
+  }
+  // The state letter of `pid` (field 3 of /proc/PID/stat), 0 when it is gone.
+  static char stateOf(pid_t pid) {
+    auto stat = sys::readFile(fmt::format("/proc/{}/stat", pid));
+    return stat ? (*stat)[stat->rfind(')') + 2] : 0;
+  }
+  // Our child running `kuiga-init --zygote`, or -1.
+  static pid_t zygote() {
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      const pid_t pid = std::atoi(e.path().filename().c_str());
+      if (pid <= 0 || parentOf(pid) != ::getpid()) continue;
+      auto cmd = sys::readFile(e.path().string() + "/cmdline");
+      if (cmd && cmd->starts_with(std::string("kuiga-init\0--zygote\0", 20))) return pid;
+    }
+    return -1;
+  }
+  // `unlimited`: for a hierarchy without controllers (this machine's v2 one).
+  void runOne(uint32_t index, bool unlimited = false) {
+    auto s = spec(index, KUIGA_TEST_APPS, "echo_console", {}, NetMode::None);
+    if (unlimited) s.limits.pids = 0;
+    auto made = rt().create(std::vector{s});
+    ASSERT_TRUE(made.allOk()) << made.failed[0].second.message;
+    ASSERT_TRUE(rt().start(std::vector{s.id}).allOk());
+    ASSERT_TRUE(rt().console(s.id, fmt::format("hello {}", index)));
+    ASSERT_TRUE(waitLog(s.id, fmt::format("hello {}", index))) << readLog(s.id);
+    // Cloned with CLONE_PARENT: the worker's child, which it waits for.
+    EXPECT_EQ(parentOf(rt().status(s.id)->pid), ::getpid());
+  }
+};
+
+TEST_F(ZygoteTest, ROOT_InitsAreTheWorkersChildrenAndAKilledZygoteComesBack) {
+  const pid_t first = zygote();
+  ASSERT_GT(first, 0) << "no zygote";
+  ASSERT_NO_FATAL_FAILURE(runOne(0));
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  // Once it is dead (a zombie until the runtime reaps it), the next create finds its socket
+  // closed, starts another and sends the request again.
+  for (int i = 0; i < 200 && stateOf(first) != 'Z'; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(stateOf(first), 'Z');
+  ASSERT_NO_FATAL_FAILURE(runOne(1));
+  const pid_t second = zygote();
+  EXPECT_GT(second, 0);
+  EXPECT_NE(second, first);
+  EXPECT_NE(parentOf(first), ::getpid()) << "the dead zygote was not reaped";
+}
+
+// On cgroup v2 the zygote clones each init straight into its group (CLONE_INTO_CGROUP), so
+// that it runs no instruction outside it.
+TEST_F(ZygoteTest, ROOT_OnCgroupV2EachInitStartsInItsGroup) {
+  if (sys::cgroup::findV2Mount().empty()) GTEST_SKIP() << "no cgroup v2 hierarchy";
+  config_.cgroupVersion = sys::cgroup::Version::V2;
+  openRuntime();
+  ASSERT_NO_FATAL_FAILURE(runOne(0, true));
+  auto cgroups = sys::readFile(fmt::format("/proc/{}/cgroup", rt().status({1, 0})->pid));
+  ASSERT_TRUE(cgroups);
+  EXPECT_NE(cgroups->find(fmt::format("0::/kuiga/{}/r1-i0\n", config_.name)), std::string::npos)
+      << *cgroups;
+}
+
+}  // namespace
+}  // namespace kuiga::worker
