@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -375,7 +376,54 @@ void ZepDispatcher::deliver(const Delivery& d) {
   const int64_t wall = clockNs(CLOCK_REALTIME);
   // Parsed when it arrived: the frame follows the header.
   std::span<const uint8_t> psdu(d.datagram->data() + zep::kDataHeaderBytes, d.psduBytes);
-  for (uint32_t to : *d.receivers) sendTo(r, to, *d.datagram, psdu, wall);
+  for (int family : {AF_INET, AF_INET6})
+    sendCopies(r, family, *d.receivers, *d.datagram, psdu, wall);
+}
+
+// One frame to its receivers of one address family: sendmmsg() in batches, one system call for
+// up to kBatch copies. At 50,000 nodes, about 62 receivers a frame, the dispatcher's CPU was
+// mostly one sendto() per copy.
+void ZepDispatcher::sendCopies(Run& r, int family, std::span<const uint32_t> receivers,
+                               std::span<const uint8_t> datagram, std::span<const uint8_t> psdu,
+                               int64_t wall) {
+  constexpr size_t kBatch = 256;
+  std::array<mmsghdr, kBatch> msgs{};
+  std::array<uint32_t, kBatch> who{};
+  iovec iov{const_cast<uint8_t*>(datagram.data()), datagram.size()};
+  const int fd = family == AF_INET ? v4_.get() : v6_.get();
+  const socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  size_t n = 0;
+  auto flush = [&] {
+    for (size_t done = 0; done < n;) {
+      int sent = ::sendmmsg(fd, msgs.data() + done, static_cast<unsigned>(n - done), 0);
+      if (sent <= 0) {  // the first of those left failed: counted, and the rest go on
+        ++r.sendErrors[who[done++]];
+        continue;
+      }
+      if (r.pcap)
+        for (size_t k = done; k < done + static_cast<size_t>(sent); ++k)
+          (void)r.pcap->write(who[k], wall, psdu, static_cast<uint32_t>(psdu.size()),
+                              Direction::Received);
+      done += static_cast<size_t>(sent);
+    }
+    n = 0;
+  };
+  for (uint32_t to : receivers) {
+    auto& addr = r.address[to];
+    if (!addr) {
+      if (family == AF_INET) ++r.unreachable[to];  // counted once, not once per family
+      continue;
+    }
+    if (addr->ss_family != family) continue;
+    msgs[n].msg_hdr = {};
+    msgs[n].msg_hdr.msg_name = &*addr;
+    msgs[n].msg_hdr.msg_namelen = len;
+    msgs[n].msg_hdr.msg_iov = &iov;
+    msgs[n].msg_hdr.msg_iovlen = 1;
+    who[n++] = to;
+    if (n == kBatch) flush();
+  }
+  flush();
 }
 
 void ZepDispatcher::loop(std::stop_token stop) {
