@@ -134,16 +134,16 @@ std::string NsRuntime::seccompPath() const {
 
 void NsRuntime::startZygote() {
   if (!config_.zygote) return;
-  auto probe = sys::detachedTree(skeleton_ + "/app");
-  auto filter = sys::openFile(seccompPath(), O_RDONLY | O_CLOEXEC);
-  auto z = probe && filter
-               ? Zygote::start(config_.initPath, skeleton_)
-               : Result<std::unique_ptr<Zygote>>(fail(probe ? filter.error() : probe.error()));
-  if (!z) {
+  auto without = [this](const Error& e) {
     spdlog::warn("worker {}: no zygote ({}): each instance pivots into the root skeleton itself",
-                 config_.name, z.error().message);
-    return;
-  }
+                 config_.name, e.message);
+  };
+  // A kernel before 5.2 has no open_tree(), which hands each init its AUT's directory.
+  if (auto probe = sys::detachedTree(skeleton_ + "/app"); !probe) return without(probe.error());
+  auto filter = sys::openFile(seccompPath(), O_RDONLY | O_CLOEXEC);
+  if (!filter) return without(filter.error());
+  auto z = Zygote::start(config_.initPath, skeleton_);
+  if (!z) return without(z.error());
   zygote_ = std::move(*z);
   seccompFd_ = std::move(*filter);
 }

@@ -152,7 +152,7 @@ void setupMounts(const struct mountOptions* o) {
   must(chdir("/") == 0, "chdir-new-root");
 }
 
-static _Noreturn void execFailed(int errPipe, const char* stage) {
+_Noreturn void execFailed(int errPipe, const char* stage) {
   char buf[128];
   int n = snprintf(buf, sizeof buf, "%d %s", errno, stage);
   ssize_t ignored = write(errPipe, buf, (size_t)n);

@@ -49,6 +49,8 @@ _Noreturn void setupFailed(const char* stage);
 void must(int ok, const char* stage);
 /* Sets up the mount namespace init was cloned into and makes the skeleton its root. */
 void setupMounts(const struct mountOptions* o);
+/* In a child before its exec: writes "ERRNO STAGE" to errPipe (errno now) and exits 127. */
+_Noreturn void execFailed(int errPipe, const char* stage);
 /* In the forked child: drops every privilege, applies the filter and execs; on failure writes
  * "ERRNO STAGE" to errPipe and exits 127. */
 _Noreturn void execAut(const struct autSpec* a, int errPipe);

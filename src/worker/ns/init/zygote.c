@@ -64,12 +64,8 @@ static _Noreturn void becomeInit(const struct zygoteRequest* q, const int* fds, 
   if (sigprocmask(SIG_SETMASK, &blocked, NULL) < 0) goto failed;
   stage = "exec";
   syscall(SYS_execveat, initFd, "", argv, envp, AT_EMPTY_PATH);
-failed:;
-  int e = errno;
-  ssize_t ignored = write(errPipe, &e, sizeof e);
-  ignored = write(errPipe, stage, strlen(stage));
-  (void)ignored;
-  _exit(127);
+failed:
+  execFailed(errPipe, stage);
 }
 
 /* Checks a request and finds its strings; the error's stage, or NULL. */
@@ -121,17 +117,9 @@ static void serve(int sock, int initFd, size_t n, int* fds, int nfds) {
   if (pid == 0) becomeInit(q, fds, initFd, strings, strings + q->argc + 1, errPipe[1]);
   int e = pid < 0 ? errno : 0;
   close(errPipe[1]);
-  char what[40] = "clone";
-  if (pid > 0) {
-    /* Nothing to read once it exec'd: the pipe closed with it. */
-    char buf[sizeof(int) + sizeof what];
-    ssize_t got = read(errPipe[0], buf, sizeof buf - 1);
-    if (got >= (ssize_t)sizeof(int)) {
-      memcpy(&e, buf, sizeof e);
-      buf[got] = '\0';
-      snprintf(what, sizeof what, "%s", buf + sizeof(int));
-    }
-  }
+  char what[32] = "clone";
+  /* The child's "ERRNO STAGE", or nothing once it exec'd (the pipe closed with it). */
+  if (pid > 0 && !execOutcome(errPipe[0], &e, what, sizeof what)) e = 0;
   close(errPipe[0]);
   reply(sock, pid > 0 ? (int)pid : 0, e, e ? what : "");
 }
