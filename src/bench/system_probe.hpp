@@ -12,8 +12,9 @@
 
 namespace kuiga::bench {
 
-// MemTotal - MemFree - Buffers - page cache (without shmem) - reclaimable slab, in KiB: memory
-// that programs and the kernel hold, without caches the kernel would drop.
+// MemTotal - MemFree - the free pages on the per-CPU lists - Buffers - page cache (without
+// shmem) - reclaimable slab, in KiB: memory that programs and the kernel hold, without caches
+// the kernel would drop.
 uint64_t memoryInUseKiB();
 // Every "Key: value kB" line of /proc/meminfo.
 std::map<std::string, uint64_t> memInfo();
