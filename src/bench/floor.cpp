@@ -36,6 +36,24 @@ uint64_t settledMemoryKiB() {
   return a;
 }
 
+// Waits (up to two minutes) until the kernel has done freeing what earlier runs left: no
+// network namespace freed and memory in use within 1 MiB over three seconds. A run started
+// right after another one would otherwise count the other's namespaces going, hundreds of
+// megabytes over a minute, against its own pieces.
+void waitUntilQuiet() {
+  auto netns = liveNetworkNamespaces();
+  uint64_t mem = memoryInUseKiB();
+  int quietTicks = 0;
+  for (int i = 0; i < 240 && quietTicks < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto n = liveNetworkNamespaces();
+    const uint64_t m = memoryInUseKiB();
+    const bool quiet = n == netns && (m > mem ? m - mem : mem - m) < 1024;
+    quietTicks = quiet ? quietTicks + 1 : 0;
+    if (!quiet) netns = n, mem = m;
+  }
+}
+
 struct Copies {
   std::vector<sys::Child> inits;
   std::vector<sys::UniqueFd> netns;
@@ -88,13 +106,45 @@ VoidResult makeVeths(const Copies& c, sys::UniqueFd& scratch) {
   return {};
 }
 
+// Copies of the AUT, each waiting for a start an hour away: what they cost beyond their PSS
+// and beyond what the run reads from each running AUT (page tables, kernel stacks) is their
+// process structures. No session of their own: the instance's AUT has none either.
+Result<double> measureAutProcess(const AutCommand& aut, size_t copies) {
+  const uint64_t before = settledMemoryKiB();
+  std::vector<sys::Child> autCopies;
+  for (size_t i = 0; i < copies; ++i) {
+    sys::SpawnOptions so;
+    so.path = aut.path;
+    so.argv = aut.argv;
+    so.newSession = false;
+    auto child = sys::spawn(so);
+    if (!child) return fail(child.error().context("floor: the AUT"));
+    autCopies.push_back(std::move(*child));
+  }
+  const uint64_t with = settledMemoryKiB();
+  double own = 0;
+  for (const auto& c : autCopies)
+    own += static_cast<double>(pssKiB(c.pid())) + autKernelKib(c.pid());
+  for (auto& c : autCopies)
+    if (auto exited = c.tryWait(); !exited || *exited)
+      return failMsg("floor: a copy of the AUT ended before it was measured");
+  return (static_cast<double>(with) - static_cast<double>(before) - own) /
+         static_cast<double>(copies);
+}
+
 }  // namespace
 
-Result<Floor> measureFloor(const std::string& initPath, size_t copies, bool veth) {
+Result<Floor> measureFloor(const std::string& initPath, size_t copies, bool veth,
+                           const AutCommand& aut) {
   Floor f;
   f.copies = copies;
   if (copies == 0) return f;
   const double n = static_cast<double>(copies);
+  waitUntilQuiet();
+  // First, while nothing of the floor's own is being freed.
+  auto autProcess = measureAutProcess(aut, copies);
+  if (!autProcess) return fail(autProcess.error());
+  f.autProcessKib = *autProcess;
   const auto live = liveNetworkNamespaces();
   const uint64_t before = settledMemoryKiB();
   auto c = makeInits(initPath, copies);

@@ -77,19 +77,21 @@ namespace {
 
 void addFloor(nlohmann::json& out, const Floor& floor, double overhead, double autKernelSide,
               const BenchLog& log) {
-  const double floorKib = floor.initNamespacesKib + floor.vethKib + autKernelSide;
+  const double floorKib =
+      floor.initNamespacesKib + floor.vethKib + floor.autProcessKib + autKernelSide;
   out["floor"] = {{"init_namespaces_kib", floor.initNamespacesKib},
                   {"veth_kib", floor.vethKib},
+                  {"aut_process_kib", floor.autProcessKib},
                   {"aut_kernel_kib", autKernelSide},
                   {"copies", floor.copies}};
   out["floor_kib"] = floorKib;
   out["above_floor_kib"] = overhead - floorKib;
   log(
       fmt::format("memory: {:.0f} KiB per instance beyond the AUT's own, of which the kernel's "
-                  "floor is {:.0f} (init and namespaces {:.0f}, veth {:.0f}, the AUT's kernel "
-                  "side {:.0f}): {:.0f} above it",
-                  overhead, floorKib, floor.initNamespacesKib, floor.vethKib, autKernelSide,
-                  overhead - floorKib));
+                  "floor is {:.0f} (init and namespaces {:.0f}, veth {:.0f}, the AUT's process "
+                  "{:.0f}, its page tables and stacks {:.0f}): {:.0f} above it",
+                  overhead, floorKib, floor.initNamespacesKib, floor.vethKib, floor.autProcessKib,
+                  autKernelSide, overhead - floorKib));
 }
 
 }  // namespace
@@ -114,8 +116,11 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   // none of those of its own.
   if (o.runtime == "ns" && o.floor && o.isolation == Isolation::Instance) {
     const auto from = Clock::now();
-    auto f =
-        measureFloor(o.initPath, std::clamp<size_t>(o.count, 300, 500), o.net != NetMode::None);
+    // The AUT's copies wait for a start an hour away, with the run's period.
+    const AutCommand aut{appDir + "/" + exe,
+                         {exe, std::to_string(nowMs() + 3'600'000), std::to_string(o.periodMs)}};
+    auto f = measureFloor(o.initPath, std::clamp<size_t>(o.count, 300, 500), o.net != NetMode::None,
+                          aut);
     if (!f) return fail(f.error());
     floor = *f;
     log(fmt::format("floor measured with {} copies of each piece in {:.1f} s", floor->copies,
