@@ -186,7 +186,10 @@ _Noreturn void execAut(const struct autSpec* a, int errPipe) {
   sigemptyset(&none);
   for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  if (setsid() < 0) execFailed(errPipe, "setsid");
+  /* A process group of its own, in init's session, which has no terminal to leave: a session
+   * of its own would give each device an autogroup, the scheduler's state for it on every CPU
+   * (2 KiB on two). */
+  if (setpgid(0, 0) < 0) execFailed(errPipe, "setpgid");
   if (chdir(a->cwd) < 0) execFailed(errPipe, "chdir-work");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) execFailed(errPipe, "no-new-privs");
   /* Up to the running kernel's last capability, which may be newer than these headers. */
