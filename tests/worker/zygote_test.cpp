@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -75,6 +76,60 @@ TEST_F(ZygoteTest, ROOT_InitsAreTheWorkersChildrenAndAKilledZygoteComesBack) {
   EXPECT_GT(second, 0);
   EXPECT_NE(second, first);
   EXPECT_NE(parentOf(first), ::getpid()) << "the dead zygote was not reaped";
+}
+
+// A zygote that dies while a request waits for it fails that create alone, saying so; the
+// worker cannot know how far it got. The next create starts another zygote.
+TEST_F(ZygoteTest, ROOT_AZygoteThatDiesHoldingARequestFailsThatCreateAndTheNextWorks) {
+  const pid_t first = zygote();
+  ASSERT_GT(first, 0) << "no zygote";
+  ASSERT_EQ(::kill(first, SIGSTOP), 0);
+  auto s = spec(0, KUIGA_TEST_APPS, "echo_console", {}, NetMode::None);
+  auto made = std::async(std::launch::async, [&] { return rt().create(std::vector{s}); });
+  // Until the request is sent and the creating thread waits for the answer.
+  auto waitingForAnswer = [] {
+    for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+      auto wchan = sys::readFile(t.path().string() + "/wchan");
+      if (wchan && *wchan == "__skb_wait_for_more_packets") return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 1000 && !waitingForAnswer(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(waitingForAnswer()) << "the create never asked the zygote";
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  auto result = made.get();
+  ASSERT_EQ(result.failed.size(), 1u);
+  EXPECT_NE(result.failed[0].second.message.find("zygote: it ended without answering"),
+            std::string::npos)
+      << result.failed[0].second.message;
+  EXPECT_EQ(rt().status(s.id)->state, InstanceState::Failed);
+  ASSERT_NO_FATAL_FAILURE(runOne(1));
+  const pid_t second = zygote();
+  EXPECT_GT(second, 0);
+  EXPECT_NE(second, first);
+}
+
+// A worker whose zygote cannot start runs its instances all the same: each init pivots into
+// the root skeleton itself. Here the init binary refuses `--zygote` (as one from before the
+// zygote would) and passes everything else on.
+TEST_F(ZygoteTest, ROOT_WithoutAZygoteEachInitPivotsItself) {
+  const std::string wrapper = dir_->path() + "/kuiga-init-no-zygote";
+  ASSERT_TRUE(sys::replaceFile(wrapper,
+                               fmt::format("#!/bin/bash\n[ \"$1\" = --zygote ] && exit 3\n"
+                                           "exec -a kuiga-init {} \"$@\"\n",
+                                           config_.initPath),
+                               0755));
+  config_.initPath = wrapper;
+  openRuntime();
+  EXPECT_EQ(zygote(), -1);
+  ASSERT_NO_FATAL_FAILURE(runOne(0));
+  ASSERT_NO_FATAL_FAILURE(runOne(1));
+  // Given the AUT's directory by path, which it binds before it pivots (a zygote's init gets
+  // it as a detached mount, --app-fd).
+  auto cmd = sys::readFile(fmt::format("/proc/{}/cmdline", rt().status({1, 1})->pid));
+  ASSERT_TRUE(cmd);
+  EXPECT_NE(cmd->find(std::string("\0--app\0", 7)), std::string::npos);
 }
 
 // On cgroup v2 the zygote clones each init straight into its group (CLONE_INTO_CGROUP), so

@@ -22,9 +22,10 @@ Result<zygoteReply> receiveReply(int sock) {
   ssize_t n;
   while ((n = ::recv(sock, &r, sizeof r, 0)) < 0 && errno == EINTR) {
   }
+  // A closed socket, or reset when our request was still unread in it: the zygote is gone.
+  if (n == 0 || (n < 0 && errno == ECONNRESET))
+    return failSys("zygote: it ended without answering", ECONNRESET);
   if (n < 0) return failSys("zygote: read its answer");
-  // A closed socket: the zygote is gone.
-  if (n == 0) return failSys("zygote: it ended without answering", ECONNRESET);
   if (n != static_cast<ssize_t>(sizeof r)) return failMsg("zygote: a short answer");
   r.stage[sizeof r.stage - 1] = '\0';
   return r;
