@@ -388,6 +388,38 @@ TEST_F(NsRuntimeTest, ROOT_TwoInstancesExchangeUdpOverTheRadioNetwork) {
       << "the gateway is up the uplink:\n"
       << leaf1;
   EXPECT_NE(leaf1.find(" master rb1.1 static"), std::string::npos) << "its own devices:\n" << leaf1;
+  // Nor does the core send a leaf the other leaves' listener reports: each made a group entry
+  // there, which the kernel keeps (N^2 memory). A new address on the sink (leaf 0) makes its
+  // stack report a new group: the core learns it, and leaf 1, whose uplink may now learn any
+  // number of groups, does not.
+  const std::string radioNs = "nsenter --net=" + config_.stateDir + "/radio.netns ";
+  {
+    sys::UniqueFd radio(::open((config_.stateDir + "/radio.netns").c_str(), O_RDONLY));
+    ASSERT_TRUE(radio);
+    auto inRadio = sys::netns::ThreadGuard::enter(radio.get());
+    ASSERT_TRUE(inRadio);
+    auto nl = sys::Netlink::open();
+    ASSERT_TRUE(nl);
+    auto uplink = nl->linkIndex("ru1.1");
+    ASSERT_TRUE(uplink);
+    sys::Netlink::BridgePort anyNumber;
+    anyNumber.maxGroups = 0;
+    ASSERT_TRUE(nl->setBridgePort(*uplink, anyNumber));
+  }
+  ASSERT_EQ(std::system(fmt::format("nsenter -t {} -n ip -6 addr add fd00:0:0:ffff::1234/64 dev "
+                                    "eth0 nodad",
+                                    rt().status(sink.id)->pid)
+                            .c_str()),
+            0);
+  auto groups = [&](const std::string& bridge) {
+    return test::commandOutput(radioNs + "bridge mdb show dev " + bridge);
+  };
+  const std::string group = " grp ff02::1:ff00:1234 ";
+  for (int i = 0; i < 30 && groups("rc1").find(group) == std::string::npos; ++i)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_NE(groups("rc1").find("port rd1.0" + group), std::string::npos) << groups("rc1");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(groups("rb1.1").find(group), std::string::npos) << groups("rb1.1");
   auto sensorLog = readLog(sensor.id);
   EXPECT_NE(sensorLog.find("sent 10 "), std::string::npos) << sensorLog;
   EXPECT_NE(sensorLog.find("reply ack reading 1 from run-1-dev-0001"), std::string::npos)
@@ -414,6 +446,14 @@ TEST_F(NsRuntimeTest, ROOT_TapInstancesHearEachOther) {
   EXPECT_NE(b.find("heard run-1-dev-0000"), std::string::npos) << b;
   EXPECT_NE(a.find("heard run-1-dev-0257"), std::string::npos) << a;
   EXPECT_NE(c.find("heard run-1-dev-0000"), std::string::npos) << c;
+  // Their stacks send no listener reports: both leaves' downlinks on the core are flooded
+  // router ports, so that they hear all multicast (other leaves' downlinks are neither).
+  for (const char* down : {"rd1.0", "rd1.1"}) {
+    const auto link = test::commandOutput("nsenter --net=" + config_.stateDir +
+                                          "/radio.netns bridge -d link show dev " + down);
+    EXPECT_NE(link.find(" mcast_flood on "), std::string::npos) << link;
+    EXPECT_NE(link.find(" mcast_router 2 "), std::string::npos) << link;
+  }
 }
 
 TEST_F(NsRuntimeTest, ROOT_ConsoleWritesALineToStdin) {

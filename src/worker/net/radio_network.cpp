@@ -255,11 +255,17 @@ Result<int> RadioNetwork::addLeafLocked(RunId run, Tree& tree) {
     if (!leafIdx || !coreIdx) return failMsg("leaf or core bridge vanished");
     KUIGA_TRY(nl.createVeth({up, std::nullopt, *leafIdx, dn, std::nullopt, -1}), "leaf uplink");
     KUIGA_TRY(nl.setMaster(dn, *coreIdx), "leaf uplink");
-    // With a querier present, a bridge sends multicast that has no listeners only to router
-    // ports; so both ends of a leaf's uplink are permanent router ports, and multicast crosses
-    // between any two leaves through the core. The listener reports that cross with it must
-    // not fill every leaf's table with every instance's groups (4096 at most by default, and
-    // N^2 memory): a leaf learns at most one group on its uplink. The core knows them all.
+    // A leaf's side of its uplink is a permanent router port: every multicast frame and every
+    // listener report of its devices goes up to the core, which knows every group. The core's
+    // side is neither a router port nor flooded, so the core sends a leaf only the groups its
+    // devices listen to (and its own queries), and no other leaf's listener reports (MLDv1
+    // ones go to router ports, MLDv2 ones are flooded): each report reaching a leaf made a
+    // group entry there, which the kernel keeps even when the port's group limit refuses the
+    // port (21 per device at 5,000 devices, 256 to a leaf: N^2 memory). Nothing else is lost:
+    // a leaf floods multicast that nobody listens to only to its devices that send no reports.
+    // Once it has one (attach(), multicastFlood), the core's side becomes a flooded router
+    // port, so that the device hears all multicast; past the reports that then come down,
+    // such a leaf learns at most one group on its uplink.
     //
     // A leaf does not learn addresses on its uplink either: it would learn every device's, and
     // removing a port walks the bridge's whole forwarding table (br_fdb_delete_by_port), so
@@ -270,7 +276,8 @@ Result<int> RadioNetwork::addLeafLocked(RunId run, Tree& tree) {
       auto idx = nl.linkIndex(l);
       if (!idx) return fail(idx.error());
       sys::Netlink::BridgePort port;
-      port.multicastRouter = 2;
+      port.multicastRouter = l == up ? 2 : 0;
+      if (l == dn) port.multicastFlood = false;
       port.maxGroups = maxGroups;
       if (l == up) port.learning = false;
       KUIGA_TRY(nl.setBridgePort(*idx, port), "leaf uplink");
@@ -392,11 +399,16 @@ VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicast
     auto idx = nl.linkIndex(name);
     if (!idx) return fail(idx.error());
     // A stack that sends no listener reports (RIOT's) hears all multicast, as on a radio: its
-    // port counts as a router port. It brings its own addresses.
+    // port counts as a router port, and so does its leaf's downlink on the core (see
+    // addLeafLocked()). It brings its own addresses.
     if (multicastFlood) {
       sys::Netlink::BridgePort port;
       port.multicastRouter = 2;
-      return nl.setBridgePort(*idx, port);
+      KUIGA_TRY(nl.setBridgePort(*idx, port), "attach to radio network");
+      auto down = nl.linkIndex(coreDownlink(id.run, leafNumber(id)));
+      if (!down) return fail(down.error().context("attach to radio network"));
+      port.multicastFlood = true;
+      return nl.setBridgePort(*down, port);
     }
     // The gateway knows the device's addresses without asking: an ARP request or neighbour
     // solicitation from the core reaches every port, N^2 frames for N devices.
@@ -422,6 +434,12 @@ VoidResult RadioNetwork::attach(InstanceId id, int instanceNetns, bool multicast
   });
   if (!r) released(id);
   return r;
+}
+
+size_t RadioNetwork::leafNumber(InstanceId id) const {
+  std::lock_guard lock(mu_);
+  auto it = leafOf_.find(id);
+  return it == leafOf_.end() ? 0 : static_cast<size_t>(it->second);
 }
 
 void RadioNetwork::released(InstanceId id) {

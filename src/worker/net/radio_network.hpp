@@ -103,8 +103,9 @@ class RadioNetwork {
   RadioNetwork(std::string pin, sys::UniqueFd fd, sys::UniqueFd underlay);
   VoidResult setUpNamespace(bool fresh);
   VoidResult relearn();
-  Result<Tree*> treeLocked(RunId run);  // creates the core
-  Result<int> leafFor(InstanceId id);   // bridge ifindex with a free port; creates leaves
+  Result<Tree*> treeLocked(RunId run);     // creates the core
+  Result<int> leafFor(InstanceId id);      // bridge ifindex with a free port; creates leaves
+  size_t leafNumber(InstanceId id) const;  // the leaf leafFor() gave it
   Result<int> addLeafLocked(RunId run, Tree& tree);
   VoidResult settleQueriersLocked(RunId run, const Tree& tree);
   // radio_tunnel.cpp
