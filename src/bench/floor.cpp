@@ -127,7 +127,10 @@ Result<double> measureAutProcess(const AutCommand& aut, size_t copies) {
     own += static_cast<double>(pssKiB(c.pid())) + autKernelKib(c.pid());
   for (auto& c : autCopies)
     if (auto exited = c.tryWait(); !exited || *exited)
-      return failMsg("floor: a copy of the AUT ended before it was measured");
+      return failMsg(
+          fmt::format("floor: a copy of the AUT '{}' ended before it was measured (an AUT of this "
+                      "benchmark waits until START_MS, its first argument)",
+                      aut.path));
   return (static_cast<double>(with) - static_cast<double>(before) - own) /
          static_cast<double>(copies);
 }

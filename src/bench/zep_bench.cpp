@@ -1,6 +1,5 @@
 #include "bench/zep_bench.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -27,18 +26,6 @@ double secondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// What the file holds from byte `from` on; empty when it cannot be read.
-std::string readFrom(const std::string& path, uint64_t from) {
-  auto fd = sys::openFile(path, O_RDONLY);
-  if (!fd) return {};
-  std::string out;
-  char buf[8192];
-  for (ssize_t n; (n = ::pread(fd->get(), buf, sizeof buf, static_cast<off_t>(from))) > 0;
-       from += static_cast<uint64_t>(n))
-    out.append(buf, static_cast<size_t>(n));
-  return out;
-}
-
 // Waits until every node's log says `needle` (its last frame sent), for at most `seconds`
 // from `t0`; how many did. Each pass reads only what the logs gained since the one before: at
 // 50,000 nodes, reading each whole log every half second cost more CPU than the dispatcher.
@@ -50,7 +37,7 @@ size_t waitUntilLogged(const BenchHosts& hosts, const std::vector<InstanceId>& i
   while (finished < ids.size() && secondsSince(t0) < seconds) {
     for (size_t k = 0; k < ids.size(); ++k) {
       if (done[k]) continue;
-      const std::string text = readFrom(hosts.logPath(ids[k]), scanned[k]);
+      const std::string text = sys::readFile(hosts.logPath(ids[k]), scanned[k]).value_or("");
       if (text.find(needle) != std::string::npos) {
         done[k] = true;
         ++finished;

@@ -21,9 +21,11 @@ Result<UniqueFd> openFile(const std::string& path, int flags, int mode) {
   return UniqueFd(fd);
 }
 
-Result<std::string> readFile(const std::string& path) {
+Result<std::string> readFile(const std::string& path, uint64_t from) {
   auto fd = openFile(path, O_RDONLY);
   if (!fd) return fail(fd.error());
+  if (from > 0 && ::lseek(fd->get(), static_cast<off_t>(from), SEEK_SET) < 0)
+    return failSys("seek '" + path + "'");
   std::string out;
   char buf[8192];
   for (;;) {

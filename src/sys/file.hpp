@@ -1,5 +1,6 @@
 #pragma once
 // Small whole-file helpers for /proc, /sys and cgroup control files.
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,7 +11,8 @@
 namespace kuiga::sys {
 
 Result<UniqueFd> openFile(const std::string& path, int flags, int mode = 0644);
-Result<std::string> readFile(const std::string& path);
+// From byte `from` on (0: the whole file).
+Result<std::string> readFile(const std::string& path, uint64_t from = 0);
 // Writes the whole string with one write(2), as control files require.
 VoidResult writeFile(const std::string& path, const std::string& data);
 VoidResult writeAll(int fd, const void* data, size_t len);

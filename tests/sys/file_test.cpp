@@ -28,6 +28,17 @@ TEST(File, WriteReadRoundTripAndErrorsNameThePath) {
   EXPECT_NE(missing.error().message.find(p + "/nope"), std::string::npos);
 }
 
+// From an offset: what a file gained since it was last read (the ZEP benchmark's logs).
+TEST(File, ReadFromAnOffsetGivesTheRest) {
+  test::TempDir dir;
+  const std::string p = dir.path() + "/f";
+  ASSERT_TRUE(replaceFile(p, "hello world"));
+  EXPECT_EQ(readFile(p, 6).value_or("?"), "world");
+  EXPECT_EQ(readFile(p, 11).value_or("?"), "");
+  EXPECT_EQ(readFile(p, 100).value_or("?"), "");
+  EXPECT_FALSE(readFile(dir.path() + "/missing", 3));
+}
+
 TEST(File, RemoveTreeRemovesEverythingAndToleratesMissing) {
   test::TempDir dir;
   std::string root = dir.path() + "/t";

@@ -113,8 +113,8 @@ class ZepDispatcher {
   void sendTo(Run& r, uint32_t to, std::span<const uint8_t> datagram, std::span<const uint8_t> psdu,
               int64_t wall);
   void deliver(const Delivery& d);
-  void sendCopies(Run& r, int family, std::span<const uint32_t> receivers,
-                  std::span<const uint8_t> datagram, std::span<const uint8_t> psdu, int64_t wall);
+  void sendCopies(Run& r, std::span<const uint32_t> receivers, std::span<const uint8_t> datagram,
+                  std::span<const uint8_t> psdu, int64_t wall);
   static void learn(Run& r, uint32_t index, const zep::MacAddress& a);
   static std::optional<uint32_t> indexOf(const Run& r, const zep::MacAddress& a);
   Run* runOf(const sockaddr_storage& from, uint32_t& index);

@@ -44,11 +44,6 @@ Zygote::~Zygote() {
   sock_.reset();  // it ends on the closed socket; ~Child kills and reaps it if it has not
 }
 
-pid_t Zygote::pid() const {
-  std::lock_guard lock(mu_);
-  return child_.pid();
-}
-
 VoidResult Zygote::launch() {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)

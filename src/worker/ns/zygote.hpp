@@ -28,8 +28,6 @@ class Zygote {
   // cgroup (so.path is ignored: the init is the zygote's own binary), and returns its pid once
   // it has exec'd. A zygote found dead is started again. Safe from any thread.
   Result<pid_t> spawn(const sys::SpawnOptions& so);
-  // The zygote's own pid (tests stop it to see it come back).
-  [[nodiscard]] pid_t pid() const;
 
  private:
   Zygote(std::string initPath, std::string root)
@@ -40,7 +38,7 @@ class Zygote {
   Result<pid_t> receive();
 
   const std::string initPath_, root_;
-  mutable std::mutex mu_;
+  std::mutex mu_;
   sys::Child child_;
   sys::UniqueFd sock_;
 };
