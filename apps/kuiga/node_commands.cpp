@@ -75,6 +75,7 @@ Result<std::unique_ptr<worker::WorkerNode>> startWorker(const WorkerNodeOptions&
     cfg.removeOnExit = true;
   }
   cfg.exposed = o.exposed;
+  cfg.uidBase = o.uidBase;
   if (!o.underlayAddress.empty()) {
     unsigned char buf[16];
     if (::inet_pton(AF_INET, o.underlayAddress.c_str(), buf) != 1 &&
@@ -306,6 +307,11 @@ static void addRuntimeOptions(CLI::App* cmd, WorkerNodeOptions& w) {
   cmd->add_option("--expose", w.exposed,
                   "a host path instances see read-only, beside the system directories "
                   "(repeatable)");
+  cmd->add_option("--uid-base", w.uidBase,
+                  "the first of the 65,536 uids its instances run as (default 200000); "
+                  "workers on one host need ranges apart, since per-uid limits such as "
+                  "limits.pids count across them")
+      ->check(CLI::Range(uint32_t{1000}, uint32_t{4294967295u - 65536u - 1u}));
   cmd->add_option("--runtime", w.runtime, "how instances run: ns (default) or docker")
       ->check(CLI::IsMember({"ns", "docker"}));
   cmd->add_option("--docker-socket", w.dockerSocket,

@@ -39,6 +39,7 @@ struct WorkerNodeOptions {
   std::string runtime = "ns";       // or "docker"
   std::string dockerSocket = "/var/run/docker.sock";
   std::vector<std::string> exposed;  // host paths instances see read-only
+  uint32_t uidBase = 200000;         // its instances' uids, [uidBase, uidBase + 65536)
   std::string underlayAddress;       // where other workers' tunnels reach this one
   bool plexer = false;               // `kuiga plexer`: cells only, no instances
   std::string joinToken;             // to enroll when it has no certificate yet

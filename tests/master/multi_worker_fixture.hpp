@@ -169,14 +169,16 @@ class MultiWorkerTest : public ::testing::Test {
 
   std::string confPath() const { return dir_.path() + "/master/kuiga.conf"; }
 
+  // Workers on one host take uid ranges apart (--uid-base).
+  static uint32_t uidBase(int k) { return 300000 + static_cast<uint32_t>(k) * 65536; }
   void startWorker(int k) {
     if (workers_.size() <= static_cast<size_t>(k)) workers_.resize(k + 1, -1);
-    workers_[k] =
-        spawn({"worker", "--master", fmt::format("https://10.213.{}.1:{}", k, port_),
-               "--join-token", joinToken_, "--name", names_[k], "--state-dir",
-               fmt::format("{}/w{}", dir_.path(), k), "--capacity", "160", "--remove-on-exit",
-               "--label", fmt::format("host=h{}", k), "--underlay-address", underlayAddress(k)},
-              hostNs_[k], fmt::format("{}/w{}.log", dir_.path(), k));
+    workers_[k] = spawn(
+        {"worker", "--master", fmt::format("https://10.213.{}.1:{}", k, port_), "--join-token",
+         joinToken_, "--name", names_[k], "--state-dir", fmt::format("{}/w{}", dir_.path(), k),
+         "--capacity", "160", "--remove-on-exit", "--uid-base", std::to_string(uidBase(k)),
+         "--label", fmt::format("host=h{}", k), "--underlay-address", underlayAddress(k)},
+        hostNs_[k], fmt::format("{}/w{}.log", dir_.path(), k));
   }
 
   // The base station: a namespace of the test's own, its addresses (192.0.2.1, 2001:db8::1) on

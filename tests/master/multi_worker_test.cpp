@@ -155,6 +155,16 @@ TEST_F(MultiWorkerTest, ROOT_ARunSpreadOverWorkersIsOneRadioNetwork) {
     while (!got.empty() && got.back() == '\n') got.pop_back();
     return got;
   };
+  // Each device's AUT (its init's child) runs as a uid of its worker's range.
+  for (uint32_t i = 0; i < 3; ++i) {
+    std::string init = initPid(i);
+    while (!init.empty() && init.back() == '\n') init.pop_back();
+    std::string aut = commandOutput(fmt::format("cat /proc/{0}/task/{0}/children", init));
+    const uint32_t uid = std::stoul(
+        commandOutput(fmt::format("awk '/^Uid:/ {{print $2}}' /proc/{}/status", std::stoi(aut))));
+    EXPECT_GE(uid, uidBase(hostOf[i])) << i;
+    EXPECT_LT(uid, uidBase(hostOf[i]) + 65536) << i;
+  }
   EXPECT_EQ(pingFrom(0, ipv4Address({static_cast<RunId>(id), 1})), "ack ping") << logs();
   EXPECT_EQ(pingFrom(0, ipv6Address({static_cast<RunId>(id), 2})), "ack ping") << logs();
   EXPECT_EQ(pingFrom(2, ipv4Address({static_cast<RunId>(id), 1})), "ack ping") << logs();

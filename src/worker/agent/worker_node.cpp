@@ -34,12 +34,14 @@ Result<std::unique_ptr<WorkerNode>> WorkerNode::start(WorkerNodeConfig config) {
   cfg.stateDir = config.stateDir;
   cfg.initPath = config.initPath;
   cfg.exposed = config.exposed;
+  cfg.uidBase = config.uidBase;
   if (config.runtime == "docker") {
     docker::DockerRuntimeConfig dc;
     dc.name = config.name;
     dc.stateDir = config.stateDir;
     dc.socket = config.dockerSocket;
     dc.gatePath = config.gatePath;
+    dc.uidBase = config.uidBase;
     auto rt = docker::DockerRuntime::open(dc, n->events_.sink());
     if (!rt) return fail(rt.error().context("worker " + config.name));
     n->docker_ = rt->get();

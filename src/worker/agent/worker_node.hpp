@@ -33,6 +33,7 @@ struct WorkerNodeConfig {
   std::string gatePath;       // kuiga-gate, for the docker runtime
   bool removeOnExit = false;  // the destructor removes every instance and the worker's objects
   std::vector<std::string> exposed;  // host paths ns instances see read-only (--expose)
+  uid_t uidBase = 200000;            // its instances' uids, from here on (--uid-base)
   // The address other workers' tunnels reach this one's radio network at (--underlay-address):
   // a run whose devices are on several workers is one radio network over them. Empty: runs'
   // radios stay on each worker.
