@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "bench/bench_failures.hpp"
 #include "bench/floor.hpp"
@@ -56,6 +57,16 @@ std::string firstError(const worker::BulkResult& r) {
 }
 
 }  // namespace
+
+BenchDirs::BenchDirs(BenchDirs&& o) noexcept
+    : stateDir(std::move(o.stateDir)),
+      appDir(std::move(o.appDir)),
+      executable(std::move(o.executable)),
+      temporary(std::exchange(o.temporary, false)) {}
+
+BenchDirs::~BenchDirs() {
+  if (temporary && !stateDir.empty()) (void)sys::removeTree(stateDir);
+}
 
 Result<BenchDirs> prepareBenchDirs(const std::string& app, const std::string& stateDir,
                                    const std::string& name) {
@@ -105,7 +116,6 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   const std::string name = o.name.empty() ? fmt::format("bench{}", ::getpid()) : o.name;
   auto dirs = prepareBenchDirs(o.app, o.stateDir, name);
   if (!dirs) return fail(dirs.error());
-  const bool tempState = dirs->temporary;
   const std::string stateDir = dirs->stateDir, appDir = dirs->appDir, exe = dirs->executable;
 
   // The kernel's floor first, with copies of its pieces (300 to 500 of each: fewer drown in
@@ -359,7 +369,6 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   out["leaked"] = {{"netns", netns}, {"links", links}, {"cgroups", cgroups}, {"processes", procs}};
   if (docker) out["leaked"]["containers"] = containers;
   if (!destroyed) log("cleanup: " + destroyed.error().message);
-  if (tempState) (void)sys::removeTree(stateDir);
   return out;
 }
 

@@ -46,9 +46,18 @@ using BenchLog = std::function<void(const std::string&)>;
 // Where a benchmark keeps its state (`stateDir`, or a fresh /tmp/kuiga-NAME that `temporary`
 // says to remove afterwards) and its runnable image: a directory holding only the AUT, shown
 // at /app.
+// A temporary state directory goes with the object, on every way out of a benchmark, its
+// failures included.
 struct BenchDirs {
   std::string stateDir, appDir, executable;
   bool temporary = false;
+
+  BenchDirs() = default;
+  BenchDirs(BenchDirs&& o) noexcept;
+  BenchDirs& operator=(BenchDirs&&) = delete;
+  BenchDirs(const BenchDirs&) = delete;
+  BenchDirs& operator=(const BenchDirs&) = delete;
+  ~BenchDirs();
 };
 Result<BenchDirs> prepareBenchDirs(const std::string& app, const std::string& stateDir,
                                    const std::string& name);

@@ -50,7 +50,6 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   const std::string name = o.name.empty() ? fmt::format("pbench{}", ::getpid()) : o.name;
   auto dirs = prepareBenchDirs(o.app, o.stateDir, name);
   if (!dirs) return fail(dirs.error());
-  const bool tempState = dirs->temporary;
   const std::string stateDir = dirs->stateDir, appDir = dirs->appDir, exe = dirs->executable;
 
   std::atomic<size_t> running{0};
@@ -221,7 +220,6 @@ Result<nlohmann::json> runPlexerBench(const PlexerBenchOptions& o, const BenchLo
   auto destroyed = runtime.destroyAll();
   hosts->reset();
   if (!destroyed) log("cleanup: " + destroyed.error().message);
-  if (tempState) (void)sys::removeTree(stateDir);
   return out;
 }
 

@@ -224,7 +224,6 @@ Result<nlohmann::json> runZepBench(const ZepBenchOptions& o, const BenchLog& log
   auto destroyed = runtime.destroyAll();
   hosts->reset();
   if (!destroyed) log("cleanup: " + destroyed.error().message);
-  if (dirs->temporary) (void)sys::removeTree(dirs->stateDir);
   return out;
 }
 
