@@ -53,6 +53,13 @@ Result<unsigned long long> processStartTime(pid_t pid) {
   return std::strtoull(p, nullptr, 10);
 }
 
+char processState(pid_t pid) {
+  auto stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return 0;
+  auto close = stat->rfind(')');
+  return close != std::string::npos && close + 2 < stat->size() ? (*stat)[close + 2] : 0;
+}
+
 Child& Child::operator=(Child&& o) noexcept {
   if (this != &o) {
     this->~Child();

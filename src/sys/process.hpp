@@ -69,6 +69,9 @@ VoidResult pidfdSignal(int pidfd, int sig);
 // Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat): with the pid
 // it identifies a process across our own restarts.
 Result<unsigned long long> processStartTime(pid_t pid);
+// The state letter of a process (field 3 of /proc/PID/stat: 'R', 'S', 'Z'...), 0 when it is
+// gone.
+char processState(pid_t pid);
 
 // Runs the calling thread at SCHED_FIFO `priority` (a thread whose timing is the product's,
 // that sleeps between bursts of work: the kernel's real-time throttling stops a runaway), or,

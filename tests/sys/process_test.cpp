@@ -9,6 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "sys/file.hpp"
 #include "tests/support/leak_check.hpp"
 
@@ -177,6 +180,20 @@ TEST(Process, StartTimeIdentifiesAProcess) {
   ASSERT_TRUE(t1);
   EXPECT_EQ(processStartTime(c->pid()).value(), *t1);
   EXPECT_GT(*t1, processStartTime(1).value());
+}
+
+TEST(Process, StateSaysSleepingZombieAndGone) {
+  auto c = spawn(sh("exec sleep 100"));
+  ASSERT_TRUE(c);
+  const pid_t pid = c->pid();
+  const char alive = processState(pid);
+  EXPECT_TRUE(alive == 'R' || alive == 'S') << alive;
+  ASSERT_TRUE(c->signal(SIGKILL));
+  for (int i = 0; i < 500 && processState(pid) != 'Z'; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(processState(pid), 'Z') << "unreaped";
+  (void)c->wait();
+  EXPECT_EQ(processState(pid), 0) << "reaped";
 }
 
 TEST(Process, ROOT_NewPidAndUtsNamespaces) {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "sys/cgroup.hpp"
 #include "sys/file.hpp"
 #include "tests/support/leak_check.hpp"
 
@@ -34,18 +35,51 @@ class NsFailureTest : public test::RuntimeFixture {
     ::chmod((app_.path() + "/" + name).c_str(), mode);
     return name;
   }
+  BulkResult createFour() {
+    std::vector<InstanceSpec> specs;
+    for (uint32_t i = 0; i < 4; ++i)
+      specs.push_back(spec(i, KUIGA_EXAMPLES, "periodic", {"0", "1000"}));
+    return rt().create(specs);
+  }
+  void expectClearFailures(const BulkResult& r) {
+    ASSERT_FALSE(r.failed.empty());
+    for (const auto& [id, e] : r.failed) {
+      bool clear = e.message.find("write the instance's state") != std::string::npos ||
+                   e.message.find("could not report") != std::string::npos ||
+                   e.message.find("No space left") != std::string::npos;
+      EXPECT_TRUE(clear) << displayName(id) << ": " << e.message;
+      EXPECT_EQ(rt().status(id)->state, S::Failed) << "none is left half-made in prolog";
+    }
+  }
   test::TempDir app_;
 };
 
+// Without a memory or CPU limit an instance has no cgroup of its own: its pids limit is the
+// RLIMIT_NPROC of its uid, which counts the AUT's processes and not init's.
 TEST_F(NsFailureTest, ROOT_ForkBombIsStoppedByThePidsLimit) {
   auto s = spec(0, KUIGA_TEST_APPS, "forkbomb");
   s.limits.pids = 20;
   auto st = runToEnd(s);
   EXPECT_EQ(st.state, S::Failed);
   EXPECT_NE(st.reason.find("exited with code 1"), std::string::npos) << st.reason;
-  EXPECT_NE(st.reason.find("pids limit 20 reached"), std::string::npos) << st.reason;
-  EXPECT_NE(st.reason.find("fork failed after"), std::string::npos)
+  EXPECT_NE(st.reason.find("fork failed after 19 children: Resource temporarily unavailable"),
+            std::string::npos)
       << "its last words: " << st.reason;
+  EXPECT_FALSE(sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(s.id)).exists());
+}
+
+// With a memory limit it has a cgroup of its own, which holds init too and counts the forks it
+// refused.
+TEST_F(NsFailureTest, ROOT_ForkBombInItsOwnCgroupIsCounted) {
+  auto s = spec(0, KUIGA_TEST_APPS, "forkbomb");
+  s.limits.pids = 20;
+  s.limits.memoryBytes = 256 << 20;
+  auto st = runToEnd(s);
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_NE(st.reason.find("fork failed after 18 children"), std::string::npos) << st.reason;
+  EXPECT_NE(st.reason.find("pids limit 20 reached (1 forks refused)"), std::string::npos)
+      << st.reason;
+  EXPECT_TRUE(sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(s.id)).exists());
 }
 
 TEST_F(NsFailureTest, ROOT_MemoryHogIsKilledByTheMemoryLimit) {
@@ -99,25 +133,32 @@ TEST_F(NsFailureTest, ROOT_CrashBySignalIsAFailure) {
 }
 
 TEST_F(NsFailureTest, ROOT_FullInstanceDirectoryFailsInstancesClearly) {
-  // Shrink the tmpfs with the instances' own files to two pages: each instance's report (init's
-  // records and the worker's state record) takes a page, so the third cannot be set up.
+  // Shrink the tmpfs with the instances' FIFOs to seven inodes: its root, then three per
+  // instance (its directory and two FIFOs), so the third cannot be set up.
   const std::string dir = "/run/kuiga/" + config_.name + "/instances";
   const unsigned long flags = MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, flags, "size=8k"), 0) << std::strerror(errno);
-  std::vector<InstanceSpec> specs;
-  for (uint32_t i = 0; i < 4; ++i)
-    specs.push_back(spec(i, KUIGA_EXAMPLES, "periodic", {"0", "1000"}));
-  auto r = rt().create(specs);
-  ::mount(nullptr, dir.c_str(), nullptr, flags, "size=1g");
-  EXPECT_LT(r.ok, 4u);
-  ASSERT_FALSE(r.failed.empty());
-  for (const auto& [id, e] : r.failed) {
-    bool clear = e.message.find("write the instance's state") != std::string::npos ||
-                 e.message.find("could not report") != std::string::npos ||
-                 e.message.find("No space left") != std::string::npos;
-    EXPECT_TRUE(clear) << displayName(id) << ": " << e.message;
-    EXPECT_EQ(rt().status(id)->state, S::Failed) << "none is left half-made in prolog";
-  }
+  ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, flags, "nr_inodes=7"), 0)
+      << std::strerror(errno);
+  auto r = createFour();
+  ::mount(nullptr, dir.c_str(), nullptr, flags, "nr_inodes=1m");
+  EXPECT_EQ(r.ok, 2u);
+  expectClearFailures(r);
+}
+
+// The state disk full: each report takes a page there, so the third instance cannot write its
+// state record.
+TEST_F(NsFailureTest, ROOT_FullStateDiskFailsInstancesClearly) {
+  const std::string reports = config_.stateDir + "/reports";
+  ASSERT_EQ(::mount("tmpfs", reports.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=8k"), 0)
+      << std::strerror(errno);
+  auto r = createFour();
+  EXPECT_EQ(r.ok, 2u);
+  expectClearFailures(r);
+  std::vector<InstanceId> ids;
+  for (uint32_t i = 0; i < 4; ++i) ids.push_back({1, i});
+  EXPECT_TRUE(rt().remove(ids).allOk());
+  EXPECT_TRUE(std::filesystem::is_empty(reports)) << "remove takes the reports";
+  EXPECT_EQ(::umount2(reports.c_str(), MNT_DETACH), 0) << std::strerror(errno);
 }
 
 TEST_F(NsFailureTest, ROOT_BadSpecsAreRefusedBeforeAnythingIsMade) {

@@ -70,20 +70,23 @@ class NsRecoveryTest : public ::testing::Test {
   }
   pid_t initPid(uint32_t index) { return initPidOf("r1-i" + std::to_string(index)); }
   pid_t initPidOf(const std::string& dir) {
-    std::ifstream f("/run/kuiga/" + name_ + "/instances/" + dir + "/report");
+    std::ifstream f(reportOf(dir));
     for (std::string line; std::getline(f, line);)
       if (line.rfind("state ", 0) == 0)
         return nlohmann::json::parse(line.substr(6)).value("pid", -1);
     return -1;
   }
+  // A group's report is in its directory, an isolated instance's on the state disk.
   std::string reportOf(const std::string& dir) {
-    return "/run/kuiga/" + name_ + "/instances/" + dir + "/report";
+    if (dir.find("-g") != std::string::npos)
+      return "/run/kuiga/" + name_ + "/instances/" + dir + "/report";
+    return state_ + "/reports/" + dir;
   }
   void append(const std::string& dir, const std::string& lines) {
     std::ofstream(reportOf(dir), std::ios::app) << lines;
   }
   int recordedUid(uint32_t index) {
-    std::ifstream f("/run/kuiga/" + name_ + "/instances/r1-i" + std::to_string(index) + "/report");
+    std::ifstream f(reportOf("r1-i" + std::to_string(index)));
     for (std::string line; std::getline(f, line);)
       if (line.rfind("state ", 0) == 0)
         return nlohmann::json::parse(line.substr(6)).value("uid", -1);
@@ -158,9 +161,28 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReapInstancesThatDied) {
     return (*rt)->recover().value().reaped;  // a second pass finds nothing left to reap
   };
   EXPECT_EQ(links(), 0u);
-  for (uint32_t i = 0; i < 5; ++i)
+  for (uint32_t i = 0; i < 5; ++i) {
     EXPECT_FALSE(
         sys::cgroup::Cgroup::open((*rt)->cgroupLayout(), (*rt)->cgroupPath({1, i})).exists());
+    EXPECT_FALSE(sys::exists(reportOf("r1-i" + std::to_string(i)))) << i;
+  }
+}
+
+// After a reboot /run is empty, and the state disk still holds the reports of the instances
+// that ran: the next start removes them.
+TEST_F(NsRecoveryTest, ROOT_ReportsThatOutlivedTheirInstancesAreReaped) {
+  auto rt = open();
+  ASSERT_TRUE(rt) << rt.error().message;
+  for (const char* name : {"r1-i7", "r3-i0"}) {
+    std::ofstream(reportOf(name)) << "state {\"pid\": 1, \"start_time\": 1}\nready\n";
+    ASSERT_TRUE(sys::exists(reportOf(name)));
+  }
+  auto rep = (*rt)->recover();
+  ASSERT_TRUE(rep) << rep.error().message;
+  EXPECT_EQ(rep->adopted, 0u);
+  EXPECT_EQ(rep->reaped, 2u);
+  EXPECT_FALSE(sys::exists(reportOf("r1-i7")));
+  EXPECT_FALSE(sys::exists(reportOf("r3-i0")));
 }
 
 TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptGroups) {

@@ -212,18 +212,28 @@ VoidResult NsRuntime::prolog(Instance& inst) {
   auto outRead = sys::openFile(dir + "/" + kOutputFifo, O_RDONLY | O_NONBLOCK);
   auto outRw = sys::openFile(dir + "/" + kOutputFifo, O_RDWR);
   auto conRw = sys::openFile(dir + "/" + kConsoleFifo, O_RDWR);
-  auto report =
-      sys::openFile(dir + "/" + kReportFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+  inst.reportFile = reportPath(spec.id);
+  auto report = sys::openFile(inst.reportFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
   for (auto* r : {&outRead, &outRw, &conRw, &report})
     if (!*r) return fail(r->error());
+  // The console carries lines in 64-byte writes (kConsoleChunk): a page of pipe is plenty, and
+  // a ring of one slot is a 64-byte allocation instead of the default sixteen's 1 KiB.
+  (void)::fcntl(conRw->get(), F_SETPIPE_SZ, 4096);
 
-  auto cg = sys::cgroup::Cgroup::create(
-      layout_, cgroupPath(spec.id), {spec.limits.memoryBytes > 0, true, spec.limits.cpuMilli > 0});
-  if (!cg) return fail(cg.error());
-  inst.cgroup.emplace(std::move(*cg));
-  KUIGA_TRY(
-      inst.cgroup->setLimits({spec.limits.memoryBytes, spec.limits.pids, spec.limits.cpuMilli}),
-      "cgroup");
+  // A cgroup of its own only for a memory or CPU limit, which need one; its pids limit is then
+  // the cgroup's too, which counts the forks it refused. Without, the pids limit is
+  // RLIMIT_NPROC of the AUT's uid, which no other live instance has: a pids cgroup costs 6 to
+  // 14 KiB of kernel memory per instance and a mkdir and writes per create
+  // (docs/performance.md).
+  const Limits& lim = spec.limits;
+  const bool ownCgroup = lim.memoryBytes > 0 || lim.cpuMilli > 0;
+  if (ownCgroup) {
+    auto cg = sys::cgroup::Cgroup::create(layout_, cgroupPath(spec.id),
+                                          {lim.memoryBytes > 0, true, lim.cpuMilli > 0});
+    if (!cg) return fail(cg.error());
+    inst.cgroup.emplace(std::move(*cg));
+    KUIGA_TRY(inst.cgroup->setLimits({lim.memoryBytes, lim.pids, lim.cpuMilli}), "cgroup");
+  }
 
   // Cloned by the zygote, the init stands in the skeleton already: its app comes as a
   // detached mount and its filter as a descriptor, since it sees no host path. "--root" stays
@@ -256,6 +266,8 @@ VoidResult NsRuntime::prolog(Instance& inst) {
                        : seccompPath(),
              "--gid",
              std::to_string(config_.gid),
+             "--nproc",
+             std::to_string(ownCgroup ? 0 : lim.pids),
              "--",
              "/app/" + spec.executable};
   so.argv.insert(so.argv.end(), spec.args.begin(), spec.args.end());
@@ -276,10 +288,12 @@ VoidResult NsRuntime::prolog(Instance& inst) {
   so.blockedSignals = {SIGUSR1, SIGTERM, SIGINT, SIGHUP};
   UniqueFd cgDir;
   if (layout_.version == sys::cgroup::Version::V2) {
-    auto d = inst.cgroup->openDir();
-    if (!d) return fail(d.error());
-    cgDir = std::move(*d);
-    so.cgroupFd = cgDir.get();
+    if (ownCgroup) {
+      auto d = inst.cgroup->openDir();
+      if (!d) return fail(d.error());
+      cgDir = std::move(*d);
+    }
+    so.cgroupFd = ownCgroup ? cgDir.get() : sharedDir_.get();
   }
   auto pid = startInit(so);
   if (!pid) return fail(pid.error().context("start instance init"));
@@ -289,7 +303,7 @@ VoidResult NsRuntime::prolog(Instance& inst) {
     inst.ourChild = true;
   }
   if (layout_.version == sys::cgroup::Version::V1)
-    KUIGA_TRY(inst.cgroup->addProcess(inst.pid), "cgroup");
+    KUIGA_TRY((ownCgroup ? *inst.cgroup : *shared_).addProcess(inst.pid), "cgroup");
 
   auto netns = sys::netns::ofPid(inst.pid);
   if (!netns) return fail(netns.error());
@@ -307,12 +321,12 @@ VoidResult NsRuntime::prolog(Instance& inst) {
                           {"pid", inst.pid},           {"start_time", inst.startTime},
                           {"app_dir", spec.appDir},    {"executable", spec.executable},
                           {"net", toString(spec.net)}, {"uid", inst.uid}};
-  // Recovery's record goes into init's report file rather than a file of its own: a tmpfs file
-  // takes a page however small, once per instance. One write on an O_APPEND file lands whole
-  // between init's records.
+  // Recovery's record goes into init's report file rather than a file of its own: a file takes
+  // a page however small, once per instance. One write on an O_APPEND file lands whole between
+  // init's records.
   const std::string record = std::string(kStateRecord) + " " + state.dump() + "\n";
   if (::write(report->get(), record.data(), record.size()) != static_cast<ssize_t>(record.size()))
-    return failSys("write the instance's state to '" + dir + "/" + kReportFile + "'");
+    return failSys("write the instance's state to '" + inst.reportFile + "'");
 
   inst.log = std::make_unique<LogWriter>(logPath(spec.id), config_.logMaxBytes);
   inst.output = std::move(*outRead);
@@ -366,6 +380,7 @@ void NsRuntime::discardPartial(Instance& inst) {
   // The link goes now, not when the kernel gets round to the dead namespace: the instance may
   // be made again at once (a second attempt) and needs its name.
   if (inst.onRadio) (void)radio_->detach(inst.spec.id), inst.onRadio = false;
+  ::unlink(reportPath(inst.spec.id).c_str());
   (void)sys::removeTree(instanceDir(inst.spec.id));
   (void)sys::removeTree(workDir(inst.spec.id));
 }

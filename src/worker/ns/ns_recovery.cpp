@@ -58,7 +58,10 @@ Result<RecoveryReport> NsRuntime::recover() {
     }
     nlohmann::json state;
     bool alive = false;
-    std::ifstream f(dir + "/" + kReportFile);
+    // On the state disk; in the instance's directory for an instance of a worker from before.
+    std::string reportFile = id ? reportPath(*id) : "";
+    if (id && !sys::exists(reportFile)) reportFile = dir + "/" + kReportFile;
+    std::ifstream f(reportFile);
     const std::string prefix = std::string(kStateRecord) + " ";
     for (std::string line; id && std::getline(f, line);) {
       if (line.rfind(prefix, 0) != 0) continue;
@@ -71,7 +74,7 @@ Result<RecoveryReport> NsRuntime::recover() {
       break;
     }
     if (alive) {
-      auto r = adopt(*id, state, dir);
+      auto r = adopt(*id, state, dir, reportFile);
       if (r) {
         ++report.adopted;
         kept.insert(name);
@@ -79,26 +82,31 @@ Result<RecoveryReport> NsRuntime::recover() {
       }
       report.notes.push_back(name + ": cannot adopt: " + r.error().message);
     }
-    // Gone, half-made or unadoptable: tear down whatever is left.
+    // Gone, half-made or unadoptable: tear down whatever is left (an init without a cgroup of
+    // its own is killed below, by its command line).
     auto cg = sys::cgroup::Cgroup::open(layout_, cgroupParent_ + "/" + name);
     (void)cg.killAll();
     (void)cg.destroy();
     if (id) (void)radio_->detach(*id);
     (void)sys::removeTree(dir);
     if (id) (void)sys::removeTree(workDir(*id));
+    if (id) ::unlink(reportPath(*id).c_str());
     ++report.reaped;
   }
-  // Work directories of instances that are gone (after a reboot, /run is empty).
-  if (DIR* d = ::opendir((config_.stateDir + "/work").c_str())) {
+  // Reports and work directories of instances that are gone (after a reboot, /run is empty;
+  // the disk is not).
+  for (const char* sub : {"/reports/", "/work/"}) {
     std::vector<std::string> stale;
-    while (auto* e = ::readdir(d))
-      if (e->d_name[0] != '.' && !kept.count(e->d_name)) stale.emplace_back(e->d_name);
-    ::closedir(d);
-    for (const auto& w : stale)
-      if (sys::removeTree(config_.stateDir + "/work/" + w)) ++report.reaped;
+    if (DIR* d = ::opendir((config_.stateDir + sub).c_str())) {
+      while (auto* e = ::readdir(d))
+        if (e->d_name[0] != '.' && !kept.count(e->d_name)) stale.emplace_back(e->d_name);
+      ::closedir(d);
+    }
+    for (const auto& name : stale)
+      if (sys::removeTree(config_.stateDir + sub + name)) ++report.reaped;
   }
-  // Inits of instances whose prolog a crash cut short (on cgroup v1 an init is moved into its
-  // group only after clone, so the group may not know it): they name our skeleton.
+  // Inits of instances gone or half-made, which no cgroup of their own may hold (most have
+  // none; on v1 an init joins its group only after clone): they name our skeleton.
   const std::string rootArg = std::string("--root") + '\0' + skeleton_ + '\0';
   std::set<pid_t> keptPids;
   {
@@ -119,7 +127,7 @@ Result<RecoveryReport> NsRuntime::recover() {
   // Cgroups and radio links with no instance directory behind them.
   if (auto groups = sys::cgroup::listChildren(layout_, cgroupParent_)) {
     for (const auto& g : *groups) {
-      if (kept.count(g)) continue;
+      if (kept.count(g) || cgroupParent_ + "/" + g == sharedCgroupPath()) continue;
       auto cg = sys::cgroup::Cgroup::open(layout_, cgroupParent_ + "/" + g);
       (void)cg.killAll();
       if (cg.destroy()) ++report.reaped;
@@ -144,13 +152,15 @@ Result<RecoveryReport> NsRuntime::recover() {
   return report;
 }
 
-VoidResult NsRuntime::adopt(InstanceId id, const nlohmann::json& state, const std::string& dir) {
+VoidResult NsRuntime::adopt(InstanceId id, const nlohmann::json& state, const std::string& dir,
+                            const std::string& reportFile) {
   auto inst = std::make_shared<Instance>();
   inst->spec.id = id;
   inst->spec.appDir = state.value("app_dir", "");
   inst->spec.executable = state.value("executable", "");
   inst->spec.net = parseNetMode(state.value("net", "veth")).value_or(NetMode::Veth);
   inst->dir = dir;
+  inst->reportFile = reportFile;
   inst->pid = state.value("pid", -1);
   inst->startTime = state.value("start_time", 0ull);
   inst->ourChild = false;
@@ -165,7 +175,9 @@ VoidResult NsRuntime::adopt(InstanceId id, const nlohmann::json& state, const st
   auto out = sys::openFile(dir + "/" + kOutputFifo, O_RDONLY | O_NONBLOCK);
   if (!out) return fail(out.error());
   inst->output = std::move(*out);
-  inst->cgroup.emplace(sys::cgroup::Cgroup::open(layout_, cgroupPath(id)));
+  // Only an instance with a memory or CPU limit has a cgroup of its own (prolog()).
+  if (auto cg = sys::cgroup::Cgroup::open(layout_, cgroupPath(id)); cg.exists())
+    inst->cgroup.emplace(std::move(cg));
   inst->onRadio = inst->spec.net != NetMode::None;
   inst->log = std::make_unique<LogWriter>(logPath(id), config_.logMaxBytes);
   {

@@ -11,12 +11,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "common/parallel.hpp"
 #include "sys/file.hpp"
 #include "sys/mount.hpp"
+#include "sys/process.hpp"
 #include "worker/net/radio_network.hpp"
 #include "worker/node_limits.hpp"
 #include "worker/ns/init/report.hpp"
@@ -30,6 +32,7 @@ namespace kuiga::worker::ns {
 
 using Clock = std::chrono::steady_clock;
 using sys::UniqueFd;
+using namespace std::chrono_literals;
 
 Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, EventSink sink) {
   if (config.stateDir.empty()) return failMsg("ns runtime: no state directory");
@@ -42,11 +45,10 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   if (!layout) return fail(layout.error().context("ns runtime"));
   // What it can enforce where it runs (on a host, or in a container's cgroup namespace).
   spdlog::info("worker {}: {}", config.name, sys::cgroup::describe(*layout));
-  for (const char* sub : {"", "/logs"})
+  for (const char* sub : {"", "/logs", "/reports"})
     KUIGA_TRY(sys::makeDirs(config.stateDir + sub, 0700), "ns runtime state directory");
-  // Instances' own files churn thousands at a time: keep them off the disk's journal.
-  // Each instance keeps two small files here, a page each: 1 GiB is a limit, not a
-  // reservation, and leaves room for 50,000 instances and more.
+  // Instances' FIFOs churn thousands at a time: keep them off the disk's journal. They hold no
+  // page here (a group's report does, one per group): 1 GiB is a limit, not a reservation.
   KUIGA_TRY(sys::ensureTmpfs(config.runDir + "/instances", "mode=0700,size=1g,nr_inodes=1m"),
             "ns runtime directory");
   // Past 10,000 instances the host's defaults run out (pid_max, the neighbour tables).
@@ -68,6 +70,8 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
     (void)sys::unmountAndRemove(rt->config_.runDir + "/instances");
     ::unlink(rt->seccompPath().c_str());
     ::rmdir(rt->config_.runDir.c_str());
+    if (rt->shared_) (void)rt->shared_->destroy(0);
+    (void)sys::cgroup::Cgroup::open(rt->layout_, rt->cgroupParent_).destroy(0);
     return fail(e.context("ns runtime"));
   };
   auto sk = RootSkeleton::prepare(rt->config_.runDir + "/root", rt->config_.exposed);
@@ -83,6 +87,15 @@ Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, Event
   rt->radio_ = std::move(*radio);
   auto parent = sys::cgroup::Cgroup::create(rt->layout_, rt->cgroupParent_);
   if (!parent) return undo(parent.error());
+  auto shared = sys::cgroup::Cgroup::create(rt->layout_, rt->sharedCgroupPath(),
+                                            {.memory = false, .pids = true, .cpu = false});
+  if (!shared) return undo(shared.error());
+  rt->shared_.emplace(std::move(*shared));
+  if (rt->layout_.version == sys::cgroup::Version::V2) {
+    auto dir = rt->shared_->openDir();
+    if (!dir) return undo(dir.error());
+    rt->sharedDir_ = std::move(*dir);
+  }
   auto io = IoLoop::start([r = rt.get()](uint64_t k, uint32_t e) { r->onIo(k, e); },
                           [r = rt.get()] {
                             r->readPrologReports();
@@ -116,6 +129,10 @@ size_t NsRuntime::uidsInUse() const {
 
 std::string NsRuntime::instanceDir(InstanceId id) const {
   return config_.runDir + "/instances/" + slug(id);
+}
+
+std::string NsRuntime::reportPath(InstanceId id) const {
+  return config_.stateDir + "/reports/" + slug(id);
 }
 
 // Where instances of workers from before /work was the instance's own tmpfs kept it; removed
@@ -154,6 +171,10 @@ std::string NsRuntime::logPath(InstanceId id) const {
 
 std::string NsRuntime::cgroupPath(InstanceId id) const {
   return cgroupParent_ + "/" + slug(id);
+}
+
+std::string NsRuntime::sharedCgroupPath() const {
+  return cgroupParent_ + "/isolated";  // no instance's slug nor group's name
 }
 
 void NsRuntime::transition(Instance& inst, InstanceState to, std::string reason) {
@@ -201,6 +222,16 @@ void NsRuntime::flushEvents() {
   if (batch.empty() || !sink_) return;
   std::lock_guard lock(sinkMu_);
   sink_(batch);
+}
+
+void NsRuntime::awaitAdoptedInitEnd(const Instance& inst) {
+  for (int i = 0; i < 5000; ++i) {
+    auto st = sys::processStartTime(inst.pid);
+    if (!st || *st != inst.startTime || sys::processState(inst.pid) == 'Z') return;
+    std::this_thread::sleep_for(1ms);
+  }
+  spdlog::warn("{}: its adopted init {} has not ended 5 s after its output closed",
+               displayName(inst.spec.id), inst.pid);
 }
 
 void NsRuntime::signalInit(const Instance& inst, int sig) {
@@ -385,10 +416,17 @@ BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& pr
     // A device of a group has no directories of its own here: its group's init removed its
     // private one.
     if (!inst.group) {
+      if (::unlink(reportPath(inst.spec.id).c_str()) < 0 && errno != ENOENT && r)
+        r = failSys("remove '" + reportPath(inst.spec.id) + "'");
       if (auto rm = sys::removeTree(instanceDir(inst.spec.id)); !rm && r) r = rm;
       if (auto rm = sys::removeTree(workDir(inst.spec.id)); !rm && r) r = rm;
     }
-    if (inst.uidPooled) uids_.release(inst.uid);  // nothing of the instance runs as it any more
+    // Nothing of the instance runs as its uid any more, and its RLIMIT_NPROC count is back to
+    // 0: a cgroup was emptied above, our own init was reaped after its PID namespace emptied.
+    // An adopted init's end is known when the last writer of its output closed, which may be a
+    // moment before its namespace's processes are gone: it has ended once it is a zombie.
+    if (!inst.cgroup && !inst.ourChild && inst.pid > 0) awaitAdoptedInitEnd(inst);
+    if (inst.uidPooled) uids_.release(inst.uid);
     std::lock_guard lock(resultMu);
     if (r)
       ++result.ok;
@@ -525,6 +563,9 @@ VoidResult NsRuntime::destroyAll() {
   ::unlink(seccompPath().c_str());
   ::rmdir(config_.runDir.c_str());
   ::rmdir("/run/kuiga");  // unless another worker uses it
+  sharedDir_.reset();
+  if (shared_)
+    if (auto r = shared_->destroy(); !r && result) result = r;
   auto parent = sys::cgroup::Cgroup::open(layout_, cgroupParent_);
   if (auto r = parent.destroy(); !r && result) result = r;
   (void)sys::cgroup::Cgroup::open(layout_, "kuiga").destroy(0);  // unless another worker uses it

@@ -82,7 +82,11 @@ class NsRuntime final : public Runtime {
   [[nodiscard]] const sys::cgroup::Layout& cgroupLayout() const { return layout_; }
   // Names of the instance links on the radio network (leftovers once instances are removed).
   Result<std::vector<std::string>> radioLinks() const;
+  // An instance's own cgroup, which it has only with a memory or CPU limit.
   [[nodiscard]] std::string cgroupPath(InstanceId id) const;
+  // The one cgroup, below the worker's, of the isolated instances without a cgroup of their
+  // own: it keeps their processes out of the worker's cgroup, and limits nothing.
+  [[nodiscard]] std::string sharedCgroupPath() const;
   // Uids held by live instances (each has one of its own; recovery claims them again).
   [[nodiscard]] size_t uidsInUse() const;
   // The radio network's namespace, for the Plexer's capture.
@@ -99,7 +103,8 @@ class NsRuntime final : public Runtime {
   void discardPartial(Instance& inst);
   // If init has already exited during the prolog, reaps it and says why it ended.
   std::optional<std::string> initEndedEarly(Instance& inst, std::chrono::milliseconds grace = {});
-  VoidResult adopt(InstanceId id, const nlohmann::json& state, const std::string& dir);
+  VoidResult adopt(InstanceId id, const nlohmann::json& state, const std::string& dir,
+                   const std::string& reportFile);
   void transition(Instance& inst, InstanceState to, std::string reason = {});
   // Sends a signal to the instance's init, unless its pid now names another process.
   void signalInit(const Instance& inst, int sig);
@@ -172,12 +177,16 @@ class NsRuntime final : public Runtime {
   std::vector<InstanceId> waitProgressing(std::span<const InstanceId> ids,
                                           const std::function<bool(InstanceState)>& pred);
   std::string instanceDir(InstanceId id) const;
+  // An isolated instance's report file, on the state disk: STATE/reports/rR-iI.
+  std::string reportPath(InstanceId id) const;
   std::string seccompPath() const;
   // Starts the zygote, or says in the log why instances pivot into the skeleton themselves.
   void startZygote();
   // An isolated instance's init, through the zygote when there is one; its pid, our child.
   Result<pid_t> startInit(const sys::SpawnOptions& so);
   std::string workDir(InstanceId id) const;
+  // Waits, up to 5 s, until an adopted init (not our child) is a zombie or gone.
+  void awaitAdoptedInitEnd(const Instance& inst);
 
   NsRuntimeConfig config_;
   EventSink sink_;
@@ -207,6 +216,8 @@ class NsRuntime final : public Runtime {
   // where the kernel has no open_tree() (before 5.2): each init then pivots into it itself.
   std::unique_ptr<Zygote> zygote_;
   sys::UniqueFd seccompFd_;  // the filter, for the inits the zygote clones (they see no path)
+  std::optional<sys::cgroup::Cgroup> shared_;  // sharedCgroupPath()
+  sys::UniqueFd sharedDir_;                    // its directory on v2, to clone inits into
 
   std::unique_ptr<IoLoop> io_;  // last: its thread uses everything above
 };

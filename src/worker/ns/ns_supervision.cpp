@@ -35,7 +35,7 @@ std::string execFailureReason(const InstanceSpec& spec, int err, const std::stri
 std::string describeInitEnd(const NsRuntime::Instance& inst, const sys::ExitStatus& status) {
   std::string how = "the instance's init " + status.describe();
   if (status.exited && status.code == kInitSetupFailedCode)
-    how += " (it could not report; is " + inst.dir + " full?)";
+    how += " (it could not report; is the disk of " + inst.reportFile + " full?)";
   return how;
 }
 
@@ -94,8 +94,8 @@ void NsRuntime::consumeOutput(Instance& inst, std::string_view chunk) {
 
 void NsRuntime::readReport(Instance& inst) {
   std::lock_guard reportLock(inst.reportMu);
-  if (inst.dir.empty()) return;  // a group's device: its records come with its output
-  sys::UniqueFd fd(::open((inst.dir + "/" + kReportFile).c_str(), O_RDONLY | O_CLOEXEC));
+  if (inst.reportFile.empty()) return;  // a group's device: its records come with its output
+  sys::UniqueFd fd(::open(inst.reportFile.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return;
   char buf[4096];
   ssize_t n;

@@ -31,7 +31,7 @@ struct autSpec {
   gid_t gid;
   int seccompFd;   /* the worker's filter (raw BPF), read with pread; -1: none */
   const char* cwd; /* made the AUT's working directory */
-  long nproc;      /* RLIMIT_NPROC for its uid, 0: none (an isolated AUT has its pids cgroup) */
+  long nproc;      /* RLIMIT_NPROC for its uid, 0: none (the AUT has a pids cgroup of its own) */
   char** argv;     /* argv[0] is the path inside the instance */
   char** envp;     /* NULL: init's own environment */
 };

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   const char* hostname = NULL;
   const char* seccompPath = NULL;
   int seccompFd = -1; /* from the zygote, which passes the filter open */
+  long nproc = 0;
   /* Only waits: `kuiga bench instances` measures the kernel's floor of an instance with copies
    * of this program in an instance's namespaces (src/bench/floor.cpp). */
   if (argc == 2 && !strcmp(argv[1], "--pause"))
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
     if (commonOption(&o, &hostname, &seccompPath, a, v)) continue;
     if (!strcmp(a, "--uid")) {
       o.uid = (uid_t)strtoul(v, NULL, 10);
+    } else if (!strcmp(a, "--nproc")) {
+      nproc = strtol(v, NULL, 10); /* its pids limit when it has no pids cgroup, else 0 */
     } else if (!strcmp(a, "--app-fd")) {
       o.rooted = 1;
       o.appFd = atoi(v);
@@ -58,8 +61,12 @@ int main(int argc, char** argv) {
   }
   if (!o.root || (!o.app && !o.rooted) || !hostname || i >= argc) return usage("missing arguments");
   if (strlen(o.root) > kPathMax - 64) return usage("--root path too long");
-  struct autSpec aut = {
-      .uid = o.uid, .gid = o.gid, .seccompFd = -1, .cwd = "/work", .argv = argv + i};
+  struct autSpec aut = {.uid = o.uid,
+                        .gid = o.gid,
+                        .nproc = nproc,
+                        .seccompFd = -1,
+                        .cwd = "/work",
+                        .argv = argv + i};
   if (fcntl(KUIGA_INIT_REPORT_FD, F_SETFD, FD_CLOEXEC) < 0) return usage("no report fd 3");
 
   sigset_t set;
