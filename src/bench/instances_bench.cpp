@@ -342,16 +342,13 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   for (int i = 0; i < 200 && (links = radioLinks()) > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   size_t cgroups = 0, containers = 0;
-  // Every group below the worker's own: instances' and groups' alike, and any process left in
-  // the one the worker keeps for instances without a cgroup of their own.
-  if (ns) {
+  // Every group below the worker's own, instances' and groups' alike, but the one it keeps for
+  // the instances without a group of their own (processes left there are counted below).
+  if (ns)
     if (auto below = sys::cgroup::listChildren(ns->cgroupLayout(), "kuiga/" + name))
-      cgroups = std::count_if(below->begin(), below->end(), [&](const std::string& g) {
-        return "kuiga/" + name + "/" + g != ns->sharedCgroupPath();
+      cgroups = std::count_if(below->begin(), below->end(), [](const std::string& g) {
+        return g != worker::ns::NsRuntime::kSharedCgroup;
       });
-    auto shared = sys::cgroup::Cgroup::open(ns->cgroupLayout(), ns->sharedCgroupPath());
-    if (auto left = shared.processes(); left && !left->empty()) ++cgroups;
-  }
   if (docker) {
     nlohmann::json filters = {{"label", {"kuiga.worker=" + name}}};
     auto left = docker->engine().call(

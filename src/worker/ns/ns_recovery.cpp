@@ -127,7 +127,7 @@ Result<RecoveryReport> NsRuntime::recover() {
   // Cgroups and radio links with no instance directory behind them.
   if (auto groups = sys::cgroup::listChildren(layout_, cgroupParent_)) {
     for (const auto& g : *groups) {
-      if (kept.count(g) || cgroupParent_ + "/" + g == sharedCgroupPath()) continue;
+      if (kept.count(g) || g == kSharedCgroup) continue;
       auto cg = sys::cgroup::Cgroup::open(layout_, cgroupParent_ + "/" + g);
       (void)cg.killAll();
       if (cg.destroy()) ++report.reaped;

@@ -174,7 +174,7 @@ std::string NsRuntime::cgroupPath(InstanceId id) const {
 }
 
 std::string NsRuntime::sharedCgroupPath() const {
-  return cgroupParent_ + "/isolated";  // no instance's slug nor group's name
+  return cgroupParent_ + "/" + kSharedCgroup;
 }
 
 void NsRuntime::transition(Instance& inst, InstanceState to, std::string reason) {

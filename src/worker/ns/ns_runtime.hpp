@@ -84,8 +84,10 @@ class NsRuntime final : public Runtime {
   Result<std::vector<std::string>> radioLinks() const;
   // An instance's own cgroup, which it has only with a memory or CPU limit.
   [[nodiscard]] std::string cgroupPath(InstanceId id) const;
-  // The one cgroup, below the worker's, of the isolated instances without a cgroup of their
-  // own: it keeps their processes out of the worker's cgroup, and limits nothing.
+  // The one cgroup, below the worker's (kSharedCgroup), of the isolated instances without a
+  // cgroup of their own: it keeps their processes out of the worker's cgroup, and limits
+  // nothing. Its name is no instance's slug nor group's name.
+  static constexpr const char* kSharedCgroup = "isolated";
   [[nodiscard]] std::string sharedCgroupPath() const;
   // Uids held by live instances (each has one of its own; recovery claims them again).
   [[nodiscard]] size_t uidsInUse() const;
