@@ -67,7 +67,12 @@ int main(int argc, char** argv) {
   instCmd->add_flag("--json", json, "print one JSON object (progress goes to stderr)");
   instCmd->add_flag(
       "!--no-floor", bi.floor,
-      "skip measuring the kernel's floor (floor_kib, above_floor_kib): a minute less");
+      "skip measuring the kernel's floor (floor_kib, above_floor_kib): a minute or two less");
+  instCmd
+      ->add_option("--floor-copies", bi.floorCopies,
+                   "copies of each of the floor's pieces (default: as many as --count, at "
+                   "least 300)")
+      ->check(CLI::Range(size_t{1}, size_t{50000}));
   instCmd->add_flag("!--no-zygote", bi.zygote,
                     "each isolated init pivots into the root skeleton itself, as without the "
                     "zygote (to compare the two)");

@@ -16,6 +16,7 @@
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 #include "sys/process.hpp"
+#include "worker/net/radio_network.hpp"
 
 namespace kuiga::bench {
 
@@ -36,31 +37,22 @@ uint64_t settledMemoryKiB() {
   return a;
 }
 
-// Waits (up to two minutes) until the kernel has done freeing what earlier runs left: no
-// network namespace freed and memory in use within 1 MiB over three seconds. A run started
-// right after another one would otherwise count the other's namespaces going, hundreds of
-// megabytes over a minute, against its own pieces.
-void waitUntilQuiet() {
-  auto netns = liveNetworkNamespaces();
-  uint64_t mem = memoryInUseKiB();
-  int quietTicks = 0;
-  for (int i = 0; i < 240 && quietTicks < 6; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    const auto n = liveNetworkNamespaces();
-    const uint64_t m = memoryInUseKiB();
-    const bool quiet = n == netns && (m > mem ? m - mem : mem - m) < 1024;
-    quietTicks = quiet ? quietTicks + 1 : 0;
-    if (!quiet) netns = n, mem = m;
-  }
+// Waits until the kernel has torn down the network namespaces that died before (an earlier
+// run's, or the copies'), then until memory in use holds still. A floor measured while the
+// kernel frees other namespaces counts their going, hundreds of megabytes, against its own.
+VoidResult waitUntilQuiet(size_t copies) {
+  auto waited = waitForNamespaceTeardown(std::chrono::seconds(120 + copies / 20));
+  if (!waited) return fail(waited.error());
+  (void)settledMemoryKiB();
+  return {};
 }
 
-struct Copies {
+// kuiga-init copies, each in its own namespaces. Only their pidfds are held: a floor at the
+// run's scale (10,000 and more) could not also hold a namespace fd for each under
+// RLIMIT_NOFILE; the veths find each namespace through its init instead.
+Result<std::vector<sys::Child>> makeInits(const std::string& initPath, size_t copies) {
   std::vector<sys::Child> inits;
-  std::vector<sys::UniqueFd> netns;
-};
-
-Result<Copies> makeInits(const std::string& initPath, size_t copies) {
-  Copies c;
+  inits.reserve(copies);
   for (size_t i = 0; i < copies; ++i) {
     sys::SpawnOptions so;
     so.path = initPath;
@@ -73,33 +65,52 @@ Result<Copies> makeInits(const std::string& initPath, size_t copies) {
     auto nl = sys::Netlink::openIn(ns->get());
     if (!nl) return fail(nl.error().context("floor"));
     KUIGA_TRY(nl->setUp("lo"), "floor: loopback");
-    c.inits.push_back(std::move(*child));
-    c.netns.push_back(std::move(*ns));
+    inits.push_back(std::move(*child));
   }
-  return c;
+  return inits;
 }
 
-// Veths from a bridge in a namespace of their own to each copy's namespace, as the radio
-// network's leaves are.
-VoidResult makeVeths(const Copies& c, sys::UniqueFd& scratch) {
+// Veths from bridges in a namespace of their own to each copy's namespace, as the radio
+// network's leaves are: a bridge per kPortsPerLeaf copies (a bridge alone is a few KiB, so
+// hardly anything per copy).
+VoidResult makeVeths(const std::vector<sys::Child>& inits, sys::UniqueFd& scratch) {
   auto ns = sys::netns::create();
   if (!ns) return fail(ns.error().context("floor"));
   scratch = std::move(*ns);
+  {
+    // As in the radio namespace (RadioNetwork::setUpNamespace()): no IPv6 on the bridges and
+    // their ports, and bridged frames skip iptables. With IPv6 there, each port's addresses
+    // and routes counted as the veth's (and each link's coming up walked all the routes).
+    auto guard = sys::netns::ThreadGuard::enter(scratch.get());
+    if (!guard) return fail(guard.error().context("floor"));
+    KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"), "floor");
+    KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1"), "floor");
+    for (const char* k : {"arptables", "iptables", "ip6tables"})
+      (void)sys::writeFile(std::string("/proc/sys/net/bridge/bridge-nf-call-") + k, "0");
+  }
   auto nl = sys::Netlink::openIn(scratch.get());
   if (!nl) return fail(nl.error().context("floor"));
-  KUIGA_TRY(nl->createBridge("kfbr"), "floor");
-  KUIGA_TRY(nl->setUp("kfbr"), "floor");
-  auto br = nl->linkIndex("kfbr");
-  if (!br) return fail(br.error().context("floor"));
-  for (size_t i = 0; i < c.netns.size(); ++i) {
+  constexpr size_t kPorts = worker::net::RadioNetwork::kPortsPerLeaf;
+  int bridge = -1;
+  for (size_t i = 0; i < inits.size(); ++i) {
+    if (i % kPorts == 0) {
+      const std::string name = fmt::format("kfbr{}", i / kPorts);
+      KUIGA_TRY(nl->createBridge(name), "floor");
+      KUIGA_TRY(nl->setUp(name), "floor");
+      auto br = nl->linkIndex(name);
+      if (!br) return fail(br.error().context("floor"));
+      bridge = *br;
+    }
+    auto peer = sys::netns::ofPid(inits[i].pid());
+    if (!peer) return fail(peer.error().context("floor"));
     sys::VethSpec v;
     v.name = fmt::format("kf{}", i);
-    v.masterIndex = *br;
+    v.masterIndex = bridge;
     v.peerName = "eth0";
-    v.peerNetnsFd = c.netns[i].get();
+    v.peerNetnsFd = peer->get();
     v.up = true;
     KUIGA_TRY(nl->createVeth(v), "floor");
-    auto inside = sys::Netlink::openIn(c.netns[i].get());
+    auto inside = sys::Netlink::openIn(peer->get());
     if (!inside) return fail(inside.error().context("floor"));
     KUIGA_TRY(inside->setUp("eth0", true, false), "floor");
   }
@@ -138,38 +149,47 @@ Result<double> measureAutProcess(const AutCommand& aut, size_t copies) {
 }  // namespace
 
 Result<Floor> measureFloor(const std::string& initPath, size_t copies, bool veth,
-                           const AutCommand& aut) {
+                           const AutCommand& aut, const FloorLog& log) {
   Floor f;
   f.copies = copies;
   if (copies == 0) return f;
   const double n = static_cast<double>(copies);
-  waitUntilQuiet();
+  auto step = std::chrono::steady_clock::now();
+  auto done = [&](const char* what) {
+    const auto now = std::chrono::steady_clock::now();
+    if (log)
+      log(fmt::format("floor: {} in {:.1f} s", what,
+                      std::chrono::duration<double>(now - step).count()));
+    step = now;
+  };
+  KUIGA_TRY(waitUntilQuiet(copies), "floor");
+  done("the machine quiet");
   // First, while nothing of the floor's own is being freed.
   auto autProcess = measureAutProcess(aut, copies);
   if (!autProcess) return fail(autProcess.error());
   f.autProcessKib = *autProcess;
-  const auto live = liveNetworkNamespaces();
+  done("the AUT's copies measured");
   const uint64_t before = settledMemoryKiB();
-  auto c = makeInits(initPath, copies);
-  if (!c) return fail(c.error());
+  auto inits = makeInits(initPath, copies);
+  if (!inits) return fail(inits.error());
   const uint64_t withInits = settledMemoryKiB();
   f.initNamespacesKib = (static_cast<double>(withInits) - static_cast<double>(before)) / n;
+  done("inits in their namespaces measured");
   if (veth) {
     sys::UniqueFd scratch;
-    auto made = makeVeths(*c, scratch);
+    auto made = makeVeths(*inits, scratch);
     const uint64_t withVeths = settledMemoryKiB();
     f.vethKib = (static_cast<double>(withVeths) - static_cast<double>(withInits)) / n;
     // The bridge and the veths' bridge ends go with the scratch namespace.
     scratch.reset();
     if (!made) return fail(made.error());
+    done("veths measured");
   }
-  c->netns.clear();
-  c->inits.clear();  // SIGKILL and reap
+  inits->clear();  // SIGKILL and reap
   // The kernel frees dead namespaces later, in batches: wait until it has, or the benchmark's
   // baseline would hold them and its figures come out low by as much.
-  for (int i = 0; i < 600 && live && liveNetworkNamespaces().value_or(0) > *live; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  (void)settledMemoryKiB();
+  KUIGA_TRY(waitUntilQuiet(copies), "floor");
+  done("the copies freed");
   return f;
 }
 

@@ -5,6 +5,7 @@
 // (docs/performance.md, "The floor").
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,13 @@ struct AutCommand {
   std::vector<std::string> argv;
 };
 
+// Receives each step's progress ("floor: veths measured in 12.3 s").
+using FloorLog = std::function<void(const std::string&)>;
+
 // Makes `copies` of each piece and reads /proc/meminfo before and after (the same accounting
 // as the benchmark's memory figures); removes them and waits for the kernel to free them.
 Result<Floor> measureFloor(const std::string& initPath, size_t copies, bool veth,
-                           const AutCommand& aut);
+                           const AutCommand& aut, const FloorLog& log = {});
 
 // The AUT's kernel side that grows while it runs, from /proc/PID/status (0 if gone): its page
 // tables and its threads' kernel stacks. Its process structures are the floor's

@@ -118,9 +118,12 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   if (!dirs) return fail(dirs.error());
   const std::string stateDir = dirs->stateDir, appDir = dirs->appDir, exe = dirs->executable;
 
-  // The kernel's floor first, with copies of its pieces (300 to 500 of each: fewer drown in
-  // the noise), which are gone again before the baseline. (Measured after the run instead, it
-  // waited a minute: the kernel holds some of a run's dead namespaces about 60 s.)
+  // The kernel's floor first, with copies of its pieces, which are gone again before the
+  // baseline. (Measured after the run instead, it waited a minute: the kernel holds some of a
+  // run's dead namespaces about 60 s.) As many copies as the run has instances by default (at
+  // least 300: fewer drown in the noise): a copy costs the kernel more the more it holds
+  // (docs/performance.md, "The floor at the run's scale"), so fewer copies would understate
+  // what the run's instances cost the kernel and count the difference as Kuiga's.
   std::optional<Floor> floor;
   // The floor is an isolated instance's (its namespaces, veth and init): a group's device has
   // none of those of its own.
@@ -129,15 +132,21 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
     // The AUT's copies wait for a start an hour away, with the run's period.
     const AutCommand aut{appDir + "/" + exe,
                          {exe, std::to_string(nowMs() + 3'600'000), std::to_string(o.periodMs)}};
-    auto f = measureFloor(o.initPath, std::clamp<size_t>(o.count, 300, 500), o.net != NetMode::None,
-                          aut);
+    const size_t copies = o.floorCopies ? o.floorCopies : std::max<size_t>(o.count, 300);
+    auto f = measureFloor(o.initPath, copies, o.net != NetMode::None, aut, log);
     if (!f) return fail(f.error());
     floor = *f;
     log(fmt::format("floor measured with {} copies of each piece in {:.1f} s", floor->copies,
                     secondsSince(from)));
   }
-  // Namespaces of earlier runs are freed asynchronously by the kernel; wait until memory use
-  // holds still before taking the baseline.
+  // Namespaces of earlier runs (and the floor's copies) are torn down asynchronously by the
+  // kernel, under the rtnl lock that creating instances takes too: wait until it is done, and
+  // until memory use holds still, before taking the baseline and the time.
+  auto teardown = waitForNamespaceTeardown(std::chrono::seconds(600));
+  if (!teardown) return fail(teardown.error());
+  if (*teardown >= 1)
+    log(fmt::format("waited {:.1f} s for the kernel to tear down earlier network namespaces",
+                    *teardown));
   for (int i = 0; i < 20; ++i) {
     uint64_t a = memoryInUseKiB();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -241,6 +250,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   double startS = secondsSince(t1);
   log(fmt::format("started {}/{} in {:.2f} s{}: {}", started.ok, o.count, startS,
                   firstError(started), stateSummary(runtime)));
+  out["teardown_wait_s"] = *teardown;
   out["create_per_s"] = created.ok / createS;
   out["start_per_s"] = started.ok / startS;
   out["all_running_s"] = runningEvents.load() == o.count

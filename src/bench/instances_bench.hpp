@@ -33,8 +33,10 @@ struct InstancesBenchOptions {
   Limits limits;
   uint64_t memoryLimitMiB = 0;  // sets limits.memoryBytes
   // Measure the kernel's floor first (ns runtime): floor_kib and above_floor_kib. It adds
-  // about a minute, while the kernel frees the copies' namespaces.
+  // a minute or two at 10,000, making the copies and waiting for the kernel to free them.
   bool floor = true;
+  // Copies of each of the floor's pieces; 0: as many as --count, and at least 300.
+  size_t floorCopies = 0;
   // Isolated inits cloned by the worker's zygote (NsRuntimeConfig::zygote); false: each
   // pivots into the skeleton itself, to compare the two on one machine.
   bool zygote = true;

@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 
 #include "sys/file.hpp"
+#include "sys/netlink.hpp"
+#include "sys/netns.hpp"
 
 namespace kuiga::bench {
 
@@ -195,6 +197,33 @@ std::optional<size_t> liveNetworkNamespaces() {
   auto at = text->find("\nnet_namespace ");
   if (at == std::string::npos) return std::nullopt;
   return std::strtoull(text->c_str() + at + 15, nullptr, 10);
+}
+
+Result<double> waitForNamespaceTeardown(std::chrono::seconds bound) {
+  const auto from = std::chrono::steady_clock::now();
+  auto observer = sys::netns::create();
+  if (!observer) return fail(observer.error().context("namespace teardown"));
+  auto nl = sys::Netlink::openIn(observer->get());
+  if (!nl) return fail(nl.error().context("namespace teardown"));
+  for (int probe = 0; probe < 2; ++probe) {
+    auto ns = sys::netns::create();
+    if (!ns) return fail(ns.error().context("namespace teardown"));
+    sys::VethSpec v;
+    v.name = "kprobe";
+    v.peerName = "kprobe";
+    v.peerNetnsFd = ns->get();
+    KUIGA_TRY(nl->createVeth(v), "namespace teardown");
+    ns->reset();  // nothing else holds it: it dies, and its veth with it
+    while (nl->linkIndex("kprobe")) {
+      if (std::chrono::steady_clock::now() - from > bound)
+        return failMsg(
+            fmt::format("the kernel has not torn down the dead network namespaces "
+                        "within {} s",
+                        bound.count()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count();
 }
 
 }  // namespace kuiga::bench

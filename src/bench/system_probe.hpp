@@ -3,12 +3,15 @@
 // objects that must not leak.
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
 
 namespace kuiga::bench {
 
@@ -26,6 +29,14 @@ size_t countNetworkNamespaces();
 // the net_namespace slab cache in /proc/slabinfo); nullopt where the cache is merged or
 // unreadable.
 std::optional<size_t> liveNetworkNamespaces();
+// Waits (up to `bound`) until the kernel has torn down every network namespace that died
+// before the call, and returns the seconds it waited. The kernel frees dead namespaces on one
+// ordered work queue, in batches: a batch of 10,000 holds the rtnl lock for a minute and
+// more, and a benchmark started under it measures the teardown, not itself. The slab's count
+// cannot tell (objects on per-CPU slabs count as used), so this kills a probe namespace with
+// a veth into a scratch one, twice: once the second probe's end is gone, the batch that held
+// the first (and everything that died before it) has run to its end.
+Result<double> waitForNamespaceTeardown(std::chrono::seconds bound);
 // Processes whose real uid is in [uidFirst, uidLast] or whose name is `comm`.
 size_t countProcesses(uid_t uidFirst, uid_t uidLast, const std::string& comm);
 // Processes whose command line holds `needle` (a worker's own run directory names only its

@@ -5,6 +5,12 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "sys/netlink.hpp"
+#include "sys/netns.hpp"
 
 namespace kuiga::bench {
 
@@ -24,6 +30,33 @@ TEST(SystemProbe, MemoryInUseCountsWhatWasAllocated) {
     closest = std::min(closest, std::abs(got - static_cast<double>(kMiB)));
   }
   EXPECT_LT(closest, 4.0) << "MiB off from the " << kMiB << " MiB allocated";
+}
+
+// Namespaces that die go to the kernel's teardown queue; once the wait returns, every one of
+// them has been torn down: here, the veths they held toward a namespace this test keeps are
+// gone. (Read at once instead, most of them are still there.)
+TEST(SystemProbe, ROOT_TheWaitForTeardownOutlastsTheNamespacesThatDiedBefore) {
+  auto keeper = sys::netns::create();
+  ASSERT_TRUE(keeper) << keeper.error().message;
+  auto nl = sys::Netlink::openIn(keeper->get());
+  ASSERT_TRUE(nl) << nl.error().message;
+  constexpr int kDead = 300;
+  for (int i = 0; i < kDead; ++i) {
+    auto ns = sys::netns::create();
+    ASSERT_TRUE(ns) << ns.error().message;
+    sys::VethSpec v;
+    v.name = fmt::format("kt{}", i);
+    v.peerName = "eth0";
+    v.peerNetnsFd = ns->get();
+    ASSERT_TRUE(nl->createVeth(v));
+  }  // each namespace dies here: only its fd held it
+  auto waited = waitForNamespaceTeardown(std::chrono::seconds(120));
+  ASSERT_TRUE(waited) << waited.error().message;
+  EXPECT_GE(*waited, 0.0);
+  int left = 0;
+  for (int i = 0; i < kDead; ++i) left += nl->linkIndex(fmt::format("kt{}", i)).has_value();
+  EXPECT_EQ(left, 0) << "veths of dead namespaces still there after the wait";
+  EXPECT_FALSE(nl->linkIndex("kprobe")) << "the probe's veth is left";
 }
 
 }  // namespace kuiga::bench
