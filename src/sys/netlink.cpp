@@ -382,12 +382,18 @@ VoidResult Netlink::moveToNetns(const std::string& name, int netnsFd) {
 }
 
 Result<int> Netlink::linkIndex(const std::string& name) {
-  rtnl_link* link = nullptr;
-  int err = rtnl_link_get_kernel(sock_.get(), 0, name.c_str(), &link);
-  if (err < 0) return fail(nlError("find link '" + name + "'", err));
-  int idx = rtnl_link_get_ifindex(link);
-  rtnl_link_put(link);
-  return idx;
+  // SIOCGIFINDEX on the netlink socket (the kernel hands a socket's unknown ioctls to the
+  // devices of the socket's namespace) instead of RTM_GETLINK: the answer to a GETLINK is a
+  // whole link message, and for a veth whose peer is in another namespace that message looks
+  // up the peer's namespace id by walking all of them (peernet2id). In the radio namespace of
+  // 10,000 devices, that walk was 4% of all CPU while creating them.
+  ifreq req{};
+  if (name.empty() || name.size() >= sizeof req.ifr_name)
+    return failMsg("find link '" + name + "': not a link name");
+  std::memcpy(req.ifr_name, name.data(), name.size());
+  if (::ioctl(nl_socket_get_fd(sock_.get()), SIOCGIFINDEX, &req) < 0)
+    return failSys("find link '" + name + "'");
+  return req.ifr_ifindex;
 }
 
 namespace {

@@ -62,6 +62,34 @@ TEST_F(NetlinkTest, ROOT_BridgeVethAcrossNamespacesMacMasterUpAddresses) {
   EXPECT_FALSE(nl->linkIndex("kgtv0"));
 }
 
+// A socket opened in a namespace finds that namespace's links, whichever namespace the
+// calling thread is in, and a link that is not there is named with the kernel's errno.
+TEST_F(NetlinkTest, ROOT_LinkIndexLooksInTheSocketsNamespace) {
+  int inA = 0;
+  {
+    auto guard = netns::ThreadGuard::enter(a_.get());
+    auto nl = Netlink::open();
+    ASSERT_TRUE(nl);
+    ASSERT_TRUE(nl->createBridge("kgtidx"));
+    inA = static_cast<int>(::if_nametoindex("kgtidx"));
+    ASSERT_GT(inA, 0);
+  }
+  ASSERT_EQ(::if_nametoindex("kgtidx"), 0u) << "the test's bridge is in the host's namespace";
+  auto nl = Netlink::openIn(a_.get());
+  ASSERT_TRUE(nl);
+  auto idx = nl->linkIndex("kgtidx");
+  ASSERT_TRUE(idx) << idx.error().message;
+  EXPECT_EQ(*idx, inA);
+  auto missing = nl->linkIndex("kgtnone");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ENODEV);
+  EXPECT_NE(missing.error().message.find("'kgtnone'"), std::string::npos);
+  auto tooLong = nl->linkIndex("kgt-a-name-past-15");
+  ASSERT_FALSE(tooLong);
+  EXPECT_NE(tooLong.error().message.find("not a link name"), std::string::npos);
+  EXPECT_FALSE(nl->linkIndex(""));
+}
+
 TEST_F(NetlinkTest, ROOT_ABridgeReportsTheQuerierItHears) {
   auto guard = netns::ThreadGuard::enter(a_.get());
   ASSERT_TRUE(guard);

@@ -1,5 +1,11 @@
 #include "worker/net/radio_network.hpp"
 
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <netinet/ip.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -74,6 +80,50 @@ TEST(RadioNetworkTest, ROOT_EveryLeafCountsTheCoreAsQuerierAndOneCutOffIsNamed) 
   ASSERT_EQ(lagging.size(), 1u) << fmt::format("{}", fmt::join(lagging, "; "));
   EXPECT_EQ(lagging[0].rfind(leaf0 + " (querier ", 0), 0u) << lagging[0];
   EXPECT_EQ(lagging[0].find(core), std::string::npos) << lagging[0];
+}
+
+// IGMP membership reports (v1, v2, v3) seen on any link of the namespace within `wait`.
+int igmpReportsSeen(int netnsFd, std::chrono::milliseconds wait) {
+  sys::UniqueFd sock;
+  {
+    auto in = sys::netns::ThreadGuard::enter(netnsFd);
+    if (!in) return -1;
+    sock.reset(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP)));
+  }
+  if (!sock) return -1;
+  int reports = 0;
+  for (auto end = std::chrono::steady_clock::now() + wait;
+       std::chrono::steady_clock::now() < end;) {
+    pollfd p{sock.get(), POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    unsigned char frame[2048];
+    ssize_t n = ::recv(sock.get(), frame, sizeof frame, 0);
+    if (n < static_cast<ssize_t>(sizeof(iphdr))) continue;
+    const auto* ip = reinterpret_cast<const iphdr*>(frame);  // SOCK_DGRAM: from the IP header
+    const size_t at = ip->ihl * 4u;
+    if (ip->protocol != IPPROTO_IGMP || static_cast<size_t>(n) <= at) continue;
+    const unsigned char type = frame[at];
+    reports += type == 0x12 || type == 0x16 || type == 0x22;
+  }
+  return reports;
+}
+
+// The bridges join the all-snoopers group; they report no link-local group on the medium (a
+// report from a leaf, which has no IPv4 address, walked every link of the namespace).
+TEST(RadioNetworkTest, ROOT_BridgesSendNoIgmpReports) {
+  SKIP_UNLESS_ROOT();
+  test::TempDir dir;
+  auto net = RadioNetwork::open(dir.path() + "/radio.netns");
+  ASSERT_TRUE(net) << net.error().message;
+  struct Destroy {
+    RadioNetwork& n;
+    ~Destroy() { EXPECT_TRUE(n.destroy()); }
+  } destroy{**net};
+  std::jthread reserve([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE((*net)->reserve(1, RadioNetwork::kPortsPerLeaf * 2));
+  });
+  EXPECT_EQ(igmpReportsSeen((*net)->netnsFd(), std::chrono::seconds(3)), 0);
 }
 
 }  // namespace
