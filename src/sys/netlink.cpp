@@ -31,6 +31,7 @@
 #include <netlink/route/rule.h>
 #include <netlink/route/tc.h>
 #include <sys/ioctl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -160,6 +161,16 @@ VoidResult Netlink::setBridgeMulticastQuerier(const std::string& name, bool quer
                        "set multicast querier of bridge '" + name + "'");
 }
 
+namespace {
+// Whether the running kernel's release is at least major.minor.
+bool kernelAtLeast(int major, int minor) {
+  utsname u{};
+  int ma = 0, mi = 0;
+  if (::uname(&u) < 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
+}
+}  // namespace
+
 Result<Netlink::MulticastQuerier> Netlink::bridgeMulticastQuerier(const std::string& name) {
   // Read from the bridge's own link message: libnl 3.7 parses no bridge attributes.
   const std::string what = "read the multicast querier of bridge '" + name + "'";
@@ -211,8 +222,11 @@ Result<Netlink::MulticastQuerier> Netlink::bridgeMulticastQuerier(const std::str
   // The socket asks for acknowledgements; the one after the reply must not be left for the
   // next request to trip over.
   if (int err = nl_wait_for_ack(sock_.get()); err < 0) return fail(nlError(what, err));
-  if (!parsed.state) return failMsg(what + ": the kernel reports no querier state (before 5.16)");
-  return *parsed.state;
+  if (parsed.state) return *parsed.state;
+  // Since 5.16 the kernel leaves the state out only when the bridge neither queries itself nor
+  // counts another querier: it counts none.
+  if (kernelAtLeast(5, 16)) return MulticastQuerier{"::", 0, 0};
+  return failMsg(what + ": the kernel reports no querier state (before 5.16)");
 }
 
 VoidResult Netlink::setBridgeMulticastHashMax(const std::string& name, uint32_t groups) {

@@ -55,7 +55,8 @@ class Netlink {
   // Raise the bridge's limit of multicast groups (default 4096); past it the kernel turns
   // snooping off and floods.
   VoidResult setBridgeMulticastHashMax(const std::string& name, uint32_t groups);
-  // The MLD querier a bridge counts (IFLA_BR_MCAST_QUERIER_STATE): its own or another one.
+  // The MLD querier a bridge counts (IFLA_BR_MCAST_QUERIER_STATE): its own, another one, or
+  // none ("::", port 0, timer 0: a bridge that does not query and heard no querier).
   struct MulticastQuerier {
     std::string ipv6Address;        // "::" while none was elected
     int ipv6Port = 0;               // ifindex of the port another querier is heard on; 0: none

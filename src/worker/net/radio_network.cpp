@@ -52,11 +52,16 @@ bool parseName(const std::string& name, const char* format, unsigned* a, unsigne
 
 // Instances send multicast unprompted (MLD reports when their addresses come up), and a bridge
 // without a known querier floods every multicast frame to all ports: N instances coming up
-// would cost N^2 deliveries. So every bridge is its own MLD/IGMP querier and snoops: reports go
-// to queriers only and multicast reaches its listeners only. A querier needs an IPv6 address,
-// so bridges (and only they: ports stay silent) get IPv6, without DAD so that the link-local
-// address is usable at once. The calling thread must be in the radio namespace.
-VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac& mac) {
+// would cost N^2 deliveries. So every bridge snoops, and the core is the MLD/IGMP querier that
+// every leaf counts (settleQueriersLocked()): reports go to queriers only and multicast reaches
+// its listeners only. Leaves do not query themselves (`querier` false): a leaf has no IPv4
+// address, so its IGMP queries came from 0.0.0.0, which wins every IPv4 election, and the core
+// deferred to them; leaves that heard no other querier then queried all their ports about ten
+// times a second (measured 2026-12-06). A querier needs an IPv6 address, so bridges (and only
+// they: ports stay silent) get IPv6, without DAD so that the link-local address is usable at
+// once. The calling thread must be in the radio namespace.
+VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac& mac,
+                       bool querier) {
   KUIGA_TRY(nl.createBridge(name, mac), "create");
   KUIGA_TRY(sys::writeFile("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "0"), "sysctl");
   // The link-local address is added without DAD, so it is usable at once: an address the
@@ -64,7 +69,7 @@ VoidResult startBridge(sys::Netlink& nl, const std::string& name, const sys::Mac
   // then finds no source address.
   KUIGA_TRY(nl.addAddress(name, sys::eui64LinkLocal(mac) + "/64"), "link-local address");
   KUIGA_TRY(nl.setUp(name, true, false), "up");
-  KUIGA_TRY(nl.setBridgeMulticastQuerier(name, true, kQueryResponseCs), "querier");
+  KUIGA_TRY(nl.setBridgeMulticastQuerier(name, querier, kQueryResponseCs), "querier");
   // Promiscuous, so that adding a port does not walk the whole forwarding table to sync
   // static entries into non-promiscuous ports (O(N) per port, O(N^2) per run).
   KUIGA_TRY(nl.setPromiscuous(name), "promiscuous");
@@ -194,7 +199,8 @@ Result<RadioNetwork::Tree*> RadioNetwork::treeLocked(RunId run) {
     // The lowest address of the run's network (fe80::ff:feff:ffff), so the core wins every
     // querier election; its solicited-node group is no instance's.
     const std::string core = runCoreLink(run);
-    KUIGA_TRY(startBridge(nl, core, kGatewayMac), "run " + std::to_string(run) + " core bridge");
+    KUIGA_TRY(startBridge(nl, core, kGatewayMac, true),
+              "run " + std::to_string(run) + " core bridge");
     // Every instance's groups (two each) end up in the core's table.
     KUIGA_TRY(nl.setBridgeMulticastHashMax(core, kCoreMulticastGroups), "core bridge");
     return {};
@@ -252,7 +258,7 @@ Result<int> RadioNetwork::addLeafLocked(RunId run, Tree& tree) {
     std::string leaf = leafLink(run, k), up = leafUplink(run, k), dn = coreDownlink(run, k);
     auto guard = sys::netns::ThreadGuard::enter(netnsFd());  // for the bridge's sysctls
     if (!guard) return fail(guard.error().context("enter radio namespace"));
-    KUIGA_TRY(startBridge(nl, leaf, leafMac(k)), "leaf bridge");
+    KUIGA_TRY(startBridge(nl, leaf, leafMac(k), false), "leaf bridge");
     // Past its group limit a bridge turns snooping off for good; a leaf holds few groups, but
     // the reports crossing its uplink may briefly create entries for any group.
     KUIGA_TRY(nl.setBridgeMulticastHashMax(leaf, kCoreMulticastGroups), "leaf bridge");

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "spec/identity.hpp"
 #include "sys/netlink.hpp"
@@ -20,6 +21,8 @@
 
 namespace kuiga::worker::net {
 namespace {
+
+using namespace std::chrono_literals;
 
 // The querier a bridge in the radio namespace counts, as text for messages and checks.
 std::string querierOf(int netnsFd, const std::string& bridge) {
@@ -124,6 +127,107 @@ TEST(RadioNetworkTest, ROOT_BridgesSendNoIgmpReports) {
     EXPECT_TRUE((*net)->reserve(1, RadioNetwork::kPortsPerLeaf * 2));
   });
   EXPECT_EQ(igmpReportsSeen((*net)->netnsFd(), std::chrono::seconds(3)), 0);
+}
+
+// IGMP and MLD queries arriving on each socket within `wait` (sockets: packet sockets in the
+// devices' namespaces, from the IP header on).
+int queriesHeard(const std::vector<sys::UniqueFd>& socks, std::chrono::milliseconds wait) {
+  std::vector<pollfd> fds;
+  for (const auto& s : socks) fds.push_back({s.get(), POLLIN, 0});
+  int queries = 0;
+  for (auto end = std::chrono::steady_clock::now() + wait;
+       std::chrono::steady_clock::now() < end;) {
+    if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+    for (auto& p : fds) {
+      if (!(p.revents & POLLIN)) continue;
+      unsigned char pkt[2048];
+      ssize_t n = ::recv(p.fd, pkt, sizeof pkt, 0);
+      if (n < 1) continue;
+      if ((pkt[0] >> 4) == 4 && n > 20 && pkt[9] == IPPROTO_IGMP) {
+        const size_t at = (pkt[0] & 0xf) * 4u;
+        queries += static_cast<size_t>(n) > at && pkt[at] == 0x11;
+      } else if ((pkt[0] >> 4) == 6 && n > 48 && pkt[6] == 0 && pkt[40] == IPPROTO_ICMPV6) {
+        const size_t at = 40 + (pkt[41] + 1u) * 8;  // past the hop-by-hop header MLD carries
+        queries += static_cast<size_t>(n) > at && pkt[at] == 130;
+      }
+    }
+  }
+  return queries;
+}
+
+// IGMP and MLD queries that leaf bridges (source MAC 02:00:01:00:..) send on any link of the
+// radio namespace within `wait`.
+int leafQueriesSeen(int netnsFd, std::chrono::milliseconds wait) {
+  sys::UniqueFd sock;
+  {
+    auto in = sys::netns::ThreadGuard::enter(netnsFd);
+    if (!in) return -1;
+    sock.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
+  }
+  if (!sock) return -1;
+  int queries = 0;
+  for (auto end = std::chrono::steady_clock::now() + wait;
+       std::chrono::steady_clock::now() < end;) {
+    pollfd p{sock.get(), POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    unsigned char frame[2048];
+    ssize_t n = ::recv(sock.get(), frame, sizeof frame, 0);
+    if (n < 14 + 48 || frame[6] != 0x02 || frame[7] != 0 || frame[8] != 0x01 || frame[9] != 0)
+      continue;
+    const unsigned char* pkt = frame + 14;
+    if ((pkt[0] >> 4) == 4 && pkt[9] == IPPROTO_IGMP)
+      queries += pkt[(pkt[0] & 0xf) * 4u] == 0x11;
+    else if ((pkt[0] >> 4) == 6 && pkt[6] == 0 && pkt[40] == IPPROTO_ICMPV6)
+      queries += pkt[40 + (pkt[41] + 1u) * 8] == 130;
+  }
+  return queries;
+}
+
+// The core is the only querier: the leaves query nobody, so the devices hear no query at all
+// (a leaf's IGMP queries came from 0.0.0.0, which the core deferred to, and leaves that heard
+// no querier queried their ports about ten times a second). Every leaf still counts the core.
+TEST(RadioNetworkTest, ROOT_DevicesHearNoQueriesAndLeavesCountTheCore) {
+  SKIP_UNLESS_ROOT();
+  test::TempDir dir;
+  auto net = RadioNetwork::open(dir.path() + "/radio.netns");
+  ASSERT_TRUE(net) << net.error().message;
+  struct Destroy {
+    RadioNetwork& n;
+    ~Destroy() { EXPECT_TRUE(n.destroy()); }
+  } destroy{**net};
+  const RunId run = 1;
+  int fromLeaves = 0;
+  {
+    std::jthread watch([&] { fromLeaves = leafQueriesSeen((*net)->netnsFd(), 3s); });
+    std::this_thread::sleep_for(200ms);
+    ASSERT_TRUE((*net)->reserve(run, RadioNetwork::kPortsPerLeaf * 4));
+  }
+  EXPECT_EQ(fromLeaves, 0) << "queries sent by leaf bridges";
+  std::vector<sys::UniqueFd> devices, socks;
+  for (uint32_t i = 0; i < 4; ++i) {
+    auto ns = sys::netns::create();
+    ASSERT_TRUE(ns) << ns.error().message;
+    {
+      auto in = sys::netns::ThreadGuard::enter(ns->get());
+      ASSERT_TRUE(in);
+      socks.emplace_back(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL)));
+      ASSERT_TRUE(socks.back());
+    }
+    ASSERT_TRUE((*net)->attach(InstanceId{run, i}, ns->get(), false));
+    auto nl = sys::Netlink::openIn(ns->get());
+    ASSERT_TRUE(nl);
+    ASSERT_TRUE(nl->setUp("eth0"));
+    devices.push_back(std::move(*ns));
+  }
+  EXPECT_EQ(queriesHeard(socks, 2s), 0);
+  EXPECT_TRUE((*net)->queriersLagging().empty())
+      << fmt::format("{}", fmt::join((*net)->queriersLagging(), "; "));
+  const std::string core = sys::eui64LinkLocal(kGatewayMac);
+  for (size_t k = 0; k < 4; ++k) {
+    const std::string leaf = RadioNetwork::leafLink(run, k);
+    EXPECT_EQ(querierOf((*net)->netnsFd(), leaf).rfind(core + " on port ", 0), 0u)
+        << querierOf((*net)->netnsFd(), leaf);
+  }
 }
 
 }  // namespace
