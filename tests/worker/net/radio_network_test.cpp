@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -85,48 +87,82 @@ TEST(RadioNetworkTest, ROOT_EveryLeafCountsTheCoreAsQuerierAndOneCutOffIsNamed) 
   EXPECT_EQ(lagging[0].find(core), std::string::npos) << lagging[0];
 }
 
-// IGMP membership reports (v1, v2, v3) seen on any link of the namespace within `wait`.
-int igmpReportsSeen(int netnsFd, std::chrono::milliseconds wait) {
+// A radio network of its own for each test, destroyed however the test ends (its pin is a
+// mount that would outlive the test).
+class OpenRadioNetwork : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIP_UNLESS_ROOT();
+    auto opened = RadioNetwork::open(dir_.path() + "/radio.netns");
+    ASSERT_TRUE(opened) << opened.error().message;
+    net_ = std::move(*opened);
+  }
+  void TearDown() override {
+    if (net_) {
+      EXPECT_TRUE(net_->destroy());
+    }
+  }
+  test::TempDir dir_;
+  std::unique_ptr<RadioNetwork> net_;
+};
+
+// The frames a packet socket of `type` for `proto` in namespace `netnsFd` gets within `wait`
+// for which `counts` holds; -1 if the socket cannot be had.
+int framesSeen(int netnsFd, int type, uint16_t proto, std::chrono::milliseconds wait,
+               const std::function<bool(const unsigned char*, size_t)>& counts) {
   sys::UniqueFd sock;
   {
     auto in = sys::netns::ThreadGuard::enter(netnsFd);
     if (!in) return -1;
-    sock.reset(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP)));
+    sock.reset(::socket(AF_PACKET, type | SOCK_CLOEXEC, htons(proto)));
   }
   if (!sock) return -1;
-  int reports = 0;
+  int seen = 0;
   for (auto end = std::chrono::steady_clock::now() + wait;
        std::chrono::steady_clock::now() < end;) {
     pollfd p{sock.get(), POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;
     unsigned char frame[2048];
     ssize_t n = ::recv(sock.get(), frame, sizeof frame, 0);
-    if (n < static_cast<ssize_t>(sizeof(iphdr))) continue;
-    const auto* ip = reinterpret_cast<const iphdr*>(frame);  // SOCK_DGRAM: from the IP header
-    const size_t at = ip->ihl * 4u;
-    if (ip->protocol != IPPROTO_IGMP || static_cast<size_t>(n) <= at) continue;
-    const unsigned char type = frame[at];
-    reports += type == 0x12 || type == 0x16 || type == 0x22;
+    if (n > 0 && counts(frame, static_cast<size_t>(n))) ++seen;
   }
-  return reports;
+  return seen;
+}
+
+// The IGMP or ICMPv6 type of an IP packet (from its IP header on); -1 for anything else.
+int igmpOrIcmp6Type(const unsigned char* pkt, size_t n) {
+  if (n > 20 && (pkt[0] >> 4) == 4 && pkt[9] == IPPROTO_IGMP) {
+    const size_t at = (pkt[0] & 0xf) * 4u;
+    return n > at ? pkt[at] : -1;
+  }
+  if (n > 48 && (pkt[0] >> 4) == 6 && pkt[6] == 0 && pkt[40] == IPPROTO_ICMPV6) {
+    const size_t at = 40 + (pkt[41] + 1u) * 8;  // past the hop-by-hop header MLD carries
+    return n > at ? pkt[at] : -1;
+  }
+  return -1;
+}
+
+bool isQuery(const unsigned char* pkt, size_t n) {
+  const int type = igmpOrIcmp6Type(pkt, n);
+  return ((pkt[0] >> 4) == 4 && type == 0x11) || ((pkt[0] >> 4) == 6 && type == 130);
+}
+
+// IGMP membership reports (v1, v2, v3) seen on any link of the namespace within `wait`.
+int igmpReportsSeen(int netnsFd, std::chrono::milliseconds wait) {
+  return framesSeen(netnsFd, SOCK_DGRAM, ETH_P_IP, wait, [](const unsigned char* pkt, size_t n) {
+    const int type = igmpOrIcmp6Type(pkt, n);
+    return (pkt[0] >> 4) == 4 && (type == 0x12 || type == 0x16 || type == 0x22);
+  });
 }
 
 // The bridges join the all-snoopers group; they report no link-local group on the medium (a
 // report from a leaf, which has no IPv4 address, walked every link of the namespace).
-TEST(RadioNetworkTest, ROOT_BridgesSendNoIgmpReports) {
-  SKIP_UNLESS_ROOT();
-  test::TempDir dir;
-  auto net = RadioNetwork::open(dir.path() + "/radio.netns");
-  ASSERT_TRUE(net) << net.error().message;
-  struct Destroy {
-    RadioNetwork& n;
-    ~Destroy() { EXPECT_TRUE(n.destroy()); }
-  } destroy{**net};
+TEST_F(OpenRadioNetwork, ROOT_BridgesSendNoIgmpReports) {
   std::jthread reserve([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    EXPECT_TRUE((*net)->reserve(1, RadioNetwork::kPortsPerLeaf * 2));
+    EXPECT_TRUE(net_->reserve(1, RadioNetwork::kPortsPerLeaf * 2));
   });
-  EXPECT_EQ(igmpReportsSeen((*net)->netnsFd(), std::chrono::seconds(3)), 0);
+  EXPECT_EQ(igmpReportsSeen(net_->netnsFd(), std::chrono::seconds(3)), 0);
 }
 
 // IGMP and MLD queries arriving on each socket within `wait` (sockets: packet sockets in the
@@ -139,17 +175,9 @@ int queriesHeard(const std::vector<sys::UniqueFd>& socks, std::chrono::milliseco
        std::chrono::steady_clock::now() < end;) {
     if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
     for (auto& p : fds) {
-      if (!(p.revents & POLLIN)) continue;
       unsigned char pkt[2048];
-      ssize_t n = ::recv(p.fd, pkt, sizeof pkt, 0);
-      if (n < 1) continue;
-      if ((pkt[0] >> 4) == 4 && n > 20 && pkt[9] == IPPROTO_IGMP) {
-        const size_t at = (pkt[0] & 0xf) * 4u;
-        queries += static_cast<size_t>(n) > at && pkt[at] == 0x11;
-      } else if ((pkt[0] >> 4) == 6 && n > 48 && pkt[6] == 0 && pkt[40] == IPPROTO_ICMPV6) {
-        const size_t at = 40 + (pkt[41] + 1u) * 8;  // past the hop-by-hop header MLD carries
-        queries += static_cast<size_t>(n) > at && pkt[at] == 130;
-      }
+      ssize_t n = (p.revents & POLLIN) ? ::recv(p.fd, pkt, sizeof pkt, 0) : 0;
+      if (n > 0 && isQuery(pkt, static_cast<size_t>(n))) ++queries;
     }
   }
   return queries;
@@ -158,49 +186,22 @@ int queriesHeard(const std::vector<sys::UniqueFd>& socks, std::chrono::milliseco
 // IGMP and MLD queries that leaf bridges (source MAC 02:00:01:00:..) send on any link of the
 // radio namespace within `wait`.
 int leafQueriesSeen(int netnsFd, std::chrono::milliseconds wait) {
-  sys::UniqueFd sock;
-  {
-    auto in = sys::netns::ThreadGuard::enter(netnsFd);
-    if (!in) return -1;
-    sock.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
-  }
-  if (!sock) return -1;
-  int queries = 0;
-  for (auto end = std::chrono::steady_clock::now() + wait;
-       std::chrono::steady_clock::now() < end;) {
-    pollfd p{sock.get(), POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    unsigned char frame[2048];
-    ssize_t n = ::recv(sock.get(), frame, sizeof frame, 0);
-    if (n < 14 + 48 || frame[6] != 0x02 || frame[7] != 0 || frame[8] != 0x01 || frame[9] != 0)
-      continue;
-    const unsigned char* pkt = frame + 14;
-    if ((pkt[0] >> 4) == 4 && pkt[9] == IPPROTO_IGMP)
-      queries += pkt[(pkt[0] & 0xf) * 4u] == 0x11;
-    else if ((pkt[0] >> 4) == 6 && pkt[6] == 0 && pkt[40] == IPPROTO_ICMPV6)
-      queries += pkt[40 + (pkt[41] + 1u) * 8] == 130;
-  }
-  return queries;
+  return framesSeen(netnsFd, SOCK_RAW, ETH_P_ALL, wait, [](const unsigned char* f, size_t n) {
+    const bool fromLeaf = n > 14 && f[6] == 0x02 && f[7] == 0 && f[8] == 0x01 && f[9] == 0;
+    return fromLeaf && isQuery(f + 14, n - 14);
+  });
 }
 
 // The core is the only querier: the leaves query nobody, so the devices hear no query at all
 // (a leaf's IGMP queries came from 0.0.0.0, which the core deferred to, and leaves that heard
 // no querier queried their ports about ten times a second). Every leaf still counts the core.
-TEST(RadioNetworkTest, ROOT_DevicesHearNoQueriesAndLeavesCountTheCore) {
-  SKIP_UNLESS_ROOT();
-  test::TempDir dir;
-  auto net = RadioNetwork::open(dir.path() + "/radio.netns");
-  ASSERT_TRUE(net) << net.error().message;
-  struct Destroy {
-    RadioNetwork& n;
-    ~Destroy() { EXPECT_TRUE(n.destroy()); }
-  } destroy{**net};
+TEST_F(OpenRadioNetwork, ROOT_DevicesHearNoQueriesAndLeavesCountTheCore) {
   const RunId run = 1;
   int fromLeaves = 0;
   {
-    std::jthread watch([&] { fromLeaves = leafQueriesSeen((*net)->netnsFd(), 3s); });
+    std::jthread watch([&] { fromLeaves = leafQueriesSeen(net_->netnsFd(), 3s); });
     std::this_thread::sleep_for(200ms);
-    ASSERT_TRUE((*net)->reserve(run, RadioNetwork::kPortsPerLeaf * 4));
+    ASSERT_TRUE(net_->reserve(run, RadioNetwork::kPortsPerLeaf * 4));
   }
   EXPECT_EQ(fromLeaves, 0) << "queries sent by leaf bridges";
   std::vector<sys::UniqueFd> devices, socks;
@@ -213,20 +214,20 @@ TEST(RadioNetworkTest, ROOT_DevicesHearNoQueriesAndLeavesCountTheCore) {
       socks.emplace_back(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL)));
       ASSERT_TRUE(socks.back());
     }
-    ASSERT_TRUE((*net)->attach(InstanceId{run, i}, ns->get(), false));
+    ASSERT_TRUE(net_->attach(InstanceId{run, i}, ns->get(), false));
     auto nl = sys::Netlink::openIn(ns->get());
     ASSERT_TRUE(nl);
     ASSERT_TRUE(nl->setUp("eth0"));
     devices.push_back(std::move(*ns));
   }
   EXPECT_EQ(queriesHeard(socks, 2s), 0);
-  EXPECT_TRUE((*net)->queriersLagging().empty())
-      << fmt::format("{}", fmt::join((*net)->queriersLagging(), "; "));
+  EXPECT_TRUE(net_->queriersLagging().empty())
+      << fmt::format("{}", fmt::join(net_->queriersLagging(), "; "));
   const std::string core = sys::eui64LinkLocal(kGatewayMac);
   for (size_t k = 0; k < 4; ++k) {
     const std::string leaf = RadioNetwork::leafLink(run, k);
-    EXPECT_EQ(querierOf((*net)->netnsFd(), leaf).rfind(core + " on port ", 0), 0u)
-        << querierOf((*net)->netnsFd(), leaf);
+    EXPECT_EQ(querierOf(net_->netnsFd(), leaf).rfind(core + " on port ", 0), 0u)
+        << querierOf(net_->netnsFd(), leaf);
   }
 }
 
