@@ -187,18 +187,6 @@ void addMachine(nlohmann::json& out) {
   out["cpus"] = std::thread::hardware_concurrency();
 }
 
-}  // namespace kuiga::bench
-
-namespace kuiga::bench {
-
-std::optional<size_t> liveNetworkNamespaces() {
-  auto text = sys::readFile("/proc/slabinfo");
-  if (!text) return std::nullopt;
-  auto at = text->find("\nnet_namespace ");
-  if (at == std::string::npos) return std::nullopt;
-  return std::strtoull(text->c_str() + at + 15, nullptr, 10);
-}
-
 Result<double> waitForNamespaceTeardown(std::chrono::seconds bound) {
   const auto from = std::chrono::steady_clock::now();
   auto observer = sys::netns::create();

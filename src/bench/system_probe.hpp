@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -25,10 +24,6 @@ std::map<std::string, uint64_t> memInfo();
 uint64_t busyCpuMicros();
 // Distinct network namespaces held by processes or bind mounts.
 size_t countNetworkNamespaces();
-// Network namespaces alive in the kernel, those being torn down included (the active objects of
-// the net_namespace slab cache in /proc/slabinfo); nullopt where the cache is merged or
-// unreadable.
-std::optional<size_t> liveNetworkNamespaces();
 // Waits (up to `bound`) until the kernel has torn down every network namespace that died
 // before the call, and returns the seconds it waited. The kernel frees dead namespaces on one
 // ordered work queue, in batches: a batch of 10,000 holds the rtnl lock for a minute and

@@ -136,7 +136,10 @@ VoidResult RadioNetwork::relearn() {
     for (const auto& l : *links) {
       unsigned run = 0, k = 0;
       if (parseName(l.name, "rc%x", &run)) trees_[run];
-      if (parseName(l.name, "rb%x.%x", &run, &k)) leaves[run][k] = l.index;
+      if (!parseName(l.name, "rb%x.%x", &run, &k)) continue;
+      leaves[run][k] = l.index;
+      // A worker before 2026-12-06 made its leaves queriers (see startBridge()).
+      KUIGA_TRY(nl.setBridgeMulticastQuerier(l.name, false, kQueryResponseCs), "relearn leaf");
     }
     for (auto& [run, tree] : trees_)
       for (unsigned k = 0; leaves[run].count(k); ++k) {

@@ -20,6 +20,7 @@
 #include "sys/netlink.hpp"
 #include "sys/netns.hpp"
 #include "tests/support/leak_check.hpp"
+#include "tests/support/shell.hpp"
 
 namespace kuiga::worker::net {
 namespace {
@@ -229,6 +230,27 @@ TEST_F(OpenRadioNetwork, ROOT_DevicesHearNoQueriesAndLeavesCountTheCore) {
     EXPECT_EQ(querierOf(net_->netnsFd(), leaf).rfind(core + " on port ", 0), 0u)
         << querierOf(net_->netnsFd(), leaf);
   }
+}
+
+// A worker that finds the leaves an older one made as queriers takes them off the role.
+TEST_F(OpenRadioNetwork, ROOT_ARestartedWorkerTakesOldLeavesOffQuerying) {
+  const RunId run = 1;
+  ASSERT_TRUE(net_->reserve(run, 1));
+  const std::string pin = dir_.path() + "/radio.netns", leaf = RadioNetwork::leafLink(run, 0);
+  auto querier = [&] {
+    return test::commandOutput(
+        fmt::format("nsenter --net={} ip -d -j link show {} | grep -o "
+                    "'\"mcast_querier\":[01]'",
+                    pin, leaf));
+  };
+  ASSERT_EQ(std::system(fmt::format("nsenter --net={} ip link set {} type bridge mcast_querier 1",
+                                    pin, leaf)
+                            .c_str()),
+            0);
+  ASSERT_EQ(querier(), "\"mcast_querier\":1\n");
+  auto again = RadioNetwork::open(pin);  // the same pinned namespace: relearned
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(querier(), "\"mcast_querier\":0\n");
 }
 
 }  // namespace
