@@ -1,7 +1,9 @@
 // ROOT_ tests of worker crashes: `kuiga worker run` is killed with SIGKILL, and a new runtime
 // re-adopts the instances it left, or reaps them when they died meanwhile.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -76,11 +78,38 @@ class NsRecoveryTest : public ::testing::Test {
         return nlohmann::json::parse(line.substr(6)).value("pid", -1);
     return -1;
   }
-  // A group's report is in its directory, an isolated instance's on the state disk.
+  // A group's report is in its directory, an isolated instance's in its uid's slot on the state
+  // disk (the slot whose state record names it), or "" when no slot names it.
   std::string reportOf(const std::string& dir) {
     if (dir.find("-g") != std::string::npos)
       return "/run/kuiga/" + name_ + "/instances/" + dir + "/report";
-    return state_ + "/reports/" + dir;
+    unsigned run = 0, index = 0;
+    EXPECT_EQ(std::sscanf(dir.c_str(), "r%u-i%u", &run, &index), 2) << dir;
+    for (const auto& slot : reportSlots()) {
+      std::ifstream f(slot);
+      for (std::string line; std::getline(f, line);) {
+        if (line.rfind("state ", 0) != 0) continue;
+        auto j = nlohmann::json::parse(line.substr(6), nullptr, false);
+        if (j.value("run", -1) == static_cast<int>(run) &&
+            j.value("index", -1) == static_cast<int>(index))
+          return slot;
+        break;
+      }
+    }
+    return "";
+  }
+  std::vector<std::string> reportSlots() {
+    std::vector<std::string> out;
+    if (DIR* d = ::opendir((state_ + "/reports").c_str())) {
+      while (auto* e = ::readdir(d))
+        if (e->d_name[0] == 'u') out.push_back(state_ + "/reports/" + e->d_name);
+      ::closedir(d);
+    }
+    return out;
+  }
+  static off_t sizeOf(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? st.st_size : -1;
   }
   void append(const std::string& dir, const std::string& lines) {
     std::ofstream(reportOf(dir), std::ios::app) << lines;
@@ -141,12 +170,40 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptRunningInstances) {
   EXPECT_TRUE(test::findLeaks().empty());
 }
 
+// A worker killed in a remove may leave a slot not yet emptied that names an instance made
+// again later with another uid: the slot whose init still runs is the instance's.
+TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptFromTheSlotWhoseInitRuns) {
+  ASSERT_NO_FATAL_FAILURE(runAndKillWorker());
+  const std::string live = reportOf("r1-i0");
+  ASSERT_FALSE(live.empty());
+  // Two, so that a stale one comes before the live one in the directory's order and another
+  // after it, whatever that order is.
+  const std::vector<std::string> stale{state_ + "/reports/u1", state_ + "/reports/u99999999"};
+  for (const auto& path : stale)
+    std::ofstream(path) << "state {\"run\": 1, \"index\": 0, \"pid\": 1, \"start_time\": 1}\n"
+                        << "ready\nstarted 2\nexit 3\n";
+  auto rt = open();
+  ASSERT_TRUE(rt) << rt.error().message;
+  auto rep = (*rt)->recover();
+  ASSERT_TRUE(rep) << rep.error().message;
+  EXPECT_EQ(rep->adopted, 5u);
+  EXPECT_EQ(rep->reaped, 2u);
+  EXPECT_EQ((*rt)->status({1, 0})->state, S::Running);
+  EXPECT_GT(sizeOf(live), 0);
+  for (const auto& path : stale) EXPECT_EQ(sizeOf(path), 0) << path;
+  // Removed, the instance leaves its slot empty for the next one with its uid.
+  ASSERT_TRUE((*rt)->remove(std::vector<InstanceId>{{1, 0}}).allOk());
+  EXPECT_EQ(sizeOf(live), 0);
+}
+
 TEST_F(NsRecoveryTest, ROOT_Kill9ThenReapInstancesThatDied) {
   ASSERT_NO_FATAL_FAILURE(runAndKillWorker());
   std::vector<pid_t> inits;
   for (uint32_t i = 0; i < 5; ++i) inits.push_back(initPid(i));
   // Only processes this test started: kill(-1) would be every process there is.
   for (pid_t p : inits) ASSERT_GT(p, 0);
+  std::vector<std::string> slots;
+  for (uint32_t i = 0; i < 5; ++i) slots.push_back(reportOf("r1-i" + std::to_string(i)));
   for (pid_t p : inits) ASSERT_EQ(::kill(p, SIGKILL), 0);
   for (pid_t p : inits)
     for (int i = 0; i < 200 && ::kill(p, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
@@ -164,25 +221,34 @@ TEST_F(NsRecoveryTest, ROOT_Kill9ThenReapInstancesThatDied) {
   for (uint32_t i = 0; i < 5; ++i) {
     EXPECT_FALSE(
         sys::cgroup::Cgroup::open((*rt)->cgroupLayout(), (*rt)->cgroupPath({1, i})).exists());
-    EXPECT_FALSE(sys::exists(reportOf("r1-i" + std::to_string(i)))) << i;
+    // Its uid's slot stays, empty, for the next instance with that uid.
+    EXPECT_EQ(sizeOf(slots[i]), 0) << slots[i];
   }
 }
 
 // After a reboot /run is empty, and the state disk still holds the reports of the instances
-// that ran: the next start removes them.
+// that ran: the next start empties their uids' slots, and removes reports a worker from before
+// the slots named by instance.
 TEST_F(NsRecoveryTest, ROOT_ReportsThatOutlivedTheirInstancesAreReaped) {
   auto rt = open();
   ASSERT_TRUE(rt) << rt.error().message;
-  for (const char* name : {"r1-i7", "r3-i0"}) {
-    std::ofstream(reportOf(name)) << "state {\"pid\": 1, \"start_time\": 1}\nready\n";
-    ASSERT_TRUE(sys::exists(reportOf(name)));
-  }
+  const std::string reports = state_ + "/reports/";
+  const std::vector<std::string> legacy{reports + "r1-i7", reports + "r3-i0"};
+  const std::vector<std::string> slots{reports + "u70007", reports + "u70009"};
+  for (const auto& path : legacy)
+    std::ofstream(path) << "state {\"pid\": 1, \"start_time\": 1}\nready\n";
+  std::ofstream(slots[0]) << "state {\"run\": 1, \"index\": 8, \"pid\": 1, \"start_time\": 1}\n";
+  std::ofstream(slots[1]) << "state {\"run\": 3, \"index\": 1, \"pid\": 1, \"start_time\": 1}\n"
+                          << "ready\nstarted 2\n";
+  for (const auto& path : slots) ASSERT_GT(sizeOf(path), 0) << path;
   auto rep = (*rt)->recover();
   ASSERT_TRUE(rep) << rep.error().message;
   EXPECT_EQ(rep->adopted, 0u);
-  EXPECT_EQ(rep->reaped, 2u);
-  EXPECT_FALSE(sys::exists(reportOf("r1-i7")));
-  EXPECT_FALSE(sys::exists(reportOf("r3-i0")));
+  EXPECT_EQ(rep->reaped, 4u);
+  for (const auto& path : legacy) EXPECT_FALSE(sys::exists(path)) << path;
+  for (const auto& path : slots) EXPECT_EQ(sizeOf(path), 0) << path;
+  // Empty slots name no instance: a second pass has nothing to do.
+  EXPECT_EQ((*rt)->recover().value().reaped, 0u);
 }
 
 TEST_F(NsRecoveryTest, ROOT_Kill9ThenReadoptGroups) {

@@ -212,7 +212,7 @@ VoidResult NsRuntime::prolog(Instance& inst) {
   auto outRead = sys::openFile(dir + "/" + kOutputFifo, O_RDONLY | O_NONBLOCK);
   auto outRw = sys::openFile(dir + "/" + kOutputFifo, O_RDWR);
   auto conRw = sys::openFile(dir + "/" + kConsoleFifo, O_RDWR);
-  inst.reportFile = reportPath(spec.id);
+  inst.reportFile = reportSlot(inst.uid);
   auto report = sys::openFile(inst.reportFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
   for (auto* r : {&outRead, &outRw, &conRw, &report})
     if (!*r) return fail(r->error());
@@ -380,7 +380,7 @@ void NsRuntime::discardPartial(Instance& inst) {
   // The link goes now, not when the kernel gets round to the dead namespace: the instance may
   // be made again at once (a second attempt) and needs its name.
   if (inst.onRadio) (void)radio_->detach(inst.spec.id), inst.onRadio = false;
-  ::unlink(reportPath(inst.spec.id).c_str());
+  (void)retireReport(inst.reportFile);
   (void)sys::removeTree(instanceDir(inst.spec.id));
   (void)sys::removeTree(workDir(inst.spec.id));
 }

@@ -25,7 +25,7 @@ namespace kuiga::worker::ns {
 // because RLIMIT_NOFILE may be as low as 20,000 and out of reach (no CAP_SYS_RESOURCE): that
 // FIFO carries the AUT's output and, by hanging up, the end of the instance. Init's reports go
 // to a plain file that the worker reads when it needs to, so nothing is lost while no one reads.
-// That file is on the state disk (NsRuntime::reportPath): on the instances' tmpfs its page would
+// That file is on the state disk (NsRuntime::reportSlot): on the instances' tmpfs its page would
 // be memory no one could reclaim, 4 KiB per instance for a few hundred bytes.
 struct NsRuntime::Instance {
   InstanceSpec spec;

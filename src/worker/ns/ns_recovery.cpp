@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -23,6 +24,27 @@
 
 namespace kuiga::worker::ns {
 
+namespace {
+
+// The first state record of a report file, or a discarded value.
+nlohmann::json stateRecordOf(const std::string& path) {
+  std::ifstream f(path);
+  const std::string prefix = std::string(kStateRecord) + " ";
+  for (std::string line; std::getline(f, line);)
+    if (line.starts_with(prefix))
+      return nlohmann::json::parse(line.substr(prefix.size()), nullptr, false);
+  return nlohmann::json(nlohmann::json::value_t::discarded);
+}
+
+bool initAlive(const nlohmann::json& state) {
+  if (state.is_discarded() || !state.contains("pid")) return false;
+  const pid_t pid = state.value("pid", -1);
+  auto st = sys::processStartTime(pid);
+  return pid > 0 && st && *st == state.value("start_time", 0ull);
+}
+
+}  // namespace
+
 Result<RecoveryReport> NsRuntime::recover() {
   RecoveryReport report;
   const std::string base = config_.runDir + "/instances";
@@ -32,7 +54,12 @@ Result<RecoveryReport> NsRuntime::recover() {
       if (e->d_name[0] != '.') dirs.emplace_back(e->d_name);
     ::closedir(d);
   }
-  std::set<std::string> kept;
+  std::set<std::string> kept, reportsDone;
+  const auto slots = reportSlots();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, inst] : instances_) reportsDone.insert(inst->reportFile);  // ours
+  }
   for (const auto& name : dirs) {
     auto id = parseSlug(name);
     const std::string dir = base + "/" + name;
@@ -56,28 +83,23 @@ Result<RecoveryReport> NsRuntime::recover() {
       }
       report.notes.push_back(name + ": not re-adopted: " + devices.error().message);
     }
-    nlohmann::json state;
-    bool alive = false;
-    // On the state disk; in the instance's directory for an instance of a worker from before.
-    std::string reportFile = id ? reportPath(*id) : "";
-    if (id && !sys::exists(reportFile)) reportFile = dir + "/" + kReportFile;
-    std::ifstream f(reportFile);
-    const std::string prefix = std::string(kStateRecord) + " ";
-    for (std::string line; id && std::getline(f, line);) {
-      if (line.rfind(prefix, 0) != 0) continue;
-      state = nlohmann::json::parse(line.substr(prefix.size()), nullptr, false);
-      if (!state.is_discarded() && state.contains("pid")) {
-        pid_t pid = state.value("pid", -1);
-        auto st = sys::processStartTime(pid);
-        alive = pid > 0 && st && *st == state.value("start_time", 0ull);
-      }
-      break;
-    }
-    if (alive) {
+    // In its uid's slot on the state disk; by its name there, or in the instance's directory,
+    // for an instance of a worker from before.
+    std::string reportFile;
+    if (auto slot = id ? slots.byInstance.find(*id) : slots.byInstance.end();
+        slot != slots.byInstance.end())
+      reportFile = slot->second;
+    else if (id && sys::exists(legacyReportPath(*id)))
+      reportFile = legacyReportPath(*id);
+    else if (id)
+      reportFile = dir + "/" + kReportFile;
+    const auto state = id ? stateRecordOf(reportFile) : nlohmann::json();
+    if (id && initAlive(state)) {
       auto r = adopt(*id, state, dir, reportFile);
       if (r) {
         ++report.adopted;
         kept.insert(name);
+        reportsDone.insert(reportFile);
         continue;
       }
       report.notes.push_back(name + ": cannot adopt: " + r.error().message);
@@ -90,16 +112,20 @@ Result<RecoveryReport> NsRuntime::recover() {
     if (id) (void)radio_->detach(*id);
     (void)sys::removeTree(dir);
     if (id) (void)sys::removeTree(workDir(*id));
-    if (id) ::unlink(reportPath(*id).c_str());
+    if (!reportFile.starts_with(dir)) (void)retireReport(reportFile);
+    reportsDone.insert(reportFile);
     ++report.reaped;
   }
   // Reports and work directories of instances that are gone (after a reboot, /run is empty;
-  // the disk is not).
+  // the disk is not). A slot is emptied and stays for the next instance with its uid.
+  for (const auto& path : slots.filled)
+    if (!reportsDone.count(path) && retireReport(path)) ++report.reaped;
   for (const char* sub : {"/reports/", "/work/"}) {
     std::vector<std::string> stale;
     if (DIR* d = ::opendir((config_.stateDir + sub).c_str())) {
       while (auto* e = ::readdir(d))
-        if (e->d_name[0] != '.' && !kept.count(e->d_name)) stale.emplace_back(e->d_name);
+        if (e->d_name[0] != '.' && e->d_name[0] != 'u' && !kept.count(e->d_name))
+          stale.emplace_back(e->d_name);
       ::closedir(d);
     }
     for (const auto& name : stale)
@@ -150,6 +176,28 @@ Result<RecoveryReport> NsRuntime::recover() {
     }
   }
   return report;
+}
+
+NsRuntime::ReportSlots NsRuntime::reportSlots() const {
+  ReportSlots slots;
+  const std::string base = config_.stateDir + "/reports/";
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(base.c_str())) {
+    while (auto* e = ::readdir(d))
+      if (e->d_name[0] == 'u') names.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  for (const auto& name : names) {
+    const std::string path = base + name;
+    if (struct stat st{}; ::stat(path.c_str(), &st) < 0 || st.st_size == 0) continue;
+    slots.filled.push_back(path);
+    auto state = stateRecordOf(path);
+    if (state.is_discarded() || !state.contains("run") || !state.contains("index")) continue;
+    const InstanceId id{state.value("run", 0u), state.value("index", 0u)};
+    auto [it, fresh] = slots.byInstance.emplace(id, path);
+    if (!fresh && !initAlive(stateRecordOf(it->second)) && initAlive(state)) it->second = path;
+  }
+  return slots;
 }
 
 VoidResult NsRuntime::adopt(InstanceId id, const nlohmann::json& state, const std::string& dir,

@@ -131,8 +131,23 @@ std::string NsRuntime::instanceDir(InstanceId id) const {
   return config_.runDir + "/instances/" + slug(id);
 }
 
-std::string NsRuntime::reportPath(InstanceId id) const {
+std::string NsRuntime::reportSlot(uid_t uid) const {
+  return config_.stateDir + "/reports/u" + std::to_string(uid);
+}
+
+std::string NsRuntime::legacyReportPath(InstanceId id) const {
   return config_.stateDir + "/reports/" + slug(id);
+}
+
+VoidResult NsRuntime::retireReport(const std::string& reportFile) const {
+  if (reportFile.empty()) return {};
+  const std::string base = reportFile.substr(reportFile.rfind('/') + 1);
+  const bool slot = base.size() > 1 && base[0] == 'u' &&
+                    base.find_first_not_of("0123456789", 1) == std::string::npos;
+  if ((slot ? ::truncate(reportFile.c_str(), 0) : ::unlink(reportFile.c_str())) < 0 &&
+      errno != ENOENT)
+    return failSys((slot ? "empty '" : "remove '") + reportFile + "'");
+  return {};
 }
 
 // Where instances of workers from before /work was the instance's own tmpfs kept it; removed
@@ -416,8 +431,8 @@ BulkResult NsRuntime::remove(std::span<const InstanceId> ids, const Progress& pr
     // A device of a group has no directories of its own here: its group's init removed its
     // private one.
     if (!inst.group) {
-      if (::unlink(reportPath(inst.spec.id).c_str()) < 0 && errno != ENOENT && r)
-        r = failSys("remove '" + reportPath(inst.spec.id) + "'");
+      // Before its uid goes back to the pool: the next instance with it writes to this slot.
+      if (auto rm = retireReport(inst.reportFile); !rm && r) r = rm;
       if (auto rm = sys::removeTree(instanceDir(inst.spec.id)); !rm && r) r = rm;
       if (auto rm = sys::removeTree(workDir(inst.spec.id)); !rm && r) r = rm;
     }

@@ -179,8 +179,22 @@ class NsRuntime final : public Runtime {
   std::vector<InstanceId> waitProgressing(std::span<const InstanceId> ids,
                                           const std::function<bool(InstanceState)>& pred);
   std::string instanceDir(InstanceId id) const;
-  // An isolated instance's report file, on the state disk: STATE/reports/rR-iI.
-  std::string reportPath(InstanceId id) const;
+  // An isolated instance's report file, on the state disk: STATE/reports/uUID, a slot of its
+  // uid's that the next instance with that uid reuses. Emptied, not removed, when its instance
+  // goes: a file made and unlinked per instance cost an inode's allocation and freeing on the
+  // disk, and on ext4 without a journal a scan past every inode freed in the last minute.
+  std::string reportSlot(uid_t uid) const;
+  // Where a worker from before the slots kept an instance's report: STATE/reports/rR-iI.
+  std::string legacyReportPath(InstanceId id) const;
+  // Empties a slot, removes a report of any other name; ENOENT is not an error.
+  VoidResult retireReport(const std::string& reportFile) const;
+  // For recovery: the slots that are not empty, and by the instance their state record names;
+  // an instance named by two (a worker killed in its remove) has the one whose init still runs.
+  struct ReportSlots {
+    std::vector<std::string> filled;
+    std::map<InstanceId, std::string> byInstance;
+  };
+  ReportSlots reportSlots() const;
   std::string seccompPath() const;
   // Starts the zygote, or says in the log why instances pivot into the skeleton themselves.
   void startZygote();
