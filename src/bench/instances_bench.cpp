@@ -239,15 +239,19 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   if (ns) out["cgroup"] = ns->cgroupLayout().version == sys::cgroup::Version::V2 ? "v2" : "v1";
   addMachine(out);
 
+  BystanderCpu others;
+  nlohmann::json othersCpu;
   auto t0 = Clock::now();
   const int64_t t0Ns = worker::realtimeNs();
   auto created = runtime.create(specs);
   double createS = secondsSince(t0);
+  othersCpu["create"] = others.lap().seconds;
   log(fmt::format("created {}/{} in {:.2f} s{}: {}", created.ok, o.count, createS,
                   firstError(created), stateSummary(runtime)));
   auto t1 = Clock::now();
   auto started = runtime.start(ids);
   double startS = secondsSince(t1);
+  othersCpu["start"] = others.lap().seconds;
   log(fmt::format("started {}/{} in {:.2f} s{}: {}", started.ok, o.count, startS,
                   firstError(started), stateSummary(runtime)));
   out["teardown_wait_s"] = *teardown;
@@ -268,6 +272,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   const int64_t steadyFrom = std::max(nowMs(), runFrom + o.spreadMs) + 500;
   const int64_t endMs = runFrom + o.spreadMs + static_cast<int64_t>(o.durationS * 1000);
   while (nowMs() < steadyFrom) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  (void)others.lap();
   const uint64_t cpu0 = busyCpuMicros();
   const int64_t cpuFromMs = nowMs();
   uint64_t memRunning = 0, autPss = 0;
@@ -307,9 +312,21 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   while (nowMs() < endMs) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const double cpuWindowMs = static_cast<double>(nowMs() - cpuFromMs);
   const uint64_t cpuUs = busyCpuMicros() - cpu0;
+  const auto steadyOthers = others.lap();
+  othersCpu["steady"] = steadyOthers.seconds;
   measureMemory();
   const double wakeups = o.count * cpuWindowMs / o.periodMs;
   out["cpu_us_per_wakeup"] = wakeups > 0 ? cpuUs / wakeups : 0.0;
+  // Without what processes beside the benchmark used meanwhile (BystanderCpu).
+  const double oursUs = std::max(0.0, static_cast<double>(cpuUs) - steadyOthers.seconds * 1e6);
+  out["cpu_us_per_wakeup_without_others"] = wakeups > 0 ? oursUs / wakeups : 0.0;
+  out["others_cpu_s"] = othersCpu;
+  out["others_cpu_top"] = steadyOthers.top;
+  log(fmt::format(
+      "CPU of processes beside the benchmark: {:.1f} s while creating, {:.1f} s "
+      "while starting, {:.1f} s in the {:.1f} s steady window (most: {})",
+      othersCpu["create"].get<double>(), othersCpu["start"].get<double>(), steadyOthers.seconds,
+      cpuWindowMs / 1000, steadyOthers.top.empty() ? "none" : steadyOthers.top));
   if (measuredMem && autCount) {
     double perInstance =
         (static_cast<double>(memRunning) - static_cast<double>(memBefore)) / o.count;

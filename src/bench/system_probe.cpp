@@ -5,8 +5,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -178,6 +180,65 @@ double threadCpuSeconds(pid_t tid) {
     if (i == 15) stime = std::stoull(field);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+namespace {
+
+// The fields of /proc/PID/stat a bystander needs; nullopt once the process is gone.
+struct ProcStat {
+  std::string comm;
+  unsigned long flags = 0;
+  uint64_t ticks = 0;  // user + system
+  unsigned long long startTime = 0;
+};
+
+std::optional<ProcStat> procStat(pid_t pid) {
+  auto stat = sys::readFile(fmt::format("/proc/{}/stat", pid));
+  if (!stat) return std::nullopt;
+  const size_t open = stat->find('('), close = stat->rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  ProcStat st;
+  st.comm = stat->substr(open + 1, close - open - 1);
+  // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+  std::istringstream in(stat->substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && in >> field; ++i) {
+    if (i == 9) st.flags = std::stoul(field);
+    if (i == 14 || i == 15) st.ticks += std::stoull(field);
+    if (i == 22) st.startTime = std::stoull(field);
+  }
+  return st;
+}
+
+constexpr unsigned long kKernelThread = 0x00200000;  // PF_KTHREAD
+
+}  // namespace
+
+BystanderCpu::BystanderCpu() {
+  const pid_t self = ::getpid();
+  forEachPid([&](pid_t pid) {
+    if (pid == self) return;
+    auto st = procStat(pid);
+    if (st && !(st->flags & kKernelThread))
+      procs_.push_back({pid, st->startTime, st->comm, st->ticks});
+  });
+}
+
+BystanderCpu::Lap BystanderCpu::lap() {
+  const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  Lap out;
+  for (auto& p : procs_) {
+    auto st = procStat(p.pid);
+    if (!st || st->startTime != p.startTime) continue;  // gone, or its pid is another's now
+    const double s = static_cast<double>(st->ticks - std::min(st->ticks, p.ticks)) / hz;
+    p.ticks = st->ticks;
+    out.seconds += s;
+    if (s > out.topSeconds) {
+      out.topSeconds = s;
+      out.top = fmt::format("{} (pid {})", p.comm, p.pid);
+    }
+  }
+  return out;
 }
 
 void addMachine(nlohmann::json& out) {

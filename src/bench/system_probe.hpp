@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -48,5 +49,31 @@ uint64_t pssKiB(pid_t pid);
 double threadCpuSeconds(pid_t tid);
 // The machine a benchmark ran on: "kernel" (release) and "cpus", added to its JSON.
 void addMachine(nlohmann::json& out);
+
+// CPU time of the user-space processes that ran before a benchmark began, the benchmark
+// excluded: what the machine spends beside it. Not every machine idles beside a benchmark: the
+// VM this one was developed on runs an agent as PID 1 whose CPU grows with the number of
+// processes (one core of two at 20,000), which a figure of the whole machine's CPU or a time
+// to create thousands of processes counts as Kuiga's. Kernel threads are not counted: their
+// work (tearing down namespaces, address timers) is partly the benchmark's.
+class BystanderCpu {
+ public:
+  BystanderCpu();  // the processes alive now
+  struct Lap {
+    double seconds = 0;  // of all of them since the last lap (or since construction)
+    std::string top;     // the one that used most, "comm (pid N)"
+    double topSeconds = 0;
+  };
+  Lap lap();
+
+ private:
+  struct Proc {
+    pid_t pid;
+    unsigned long long startTime;
+    std::string comm;
+    uint64_t ticks;
+  };
+  std::vector<Proc> procs_;
+};
 
 }  // namespace kuiga::bench

@@ -2,9 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -57,6 +67,52 @@ TEST(SystemProbe, ROOT_TheWaitForTeardownOutlastsTheNamespacesThatDiedBefore) {
   for (int i = 0; i < kDead; ++i) left += nl->linkIndex(fmt::format("kt{}", i)).has_value();
   EXPECT_EQ(left, 0) << "veths of dead namespaces still there after the wait";
   EXPECT_FALSE(nl->linkIndex("kprobe")) << "the probe's veth is left";
+}
+
+// A process that ran before the probe began is counted while it burns CPU, and named; one
+// begun after it is not, nor is the probe's own process; one that ended counts no more.
+TEST(SystemProbe, BystanderCpuCountsTheProcessesThatRanBefore) {
+  auto spin = [] {
+    pid_t pid = ::fork();
+    if (pid == 0)
+      for (;;) {
+      }
+    return pid;
+  };
+  auto cpuOf = [](pid_t pid) {  // user + system seconds, from /proc/PID/stat
+    std::ifstream in(fmt::format("/proc/{}/stat", pid));
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string f;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i)
+      if (i >= 14) ticks += std::stod(f);
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  };
+  const pid_t before = spin();
+  ASSERT_GT(before, 0);
+  const double beforeAtStart = cpuOf(before);
+  BystanderCpu others;
+  const pid_t after = spin();
+  ASSERT_GT(after, 0);
+  const double selfAtStart = cpuOf(::getpid());
+  auto burn = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
+  while (std::chrono::steady_clock::now() < burn) {  // this process too
+  }
+  auto lap = others.lap();
+  const double beforeCpu = cpuOf(before) - beforeAtStart, afterCpu = cpuOf(after);
+  const double selfCpu = cpuOf(::getpid()) - selfAtStart;
+  for (pid_t p : {before, after}) {
+    ::kill(p, SIGKILL);
+    ::waitpid(p, nullptr, 0);
+  }
+  // Two CPUs shared by three spinners: each had a sixth of a second at least.
+  ASSERT_GE(std::min({beforeCpu, afterCpu, selfCpu}), 0.15);
+  EXPECT_NE(lap.top.find(fmt::format("(pid {})", before)), std::string::npos) << lap.top;
+  EXPECT_NEAR(lap.topSeconds, beforeCpu, 0.05);
+  // What else counted is the machine's other processes, idle here, not `after` or this one.
+  EXPECT_LT(lap.seconds - lap.topSeconds, std::min(afterCpu, selfCpu) / 2) << lap.top;
+  EXPECT_LT(others.lap().seconds, 0.05) << "a process that ended counts no more";
 }
 
 }  // namespace kuiga::bench
