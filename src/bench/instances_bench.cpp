@@ -240,18 +240,25 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   addMachine(out);
 
   BystanderCpu others;
-  nlohmann::json othersCpu;
+  nlohmann::json othersCpu, workerCpu;  // beside the benchmark, and the worker's own
+  double selfCpu = selfCpuSeconds();
+  auto workerLap = [&] {
+    const double now = selfCpuSeconds();
+    return now - std::exchange(selfCpu, now);
+  };
   auto t0 = Clock::now();
   const int64_t t0Ns = worker::realtimeNs();
   auto created = runtime.create(specs);
   double createS = secondsSince(t0);
   othersCpu["create"] = others.lap().seconds;
+  workerCpu["create"] = workerLap();
   log(fmt::format("created {}/{} in {:.2f} s{}: {}", created.ok, o.count, createS,
                   firstError(created), stateSummary(runtime)));
   auto t1 = Clock::now();
   auto started = runtime.start(ids);
   double startS = secondsSince(t1);
   othersCpu["start"] = others.lap().seconds;
+  workerCpu["start"] = workerLap();
   log(fmt::format("started {}/{} in {:.2f} s{}: {}", started.ok, o.count, startS,
                   firstError(started), stateSummary(runtime)));
   out["teardown_wait_s"] = *teardown;
@@ -273,6 +280,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   const int64_t endMs = runFrom + o.spreadMs + static_cast<int64_t>(o.durationS * 1000);
   while (nowMs() < steadyFrom) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   (void)others.lap();
+  (void)workerLap();
   const uint64_t cpu0 = busyCpuMicros();
   const int64_t cpuFromMs = nowMs();
   uint64_t memRunning = 0, autPss = 0;
@@ -314,6 +322,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   const uint64_t cpuUs = busyCpuMicros() - cpu0;
   const auto steadyOthers = others.lap();
   othersCpu["steady"] = steadyOthers.seconds;
+  workerCpu["steady"] = workerLap();
   measureMemory();
   const double wakeups = o.count * cpuWindowMs / o.periodMs;
   out["cpu_us_per_wakeup"] = wakeups > 0 ? cpuUs / wakeups : 0.0;
@@ -321,6 +330,12 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   const double oursUs = std::max(0.0, static_cast<double>(cpuUs) - steadyOthers.seconds * 1e6);
   out["cpu_us_per_wakeup_without_others"] = wakeups > 0 ? oursUs / wakeups : 0.0;
   out["others_cpu_s"] = othersCpu;
+  out["worker_cpu_s"] = workerCpu;
+  log(
+      fmt::format("CPU of the worker (this process): {:.1f} s while creating, {:.1f} s while "
+                  "starting, {:.1f} s in the steady window",
+                  workerCpu["create"].get<double>(), workerCpu["start"].get<double>(),
+                  workerCpu["steady"].get<double>()));
   out["others_cpu_top"] = steadyOthers.top;
   log(fmt::format(
       "CPU of processes beside the benchmark: {:.1f} s while creating, {:.1f} s "

@@ -47,6 +47,8 @@ ProcessCount processesNaming(const std::string& needle);
 uint64_t pssKiB(pid_t pid);
 // User plus system time of one thread of this process, in seconds.
 double threadCpuSeconds(pid_t tid);
+// User plus system time of this process (all its threads, none of its children), in seconds.
+double selfCpuSeconds();
 // The machine a benchmark ran on: "kernel" (release) and "cpus", added to its JSON.
 void addMachine(nlohmann::json& out);
 

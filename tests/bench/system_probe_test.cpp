@@ -70,7 +70,8 @@ TEST(SystemProbe, ROOT_TheWaitForTeardownOutlastsTheNamespacesThatDiedBefore) {
 }
 
 // A process that ran before the probe began is counted while it burns CPU, and named; one
-// begun after it is not, nor is the probe's own process; one that ended counts no more.
+// begun after it is not, nor is the probe's own process (which selfCpuSeconds() counts); one
+// that ended counts no more.
 TEST(SystemProbe, BystanderCpuCountsTheProcessesThatRanBefore) {
   auto spin = [] {
     pid_t pid = ::fork();
@@ -95,13 +96,14 @@ TEST(SystemProbe, BystanderCpuCountsTheProcessesThatRanBefore) {
   BystanderCpu others;
   const pid_t after = spin();
   ASSERT_GT(after, 0);
-  const double selfAtStart = cpuOf(::getpid());
+  const double selfAtStart = cpuOf(::getpid()), selfSecondsAtStart = selfCpuSeconds();
   auto burn = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
   while (std::chrono::steady_clock::now() < burn) {  // this process too
   }
   auto lap = others.lap();
   const double beforeCpu = cpuOf(before) - beforeAtStart, afterCpu = cpuOf(after);
   const double selfCpu = cpuOf(::getpid()) - selfAtStart;
+  EXPECT_NEAR(selfCpuSeconds() - selfSecondsAtStart, selfCpu, 0.05) << "selfCpuSeconds()";
   for (pid_t p : {before, after}) {
     ::kill(p, SIGKILL);
     ::waitpid(p, nullptr, 0);
