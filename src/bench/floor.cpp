@@ -58,6 +58,7 @@ Result<std::vector<sys::Child>> makeInits(const std::string& initPath, size_t co
     so.path = initPath;
     so.argv = {"kuiga-init", "--pause"};
     so.namespaces = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+    so.parentDeathSignal = SIGKILL;  // none outlives a benchmark that was killed
     auto child = sys::spawn(so);
     if (!child) return fail(child.error().context("floor: kuiga-init"));
     auto ns = sys::netns::ofPid(child->pid());
@@ -128,6 +129,7 @@ Result<double> measureAutProcess(const AutCommand& aut, size_t copies) {
     so.path = aut.path;
     so.argv = aut.argv;
     so.newSession = false;
+    so.parentDeathSignal = SIGKILL;
     auto child = sys::spawn(so);
     if (!child) return fail(child.error().context("floor: the AUT"));
     autCopies.push_back(std::move(*child));

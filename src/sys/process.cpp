@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -126,6 +127,7 @@ struct ChildArgs {
   const std::pair<int, int>* fds;
   size_t nfds;
   bool newSession;
+  int parentDeathSignal;
   const sigset_t* mask;
   int cgroupFd;
   // With a pidfd of the parent, the child shares its descriptor table (CLONE_FILES) until it
@@ -147,6 +149,9 @@ int childMain(void* p) {
   sigprocmask(SIG_SETMASK, a.mask, nullptr);
   signal(SIGPIPE, SIG_DFL);
   if (a.newSession) setsid();
+  // The spawning thread waits (CLONE_VFORK) until the exec; only a SIGKILL of its process
+  // before this line leaves the child without the signal.
+  if (a.parentDeathSignal) prctl(PR_SET_PDEATHSIG, a.parentDeathSignal);
   // Into the cgroup before exec: writing 0 to cgroup.procs moves the writer.
   if (a.cgroupFd >= 0) {
     int procs = openat(a.cgroupFd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
@@ -251,6 +256,7 @@ Result<Child> spawn(const SpawnOptions& opts) {
                  opts.fds.data(),
                  opts.fds.size(),
                  opts.newSession,
+                 opts.parentDeathSignal,
                  &mask,
                  opts.cgroupFd,
                  self,

@@ -25,6 +25,10 @@ struct SpawnOptions {
   bool newSession = true;  // setsid(): keep the terminal's signals away from the child
   // Signals blocked in the child across exec, so that they queue until it is ready for them.
   std::vector<int> blockedSignals;
+  // Sent to the child when the thread that spawned it ends (PR_SET_PDEATHSIG), 0: none. Only
+  // for children of a thread that outlives them: a benchmark's copies, which must not outlive
+  // a benchmark that was killed.
+  int parentDeathSignal = 0;
 };
 
 struct ExitStatus {

@@ -174,6 +174,37 @@ TEST(Process, BlockedSignalsQueueUntilTheChildIsReady) {
   EXPECT_EQ(st->code, 0);
 }
 
+// A child with a parent-death signal ends when the thread that spawned it ends (a benchmark's
+// copies must not outlive a killed benchmark); one without stays.
+TEST(Process, TheParentDeathSignalEndsTheChildWithTheThreadThatSpawnedIt) {
+  auto spawnFromThread = [](int sig) {
+    pid_t pid = -1;
+    std::thread([&] {
+      SpawnOptions o{"/bin/sleep", {"sleep", "100"}, {}, 0, -1, {}, true, {}};
+      o.parentDeathSignal = sig;
+      if (auto c = spawn(o)) {
+        pid = c->pid();
+        c->release();  // not killed by its destructor: left to the signal
+      }
+    }).join();
+    return pid;
+  };
+  const pid_t with = spawnFromThread(SIGKILL), without = spawnFromThread(0);
+  ASSERT_GT(with, 0);
+  ASSERT_GT(without, 0);
+  int st = 0;
+  pid_t reaped = 0;
+  for (int i = 0; i < 500 && (reaped = ::waitpid(with, &st, WNOHANG)) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(reaped, with) << "the child outlived the thread that spawned it";
+  if (reaped == with) {
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << st;
+  }
+  EXPECT_EQ(::waitpid(without, &st, WNOHANG), 0) << "a child without the signal stays";
+  for (pid_t p : {with, without})
+    if (::kill(p, SIGKILL) == 0) ::waitpid(p, nullptr, 0);
+}
+
 TEST(Process, StartTimeIdentifiesAProcess) {
   auto c = spawn(sh("exec sleep 100"));
   auto t1 = processStartTime(c->pid());
