@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <thread>
 #include <vector>
 
 #include "bench/system_probe.hpp"
@@ -26,15 +25,8 @@ namespace {
 constexpr double kKernelStackKib = 16;
 
 // Memory in use once it holds still (namespaces are freed asynchronously).
-uint64_t settledMemoryKiB() {
-  uint64_t a = memoryInUseKiB();
-  for (int i = 0; i < 20; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    uint64_t b = memoryInUseKiB();
-    if ((a > b ? a - b : b - a) < 1024) return b;
-    a = b;
-  }
-  return a;
+uint64_t settledKiB() {
+  return settledMemoryKiB(std::chrono::milliseconds(300), 1024);
 }
 
 // Waits until the kernel has torn down the network namespaces that died before (an earlier
@@ -43,7 +35,7 @@ uint64_t settledMemoryKiB() {
 VoidResult waitUntilQuiet(size_t copies) {
   auto waited = waitForNamespaceTeardown(std::chrono::seconds(120 + copies / 20));
   if (!waited) return fail(waited.error());
-  (void)settledMemoryKiB();
+  (void)settledKiB();
   return {};
 }
 
@@ -122,7 +114,7 @@ VoidResult makeVeths(const std::vector<sys::Child>& inits, sys::UniqueFd& scratc
 // and beyond what the run reads from each running AUT (page tables, kernel stacks) is their
 // process structures. No session of their own: the instance's AUT has none either.
 Result<double> measureAutProcess(const AutCommand& aut, size_t copies) {
-  const uint64_t before = settledMemoryKiB();
+  const uint64_t before = settledKiB();
   std::vector<sys::Child> autCopies;
   for (size_t i = 0; i < copies; ++i) {
     sys::SpawnOptions so;
@@ -134,7 +126,7 @@ Result<double> measureAutProcess(const AutCommand& aut, size_t copies) {
     if (!child) return fail(child.error().context("floor: the AUT"));
     autCopies.push_back(std::move(*child));
   }
-  const uint64_t with = settledMemoryKiB();
+  const uint64_t with = settledKiB();
   double own = 0;
   for (const auto& c : autCopies)
     own += static_cast<double>(pssKiB(c.pid())) + autKernelKib(c.pid());
@@ -171,16 +163,16 @@ Result<Floor> measureFloor(const std::string& initPath, size_t copies, bool veth
   if (!autProcess) return fail(autProcess.error());
   f.autProcessKib = *autProcess;
   done("the AUT's copies measured");
-  const uint64_t before = settledMemoryKiB();
+  const uint64_t before = settledKiB();
   auto inits = makeInits(initPath, copies);
   if (!inits) return fail(inits.error());
-  const uint64_t withInits = settledMemoryKiB();
+  const uint64_t withInits = settledKiB();
   f.initNamespacesKib = (static_cast<double>(withInits) - static_cast<double>(before)) / n;
   done("inits in their namespaces measured");
   if (veth) {
     sys::UniqueFd scratch;
     auto made = makeVeths(*inits, scratch);
-    const uint64_t withVeths = settledMemoryKiB();
+    const uint64_t withVeths = settledKiB();
     f.vethKib = (static_cast<double>(withVeths) - static_cast<double>(withInits)) / n;
     // The bridge and the veths' bridge ends go with the scratch namespace.
     scratch.reset();

@@ -147,13 +147,7 @@ Result<nlohmann::json> runInstancesBench(const InstancesBenchOptions& o, const B
   if (*teardown >= 1)
     log(fmt::format("waited {:.1f} s for the kernel to tear down earlier network namespaces",
                     *teardown));
-  for (int i = 0; i < 20; ++i) {
-    uint64_t a = memoryInUseKiB();
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    uint64_t b = memoryInUseKiB();
-    if ((a > b ? a - b : b - a) < 2048) break;
-  }
-  const uint64_t memBefore = memoryInUseKiB();
+  const uint64_t memBefore = settledMemoryKiB(std::chrono::milliseconds(500), 2048);
   const auto infoBefore = memInfo();
 
   std::atomic<int64_t> lastRunningNs{0};

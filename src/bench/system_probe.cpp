@@ -66,6 +66,17 @@ uint64_t memoryInUseKiB() {
   return total - free - perCpuFreeKiB() - buffers - (cached - shmem) - sreclaim;
 }
 
+uint64_t settledMemoryKiB(std::chrono::milliseconds interval, uint64_t toleranceKiB) {
+  uint64_t a = memoryInUseKiB();
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(interval);
+    uint64_t b = memoryInUseKiB();
+    if ((a > b ? a - b : b - a) < toleranceKiB) return b;
+    a = b;
+  }
+  return a;
+}
+
 std::map<std::string, uint64_t> memInfo() {
   std::map<std::string, uint64_t> out;
   std::ifstream in("/proc/meminfo");

@@ -19,6 +19,10 @@ namespace kuiga::bench {
 // shmem) - reclaimable slab, in KiB: memory that programs and the kernel hold, without caches
 // the kernel would drop.
 uint64_t memoryInUseKiB();
+// memoryInUseKiB() once two readings `interval` apart differ by less than `toleranceKiB` (or
+// after 20 tries): memory the kernel frees or allocates on its own after a step (RCU-freed
+// objects, per-CPU lists) settles first.
+uint64_t settledMemoryKiB(std::chrono::milliseconds interval, uint64_t toleranceKiB);
 // Every "Key: value kB" line of /proc/meminfo.
 std::map<std::string, uint64_t> memInfo();
 // Busy CPU time of all CPUs since boot (user, nice, system, irq, softirq, steal) in µs.
