@@ -120,11 +120,12 @@ Result<RecoveryReport> NsRuntime::recover() {
   // the disk is not). A slot is emptied and stays for the next instance with its uid.
   for (const auto& path : slots.filled)
     if (!reportsDone.count(path) && retireReport(path)) ++report.reaped;
-  for (const char* sub : {"/reports/", "/work/"}) {
+  for (const std::string sub : {"/reports/", "/work/"}) {
+    const bool reports = sub == "/reports/";
     std::vector<std::string> stale;
     if (DIR* d = ::opendir((config_.stateDir + sub).c_str())) {
       while (auto* e = ::readdir(d))
-        if (e->d_name[0] != '.' && e->d_name[0] != 'u' && !kept.count(e->d_name))
+        if (e->d_name[0] != '.' && !(reports && e->d_name[0] == 'u') && !kept.count(e->d_name))
           stale.emplace_back(e->d_name);
       ::closedir(d);
     }
