@@ -180,30 +180,10 @@ uint64_t pssKiB(pid_t pid) {
   return 0;
 }
 
-double threadCpuSeconds(pid_t tid) {
-  auto stat = sys::readFile(fmt::format("/proc/self/task/{}/stat", tid));
-  if (!stat) return 0;
-  // Fields after the command name (which may hold spaces) start at its closing parenthesis.
-  std::istringstream in(stat->substr(stat->rfind(')') + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-double selfCpuSeconds() {
-  struct rusage ru {};
-  ::getrusage(RUSAGE_SELF, &ru);
-  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-  return secs(ru.ru_utime) + secs(ru.ru_stime);
-}
-
 namespace {
 
-// The fields of /proc/PID/stat a bystander needs; nullopt once the process is gone.
+// The fields of a /proc/PID/stat (or /proc/self/task/TID/stat) the benchmarks need; nullopt
+// once the process or thread is gone.
 struct ProcStat {
   std::string comm;
   unsigned long flags = 0;
@@ -211,8 +191,8 @@ struct ProcStat {
   unsigned long long startTime = 0;
 };
 
-std::optional<ProcStat> procStat(pid_t pid) {
-  auto stat = sys::readFile(fmt::format("/proc/{}/stat", pid));
+std::optional<ProcStat> procStat(const std::string& path) {
+  auto stat = sys::readFile(path);
   if (!stat) return std::nullopt;
   const size_t open = stat->find('('), close = stat->rfind(')');
   if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
@@ -233,11 +213,23 @@ constexpr unsigned long kKernelThread = 0x00200000;  // PF_KTHREAD
 
 }  // namespace
 
+double threadCpuSeconds(pid_t tid) {
+  auto st = procStat(fmt::format("/proc/self/task/{}/stat", tid));
+  return st ? static_cast<double>(st->ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK)) : 0;
+}
+
+double selfCpuSeconds() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
 BystanderCpu::BystanderCpu() {
   const pid_t self = ::getpid();
   forEachPid([&](pid_t pid) {
     if (pid == self) return;
-    auto st = procStat(pid);
+    auto st = procStat(fmt::format("/proc/{}/stat", pid));
     if (st && !(st->flags & kKernelThread))
       procs_.push_back({pid, st->startTime, st->comm, st->ticks});
   });
@@ -247,7 +239,7 @@ BystanderCpu::Lap BystanderCpu::lap() {
   const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
   Lap out;
   for (auto& p : procs_) {
-    auto st = procStat(p.pid);
+    auto st = procStat(fmt::format("/proc/{}/stat", p.pid));
     if (!st || st->startTime != p.startTime) continue;  // gone, or its pid is another's now
     const double s = static_cast<double>(st->ticks - std::min(st->ticks, p.ticks)) / hz;
     p.ticks = st->ticks;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -115,6 +116,21 @@ TEST(SystemProbe, BystanderCpuCountsTheProcessesThatRanBefore) {
   // What else counted is the machine's other processes, idle here, not `after` or this one.
   EXPECT_LT(lap.seconds - lap.topSeconds, std::min(afterCpu, selfCpu) / 2) << lap.top;
   EXPECT_LT(others.lap().seconds, 0.05) << "a process that ended counts no more";
+}
+
+// One thread's CPU, read from /proc/self/task (the ZEP benchmark's dispatcher thread): a thread
+// that spun 0.3 s used about that much, and a thread that does not exist reads 0.
+TEST(SystemProbe, ThreadCpuSecondsCountsOneThread) {
+  double spun = -1;
+  std::thread([&] {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    spun = threadCpuSeconds(::gettid());
+  }).join();
+  EXPECT_GE(spun, 0.2);
+  EXPECT_LE(spun, 0.5);
+  EXPECT_EQ(threadCpuSeconds(0), 0);
 }
 
 }  // namespace kuiga::bench
