@@ -167,6 +167,26 @@ TEST_F(NsFailureTest, ROOT_FullStateDiskFailsInstancesClearly) {
   EXPECT_EQ(::umount2(reports.c_str(), MNT_DETACH), 0) << std::strerror(errno);
 }
 
+// A report slot that cannot be emptied (here a directory stands where the file was) fails the
+// remove with the slot's path; the instance is gone all the same, and so is the rest of it.
+TEST_F(NsFailureTest, ROOT_ASlotThatCannotBeEmptiedFailsTheRemoveWithItsPath) {
+  auto s = spec(0, KUIGA_EXAMPLES, "periodic", {"0", "1000"});
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  std::string slot;
+  for (const auto& e : std::filesystem::directory_iterator(config_.stateDir + "/reports"))
+    if (e.path().filename().string()[0] == 'u' && e.file_size() > 0) slot = e.path();
+  ASSERT_FALSE(slot.empty()) << "the instance's report is in a slot of its uid";
+  ASSERT_EQ(::unlink(slot.c_str()), 0) << std::strerror(errno);
+  ASSERT_EQ(::mkdir(slot.c_str(), 0700), 0) << std::strerror(errno);
+  auto r = rt().remove({&s.id, 1});
+  ::rmdir(slot.c_str());
+  ASSERT_EQ(r.failed.size(), 1u);
+  EXPECT_NE(r.failed[0].second.message.find("empty '" + slot + "'"), std::string::npos)
+      << r.failed[0].second.message;
+  EXPECT_FALSE(rt().status(s.id)) << "the instance is gone";
+  EXPECT_FALSE(std::filesystem::exists("/run/kuiga/" + config_.name + "/instances/r1-i0"));
+}
+
 TEST_F(NsFailureTest, ROOT_BadSpecsAreRefusedBeforeAnythingIsMade) {
   std::vector<InstanceSpec> specs{spec(0, KUIGA_TEST_APPS, "no-such-aut"),
                                   spec(kMaxInstancesPerRun, KUIGA_EXAMPLES, "periodic"),

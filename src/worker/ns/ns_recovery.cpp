@@ -26,14 +26,22 @@ namespace kuiga::worker::ns {
 
 namespace {
 
-// The first state record of a report file, or a discarded value.
-nlohmann::json stateRecordOf(const std::string& path) {
+// The text of the first state record of a report file, or "" when it has none.
+std::string stateRecordText(const std::string& path) {
   std::ifstream f(path);
   const std::string prefix = std::string(kStateRecord) + " ";
   for (std::string line; std::getline(f, line);)
-    if (line.starts_with(prefix))
-      return nlohmann::json::parse(line.substr(prefix.size()), nullptr, false);
-  return nlohmann::json(nlohmann::json::value_t::discarded);
+    if (line.starts_with(prefix)) return line.substr(prefix.size());
+  return {};
+}
+
+// A state record's text parsed, or a discarded value.
+nlohmann::json parseStateRecord(const std::string& text) {
+  return nlohmann::json::parse(text, nullptr, false);
+}
+
+nlohmann::json stateRecordOf(const std::string& path) {
+  return parseStateRecord(stateRecordText(path));
 }
 
 bool initAlive(const nlohmann::json& state) {
@@ -85,15 +93,18 @@ Result<RecoveryReport> NsRuntime::recover() {
     }
     // In its uid's slot on the state disk; by its name there, or in the instance's directory,
     // for an instance of a worker from before.
+    // A slot's record was read when the slots were listed; it is not read again.
     std::string reportFile;
+    nlohmann::json state;
     if (auto slot = id ? slots.byInstance.find(*id) : slots.byInstance.end();
-        slot != slots.byInstance.end())
-      reportFile = slot->second;
-    else if (id && sys::exists(legacyReportPath(*id)))
-      reportFile = legacyReportPath(*id);
-    else if (id)
-      reportFile = dir + "/" + kReportFile;
-    const auto state = id ? stateRecordOf(reportFile) : nlohmann::json();
+        slot != slots.byInstance.end()) {
+      reportFile = slot->second.path;
+      state = parseStateRecord(slot->second.record);
+    } else if (id) {
+      reportFile =
+          sys::exists(legacyReportPath(*id)) ? legacyReportPath(*id) : dir + "/" + kReportFile;
+      state = stateRecordOf(reportFile);
+    }
     if (id && initAlive(state)) {
       auto r = adopt(*id, state, dir, reportFile);
       if (r) {
@@ -192,11 +203,13 @@ NsRuntime::ReportSlots NsRuntime::reportSlots() const {
     const std::string path = base + name;
     if (struct stat st{}; ::stat(path.c_str(), &st) < 0 || st.st_size == 0) continue;
     slots.filled.push_back(path);
-    auto state = stateRecordOf(path);
+    std::string record = stateRecordText(path);
+    auto state = parseStateRecord(record);
     if (state.is_discarded() || !state.contains("run") || !state.contains("index")) continue;
     const InstanceId id{state.value("run", 0u), state.value("index", 0u)};
-    auto [it, fresh] = slots.byInstance.emplace(id, path);
-    if (!fresh && !initAlive(stateRecordOf(it->second)) && initAlive(state)) it->second = path;
+    auto [it, fresh] = slots.byInstance.emplace(id, ReportSlot{path, record});
+    if (!fresh && !initAlive(parseStateRecord(it->second.record)) && initAlive(state))
+      it->second = ReportSlot{path, std::move(record)};
   }
   return slots;
 }

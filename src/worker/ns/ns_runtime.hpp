@@ -190,9 +190,14 @@ class NsRuntime final : public Runtime {
   VoidResult retireReport(const std::string& reportFile) const;
   // For recovery: the slots that are not empty, and by the instance their state record names;
   // an instance named by two (a worker killed in its remove) has the one whose init still runs.
+  // A slot keeps its state record's text, so that recovery reads each file once.
+  struct ReportSlot {
+    std::string path;
+    std::string record;
+  };
   struct ReportSlots {
     std::vector<std::string> filled;
-    std::map<InstanceId, std::string> byInstance;
+    std::map<InstanceId, ReportSlot> byInstance;
   };
   ReportSlots reportSlots() const;
   std::string seccompPath() const;
