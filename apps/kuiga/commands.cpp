@@ -122,6 +122,16 @@ int runZepBench(bench::ZepBenchOptions opts, bool json) {
   return runBenchCommand("zep", "zep-node", std::move(opts), json, bench::runZepBench);
 }
 
+int runSeccompBench(const bench::SeccompBenchOptions& opts, bool json) {
+  auto r = bench::runSeccompBench(opts);
+  if (!r) {
+    std::cerr << "kuiga bench seccomp: " << r.error().message << "\n";
+    return 1;
+  }
+  std::cout << r->dump(json ? -1 : 2) << std::endl;
+  return r->value("failed", size_t{1}) == 0 ? 0 : 1;
+}
+
 static worker::EventSink printEvents() {
   return [](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs)

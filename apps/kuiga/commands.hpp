@@ -7,6 +7,7 @@
 #include "bench/instances_bench.hpp"
 #include "bench/master_bench.hpp"
 #include "bench/plexer_bench.hpp"
+#include "bench/seccomp_bench.hpp"
 #include "bench/zep_bench.hpp"
 
 namespace kuiga::app {
@@ -37,6 +38,7 @@ int runMasterBench(bench::MasterBenchOptions opts, bool json);
 // Two malloc arenas unless MALLOC_ARENA_MAX says otherwise (docs/performance.md).
 void limitAllocatorArenas();
 int runZepBench(bench::ZepBenchOptions opts, bool json);
+int runSeccompBench(const bench::SeccompBenchOptions& opts, bool json);
 int runWorker(const WorkerRunOptions& opts);
 int recoverWorker(const std::string& stateDir, const std::string& name, bool destroy);
 

@@ -159,6 +159,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"dispatcher", "devices"}));
   zepBench->add_flag("--json", bzJson, "print one JSON object (progress goes to stderr)");
 
+  bench::SeccompBenchOptions bs;
+  bool bsJson = false;
+  auto* seccompBench = benchCmd->add_subcommand(
+      "seccomp", "what installing the instances' seccomp filter costs, N times");
+  seccompBench->add_option("--count", bs.count, "installs, each in a child (1 to 100000)")
+      ->check(CLI::Range(1u, 100000u));
+  seccompBench->add_flag("--json", bsJson, "print one JSON object");
+
   auto* workerCmd = app.add_subcommand("worker", "a worker: --master URL, or a subcommand");
   workerCmd->require_subcommand(0, 1);
   app::WorkerRunOptions wr;
@@ -205,6 +213,7 @@ int main(int argc, char** argv) {
   if (*plexerBench) return app::runPlexerBench(bp, bpJson);
   if (*masterBench) return app::runMasterBench(bm, bmJson);
   if (*zepBench) return app::runZepBench(bz, bzJson);
+  if (*seccompBench) return app::runSeccompBench(bs, bsJson);
   if (*runCmd) return app::runWorker(wr);
   if (*recoverCmd) return app::recoverWorker(stateDir, name, destroy);
   return 0;
