@@ -92,6 +92,13 @@ const std::vector<std::string>& refusedSyscalls() {
 Result<std::string> defaultSeccompFilter() {
   std::unique_ptr<void, CtxDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) return failMsg("seccomp: cannot make a filter");
+  // The refused calls as a binary tree, not a chain of comparisons: installing a filter, every
+  // instance's last step before its exec, makes the kernel run it once for every system call
+  // number of both ABIs (to know which it may skip the filter for), and a chain made that cost
+  // grow with the refused calls' count: about 250 us an install as a chain, 80 us as a tree
+  // (`kuiga bench seccomp`, docs/performance.md). A libseccomp before 2.5 has no tree: the
+  // chain then refuses the same calls.
+  (void)seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
   // The native ABI and the 32-bit ones a 64-bit kernel runs (x86: RIOT native; x32).
   for (uint32_t arch : {SCMP_ARCH_X86, SCMP_ARCH_X32})
     if (int rc = seccomp_arch_add(ctx.get(), arch); rc < 0 && rc != -EEXIST && rc != -EDOM)
