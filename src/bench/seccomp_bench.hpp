@@ -2,8 +2,8 @@
 // `kuiga bench seccomp`: what installing the instances' seccomp filter costs. Every isolated
 // instance's AUT and every device of a group installs it right before its exec, so at 10,000
 // instances its cost is part of the start. N children each install the filter and time that
-// one call; each then checks that the filter refuses what it must (clone3), so that a cheap
-// filter that refuses nothing cannot pass.
+// one call; each then checks that the filter refuses what it must (clone3, perf_event_open),
+// so that a cheap filter that refuses nothing cannot pass.
 #include <cstdint>
 
 #include <nlohmann/json.hpp>
