@@ -71,21 +71,27 @@ int runDemo(bench::InstancesBenchOptions opts) {
   return clean ? 0 : 1;
 }
 
-int runBench(const bench::InstancesBenchOptions& opts, bool json) {
-  auto r = bench::runInstancesBench(opts, [json](const std::string& line) {
-    (json ? std::cerr : std::cout) << line << std::endl;
-  });
+// Prints a benchmark's figures as JSON (indented without --json), or why it could not run.
+// Exits 1 when it could not run or lost anything, whatever its figures (the first reasons are
+// in its progress lines): an instance that failed to create, start, run, stop or go, a check
+// that failed, and anything left behind.
+static int printBenchResult(const char* name, const Result<nlohmann::json>& r, bool json) {
   if (!r) {
-    std::cerr << "kuiga bench instances: " << r.error().message << "\n";
+    std::cerr << "kuiga bench " << name << ": " << r.error().message << "\n";
     return 1;
   }
   std::cout << r->dump(json ? -1 : 2) << std::endl;
-  // A lost instance is a failed benchmark, whatever its figures (the first reasons are above):
-  // one that failed to create, start, run, stop or go, and anything left behind.
   bool clean = r->value("failed", size_t{0}) == 0;
   if (auto leaked = r->find("leaked"); leaked != r->end())
     for (auto& [k, v] : leaked->items()) clean &= v.get<size_t>() == 0;
   return clean ? 0 : 1;
+}
+
+int runBench(const bench::InstancesBenchOptions& opts, bool json) {
+  auto r = bench::runInstancesBench(opts, [json](const std::string& line) {
+    (json ? std::cerr : std::cout) << line << std::endl;
+  });
+  return printBenchResult("instances", r, json);
 }
 
 // Runs a benchmark with its default AUT: progress to stdout (stderr with --json), then the
@@ -98,12 +104,7 @@ static int runBenchCommand(const char* name, const char* example, Options opts, 
   auto r = bench(opts, [json](const std::string& line) {
     (json ? std::cerr : std::cout) << line << std::endl;
   });
-  if (!r) {
-    std::cerr << "kuiga bench " << name << ": " << r.error().message << "\n";
-    return 1;
-  }
-  std::cout << r->dump(json ? -1 : 2) << std::endl;
-  return r->value("failed", size_t{0}) == 0 ? 0 : 1;
+  return printBenchResult(name, r, json);
 }
 
 int runApiBench(bench::ApiBenchOptions opts, bool json) {
@@ -123,13 +124,7 @@ int runZepBench(bench::ZepBenchOptions opts, bool json) {
 }
 
 int runSeccompBench(const bench::SeccompBenchOptions& opts, bool json) {
-  auto r = bench::runSeccompBench(opts);
-  if (!r) {
-    std::cerr << "kuiga bench seccomp: " << r.error().message << "\n";
-    return 1;
-  }
-  std::cout << r->dump(json ? -1 : 2) << std::endl;
-  return r->value("failed", size_t{1}) == 0 ? 0 : 1;
+  return printBenchResult("seccomp", bench::runSeccompBench(opts), json);
 }
 
 static worker::EventSink printEvents() {

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace kuiga::worker::ns {
 
@@ -97,8 +98,10 @@ Result<std::string> defaultSeccompFilter() {
   // number of both ABIs (to know which it may skip the filter for), and a chain made that cost
   // grow with the refused calls' count: about 250 us an install as a chain, 80 us as a tree
   // (`kuiga bench seccomp`, docs/performance.md). A libseccomp before 2.5 has no tree: the
-  // chain then refuses the same calls.
-  (void)seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
+  // chain then refuses the same calls, and the log says why the starts cost more.
+  if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0)
+    spdlog::warn("seccomp: no binary tree from this libseccomp ({}); the filter is a chain",
+                 std::strerror(-rc));
   // The native ABI and the 32-bit ones a 64-bit kernel runs (x86: RIOT native; x32).
   for (uint32_t arch : {SCMP_ARCH_X86, SCMP_ARCH_X32})
     if (int rc = seccomp_arch_add(ctx.get(), arch); rc < 0 && rc != -EEXIST && rc != -EDOM)
