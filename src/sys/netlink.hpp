@@ -166,6 +166,7 @@ class Netlink {
     int master = 0;                         // ifindex of the bridge it is enslaved to, 0 if none
     uint64_t rxPackets = 0, txPackets = 0;  // the kernel's counters
     uint64_t txDropped = 0;                 // what the kernel could not queue on it
+    uint32_t rxQueues = 0, txQueues = 0;    // queues the kernel allocated for it
   };
   Result<std::vector<LinkInfo>> links();
   // One link by name, without dumping them all.

@@ -36,6 +36,11 @@ TEST_F(NetlinkTest, ROOT_BridgeVethAcrossNamespacesMacMasterUpAddresses) {
   ASSERT_TRUE(made) << made.error().message;
   ASSERT_TRUE(nl->setUp("kgtv0"));
   ASSERT_TRUE(nl->setUp("kgtbr"));
+  // One queue each way on both ends, not one per possible CPU.
+  auto v0 = nl->link("kgtv0");
+  ASSERT_TRUE(v0) << v0.error().message;
+  EXPECT_EQ(v0->rxQueues, 1u);
+  EXPECT_EQ(v0->txQueues, 1u);
   auto names = nl->linkNames().value();
   EXPECT_NE(std::find(names.begin(), names.end(), "kgtv0"), names.end());
   EXPECT_EQ(std::find(names.begin(), names.end(), "eth0"), names.end()) << "peer went to b";
@@ -44,6 +49,10 @@ TEST_F(NetlinkTest, ROOT_BridgeVethAcrossNamespacesMacMasterUpAddresses) {
     auto nlB = Netlink::open();
     ASSERT_TRUE(nlB);
     ASSERT_TRUE(nlB->linkIndex("eth0"));
+    auto peer = nlB->link("eth0");
+    ASSERT_TRUE(peer) << peer.error().message;
+    EXPECT_EQ(peer->rxQueues, 1u);
+    EXPECT_EQ(peer->txQueues, 1u);
     ASSERT_TRUE(nlB->setUp("eth0"));
     ASSERT_TRUE(nlB->addAddress("eth0", "10.250.0.1/24"));
     ASSERT_TRUE(nlB->addAddress("eth0", "fd6b::1/64"));
