@@ -26,6 +26,8 @@ for unit in kuiga-worker kuiga-plexer; do
   grep -qx 'Restart=on-failure' "$work/$unit.service" || { echo "$unit: no Restart=on-failure" >&2; exit 1; }
 done
 grep -qx 'TasksMax=infinity' "$work/kuiga-worker.service" || { echo "worker: TasksMax" >&2; exit 1; }
+# The devices share the worker's CPU weight with it, against every other service of the host.
+grep -qx 'CPUWeight=1000' "$work/kuiga-worker.service" || { echo "worker: CPUWeight" >&2; exit 1; }
 grep -q '^LimitNOFILE=' "$work/kuiga-worker.service" || { echo "worker: LimitNOFILE" >&2; exit 1; }
 # The master needs no privilege: systemd rates how little it is given.
 if ! out=$(systemd-analyze security --offline=yes --threshold=20 "$work/kuiga-master.service" 2>&1); then
