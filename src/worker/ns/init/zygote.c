@@ -54,6 +54,9 @@ static _Noreturn void becomeInit(const struct zygoteRequest* q, const int* fds, 
       wanted |= (int)k != q->cgroupIndex && q->targets[k] == fd;
     if (!wanted) close(fd);
   }
+  /* A session of its own, and so a scheduler autogroup of its own: 10,000 instances then
+   * outweigh a busy neighbour together. In the zygote's one autogroup they weighed what one
+   * process does, and fell seconds behind (docs/performance.md, "the devices' share"). */
   stage = "setsid";
   if (setsid() < 0) goto failed;
   sigset_t blocked;
