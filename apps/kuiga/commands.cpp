@@ -127,6 +127,14 @@ int runSeccompBench(const bench::SeccompBenchOptions& opts, bool json) {
   return printBenchResult("seccomp", bench::runSeccompBench(opts), json);
 }
 
+int runWakeupBench(bench::WakeupBenchOptions opts, bool json) {
+  if (opts.app.empty()) opts.app = defaultExample("periodic");
+  auto r = bench::runWakeupBench(opts, [json](const std::string& line) {
+    (json ? std::cerr : std::cout) << line << std::endl;
+  });
+  return printBenchResult("wakeups", r, json);
+}
+
 static worker::EventSink printEvents() {
   return [](const std::vector<worker::InstanceEvent>& evs) {
     for (const auto& e : evs)

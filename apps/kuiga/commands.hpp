@@ -8,6 +8,7 @@
 #include "bench/master_bench.hpp"
 #include "bench/plexer_bench.hpp"
 #include "bench/seccomp_bench.hpp"
+#include "bench/wakeup_bench.hpp"
 #include "bench/zep_bench.hpp"
 
 namespace kuiga::app {
@@ -39,6 +40,7 @@ int runMasterBench(bench::MasterBenchOptions opts, bool json);
 void limitAllocatorArenas();
 int runZepBench(bench::ZepBenchOptions opts, bool json);
 int runSeccompBench(const bench::SeccompBenchOptions& opts, bool json);
+int runWakeupBench(bench::WakeupBenchOptions opts, bool json);
 int runWorker(const WorkerRunOptions& opts);
 int recoverWorker(const std::string& stateDir, const std::string& name, bool destroy);
 

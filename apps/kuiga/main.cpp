@@ -167,6 +167,21 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 100000u));
   seccompBench->add_flag("--json", bsJson, "print one JSON object");
 
+  bench::WakeupBenchOptions bw;
+  bool bwJson = false;
+  auto* wakeupBench = benchCmd->add_subcommand(
+      "wakeups", "the machine's floor for `bench instances`: N bare copies of the AUT waking");
+  wakeupBench->add_option("--count", bw.count, "copies (1 to 50000)")
+      ->check(CLI::Range(1u, 50000u));
+  wakeupBench->add_option("--app", bw.app, "AUT taking START_MS PERIOD_MS (default: periodic)");
+  wakeupBench->add_option("--period", bw.periodMs, "wakeup period in ms")
+      ->check(CLI::Range(1u, 3600000u));
+  wakeupBench->add_option("--spread", bw.spreadMs, "spread start times evenly over MS");
+  wakeupBench->add_option("--duration", bw.durationS, "seconds to run after the last start")
+      ->check(CLI::Range(0.1, 86400.0));
+  wakeupBench->add_flag("--netns", bw.netns, "each copy in a network namespace of its own");
+  wakeupBench->add_flag("--json", bwJson, "print one JSON object (progress goes to stderr)");
+
   auto* workerCmd = app.add_subcommand("worker", "a worker: --master URL, or a subcommand");
   workerCmd->require_subcommand(0, 1);
   app::WorkerRunOptions wr;
@@ -214,6 +229,7 @@ int main(int argc, char** argv) {
   if (*masterBench) return app::runMasterBench(bm, bmJson);
   if (*zepBench) return app::runZepBench(bz, bzJson);
   if (*seccompBench) return app::runSeccompBench(bs, bsJson);
+  if (*wakeupBench) return app::runWakeupBench(bw, bwJson);
   if (*runCmd) return app::runWorker(wr);
   if (*recoverCmd) return app::recoverWorker(stateDir, name, destroy);
   return 0;

@@ -58,10 +58,12 @@ void addMachine(nlohmann::json& out);
 
 // CPU time of the user-space processes that ran before a benchmark began, the benchmark
 // excluded: what the machine spends beside it. Not every machine idles beside a benchmark: the
-// VM this one was developed on runs an agent as PID 1 whose CPU grows with the number of
-// processes (one core of two at 20,000), which a figure of the whole machine's CPU or a time
-// to create thousands of processes counts as Kuiga's. Kernel threads are not counted: their
-// work (tearing down namespaces, address timers) is partly the benchmark's.
+// VM this one was developed on runs an agent as PID 1 whose CPU grows, faster than linearly,
+// with the number of processes in network namespaces of their own (a core of two from about
+// 4,000; `kuiga bench wakeups --netns` measures it without Kuiga), which a figure of the whole
+// machine's CPU or a time to create thousands of instances counts as Kuiga's. Kernel threads
+// are not counted: their work (tearing down namespaces, address timers) is partly the
+// benchmark's.
 class BystanderCpu {
  public:
   BystanderCpu();  // the processes alive now
