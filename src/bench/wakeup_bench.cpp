@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -157,6 +158,28 @@ void writeFailures(const Copies& c, nlohmann::json& out, const BenchLog& log) {
   for (const auto& line : first) log("  " + line.get<std::string>());
 }
 
+// Room for the copies: a pidfd each (raising the soft limit of open files as far as the hard
+// one goes, and no further) and a process each under kernel.pid_max; else a clear error before
+// any copy is made, not thousands of failed spawns.
+VoidResult checkRoom(uint32_t count) {
+  const rlim_t fds = rlim_t{count} + 64;  // and the benchmark's own
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) < 0) return failSys("getrlimit");
+  if (rl.rlim_cur < fds) {
+    const rlimit raised{std::min(fds, rl.rlim_max), rl.rlim_max};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur < fds)
+    return failMsg(fmt::format(
+        "--count {} needs {} open files (a pidfd for each copy), and RLIMIT_NOFILE allows {}",
+        count, fds, rl.rlim_cur));
+  auto pidMax = sys::readFile("/proc/sys/kernel/pid_max");
+  if (pidMax && std::strtoul(pidMax->c_str(), nullptr, 10) < count + 1000ul)
+    return failMsg(fmt::format("--count {} needs more processes than kernel.pid_max ({}) allows",
+                               count, std::strtoul(pidMax->c_str(), nullptr, 10)));
+  return {};
+}
+
 }  // namespace
 
 Result<nlohmann::json> runWakeupBench(const WakeupBenchOptions& o, const BenchLog& log) {
@@ -165,6 +188,7 @@ Result<nlohmann::json> runWakeupBench(const WakeupBenchOptions& o, const BenchLo
   if (o.periodMs == 0) return failMsg("--period must be at least 1 ms");
   if (o.durationS <= 0) return failMsg("--duration must be more than 0 s");
   if (::access(o.app.c_str(), X_OK) < 0) return failSys("AUT '" + o.app + "'");
+  if (auto room = checkRoom(o.count); !room) return fail(room.error());
   ScratchDir dir;
   {
     // Named by the benchmark's pid, so that a test can tell it is gone afterwards.
