@@ -38,14 +38,6 @@ void sleepUntilMs(int64_t ms) {
   while (nowMs() < ms) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
-// A fresh directory for the copies' output, removed with the object on every way out.
-struct ScratchDir {
-  std::string path;
-  ~ScratchDir() {
-    if (!path.empty()) (void)sys::removeTree(path);
-  }
-};
-
 struct Copies {
   std::vector<sys::Child> children;  // destroying one kills and reaps it
   std::vector<std::string> logs;     // the output of children[i]
@@ -54,14 +46,14 @@ struct Copies {
 };
 
 // Starts copy `i` of the AUT, its output to `log`.
-Result<sys::Child> spawnCopy(const WakeupBenchOptions& o, const std::string& log, int64_t startMs,
-                             uint32_t i) {
+Result<sys::Child> spawnCopy(const WakeupBenchOptions& o, const std::string& aut,
+                             const std::string& log, int64_t startMs, uint32_t i) {
   auto out = sys::openFile(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (!out) return fail(out.error());
   const int64_t myStart = startMs + static_cast<int64_t>(o.spreadMs) * i / o.count;
   sys::SpawnOptions so;
-  so.path = o.app;
-  so.argv = {std::filesystem::path(o.app).filename(), std::to_string(myStart),
+  so.path = aut;
+  so.argv = {std::filesystem::path(aut).filename(), std::to_string(myStart),
              std::to_string(o.periodMs)};
   so.namespaces = o.netns ? CLONE_NEWNET : 0;
   so.fds = {{out->get(), STDOUT_FILENO}};
@@ -70,13 +62,14 @@ Result<sys::Child> spawnCopy(const WakeupBenchOptions& o, const std::string& log
   return sys::spawn(so);
 }
 
-Copies spawnCopies(const WakeupBenchOptions& o, const std::string& dir, int64_t startMs) {
+Copies spawnCopies(const WakeupBenchOptions& o, const BenchDirs& dirs, int64_t startMs) {
+  const std::string aut = dirs.appDir + "/" + dirs.executable;
   Copies c;
   c.children.reserve(o.count);
   c.logs.reserve(o.count);
   for (uint32_t i = 0; i < o.count; ++i) {
-    std::string log = fmt::format("{}/{}.log", dir, i);
-    auto child = spawnCopy(o, log, startMs, i);
+    std::string log = fmt::format("{}/{}.log", dirs.stateDir, i);
+    auto child = spawnCopy(o, aut, log, startMs, i);
     if (!child) {
       c.failures.push_back(fmt::format("copy {}: spawn: {}", i, child.error().message));
       continue;
@@ -189,13 +182,10 @@ Result<nlohmann::json> runWakeupBench(const WakeupBenchOptions& o, const BenchLo
   if (o.durationS <= 0) return failMsg("--duration must be more than 0 s");
   if (::access(o.app.c_str(), X_OK) < 0) return failSys("AUT '" + o.app + "'");
   if (auto room = checkRoom(o.count); !room) return fail(room.error());
-  ScratchDir dir;
-  {
-    // Named by the benchmark's pid, so that a test can tell it is gone afterwards.
-    const std::string path = fmt::format("/tmp/kuiga-wakeups{}", ::getpid());
-    if (::mkdir(path.c_str(), 0700) < 0) return failSys("wakeups bench: mkdir " + path);
-    dir.path = path;
-  }
+  // /tmp/kuiga-wakeupsPID, gone on every way out, with its own copy of the AUT that every copy
+  // runs, as every instance of a run runs its image's.
+  auto dirs = prepareBenchDirs(o.app, "", fmt::format("wakeups{}", ::getpid()));
+  if (!dirs) return fail(dirs.error());
   // As the instances benchmark does: not while the kernel tears down an earlier run's
   // namespaces, under the rtnl lock that making new ones takes too.
   auto teardown = waitForNamespaceTeardown(std::chrono::seconds(600));
@@ -214,7 +204,7 @@ Result<nlohmann::json> runWakeupBench(const WakeupBenchOptions& o, const BenchLo
   const int64_t endMs = startMs + o.spreadMs + static_cast<int64_t>(o.durationS * 1000);
   BystanderCpu others;  // the copies started after it: not counted as others
   const auto t0 = Clock::now();
-  Copies copies = spawnCopies(o, dir.path, startMs);
+  Copies copies = spawnCopies(o, *dirs, startMs);
   const double spawnS = std::chrono::duration<double>(Clock::now() - t0).count();
   nlohmann::json othersCpu;
   othersCpu["spawn"] = others.lap().seconds;
