@@ -1,7 +1,10 @@
 // ROOT_ tests of the zygote that clones isolated instances' inits (worker/ns/zygote.hpp): the
 // inits are the worker's children, and a zygote killed from outside is started again. The
 // isolation and seccomp tests run through it and without it (NsInitTest/zygote, /pivot).
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -18,6 +21,8 @@
 #include "sys/process.hpp"
 #include "tests/support/leak_check.hpp"
 #include "worker/ns/ns_runtime.hpp"
+#include "worker/ns/root_skeleton.hpp"
+#include "worker/ns/zygote.hpp"
 
 namespace kuiga::worker {
 namespace {
@@ -129,9 +134,53 @@ TEST_F(ZygoteTest, ROOT_WithoutAZygoteEachInitPivotsItself) {
   EXPECT_NE(cmd->find(std::string("\0--app\0", 7)), std::string::npos);
 }
 
-// On cgroup v2 the zygote clones each init straight into its group (CLONE_INTO_CGROUP), so
-// that it runs no instruction outside it: the worker's one group for the instances without a
-// cgroup of their own, or its own with a memory limit.
+// A request whose cgroup the init cannot enter fails at that stage, with the kernel's errno,
+// and leaves no init behind; the zygote answers the next request.
+TEST_F(ZygoteTest, ROOT_AnInitThatCannotEnterItsCgroupFailsThereAndTheZygoteServesOn) {
+  const std::string root = dir_->path() + "/skeleton";
+  ASSERT_TRUE(ns::RootSkeleton::prepare(root));
+  struct Destroy {
+    std::string root;
+    ~Destroy() { (void)ns::RootSkeleton::destroy(root); }
+  } destroy{root};
+  auto z = ns::Zygote::start(config_.initPath, root);
+  ASSERT_TRUE(z) << z.error().message;
+  auto pausedChildren = [] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      const pid_t pid = std::atoi(e.path().filename().c_str());
+      auto cmd = sys::readFile(e.path().string() + "/cmdline");
+      n += pid > 0 && parentOf(pid) == ::getpid() && cmd &&
+           *cmd == std::string("kuiga-init\0--pause\0", 19);
+    }
+    return n;
+  };
+  auto notACgroup = sys::openFile(dir_->path(), O_RDONLY | O_DIRECTORY);
+  ASSERT_TRUE(notACgroup);
+  sys::SpawnOptions so;
+  so.argv = {"kuiga-init", "--pause"};
+  so.namespaces = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  so.cgroupFd = notACgroup->get();
+  auto refused = (*z)->spawn(so);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ENOENT);
+  EXPECT_NE(refused.error().message.find("zygote: cgroup"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(pausedChildren(), 0);
+
+  so.cgroupFd = -1;
+  auto pid = (*z)->spawn(so);
+  ASSERT_TRUE(pid) << pid.error().message;
+  EXPECT_EQ(parentOf(*pid), ::getpid());
+  EXPECT_EQ(pausedChildren(), 1);
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  while (::waitpid(*pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// On cgroup v2 each init the zygote clones moves into its group before its exec, so that the
+// init runs no instruction of its own outside it: the worker's one group for the instances
+// without a cgroup of their own, or its own with a memory limit.
 class ZygoteV2Test : public ZygoteTest {
  protected:
   void SetUp() override {

@@ -122,7 +122,7 @@ Result<pid_t> Zygote::spawn(const sys::SpawnOptions& so) {
   q.cgroupIndex = -1;
   if (so.cgroupFd >= 0) {
     q.cgroupIndex = static_cast<int32_t>(fds.size());
-    q.targets[fds.size()] = -1;  // only for clone3: the init does not keep it
+    q.targets[fds.size()] = -1;  // the init enters it and does not keep it
     fds.push_back(so.cgroupFd);
   }
   q.nfds = static_cast<uint32_t>(fds.size());

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,18 +17,28 @@
 #include "worker/ns/init/init_common.h"
 #include "worker/ns/init/zygote_proto.h"
 
-#ifndef SYS_clone3
-#define SYS_clone3 435 /* the same on every architecture */
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-
 /* Descriptors at or above this number are the zygote's own; an init's are below it. */
 enum { kOwnFds = 16, kMaxStrings = 1024 };
 
 static char message[KUIGA_ZYGOTE_MAX_MESSAGE];
 static char* strings[kMaxStrings + 2];
+
+/* The cloned child runs on this stack, in the zygote's own memory (CLONE_VM), until its exec,
+ * as posix_spawn's child does: the clone copies none of the zygote's page tables, and the exec
+ * has no copy to tear down. Each of those is a round of page-table updates and TLB flushes,
+ * dear on a paravirtualized host, and every create waits for the zygote (docs/performance.md,
+ * "Page tables at every init"). The zygote waits (CLONE_VFORK), so the two never run on this
+ * memory at once. */
+static _Alignas(16) char childStack[64 * 1024];
+
+struct child {
+  const struct zygoteRequest* q;
+  const int* fds;
+  int initFd;
+  char** argv;
+  char** envp;
+  int errPipe;
+};
 
 static int moveUp(int fd) {
   int up = fcntl(fd, F_DUPFD_CLOEXEC, kOwnFds);
@@ -42,10 +52,20 @@ static void reply(int sock, int pid, int err, const char* stage) {
   if (send(sock, &r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r) _exit(1);
 }
 
-/* The cloned child: its descriptors where the request says, the others closed at exec. */
-static _Noreturn void becomeInit(const struct zygoteRequest* q, const int* fds, int initFd,
-                                 char** argv, char** envp, int errPipe) {
-  const char* stage = "dup-fds";
+/* The cloned child: in its cgroup, its descriptors where the request says, the others closed
+ * at exec. Only system calls: it shares the zygote's memory. */
+static int becomeInit(void* arg) {
+  const struct child* c = arg;
+  const struct zygoteRequest* q = c->q;
+  const int* fds = c->fds;
+  /* Into its cgroup (v2) before anything else: writing 0 to cgroup.procs moves the writer. */
+  const char* stage = "cgroup";
+  if (q->cgroupIndex >= 0) {
+    int procs = openat(fds[q->cgroupIndex], "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (procs < 0 || write(procs, "0", 1) != 1) goto failed;
+    close(procs);
+  }
+  stage = "dup-fds";
   for (uint32_t k = 0; k < q->nfds; ++k)
     if ((int)k != q->cgroupIndex && dup2(fds[k], q->targets[k]) < 0) goto failed;
   for (int fd = 0; fd < kOwnFds; ++fd) {
@@ -66,9 +86,9 @@ static _Noreturn void becomeInit(const struct zygoteRequest* q, const int* fds, 
   stage = "sigprocmask";
   if (sigprocmask(SIG_SETMASK, &blocked, NULL) < 0) goto failed;
   stage = "exec";
-  syscall(SYS_execveat, initFd, "", argv, envp, AT_EMPTY_PATH);
+  syscall(SYS_execveat, c->initFd, "", c->argv, c->envp, AT_EMPTY_PATH);
 failed:
-  execFailed(errPipe, stage);
+  execFailed(c->errPipe, stage);
 }
 
 /* Checks a request and finds its strings; the error's stage, or NULL. */
@@ -107,24 +127,18 @@ static void serve(int sock, int initFd, size_t n, int* fds, int nfds) {
   }
   errPipe[0] = moveUp(errPipe[0]);
   errPipe[1] = moveUp(errPipe[1]);
-  struct clone_args ca;
-  memset(&ca, 0, sizeof ca);
-  /* CLONE_PARENT: the worker's child, which it reaps; its exit signal is then the zygote's
-   * (SIGCHLD), and clone3 wants exit_signal 0. */
-  ca.flags = (uint64_t)q->namespaces | CLONE_PARENT | CLONE_VFORK;
-  if (q->cgroupIndex >= 0) {
-    ca.flags |= CLONE_INTO_CGROUP;
-    ca.cgroup = (uint64_t)fds[q->cgroupIndex];
-  }
-  long pid = syscall(SYS_clone3, &ca, sizeof ca);
-  if (pid == 0) becomeInit(q, fds, initFd, strings, strings + q->argc + 1, errPipe[1]);
+  struct child c = {q, fds, initFd, strings, strings + q->argc + 1, errPipe[1]};
+  /* CLONE_PARENT: the worker's child, which it reaps; the kernel gives it the zygote's exit
+   * signal (SIGCHLD), whatever the low byte of the flags says. */
+  int flags = (int)q->namespaces | CLONE_PARENT | CLONE_VM | CLONE_VFORK;
+  int pid = clone(becomeInit, childStack + sizeof childStack, flags, &c);
   int e = pid < 0 ? errno : 0;
   close(errPipe[1]);
   char what[32] = "clone";
   /* The child's "ERRNO STAGE", or nothing once it exec'd (the pipe closed with it). */
   if (pid > 0 && !execOutcome(errPipe[0], &e, what, sizeof what)) e = 0;
   close(errPipe[0]);
-  reply(sock, pid > 0 ? (int)pid : 0, e, e ? what : "");
+  reply(sock, pid > 0 ? pid : 0, e, e ? what : "");
 }
 
 int zygoteMain(int argc, char** argv) {

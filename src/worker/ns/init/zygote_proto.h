@@ -23,7 +23,7 @@ struct zygoteRequest {
   uint32_t namespaces;                   /* CLONE_NEW* flags */
   uint32_t nfds;                         /* descriptors that came with the message */
   int32_t targets[KUIGA_ZYGOTE_MAX_FDS]; /* each one's number in the init, below 16 */
-  int32_t cgroupIndex; /* which of them is the v2 cgroup to start in (not kept); -1: none */
+  int32_t cgroupIndex; /* which is the v2 cgroup the init enters before exec (not kept); -1 */
   uint32_t argc, envc;
   uint64_t blockedSignals; /* bit s-1 for signal s: blocked across exec, so they queue */
 };
