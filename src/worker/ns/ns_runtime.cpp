@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,17 @@ namespace kuiga::worker::ns {
 using Clock = std::chrono::steady_clock;
 using sys::UniqueFd;
 using namespace std::chrono_literals;
+
+namespace {
+
+// The CPU time the calling thread has used.
+std::chrono::nanoseconds threadCpuTime() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+}  // namespace
 
 Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, EventSink sink) {
   if (config.stateDir.empty()) return failMsg("ns runtime: no state directory");
@@ -271,18 +283,20 @@ std::vector<InstanceId> NsRuntime::waitFor(std::span<const InstanceId> ids,
   }
   // Init reports to a file, so waiting means reading the reports of those not there yet.
   for (;;) {
-    const auto round = Clock::now();
+    const auto roundCpu = threadCpuTime();
     std::erase_if(pending, [&](const std::shared_ptr<Instance>& inst) {
       readReport(*inst);
       std::lock_guard lock(mu_);
       return pred(inst->state);
     });
     if (pending.empty() || Clock::now() >= deadline) break;
-    // Rest at least as long as the round took: with thousands pending a round reads thousands
-    // of files, and the instances being waited for need the CPU more.
+    // Rest at least as long as the round's own CPU: with thousands pending a round reads
+    // thousands of files, and the instances being waited for need the CPU more. Not its wall
+    // time: while thousands of inits start, a round waits for the CPU as long as they run, and
+    // resting that long again only delayed seeing them started (docs/performance.md, "Page
+    // tables at every init").
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock,
-                 std::max<Clock::duration>(std::chrono::milliseconds(5), Clock::now() - round));
+    cv_.wait_for(lock, std::max<Clock::duration>(5ms, threadCpuTime() - roundCpu));
   }
   std::vector<InstanceId> missing;
   for (const auto& inst : pending) missing.push_back(inst->spec.id);
