@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,21 @@
 
 #include "worker/ns/init/init_common.h"
 #include "worker/ns/init/report.h"
+
+struct autLaunch {
+  const struct autSpec* aut;
+  int errPipe[2];
+};
+
+/* The AUT's process, on a stack of its own but in init's memory until its exec (CLONE_VM; init
+ * waits, CLONE_VFORK), as a group's devices are: a fork copied init's page tables and the exec
+ * tore the copy down, a round of page-table updates and TLB flushes each, dear on a
+ * paravirtualized host (docs/performance.md, "Page tables at every init"). */
+static int autMain(void* arg) {
+  const struct autLaunch* l = arg;
+  close(l->errPipe[0]);
+  execAut(l->aut, l->errPipe[1]);
+}
 
 static int usage(const char* msg) {
   fprintf(stderr, "kuiga-init: %s\n", msg);
@@ -93,14 +109,12 @@ int main(int argc, char** argv) {
     }
   }
 
-  int errPipe[2];
+  static char stack[64 * 1024] __attribute__((aligned(16)));
+  struct autLaunch launch = {.aut = &aut};
+  int* errPipe = launch.errPipe;
   must(pipe2(errPipe, O_CLOEXEC) == 0, "pipe");
-  pid_t pid = fork();
+  pid_t pid = clone(autMain, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &launch);
   must(pid >= 0, "fork");
-  if (pid == 0) {
-    close(errPipe[0]);
-    execAut(&aut, errPipe[1]);
-  }
   close(errPipe[1]);
   if (aut.seccompFd >= 0) close(aut.seccompFd);
   int err = 0;
