@@ -110,6 +110,9 @@ class NsRuntime final : public Runtime {
   void transition(Instance& inst, InstanceState to, std::string reason = {});
   // Sends a signal to the instance's init, unless its pid now names another process.
   void signalInit(const Instance& inst, int sig);
+  // The same for each of a bulk operation's isolated instances that has not ended meanwhile,
+  // taking mu_ for one at a time: not under mu_.
+  void signalInits(const std::vector<std::shared_ptr<Instance>>& insts, int sig);
   void onIo(uint64_t key, uint32_t events);
   void drainOutput(Instance& inst);
   void consumeOutput(Instance& inst, std::string_view chunk);
