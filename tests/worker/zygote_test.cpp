@@ -38,15 +38,22 @@ class ZygoteTest : public test::RuntimeFixture {
     int ppid = -1;
     return std::sscanf(p, "%c %d", &state, &ppid) == 2 ? ppid : -1;
   }
-  // Our child running `kuiga-init --zygote`, or -1.
-  static pid_t zygote() {
+  // Our children whose command line starts with `kuiga-init OPTION`.
+  static std::vector<pid_t> initChildren(const std::string& option) {
+    const std::string prefix = std::string("kuiga-init") + '\0' + option + '\0';
+    std::vector<pid_t> found;
     for (const auto& e : std::filesystem::directory_iterator("/proc")) {
       const pid_t pid = std::atoi(e.path().filename().c_str());
       if (pid <= 0 || parentOf(pid) != ::getpid()) continue;
       auto cmd = sys::readFile(e.path().string() + "/cmdline");
-      if (cmd && cmd->starts_with(std::string("kuiga-init\0--zygote\0", 20))) return pid;
+      if (cmd && cmd->starts_with(prefix)) found.push_back(pid);
     }
-    return -1;
+    return found;
+  }
+  // Our child running `kuiga-init --zygote`, or -1.
+  static pid_t zygote() {
+    auto found = initChildren("--zygote");
+    return found.empty() ? -1 : found.front();
   }
   // `unlimited`: for a hierarchy without controllers (this machine's v2 one).
   void runOne(uint32_t index, bool unlimited = false, uint64_t memoryBytes = 0) {
@@ -145,16 +152,7 @@ TEST_F(ZygoteTest, ROOT_AnInitThatCannotEnterItsCgroupFailsThereAndTheZygoteServ
   } destroy{root};
   auto z = ns::Zygote::start(config_.initPath, root);
   ASSERT_TRUE(z) << z.error().message;
-  auto pausedChildren = [] {
-    int n = 0;
-    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-      const pid_t pid = std::atoi(e.path().filename().c_str());
-      auto cmd = sys::readFile(e.path().string() + "/cmdline");
-      n += pid > 0 && parentOf(pid) == ::getpid() && cmd &&
-           *cmd == std::string("kuiga-init\0--pause\0", 19);
-    }
-    return n;
-  };
+  auto pausedChildren = [] { return initChildren("--pause").size(); };
   auto notACgroup = sys::openFile(dir_->path(), O_RDONLY | O_DIRECTORY);
   ASSERT_TRUE(notACgroup);
   sys::SpawnOptions so;
@@ -166,16 +164,23 @@ TEST_F(ZygoteTest, ROOT_AnInitThatCannotEnterItsCgroupFailsThereAndTheZygoteServ
   EXPECT_EQ(refused.error().code, ENOENT);
   EXPECT_NE(refused.error().message.find("zygote: cgroup"), std::string::npos)
       << refused.error().message;
-  EXPECT_EQ(pausedChildren(), 0);
+  EXPECT_EQ(pausedChildren(), 0u);
 
   so.cgroupFd = -1;
   auto pid = (*z)->spawn(so);
   ASSERT_TRUE(pid) << pid.error().message;
+  // Reaped (and killed, if an assertion ended the test first) however the test ends.
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+  } reap{*pid};
   EXPECT_EQ(parentOf(*pid), ::getpid());
-  EXPECT_EQ(pausedChildren(), 1);
+  EXPECT_EQ(pausedChildren(), 1u);
   ASSERT_EQ(::kill(*pid, SIGKILL), 0);
-  while (::waitpid(*pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
 }
 
 // On cgroup v2 each init the zygote clones moves into its group before its exec, so that the
