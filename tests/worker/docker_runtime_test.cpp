@@ -164,9 +164,11 @@ TEST_F(DockerRuntimeTest, ROOT_ExitsMapOntoStates) {
   auto bad = spec(1, KUIGA_TEST_APPS, "exit_code", {"3"});
   auto hog = spec(2, KUIGA_TEST_APPS, "memhog");
   hog.limits.memoryBytes = 32ull << 20;
-  std::vector<InstanceSpec> specs{ok, bad, hog};
+  auto bomb = spec(3, KUIGA_TEST_APPS, "forkbomb");
+  bomb.limits.pids = 20;
+  std::vector<InstanceSpec> specs{ok, bad, hog, bomb};
   ASSERT_TRUE(rt_->create(specs).allOk());
-  std::vector<InstanceId> ids{ok.id, bad.id, hog.id};
+  std::vector<InstanceId> ids{ok.id, bad.id, hog.id, bomb.id};
   ASSERT_TRUE(rt_->start(ids).allOk());
   EXPECT_EQ(waitState(ok.id, S::Terminated), S::Terminated);
   EXPECT_EQ(waitState(bad.id, S::Failed), S::Failed);
@@ -183,6 +185,10 @@ TEST_F(DockerRuntimeTest, ROOT_ExitsMapOntoStates) {
                                                               "limit (32 MiB)"),
             std::string::npos)
       << rt_->status(hog.id)->reason;
+  // limits.pids counts the AUT's processes, as for an isolated instance: not Docker's init.
+  EXPECT_EQ(waitState(bomb.id, S::Failed), S::Failed);
+  EXPECT_NE(rt_->status(bomb.id)->reason.find("fork failed after 19 children"), std::string::npos)
+      << rt_->status(bomb.id)->reason;
 }
 
 TEST_F(DockerRuntimeTest, ROOT_AnAutThatCannotRunFailsWithItsReason) {

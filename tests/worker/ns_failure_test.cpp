@@ -68,18 +68,38 @@ TEST_F(NsFailureTest, ROOT_ForkBombIsStoppedByThePidsLimit) {
   EXPECT_FALSE(sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(s.id)).exists());
 }
 
-// With a memory limit it has a cgroup of its own, which holds init too and counts the forks it
-// refused.
+// With a memory limit it has a cgroup of its own, which counts the forks it refused. It holds
+// init too, but the limit is the AUT's alone: 19 children, as without.
 TEST_F(NsFailureTest, ROOT_ForkBombInItsOwnCgroupIsCounted) {
   auto s = spec(0, KUIGA_TEST_APPS, "forkbomb");
   s.limits.pids = 20;
   s.limits.memoryBytes = 256 << 20;
   auto st = runToEnd(s);
   EXPECT_EQ(st.state, S::Failed);
-  EXPECT_NE(st.reason.find("fork failed after 18 children"), std::string::npos) << st.reason;
+  EXPECT_NE(st.reason.find("fork failed after 19 children"), std::string::npos) << st.reason;
   EXPECT_NE(st.reason.find("pids limit 20 reached (1 forks refused)"), std::string::npos)
       << st.reason;
   EXPECT_TRUE(sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(s.id)).exists());
+}
+
+// limits.pids counts the AUT's processes alone, with a cgroup of its own or without: a limit
+// of 1 lets the AUT run and refuses its first fork, and init is not counted against it.
+TEST_F(NsFailureTest, ROOT_APidsLimitOfOneRunsTheAutAndRefusesItsFork) {
+  for (bool ownCgroup : {false, true}) {
+    SCOPED_TRACE(ownCgroup ? "with a cgroup of its own" : "without");
+    auto s = spec(ownCgroup ? 1 : 0, KUIGA_TEST_APPS, "forkbomb");
+    s.limits.pids = 1;
+    if (ownCgroup) s.limits.memoryBytes = 256 << 20;
+    auto st = runToEnd(s);
+    EXPECT_EQ(st.state, S::Failed);
+    EXPECT_NE(st.reason.find("fork failed after 0 children: Resource temporarily unavailable"),
+              std::string::npos)
+        << st.reason;
+    if (ownCgroup) {
+      EXPECT_NE(st.reason.find("pids limit 1 reached (1 forks refused)"), std::string::npos)
+          << st.reason;
+    }
+  }
 }
 
 TEST_F(NsFailureTest, ROOT_MemoryHogIsKilledByTheMemoryLimit) {

@@ -397,7 +397,8 @@ VoidResult DockerRuntime::prolog(Instance& inst, const std::string& image) {
         {"Config", {{"max-size", fmt::format("{}", config_.logMaxBytes)}, {"max-file", "2"}}}}},
   };
   if (spec.limits.memoryBytes) host["Memory"] = spec.limits.memoryBytes;
-  if (spec.limits.pids) host["PidsLimit"] = spec.limits.pids;
+  // The container holds Docker's init too, which limits.pids does not count.
+  if (spec.limits.pids) host["PidsLimit"] = spec.limits.pids + 1;
   if (spec.limits.cpuMilli) host["NanoCpus"] = uint64_t{spec.limits.cpuMilli} * 1000000;
   if (spec.net == NetMode::Tap || spec.net == NetMode::Tun)
     host["Devices"] = {{{"PathOnHost", "/dev/net/tun"},

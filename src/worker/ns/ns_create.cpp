@@ -232,7 +232,10 @@ VoidResult NsRuntime::prolog(Instance& inst) {
                                           {lim.memoryBytes > 0, true, lim.cpuMilli > 0});
     if (!cg) return fail(cg.error());
     inst.cgroup.emplace(std::move(*cg));
-    KUIGA_TRY(inst.cgroup->setLimits({lim.memoryBytes, lim.pids, lim.cpuMilli}), "cgroup");
+    // The cgroup holds init too, which limits.pids does not count: one more for it, so that a
+    // limit means the same number of the AUT's processes with a cgroup of its own or without.
+    const uint64_t pidsMax = lim.pids ? lim.pids + 1 : 0;
+    KUIGA_TRY(inst.cgroup->setLimits({lim.memoryBytes, pidsMax, lim.cpuMilli}), "cgroup");
   }
 
   // Cloned by the zygote, the init stands in the skeleton already: its app comes as a
