@@ -102,6 +102,26 @@ TEST_F(NsFailureTest, ROOT_APidsLimitOfOneRunsTheAutAndRefusesItsFork) {
   }
 }
 
+// Init's clone of the AUT at the start can fail too: here its cgroup is made full behind the
+// worker's back, after the create. The instance fails with the stage and the errno, and
+// nothing of it is left.
+TEST_F(NsFailureTest, ROOT_AnInitThatCannotCloneItsAutFailsWithTheReason) {
+  auto s = spec(0, KUIGA_EXAMPLES, "periodic", {"0", "1000"});
+  s.limits.memoryBytes = 256 << 20;
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  auto cg = sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(s.id));
+  ASSERT_TRUE(cg.setLimits({s.limits.memoryBytes, 1, 0}).has_value());
+  auto r = rt().start({&s.id, 1});
+  const std::string why = "cannot start the AUT (fork): Resource temporarily unavailable";
+  ASSERT_EQ(r.failed.size(), 1u);
+  EXPECT_NE(r.failed[0].second.message.find(why), std::string::npos) << r.failed[0].second.message;
+  auto st = *rt().status(s.id);
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_NE(st.reason.find(why), std::string::npos) << st.reason;
+  ASSERT_TRUE(rt().remove({&s.id, 1}).allOk());
+  EXPECT_FALSE(cg.exists());
+}
+
 TEST_F(NsFailureTest, ROOT_MemoryHogIsKilledByTheMemoryLimit) {
   auto s = spec(0, KUIGA_TEST_APPS, "memhog");
   s.limits.memoryBytes = 32 << 20;

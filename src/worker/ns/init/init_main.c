@@ -113,9 +113,17 @@ int main(int argc, char** argv) {
   static char stack[64 * 1024] __attribute__((aligned(4096)));
   struct autLaunch launch = {.aut = &aut};
   int* errPipe = launch.errPipe;
-  must(pipe2(errPipe, O_CLOEXEC) == 0, "pipe");
+  /* Past "ready", a failure is the AUT's start's, as a group's device reports it: the worker
+   * words it "cannot start the AUT (fork): ...", not as a set-up that had already succeeded. */
+  if (pipe2(errPipe, O_CLOEXEC) != 0) {
+    report("exec-failed %d pipe", errno);
+    return 127;
+  }
   pid_t pid = clone(autMain, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &launch);
-  must(pid >= 0, "fork");
+  if (pid < 0) {
+    report("exec-failed %d fork", errno);
+    return 127;
+  }
   /* The child has exec'd or ended: the pages its stack touched are init's, and would stay
    * with every instance (4 to 8 KiB) if not given back. */
   madvise(stack, sizeof stack, MADV_DONTNEED);
