@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <future>
@@ -181,6 +182,54 @@ TEST_F(ZygoteTest, ROOT_AnInitThatCannotEnterItsCgroupFailsThereAndTheZygoteServ
   EXPECT_EQ(parentOf(*pid), ::getpid());
   EXPECT_EQ(pausedChildren(), 1u);
   ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+}
+
+// A clone the kernel refuses fails that request with the stage and the errno, and the zygote
+// answers the next one. Here the zygote stands in a pids cgroup that holds it alone.
+TEST_F(ZygoteTest, ROOT_AZygoteWhoseCloneIsRefusedFailsThatRequestAndServesOn) {
+  const std::string root = dir_->path() + "/skeleton";
+  ASSERT_TRUE(ns::RootSkeleton::prepare(root));
+  auto cg = sys::cgroup::Cgroup::create(rt().cgroupLayout(), test::uniqueName(),
+                                        {.memory = false, .pids = true, .cpu = false});
+  ASSERT_TRUE(cg) << cg.error().message;
+  // Destroyed in this order however the test ends: the zygote, its cgroup, the skeleton.
+  struct Destroy {
+    std::string root;
+    sys::cgroup::Cgroup* cg;
+    ~Destroy() {
+      (void)cg->destroy();
+      (void)ns::RootSkeleton::destroy(root);
+    }
+  } destroy{root, &*cg};
+  const auto before = initChildren("--zygote");
+  auto z = ns::Zygote::start(config_.initPath, root);
+  ASSERT_TRUE(z) << z.error().message;
+  pid_t zygotePid = -1;
+  for (pid_t p : initChildren("--zygote"))
+    if (std::find(before.begin(), before.end(), p) == before.end()) zygotePid = p;
+  ASSERT_GT(zygotePid, 0);
+  ASSERT_TRUE(cg->setLimits({.pidsMax = 1}));
+  ASSERT_TRUE(cg->addProcess(zygotePid));
+
+  sys::SpawnOptions so;
+  so.argv = {"kuiga-init", "--pause"};
+  so.namespaces = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  auto refused = (*z)->spawn(so);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, EAGAIN);
+  EXPECT_NE(refused.error().message.find("zygote: clone"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(initChildren("--pause").size(), 0u);
+  EXPECT_EQ(cg->events().pidsMax, 1u);
+
+  ASSERT_TRUE(cg->setLimits({.pidsMax = 2}));
+  auto pid = (*z)->spawn(so);
+  ASSERT_TRUE(pid) << pid.error().message;
+  EXPECT_EQ(parentOf(*pid), ::getpid());
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  while (::waitpid(*pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  z->reset();  // the zygote ends, and its cgroup is empty for the guard to remove
 }
 
 // On cgroup v2 each init the zygote clones moves into its group before its exec, so that the
