@@ -1,5 +1,6 @@
 // ROOT_ tests of everything that can go wrong with an AUT: each ends `failed` with the reason.
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -120,6 +121,40 @@ TEST_F(NsFailureTest, ROOT_AnInitThatCannotCloneItsAutFailsWithTheReason) {
   EXPECT_NE(st.reason.find(why), std::string::npos) << st.reason;
   ASSERT_TRUE(rt().remove({&s.id, 1}).allOk());
   EXPECT_FALSE(cg.exists());
+}
+
+// A worker out of descriptors still stops its instances: the pidfds it pins their inits with
+// cannot be opened, and it signals them by pid instead, under its lock.
+TEST_F(NsFailureTest, ROOT_AWorkerOutOfDescriptorsStillStopsItsInstances) {
+  std::vector<InstanceSpec> specs;
+  std::vector<InstanceId> ids;
+  for (uint32_t i = 0; i < 2; ++i) {
+    specs.push_back(spec(i, KUIGA_EXAMPLES, "periodic", {"0", "1000"}));
+    ids.push_back(specs.back().id);
+  }
+  ASSERT_TRUE(rt().create(specs).allOk());
+  ASSERT_TRUE(rt().start(ids).allOk());
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  struct Restore {
+    rlimit old;
+    ~Restore() { ::setrlimit(RLIMIT_NOFILE, &old); }
+  } restore{old};
+  const int lowestFree = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(lowestFree, 0);
+  ::close(lowestFree);
+  rlimit none = old;
+  none.rlim_cur = static_cast<rlim_t>(lowestFree);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int probeErrno = errno;
+  auto stopped = rt().stop(ids, 5s);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  if (probe >= 0) ::close(probe);
+  EXPECT_EQ(probe, -1);
+  EXPECT_EQ(probeErrno, EMFILE);
+  EXPECT_TRUE(stopped.allOk()) << stopped.failed.front().second.message;
+  for (const auto& id : ids) EXPECT_EQ(rt().status(id)->state, S::Terminated);
 }
 
 TEST_F(NsFailureTest, ROOT_MemoryHogIsKilledByTheMemoryLimit) {

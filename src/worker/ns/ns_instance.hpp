@@ -45,6 +45,7 @@ struct NsRuntime::Instance {
   pid_t pid = -1;                    // of init
   unsigned long long startTime = 0;  // of init, to tell it from a later process with its pid
   bool ourChild = false;             // false for instances adopted after a restart
+  bool initReaped = false;           // set before finish() reaps it: no signal may go to its pid
   std::optional<sys::cgroup::Cgroup> cgroup;
 
   // Owned by the I/O loop once registered.

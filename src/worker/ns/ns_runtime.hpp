@@ -108,10 +108,13 @@ class NsRuntime final : public Runtime {
   VoidResult adopt(InstanceId id, const nlohmann::json& state, const std::string& dir,
                    const std::string& reportFile);
   void transition(Instance& inst, InstanceState to, std::string reason = {});
-  // Sends a signal to the instance's init, unless its pid now names another process.
+  // Sends a signal to the instance's init, unless its pid now names another process. Under mu_.
   void signalInit(const Instance& inst, int sig);
-  // The same for each of a bulk operation's isolated instances that has not ended meanwhile,
-  // taking mu_ for one at a time: not under mu_.
+  // A pidfd of the instance's init, unless it has ended or its pid names another process.
+  // Under mu_.
+  Result<sys::UniqueFd> pinInit(const Instance& inst);
+  // Signals the init of each of a bulk operation's isolated instances that has not ended
+  // meanwhile, pinned under mu_ in batches and signalled outside it: not under mu_.
   void signalInits(const std::vector<std::shared_ptr<Instance>>& insts, int sig);
   void onIo(uint64_t key, uint32_t events);
   void drainOutput(Instance& inst);

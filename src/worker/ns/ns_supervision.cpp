@@ -141,6 +141,10 @@ void NsRuntime::finish(Instance& inst) {
   // child; its report tells how it ended.
   std::optional<sys::ExitStatus> initStatus;
   if (inst.ourChild) {
+    {
+      std::lock_guard lock(mu_);
+      inst.initReaped = true;  // from here on, its pid may name another process
+    }
     int st = 0;
     pid_t r;
     while ((r = ::waitpid(inst.pid, &st, 0)) < 0 && errno == EINTR) {
