@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ namespace {
 // What a child sends back: the install's time, and the errnos of two calls after it.
 struct Sample {
   double micros = -1;
+  int installErrno = 0;  // when the filter could not be installed (micros < 0)
   int clone3Errno = 0;
   int perfErrno = 0;
 };
@@ -39,13 +41,18 @@ struct Sample {
     timespec a{}, b{};
     ::clock_gettime(CLOCK_MONOTONIC, &a);
     const int rc = ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+    const int err = errno;
     ::clock_gettime(CLOCK_MONOTONIC, &b);
     if (rc == 0) {
       s.micros = static_cast<double>(b.tv_sec - a.tv_sec) * 1e6 +
                  static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e3;
       s.clone3Errno = ::syscall(SYS_clone3, nullptr, 0) < 0 ? errno : 0;
       s.perfErrno = ::syscall(SYS_perf_event_open, nullptr, 0, -1, -1, 0) < 0 ? errno : 0;
+    } else {
+      s.installErrno = err;
     }
+  } else {
+    s.installErrno = errno;
   }
   (void)!::write(out, &s, sizeof s);
   ::_exit(0);
@@ -53,10 +60,10 @@ struct Sample {
 
 Result<Sample> sampleOnce(const sock_fprog& prog) {
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) < 0) return failSys("seccomp bench: pipe");
+  if (::pipe2(p, O_CLOEXEC) < 0) return failSys("pipe");
   sys::UniqueFd in(p[0]), out(p[1]);
   const pid_t pid = ::fork();
-  if (pid < 0) return failSys("seccomp bench: fork");
+  if (pid < 0) return failSys("fork");
   if (pid == 0) installAndReport(prog, out.get());
   out.reset();
   Sample s;
@@ -64,8 +71,9 @@ Result<Sample> sampleOnce(const sock_fprog& prog) {
   while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
   if (got != static_cast<ssize_t>(sizeof s))
-    return failMsg("seccomp bench: the child said nothing");
-  if (s.micros < 0) return failMsg("seccomp bench: the kernel refused the filter");
+    return failMsg("a child said nothing (it died before it could report)");
+  if (s.micros < 0)
+    return failMsg(std::string("the kernel refused the filter: ") + std::strerror(s.installErrno));
   return s;
 }
 
