@@ -399,8 +399,10 @@ void Server::stop() {
   if (!impl_ || !impl_->daemon) return;
   auto& s = *impl_;
   s.stopping = true;
-  // No new connections; requests on open ones are answered 503 from here on.
-  MHD_socket lfd = MHD_quiesce_daemon(s.daemon);
+  // Requests from here on, on open connections or new ones, are answered 503. Not
+  // MHD_quiesce_daemon(): in libmicrohttpd 0.9.75 (Debian 12's) it races with the daemon's own
+  // epoll loops over the listening socket, and whichever loses aborts the process ("Failed to
+  // remove listen FD from epoll set", seen in CI). MHD_stop_daemon() closes the socket itself.
   // Running handlers finish and resume their connections; streams end with an error, and every
   // suspended one is resumed (libmicrohttpd must not stop with suspended connections).
   s.pool.close();
@@ -412,7 +414,6 @@ void Server::stop() {
   }
   MHD_stop_daemon(s.daemon);
   s.daemon = nullptr;
-  if (lfd != MHD_INVALID_SOCKET) ::close(lfd);
 }
 
 }  // namespace kuiga::http

@@ -332,5 +332,28 @@ TEST_F(HttpServerTest, StopEndsOpenStreamsAndRunningHandlers) {
   }
 }
 
+// A server stopped, with a connection still open, leaves no descriptor of its own behind: its
+// listening socket, epoll sets and connections are closed by the stop.
+TEST_F(HttpServerTest, AStoppedServerLeavesNoDescriptorBehind) {
+  auto openFds = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  const auto before = openFds();
+  start();
+  {
+    Conn open(port());
+    EXPECT_EQ(ping().first, "HTTP/1.1 200 OK");
+    open.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_NE(open.recv(2s, nullptr, "pong").find("pong"), std::string::npos);
+    server_->stop();
+    bool closed = false;
+    open.recv(2s, &closed);
+    EXPECT_TRUE(closed);
+  }
+  server_.reset();
+  EXPECT_EQ(openFds(), before);
+}
+
 }  // namespace
 }  // namespace kuiga::http
