@@ -36,6 +36,12 @@ std::string ExitStatus::describe() const {
          (name ? std::string(" (SIG") + name + ")" : "");
 }
 
+Result<UniqueFd> pidfdOpen(pid_t pid) {
+  UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!fd) return failSys("pidfd_open");
+  return fd;
+}
+
 VoidResult pidfdSignal(int pidfd, int sig) {
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0)
     return failSys("pidfd_send_signal");

@@ -69,6 +69,8 @@ class Child {
 // ("exec '/app/x': Exec format error").
 Result<Child> spawn(const SpawnOptions& opts);
 
+// A pidfd of `pid` (close-on-exec), which names that process even once its pid is reused.
+Result<UniqueFd> pidfdOpen(pid_t pid);
 VoidResult pidfdSignal(int pidfd, int sig);
 // Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat): with the pid
 // it identifies a process across our own restarts.

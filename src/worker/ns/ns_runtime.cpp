@@ -45,6 +45,17 @@ std::chrono::nanoseconds threadCpuTime() {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
+// Whether the instance's pid still names its init; the caller holds the runtime's mutex. Our
+// own init's pid is ours until finish() marks it reaped (under that mutex, before it reaps
+// it); an adopted init is reaped by someone else, and its start time tells it from a later
+// process with its pid.
+bool pidIsItsInit(const NsRuntime::Instance& inst) {
+  if (inst.pid <= 0 || inst.initReaped) return false;
+  if (inst.ourChild) return true;
+  auto st = sys::processStartTime(inst.pid);
+  return st && *st == inst.startTime;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<NsRuntime>> NsRuntime::open(NsRuntimeConfig config, EventSink sink) {
@@ -277,7 +288,7 @@ void NsRuntime::signalInits(const std::vector<std::shared_ptr<Instance>>& insts,
       std::lock_guard lock(mu_);
       for (size_t k = first; k < std::min(insts.size(), first + kBatch); ++k) {
         const Instance& inst = *insts[k];
-        if (!inst.registered || isFinal(inst.state) || inst.initReaped) continue;
+        if (!inst.registered || isFinal(inst.state) || inst.pid <= 0) continue;
         if (auto fd = pinInit(inst)) {
           pinned.push_back(std::move(*fd));
         } else if (fd.error().code == EMFILE || fd.error().code == ENFILE) {
@@ -290,27 +301,16 @@ void NsRuntime::signalInits(const std::vector<std::shared_ptr<Instance>>& insts,
 }
 
 Result<sys::UniqueFd> NsRuntime::pinInit(const Instance& inst) {
-  // Caller holds mu_, under which finish() marks our own init reaped before it reaps it: until
-  // then its pid is ours. An adopted init is reaped by someone else: checked after the open,
-  // its start time says whether the pidfd holds it or a later process with its pid.
-  if (inst.pid <= 0) return failMsg("no init");
-  sys::UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, inst.pid, 0)));
-  if (!fd) return failSys("pidfd_open");
-  if (!inst.ourChild) {
-    auto st = sys::processStartTime(inst.pid);
-    if (!st || *st != inst.startTime) return failMsg("its init has ended");
-  }
+  // Caller holds mu_. Checked after the open, so that the pidfd holds the init checked, not a
+  // later process with its pid.
+  auto fd = sys::pidfdOpen(inst.pid);
+  if (fd && !pidIsItsInit(inst)) return failMsg("its init has ended");
   return fd;
 }
 
 void NsRuntime::signalInit(const Instance& inst, int sig) {
-  // Caller holds mu_. The same checks as pinInit(), by pid.
-  if (inst.pid <= 0 || inst.initReaped) return;
-  if (!inst.ourChild) {
-    auto st = sys::processStartTime(inst.pid);
-    if (!st || *st != inst.startTime) return;
-  }
-  ::kill(inst.pid, sig);
+  // Caller holds mu_.
+  if (pidIsItsInit(inst)) ::kill(inst.pid, sig);
 }
 
 std::vector<InstanceId> NsRuntime::waitFor(std::span<const InstanceId> ids,

@@ -36,6 +36,13 @@ static int autMain(void* arg) {
   execAut(l->aut, l->errPipe[1]);
 }
 
+/* Past "ready", a failure is the AUT's start's, reported as a group's device reports it: the
+ * worker words it "cannot start the AUT (fork): ...", not as a set-up that had succeeded. */
+static int startFailed(const char* stage) {
+  report("exec-failed %d %s", errno, stage);
+  return 127;
+}
+
 static int usage(const char* msg) {
   fprintf(stderr, "kuiga-init: %s\n", msg);
   return 2;
@@ -113,17 +120,9 @@ int main(int argc, char** argv) {
   static char stack[64 * 1024] __attribute__((aligned(4096)));
   struct autLaunch launch = {.aut = &aut};
   int* errPipe = launch.errPipe;
-  /* Past "ready", a failure is the AUT's start's, as a group's device reports it: the worker
-   * words it "cannot start the AUT (fork): ...", not as a set-up that had already succeeded. */
-  if (pipe2(errPipe, O_CLOEXEC) != 0) {
-    report("exec-failed %d pipe", errno);
-    return 127;
-  }
+  if (pipe2(errPipe, O_CLOEXEC) != 0) return startFailed("pipe");
   pid_t pid = clone(autMain, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &launch);
-  if (pid < 0) {
-    report("exec-failed %d fork", errno);
-    return 127;
-  }
+  if (pid < 0) return startFailed("fork");
   /* The child has exec'd or ended: the pages its stack touched are init's, and would stay
    * with every instance (4 to 8 KiB) if not given back. */
   madvise(stack, sizeof stack, MADV_DONTNEED);
