@@ -123,6 +123,26 @@ TEST_F(NsFailureTest, ROOT_AnInitThatCannotCloneItsAutFailsWithTheReason) {
   EXPECT_FALSE(cg.exists());
 }
 
+// An init that cannot open the pipe it learns the AUT's exec through fails the start with that
+// stage, as a failed clone does. Its descriptor limit is lowered behind the worker's back.
+TEST_F(NsFailureTest, ROOT_AnInitOutOfDescriptorsFailsItsStartWithTheReason) {
+  auto s = spec(0, KUIGA_EXAMPLES, "periodic", {"0", "1000"});
+  ASSERT_TRUE(rt().create({&s, 1}).allOk());
+  const pid_t init = rt().status(s.id)->pid;
+  rlimit old{};
+  ASSERT_EQ(::prlimit(init, RLIMIT_NOFILE, nullptr, &old), 0) << std::strerror(errno);
+  const rlimit one{1, old.rlim_max};  // every descriptor init holds stays; it gets no new one
+  ASSERT_EQ(::prlimit(init, RLIMIT_NOFILE, &one, nullptr), 0) << std::strerror(errno);
+  auto r = rt().start({&s.id, 1});
+  const std::string why = "cannot start the AUT (pipe): Too many open files";
+  ASSERT_EQ(r.failed.size(), 1u);
+  EXPECT_NE(r.failed[0].second.message.find(why), std::string::npos) << r.failed[0].second.message;
+  auto st = *rt().status(s.id);
+  EXPECT_EQ(st.state, S::Failed);
+  EXPECT_NE(st.reason.find(why), std::string::npos) << st.reason;
+  ASSERT_TRUE(rt().remove({&s.id, 1}).allOk());
+}
+
 // A worker out of descriptors still stops its instances: the pidfds it pins their inits with
 // cannot be opened, and it signals them by pid instead, under its lock.
 TEST_F(NsFailureTest, ROOT_AWorkerOutOfDescriptorsStillStopsItsInstances) {

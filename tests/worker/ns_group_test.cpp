@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -342,6 +343,33 @@ TEST_F(NsGroupTest, ROOT_ADeviceWhoseDirectoryCannotBeMadeFailsAloneWithTheReaso
       << created.failed[0].second.message;
   ASSERT_TRUE(rt().console(first.id, "still there"));
   EXPECT_TRUE(waitLog(first.id, "got: still there")) << readLog(first.id);
+}
+
+// A group's init out of descriptors cannot give a device its pipes: that device's start fails
+// with the stage and the reason, and its neighbour, already running, runs on.
+TEST_F(NsGroupTest, ROOT_ADeviceWhosePipesCannotBeMadeFailsItsStartAlone) {
+  std::vector<InstanceSpec> specs{member(0, KUIGA_TEST_APPS, "echo_console"),
+                                  member(1, KUIGA_TEST_APPS, "echo_console")};
+  auto ids = idsOf(specs);
+  ASSERT_CREATED(rt().create(specs));
+  ASSERT_TRUE(rt().start({&ids[0], 1}).allOk());
+  const pid_t init = rt().status(ids[0])->pid;
+  rlimit old{};
+  ASSERT_EQ(::prlimit(init, RLIMIT_NOFILE, nullptr, &old), 0) << std::strerror(errno);
+  // Every descriptor init holds stays; it gets no new one. The hard limit stays too, since
+  // raising it back takes CAP_SYS_RESOURCE, which a worker may lack.
+  const rlimit one{1, old.rlim_max};
+  ASSERT_EQ(::prlimit(init, RLIMIT_NOFILE, &one, nullptr), 0) << std::strerror(errno);
+  auto started = rt().start({&ids[1], 1});
+  ASSERT_EQ(::prlimit(init, RLIMIT_NOFILE, &old, nullptr), 0) << std::strerror(errno);
+  const std::string why = "cannot start the AUT (pipe): Too many open files";
+  ASSERT_EQ(started.failed.size(), 1u);
+  EXPECT_NE(started.failed[0].second.message.find(why), std::string::npos)
+      << started.failed[0].second.message;
+  EXPECT_EQ(rt().status(ids[1])->state, S::Failed);
+  ASSERT_TRUE(rt().console(ids[0], "still there"));
+  EXPECT_TRUE(waitLog(ids[0], "got: still there")) << readLog(ids[0]);
+  EXPECT_EQ(rt().status(ids[0])->state, S::Running);
 }
 
 TEST_F(NsGroupTest, ROOT_ADeviceThatCannotBeRecordedForRecoveryIsNotCreated) {
