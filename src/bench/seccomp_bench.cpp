@@ -16,6 +16,7 @@
 
 #include "common/jitter.hpp"
 #include "sys/fd.hpp"
+#include "sys/process.hpp"
 #include "worker/ns/seccomp_policy.hpp"
 
 namespace kuiga::bench {
@@ -68,10 +69,12 @@ Result<Sample> sampleOnce(const sock_fprog& prog) {
   out.reset();
   Sample s;
   const ssize_t got = ::read(in.get(), &s, sizeof s);
-  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (got != static_cast<ssize_t>(sizeof s))
-    return failMsg("a child said nothing (it died before it could report)");
+    return failMsg("a child ended before it reported, " +
+                   sys::ExitStatus::fromWaitStatus(status).describe());
   if (s.micros < 0)
     return failMsg(std::string("the kernel refused the filter: ") + std::strerror(s.installErrno));
   return s;

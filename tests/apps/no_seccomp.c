@@ -1,6 +1,7 @@
 /* Runs a command where installing a seccomp filter fails with EPERM, as in a container whose
  * own filter refuses it: prctl(PR_SET_SECCOMP) and seccomp(2) are refused, everything else is
- * allowed. For the seccomp benchmark's error path. */
+ * allowed. With --kill, a process that calls prctl(PR_SET_SECCOMP) is killed instead (SIGSYS),
+ * as by a filter whose action is to kill. For the seccomp benchmark's error paths. */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -15,8 +16,16 @@
 #define REFUSE BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
 
 int main(int argc, char** argv) {
+  /* What prctl(PR_SET_SECCOMP) gets. seccomp(2) is refused either way: libseccomp probes the
+   * kernel with it in the benchmark's own process, which --kill must leave alive. */
+  unsigned refusal = SECCOMP_RET_ERRNO | EPERM;
+  if (argc > 1 && !strcmp(argv[1], "--kill")) {
+    refusal = SECCOMP_RET_KILL_PROCESS;
+    ++argv;
+    --argc;
+  }
   if (argc < 2) {
-    fprintf(stderr, "usage: no_seccomp PROGRAM [ARG...]\n");
+    fprintf(stderr, "usage: no_seccomp [--kill] PROGRAM [ARG...]\n");
     return 2;
   }
   struct sock_filter code[] = {
@@ -29,7 +38,7 @@ int main(int argc, char** argv) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_SECCOMP, 0, 1),
-      REFUSE,
+      BPF_STMT(BPF_RET | BPF_K, refusal),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   struct sock_fprog prog = {sizeof code / sizeof code[0], code};
