@@ -177,6 +177,9 @@ VoidResult NsRuntime::memberProlog(Instance& inst) {
     (void)appendRecord(g, fmt::format("{} {}\n", kLeftRecord, inst.spec.id.index));
     std::lock_guard lock(mu_);
     inst.registered = false;
+    // A group that ended since the check above failed this device's add for the reason its
+    // other devices were given, which names the set-up's stage: give it that reason too.
+    if (g.ended && !g.endWhy.empty()) return failMsg(g.endWhy);
     return fail(r.error().context("group " + g.name));
   }
   return {};
