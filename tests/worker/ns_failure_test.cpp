@@ -50,6 +50,16 @@ class NsFailureTest : public test::RuntimeFixture {
     }
     return all;
   }
+  // Starts `id`, which fails with `why`, in the start's answer and in its status.
+  void expectStartFails(const InstanceId& id, const std::string& why) {
+    auto r = rt().start({&id, 1});
+    ASSERT_EQ(r.failed.size(), 1u);
+    EXPECT_NE(r.failed[0].second.message.find(why), std::string::npos)
+        << r.failed[0].second.message;
+    auto st = *rt().status(id);
+    EXPECT_EQ(st.state, S::Failed);
+    EXPECT_NE(st.reason.find(why), std::string::npos) << st.reason;
+  }
   void expectClearFailures(const BulkResult& r) {
     ASSERT_FALSE(r.failed.empty());
     for (const auto& [id, e] : r.failed) {
@@ -120,13 +130,8 @@ TEST_F(NsFailureTest, ROOT_AnInitThatCannotCloneItsAutFailsWithTheReason) {
   ASSERT_TRUE(rt().create({&s, 1}).allOk());
   auto cg = sys::cgroup::Cgroup::open(rt().cgroupLayout(), rt().cgroupPath(s.id));
   ASSERT_TRUE(cg.setLimits({s.limits.memoryBytes, 1, 0}).has_value());
-  auto r = rt().start({&s.id, 1});
-  const std::string why = "cannot start the AUT (fork): Resource temporarily unavailable";
-  ASSERT_EQ(r.failed.size(), 1u);
-  EXPECT_NE(r.failed[0].second.message.find(why), std::string::npos) << r.failed[0].second.message;
-  auto st = *rt().status(s.id);
-  EXPECT_EQ(st.state, S::Failed);
-  EXPECT_NE(st.reason.find(why), std::string::npos) << st.reason;
+  ASSERT_NO_FATAL_FAILURE(
+      expectStartFails(s.id, "cannot start the AUT (fork): Resource temporarily unavailable"));
   ASSERT_TRUE(rt().remove({&s.id, 1}).allOk());
   EXPECT_FALSE(cg.exists());
 }
@@ -141,13 +146,8 @@ TEST_F(NsFailureTest, ROOT_AnInitOutOfDescriptorsFailsItsStartWithTheReason) {
   ASSERT_EQ(::prlimit(init, RLIMIT_NOFILE, nullptr, &old), 0) << std::strerror(errno);
   const rlimit one{1, old.rlim_max};  // every descriptor init holds stays; it gets no new one
   ASSERT_EQ(::prlimit(init, RLIMIT_NOFILE, &one, nullptr), 0) << std::strerror(errno);
-  auto r = rt().start({&s.id, 1});
-  const std::string why = "cannot start the AUT (pipe): Too many open files";
-  ASSERT_EQ(r.failed.size(), 1u);
-  EXPECT_NE(r.failed[0].second.message.find(why), std::string::npos) << r.failed[0].second.message;
-  auto st = *rt().status(s.id);
-  EXPECT_EQ(st.state, S::Failed);
-  EXPECT_NE(st.reason.find(why), std::string::npos) << st.reason;
+  ASSERT_NO_FATAL_FAILURE(
+      expectStartFails(s.id, "cannot start the AUT (pipe): Too many open files"));
   ASSERT_TRUE(rt().remove({&s.id, 1}).allOk());
 }
 
