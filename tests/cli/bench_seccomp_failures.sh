@@ -62,9 +62,14 @@ done
 echo "out of descriptors at ulimit -n $n: ok"
 
 # A pids cgroup that holds the benchmark and nothing more: its child's fork is refused.
-pids=$(awk '$9 == "cgroup" && $NF ~ /(^|,)pids(,|$)/ {print $5; exit}' /proc/self/mountinfo)
+# A mount's type and options follow the "-" that ends its variable list of optional fields.
+mounts() {
+  awk -v type="$1" '{ for (i = 7; i < NF; ++i) if ($i == "-") break }
+    $(i + 1) == type { print $5, $(i + 3) }' /proc/self/mountinfo
+}
+pids=$(mounts cgroup | awk '$2 ~ /(^|,)pids(,|$)/ {print $1; exit}')
 if [[ -z $pids ]]; then
-  root=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+  root=$(mounts cgroup2 | awk '{print $1; exit}')
   if [[ -n $root ]] && grep -qw pids "$root/cgroup.subtree_control" 2>/dev/null; then
     pids=$root
   fi
